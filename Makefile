@@ -1,0 +1,43 @@
+# Every target that needs Python depends on .venv/.installed, so a fresh clone needs only `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint bench package clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "Java 17 or newer is required by Spark and was not found on PATH."; \
+	  echo "Install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) and run make again."; exit 1; }
+	@java -version 2>&1 | awk -F'"' '/version/ { split($$2, v, "."); if (v[1] < 17) { \
+	  print "Java " $$2 " found; Spark 4 needs Java 17 or newer."; \
+	  print "Install openjdk-17-jre-headless (or newer) and put it first on PATH."; exit 1 } }'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/spark-flow demo
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check spark_flow jobs tests bench
+	$(BIN)/ruff format --check spark_flow jobs tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/bench_delta.py
+
+package: setup
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
+	@ls dist/*.whl
+
+clean:
+	rm -rf $(VENV) dist data spark-warehouse .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,180 @@
+"""Delta Lake reads and idempotent writes, the same on both backends.
+
+`jvm` is the delta-spark connector, used when its JARs are on the classpath; `delta-rs` lets
+Spark write the Parquet files and commits them with the `deltalake` package. `enable_delta`
+picks one per session and says which and why in the log; `backend(spark)` tells.
+
+Delta's own warning applies to both: a write whose `(app_id, version)` is already committed is
+skipped, *even when its data differs*. Give each distinct batch of data its own version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, cast, get_args
+
+from spark_flow.delta import jvm, rs
+from spark_flow.delta._types import BACKENDS, Backend, Mode, WriteRequest, WriteResult
+from spark_flow.errors import InvalidArgumentError, NotADeltaTableError, UnknownValueError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = [
+    "Backend",
+    "Mode",
+    "WriteResult",
+    "backend",
+    "enable_delta",
+    "read",
+    "transaction_version",
+    "write",
+]
+
+log = logging.getLogger(__name__)
+
+BACKEND_CONF = "spark.spark_flow.delta.backend"
+BackendChoice = Literal["auto", "jvm", "delta-rs"]
+_CHOICES: tuple[str, ...] = get_args(BackendChoice)
+
+
+def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
+    """Make `format("delta")` and this module work on a session, whoever created it.
+
+    With `auto`, the delta-spark connector is used when the session can load it; otherwise the
+    delta-rs bridge is attached: its `delta` Python data source is registered and Parquet
+    timestamps are written as microseconds, the unit Delta stores. Calling it again is cheap.
+
+    Args:
+        spark: the session, e.g. a Databricks notebook's `spark`.
+        backend: `auto`, `jvm` or `delta-rs`.
+
+    Returns:
+        The backend now in use.
+
+    Raises:
+        UnknownValueError: for another `backend` value.
+        InvalidArgumentError: `jvm` was asked for and the connector is not on the classpath.
+
+    Example:
+        >>> enable_delta(spark)
+        'delta-rs'
+    """
+    if backend not in _CHOICES:
+        raise UnknownValueError("backend", backend, _CHOICES)
+    current = spark.conf.get(BACKEND_CONF, None)
+    if current is not None and backend in ("auto", current):
+        return cast(Backend, current)
+    has_connector = jvm.is_available(spark)
+    if backend == "jvm" and not has_connector:
+        raise InvalidArgumentError(
+            "backend",
+            "'jvm' needs io.delta.sql.DeltaSparkSessionExtension, which this session cannot load",
+            "Add the delta-spark JARs (spark.jars.packages=io.delta:delta-spark_2.13:<version>) "
+            "or use backend 'auto' / 'delta-rs'.",
+        )
+    chosen: Backend = "jvm" if backend == "jvm" or (backend == "auto" and has_connector) else "delta-rs"
+    if chosen == "delta-rs":
+        from spark_flow.delta.source import DeltaDataSource
+
+        spark.dataSource.register(DeltaDataSource)
+        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    reason = {
+        ("auto", True): "the delta-spark connector is on the classpath",
+        ("auto", False): "the delta-spark connector is not on the classpath",
+    }.get((backend, has_connector), f"backend {backend!r} was requested")
+    log.info("Delta backend: %s (%s)", chosen, reason)
+    spark.conf.set(BACKEND_CONF, chosen)
+    return chosen
+
+
+def backend(spark: SparkSession) -> Backend:
+    """The Delta backend of the session, choosing one (`auto`) if none was chosen yet."""
+    current = spark.conf.get(BACKEND_CONF, None)
+    if current in BACKENDS:
+        return cast(Backend, current)
+    return enable_delta(spark)
+
+
+def write(
+    df: DataFrame,
+    path: str,
+    *,
+    mode: Mode = "append",
+    app_id: str | None = None,
+    version: int | None = None,
+    partition_by: Sequence[str] | None = None,
+    merge_schema: bool = False,
+) -> WriteResult:
+    """Write `df` to the Delta table at `path` as one commit, idempotently when asked.
+
+    With `app_id` and `version`, the write is Delta's idempotent write (`txnAppId`/`txnVersion`):
+    if the table already holds a commit from `app_id` with a version >= `version`, nothing is
+    computed or written and the result says why. Delta skips such a replay *even when the data
+    differs*; a new batch of data needs a new version.
+
+    Args:
+        df: the data.
+        path: table location (a local path or `file:` URI on the delta-rs backend).
+        mode: `append` or `overwrite` (replaces the table's data in a new version).
+        app_id: stable name of the writer, e.g. the job name.
+        version: the batch number; only increasing numbers commit.
+        partition_by: partition columns when the table is created (Hive-style directories).
+        merge_schema: add columns the table does not have yet.
+
+    Returns:
+        What was committed, or why it was skipped.
+
+    Raises:
+        SchemaMismatchError: the data's columns or types do not fit the table.
+        InvalidArgumentError: `version` without `app_id`, a negative version, a partitioning
+            that differs from the table's.
+        UnknownValueError: an unknown `mode`.
+
+    Example:
+        >>> write(df, "data/devices", app_id="devices-loader", version=1).committed
+        True
+        >>> write(df, "data/devices", app_id="devices-loader", version=1).committed
+        False
+    """
+    request = WriteRequest(
+        path=path,
+        mode=mode,
+        app_id=app_id,
+        version=version,
+        partition_by=None if partition_by is None else tuple(partition_by),
+        merge_schema=merge_schema,
+    )
+    impl = jvm if backend(df.sparkSession) == "jvm" else rs
+    return impl.write(df, request)
+
+
+def read(spark: SparkSession, path: str, *, version: int | None = None) -> DataFrame:
+    """Read the Delta table at `path`, at its latest version or at `version` (time travel).
+
+    Raises:
+        NotADeltaTableError: nothing at `path` is a Delta table.
+        InvalidArgumentError: `version` is not one of the table's versions.
+    """
+    if version is not None and (not isinstance(version, int) or version < 0):
+        raise InvalidArgumentError(
+            "version", f"expected an integer >= 0, got {version!r}", "Pass a table version."
+        )
+    if backend(spark) == "jvm":
+        return jvm.read(spark, path, version)
+    return rs.read(spark, path, version)
+
+
+def transaction_version(spark: SparkSession, path: str, app_id: str) -> int | None:
+    """The last `txnVersion` that `app_id` committed to the table, or None.
+
+    Reads only the table's log (no Spark job). `spark` is accepted for symmetry with `read`.
+
+    Raises:
+        NotADeltaTableError: nothing at `path` is a Delta table.
+    """
+    del spark  # the log is read with delta-rs on both backends
+    if rs.open_table(path) is None:
+        raise NotADeltaTableError(path)
+    return rs.transaction_version(path, app_id)

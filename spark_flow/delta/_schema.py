@@ -1,0 +1,90 @@
+"""Schema translation and checks shared by the Delta backends.
+
+Spark types are the vocabulary of errors and comparisons: the people reading them write PySpark.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+from pyspark.sql.types import DataType, StructField, StructType
+
+from spark_flow.errors import InvalidArgumentError, SchemaMismatchError
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+    from deltalake import Schema as DeltaSchema
+
+
+def to_delta_schema(schema: StructType) -> DeltaSchema:
+    """The Delta schema a table gets for data of this Spark schema (all columns nullable)."""
+    from deltalake import Schema as DeltaSchema
+
+    # Delta tables created from DataFrames are nullable, as delta-spark does (`asNullable`).
+    nullable = StructType([StructField(f.name, f.dataType, True) for f in schema.fields])
+    arrow = to_arrow_schema(nullable, timezone="UTC")
+    return DeltaSchema.from_arrow(arrow)
+
+
+def table_spark_schema(table: DeltaTable) -> StructType:
+    """The table's schema in Spark types, in the table's column order."""
+    arrow = pa.schema(table.schema().to_arrow())
+    return from_arrow_schema(arrow, prefer_timestamp_ntz=True)
+
+
+def _type(data_type: DataType) -> str:
+    return data_type.simpleString()
+
+
+def planned_schema(
+    path: str,
+    table_schema: StructType | None,
+    data_schema: StructType,
+    *,
+    merge_schema: bool,
+) -> StructType:
+    """The table schema after this write, or SchemaMismatchError.
+
+    Columns are matched by name, case-insensitively as Delta does. A column the data lacks is
+    fine (it reads as null); a new column needs `merge_schema`; a changed type is never applied.
+    """
+    if table_schema is None:
+        return data_schema
+    by_name = {f.name.lower(): f for f in table_schema.fields}
+    conflicts: list[tuple[str, str | None, str]] = []
+    added: list[StructField] = []
+    for field in data_schema.fields:
+        existing = by_name.get(field.name.lower())
+        if existing is None:
+            added.append(field)
+            if not merge_schema:
+                conflicts.append((field.name, None, _type(field.dataType)))
+        elif _type(existing.dataType) != _type(field.dataType):
+            conflicts.append((field.name, _type(existing.dataType), _type(field.dataType)))
+    if conflicts:
+        raise SchemaMismatchError(path, conflicts)
+    return StructType([*table_schema.fields, *added])
+
+
+def planned_partitioning(
+    path: str, table_partitioning: list[str] | None, requested: list[str] | None, schema: StructType
+) -> list[str]:
+    """The partition columns of the write: the table's, which a write may not change."""
+    if table_partitioning is not None and requested is not None and requested != table_partitioning:
+        raise InvalidArgumentError(
+            "partition_by",
+            f"the table at {path!r} is partitioned by {table_partitioning}, not {requested}",
+            "Omit partition_by (the table's partitioning is used) or write to a new table.",
+        )
+    columns = requested if requested is not None else (table_partitioning or [])
+    names = {f.name for f in schema.fields}
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise InvalidArgumentError(
+            "partition_by",
+            f"columns {missing} are not in the data (it has {sorted(names)})",
+            "Name existing columns.",
+        )
+    return columns

@@ -1,0 +1,80 @@
+"""Records shared by the Delta API and its backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from spark_flow.errors import InvalidArgumentError, UnknownValueError
+
+Mode = Literal["append", "overwrite"]
+MODES: tuple[str, ...] = get_args(Mode)
+Backend = Literal["jvm", "delta-rs"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """A validated write: where, how, and under which Delta transaction identifier."""
+
+    path: str
+    mode: Mode = "append"
+    app_id: str | None = None
+    version: int | None = None
+    partition_by: tuple[str, ...] | None = None
+    merge_schema: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not self.path:
+            raise InvalidArgumentError(
+                "path", f"expected a non-empty table path, got {self.path!r}", "Pass a path."
+            )
+        if self.mode not in MODES:
+            raise UnknownValueError("mode", self.mode, MODES)
+        if (self.app_id is None) != (self.version is None):
+            given, missing = ("version", "app_id") if self.app_id is None else ("app_id", "version")
+            raise InvalidArgumentError(
+                missing,
+                f"{given} was given without {missing}; a Delta transaction needs both",
+                "Pass app_id (a stable name of the writing job) and version (its batch number).",
+            )
+        if self.app_id is not None and not self.app_id.strip():
+            raise InvalidArgumentError("app_id", "it is empty", "Name the writing job.")
+        if self.version is not None and (
+            isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 0
+        ):
+            raise InvalidArgumentError(
+                "version",
+                f"expected an integer >= 0, got {self.version!r}",
+                "Use the batch number, e.g. a micro-batch id or a date as YYYYMMDD.",
+            )
+
+    def skip_reason(self, last_version: int | None) -> str | None:
+        """Why this write must not run, given the table's last version for our app id."""
+        if self.app_id is None or self.version is None or last_version is None:
+            return None
+        if self.version <= last_version:
+            return (
+                f"txnAppId={self.app_id!r} already committed txnVersion={last_version} "
+                f">= {self.version}"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did.
+
+    Attributes:
+        committed: True when this call committed a new table version.
+        table_version: the version it committed, or the table's version when skipped.
+        rows_written: rows in the committed files (0 when skipped).
+        files: paths of the committed data files, relative to the table root.
+        skipped_reason: why nothing was committed, when `committed` is False.
+    """
+
+    committed: bool
+    table_version: int | None
+    rows_written: int = 0
+    files: tuple[str, ...] = ()
+    skipped_reason: str | None = None

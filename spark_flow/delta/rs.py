@@ -1,0 +1,328 @@
+"""The delta-rs bridge: Spark writes the Parquet files, `deltalake` commits them.
+
+Used where the delta-spark JARs are not on the classpath. A write goes in four moves:
+
+1. open the table's log (driver, no Spark job) and stop if `(app_id, version)` is committed;
+2. Spark's executors write Parquet into a staging folder inside the table, so no row of data
+   passes through the driver;
+3. the driver moves the staged files next to the table's data (a rename on the same filesystem)
+   and reads their footers for row counts;
+4. one Delta commit adds exactly those files, carrying the app transaction. delta-rs rejects the
+   commit when a concurrent writer committed the same app id since step 1; the loser removes its
+   files and reports a skip.
+
+Readers see either the old version or the new one: uncommitted files are never in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+import pyarrow.parquet as pq
+
+from spark_flow.delta._schema import (
+    planned_partitioning,
+    planned_schema,
+    table_spark_schema,
+    to_delta_schema,
+)
+from spark_flow.delta._types import WriteRequest, WriteResult
+from spark_flow.errors import (
+    InvalidArgumentError,
+    NotADeltaTableError,
+    UnsupportedDeltaFeatureError,
+)
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+    from deltalake.transaction import AddAction
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+log = logging.getLogger(__name__)
+
+STAGING_DIR = "_spark_flow_staging"
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+_WRITE_ID_KEY = "spark_flow.writeId"
+# Reader features that change what a file's rows mean; reading Parquet alone would be wrong.
+_UNREADABLE_FEATURES = {"deletionVectors", "columnMapping"}
+
+
+def is_local(path: str) -> bool:
+    """True for plain paths and file: URIs, which this backend can commit to."""
+    return urlparse(path).scheme in ("", "file")
+
+
+def local_path(path: str) -> str:
+    """The local filesystem path of a table location, or a clear error for object stores."""
+    parsed = urlparse(path)
+    if is_local(path):
+        return os.path.abspath(parsed.path if parsed.scheme else path)
+    raise UnsupportedDeltaFeatureError(
+        f"the {parsed.scheme}:// scheme ({path!r}); it commits to local or mounted filesystems",
+        "Use a session with the delta-spark JARs (backend 'jvm') for object stores.",
+    )
+
+
+def open_table(path: str, version: int | None = None) -> DeltaTable | None:
+    """The table at `path` (at `version`), or None where no table exists yet."""
+    from deltalake import DeltaTable
+
+    root = local_path(path)
+    if not DeltaTable.is_deltatable(root):
+        return None
+    if version is None:
+        return DeltaTable(root)
+    latest = DeltaTable(root).version()
+    if not 0 <= version <= latest:
+        raise InvalidArgumentError(
+            "version",
+            f"the table at {path!r} has versions 0 to {latest}, not {version}",
+            "Pick a version in that range (see the table's history).",
+        )
+    return DeltaTable(root, version=version)
+
+
+def transaction_version(path: str, app_id: str) -> int | None:
+    """The last txnVersion committed by `app_id` to the table, or None."""
+    table = open_table(path)
+    return None if table is None else table.transaction_version(app_id)
+
+
+def write(df: DataFrame, request: WriteRequest) -> WriteResult:
+    """Write `df` as one Delta commit; see the module docstring for the steps."""
+    plan = plan_write(request, df.schema)
+    if isinstance(plan, WriteResult):
+        return plan
+    try:
+        writer = df.write.mode("overwrite").option("compression", "snappy")
+        if plan.partition_by:
+            writer = writer.partitionBy(*plan.partition_by)
+        started = time.perf_counter()
+        writer.parquet(str(plan.staging))
+        log.debug("staged %s in %.2fs", request.path, time.perf_counter() - started)
+        return commit_staged(plan)
+    finally:
+        discard_staging(plan)
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """A write that passed its checks: the table as read before, and where files are staged."""
+
+    request: WriteRequest
+    root: str
+    table: DeltaTable | None
+    schema: StructType
+    partition_by: list[str]
+    write_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def staging(self) -> Path:
+        return Path(self.root) / STAGING_DIR / self.write_id
+
+
+def plan_write(request: WriteRequest, data_schema: StructType) -> WritePlan | WriteResult:
+    """Check a write against the table before any Spark job: skip, schema, partitioning."""
+    root = local_path(request.path)
+    table = open_table(root)
+    skipped = skipped_write(table, request)
+    if skipped:
+        return skipped
+    schema = planned_schema(
+        request.path,
+        None if table is None else table_spark_schema(table),
+        data_schema,
+        merge_schema=request.merge_schema,
+    )
+    partition_by = planned_partitioning(
+        request.path,
+        None if table is None else list(table.metadata().partition_columns),
+        None if request.partition_by is None else list(request.partition_by),
+        data_schema,
+    )
+    return WritePlan(request, root, table, schema, partition_by)
+
+
+def commit_staged(plan: WritePlan) -> WriteResult:
+    """Move the staged files into the table and commit them; remove them if the commit fails."""
+    actions = _publish(plan.staging, Path(plan.root), plan.partition_by)
+    try:
+        return _commit(plan, actions)
+    except BaseException:
+        _remove(plan.root, [action.path for action in actions])
+        raise
+
+
+def discard_staging(plan: WritePlan) -> None:
+    """Remove the plan's staging folder, and its parent when no other writer stages there."""
+    shutil.rmtree(plan.staging, ignore_errors=True)
+    with _ignore_os_errors():
+        plan.staging.parent.rmdir()
+
+
+def skipped_write(table: DeltaTable | None, request: WriteRequest) -> WriteResult | None:
+    """The result of a write that must not run because its txn is committed, else None."""
+    if table is None or request.app_id is None:
+        return None
+    reason = request.skip_reason(table.transaction_version(request.app_id))
+    if reason is None:
+        return None
+    log.info("skipping write to %s: %s", request.path, reason)
+    return WriteResult(committed=False, table_version=table.version(), skipped_reason=reason)
+
+
+@contextmanager
+def _ignore_os_errors() -> Iterator[None]:
+    try:
+        yield
+    except OSError:
+        pass
+
+
+def _publish(staging: Path, root: Path, partition_by: list[str]) -> list[AddAction]:
+    """Move the staged Parquet files into the table and describe them as Delta add actions."""
+    from deltalake.transaction import AddAction
+
+    actions = []
+    for file in sorted(staging.rglob("*.parquet")):
+        relative = file.relative_to(staging)
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        rows = pq.read_metadata(file).num_rows
+        os.replace(file, target)
+        stat = target.stat()
+        actions.append(
+            AddAction(
+                # Raw path: deltalake URI-encodes it into the log itself.
+                path=relative.as_posix(),
+                size=stat.st_size,
+                partition_values=_partition_values(relative, partition_by),
+                modification_time=int(stat.st_mtime * 1000),
+                data_change=True,
+                stats=json.dumps({"numRecords": rows}),
+            )
+        )
+    return actions
+
+
+def _partition_values(relative: Path, partition_by: list[str]) -> dict[str, str | None]:
+    values: dict[str, str | None] = {}
+    for part in relative.parts[: len(partition_by)]:
+        name, _, raw = part.partition("=")
+        values[unquote(name)] = None if raw == _HIVE_NULL else unquote(raw)
+    return values
+
+
+def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import CommitFailedError, DeltaError
+    from deltalake.transaction import (
+        CommitProperties,
+        Transaction,
+        create_table_with_add_actions,
+    )
+
+    root, request, table, partition_by = plan.root, plan.request, plan.table, plan.partition_by
+    properties = CommitProperties(
+        custom_metadata={_WRITE_ID_KEY: plan.write_id},
+        app_transactions=(
+            None
+            if request.app_id is None or request.version is None
+            else [Transaction(request.app_id, request.version)]
+        ),
+    )
+    delta_schema = to_delta_schema(plan.schema)
+    try:
+        if table is None:
+            create_table_with_add_actions(
+                root,
+                delta_schema,
+                actions,
+                mode="error",
+                partition_by=partition_by,
+                commit_properties=properties,
+            )
+        else:
+            if request.merge_schema and request.mode == "append":
+                _add_new_columns(table, delta_schema)
+            table.create_write_transaction(
+                actions,
+                request.mode,
+                delta_schema,
+                partition_by=partition_by,
+                commit_properties=properties,
+            )
+    except (CommitFailedError, DeltaError) as exc:
+        # A concurrent writer may have committed the same (app_id, version), or created the table.
+        current = DeltaTable(root) if DeltaTable.is_deltatable(root) else None
+        skipped = skipped_write(current, request)
+        if skipped is None:
+            raise
+        log.info("lost a commit race on %s (%s); removed this write's files", root, exc)
+        _remove(root, [action.path for action in actions])
+        return skipped
+    committed = DeltaTable(root)
+    version = _version_of(committed, plan.write_id)
+    rows = sum(json.loads(action.stats)["numRecords"] for action in actions)
+    log.info("committed %s version %s: %d rows in %d files", root, version, rows, len(actions))
+    return WriteResult(
+        committed=True,
+        table_version=version,
+        rows_written=rows,
+        files=tuple(action.path for action in actions),
+    )
+
+
+def _add_new_columns(table: DeltaTable, schema: Any) -> None:
+    existing = {field.name.lower() for field in table.schema().fields}
+    new = [field for field in schema.fields if field.name.lower() not in existing]
+    if new:
+        log.info("adding columns %s to %s", [f.name for f in new], table.table_uri)
+        table.alter.add_columns(new)
+
+
+def _version_of(table: DeltaTable, write_id: str) -> int:
+    """The version whose commit carries our write id: concurrent commits may follow ours."""
+    for entry in table.history(limit=20):
+        if entry.get(_WRITE_ID_KEY) == write_id:
+            return int(entry["version"])
+    return table.version()
+
+
+def _remove(root: str, relative_paths: list[str]) -> None:
+    for relative in relative_paths:
+        with _ignore_os_errors():
+            os.remove(os.path.join(root, relative))
+
+
+def read(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
+    """Read the table (at `version`) by letting Spark scan the Parquet files the log names."""
+    table = open_table(path, version)
+    if table is None:
+        raise NotADeltaTableError(path)
+    unreadable = _UNREADABLE_FEATURES & set(table.protocol().reader_features or [])
+    if unreadable:
+        raise UnsupportedDeltaFeatureError(
+            f"reading tables with reader features {sorted(unreadable)}",
+            "Read this table with the delta-spark JARs on the classpath (backend 'jvm').",
+        )
+    schema = table_spark_schema(table)
+    files = table.file_uris()
+    if not files:
+        return spark.createDataFrame([], schema)
+    # basePath makes Spark turn `col=value/` directories into the partition columns, typed by
+    # the schema we pass; the select restores the table's column order.
+    frame = spark.read.schema(schema).option("basePath", local_path(path)).parquet(*files)
+    return frame.select(*schema.fieldNames())

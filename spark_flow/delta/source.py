@@ -1,0 +1,162 @@
+"""A Python data source named `delta`, for sessions without the delta-spark connector.
+
+It keeps existing code working unchanged on the delta-rs backend:
+
+    df.write.format("delta").mode("append").option("txnAppId", "a").option("txnVersion", 1).save(p)
+    spark.read.format("delta").option("versionAsOf", 3).load(p)
+
+Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `versionAsOf`. Spark gives Python data
+sources only `append` and `overwrite`, and never passes them `partitionBy`; partitioned writes go
+through `spark_flow.delta.write(df, path, partition_by=[...])`, which is also the faster path:
+there Spark's own Parquet writer does the work, here Python workers do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import unquote
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql.datasource import (
+    DataSource,
+    DataSourceArrowWriter,
+    DataSourceReader,
+    InputPartition,
+    WriterCommitMessage,
+)
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import StructType
+
+from spark_flow.delta import rs
+from spark_flow.delta._schema import table_spark_schema
+from spark_flow.delta._types import WriteRequest, WriteResult
+from spark_flow.errors import InvalidArgumentError, NotADeltaTableError, UnsupportedDeltaFeatureError
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+PARTITION_BY_HINT = (
+    "Spark does not pass DataFrameWriter.partitionBy to Python data sources; write partitioned "
+    "tables with spark_flow.delta.write(df, path, partition_by=[...])."
+)
+
+
+def _path(options: Any) -> str:
+    path = options.get("path")
+    if not path:
+        raise InvalidArgumentError(
+            "path", "format('delta') needs a table location", "Call .load(path) / .save(path)."
+        )
+    return str(path)
+
+
+def _int_option(options: Any, name: str) -> int | None:
+    raw = options.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidArgumentError(
+            name, f"expected an integer, got {raw!r}", f"Pass .option('{name}', <number>)."
+        ) from None
+
+
+class DeltaDataSource(DataSource):
+    """`format("delta")` backed by delta-rs; see the module docstring."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "delta"
+
+    def _table(self) -> DeltaTable:
+        path = _path(self.options)
+        table = rs.open_table(path, _int_option(self.options, "versionAsOf"))
+        if table is None:
+            raise NotADeltaTableError(path)
+        return table
+
+    def schema(self) -> StructType:
+        return table_spark_schema(self._table())
+
+    def reader(self, schema: StructType) -> DataSourceReader:
+        return _Reader(self._table(), schema)
+
+    def writer(self, schema: StructType, overwrite: bool) -> _Writer:
+        if self.options.get("partitionBy") or self.options.get("__partition_columns"):
+            raise UnsupportedDeltaFeatureError("partitionBy with format('delta')", PARTITION_BY_HINT)
+        request = WriteRequest(
+            path=_path(self.options),
+            mode="overwrite" if overwrite else "append",
+            app_id=self.options.get("txnAppId"),
+            version=_int_option(self.options, "txnVersion"),
+            merge_schema=str(self.options.get("mergeSchema", "false")).lower() == "true",
+        )
+        return _Writer(rs.plan_write(request, schema), schema)
+
+
+@dataclass(frozen=True)
+class _File(InputPartition):
+    uri: str
+    partition_values: dict[str, Any]
+
+
+class _Reader(DataSourceReader):
+    def __init__(self, table: DeltaTable, schema: StructType) -> None:
+        partition_columns = list(table.metadata().partition_columns)
+        actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+        root = rs.local_path(table.table_uri)
+        self.files = [
+            _File(
+                uri=f"{root}/{unquote(action['path'])}",
+                partition_values={c: action.get(f"partition.{c}") for c in partition_columns},
+            )
+            for action in actions
+        ]
+        self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
+
+    def partitions(self) -> Sequence[InputPartition]:
+        return self.files
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        assert isinstance(partition, _File)
+        names = set(pq.read_schema(partition.uri).names)
+        data = pq.read_table(partition.uri, columns=[n for n in self.arrow_schema.names if n in names])
+        columns = []
+        for target in self.arrow_schema:
+            if target.name in names:
+                columns.append(data.column(target.name).cast(target.type))
+            else:  # a partition column, or a column added after this file was written
+                value = partition.partition_values.get(target.name)
+                columns.append(pa.array([value] * data.num_rows).cast(target.type))
+        yield from pa.Table.from_arrays(columns, schema=self.arrow_schema).to_batches()
+
+
+class _Writer(DataSourceArrowWriter):
+    def __init__(self, plan: rs.WritePlan | WriteResult, schema: StructType) -> None:
+        self.plan = plan
+        self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
+
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> WriterCommitMessage:
+        if isinstance(self.plan, rs.WritePlan):  # else: already committed, compute nothing
+            self.plan.staging.mkdir(parents=True, exist_ok=True)
+            target = self.plan.staging / f"part-{uuid.uuid4().hex}.snappy.parquet"
+            with pq.ParquetWriter(target, self.arrow_schema, coerce_timestamps="us") as out:
+                for batch in iterator:
+                    out.write_batch(batch)
+        return WriterCommitMessage()
+
+    def commit(self, messages: list[WriterCommitMessage | None]) -> None:
+        if isinstance(self.plan, rs.WritePlan):
+            try:
+                rs.commit_staged(self.plan)
+            finally:
+                rs.discard_staging(self.plan)
+
+    def abort(self, messages: list[WriterCommitMessage | None]) -> None:
+        if isinstance(self.plan, rs.WritePlan):
+            rs.discard_staging(self.plan)

@@ -1,0 +1,116 @@
+"""One error hierarchy for the whole toolkit, rooted at `SparkFlowError`.
+
+Every error keeps its facts as attributes (tests and callers read those, not the text) and passes
+them to `Exception.__init__` too, so errors pickle and cross thread and process boundaries intact.
+Messages say what was expected, what was found, and what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+
+class SparkFlowError(Exception):
+    """Base class of every error raised by spark_flow."""
+
+
+class UnknownValueError(SparkFlowError, ValueError):
+    """A choice (mode, backend, profile, output type ...) outside its known values."""
+
+    def __init__(self, key: str, value_received: object, valid_values: Sequence[str]) -> None:
+        super().__init__(key, value_received, valid_values)
+        self.key = key
+        self.value_received = value_received
+        self.valid_values = tuple(valid_values)
+
+    def __str__(self) -> str:
+        hint = ""
+        if isinstance(self.value_received, str):
+            close = difflib.get_close_matches(self.value_received, self.valid_values, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+        valid = ", ".join(repr(v) for v in self.valid_values)
+        return f"{self.key}={self.value_received!r} is not supported; use one of {valid}.{hint}"
+
+
+class InvalidArgumentError(SparkFlowError, ValueError):
+    """An argument has the right type but a value that cannot work."""
+
+    def __init__(self, argument: str, problem: str, fix: str) -> None:
+        super().__init__(argument, problem, fix)
+        self.argument = argument
+        self.problem = problem
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.argument}: {self.problem}. {self.fix}"
+
+
+class NotADeltaTableError(SparkFlowError, FileNotFoundError):
+    """A path that was expected to hold a Delta table does not."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+    def __str__(self) -> str:
+        return (
+            f"expected a Delta table at {self.path!r}, but it has no _delta_log/ with a commit. "
+            "Check the path, or write to it first with spark_flow.delta.write()."
+        )
+
+
+class SchemaMismatchError(SparkFlowError, ValueError):
+    """A DataFrame's schema does not fit the table it is written to.
+
+    `conflicts` holds `(column, table_type, data_type)`; `table_type` is None for a column the
+    table lacks.
+    """
+
+    def __init__(self, path: str, conflicts: Iterable[tuple[str, str | None, str]]) -> None:
+        conflicts = tuple(conflicts)
+        super().__init__(path, conflicts)
+        self.path = path
+        self.conflicts = conflicts
+
+    def __str__(self) -> str:
+        lines = []
+        for column, table_type, data_type in self.conflicts:
+            if table_type is None:
+                lines.append(f"  {column}: not in the table, the data has {data_type}")
+            else:
+                lines.append(f"  {column}: the table has {table_type}, the data has {data_type}")
+        new_only = all(table_type is None for _, table_type, _ in self.conflicts)
+        fix = (
+            "Pass merge_schema=True (or .option('mergeSchema', 'true')) to add the new columns."
+            if new_only
+            else "Cast the columns to the table's types before writing, or write to a new table."
+        )
+        return f"schema of the data does not match the table at {self.path!r}:\n" + "\n".join(
+            lines
+        ) + f"\n{fix}"
+
+
+class UnsupportedDeltaFeatureError(SparkFlowError, NotImplementedError):
+    """The delta-rs bridge was asked for something only the JVM connector can do."""
+
+    def __init__(self, feature: str, fix: str) -> None:
+        super().__init__(feature, fix)
+        self.feature = feature
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"the delta-rs backend does not support {self.feature}. {self.fix}"
+
+
+class ConfigError(SparkFlowError, ValueError):
+    """A profile or configuration file is missing or malformed."""
+
+    def __init__(self, source: str, problem: str, fix: str) -> None:
+        super().__init__(source, problem, fix)
+        self.source = source
+        self.problem = problem
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.problem}. {self.fix}"

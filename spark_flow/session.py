@@ -1,0 +1,151 @@
+"""SparkSession factory: named profiles from `conf/`, overrides, Delta backend selection."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from spark_flow.delta import enable_delta
+from spark_flow.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+log = logging.getLogger(__name__)
+
+PROFILE_ENV = "SPARK_FLOW_PROFILE"
+CONF_DIR_ENV = "SPARK_FLOW_CONF_DIR"
+_PROFILE_KEYS = {"master", "spark", "delta"}
+_DELTA_KEYS = {"backend"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named set of Spark settings read from `<conf dir>/<name>.toml`."""
+
+    name: str
+    source: Path
+    master: str | None = None
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+    delta_backend: str = "auto"
+
+
+def conf_dirs() -> list[Path]:
+    """Where profiles are looked up: $SPARK_FLOW_CONF_DIR, the wheel's copy, the checkout's."""
+    package = Path(__file__).resolve().parent
+    dirs = [package / "conf", package.parent / "conf"]
+    if os.environ.get(CONF_DIR_ENV):
+        dirs.insert(0, Path(os.environ[CONF_DIR_ENV]))
+    return [d for d in dirs if d.is_dir()]
+
+
+def load_profile(name: str) -> Profile:
+    """Read a profile by name (`local`, `cluster`) or by the path of a `.toml` file.
+
+    Raises:
+        ConfigError: the profile does not exist or has unknown keys.
+    """
+    candidates = [Path(name)] if name.endswith(".toml") else [d / f"{name}.toml" for d in conf_dirs()]
+    source = next((p for p in candidates if p.is_file()), None)
+    if source is None:
+        known = sorted({p.stem for d in conf_dirs() for p in d.glob("*.toml")})
+        raise ConfigError(
+            f"profile {name!r}",
+            f"no such profile; looked in {[str(p.parent) for p in candidates]}",
+            f"Use one of {known}, a path to a .toml file, or set ${CONF_DIR_ENV}.",
+        )
+    with source.open("rb") as handle:
+        raw: dict[str, Any] = tomllib.load(handle)
+    _reject_unknown(source, "", raw, _PROFILE_KEYS)
+    delta = raw.get("delta", {})
+    _reject_unknown(source, "delta.", delta, _DELTA_KEYS)
+    conf_dir = str(source.parent.resolve())
+    spark_conf = {
+        str(key): str(value).replace("{conf_dir}", conf_dir)
+        for key, value in raw.get("spark", {}).items()
+    }
+    return Profile(
+        name=source.stem,
+        source=source,
+        master=raw.get("master"),
+        spark_conf=spark_conf,
+        delta_backend=str(delta.get("backend", "auto")),
+    )
+
+
+def _reject_unknown(source: Path, prefix: str, table: Mapping[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            str(source),
+            f"unknown keys {[prefix + k for k in unknown]}",
+            f"Known keys are {sorted(prefix + k for k in known)}; Spark confs go under [spark].",
+        )
+
+
+def profile_name(requested: str | None = None) -> str:
+    """The profile to use: the one asked for, else `$SPARK_FLOW_PROFILE`, else `local`."""
+    return requested or os.environ.get(PROFILE_ENV) or "local"
+
+
+def get_session(
+    app_name: str,
+    profile: str | None = None,
+    conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """Build (or join) a SparkSession from a profile, with Delta enabled.
+
+    Under `spark-submit`, what the command line set wins over the profile: the profile fills
+    in only what is not set yet. `conf` always wins.
+
+    Args:
+        app_name: the application name shown in the UI and logs.
+        profile: profile name or `.toml` path; default `$SPARK_FLOW_PROFILE`, else `local`.
+        conf: Spark confs that override the profile.
+
+    Returns:
+        The session, with a Delta backend chosen (`spark_flow.delta.backend(spark)`).
+
+    Example:
+        >>> spark = get_session("devices-loader", conf={"spark.sql.shuffle.partitions": "8"})
+    """
+    chosen = load_profile(profile_name(profile))
+    submitted = _submitted_conf()
+    builder = SparkSession.builder.appName(app_name)
+    if chosen.master and "spark.master" not in submitted:
+        builder = builder.master(chosen.master)
+    defaults = dict(chosen.spark_conf)
+    if "PYSPARK_PYTHON" not in os.environ and not submitted:
+        # Python workers (UDFs, the `delta` data source's planner) must import what the driver
+        # imports: run them on this interpreter, not on whatever `python3` is first on PATH.
+        # The data-source planner reads only the environment of the JVM we are about to start.
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+        defaults.setdefault("spark.pyspark.python", sys.executable)
+    for key, value in defaults.items():
+        if key not in submitted:
+            builder = builder.config(key, value)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    log.info("Spark session %r from profile %s (%s)", app_name, chosen.name, chosen.source)
+    enable_delta(spark, chosen.delta_backend)
+    return spark
+
+
+def _submitted_conf() -> dict[str, str]:
+    """Confs set by `spark-submit` when it launched this Python process; empty otherwise."""
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return {}
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    return dict(SparkConf().getAll())

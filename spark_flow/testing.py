@@ -1,0 +1,103 @@
+"""pytest plugin: a shared `spark` session, Delta table paths, DataFrame assertions.
+
+Installed with the package (entry point `pytest11`), so any project that depends on spark_flow
+gets these fixtures with no conftest of its own:
+
+    def test_loader(spark, tmp_delta_path):
+        write(spark.range(3), tmp_delta_path)
+        assert_df_equal(read(spark, tmp_delta_path), spark.range(3))
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["JobCount", "assert_df_equal", "count_spark_jobs", "spark", "tmp_delta_path"]
+
+TEST_CONF = {
+    "spark.master": "local[2]",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.ui.enabled": "false",
+}
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One local[2] session for the whole test run, Delta enabled, stopped at the end."""
+    from spark_flow.session import get_session
+
+    session = get_session("spark_flow-tests", profile="local", conf=TEST_CONF)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def tmp_delta_path(tmp_path: Path) -> str:
+    """A fresh, not yet existing table location under the test's tmp_path."""
+    return str(tmp_path / "table")
+
+
+def assert_df_equal(
+    actual: DataFrame,
+    expected: DataFrame,
+    *,
+    ignore_row_order: bool = True,
+    ignore_nullable: bool = True,
+    ignore_column_order: bool = False,
+) -> None:
+    """Assert two DataFrames hold the same schema and rows (chispa's comparison, our defaults).
+
+    Row order and nullability are ignored by default: Spark guarantees neither across plans.
+    """
+    from chispa import assert_df_equality
+
+    assert_df_equality(
+        actual,
+        expected,
+        ignore_row_order=ignore_row_order,
+        ignore_nullable=ignore_nullable,
+        ignore_column_order=ignore_column_order,
+    )
+
+
+_groups = itertools.count()
+
+
+@dataclass
+class JobCount:
+    """How many Spark jobs ran inside a `count_spark_jobs` block (filled in at its end)."""
+
+    group: str
+    jobs: list[int] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.jobs)
+
+
+@contextmanager
+def count_spark_jobs(spark: SparkSession) -> Iterator[JobCount]:
+    """Count the Spark jobs this thread starts inside the block (classic sessions).
+
+    Jobs are tagged with a fresh job group and looked up in the status tracker afterwards, so
+    jobs of other threads are not counted.
+    """
+    context = spark.sparkContext
+    result = JobCount(group=f"spark_flow-count-{next(_groups)}")
+    context.setJobGroup(result.group, "counted by spark_flow.testing")
+    try:
+        yield result
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        result.jobs = list(context.statusTracker().getJobIdsForGroup(result.group))
