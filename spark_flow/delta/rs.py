@@ -119,11 +119,14 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
 
 @dataclass(frozen=True)
 class WritePlan:
-    """A write that passed its checks: the table as read before, and where files are staged."""
+    """A write that passed its checks: the table version it read, and where files are staged.
+
+    Picklable: the `delta` data source plans on the driver and commits in another process.
+    """
 
     request: WriteRequest
     root: str
-    table: DeltaTable | None
+    read_version: int | None
     schema: StructType
     partition_by: list[str]
     write_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -152,7 +155,8 @@ def plan_write(request: WriteRequest, data_schema: StructType) -> WritePlan | Wr
         None if request.partition_by is None else list(request.partition_by),
         data_schema,
     )
-    return WritePlan(request, root, table, schema, partition_by)
+    read_version = None if table is None else table.version()
+    return WritePlan(request, root, read_version, schema, partition_by)
 
 
 def commit_staged(plan: WritePlan) -> WriteResult:
@@ -234,7 +238,10 @@ def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
         create_table_with_add_actions,
     )
 
-    root, request, table, partition_by = plan.root, plan.request, plan.table, plan.partition_by
+    root, request, partition_by = plan.root, plan.request, plan.partition_by
+    # Commit against the snapshot the checks read: delta-rs then rejects a concurrent commit
+    # of the same app id that landed in between.
+    table = None if plan.read_version is None else DeltaTable(root, version=plan.read_version)
     properties = CommitProperties(
         custom_metadata={_WRITE_ID_KEY: plan.write_id},
         app_transactions=(
