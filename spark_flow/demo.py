@@ -28,7 +28,11 @@ def generate_devices(output: Path, *, rows: int, seed: int = 42) -> Path:
     with target.open("w") as handle:
         for i in range(rows):
             kind = rng.choice(_TYPES)
-            record = {"type": kind, "full_name": f"{kind} model {i}", "version": rng.choice(_VERSIONS)}
+            record = {
+                "type": kind,
+                "full_name": f"{kind} model {i}",
+                "version": rng.choice(_VERSIONS),
+            }
             handle.write(json.dumps(record) + "\n")
     return target
 

@@ -86,9 +86,11 @@ class SchemaMismatchError(SparkFlowError, ValueError):
             if new_only
             else "Cast the columns to the table's types before writing, or write to a new table."
         )
-        return f"schema of the data does not match the table at {self.path!r}:\n" + "\n".join(
-            lines
-        ) + f"\n{fix}"
+        return (
+            f"schema of the data does not match the table at {self.path!r}:\n"
+            + "\n".join(lines)
+            + f"\n{fix}"
+        )
 
 
 class UnsupportedDeltaFeatureError(SparkFlowError, NotImplementedError):

@@ -54,7 +54,9 @@ def load_profile(name: str) -> Profile:
     Raises:
         ConfigError: the profile does not exist or has unknown keys.
     """
-    candidates = [Path(name)] if name.endswith(".toml") else [d / f"{name}.toml" for d in conf_dirs()]
+    candidates = (
+        [Path(name)] if name.endswith(".toml") else [d / f"{name}.toml" for d in conf_dirs()]
+    )
     source = next((p for p in candidates if p.is_file()), None)
     if source is None:
         known = sorted({p.stem for d in conf_dirs() for p in d.glob("*.toml")})

@@ -74,7 +74,9 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
             "Add the delta-spark JARs (spark.jars.packages=io.delta:delta-spark_2.13:<version>) "
             "or use backend 'auto' / 'delta-rs'.",
         )
-    chosen: Backend = "jvm" if backend == "jvm" or (backend == "auto" and has_connector) else "delta-rs"
+    chosen: Backend = (
+        "jvm" if backend == "jvm" or (backend == "auto" and has_connector) else "delta-rs"
+    )
     if chosen == "delta-rs":
         from spark_flow.delta.source import DeltaDataSource
 
@@ -146,8 +148,9 @@ def write(
         partition_by=None if partition_by is None else tuple(partition_by),
         merge_schema=merge_schema,
     )
-    impl = jvm if backend(df.sparkSession) == "jvm" else rs
-    return impl.write(df, request)
+    if backend(df.sparkSession) == "jvm":
+        return jvm.write(df, request)
+    return rs.write(df, request)
 
 
 def read(spark: SparkSession, path: str, *, version: int | None = None) -> DataFrame:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+from deltalake import Schema as DeltaSchema
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from pyspark.sql.types import DataType, StructField, StructType
 
@@ -15,13 +16,10 @@ from spark_flow.errors import InvalidArgumentError, SchemaMismatchError
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
-    from deltalake import Schema as DeltaSchema
 
 
 def to_delta_schema(schema: StructType) -> DeltaSchema:
     """The Delta schema a table gets for data of this Spark schema (all columns nullable)."""
-    from deltalake import Schema as DeltaSchema
-
     # Delta tables created from DataFrames are nullable, as delta-spark does (`asNullable`).
     nullable = StructType([StructField(f.name, f.dataType, True) for f in schema.fields])
     arrow = to_arrow_schema(nullable, timezone="UTC")

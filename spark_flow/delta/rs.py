@@ -22,14 +22,22 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlparse
 
 import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.transaction import (
+    AddAction,
+    CommitProperties,
+    RemoveAction,
+    Transaction,
+    create_table_with_add_actions,
+)
 
 from spark_flow.delta._schema import (
     planned_partitioning,
@@ -45,8 +53,6 @@ from spark_flow.errors import (
 )
 
 if TYPE_CHECKING:
-    from deltalake import DeltaTable
-    from deltalake.transaction import AddAction
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
@@ -77,7 +83,6 @@ def local_path(path: str) -> str:
 
 def open_table(path: str, version: int | None = None) -> DeltaTable | None:
     """The table at `path` (at `version`), or None where no table exists yet."""
-    from deltalake import DeltaTable
 
     root = local_path(path)
     if not DeltaTable.is_deltatable(root):
@@ -172,7 +177,7 @@ def commit_staged(plan: WritePlan) -> WriteResult:
 def discard_staging(plan: WritePlan) -> None:
     """Remove the plan's staging folder, and its parent when no other writer stages there."""
     shutil.rmtree(plan.staging, ignore_errors=True)
-    with _ignore_os_errors():
+    with suppress(OSError):
         plan.staging.parent.rmdir()
 
 
@@ -187,17 +192,8 @@ def skipped_write(table: DeltaTable | None, request: WriteRequest) -> WriteResul
     return WriteResult(committed=False, table_version=table.version(), skipped_reason=reason)
 
 
-@contextmanager
-def _ignore_os_errors() -> Iterator[None]:
-    try:
-        yield
-    except OSError:
-        pass
-
-
 def _publish(staging: Path, root: Path, partition_by: list[str]) -> list[AddAction]:
     """Move the staged Parquet files into the table and describe them as Delta add actions."""
-    from deltalake.transaction import AddAction
 
     actions = []
     for file in sorted(staging.rglob("*.parquet")):
@@ -230,14 +226,6 @@ def _partition_values(relative: Path, partition_by: list[str]) -> dict[str, str 
 
 
 def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import CommitFailedError, DeltaError
-    from deltalake.transaction import (
-        CommitProperties,
-        Transaction,
-        create_table_with_add_actions,
-    )
-
     root, request, partition_by = plan.root, plan.request, plan.partition_by
     # Commit against the snapshot the checks read: delta-rs then rejects a concurrent commit
     # of the same app id that landed in between.
@@ -265,7 +253,7 @@ def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
             if request.merge_schema and request.mode == "append":
                 _add_new_columns(table, delta_schema)
             table.create_write_transaction(
-                actions,
+                cast("list[AddAction | RemoveAction]", actions),
                 request.mode,
                 delta_schema,
                 partition_by=partition_by,
@@ -310,7 +298,7 @@ def _version_of(table: DeltaTable, write_id: str) -> int:
 
 def _remove(root: str, relative_paths: list[str]) -> None:
     for relative in relative_paths:
-        with _ignore_os_errors():
+        with suppress(OSError):
             os.remove(os.path.join(root, relative))
 
 

@@ -14,10 +14,10 @@ there Spark's own Parquet writer does the work, here Python workers do.
 from __future__ import annotations
 
 import uuid
-from urllib.parse import unquote
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -34,7 +34,11 @@ from pyspark.sql.types import StructType
 from spark_flow.delta import rs
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import WriteRequest, WriteResult
-from spark_flow.errors import InvalidArgumentError, NotADeltaTableError, UnsupportedDeltaFeatureError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    NotADeltaTableError,
+    UnsupportedDeltaFeatureError,
+)
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -88,7 +92,9 @@ class DeltaDataSource(DataSource):
 
     def writer(self, schema: StructType, overwrite: bool) -> _Writer:
         if self.options.get("partitionBy") or self.options.get("__partition_columns"):
-            raise UnsupportedDeltaFeatureError("partitionBy with format('delta')", PARTITION_BY_HINT)
+            raise UnsupportedDeltaFeatureError(
+                "partitionBy with format('delta')", PARTITION_BY_HINT
+            )
         request = WriteRequest(
             path=_path(self.options),
             mode="overwrite" if overwrite else "append",
@@ -125,7 +131,9 @@ class _Reader(DataSourceReader):
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, _File)
         names = set(pq.read_schema(partition.uri).names)
-        data = pq.read_table(partition.uri, columns=[n for n in self.arrow_schema.names if n in names])
+        data = pq.read_table(
+            partition.uri, columns=[n for n in self.arrow_schema.names if n in names]
+        )
         columns = []
         for target in self.arrow_schema:
             if target.name in names:

@@ -48,7 +48,9 @@ def test_format_delta_reads_what_spark_flow_wrote_partitioned(
     assert_df_equal(spark.read.format("delta").load(tmp_delta_path), df)
 
 
-def test_schema_mismatch_is_reported_before_the_job(spark: SparkSession, tmp_delta_path: str) -> None:
+def test_schema_mismatch_is_reported_before_the_job(
+    spark: SparkSession, tmp_delta_path: str
+) -> None:
     spark.range(1).write.format("delta").mode("append").save(tmp_delta_path)
 
     with pytest.raises(PySparkException, match="the table has bigint, the data has string"):
@@ -66,7 +68,7 @@ def test_only_append_and_overwrite_exist_for_python_data_sources(
 
 
 def test_jvm_backend_is_refused_without_the_connector(spark: SparkSession) -> None:
-    with pytest.raises(InvalidArgumentError, match="spark.jars.packages"):
+    with pytest.raises(InvalidArgumentError, match=r"spark\.jars\.packages"):
         delta.enable_delta(spark, "jvm")
 
     assert delta.backend(spark) == "delta-rs"

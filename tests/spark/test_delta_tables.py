@@ -157,7 +157,9 @@ def test_a_table_keeps_its_partitioning(spark: SparkSession, tmp_delta_path: str
 def test_tables_written_by_deltalake_are_read_with_their_partitions(
     spark: SparkSession, tmp_delta_path: str
 ) -> None:
-    frame = pd.DataFrame({"id": [1, 2, 3], "country": ["fr", "pl", None], "score": [0.5, 1.0, None]})
+    frame = pd.DataFrame(
+        {"id": [1, 2, 3], "country": ["fr", "pl", None], "score": [0.5, 1.0, None]}
+    )
     write_deltalake(tmp_delta_path, frame, partition_by=["country"])
     write_deltalake(tmp_delta_path, frame.head(1), mode="append")
 
@@ -186,9 +188,7 @@ def test_bad_write_arguments_fail_before_any_spark_job(
     assert not Path(tmp_delta_path).exists()
 
 
-def test_reading_something_that_is_not_a_table_says_so(
-    spark: SparkSession, tmp_path: Path
-) -> None:
+def test_reading_something_that_is_not_a_table_says_so(spark: SparkSession, tmp_path: Path) -> None:
     (tmp_path / "plain.txt").write_text("no log here")
 
     with pytest.raises(NotADeltaTableError, match="has no _delta_log/"):

@@ -1,0 +1,65 @@
+"""The demo as a user runs it: the console script, and the same module through spark-submit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import spark_flow
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent
+
+
+def _check_demo_output(stdout: str, workdir: Path) -> None:
+    assert "write  (app_id=devices-loader-v1, version=1): committed=True, table version 0" in stdout
+    assert "replay (app_id=devices-loader-v1, version=1): committed=False" in stdout
+    assert "rows in the table: 20 (not 40)" in stdout
+    assert (workdir / "devices" / "_delta_log" / "00000000000000000000.json").is_file()
+    assert not (workdir / "devices" / "_delta_log" / "00000000000000000001.json").exists()
+
+
+def test_spark_flow_demo_commits_once_and_skips_the_replay(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    result = subprocess.run(
+        [str(BIN / "spark-flow"), "demo", "--workdir", str(workdir), "--rows", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check_demo_output(result.stdout, workdir)
+
+
+def test_the_demo_runs_under_spark_submit(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    cli = Path(spark_flow.__file__).parent / "cli.py"
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    result = subprocess.run(
+        [
+            str(BIN / "spark-submit"),
+            "--master",
+            "local[1]",
+            str(cli),
+            "demo",
+            "--workdir",
+            str(workdir),
+            "--rows",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check_demo_output(result.stdout, workdir)
