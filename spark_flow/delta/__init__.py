@@ -78,9 +78,7 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
         "jvm" if backend == "jvm" or (backend == "auto" and has_connector) else "delta-rs"
     )
     if chosen == "delta-rs":
-        from spark_flow.delta.source import DeltaDataSource
-
-        spark.dataSource.register(DeltaDataSource)
+        _register_data_source(spark)
         spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     reason = {
         ("auto", True): "the delta-spark connector is on the classpath",
@@ -89,6 +87,24 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
     log.info("Delta backend: %s (%s)", chosen, reason)
     spark.conf.set(BACKEND_CONF, chosen)
     return chosen
+
+
+def _register_data_source(spark: SparkSession) -> None:
+    from pyspark.errors import AnalysisException
+
+    from spark_flow.delta.source import DeltaDataSource
+
+    try:
+        spark.dataSource.register(DeltaDataSource)
+    except AnalysisException as exc:
+        if exc.getCondition() != "DATA_SOURCE_ALREADY_EXISTS":
+            raise
+        # Spark checks the name against the *active* session's registry, so a sibling session
+        # (spark.newSession()) of one that registered it cannot register it itself.
+        log.warning(
+            "format('delta') is not available on this session: a sibling session of the same "
+            "application registered it first. spark_flow.delta.read/write work regardless."
+        )
 
 
 def backend(spark: SparkSession) -> Backend:

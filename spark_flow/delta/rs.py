@@ -83,7 +83,6 @@ def local_path(path: str) -> str:
 
 def open_table(path: str, version: int | None = None) -> DeltaTable | None:
     """The table at `path` (at `version`), or None where no table exists yet."""
-
     root = local_path(path)
     if not DeltaTable.is_deltatable(root):
         return None
@@ -193,27 +192,33 @@ def skipped_write(table: DeltaTable | None, request: WriteRequest) -> WriteResul
 
 
 def _publish(staging: Path, root: Path, partition_by: list[str]) -> list[AddAction]:
-    """Move the staged Parquet files into the table and describe them as Delta add actions."""
+    """Move the staged Parquet files into the table and describe them as Delta add actions.
 
-    actions = []
-    for file in sorted(staging.rglob("*.parquet")):
-        relative = file.relative_to(staging)
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        rows = pq.read_metadata(file).num_rows
-        os.replace(file, target)
-        stat = target.stat()
-        actions.append(
-            AddAction(
-                # Raw path: deltalake URI-encodes it into the log itself.
-                path=relative.as_posix(),
-                size=stat.st_size,
-                partition_values=_partition_values(relative, partition_by),
-                modification_time=int(stat.st_mtime * 1000),
-                data_change=True,
-                stats=json.dumps({"numRecords": rows}),
+    If a move fails, the files already moved are removed again: nothing is left outside staging.
+    """
+    actions: list[AddAction] = []
+    try:
+        for file in sorted(staging.rglob("*.parquet")):
+            relative = file.relative_to(staging)
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            rows = pq.read_metadata(file).num_rows
+            os.replace(file, target)
+            stat = target.stat()
+            actions.append(
+                AddAction(
+                    # Raw path: deltalake URI-encodes it into the log itself.
+                    path=relative.as_posix(),
+                    size=stat.st_size,
+                    partition_values=_partition_values(relative, partition_by),
+                    modification_time=int(stat.st_mtime * 1000),
+                    data_change=True,
+                    stats=json.dumps({"numRecords": rows}),
+                )
             )
-        )
+    except BaseException:
+        _remove(str(root), [action.path for action in actions])
+        raise
     return actions
 
 

@@ -87,3 +87,17 @@ def test_jvm_backend_writes_idempotently(tmp_delta_path: str) -> None:
     assert first.committed
     assert not replay.committed
     assert delta.read(active, tmp_delta_path).count() == 5
+
+
+def test_enable_delta_attaches_the_bridge_to_a_session_built_elsewhere(
+    spark: SparkSession, tmp_delta_path: str
+) -> None:
+    delta.write(spark.range(3), tmp_delta_path)
+    other = spark.newSession()  # a session with its own SQL conf, as if built elsewhere
+    other.conf.unset("spark.sql.parquet.outputTimestampType")
+    assert other.conf.get(delta.BACKEND_CONF, None) is None
+
+    assert delta.enable_delta(other) == "delta-rs"
+    assert delta.enable_delta(other) == "delta-rs"  # again: a no-op
+    assert other.conf.get("spark.sql.parquet.outputTimestampType") == "TIMESTAMP_MICROS"
+    assert delta.read(other, tmp_delta_path).count() == 3
