@@ -80,10 +80,10 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
     if chosen == "delta-rs":
         _register_data_source(spark)
         spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-    reason = {
-        ("auto", True): "the delta-spark connector is on the classpath",
-        ("auto", False): "the delta-spark connector is not on the classpath",
-    }.get((backend, has_connector), f"backend {backend!r} was requested")
+    if backend == "auto":
+        reason = f"the delta-spark connector is {'' if has_connector else 'not '}on the classpath"
+    else:
+        reason = f"backend {backend!r} was requested"
     log.info("Delta backend: %s (%s)", chosen, reason)
     spark.conf.set(BACKEND_CONF, chosen)
     return chosen

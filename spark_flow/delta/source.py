@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -129,7 +129,7 @@ class _Reader(DataSourceReader):
         return self.files
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        assert isinstance(partition, _File)
+        partition = cast(_File, partition)  # partitions() hands out only _File
         names = set(pq.read_schema(partition.uri).names)
         data = pq.read_table(
             partition.uri, columns=[n for n in self.arrow_schema.names if n in names]
