@@ -23,7 +23,7 @@ import shutil
 import time
 import uuid
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlparse
@@ -268,11 +268,14 @@ def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
         # A concurrent writer may have committed the same (app_id, version), or created the table.
         current = DeltaTable(root) if DeltaTable.is_deltatable(root) else None
         skipped = skipped_write(current, request)
-        if skipped is None:
-            raise
-        log.info("lost a commit race on %s (%s); removed this write's files", root, exc)
-        _remove(root, [action.path for action in actions])
-        return skipped
+        if skipped is not None:
+            log.info("lost a commit race on %s (%s); removed this write's files", root, exc)
+            _remove(root, [action.path for action in actions])
+            return skipped
+        if plan.read_version is None and current is not None:
+            log.info("%s was created by a concurrent writer; committing on top of it", root)
+            return _commit(_replan_on(plan, current), actions)
+        raise
     committed = DeltaTable(root)
     version = _version_of(committed, plan.write_id)
     rows = sum(json.loads(action.stats)["numRecords"] for action in actions)
@@ -283,6 +286,23 @@ def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
         rows_written=rows,
         files=tuple(action.path for action in actions),
     )
+
+
+def _replan_on(plan: WritePlan, table: DeltaTable) -> WritePlan:
+    """The plan re-checked against a table that appeared after it was made."""
+    schema = planned_schema(
+        plan.request.path,
+        table_spark_schema(table),
+        plan.schema,
+        merge_schema=plan.request.merge_schema,
+    )
+    partition_by = planned_partitioning(
+        plan.request.path,
+        list(table.metadata().partition_columns),
+        plan.partition_by or None,
+        plan.schema,
+    )
+    return replace(plan, read_version=table.version(), schema=schema, partition_by=partition_by)
 
 
 def _add_new_columns(table: DeltaTable, schema: Any) -> None:

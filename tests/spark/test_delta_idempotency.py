@@ -181,3 +181,32 @@ def test_a_write_that_fails_midway_leaves_the_previous_version_and_retries_clean
 
     assert retry.committed
     assert delta.read(spark, tmp_delta_path).count() == 20
+
+
+def test_two_writers_creating_one_table_both_land(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="spark_flow")
+    table = str(tmp_path / "new-table")
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    arrive = _rendezvous(str(barrier), parties=2)
+    results: list[delta.WriteResult] = []
+
+    def writer(app_id: str) -> None:
+        df = spark.range(0, 10, numPartitions=1).withColumn("id", arrive("id"))
+        results.append(delta.write(df, table, app_id=app_id, version=1))
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in ("raw", "enriched")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [r.committed for r in results] == [True, True]
+    assert sorted(r.table_version for r in results) == [0, 1]
+    assert "created by a concurrent writer" in caplog.text
+    assert delta.read(spark, table).count() == 20
+    assert delta.transaction_version(spark, table, "raw") == 1
+    assert delta.transaction_version(spark, table, "enriched") == 1
+    assert data_files(table) == logged_files(table)
