@@ -99,5 +99,6 @@ def count_spark_jobs(spark: SparkSession) -> Iterator[JobCount]:
     try:
         yield result
     finally:
-        context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        for key in ("spark.jobGroup.id", "spark.job.description"):
+            context.setLocalProperty(key, None)  # type: ignore[arg-type]
         result.jobs = list(context.statusTracker().getJobIdsForGroup(result.group))

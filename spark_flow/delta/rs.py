@@ -147,20 +147,30 @@ def plan_write(request: WriteRequest, data_schema: StructType) -> WritePlan | Wr
     skipped = skipped_write(table, request)
     if skipped:
         return skipped
+    return _checked_plan(WritePlan(request, root, None, data_schema, []), table)
+
+
+def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
+    """The plan with the schema and partitioning the write gets on `table` (None: a new table).
+
+    `plan.schema` is the data's schema: a new table takes it as it is, so a plan made for a
+    new table can be re-checked against one that a concurrent writer created meanwhile.
+    """
+    request = plan.request
     schema = planned_schema(
         request.path,
         None if table is None else table_spark_schema(table),
-        data_schema,
+        plan.schema,
         merge_schema=request.merge_schema,
     )
     partition_by = planned_partitioning(
         request.path,
         None if table is None else list(table.metadata().partition_columns),
         None if request.partition_by is None else list(request.partition_by),
-        data_schema,
+        plan.schema,
     )
     read_version = None if table is None else table.version()
-    return WritePlan(request, root, read_version, schema, partition_by)
+    return replace(plan, read_version=read_version, schema=schema, partition_by=partition_by)
 
 
 def commit_staged(plan: WritePlan) -> WriteResult:
@@ -266,7 +276,7 @@ def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
             )
     except (CommitFailedError, DeltaError) as exc:
         # A concurrent writer may have committed the same (app_id, version), or created the table.
-        current = DeltaTable(root) if DeltaTable.is_deltatable(root) else None
+        current = open_table(root)
         skipped = skipped_write(current, request)
         if skipped is not None:
             log.info("lost a commit race on %s (%s); removed this write's files", root, exc)
@@ -274,7 +284,7 @@ def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
             return skipped
         if plan.read_version is None and current is not None:
             log.info("%s was created by a concurrent writer; committing on top of it", root)
-            return _commit(_replan_on(plan, current), actions)
+            return _commit(_checked_plan(plan, current), actions)
         raise
     committed = DeltaTable(root)
     version = _version_of(committed, plan.write_id)
@@ -286,23 +296,6 @@ def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
         rows_written=rows,
         files=tuple(action.path for action in actions),
     )
-
-
-def _replan_on(plan: WritePlan, table: DeltaTable) -> WritePlan:
-    """The plan re-checked against a table that appeared after it was made."""
-    schema = planned_schema(
-        plan.request.path,
-        table_spark_schema(table),
-        plan.schema,
-        merge_schema=plan.request.merge_schema,
-    )
-    partition_by = planned_partitioning(
-        plan.request.path,
-        list(table.metadata().partition_columns),
-        plan.partition_by or None,
-        plan.schema,
-    )
-    return replace(plan, read_version=table.version(), schema=schema, partition_by=partition_by)
 
 
 def _add_new_columns(table: DeltaTable, schema: Any) -> None:

@@ -91,7 +91,7 @@ class DeltaDataSource(DataSource):
         return _Reader(self._table(), schema)
 
     def writer(self, schema: StructType, overwrite: bool) -> _Writer:
-        if self.options.get("partitionBy") or self.options.get("__partition_columns"):
+        if self.options.get("partitionBy"):  # a user trying the option form of partitionBy
             raise UnsupportedDeltaFeatureError(
                 "partitionBy with format('delta')", PARTITION_BY_HINT
             )
