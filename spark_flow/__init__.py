@@ -2,6 +2,8 @@
 
 The foundation: `get_session` builds a session from a profile in `conf/` and picks a Delta
 backend; `spark_flow.delta` reads and idempotently writes Delta tables on either backend.
+Sequence patterns: `Sequence` (Local Sequencer with restart boundaries) and readiness markers
+(`mark_ready`, `wait_until_ready`, `read_ready`) for the Isolated Sequencer.
 """
 
 from __future__ import annotations
@@ -9,26 +11,41 @@ from __future__ import annotations
 from spark_flow.delta import WriteResult, enable_delta
 from spark_flow.errors import (
     ConfigError,
+    InputNotReadyError,
     InvalidArgumentError,
     NotADeltaTableError,
     SchemaMismatchError,
     SparkFlowError,
+    StepFailedError,
     UnknownValueError,
     UnsupportedDeltaFeatureError,
 )
+from spark_flow.markers import Marker, mark_ready, read_ready, wait_until_ready
+from spark_flow.sequence import Sequence, SequenceResult, Step, sql_step, step
 from spark_flow.session import Profile, get_session, load_profile
 
 __all__ = [
     "ConfigError",
+    "InputNotReadyError",
     "InvalidArgumentError",
+    "Marker",
     "NotADeltaTableError",
     "Profile",
     "SchemaMismatchError",
+    "Sequence",
+    "SequenceResult",
     "SparkFlowError",
+    "Step",
+    "StepFailedError",
     "UnknownValueError",
     "UnsupportedDeltaFeatureError",
     "WriteResult",
     "enable_delta",
     "get_session",
     "load_profile",
+    "mark_ready",
+    "read_ready",
+    "sql_step",
+    "step",
+    "wait_until_ready",
 ]

@@ -116,3 +116,37 @@ class ConfigError(SparkFlowError, ValueError):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.problem}. {self.fix}"
+
+
+class StepFailedError(SparkFlowError, RuntimeError):
+    """A step of a sequence failed; `step` says which, `__cause__` holds the original error."""
+
+    def __init__(self, sequence: str, step: str, cause: str, resume_hint: str) -> None:
+        super().__init__(sequence, step, cause, resume_hint)
+        self.sequence = sequence
+        self.step = step
+        self.cause = cause
+        self.resume_hint = resume_hint
+
+    def __str__(self) -> str:
+        return f"step {self.step!r} of sequence {self.sequence!r} failed: {self.cause}. " + (
+            self.resume_hint
+        )
+
+
+class InputNotReadyError(SparkFlowError, TimeoutError):
+    """No readiness marker appeared for an input within the wait's timeout."""
+
+    def __init__(self, output: str, marker: str, logical_date: str | None, waited: float) -> None:
+        super().__init__(output, marker, logical_date, waited)
+        self.output = output
+        self.marker = marker
+        self.logical_date = logical_date
+        self.waited = waited
+
+    def __str__(self) -> str:
+        date = f" for logical date {self.logical_date}" if self.logical_date else ""
+        return (
+            f"no readiness marker{date} at {self.marker} after waiting {self.waited:.1f}s for "
+            f"{self.output!r}. Check that the producer job ran and succeeded, or wait longer."
+        )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,3 +153,27 @@ def _submitted_conf() -> dict[str, str]:
 
     SparkContext._ensure_initialized()
     return dict(SparkConf().getAll())
+
+
+@contextmanager
+def job_description(spark: SparkSession, text: str) -> Iterator[None]:
+    """Label the Spark jobs this thread starts inside the block (the UI's job description).
+
+    Classic sessions set the thread's job description; Spark Connect has none, so its sessions
+    get the text as an operation tag instead (`spark.getTags()`), usable with `interruptTag`.
+    """
+    context = getattr(spark, "_sc", None)
+    if context is None:
+        tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+        spark.addTag(tag)
+        try:
+            yield
+        finally:
+            spark.removeTag(tag)
+        return
+    previous = context.getLocalProperty("spark.job.description")
+    context.setJobDescription(text)
+    try:
+        yield
+    finally:
+        context.setLocalProperty("spark.job.description", previous)

@@ -6,10 +6,12 @@ import pytest
 
 from spark_flow.errors import (
     ConfigError,
+    InputNotReadyError,
     InvalidArgumentError,
     NotADeltaTableError,
     SchemaMismatchError,
     SparkFlowError,
+    StepFailedError,
     UnknownValueError,
     UnsupportedDeltaFeatureError,
 )
@@ -21,6 +23,8 @@ ERRORS = [
     SchemaMismatchError("/t", [("id", "bigint", "string")]),
     UnsupportedDeltaFeatureError("partitionBy", "Use write(partition_by=...)."),
     ConfigError("profile 'x'", "no such profile", "Use 'local'."),
+    StepFailedError("devices", "enrich", "ValueError: bad", "Rerun with run_id='r'."),
+    InputNotReadyError("/t", "/t/_spark_flow_ready/latest.json", None, 1.5),
 ]
 
 

@@ -1,0 +1,152 @@
+"""Isolated Sequencer, data-based: readiness markers between pipelines.
+
+The producer calls `mark_ready` after its data commit; the consumer calls `wait_until_ready`,
+then `read_ready` to read exactly the Delta version the marker names, so a newer, half-finished
+producer run cannot leak into it. Markers live next to the data, in
+`<output>/_spark_flow_ready/<logical date>.json` (and `latest.json`); Delta readers ignore
+folders that start with an underscore.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spark_flow import delta
+from spark_flow.delta import rs
+from spark_flow.errors import InputNotReadyError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["Marker", "mark_ready", "marker_path", "read_ready", "wait_until_ready"]
+
+log = logging.getLogger(__name__)
+
+MARKER_DIR = "_spark_flow_ready"
+LATEST = "latest"
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A producer's statement that `output` is complete for `logical_date`."""
+
+    output: str
+    run_id: str
+    logical_date: str | None
+    created_at: str
+    row_count: int | None = None
+    table_version: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def marker_path(output: str, logical_date: str | None = None) -> Path:
+    """Where the marker of `output` for `logical_date` (or the latest one) lives."""
+    return Path(rs.local_path(output)) / MARKER_DIR / f"{logical_date or LATEST}.json"
+
+
+def mark_ready(
+    output: str,
+    *,
+    run_id: str,
+    logical_date: str | None = None,
+    row_count: int | None = None,
+    table_version: int | None = None,
+    **metadata: Any,
+) -> Marker:
+    """Declare `output` ready; call it only after the data commit succeeded.
+
+    For a Delta output without `table_version`, the table's current version is recorded. The
+    marker is written atomically (temporary file, then rename); marking the same run twice
+    keeps the first marker.
+
+    Raises:
+        InvalidArgumentError: `output` does not exist (nothing was committed to mark).
+    """
+    root = Path(rs.local_path(output))
+    if not root.exists():
+        raise InvalidArgumentError(
+            "output",
+            f"{output!r} does not exist, so there is no committed data to mark ready",
+            "Call mark_ready after the write that creates it succeeded.",
+        )
+    existing = _read(marker_path(output, logical_date))
+    if existing is not None and existing.run_id == run_id:
+        log.info("marker for run %s of %s already written", run_id, output)
+        return existing
+    if table_version is None:
+        table = rs.open_table(output)
+        table_version = None if table is None else table.version()
+    marker = Marker(
+        output=output,
+        run_id=run_id,
+        logical_date=logical_date,
+        created_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+        row_count=row_count,
+        table_version=table_version,
+        metadata={"host": socket.gethostname(), **metadata},
+    )
+    for key in {logical_date or LATEST, LATEST}:
+        _write_atomically(marker_path(output, None if key == LATEST else key), marker)
+    log.info("marked %s ready (run %s, version %s)", output, run_id, table_version)
+    return marker
+
+
+def _write_atomically(path: Path, marker: Marker) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    with os.fdopen(handle, "w") as out:
+        json.dump(asdict(marker), out)
+    os.replace(temporary, path)
+
+
+def _read(path: Path) -> Marker | None:
+    try:
+        return Marker(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+
+
+def wait_until_ready(
+    output: str,
+    *,
+    timeout: float,
+    poke_interval: float = 5.0,
+    logical_date: str | None = None,
+) -> Marker:
+    """Wait for the marker of `output` (for `logical_date`, else the latest one).
+
+    Checks every `poke_interval` seconds, sleeping in between.
+
+    Raises:
+        InputNotReadyError: no marker within `timeout` seconds; it names the marker path.
+    """
+    if timeout < 0 or poke_interval <= 0:
+        raise InvalidArgumentError(
+            "timeout/poke_interval",
+            f"got timeout={timeout}, poke_interval={poke_interval}",
+            "Use timeout >= 0 and poke_interval > 0 (seconds).",
+        )
+    path = marker_path(output, logical_date)
+    started = time.monotonic()
+    while True:
+        marker = _read(path)  # one file per logical date: another date's marker is elsewhere
+        if marker is not None:
+            return marker
+        waited = time.monotonic() - started
+        if waited >= timeout:
+            raise InputNotReadyError(output, str(path), logical_date, waited)
+        time.sleep(min(poke_interval, timeout - waited))
+
+
+def read_ready(spark: SparkSession, marker: Marker) -> DataFrame:
+    """Read a Delta output at the version its marker names (the latest if it names none)."""
+    return delta.read(spark, marker.output, version=marker.table_version)

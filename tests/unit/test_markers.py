@@ -1,0 +1,93 @@
+"""Readiness markers: written after the data, atomic, per logical date, waited for."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import write_deltalake
+
+from spark_flow.errors import InputNotReadyError, InvalidArgumentError
+from spark_flow.markers import mark_ready, marker_path, wait_until_ready
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> str:
+    path = str(tmp_path / "devices")
+    write_deltalake(path, pd.DataFrame({"id": [1, 2]}))
+    write_deltalake(path, pd.DataFrame({"id": [3]}), mode="append")
+    return path
+
+
+def test_a_marker_records_run_date_rows_time_and_the_table_version(table: str) -> None:
+    marker = mark_ready(table, run_id="r1", logical_date="2024-01-01", row_count=3, batch=7)
+
+    stored = json.loads(marker_path(table, "2024-01-01").read_text())
+    assert stored["run_id"] == "r1"
+    assert stored["logical_date"] == "2024-01-01"
+    assert stored["row_count"] == 3
+    assert stored["table_version"] == 1  # the version committed before marking
+    assert stored["created_at"].endswith("+00:00")
+    assert stored["metadata"]["batch"] == 7
+    assert marker_path(table).is_file()  # latest.json too
+    assert marker.table_version == 1
+
+
+def test_the_marker_is_written_whole_by_a_rename(table: str) -> None:
+    mark_ready(table, run_id="r1")
+
+    folder = marker_path(table).parent
+    assert [p.name for p in folder.iterdir()] == ["latest.json"]  # no temporary file left over
+    json.loads((folder / "latest.json").read_text())
+
+
+def test_marking_the_same_run_twice_keeps_the_first_marker(table: str) -> None:
+    first = mark_ready(table, run_id="r1", table_version=0)
+    second = mark_ready(table, run_id="r1", table_version=1)
+
+    assert second == first
+    assert json.loads(marker_path(table).read_text())["table_version"] == 0
+
+
+def test_nothing_to_mark_without_committed_data(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="no committed data to mark ready"):
+        mark_ready(str(tmp_path / "missing"), run_id="r1")
+
+
+def test_waiting_returns_an_existing_marker_at_once(table: str) -> None:
+    mark_ready(table, run_id="r1", logical_date="2024-01-01")
+
+    marker = wait_until_ready(table, timeout=0, logical_date="2024-01-01")
+
+    assert marker.run_id == "r1"
+
+
+def test_a_marker_for_another_date_does_not_count(table: str) -> None:
+    mark_ready(table, run_id="r1", logical_date="2024-01-01")
+
+    with pytest.raises(InputNotReadyError) as caught:
+        wait_until_ready(table, timeout=0.05, poke_interval=0.01, logical_date="2024-01-02")
+
+    assert caught.value.logical_date == "2024-01-02"
+    assert caught.value.marker.endswith("_spark_flow_ready/2024-01-02.json")
+    assert caught.value.waited >= 0.05
+    assert "for logical date 2024-01-02" in str(caught.value)
+
+
+def test_a_marker_that_appears_while_waiting_is_returned(table: str) -> None:
+    writer = threading.Timer(0.05, lambda: mark_ready(table, run_id="late"))
+    writer.start()
+    try:
+        marker = wait_until_ready(table, timeout=30, poke_interval=0.01)
+    finally:
+        writer.join()
+
+    assert marker.run_id == "late"
+
+
+def test_bad_wait_arguments_are_refused(table: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="poke_interval > 0"):
+        wait_until_ready(table, timeout=1, poke_interval=0)
