@@ -13,22 +13,58 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spark-flow", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     commands = parser.add_subparsers(dest="command", required=True)
+
     demo = commands.add_parser("demo", help="run the demo pipeline on generated data")
     demo.add_argument("--workdir", type=Path, default=Path("data/demo"), help="demo folder")
     demo.add_argument("--rows", type=int, default=50, help="devices to generate")
+
+    generate = commands.add_parser("generate", help="generate a dataset")
+    datasets = generate.add_subparsers(dest="dataset", required=True)
+    devices = datasets.add_parser("devices", help="devices JSON lines (type, full_name, version)")
+    devices.add_argument("--rows", type=int, required=True)
+    devices.add_argument("--output", type=Path, required=True, help="folder to write into")
+    devices.add_argument("--invalid-ratio", type=float, default=0.1)
+    devices.add_argument("--seed", type=int, default=42)
+
+    commands.add_parser("jobs", help="list the bundled jobs")
+    run = commands.add_parser("run", help="run a bundled job: spark-flow run JOB [job args]")
+    run.add_argument("job")
+    run.add_argument("job_args", nargs=argparse.REMAINDER, help="arguments for the job")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command == "demo":
-        from spark_flow.demo import print_report, run_demo
+        from spark_flow.demo import run_demo
 
-        print_report(run_demo(args.workdir, rows=args.rows), sys.stdout)
+        run_demo(args.workdir, sys.stdout, rows=args.rows)
+    elif args.command == "generate":
+        from spark_flow.generate import generate_devices
+
+        path = generate_devices(
+            args.output, rows=args.rows, invalid_ratio=args.invalid_ratio, seed=args.seed
+        )
+        sys.stdout.write(f"{args.rows} devices -> {path}\n")
+    elif args.command == "jobs":
+        from spark_flow.jobs import available_jobs, describe
+
+        for name in available_jobs():
+            sys.stdout.write(f"{name:<24} {describe(name)}\n")
+    elif args.command == "run":
+        from spark_flow.errors import UnknownValueError
+        from spark_flow.jobs import resolve, run_job
+
+        try:
+            resolve(args.job)
+        except UnknownValueError as exc:
+            parser.error(str(exc))
+        return run_job(args.job, args.job_args)
     return 0
 
 

@@ -211,3 +211,18 @@ def test_reading_a_version_the_table_does_not_have_names_the_range(
 def test_object_store_paths_are_refused_with_the_way_out(spark: SparkSession) -> None:
     with pytest.raises(Exception, match="backend 'jvm'"):
         delta.write(spark.range(1), "s3://bucket/table")
+
+
+def test_a_python_udf_over_a_table_read_completes(spark: SparkSession, tmp_delta_path: str) -> None:
+    # Guards the profile's pythonUDF.arrow workaround: without it this job hangs on Spark 4.2.
+    from pyspark.sql import functions as F
+
+    delta.write(spark.range(0, 10, numPartitions=2), tmp_delta_path)
+
+    @F.udf("long")
+    def plus_one(value):
+        return value + 1
+
+    rows = delta.read(spark, tmp_delta_path).select(plus_one("id").alias("id")).collect()
+
+    assert sorted(r.id for r in rows) == list(range(1, 11))

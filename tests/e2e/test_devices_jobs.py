@@ -1,0 +1,124 @@
+"""devices_loader -> devices_aggregator through spark-submit, checked against counts made here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, QueryBuilder
+
+import spark_flow
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent
+JOBS = Path(spark_flow.__file__).resolve().parent.parent / "jobs"
+ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(command), capture_output=True, text=True, timeout=300, check=False, env=ENV
+    )
+
+
+def submit(job: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return run(str(BIN / "spark-submit"), "--master", "local[2]", str(JOBS / f"{job}.py"), *args)
+
+
+def reports(stdout: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def expected_counts(source: Path) -> Counter[tuple[str, str]]:
+    """The aggregate computed without Spark, straight from the generated JSON lines."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for line in source.read_text().splitlines():
+        device = json.loads(line)
+        if len(device["type"]) > 3 and device["full_name"] is not None:
+            counts[(device["type"], device["version"])] += 1
+    return counts
+
+
+def table_rows(path: Path, query: str) -> list[dict[str, object]]:
+    result = QueryBuilder().register("t", DeltaTable(str(path))).execute(query)
+    return pa.table(result.read_all()).to_pylist()
+
+
+@pytest.fixture(scope="module")
+def devices(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("devices")
+    generated = run(
+        str(BIN / "spark-flow"), "generate", "devices", "--rows", "300",
+        "--invalid-ratio", "0.2", "--seed", "7", "--output", str(folder),
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stderr
+    return folder
+
+
+def test_loader_triggers_aggregator_and_the_counts_match(devices: Path, tmp_path: Path) -> None:
+    table, counts = tmp_path / "devices", tmp_path / "counts"
+
+    loaded = submit(
+        "devices_loader", "--input", str(devices), "--output", str(table), "--batch-id", "1",
+        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--trigger", "devices_aggregator",
+        "--", "--input", str(table), "--output", str(counts), "--wait-timeout", "30",
+    )  # fmt: skip
+
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    loader_report, aggregator_report = reports(loaded.stdout)
+    expected = expected_counts(devices / "devices.json")
+    assert loader_report["job"] == "devices_loader"
+    assert loader_report["triggered"] == "devices_aggregator"
+    assert loader_report["rows_written"] == sum(expected.values())
+    assert aggregator_report["job"] == "devices_aggregator"
+    assert aggregator_report["input_version"] == 0
+    stored = table_rows(counts, "SELECT type, version, count FROM t")
+    assert {(r["type"], r["version"]): r["count"] for r in stored} == dict(expected)
+    names = table_rows(table, "SELECT full_name FROM t LIMIT 1")[0]["full_name"]
+    assert isinstance(names, str)
+    assert names.count(" ") >= 3  # enriched: "<type> model <i> <version>"
+
+    replay = run(
+        str(BIN / "spark-flow"), "run", "devices_loader", "--input", str(devices),
+        "--output", str(table), "--batch-id", "1", "--checkpoint-dir", str(tmp_path / "ck"),
+    )  # fmt: skip
+
+    assert replay.returncode == 0, replay.stderr[-3000:]
+    (report,) = reports(replay.stdout)
+    assert report["committed"] is False
+    assert table_rows(table, "SELECT count(*) AS n FROM t") == [{"n": sum(expected.values())}]
+
+
+def test_the_aggregator_without_a_marker_fails_after_its_timeout(tmp_path: Path) -> None:
+    waited = submit(
+        "devices_aggregator", "--input", str(tmp_path / "never"), "--output",
+        str(tmp_path / "counts"), "--wait-timeout", "0.5", "--poke-interval", "0.1",
+    )  # fmt: skip
+
+    assert waited.returncode == 1
+    (report,) = reports(waited.stdout)
+    assert report["status"] == "failed"
+    assert "_spark_flow_ready/latest.json" in str(report["error"])
+    # spark-submit's PythonRunner sends the Python process's stderr to its stdout.
+    output = (waited.stdout + waited.stderr).splitlines()
+    errors = [line for line in output if line.startswith("devices_aggregator:")]
+    assert len(errors) == 1
+    assert "no readiness marker" in errors[0]
+    assert not (tmp_path / "counts").exists()
+
+
+def test_help_and_bad_arguments() -> None:
+    helped = run(sys.executable, str(JOBS / "devices_loader.py"), "--help")
+    bad = run(sys.executable, str(JOBS / "devices_loader.py"), "--batch-id", "x")
+
+    assert helped.returncode == 0
+    assert "--trigger JOB" in helped.stdout
+    assert bad.returncode == 2
+    assert "argument --batch-id: invalid int value: 'x'" in bad.stderr
