@@ -12,7 +12,6 @@ import ast
 import importlib.util
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from spark_flow._paths import shipped_dirs
 from spark_flow.errors import SparkFlowError, UnknownValueError
 
 __all__ = [
@@ -40,11 +40,7 @@ RunFn = Callable[[Any, argparse.Namespace], Mapping[str, Any]]
 
 def jobs_dirs() -> list[Path]:
     """Where bundled jobs are looked up: $SPARK_FLOW_JOBS_DIR, the wheel's copy, the checkout."""
-    package = Path(__file__).resolve().parent
-    dirs = [package / "_jobs", package.parent / "jobs"]
-    if os.environ.get(JOBS_DIR_ENV):
-        dirs.insert(0, Path(os.environ[JOBS_DIR_ENV]))
-    return [d for d in dirs if d.is_dir()]
+    return shipped_dirs(JOBS_DIR_ENV, "_jobs", "jobs")
 
 
 def available_jobs() -> dict[str, Path]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from spark_flow._paths import shipped_dirs
 from spark_flow.delta import enable_delta
 from spark_flow.errors import ConfigError
 
@@ -43,11 +44,7 @@ class Profile:
 
 def conf_dirs() -> list[Path]:
     """Where profiles are looked up: $SPARK_FLOW_CONF_DIR, the wheel's copy, the checkout's."""
-    package = Path(__file__).resolve().parent
-    dirs = [package / "conf", package.parent / "conf"]
-    if os.environ.get(CONF_DIR_ENV):
-        dirs.insert(0, Path(os.environ[CONF_DIR_ENV]))
-    return [d for d in dirs if d.is_dir()]
+    return shipped_dirs(CONF_DIR_ENV, "conf", "conf")
 
 
 def load_profile(name: str) -> Profile:
