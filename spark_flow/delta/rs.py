@@ -286,8 +286,7 @@ def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
             log.info("%s was created by a concurrent writer; committing on top of it", root)
             return _commit(_checked_plan(plan, current), actions)
         raise
-    committed = DeltaTable(root)
-    version = _version_of(committed, plan.write_id)
+    version = _version_of(root, plan.write_id, after=plan.read_version)
     rows = sum(json.loads(action.stats)["numRecords"] for action in actions)
     log.info("committed %s version %s: %d rows in %d files", root, version, rows, len(actions))
     return WriteResult(
@@ -306,12 +305,21 @@ def _add_new_columns(table: DeltaTable, schema: Any) -> None:
         table.alter.add_columns(new)
 
 
-def _version_of(table: DeltaTable, write_id: str) -> int:
-    """The version whose commit carries our write id: concurrent commits may follow ours."""
-    for entry in table.history(limit=20):
-        if entry.get(_WRITE_ID_KEY) == write_id:
-            return int(entry["version"])
-    return table.version()
+def _version_of(root: str, write_id: str, *, after: int | None) -> int:
+    """The version whose commit carries our write id; concurrent commits may precede or follow.
+
+    The commit files are read directly: `DeltaTable.history()` numbers the commits it lists from
+    its own snapshot's version, which is wrong when a concurrent commit landed after the load.
+    """
+    log_dir = Path(root) / "_delta_log"
+    version = 0 if after is None else after + 1
+    while (commit := log_dir / f"{version:020d}.json").exists():
+        if write_id in commit.read_text():
+            return version
+        version += 1
+    raise RuntimeError(  # a committed write always leaves its commit file; say so if it did not
+        f"committed to {root!r} but found no commit carrying write id {write_id} after {after}"
+    )
 
 
 def _remove(root: str, relative_paths: list[str]) -> None:
