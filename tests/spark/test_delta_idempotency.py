@@ -183,10 +183,9 @@ def test_a_write_that_fails_midway_leaves_the_previous_version_and_retries_clean
     assert delta.read(spark, tmp_delta_path).count() == 20
 
 
-def test_two_writers_creating_one_table_both_land(
-    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level("INFO", logger="spark_flow")
+def test_two_writers_creating_one_table_both_land(spark: SparkSession, tmp_path: Path) -> None:
+    # Which path the loser takes varies: delta-rs may retry its create as version 1, or our
+    # commit fails and is redone on top of the new table. Both must end like this.
     table = str(tmp_path / "new-table")
     barrier = tmp_path / "barrier"
     barrier.mkdir()
@@ -205,7 +204,6 @@ def test_two_writers_creating_one_table_both_land(
 
     assert [r.committed for r in results] == [True, True]
     assert sorted(r.table_version for r in results) == [0, 1]
-    assert "created by a concurrent writer" in caplog.text
     assert delta.read(spark, table).count() == 20
     assert delta.transaction_version(spark, table, "raw") == 1
     assert delta.transaction_version(spark, table, "enriched") == 1
