@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 class SparkFlowError(Exception):
@@ -64,14 +65,17 @@ class SchemaMismatchError(SparkFlowError, ValueError):
     """A DataFrame's schema does not fit the table it is written to.
 
     `conflicts` holds `(column, table_type, data_type)`; `table_type` is None for a column the
-    table lacks.
+    table lacks. `fix` replaces the default advice, which is about Delta tables.
     """
 
-    def __init__(self, path: str, conflicts: Iterable[tuple[str, str | None, str]]) -> None:
+    def __init__(
+        self, path: str, conflicts: Iterable[tuple[str, str | None, str]], fix: str | None = None
+    ) -> None:
         conflicts = tuple(conflicts)
-        super().__init__(path, conflicts)
+        super().__init__(path, conflicts, fix)
         self.path = path
         self.conflicts = conflicts
+        self.fix = fix
 
     def __str__(self) -> str:
         lines = []
@@ -81,7 +85,7 @@ class SchemaMismatchError(SparkFlowError, ValueError):
             else:
                 lines.append(f"  {column}: the table has {table_type}, the data has {data_type}")
         new_only = all(table_type is None for _, table_type, _ in self.conflicts)
-        fix = (
+        fix = self.fix or (
             "Pass merge_schema=True (or .option('mergeSchema', 'true')) to add the new columns."
             if new_only
             else "Cast the columns to the table's types before writing, or write to a new table."
@@ -150,3 +154,29 @@ class InputNotReadyError(SparkFlowError, TimeoutError):
             f"no readiness marker{date} at {self.marker} after waiting {self.waited:.1f}s for "
             f"{self.output!r}. Check that the producer job ran and succeeded, or wait longer."
         )
+
+
+class ParallelSplitError(SparkFlowError, RuntimeError):
+    """Branches of a Parallel Split failed or were cancelled; the others ran to completion.
+
+    `failures` holds `(branch, cause)`; `report` is the split's full `SplitReport`.
+    """
+
+    def __init__(
+        self, split: str, failures: tuple[tuple[str, str], ...], report: Any = None
+    ) -> None:
+        super().__init__(split, failures, report)
+        self.split = split
+        self.failures = failures
+        self.report = report
+
+    def __str__(self) -> str:
+        causes = "; ".join(f"branch {branch!r}: {cause}" for branch, cause in self.failures)
+        batch = getattr(self.report, "batch", None)
+        rerun = (
+            f"Rerun with batch={batch}: branches that committed it are skipped, so only the "
+            "failed ones write."
+            if batch is not None
+            else "Without a batch number a rerun writes every branch again; pass one."
+        )
+        return f"parallel split {self.split!r}: {len(self.failures)} failed: {causes}. {rerun}"

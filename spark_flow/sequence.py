@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -33,6 +32,7 @@ from typing import Any, Literal
 from pyspark.sql import DataFrame
 
 from spark_flow import delta
+from spark_flow._common import check_name, error_summary
 from spark_flow.errors import InvalidArgumentError, StepFailedError
 from spark_flow.session import job_description
 
@@ -42,17 +42,7 @@ log = logging.getLogger(__name__)
 
 StepFn = Callable[[DataFrame], DataFrame]
 StepStatus = Literal["ran", "restored", "skipped"]
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _DONE = "_completed.json"
-
-
-def _check_name(kind: str, name: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvalidArgumentError(
-            kind,
-            f"{name!r} is not a usable name (it also names a checkpoint folder)",
-            "Use letters, digits, '_', '.' or '-', starting with a letter, digit or '_'.",
-        )
 
 
 @dataclass(frozen=True)
@@ -64,7 +54,7 @@ class Step:
     boundary: bool = False
 
     def __post_init__(self) -> None:
-        _check_name("step name", self.name)
+        check_name("step name", self.name)
         if not callable(self.fn):
             raise InvalidArgumentError(
                 "fn",
@@ -124,7 +114,7 @@ class Sequence:
     """
 
     def __init__(self, name: str, steps: Iterable[Step | StepFn]) -> None:
-        _check_name("sequence name", name)
+        check_name("sequence name", name)
         self.name = name
         self.steps: tuple[Step, ...] = tuple(
             s if isinstance(s, Step) else Step(getattr(s, "__name__", ""), s) for s in steps
@@ -181,7 +171,7 @@ class Sequence:
         Raises:
             StepFailedError: a step failed; its checkpoints stay for the rerun.
         """
-        _check_name("run_id", run_id)
+        check_name("run_id", run_id)
         run_dir = Path(checkpoint_dir) / self.name / run_id
         start, df, reports = self._resume_point(source, run_dir)
         resumed_from = self.steps[start - 1].name if start else None
@@ -237,7 +227,7 @@ class Sequence:
         return StepFailedError(
             self.name,
             where,
-            _summary(exc),
+            error_summary(exc),
             f"Rerun with run_id={run_id!r} to resume after the last completed boundary.",
         )
 
@@ -261,16 +251,6 @@ class Sequence:
         else:
             log.info("step %s: %.2fs", current.name, seconds)
         return df, StepReport(current.name, "ran", seconds, rows)
-
-
-def _summary(exc: Exception) -> str:
-    """One line about an error; for a Python worker's traceback, its last line says the most."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    if any(line.startswith("Traceback") for line in lines):
-        return lines[-1]
-    return f"{type(exc).__name__}: {lines[0]}"
 
 
 def _checkpoint(df: DataFrame, path: Path) -> int:

@@ -174,3 +174,51 @@ def job_description(spark: SparkSession, text: str) -> Iterator[None]:
         yield
     finally:
         context.setLocalProperty("spark.job.description", previous)
+
+
+@contextmanager
+def cancellable(spark: SparkSession, tag: str) -> Iterator[None]:
+    """Tag the Spark jobs this thread starts inside the block, so `cancel(spark, tag)` stops them.
+
+    Classic sessions use SparkContext job tags: `SparkSession.interruptTag` there only finds
+    tags added by the calling thread, and cancelling is done from another thread.
+    """
+    context = getattr(spark, "_sc", None)
+    if context is None:
+        spark.addTag(tag)
+    else:
+        context.addJobTag(tag)
+        context.setInterruptOnCancel(True)
+    try:
+        yield
+    finally:
+        if context is None:
+            spark.removeTag(tag)
+        else:
+            context.removeJobTag(tag)
+
+
+def cancel(spark: SparkSession, tag: str) -> None:
+    """Cancel the running Spark jobs started inside `cancellable(spark, tag)`, from any thread."""
+    context = getattr(spark, "_sc", None)
+    if context is None:
+        spark.interruptTag(tag)
+    else:
+        context.cancelJobsWithTag(tag)
+
+
+@contextmanager
+def scheduler_pool(spark: SparkSession, pool: str) -> Iterator[None]:
+    """Run this thread's jobs in FAIR scheduler pool `pool`, when the session schedules FAIR.
+
+    Under the default FIFO mode (and on Spark Connect, which has no pools) it does nothing.
+    """
+    context = getattr(spark, "_sc", None)
+    if context is None or context.getConf().get("spark.scheduler.mode") != "FAIR":
+        yield
+        return
+    context.setLocalProperty("spark.scheduler.pool", pool)
+    try:
+        yield
+    finally:
+        context.setLocalProperty("spark.scheduler.pool", None)

@@ -21,8 +21,16 @@ import pytest
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql._typing import UserDefinedFunctionLike
 
-__all__ = ["JobCount", "assert_df_equal", "count_spark_jobs", "spark", "tmp_delta_path"]
+__all__ = [
+    "JobCount",
+    "assert_df_equal",
+    "count_spark_jobs",
+    "rendezvous",
+    "spark",
+    "tmp_delta_path",
+]
 
 TEST_CONF = {
     "spark.master": "local[2]",
@@ -102,3 +110,36 @@ def count_spark_jobs(spark: SparkSession) -> Iterator[JobCount]:
         for key in ("spark.jobGroup.id", "spark.job.description"):
             context.setLocalProperty(key, None)  # type: ignore[arg-type]
         result.jobs = list(context.statusTracker().getJobIdsForGroup(result.group))
+
+
+def rendezvous(
+    folder: str | Path, parties: int, *, timeout: float = 60.0
+) -> UserDefinedFunctionLike:
+    """A `long` UDF returning its input once `parties` Spark tasks have reached it.
+
+    Forces concurrency in tests without guessing at timing: put it on each racer's only
+    partition, and no racer gets past it until all of them got there (or `timeout` passed).
+    `folder` must exist and be empty; each arrival leaves a file in it.
+
+    Example:
+        >>> arrive = rendezvous(tmp_path, parties=2)
+        >>> df = spark.range(10, numPartitions=1).withColumn("id", arrive("id"))
+    """
+    from pyspark.sql import functions as F
+
+    where = str(folder)
+
+    @F.udf("long")
+    def arrive(value):  # type: ignore[no-untyped-def]  # hints would make it a pandas UDF
+        import time
+        import uuid
+        from pathlib import Path
+
+        arrivals = Path(where)
+        (arrivals / uuid.uuid4().hex).touch()
+        deadline = time.monotonic() + timeout
+        while len(list(arrivals.iterdir())) < parties and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return value
+
+    return arrive

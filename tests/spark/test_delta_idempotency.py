@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import delta
-from spark_flow.testing import count_spark_jobs
+from spark_flow.testing import count_spark_jobs, rendezvous
 
 
 def data_files(table: str) -> set[str]:
@@ -93,29 +93,6 @@ def test_app_ids_and_tables_keep_their_own_transactions(
     assert delta.read(spark, second).count() == 4
 
 
-def _rendezvous(barrier_dir: str, parties: int) -> F.Column:
-    """A column whose computation waits until `parties` Spark tasks computed it.
-
-    Each writer's only task registers in `barrier_dir` and waits for the others, so every
-    writer has passed its pre-write log check before any of them can commit.
-    """
-
-    @F.udf("long")
-    def arrive(value):  # untyped: hints would make Spark look for a pandas UDF
-        import time
-        import uuid
-        from pathlib import Path
-
-        folder = Path(barrier_dir)
-        (folder / uuid.uuid4().hex).touch()
-        deadline = time.monotonic() + 60
-        while len(list(folder.iterdir())) < parties and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return value
-
-    return arrive
-
-
 def test_racing_writers_of_one_txn_commit_once_and_the_loser_leaves_no_files(
     spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -124,7 +101,7 @@ def test_racing_writers_of_one_txn_commit_once_and_the_loser_leaves_no_files(
     delta.write(spark.range(1).limit(0), table)  # the table exists, as in a rerun
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    arrive = _rendezvous(str(barrier), parties=2)
+    arrive = rendezvous(str(barrier), parties=2)
     results: list[delta.WriteResult] = []
     errors: list[BaseException] = []
 
@@ -189,7 +166,7 @@ def test_two_writers_creating_one_table_both_land(spark: SparkSession, tmp_path:
     table = str(tmp_path / "new-table")
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    arrive = _rendezvous(str(barrier), parties=2)
+    arrive = rendezvous(str(barrier), parties=2)
     results: list[delta.WriteResult] = []
 
     def writer(app_id: str) -> None:

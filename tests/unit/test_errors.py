@@ -9,6 +9,7 @@ from spark_flow.errors import (
     InputNotReadyError,
     InvalidArgumentError,
     NotADeltaTableError,
+    ParallelSplitError,
     SchemaMismatchError,
     SparkFlowError,
     StepFailedError,
@@ -25,6 +26,8 @@ ERRORS = [
     ConfigError("profile 'x'", "no such profile", "Use 'local'."),
     StepFailedError("devices", "enrich", "ValueError: bad", "Rerun with run_id='r'."),
     InputNotReadyError("/t", "/t/_spark_flow_ready/latest.json", None, 1.5),
+    ParallelSplitError("devices", (("enriched", "ValueError: bad"),)),
+    SchemaMismatchError("/out", [("id", "bigint", "string")], fix="Publish to a new output."),
 ]
 
 

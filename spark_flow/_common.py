@@ -1,0 +1,29 @@
+"""Small checks shared by the pattern modules: usable names and one-line error summaries."""
+
+from __future__ import annotations
+
+import re
+
+from spark_flow.errors import InvalidArgumentError
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def check_name(kind: str, name: str) -> None:
+    """Reject a step, branch or split name that cannot also name a folder, tag or app id."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidArgumentError(
+            kind,
+            f"{name!r} is not a usable name (it also names folders, Spark tags and app ids)",
+            "Use letters, digits, '_', '.' or '-', starting with a letter, digit or '_'.",
+        )
+
+
+def error_summary(exc: BaseException) -> str:
+    """One line about an error; for a Python worker's traceback, its last line says the most."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if any(line.startswith("Traceback") for line in lines):
+        return lines[-1]
+    return f"{type(exc).__name__}: {lines[0]}"

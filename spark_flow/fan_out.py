@@ -1,0 +1,459 @@
+"""Fan-out patterns: Parallel Split (every branch runs) and Exclusive Choice (exactly one does).
+
+Parallel Split, as the chapter asks for it in the data processing layer:
+
+- the common input is read once: persisted (default `MEMORY_AND_DISK`), materialized once, and
+  released in a `finally`, also when a branch fails;
+- branches run concurrently in threads, each under its own Spark tag and job description (and
+  its own FAIR pool where the session schedules FAIR), so the UI tells them apart;
+- branches share nothing mutable: each gets the persisted DataFrame and a writer of its own;
+- each branch writes idempotently under `app_id=<app_id>.<branch>` and `batch`, so rerunning a
+  split after one branch failed writes only what is missing: exactly once across retries.
+
+    split = ParallelSplit("devices", [
+        Branch("raw", "data/devices_raw"),
+        Branch("enriched", "data/devices_enriched", transform=enrich),
+    ])
+    report = split.run(spark.read.json("input"), batch=42)
+
+Exclusive Choice: a router returns a `Decision` (branch + reason) from a job parameter, the
+logical date against a migration date, or the input's schema (metadata only, never its rows);
+`ExclusiveChoice.choose` resolves it to exactly one branch and logs why, because a choice
+buried in a job is the pattern's "hidden logic" consequence.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any, Generic, Literal, TypeVar
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql.types import StructType
+
+from spark_flow._common import check_name, error_summary
+from spark_flow.errors import InvalidArgumentError, ParallelSplitError, UnknownValueError
+from spark_flow.outputs import OutputWriter, output_types, output_writer
+from spark_flow.session import cancel, cancellable, job_description, scheduler_pool
+
+__all__ = [
+    "Branch",
+    "BranchReport",
+    "Choice",
+    "Decision",
+    "ExclusiveChoice",
+    "ParallelSplit",
+    "SplitReport",
+    "route_by_date",
+    "route_by_parameter",
+    "route_by_schema",
+]
+
+log = logging.getLogger(__name__)
+
+BranchStatus = Literal["committed", "skipped", "failed", "cancelled"]
+T = TypeVar("T")
+
+
+def _unchanged(df: DataFrame) -> DataFrame:
+    return df
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One branch of a Parallel Split: transform the shared input, write it to `output`.
+
+    Attributes:
+        name: unique within the split; part of the branch's Delta app id.
+        output: where the branch writes.
+        transform: `DataFrame -> DataFrame` applied to the persisted input (default: none).
+        writer: an output type (`delta`, `parquet`, `csv`, `json`, or a registered one), or a
+            writer object; a type gives each run a fresh writer.
+    """
+
+    name: str
+    output: str
+    transform: Callable[[DataFrame], DataFrame] = _unchanged
+    writer: str | OutputWriter = "delta"
+
+    def __post_init__(self) -> None:
+        check_name("branch name", self.name)
+        if not isinstance(self.output, str) or not self.output:
+            raise InvalidArgumentError(
+                "output", f"branch {self.name!r} got {self.output!r}", "Pass the output's path."
+            )
+        if not callable(self.transform):
+            raise InvalidArgumentError(
+                "transform",
+                f"branch {self.name!r} got {self.transform!r}",
+                "Pass a DataFrame -> DataFrame function.",
+            )
+        if isinstance(self.writer, str):
+            if self.writer not in output_types():
+                raise UnknownValueError("writer", self.writer, output_types())
+        elif not callable(getattr(self.writer, "write", None)):
+            raise InvalidArgumentError(
+                "writer",
+                f"branch {self.name!r} got {self.writer!r}, which has no write() method",
+                "Pass an output type name or an OutputWriter.",
+            )
+
+    def new_writer(self) -> OutputWriter:
+        return output_writer(self.writer) if isinstance(self.writer, str) else self.writer
+
+
+@dataclass(frozen=True)
+class BranchReport:
+    """What one branch did: committed, skipped (already written), failed or cancelled."""
+
+    name: str
+    output: str
+    status: BranchStatus
+    seconds: float
+    rows_written: int = 0
+    table_version: int | None = None
+    skipped_reason: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SplitReport:
+    """The outcome of a Parallel Split run; `branches` follow the split's branch order."""
+
+    split: str
+    app_id: str
+    batch: int | None
+    input_rows: int
+    branches: tuple[BranchReport, ...] = field(default_factory=tuple)
+
+    @property
+    def failed(self) -> tuple[BranchReport, ...]:
+        return tuple(b for b in self.branches if b.status in ("failed", "cancelled"))
+
+    def branch(self, name: str) -> BranchReport:
+        for report in self.branches:
+            if report.name == name:
+                return report
+        raise UnknownValueError("branch", name, [b.name for b in self.branches])
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ParallelSplit:
+    """Run every branch on one persisted read of the input; see the module docstring.
+
+    Attributes:
+        name: the split's name; the default app id of its writes.
+        branches: at least one, with unique names.
+        storage_level: how the input is persisted while the branches run.
+        max_parallel: branches running at once (default: all of them).
+        fail_fast: on the first failure, cancel the running branches and start no more;
+            by default the others finish and one error names every failed branch.
+    """
+
+    name: str
+    branches: Sequence[Branch]
+    storage_level: StorageLevel = field(default_factory=lambda: StorageLevel.MEMORY_AND_DISK)
+    max_parallel: int | None = None
+    fail_fast: bool = False
+
+    def __post_init__(self) -> None:
+        check_name("split name", self.name)
+        object.__setattr__(self, "branches", tuple(self.branches))
+        if not self.branches:
+            raise InvalidArgumentError(
+                "branches", f"split {self.name!r} has none", "Pass at least one Branch."
+            )
+        names = [b.name for b in self.branches]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise InvalidArgumentError(
+                "branches",
+                f"split {self.name!r} has duplicate branch names {duplicates}",
+                "Name every branch differently; the name is part of its Delta app id.",
+            )
+        if self.max_parallel is not None and (
+            isinstance(self.max_parallel, bool)
+            or not isinstance(self.max_parallel, int)
+            or self.max_parallel < 1
+        ):
+            raise InvalidArgumentError(
+                "max_parallel",
+                f"expected an integer >= 1, got {self.max_parallel!r}",
+                "Pass how many branches may run at once, or None for all.",
+            )
+
+    def run(
+        self, source: DataFrame, *, app_id: str | None = None, batch: int | None = None
+    ) -> SplitReport:
+        """Persist `source`, run the branches, release it; raise if any branch failed.
+
+        Args:
+            source: the common input, read once.
+            app_id: stable name of this writer (default: the split's name); branch `b` writes
+                as `<app_id>.b`.
+            batch: the batch number (Delta's txnVersion). Rerunning with the same batch skips
+                the branches that committed it; Delta skips such a replay even if the data
+                differs, so new data needs a new number.
+
+        Returns:
+            The report, when every branch committed or was skipped.
+
+        Raises:
+            ParallelSplitError: one or more branches failed or were cancelled; it names them
+                with their causes and carries the full report.
+        """
+        app = app_id or self.name
+        check_name("app_id", app)
+        owns_cache = not source.is_cached
+        shared = source.persist(self.storage_level) if owns_cache else source
+        try:
+            with job_description(source.sparkSession, f"{self.name}: read the input once"):
+                input_rows = shared.count()
+            log.info(
+                "split %s: input persisted (%s), %d rows",
+                self.name,
+                shared.storageLevel,
+                input_rows,
+            )
+            branches = self._run_branches(shared, app, batch)
+        finally:
+            if owns_cache:
+                shared.unpersist()
+        report = SplitReport(self.name, app, batch, input_rows, branches)
+        for branch in branches:
+            log.info(
+                "split %s, branch %s: %s in %.2fs, %d rows%s",
+                self.name,
+                branch.name,
+                branch.status,
+                branch.seconds,
+                branch.rows_written,
+                f" ({branch.skipped_reason or branch.error})"
+                if branch.skipped_reason or branch.error
+                else "",
+            )
+        if report.failed:
+            raise ParallelSplitError(
+                self.name, tuple((b.name, b.error or b.status) for b in report.failed), report
+            )
+        return report
+
+    def _run_branches(
+        self, shared: DataFrame, app_id: str, batch: int | None
+    ) -> tuple[BranchReport, ...]:
+        run_tag = uuid.uuid4().hex[:8]
+        tags = {b.name: f"spark_flow.{self.name}.{b.name}.{run_tag}" for b in self.branches}
+        stop = threading.Event()
+        reports: dict[str, BranchReport] = {}
+        workers = min(self.max_parallel or len(self.branches), len(self.branches))
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"split-{self.name}") as pool:
+            pending: dict[Future[BranchReport], Branch] = {
+                pool.submit(
+                    self._run_branch,
+                    b,
+                    shared,
+                    app_id=app_id,
+                    batch=batch,
+                    tag=tags[b.name],
+                    stop=stop,
+                ): b
+                for b in self.branches
+            }
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    report = future.result()
+                    reports[report.name] = report
+                    del pending[future]
+                    if report.status == "failed" and self.fail_fast and not stop.is_set():
+                        stop.set()
+                        for other in pending.values():
+                            cancel(shared.sparkSession, tags[other.name])
+        return tuple(reports[b.name] for b in self.branches)
+
+    def _run_branch(
+        self,
+        branch: Branch,
+        shared: DataFrame,
+        *,
+        app_id: str,
+        batch: int | None,
+        tag: str,
+        stop: threading.Event,
+    ) -> BranchReport:
+        started = time.perf_counter()
+        if stop.is_set():
+            return BranchReport(branch.name, branch.output, "cancelled", 0.0, error="not started")
+        spark = shared.sparkSession
+        try:
+            with (
+                cancellable(spark, tag),
+                job_description(spark, f"{self.name}: branch {branch.name}"),
+                scheduler_pool(spark, f"{self.name}.{branch.name}"),
+            ):
+                result = branch.new_writer().write(
+                    branch.transform(shared),
+                    branch.output,
+                    app_id=f"{app_id}.{branch.name}",
+                    batch=batch,
+                )
+        except Exception as exc:  # noqa: BLE001 - recorded; run() raises all failures together
+            status: BranchStatus = "cancelled" if stop.is_set() else "failed"
+            return BranchReport(
+                branch.name,
+                branch.output,
+                status,
+                time.perf_counter() - started,
+                error=error_summary(exc),
+            )
+        return BranchReport(
+            branch.name,
+            branch.output,
+            "committed" if result.committed else "skipped",
+            time.perf_counter() - started,
+            rows_written=result.rows_written,
+            table_version=result.table_version,
+            skipped_reason=result.skipped_reason,
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A router's answer: the branch to take and, in words, why."""
+
+    branch: str
+    reason: str
+
+
+def route_by_parameter(parameter: str, value: str) -> Decision:
+    """Take the branch named by a job parameter, e.g. `--output-type csv` (Example 6-18)."""
+    return Decision(value, f"{parameter}={value!r}")
+
+
+def route_by_date(
+    run_date: date,
+    migration_date: date,
+    *,
+    before: str = "legacy",
+    on_or_after: str = "current",
+) -> Decision:
+    """Route by logical date (Example 6-17): dates before the migration keep the old branch.
+
+    A backfill of a date before `migration_date` therefore reproduces what that date produced
+    then, and the migration date itself is the first to take the new branch.
+    """
+    for argument, value in (("run_date", run_date), ("migration_date", migration_date)):
+        if not isinstance(value, date):
+            raise InvalidArgumentError(
+                argument,
+                f"expected a datetime.date, got {value!r}",
+                "Parse it first, e.g. date.fromisoformat('2024-01-01').",
+            )
+    if run_date < migration_date:
+        return Decision(before, f"run date {run_date} is before the migration on {migration_date}")
+    return Decision(
+        on_or_after, f"run date {run_date} is on or after the migration on {migration_date}"
+    )
+
+
+def route_by_schema(
+    source: DataFrame | StructType,
+    *,
+    min_fields: int | None = None,
+    required_columns: Sequence[str] = (),
+    matching: str = "current",
+    otherwise: str = "legacy",
+) -> Decision:
+    """Route by the input's schema (Example 6-20), reading metadata only, never rows.
+
+    The input matches when it has at least `min_fields` top-level fields and every one of
+    `required_columns`; at least one of the two criteria is needed.
+    """
+    if min_fields is None and not required_columns:
+        raise InvalidArgumentError(
+            "min_fields",
+            "neither min_fields nor required_columns was given",
+            "Say what a matching schema has, e.g. min_fields=3.",
+        )
+    schema = source if isinstance(source, StructType) else source.schema
+    names = schema.fieldNames()
+    problems = []
+    if min_fields is not None and len(names) < min_fields:
+        problems.append(f"has {len(names)} fields, fewer than {min_fields}")
+    missing = [c for c in required_columns if c not in names]
+    if missing:
+        problems.append(f"lacks {', '.join(missing)}")
+    if problems:
+        return Decision(otherwise, f"the input schema {' and '.join(problems)}")
+    criteria = [f"has {len(names)} fields (>= {min_fields})"] if min_fields is not None else []
+    criteria += [f"has {', '.join(required_columns)}"] if required_columns else []
+    return Decision(matching, f"the input schema {' and '.join(criteria)}")
+
+
+@dataclass(frozen=True)
+class Choice(Generic[T]):
+    """The branch an Exclusive Choice took, its value and the reason."""
+
+    choice: str
+    branch: str
+    value: T
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"choice": self.choice, "branch": self.branch, "reason": self.reason}
+
+
+class ExclusiveChoice(Generic[T]):
+    """Exactly one of several branches, picked by a router's `Decision`.
+
+    Branch values can be anything the job needs per branch: a writer, an output path, a
+    function to call. A decision naming no branch takes `default` when there is one, and is an
+    error otherwise; the choice and its reason are logged either way.
+
+    Example:
+        >>> outputs = ExclusiveChoice("devices_output", {"legacy": "csv", "current": "delta"})
+        >>> outputs.choose(route_by_date(date(2023, 12, 31), date(2024, 1, 1))).value
+        'csv'
+    """
+
+    def __init__(self, name: str, branches: Mapping[str, T], *, default: str | None = None):
+        check_name("choice name", name)
+        if not branches:
+            raise InvalidArgumentError(
+                "branches", f"choice {name!r} has none", "Pass at least one branch."
+            )
+        for branch in branches:
+            check_name("branch name", branch)
+        if default is not None and default not in branches:
+            raise UnknownValueError("default", default, list(branches))
+        self.name = name
+        self.branches: dict[str, T] = dict(branches)
+        self.default = default
+
+    def choose(self, decision: Decision) -> Choice[T]:
+        """The branch `decision` names (or the default), logged with its reason.
+
+        Raises:
+            UnknownValueError: the decision names no branch and there is no default.
+        """
+        branch, reason = decision.branch, decision.reason
+        if branch not in self.branches:
+            if self.default is None:
+                raise UnknownValueError(f"{self.name} branch", branch, list(self.branches))
+            branch, reason = self.default, f"{reason}; no branch {branch!r}, took the default"
+        log.info("exclusive choice %s: branch %s, because %s", self.name, branch, reason)
+        return Choice(self.name, branch, self.branches[branch], reason)
+
+    def __repr__(self) -> str:
+        default = f", default={self.default!r}" if self.default else ""
+        return f"ExclusiveChoice({self.name!r}, branches={list(self.branches)}{default})"

@@ -1,0 +1,123 @@
+"""Exclusive Choice: routers decide from a parameter, a date or a schema; one branch runs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import pytest
+from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+from spark_flow.errors import InvalidArgumentError, UnknownValueError
+from spark_flow.fan_out import (
+    Decision,
+    ExclusiveChoice,
+    route_by_date,
+    route_by_parameter,
+    route_by_schema,
+)
+
+MIGRATION = date(2024, 1, 1)
+LEGACY = StructType([StructField("type", StringType()), StructField("full_name", StringType())])
+CURRENT = StructType([*LEGACY.fields, StructField("version", StringType())])
+
+
+@pytest.mark.parametrize(
+    ("run_date", "branch"),
+    [
+        (date(2023, 12, 31), "legacy"),  # the day before: a backfill keeps the old output
+        (date(2024, 1, 1), "current"),  # the migration date itself takes the new branch
+        (date(2024, 1, 2), "current"),
+        (date(2019, 6, 1), "legacy"),
+    ],
+)
+def test_route_by_date_keeps_dates_before_the_migration_on_the_legacy_branch(
+    run_date: date, branch: str
+) -> None:
+    decision = route_by_date(run_date, MIGRATION)
+
+    assert decision.branch == branch
+    assert str(run_date) in decision.reason
+    assert "2024-01-01" in decision.reason
+
+
+def test_route_by_date_refuses_strings() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"date\.fromisoformat"):
+        route_by_date("2024-01-01", MIGRATION)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("schema", "kwargs", "branch", "fragment"),
+    [
+        (CURRENT, {"min_fields": 3}, "current", "has 3 fields (>= 3)"),
+        (LEGACY, {"min_fields": 3}, "legacy", "has 2 fields, fewer than 3"),
+        (CURRENT, {"required_columns": ["version"]}, "current", "has version"),
+        (LEGACY, {"required_columns": ["version"]}, "legacy", "lacks version"),
+        (
+            StructType([*LEGACY.fields, StructField("id", LongType())]),
+            {"min_fields": 3, "required_columns": ["version"]},
+            "legacy",
+            "lacks version",
+        ),
+    ],
+)
+def test_route_by_schema_reads_the_schema_only(
+    schema: StructType, kwargs: dict[str, object], branch: str, fragment: str
+) -> None:
+    decision = route_by_schema(schema, **kwargs)  # type: ignore[arg-type]
+
+    assert decision.branch == branch
+    assert fragment in decision.reason
+
+
+def test_route_by_schema_needs_a_criterion() -> None:
+    with pytest.raises(InvalidArgumentError, match="min_fields=3"):
+        route_by_schema(CURRENT)
+
+
+def test_exactly_one_branch_is_chosen_and_the_reason_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outputs = ExclusiveChoice("devices_output", {"legacy": "csv", "current": "delta"})
+
+    with caplog.at_level(logging.INFO, logger="spark_flow.fan_out"):
+        chosen = outputs.choose(route_by_date(date(2023, 5, 1), MIGRATION))
+
+    assert (chosen.branch, chosen.value) == ("legacy", "csv")
+    assert chosen.as_dict() == {
+        "choice": "devices_output",
+        "branch": "legacy",
+        "reason": "run date 2023-05-01 is before the migration on 2024-01-01",
+    }
+    assert "exclusive choice devices_output: branch legacy, because run date" in caplog.text
+
+
+def test_a_decision_naming_no_branch_takes_the_default_or_fails() -> None:
+    strict = ExclusiveChoice("output", {"delta": 1, "csv": 2})
+    lenient = ExclusiveChoice("output", {"delta": 1, "csv": 2}, default="delta")
+
+    with pytest.raises(UnknownValueError) as caught:
+        strict.choose(route_by_parameter("--output-type", "cvs"))
+    chosen = lenient.choose(Decision("orc", "--output-type='orc'"))
+
+    assert caught.value.valid_values == ("delta", "csv")
+    assert "Did you mean 'csv'?" in str(caught.value)
+    assert (chosen.branch, chosen.value) == ("delta", 1)
+    assert "no branch 'orc', took the default" in chosen.reason
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "fragment"),
+    [
+        (lambda: ExclusiveChoice("c", {}), InvalidArgumentError, "has none"),
+        (lambda: ExclusiveChoice("c", {"a": 1}, default="b"), UnknownValueError, "default='b'"),
+        (lambda: ExclusiveChoice("c", {"a b": 1}), InvalidArgumentError, "not a usable name"),
+    ],
+)
+def test_a_choice_is_checked_when_it_is_defined(build, error, fragment) -> None:
+    with pytest.raises(error, match=fragment):
+        build()
+
+
+def test_route_by_parameter_names_the_parameter() -> None:
+    assert route_by_parameter("--output-type", "csv") == Decision("csv", "--output-type='csv'")
