@@ -66,13 +66,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
             table_version=result.table_version,
             batch_id=args.batch_id,
         )
-        return {
-            "committed": result.committed,
-            "rows_written": result.rows_written,
-            "table_version": result.table_version,
-            "skipped_reason": result.skipped_reason,
-            "marker_version": marker.table_version,
-        }
+        return {**result.summary(), "marker_version": marker.table_version}
 
     outcome = LOAD.run(raw, run_id=run_id, checkpoint_dir=args.checkpoint_dir, sink=write_and_mark)
     return {"run_id": run_id, "batch_id": args.batch_id, **outcome.output}

@@ -137,6 +137,10 @@ def job_main(
             else:
                 log.exception("%s failed", name)
             report = {"job": name, "status": "failed", "error": " ".join(str(exc).split())}
+            # e.g. a failed split's per-branch outcomes: which branches committed all the same
+            details = getattr(getattr(exc, "report", None), "as_dict", None)
+            if callable(details):
+                report["details"] = details()
         report["seconds"] = round(time.perf_counter() - started, 3)
         trigger = getattr(args, "trigger", None)
         if trigger and report["status"] == "success":

@@ -66,8 +66,9 @@ class WriteResult:
     """What a write did.
 
     Attributes:
-        committed: True when this call committed a new table version.
-        table_version: the version it committed, or the table's version when skipped.
+        committed: True when this call committed a new table version (or published a batch).
+        table_version: the version it committed, or the table's version when skipped; None
+            for file outputs, which have no versions.
         rows_written: rows in the committed files (0 when skipped).
         files: paths of the committed data files, relative to the table root.
         skipped_reason: why nothing was committed, when `committed` is False.
@@ -78,3 +79,12 @@ class WriteResult:
     rows_written: int = 0
     files: tuple[str, ...] = ()
     skipped_reason: str | None = None
+
+    def summary(self) -> dict[str, object]:
+        """The fields a job report shows (everything but the file list)."""
+        return {
+            "committed": self.committed,
+            "rows_written": self.rows_written,
+            "table_version": self.table_version,
+            "skipped_reason": self.skipped_reason,
+        }

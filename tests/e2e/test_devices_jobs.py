@@ -122,3 +122,56 @@ def test_help_and_bad_arguments() -> None:
     assert "--trigger JOB" in helped.stdout
     assert bad.returncode == 2
     assert "argument --batch-id: invalid int value: 'x'" in bad.stderr
+
+
+def test_split_loader_rerun_after_a_failed_branch_loads_every_row_once(
+    devices: Path, tmp_path: Path
+) -> None:
+    raw, enriched = tmp_path / "raw", tmp_path / "enriched"
+    enriched.write_text("a file where the enriched table should go")
+    arguments = (
+        "--input", str(devices), "--raw-output", str(raw), "--enriched-output", str(enriched),
+        "--batch-id", "1",
+    )  # fmt: skip
+
+    failed = submit("devices_split_loader", *arguments)
+    enriched.unlink()
+    rerun = submit("devices_split_loader", *arguments)
+
+    assert failed.returncode == 1
+    (failure,) = reports(failed.stdout)
+    assert "branch 'enriched'" in str(failure["error"])
+    outcomes = {b["name"]: b["status"] for b in failure["details"]["branches"]}  # type: ignore[index]
+    assert outcomes == {"raw": "committed", "enriched": "failed"}
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    (report,) = reports(rerun.stdout)
+    outcomes = {b["name"]: b["status"] for b in report["branches"]}  # type: ignore[attr-defined]
+    assert outcomes == {"raw": "skipped", "enriched": "committed"}
+    lines = [json.loads(line) for line in (devices / "devices.json").read_text().splitlines()]
+    assert table_rows(raw, "SELECT count(*) AS n FROM t") == [{"n": len(lines)}]
+    stored = table_rows(enriched, "SELECT full_name, loading_time FROM t")
+    expected = Counter(" ".join(filter(None, (d["full_name"], d["version"]))) for d in lines)
+    assert Counter(r["full_name"] for r in stored) == expected
+    assert all(r["loading_time"] is not None for r in stored)
+
+
+def test_output_router_routes_a_backfilled_date_to_the_legacy_csv_writer(
+    devices: Path, tmp_path: Path
+) -> None:
+    routed = submit(
+        "devices_output_router", "--input", str(devices), "--output", str(tmp_path / "out"),
+        "--route-by", "date", "--run-date", "2023-12-31", "--migration-date", "2024-01-01",
+    )  # fmt: skip
+
+    assert routed.returncode == 0, routed.stderr[-3000:]
+    (report,) = reports(routed.stdout)
+    assert report["route"] == {
+        "choice": "devices_output_router",
+        "branch": "legacy",
+        "reason": "run date 2023-12-31 is before the migration on 2024-01-01",
+    }
+    assert report["output_type"] == "csv"
+    assert report["batch_id"] == 20231231
+    published = list((tmp_path / "out" / "legacy" / "batch_id=20231231").glob("*.csv"))
+    rows = sum(len(p.read_text().splitlines()) - 1 for p in published)  # minus each header
+    assert rows == report["rows_written"] == 300

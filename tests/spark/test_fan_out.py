@@ -16,8 +16,9 @@ from pyspark.sql import functions as F
 from spark_flow import delta
 from spark_flow.delta import WriteResult
 from spark_flow.errors import InvalidArgumentError, ParallelSplitError, UnknownValueError
-from spark_flow.fan_out import Branch, ParallelSplit
+from spark_flow.fan_out import Branch, ParallelSplit, route_by_schema
 from spark_flow.outputs import DeltaOutput
+from spark_flow.testing import count_spark_jobs
 
 WRITER_TYPES = ["delta", "parquet", "csv", "json"]
 
@@ -255,3 +256,39 @@ def test_a_split_is_checked_when_it_is_defined(build, error, fragment) -> None:
     with pytest.raises(error) as caught:
         build()
     assert fragment in str(caught.value)
+
+
+def test_the_split_reads_its_input_once_where_naive_branches_read_it_each(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    rows_parsed = spark.sparkContext.accumulator(0)
+
+    @F.udf("long")
+    def parse(value):  # untyped: hints would make it a pandas UDF
+        rows_parsed.add(1)
+        return value
+
+    source = spark.range(0, 200, numPartitions=2).withColumn("id", parse("id"))
+    branches = [Branch(name, str(tmp_path / "split" / name)) for name in ("a", "b", "c")]
+    ParallelSplit("once", branches).run(source, batch=1)
+    split_scans = rows_parsed.value / 200
+    for name in ("a", "b", "c"):
+        delta.write(source, str(tmp_path / "naive" / name))
+    naive_scans = rows_parsed.value / 200 - split_scans
+
+    assert split_scans == 1
+    assert naive_scans == 3
+
+
+def test_routing_by_schema_runs_no_spark_job(spark: SparkSession, tmp_path: Path) -> None:
+    table = str(tmp_path / "devices")
+    delta.write(
+        spark.createDataFrame([("tv", "TV 1", "1.0")], "type string, n string, v string"), table
+    )
+    devices = delta.read(spark, table)
+
+    with count_spark_jobs(spark) as jobs:
+        decision = route_by_schema(devices, min_fields=3)
+
+    assert decision.branch == "current"
+    assert jobs.count == 0

@@ -1,0 +1,103 @@
+"""devices_output_router in this process: every router, boundary dates, schema changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import SparkSession
+
+from spark_flow import delta
+from spark_flow.errors import InvalidArgumentError
+from spark_flow.generate import generate_devices
+from spark_flow.jobs import load
+
+router = load("devices_output_router")
+
+
+def route(spark: SparkSession, *argv: str) -> dict[str, Any]:
+    report: dict[str, Any] = router.run(spark, router.parser().parse_args(list(argv)))
+    return report
+
+
+@pytest.fixture(scope="module")
+def current_devices(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = tmp_path_factory.mktemp("current")
+    generate_devices(folder, rows=40, seed=3)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def legacy_devices(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The layout before the schema change: no `version` field."""
+    folder = tmp_path_factory.mktemp("legacy")
+    lines = [json.dumps({"type": "galaxy", "full_name": f"galaxy {i}"}) for i in range(15)]
+    (folder / "devices.json").write_text("\n".join(lines) + "\n")
+    return str(folder)
+
+
+def test_the_migration_date_itself_takes_the_delta_branch_and_a_replay_writes_nothing(
+    spark: SparkSession, current_devices: str, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "out")
+    args = ("--input", current_devices, "--output", out, "--route-by", "date")
+    dates = ("--run-date", "2024-01-01", "--migration-date", "2024-01-01")
+
+    first = route(spark, *args, *dates)
+    replay = route(spark, *args, *dates)
+
+    assert first["route"]["branch"] == "current"
+    assert "on or after the migration" in first["route"]["reason"]
+    assert (first["output_type"], first["output"]) == ("delta", str(Path(out) / "current"))
+    assert (first["committed"], first["rows_written"]) == (True, 40)
+    assert (replay["committed"], replay["rows_written"]) == (False, 0)
+    assert delta.transaction_version(spark, first["output"], "devices_output_router") == 20240101
+    assert not (Path(out) / "legacy").exists()
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [("current_devices", ("current", 3)), ("legacy_devices", ("legacy", 2))],
+)
+def test_routing_by_schema_sends_old_layouts_to_the_legacy_table(
+    spark: SparkSession,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    fixture: str,
+    expected: tuple[str, int],
+) -> None:
+    source, (branch, fields) = request.getfixturevalue(fixture), expected
+    report = route(
+        spark, "--input", source, "--output", str(tmp_path), "--route-by", "schema",
+        "--batch-id", "1",
+    )  # fmt: skip
+
+    assert report["route"]["branch"] == branch
+    assert f"has {fields} fields" in report["route"]["reason"]
+    assert len(delta.read(spark, str(tmp_path / branch)).columns) == fields
+
+
+@pytest.mark.parametrize("output_type", ["delta", "parquet", "csv", "json"])
+def test_the_output_type_parameter_picks_the_writer(
+    spark: SparkSession, current_devices: str, tmp_path: Path, output_type: str
+) -> None:
+    report = route(
+        spark, "--input", current_devices, "--output", str(tmp_path / "out"),
+        "--output-type", output_type, "--batch-id", "7",
+    )  # fmt: skip
+
+    assert report["route"]["branch"] == output_type
+    assert report["output"] == str(tmp_path / "out")
+    assert report["rows_written"] == 40
+    assert (tmp_path / "out" / "_delta_log").exists() == (output_type == "delta")
+
+
+def test_date_routing_without_dates_and_an_empty_input_are_clear_errors(
+    spark: SparkSession, tmp_path: Path, current_devices: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match="needs --run-date and --migration-date"):
+        route(spark, "--input", current_devices, "--output", str(tmp_path), "--route-by", "date")
+    with pytest.raises(InvalidArgumentError, match="no JSON record found"):
+        route(spark, "--input", str(tmp_path), "--output", str(tmp_path), "--output-type", "csv")
