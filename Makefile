@@ -35,6 +35,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_delta.py
 	$(BIN)/python bench/bench_sequence.py
+	$(BIN)/python bench/bench_fan_out.py
 
 package: setup
 	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .

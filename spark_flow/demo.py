@@ -1,7 +1,8 @@
 """`spark-flow demo`: the toolkit's behaviour on small generated data, start to finish.
 
-Each pattern issue adds its step: an idempotent Delta write and its replay; then the devices
-loader (Local Sequencer, readiness marker) and the aggregator waiting for that marker.
+Each pattern issue adds its step: an idempotent Delta write and its replay; the devices loader
+(Local Sequencer, readiness marker) and the aggregator waiting for that marker; a Parallel Split
+whose failed branch is rerun; an Exclusive Choice routing by date.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from spark_flow import delta
+from spark_flow.errors import ParallelSplitError
 from spark_flow.generate import DEVICE_SCHEMA, generate_devices
 from spark_flow.jobs import load
 from spark_flow.session import get_session
@@ -24,6 +26,8 @@ def run_demo(workdir: Path, out: TextIO, *, rows: int = 50) -> None:
     try:
         _idempotent_write(spark, source, str(workdir / "devices"), out)
         _loader_then_aggregator(spark, workdir, out)
+        _split_with_a_failed_branch(spark, workdir, out)
+        _route_by_date(spark, workdir, out)
     finally:
         spark.stop()
 
@@ -69,3 +73,54 @@ def _loader_then_aggregator(spark: Any, workdir: Path, out: TextIO) -> None:
     top = delta.read(spark, counts).orderBy("count", ascending=False).limit(3).collect()
     for row in top:
         out.write(f"     {row['type']:<8} {row['version']:<5} {row['count']}\n")
+
+
+def _split_with_a_failed_branch(spark: Any, workdir: Path, out: TextIO) -> None:
+    splitter = load("devices_split_loader")
+    raw, enriched = workdir / "tables" / "devices_raw", workdir / "tables" / "devices_enriched"
+    enriched.parent.mkdir(parents=True, exist_ok=True)
+    enriched.write_text("a file where the enriched table should go: that branch cannot write")
+    args = splitter.parser().parse_args(
+        [
+            *("--input", str(workdir / "input"), "--raw-output", str(raw)),
+            *("--enriched-output", str(enriched), "--batch-id", "1"),
+        ]
+    )
+    out.write("3. Parallel Split: one read of the input, raw and enriched branches\n")
+    try:
+        splitter.run(spark, args)
+    except ParallelSplitError as failed:
+        for branch in failed.report.branches:
+            cause = f" ({branch.error})" if branch.error else ""
+            out.write(
+                f"   run 1, {branch.name:<8}: {branch.status}, {branch.rows_written} rows{cause}\n"
+            )
+    enriched.unlink()
+    out.write("   (the blocking file is removed; rerun with the same --batch-id)\n")
+    report = splitter.run(spark, args)
+    for branch in report["branches"]:
+        out.write(
+            f"   run 2, {branch['name']:<8}: {branch['status']}, {branch['rows_written']} rows\n"
+        )
+    counts = {table.name: delta.read(spark, str(table)).count() for table in (raw, enriched)}
+    out.write(
+        f"   input {report['input_rows']} rows -> devices_raw {counts['devices_raw']}, "
+        f"devices_enriched {counts['devices_enriched']} (each row once)\n"
+    )
+
+
+def _route_by_date(spark: Any, workdir: Path, out: TextIO) -> None:
+    router = load("devices_output_router")
+    out.write("4. Exclusive Choice: route by run date, migration on 2024-01-01\n")
+    for run_date in ("2023-12-31", "2024-01-01"):
+        args = router.parser().parse_args(
+            [
+                *("--input", str(workdir / "input"), "--output", str(workdir / "routed")),
+                *("--route-by", "date", "--run-date", run_date, "--migration-date", "2024-01-01"),
+            ]
+        )
+        report = router.run(spark, args)
+        out.write(
+            f"   {run_date}: {report['output_type']} -> {report['output']} "
+            f"({report['route']['reason']})\n"
+        )

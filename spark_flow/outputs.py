@@ -166,7 +166,14 @@ def _local_root(path: str, output_format: str) -> Path:
             f"or mounted filesystems; got {path!r}",
             "Write to a mounted path, or use the 'delta' output type for object stores.",
         )
-    return Path(parsed.path if parsed.scheme else path).absolute()
+    root = Path(parsed.path if parsed.scheme else path).absolute()
+    if root.is_file():
+        raise InvalidArgumentError(
+            "path",
+            f"{path!r} is a file, not an output folder",
+            "Move the file away or fix the path.",
+        )
+    return root
 
 
 def _skip_if_published(target: Path, app_id: str, batch: int) -> WriteResult | None:

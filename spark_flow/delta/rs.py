@@ -84,6 +84,10 @@ def local_path(path: str) -> str:
 def open_table(path: str, version: int | None = None) -> DeltaTable | None:
     """The table at `path` (at `version`), or None where no table exists yet."""
     root = local_path(path)
+    if os.path.isfile(root):
+        raise InvalidArgumentError(
+            "path", f"{path!r} is a file, not a table folder", "Move the file away or fix the path."
+        )
     if not DeltaTable.is_deltatable(root):
         return None
     if version is None:
