@@ -11,7 +11,7 @@ skipped, *even when its data differs*. Give each distinct batch of data its own 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from spark_flow.delta import jvm, rs
@@ -124,6 +124,7 @@ def write(
     version: int | None = None,
     partition_by: Sequence[str] | None = None,
     merge_schema: bool = False,
+    replace_where: Mapping[str, object] | None = None,
 ) -> WriteResult:
     """Write `df` to the Delta table at `path` as one commit, idempotently when asked.
 
@@ -140,6 +141,9 @@ def write(
         version: the batch number; only increasing numbers commit.
         partition_by: partition columns when the table is created (Hive-style directories).
         merge_schema: add columns the table does not have yet.
+        replace_where: with `mode="overwrite"`, replace only these partitions, e.g.
+            `{"date": "2024-01-01"}` (Delta's replaceWhere on partition columns). Every row of
+            `df` must fall into them; the rest of the table stays as it is.
 
     Returns:
         What was committed, or why it was skipped.
@@ -147,7 +151,8 @@ def write(
     Raises:
         SchemaMismatchError: the data's columns or types do not fit the table.
         InvalidArgumentError: `version` without `app_id`, a negative version, a partitioning
-            that differs from the table's.
+            that differs from the table's, `replace_where` on non-partition columns or with
+            rows outside the replaced partitions.
         UnknownValueError: an unknown `mode`.
 
     Example:
@@ -163,6 +168,9 @@ def write(
         version=version,
         partition_by=None if partition_by is None else tuple(partition_by),
         merge_schema=merge_schema,
+        replace_where=None
+        if replace_where is None
+        else tuple((column, str(value)) for column, value in replace_where.items()),
     )
     if backend(df.sparkSession) == "jvm":
         return jvm.write(df, request)

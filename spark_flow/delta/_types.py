@@ -23,6 +23,7 @@ class WriteRequest:
     version: int | None = None
     partition_by: tuple[str, ...] | None = None
     merge_schema: bool = False
+    replace_where: tuple[tuple[str, str], ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
@@ -40,6 +41,7 @@ class WriteRequest:
             )
         if self.app_id is not None and not self.app_id.strip():
             raise InvalidArgumentError("app_id", "it is empty", "Name the writing job.")
+        self._check_replace_where()
         if self.version is not None and (
             isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 0
         ):
@@ -47,6 +49,20 @@ class WriteRequest:
                 "version",
                 f"expected an integer >= 0, got {self.version!r}",
                 "Use the batch number, e.g. a micro-batch id or a date as YYYYMMDD.",
+            )
+
+    def _check_replace_where(self) -> None:
+        if self.replace_where is None:
+            return
+        if self.mode != "overwrite":
+            raise InvalidArgumentError(
+                "replace_where",
+                f"it replaces partitions, which only mode='overwrite' does, not {self.mode!r}",
+                "Pass mode='overwrite' with it.",
+            )
+        if not self.replace_where:
+            raise InvalidArgumentError(
+                "replace_where", "it is empty", "Name the partition values to replace."
             )
 
     def skip_reason(self, last_version: int | None) -> str | None:

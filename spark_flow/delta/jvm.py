@@ -44,6 +44,9 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
         writer = writer.option("txnAppId", request.app_id).option("txnVersion", request.version)
     if request.merge_schema:
         writer = writer.option("mergeSchema", "true")
+    if request.replace_where:
+        predicate = " AND ".join(f"`{c}` = '{v}'" for c, v in request.replace_where)
+        writer = writer.option("replaceWhere", predicate)
     if request.partition_by:
         writer = writer.partitionBy(*request.partition_by)
     if not rs.is_local(request.path):

@@ -173,6 +173,13 @@ def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
         None if request.partition_by is None else list(request.partition_by),
         plan.schema,
     )
+    outside = [c for c, _ in request.replace_where or () if c not in partition_by]
+    if outside:
+        raise InvalidArgumentError(
+            "replace_where",
+            f"{outside} are not partition columns of {request.path!r} (it has {partition_by})",
+            "Replace partitions by partition columns, or overwrite the whole table.",
+        )
     read_version = None if table is None else table.version()
     return replace(plan, read_version=read_version, schema=schema, partition_by=partition_by)
 
@@ -181,6 +188,7 @@ def commit_staged(plan: WritePlan) -> WriteResult:
     """Move the staged files into the table and commit them; remove them if the commit fails."""
     actions = _publish(plan.staging, Path(plan.root), plan.partition_by)
     try:
+        _check_replaced_partitions(plan.request, actions)
         return _commit(plan, actions)
     except BaseException:
         _remove(plan.root, [action.path for action in actions])
@@ -236,6 +244,19 @@ def _publish(staging: Path, root: Path, partition_by: list[str]) -> list[AddActi
     return actions
 
 
+def _check_replaced_partitions(request: WriteRequest, actions: list[AddAction]) -> None:
+    """Every file of a partition replacement lies in the partitions it replaces."""
+    wanted = dict(request.replace_where or ())
+    for action in actions:
+        found = {c: action.partition_values.get(c) for c in wanted}
+        if found != wanted:
+            raise InvalidArgumentError(
+                "replace_where",
+                f"it replaces {wanted} of {request.path!r}, but the data has rows in {found}",
+                "Filter the data to the replaced partitions, or widen replace_where.",
+            )
+
+
 def _partition_values(relative: Path, partition_by: list[str]) -> dict[str, str | None]:
     values: dict[str, str | None] = {}
     for part in relative.parts[: len(partition_by)]:
@@ -276,6 +297,7 @@ def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
                 request.mode,
                 delta_schema,
                 partition_by=partition_by,
+                partition_filters=[(c, "=", v) for c, v in request.replace_where or ()] or None,
                 commit_properties=properties,
             )
     except (CommitFailedError, DeltaError) as exc:

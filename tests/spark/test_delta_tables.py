@@ -10,7 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from spark_flow import delta
 from spark_flow.errors import (
@@ -226,3 +227,45 @@ def test_a_python_udf_over_a_table_read_completes(spark: SparkSession, tmp_delta
     rows = delta.read(spark, tmp_delta_path).select(plus_one("id").alias("id")).collect()
 
     assert sorted(r.id for r in rows) == list(range(1, 11))
+
+
+def test_replace_where_overwrites_only_the_named_partitions(
+    spark: SparkSession, tmp_delta_path: str
+) -> None:
+    def day(value: str, rows: int) -> DataFrame:
+        return spark.range(rows).select(F.to_date(F.lit(value)).alias("date"), F.col("id"))
+
+    delta.write(day("2024-01-01", 3).unionByName(day("2024-01-02", 4)), tmp_delta_path,
+                partition_by=["date"])  # fmt: skip
+    replaced = delta.write(
+        day("2024-01-01", 5), tmp_delta_path, mode="overwrite",
+        replace_where={"date": dt.date(2024, 1, 1)},
+    )  # fmt: skip
+
+    counts = {
+        str(r["date"]): r["count"]
+        for r in delta.read(spark, tmp_delta_path).groupBy("date").count().collect()
+    }
+    assert replaced.committed
+    assert counts == {"2024-01-01": 5, "2024-01-02": 4}
+    assert delta.read(spark, tmp_delta_path).schema["date"].dataType.simpleString() == "date"
+
+
+def test_replace_where_refuses_rows_outside_and_non_partition_columns(
+    spark: SparkSession, tmp_delta_path: str
+) -> None:
+    rows = spark.createDataFrame([("a", 1), ("b", 2)], "key string, n long")
+    delta.write(rows, tmp_delta_path, partition_by=["key"])
+
+    with pytest.raises(InvalidArgumentError, match="the data has rows in"):
+        delta.write(rows, tmp_delta_path, mode="overwrite", replace_where={"key": "a"})
+    with pytest.raises(InvalidArgumentError, match="are not partition columns"):
+        delta.write(rows, tmp_delta_path, mode="overwrite", replace_where={"n": 1})
+    with pytest.raises(InvalidArgumentError, match="only mode='overwrite'"):
+        delta.write(rows, tmp_delta_path, replace_where={"key": "a"})
+
+    assert delta.read(spark, tmp_delta_path).count() == 2
+    assert sorted(p.name for p in Path(tmp_delta_path).iterdir() if p.name.startswith("key=")) == [
+        "key=a",
+        "key=b",
+    ]
