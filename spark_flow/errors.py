@@ -180,3 +180,42 @@ class ParallelSplitError(SparkFlowError, RuntimeError):
             else "Without a batch number a rerun writes every branch again; pass one."
         )
         return f"parallel split {self.split!r}: {len(self.failures)} failed: {causes}. {rerun}"
+
+
+class TriggerRuleError(SparkFlowError, RuntimeError):
+    """A fan-in's trigger rule says its child must not run.
+
+    `not_succeeded` holds `(parent, status, detail)` for every parent that failed, is missing
+    or was skipped.
+    """
+
+    def __init__(
+        self,
+        fan_in: str,
+        rule: str,
+        min_completeness: float | None,
+        not_succeeded: tuple[tuple[str, str, str], ...],
+        completeness: float,
+    ) -> None:
+        super().__init__(fan_in, rule, min_completeness, not_succeeded, completeness)
+        self.fan_in = fan_in
+        self.rule = rule
+        self.min_completeness = min_completeness
+        self.not_succeeded = not_succeeded
+        self.completeness = completeness
+
+    def __str__(self) -> str:
+        condition = self.rule + (
+            ""
+            if self.min_completeness is None
+            else f" and min_completeness={self.min_completeness}"
+        )
+        parents = "; ".join(
+            f"{name} {status}" + (f" ({detail})" if detail else "")
+            for name, status, detail in self.not_succeeded
+        )
+        return (
+            f"fan-in {self.fan_in!r} does not run its child: {condition} is not met at "
+            f"{self.completeness:.0%} completeness. Not succeeded: {parents or 'none'}. "
+            "Fix or backfill those parents and rerun, or relax the trigger rule."
+        )
