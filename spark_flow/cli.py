@@ -9,6 +9,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+def _hours(value: str) -> tuple[int, ...]:
+    try:
+        hours = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected hours like 3,7; got {value!r}") from None
+    if any(not 0 <= hour <= 23 for hour in hours):
+        raise argparse.ArgumentTypeError(f"hours go from 0 to 23; got {value!r}")
+    return hours
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spark-flow", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -25,6 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     devices.add_argument("--output", type=Path, required=True, help="folder to write into")
     devices.add_argument("--invalid-ratio", type=float, default=0.1)
     devices.add_argument("--seed", type=int, default=42)
+
+    visits = datasets.add_parser("visits", help="hourly visit partitions date=D/hour=HH/")
+    visits.add_argument("--date", required=True, help="YYYY-MM-DD")
+    visits.add_argument("--rows-per-hour", type=int, required=True)
+    visits.add_argument("--output", type=Path, required=True, help="folder to write into")
+    visits.add_argument(
+        "--skip-hours", type=_hours, default=(), help="hours not written, e.g. 3,7 (late data)"
+    )
+    visits.add_argument("--seed", type=int, default=42)
 
     commands.add_parser("jobs", help="list the bundled jobs")
     run = commands.add_parser("run", help="run a bundled job: spark-flow run JOB [job args]")
@@ -44,6 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from spark_flow.demo import run_demo
 
         run_demo(args.workdir, sys.stdout, rows=args.rows)
+    elif args.command == "generate" and args.dataset == "visits":
+        from spark_flow.generate import generate_visits
+
+        files = generate_visits(
+            args.output, date=args.date, rows_per_hour=args.rows_per_hour,
+            skip_hours=args.skip_hours, seed=args.seed,
+        )  # fmt: skip
+        sys.stdout.write(f"{len(files)} hours x {args.rows_per_hour} visits -> {args.output}\n")
     elif args.command == "generate":
         from spark_flow.generate import generate_devices
 

@@ -33,6 +33,7 @@ from spark_flow.errors import (
 )
 
 __all__ = [
+    "CompletenessRecord",
     "FanIn",
     "FanInResult",
     "ParentOutcome",
@@ -40,11 +41,13 @@ __all__ = [
     "PartitionListing",
     "PartitionParents",
     "TriggerRule",
+    "join_fan_in",
     "list_partitions",
     "read_partitions",
     "trigger_rule_met",
     "union_by_name",
     "with_completeness",
+    "write_completeness",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,9 @@ TriggerRule = Literal[
 ]
 TRIGGER_RULES: tuple[str, ...] = get_args(TriggerRule)
 ParentStatus = Literal["success", "failed", "skipped"]
+JoinHow = Literal["inner", "left", "right", "full"]
+JOIN_HOWS: tuple[str, ...] = get_args(JoinHow)
+COMPLETENESS_DIR = "_spark_flow_completeness"
 # Widening Spark applies silently by position; here it is explicit, and anything else fails.
 _NUMERIC_RANK = {"tinyint": 0, "smallint": 1, "int": 2, "bigint": 3, "float": 4, "double": 5}
 
@@ -159,6 +165,50 @@ def _target_types(
     return target
 
 
+def join_fan_in(
+    parents: Mapping[str, DataFrame], on: str | Sequence[str], *, how: str = "inner"
+) -> DataFrame:
+    """Align parents horizontally: join them on `on`, the chapter's JOIN-style fan-in.
+
+    A non-key column that several parents have is prefixed with each one's name
+    (`<parent>_<column>`), so no column is silently taken from the wrong parent.
+
+    Raises:
+        InvalidArgumentError: fewer than two parents, or a key a parent lacks or has twice.
+        UnknownValueError: an unsupported `how`.
+    """
+    if how not in JOIN_HOWS:
+        raise UnknownValueError("how", how, JOIN_HOWS)
+    keys = [on] if isinstance(on, str) else list(on)
+    if len(parents) < 2 or not keys:
+        raise InvalidArgumentError(
+            "parents", f"got {len(parents)} parents and keys {keys}", "Join two or more on a key."
+        )
+    seen: dict[str, int] = {}
+    for name, df in parents.items():
+        lowered = [c.lower() for c in df.columns]
+        lacking = [k for k in keys if k.lower() not in lowered]
+        twice = [k for k in keys if lowered.count(k.lower()) > 1]
+        if lacking or twice:
+            problem = f"lacks {lacking}" if lacking else f"has {twice} more than once (ambiguous)"
+            raise InvalidArgumentError(
+                "on", f"parent {name!r} {problem}; its columns are {df.columns}",
+                "Rename or select the key columns in that parent first.",
+            )  # fmt: skip
+        for column in df.columns:
+            if column not in keys:
+                seen[column] = seen.get(column, 0) + 1
+    renamed = [
+        df.select(*keys, *(F.col(f"`{c}`").alias(f"{name}_{c}") if seen[c] > 1 else F.col(f"`{c}`")
+                           for c in df.columns if c not in keys))
+        for name, df in parents.items()
+    ]  # fmt: skip
+    joined = renamed[0]
+    for other in renamed[1:]:
+        joined = joined.join(other, on=keys, how=how)
+    return joined
+
+
 @dataclass(frozen=True)
 class PartitionListing:
     """Which expected partitions of a dataset exist, found by listing folders only."""
@@ -235,6 +285,43 @@ def with_completeness(df: DataFrame, completeness: float) -> DataFrame:
     return df.withColumn("completeness", F.lit(float(completeness))).withColumn(
         "is_approximate", F.lit(completeness < 1.0)
     )
+
+
+@dataclass(frozen=True)
+class CompletenessRecord:
+    """How complete a fan-in's output is for one logical date (the chapter's companion table)."""
+
+    dataset: str
+    logical_date: str
+    expected: int
+    present: int
+    missing: tuple[str, ...]
+
+    @property
+    def completeness(self) -> float:
+        return self.present / self.expected if self.expected else 0.0
+
+
+def write_completeness(spark: Any, output: str, record: CompletenessRecord) -> str:
+    """Store `record` in the Delta table `<output>/_spark_flow_completeness`, one row per date.
+
+    Consumers read it without scanning the output; a rerun for the same date replaces its row.
+    Returns the table's path.
+    """
+    from datetime import datetime, timezone
+
+    from spark_flow import delta
+
+    path = str(Path(output) / COMPLETENESS_DIR)
+    row = spark.createDataFrame(
+        [(record.dataset, record.logical_date, record.expected, record.present,
+          list(record.missing), record.completeness, datetime.now(timezone.utc))],
+        "dataset string, logical_date string, expected int, present int, "
+        "missing array<string>, completeness double, computed_at timestamp",
+    )  # fmt: skip
+    delta.write(row, path, mode="overwrite", partition_by=["logical_date"],
+                replace_where={"logical_date": record.logical_date})  # fmt: skip
+    return path
 
 
 class ParentSkipped(SparkFlowError):

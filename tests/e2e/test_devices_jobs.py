@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
-from deltalake import DeltaTable, QueryBuilder
-
-import spark_flow
+from _jobs import BIN, JOBS, reports, run, submit, table_rows
 
 pytestmark = pytest.mark.e2e
-
-BIN = Path(sys.executable).parent
-JOBS = Path(spark_flow.__file__).resolve().parent.parent / "jobs"
-ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-
-
-def run(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(command), capture_output=True, text=True, timeout=300, check=False, env=ENV
-    )
-
-
-def submit(job: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return run(str(BIN / "spark-submit"), "--master", "local[2]", str(JOBS / f"{job}.py"), *args)
-
-
-def reports(stdout: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
 def expected_counts(source: Path) -> Counter[tuple[str, str]]:
@@ -44,11 +21,6 @@ def expected_counts(source: Path) -> Counter[tuple[str, str]]:
         if len(device["type"]) > 3 and device["full_name"] is not None:
             counts[(device["type"], device["version"])] += 1
     return counts
-
-
-def table_rows(path: Path, query: str) -> list[dict[str, object]]:
-    result = QueryBuilder().register("t", DeltaTable(str(path))).execute(query)
-    return pa.table(result.read_all()).to_pylist()
 
 
 @pytest.fixture(scope="module")
