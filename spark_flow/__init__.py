@@ -4,6 +4,8 @@ The foundation: `get_session` builds a session from a profile in `conf/` and pic
 backend; `spark_flow.delta` reads and idempotently writes Delta tables on either backend.
 Sequence patterns: `Sequence` (Local Sequencer with restart boundaries) and readiness markers
 (`mark_ready`, `wait_until_ready`, `read_ready`) for the Isolated Sequencer.
+Fan-in patterns: `union_by_name` (by name, flat), `join_fan_in`, partitions listed and read in
+one scan, and `FanIn` with Airflow's trigger rules and completeness for the Unaligned Fan-In.
 Fan-out patterns: `ParallelSplit` of `Branch`es over one persisted read, `ExclusiveChoice` with
 the `route_by_*` routers, and the idempotent output writers (`output_writer`, `register_output`).
 """
@@ -20,8 +22,21 @@ from spark_flow.errors import (
     SchemaMismatchError,
     SparkFlowError,
     StepFailedError,
+    TriggerRuleError,
     UnknownValueError,
     UnsupportedDeltaFeatureError,
+)
+from spark_flow.fan_in import (
+    CompletenessRecord,
+    FanIn,
+    FanInResult,
+    ParentSkipped,
+    join_fan_in,
+    list_partitions,
+    read_partitions,
+    union_by_name,
+    with_completeness,
+    write_completeness,
 )
 from spark_flow.fan_out import (
     Branch,
@@ -40,15 +55,19 @@ from spark_flow.session import Profile, get_session, load_profile
 
 __all__ = [
     "Branch",
+    "CompletenessRecord",
     "ConfigError",
     "Decision",
     "ExclusiveChoice",
+    "FanIn",
+    "FanInResult",
     "InputNotReadyError",
     "InvalidArgumentError",
     "Marker",
     "NotADeltaTableError",
     "ParallelSplit",
     "ParallelSplitError",
+    "ParentSkipped",
     "Profile",
     "SchemaMismatchError",
     "Sequence",
@@ -57,14 +76,18 @@ __all__ = [
     "SplitReport",
     "Step",
     "StepFailedError",
+    "TriggerRuleError",
     "UnknownValueError",
     "UnsupportedDeltaFeatureError",
     "WriteResult",
     "enable_delta",
     "get_session",
+    "join_fan_in",
+    "list_partitions",
     "load_profile",
     "mark_ready",
     "output_writer",
+    "read_partitions",
     "read_ready",
     "register_output",
     "route_by_date",
@@ -72,5 +95,8 @@ __all__ = [
     "route_by_schema",
     "sql_step",
     "step",
+    "union_by_name",
     "wait_until_ready",
+    "with_completeness",
+    "write_completeness",
 ]

@@ -28,6 +28,8 @@ def _check_demo_output(stdout: str, workdir: Path) -> None:
     assert "input 20 rows -> devices_raw 20, devices_enriched 20 (each row once)" in stdout
     assert "2023-12-31: csv -> " in stdout
     assert "2024-01-01: delta -> " in stdout
+    assert "aligned:   not run, hours 03, 07 missing (nothing written)" in stdout
+    assert "completeness 0.917 (22/24 hours)" in stdout
     assert (workdir / "devices" / "_delta_log" / "00000000000000000000.json").is_file()
     assert not (workdir / "devices" / "_delta_log" / "00000000000000000001.json").exists()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, Trigger
 from spark_flow.fan_in import (
     FanIn,
     ParentSkipped,
+    join_fan_in,
     list_partitions,
     read_partitions,
     union_by_name,
@@ -248,3 +250,38 @@ def test_a_fan_in_is_checked_when_it_is_defined(
     arguments: dict[str, object] = {"parents": {"a": spark.range(1)}, **kwargs}
     with pytest.raises(Exception, match=fragment):
         FanIn("f", **arguments)  # type: ignore[arg-type]
+
+
+def test_join_fan_in_prefixes_colliding_columns_with_their_parent(spark: SparkSession) -> None:
+    visits = spark.createDataFrame([("p1", 10, "a")], "page string, visits long, note string")
+    ads = spark.createDataFrame([("p1", 3, "b")], "page string, clicks long, note string")
+
+    joined = join_fan_in({"visits": visits, "ads": ads}, on="page")
+
+    assert joined.columns == ["page", "visits", "visits_note", "clicks", "ads_note"]
+    assert [tuple(r) for r in joined.collect()] == [("p1", 10, "a", 3, "b")]
+
+
+@pytest.mark.parametrize(
+    ("on", "how", "fragment"),
+    [
+        ("user", "inner", "parent 'ads' lacks ['user']"),
+        ("page", "cross", "how='cross' is not supported"),
+    ],
+)
+def test_join_fan_in_refuses_missing_keys_and_unknown_joins(
+    spark: SparkSession, on: str, how: str, fragment: str
+) -> None:
+    visits = spark.createDataFrame([("p1", "u1")], "page string, user string")
+    ads = spark.createDataFrame([("p1",)], "page string")
+
+    with pytest.raises(Exception, match=re.escape(fragment)):
+        join_fan_in({"visits": visits, "ads": ads}, on=on, how=how)
+
+
+def test_join_fan_in_refuses_an_ambiguous_key(spark: SparkSession) -> None:
+    twice = spark.createDataFrame([("p1", "P1")], "page string, Page string")
+    other = spark.createDataFrame([("p1",)], "page string")
+
+    with pytest.raises(InvalidArgumentError, match="more than once"):
+        join_fan_in({"twice": twice, "other": other}, on="page")
