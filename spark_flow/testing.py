@@ -27,6 +27,7 @@ __all__ = [
     "JobCount",
     "assert_df_equal",
     "count_spark_jobs",
+    "read_output",
     "rendezvous",
     "spark",
     "tmp_delta_path",
@@ -143,3 +144,17 @@ def rendezvous(
         return value
 
     return arrive
+
+
+def read_output(spark: SparkSession, output_type: str, path: str) -> DataFrame:
+    """Everything a `spark_flow.outputs` output holds, read the way its consumers would.
+
+    File outputs come back with their `batch_id` partition column; CSV types are inferred.
+    """
+    if output_type == "delta":
+        from spark_flow import delta
+
+        return delta.read(spark, path)
+    if output_type == "csv":
+        return spark.read.options(header=True, inferSchema=True).csv(path)
+    return spark.read.format(output_type).load(path)

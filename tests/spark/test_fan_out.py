@@ -18,7 +18,7 @@ from spark_flow.delta import WriteResult
 from spark_flow.errors import InvalidArgumentError, ParallelSplitError, UnknownValueError
 from spark_flow.fan_out import Branch, ParallelSplit, route_by_schema
 from spark_flow.outputs import DeltaOutput
-from spark_flow.testing import count_spark_jobs
+from spark_flow.testing import count_spark_jobs, read_output
 
 WRITER_TYPES = ["delta", "parquet", "csv", "json"]
 
@@ -34,14 +34,6 @@ class RecordingWriter:
         result = DeltaOutput().write(df, path, app_id=app_id, batch=batch)
         self.intervals.append((started, time.monotonic()))
         return result
-
-
-def read_output(spark: SparkSession, output_type: str, path: str) -> DataFrame:
-    if output_type == "delta":
-        return delta.read(spark, path)
-    if output_type == "csv":
-        return spark.read.options(header=True, inferSchema=True).csv(path)
-    return spark.read.format(output_type).load(path)
 
 
 def test_the_input_is_persisted_while_branches_run_and_released_after(

@@ -9,21 +9,12 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_flow import delta, outputs
+from spark_flow import outputs
 from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, UnknownValueError
 from spark_flow.outputs import FileOutput, output_types, output_writer, register_output
-from spark_flow.testing import assert_df_equal, rendezvous
+from spark_flow.testing import assert_df_equal, read_output, rendezvous
 
 FILE_TYPES = ["parquet", "csv", "json"]
-
-
-def read_output(spark: SparkSession, output_type: str, path: str) -> DataFrame:
-    """Everything an output holds, read the way its consumers would."""
-    if output_type == "delta":
-        return delta.read(spark, path)
-    if output_type == "csv":
-        return spark.read.options(header=True, inferSchema=True).csv(path)
-    return spark.read.format(output_type).load(path)
 
 
 def all_files(path: str) -> list[Path]:
