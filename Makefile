@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/bench_delta.py
 	$(BIN)/python bench/bench_sequence.py
 	$(BIN)/python bench/bench_fan_out.py
+	$(BIN)/python bench/bench_fan_in.py
 
 package: setup
 	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
