@@ -39,7 +39,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
 from spark_flow._common import check_name, error_summary
-from spark_flow.errors import InvalidArgumentError, ParallelSplitError, UnknownValueError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    ParallelSplitError,
+    SparkFlowError,
+    UnknownValueError,
+)
 from spark_flow.outputs import OutputWriter, output_types, output_writer
 from spark_flow.session import cancel, cancellable, job_description, scheduler_pool
 
@@ -125,12 +130,15 @@ class BranchReport:
 
 @dataclass(frozen=True)
 class SplitReport:
-    """The outcome of a Parallel Split run; `branches` follow the split's branch order."""
+    """The outcome of a Parallel Split run; `branches` follow the split's branch order.
+
+    `input_rows` is None when the input was not read: every branch had written the batch.
+    """
 
     split: str
     app_id: str
     batch: int | None
-    input_rows: int
+    input_rows: int | None
     branches: tuple[BranchReport, ...] = field(default_factory=tuple)
 
     @property
@@ -214,6 +222,12 @@ class ParallelSplit:
         """
         app = app_id or self.name
         check_name("app_id", app)
+        replayed = self._replayed(app, batch)
+        if replayed is not None:
+            log.info(
+                "split %s: every branch already wrote batch %s; input not read", self.name, batch
+            )
+            return SplitReport(self.name, app, batch, None, replayed)
         owns_cache = not source.is_cached
         shared = source.persist(self.storage_level) if owns_cache else source
         try:
@@ -247,6 +261,25 @@ class ParallelSplit:
                 self.name, tuple((b.name, b.error or b.status) for b in report.failed), report
             )
         return report
+
+    def _replayed(self, app_id: str, batch: int | None) -> tuple[BranchReport, ...] | None:
+        """All branches as skipped when every writer says it holds the batch, else None."""
+        if batch is None:
+            return None
+        reports = []
+        for branch in self.branches:
+            written = getattr(branch.new_writer(), "written", None)
+            if written is None:
+                return None
+            try:
+                reason = written(branch.output, app_id=f"{app_id}.{branch.name}", batch=batch)
+            except SparkFlowError:  # e.g. a file where the output goes: the branch will say so
+                return None
+            if reason is None:
+                return None
+            reports.append(BranchReport(branch.name, branch.output, "skipped", 0.0,
+                                        skipped_reason=reason))  # fmt: skip
+        return tuple(reports)
 
     def _run_branches(
         self, shared: DataFrame, app_id: str, batch: int | None

@@ -52,7 +52,12 @@ MANIFEST = "_spark_flow_batch.json"
 
 
 class OutputWriter(Protocol):
-    """Writes one batch of a DataFrame to an output, at most once per `(app_id, batch)`."""
+    """Writes one batch of a DataFrame to an output, at most once per `(app_id, batch)`.
+
+    A writer may also offer `written(path, *, app_id, batch) -> str | None`: why the batch is
+    already in the output (from metadata only), or None. A Parallel Split whose branches all
+    say so skips reading its input; the built-in writers have it.
+    """
 
     def write(self, df: DataFrame, path: str, *, app_id: str, batch: int | None) -> WriteResult:
         """Write `df` to `path`; a batch already written by `app_id` is skipped, not repeated."""
@@ -69,6 +74,16 @@ class DeltaOutput:
 
     partition_by: tuple[str, ...] | None = None
     merge_schema: bool = False
+
+    def written(self, path: str, *, app_id: str, batch: int | None) -> str | None:
+        """Why `(app_id, batch)` is already committed to the table at `path`, or None."""
+        from spark_flow.delta import rs
+        from spark_flow.delta._types import WriteRequest
+
+        if batch is None or not rs.is_local(path):  # the log is read with delta-rs, locally
+            return None
+        request = WriteRequest(path, app_id=app_id, version=batch)
+        return request.skip_reason(rs.transaction_version(path, app_id))
 
     def write(self, df: DataFrame, path: str, *, app_id: str, batch: int | None) -> WriteResult:
         if batch is None:
@@ -100,6 +115,14 @@ class FileOutput:
 
     format: str
     options: Mapping[str, str] = field(default_factory=dict)
+
+    def written(self, path: str, *, app_id: str, batch: int | None) -> str | None:
+        """Why batch `batch` of `app_id` is already published under `path`, or None."""
+        if batch is None:
+            return None
+        published = _skip_if_published(_local_root(path, self.format) / f"batch_id={batch}",
+                                       app_id, batch)  # fmt: skip
+        return None if published is None else published.skipped_reason
 
     def write(self, df: DataFrame, path: str, *, app_id: str, batch: int | None) -> WriteResult:
         from pyspark.sql import Observation

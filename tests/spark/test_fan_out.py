@@ -284,3 +284,38 @@ def test_routing_by_schema_runs_no_spark_job(spark: SparkSession, tmp_path: Path
 
     assert decision.branch == "current"
     assert jobs.count == 0
+
+
+@pytest.mark.parametrize("writer", WRITER_TYPES)
+def test_replaying_a_completed_split_does_not_read_its_input(
+    spark: SparkSession, tmp_path: Path, writer: str
+) -> None:
+    split = ParallelSplit(
+        "replay", [Branch(name, str(tmp_path / name), writer=writer) for name in ("a", "b")]
+    )
+    first = split.run(spark.range(30), batch=5)
+
+    with count_spark_jobs(spark) as jobs:
+        replay = split.run(spark.range(30), batch=5)
+
+    assert first.input_rows == 30
+    assert jobs.count == 0
+    assert replay.input_rows is None
+    assert [b.status for b in replay.branches] == ["skipped", "skipped"]
+    assert all("already" in (b.skipped_reason or "") for b in replay.branches)
+
+
+def test_a_replay_check_that_cannot_read_an_output_lets_the_branch_report_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    ParallelSplit("check", [Branch("a", str(tmp_path / "a"))]).run(spark.range(3), batch=1)
+    (tmp_path / "b").write_text("a file where the table goes")
+    split = ParallelSplit(
+        "check", [Branch("a", str(tmp_path / "a")), Branch("b", str(tmp_path / "b"))]
+    )
+
+    with pytest.raises(ParallelSplitError) as caught:
+        split.run(spark.range(3), batch=1)
+
+    assert [b.status for b in caught.value.report.branches] == ["skipped", "failed"]
+    assert "is a file, not a table folder" in dict(caught.value.failures)["b"]
