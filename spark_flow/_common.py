@@ -19,6 +19,15 @@ def check_name(kind: str, name: str) -> None:
         )
 
 
+def check_unique(kind: str, owner: str, names: list[str], why: str) -> None:
+    """Reject names used twice within one definition (steps of a sequence, branches of a split)."""
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InvalidArgumentError(
+            kind, f"{owner} names {duplicates} more than once", f"Name each differently: {why}."
+        )
+
+
 def error_summary(exc: BaseException) -> str:
     """One line about an error; for a Python worker's traceback, its last line says the most."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]

@@ -38,7 +38,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
-from spark_flow._common import check_name, error_summary
+from spark_flow._common import check_name, check_unique, error_summary
 from spark_flow.errors import (
     InvalidArgumentError,
     ParallelSplitError,
@@ -181,14 +181,12 @@ class ParallelSplit:
             raise InvalidArgumentError(
                 "branches", f"split {self.name!r} has none", "Pass at least one Branch."
             )
-        names = [b.name for b in self.branches]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise InvalidArgumentError(
-                "branches",
-                f"split {self.name!r} has duplicate branch names {duplicates}",
-                "Name every branch differently; the name is part of its Delta app id.",
-            )
+        check_unique(
+            "branches",
+            f"split {self.name!r}",
+            [b.name for b in self.branches],
+            "a branch's name is part of its Delta app id",
+        )
         if self.max_parallel is not None and (
             isinstance(self.max_parallel, bool)
             or not isinstance(self.max_parallel, int)

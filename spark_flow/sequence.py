@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pyspark.sql import DataFrame
 
 from spark_flow import delta
-from spark_flow._common import check_name, error_summary
+from spark_flow._common import check_name, check_unique, error_summary
 from spark_flow.errors import InvalidArgumentError, StepFailedError
 from spark_flow.session import job_description
 
@@ -121,14 +121,12 @@ class Sequence:
         )
         if not self.steps:
             raise InvalidArgumentError("steps", f"sequence {name!r} has none", "Add a step.")
-        names = [s.name for s in self.steps]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise InvalidArgumentError(
-                "steps",
-                f"sequence {name!r} names {duplicates} more than once",
-                "Give every step its own name: names key the checkpoints and the logs.",
-            )
+        check_unique(
+            "steps",
+            f"sequence {name!r}",
+            [s.name for s in self.steps],
+            "names key the checkpoints and the logs",
+        )
 
     def __call__(self, df: DataFrame) -> DataFrame:
         """Chain every step, no checkpoints: `df.transform(sequence)`."""

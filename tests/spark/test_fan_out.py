@@ -226,7 +226,7 @@ def test_branch_app_ids_are_the_split_app_id_and_the_branch_name(
         (
             lambda: ParallelSplit("s", [Branch("a", "x"), Branch("a", "y")]),
             InvalidArgumentError,
-            "duplicate branch names ['a']",
+            "names ['a'] more than once",
         ),
         (
             lambda: ParallelSplit("s", [Branch("a", "x")], max_parallel=0),
