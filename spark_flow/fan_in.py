@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -23,6 +24,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
+from spark_flow import delta
 from spark_flow._common import check_name, error_summary
 from spark_flow.errors import (
     InvalidArgumentError,
@@ -308,10 +310,6 @@ def write_completeness(spark: Any, output: str, record: CompletenessRecord) -> s
     Consumers read it without scanning the output; a rerun for the same date replaces its row.
     Returns the table's path.
     """
-    from datetime import datetime, timezone
-
-    from spark_flow import delta
-
     path = str(Path(output) / COMPLETENESS_DIR)
     row = spark.createDataFrame(
         [(record.dataset, record.logical_date, record.expected, record.present,
@@ -483,8 +481,9 @@ class FanIn:
                 it names the parents that failed or are missing, and why.
         """
         outcomes, frames = self._settle()
+        result = FanInResult(self.name, self.trigger_rule, tuple(outcomes), triggered=False)
         statuses = [o.status for o in outcomes]
-        completeness = statuses.count("success") / len(statuses)
+        completeness = result.completeness
         triggered = trigger_rule_met(self.trigger_rule, statuses) and (
             self.min_completeness is None or completeness >= self.min_completeness
         )
@@ -498,7 +497,6 @@ class FanIn:
             "" if self.min_completeness is None else f" + min_completeness {self.min_completeness}",
             "child runs" if triggered else "child does not run",
         )
-        result = FanInResult(self.name, self.trigger_rule, tuple(outcomes), triggered)
         if not triggered:
             if self.on_not_triggered is None:
                 raise TriggerRuleError(
@@ -512,17 +510,14 @@ class FanIn:
                     ),
                     completeness,
                 )
-            return FanInResult(
-                self.name, self.trigger_rule, result.outcomes, False,
-                fallback=self.on_not_triggered(result),
-            )  # fmt: skip
+            return replace(result, fallback=self.on_not_triggered(result))
         data = None
         if frames:
             combined = (
                 frames[0] if len(frames) == 1 else union_by_name(frames, **self._union_options)
             )
             data = with_completeness(combined, completeness)
-        return FanInResult(self.name, self.trigger_rule, result.outcomes, True, data)
+        return replace(result, triggered=True, data=data)
 
     def _settle(self) -> tuple[list[ParentOutcome], list[DataFrame]]:
         if isinstance(self.parents, PartitionParents):
@@ -535,12 +530,12 @@ class FanIn:
             ]
             return outcomes, [self.parents.read(listing)] if listing.present else []
         settled: dict[str, tuple[ParentOutcome, DataFrame | None]] = {}
-        tasks = {
-            n: p for n, p in self.parents.items() if callable(p) and not isinstance(p, DataFrame)
-        }
+        tasks: dict[str, Callable[[], DataFrame]] = {}
         for name, parent in self.parents.items():
-            if name not in tasks:
-                settled[name] = (ParentOutcome(name, "success"), parent)  # type: ignore[assignment]
+            if isinstance(parent, DataFrame):
+                settled[name] = (ParentOutcome(name, "success"), parent)
+            else:
+                tasks[name] = parent
         if tasks:
             workers = min(self.max_parallel or len(tasks), len(tasks))
             with ThreadPoolExecutor(workers, thread_name_prefix=f"fan-in-{self.name}") as pool:

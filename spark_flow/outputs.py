@@ -140,11 +140,11 @@ class FileOutput:
         published = _skip_if_published(target, app_id, batch)
         if published is not None:
             return published
-        columns = _columns_like_earlier_batches(root, df)
+        aligned = df.select(*_columns_like_earlier_batches(root, df))
         staging = root / STAGING_DIR / f"batch_id={batch}-{uuid.uuid4().hex[:12]}"
         rows = Observation(f"spark_flow_rows_{uuid.uuid4().hex}")
         try:
-            writer = df.select(*columns).observe(rows, F.count(F.lit(1)).alias("rows")).write
+            writer = aligned.observe(rows, F.count(F.lit(1)).alias("rows")).write
             writer = writer.format(self.format).options(**self._writer_options())
             writer.save(str(staging))
             files = sorted(p.name for p in staging.iterdir() if not p.name.startswith(("_", ".")))
@@ -153,7 +153,7 @@ class FileOutput:
                 "batch": batch,
                 "rows": rows.get["rows"],
                 "files": files,
-                "schema": df.select(*columns).schema.jsonValue(),
+                "schema": aligned.schema.jsonValue(),
                 "published_at": datetime.now(timezone.utc).isoformat(),
             }
             (staging / MANIFEST).write_text(json.dumps(manifest))
