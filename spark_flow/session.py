@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 
 PROFILE_ENV = "SPARK_FLOW_PROFILE"
 CONF_DIR_ENV = "SPARK_FLOW_CONF_DIR"
-_PROFILE_KEYS = {"master", "spark", "delta"}
+_PROFILE_KEYS = {"master", "spark", "delta", "state"}
 _DELTA_KEYS = {"backend"}
+_STATE_KEYS = {"location"}
+DEFAULT_STATE_LOCATION = "data/spark_flow_state"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Profile:
     master: str | None = None
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     delta_backend: str = "auto"
+    state_location: str = DEFAULT_STATE_LOCATION
 
 
 def conf_dirs() -> list[Path]:
@@ -69,6 +72,8 @@ def load_profile(name: str) -> Profile:
     _reject_unknown(source, "", raw, _PROFILE_KEYS)
     delta = raw.get("delta", {})
     _reject_unknown(source, "delta.", delta, _DELTA_KEYS)
+    state = raw.get("state", {})
+    _reject_unknown(source, "state.", state, _STATE_KEYS)
     conf_dir = str(source.parent.resolve())
     spark_conf = {
         str(key): str(value).replace("{conf_dir}", conf_dir)
@@ -80,6 +85,7 @@ def load_profile(name: str) -> Profile:
         master=raw.get("master"),
         spark_conf=spark_conf,
         delta_backend=str(delta.get("backend", "auto")),
+        state_location=str(state.get("location", DEFAULT_STATE_LOCATION)),
     )
 
 

@@ -1,0 +1,98 @@
+"""The run-state store: one row per attempt, concurrent appends from processes all kept."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from spark_flow.errors import ConfigError
+from spark_flow.session import load_profile
+from spark_flow.state import STATE_ENV, RunRecord, RunState, now
+
+DAY = date(2024, 1, 2)
+
+
+def test_an_attempt_reads_back_as_one_row_with_its_latest_status(tmp_path: Path) -> None:
+    state = RunState(tmp_path)
+    started = RunRecord("loader", DAY, "r1", 1, "running", now())
+    state.record(started)
+    assert [r.status for r in state.history("loader")] == ["running"]
+
+    state.record(started.ended("success", report={"rows_written": 7, "table_version": 3}))
+    state.record(RunRecord("other_job", DAY, "r2", 1, "failed", now(), now(), "boom"))
+
+    (attempt,) = state.history("loader")
+    assert (attempt.run_id, attempt.status, attempt.rows) == ("r1", "success", 7)
+    assert attempt.report == {"rows_written": 7, "table_version": 3}
+    assert attempt.seconds is not None
+    assert attempt.seconds >= 0
+    assert attempt.ended_at is not None
+    assert attempt.ended_at >= attempt.started_at
+
+
+def test_latest_and_attempts_follow_the_retries_of_a_date(tmp_path: Path) -> None:
+    state = RunState(tmp_path)
+    state.record(RunRecord("j", DAY, "r1", 1, "failed", now(), now(), "boom"))
+    state.record(RunRecord("j", DAY, "r2", 2, "success", now(), now()))
+    state.record(RunRecord("j", date(2024, 1, 3), "r3", 1, "failed", now(), now(), "x"))
+
+    latest = state.latest("j", DAY)
+    assert latest is not None
+    assert (latest.attempt, latest.status) == (2, "success")
+    assert state.attempts("j", DAY) == 2
+    assert state.latest("j", date(2024, 1, 1)) is None
+    assert [r.run_id for r in state.history("j")] == ["r3", "r2", "r1"]  # newest first
+
+
+def test_an_empty_store_has_no_history(tmp_path: Path) -> None:
+    assert RunState(tmp_path / "nothing").history("j") == []
+
+
+APPENDER = """
+import sys
+from datetime import date
+from spark_flow.state import RunRecord, RunState, now
+state, who = RunState(sys.argv[1]), sys.argv[2]
+for n in range(8):
+    state.record(RunRecord("j", date(2024, 1, 1 + n), f"{who}-{n}", 1, "success", now(), now()))
+"""
+
+
+def test_processes_appending_at_once_never_lose_each_others_rows(tmp_path: Path) -> None:
+    writers = [
+        subprocess.Popen([sys.executable, "-c", APPENDER, str(tmp_path), who])
+        for who in ("a", "b", "c")
+    ]
+    assert [w.wait(timeout=120) for w in writers] == [0, 0, 0]
+
+    run_ids = {r.run_id for r in RunState(tmp_path).history("j")}
+    assert run_ids == {f"{who}-{n}" for who in "abc" for n in range(8)}
+
+
+def test_the_location_comes_from_the_environment_then_the_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(STATE_ENV, raising=False)
+    assert RunState.from_profile("local").location == Path(load_profile("local").state_location)
+
+    monkeypatch.setenv(STATE_ENV, str(tmp_path))
+    assert RunState.from_profile("local").location == tmp_path
+
+
+def test_a_profile_rejects_unknown_state_keys(tmp_path: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text('[state]\nlocation = "x"\npath = "y"\n')
+
+    with pytest.raises(ConfigError, match=r"state\.path"):
+        load_profile(str(profile))
+    profile.write_text('[state]\nlocation = "somewhere"\n')
+    assert load_profile(str(profile)).state_location == "somewhere"
+
+
+def test_a_status_outside_the_known_ones_is_refused() -> None:
+    with pytest.raises(ValueError, match="status 'done'"):
+        RunRecord("j", DAY, "r", 1, "done", now())  # type: ignore[arg-type]
