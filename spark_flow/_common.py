@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from spark_flow.errors import InvalidArgumentError
+from spark_flow.errors import InvalidArgumentError, SparkFlowError
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -36,3 +37,16 @@ def error_summary(exc: BaseException) -> str:
     if any(line.startswith("Traceback") for line in lines):
         return lines[-1]
     return f"{type(exc).__name__}: {lines[0]}"
+
+
+def one_line(exc: BaseException) -> str:
+    """Our errors in full (they say what to do), others by their most telling line."""
+    if isinstance(exc, SparkFlowError):
+        return " ".join(str(exc).split())
+    return error_summary(exc)
+
+
+def failure_details(exc: BaseException) -> dict[str, Any]:
+    """What a failed run reports beyond its error, e.g. a split's per-branch outcomes."""
+    details = getattr(getattr(exc, "report", None), "as_dict", None)
+    return {"details": details()} if callable(details) else {}

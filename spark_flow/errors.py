@@ -8,7 +8,7 @@ Messages say what was expected, what was found, and what to do.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -219,3 +219,61 @@ class TriggerRuleError(SparkFlowError, RuntimeError):
             f"{self.completeness:.0%} completeness. Not succeeded: {parents or 'none'}. "
             "Fix or backfill those parents and rerun, or relax the trigger rule."
         )
+
+
+class ConcurrentRunError(SparkFlowError, RuntimeError):
+    """A Single Runner's lock is held by another live run of the same job.
+
+    `holder` has the holding run's `run_id`, `host`, `pid`, `since` and `lease_until`.
+    """
+
+    def __init__(
+        self, job: str, key: str | None, holder: Mapping[str, Any], waited: float | None = None
+    ) -> None:
+        super().__init__(job, key, holder, waited)
+        self.job = job
+        self.key = key
+        self.holder = dict(holder)
+        self.waited = waited
+
+    def __str__(self) -> str:
+        scope = self.job if self.key is None else f"{self.job} [{self.key}]"
+        waited = "" if self.waited is None else f" after waiting {self.waited:.1f}s"
+        h = self.holder
+        return (
+            f"{scope} is already running{waited}: run {h['run_id']} on host {h['host']}, "
+            f"pid {h['pid']}, since {h['since']} (lease until {h['lease_until']}). Wait for it "
+            "(--wait SECONDS); if that process is gone, the next run takes the lock over once "
+            "its lease has expired."
+        )
+
+
+class DependsOnPastError(SparkFlowError, RuntimeError):
+    """depends_on_past: the run of the previous logical date did not succeed."""
+
+    def __init__(self, job: str, logical_date: str, previous_date: str, found: str) -> None:
+        super().__init__(job, logical_date, previous_date, found)
+        self.job = job
+        self.logical_date = logical_date
+        self.previous_date = previous_date
+        self.found = found
+
+    def __str__(self) -> str:
+        return (
+            f"{self.job} for {self.logical_date} depends on its past: the run for "
+            f"{self.previous_date} must have succeeded, but it {self.found}. Run (or fix and "
+            f"rerun) {self.previous_date} first, or mark {self.logical_date} as the first date."
+        )
+
+
+class JobProcessError(SparkFlowError, RuntimeError):
+    """A job run in its own process exited non-zero."""
+
+    def __init__(self, job: str, exit_code: int, cause: str) -> None:
+        super().__init__(job, exit_code, cause)
+        self.job = job
+        self.exit_code = exit_code
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return f"{self.job} exited with {self.exit_code}: {self.cause}"

@@ -1,0 +1,281 @@
+"""Single and Concurrent Runner on plain tasks: order, bounds, failures, resume, depends_on_past."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spark_flow.errors import ConcurrentRunError, DependsOnPastError, InvalidArgumentError
+from spark_flow.runners import (
+    ConcurrentRunner,
+    RunContext,
+    RunLock,
+    RunPolicy,
+    SingleRunner,
+    daily,
+    expand,
+    parse_date,
+    runner_for,
+)
+from spark_flow.state import RunState
+
+WEEK = daily(date(2024, 1, 1), date(2024, 1, 7))
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> RunState:
+    return RunState(tmp_path / "state")
+
+
+class Recorder:
+    """A task that notes when runs start and end and how many overlap; fails on given dates."""
+
+    def __init__(self, fail_on: tuple[date, ...] = ()) -> None:
+        self.fail_on = fail_on
+        self.started: list[date] = []
+        self.active = 0
+        self.most_active = 0
+        self._guard = threading.Lock()
+
+    def __call__(self, run: RunContext) -> Mapping[str, Any]:
+        with self._guard:
+            self.started.append(run.logical_date)
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+        try:
+            self.during(run)
+            if run.logical_date in self.fail_on:
+                raise ValueError(f"no input for {run.logical_date}")
+            return {"rows_written": run.logical_date.day}
+        finally:
+            with self._guard:
+                self.active -= 1
+
+    def during(self, run: RunContext) -> None:
+        """Hook for tests that hold runs open."""
+
+
+def test_a_single_runner_backfills_in_date_order_and_stops_at_the_first_failure(
+    state: RunState,
+) -> None:
+    task = Recorder(fail_on=(date(2024, 1, 4),))
+
+    report = SingleRunner("trends", state=state).backfill(list(reversed(WEEK)), task)
+
+    assert task.started == WEEK[:4]
+    assert task.most_active == 1
+    assert [run.status for run in report.runs] == ["success"] * 3 + ["failed"] + ["not_run"] * 3
+    assert "no input for 2024-01-04" in (report.runs[3].error or "")
+    assert "the run for 2024-01-04 failed" in (report.runs[4].error or "")
+    assert not report.ok
+    assert {r.logical_date for r in state.history("trends")} == set(WEEK[:4])  # never started
+
+
+def test_a_concurrent_runner_overlaps_runs_but_never_more_than_its_bound(
+    state: RunState,
+) -> None:
+    all_three = threading.Barrier(3, timeout=60)
+
+    class HeldOpen(Recorder):
+        def during(self, run: RunContext) -> None:
+            if run.logical_date in WEEK[:3]:
+                all_three.wait()  # passes only if the first three dates run at the same time
+
+    task = HeldOpen()
+    report = ConcurrentRunner("loader", state=state, max_active_runs=3).backfill(WEEK, task)
+
+    assert report.ok
+    assert report.count("success") == 7
+    assert task.most_active == 3
+    assert [run.rows for run in report.runs] == [day.day for day in WEEK]
+
+
+def test_a_failed_run_does_not_stop_the_others_without_fail_fast(state: RunState) -> None:
+    task = Recorder(fail_on=(date(2024, 1, 2),))
+
+    report = ConcurrentRunner("loader", state=state, max_active_runs=2).backfill(WEEK, task)
+
+    assert sorted(task.started) == WEEK
+    assert report.count("failed") == 1
+    assert report.count("success") == 6
+    assert report.as_dict()["status"] == "failed"
+    (failed,) = [r for r in state.history("loader") if r.status == "failed"]
+    assert failed.logical_date == date(2024, 1, 2)
+    assert "no input" in (failed.error or "")
+
+
+def test_fail_fast_cancels_the_running_runs_and_starts_no_more(state: RunState) -> None:
+    first_started, cancelled = threading.Event(), threading.Event()
+
+    class CancelledFirst(Recorder):
+        def during(self, run: RunContext) -> None:
+            if run.logical_date == WEEK[0]:
+                first_started.set()
+                assert cancelled.wait(60), "the failure should have cancelled this run"
+                raise RuntimeError("job cancelled")
+            assert first_started.wait(60)
+
+    task = CancelledFirst(fail_on=(WEEK[1],))
+    runner = ConcurrentRunner("loader", state=state, max_active_runs=2, fail_fast=True)
+    report = runner.backfill(WEEK, task, cancel=lambda run: cancelled.set())
+
+    assert [run.status for run in report.runs] == ["cancelled", "failed"] + ["not_run"] * 5
+    assert task.started == WEEK[:2] or task.started == [WEEK[1], WEEK[0]]
+    recorded = {r.logical_date: r for r in state.history("loader")}
+    assert (recorded[WEEK[0]].error or "").startswith("cancelled: ")
+
+
+def test_a_second_backfill_resumes_skipping_what_succeeded_unless_rerun(
+    state: RunState,
+) -> None:
+    ConcurrentRunner("loader", state=state, max_active_runs=3).backfill(
+        WEEK, Recorder(fail_on=(WEEK[2], WEEK[5]))
+    )
+
+    task = Recorder()
+    report = ConcurrentRunner("loader", state=state, max_active_runs=3).backfill(WEEK, task)
+    assert sorted(task.started) == [WEEK[2], WEEK[5]]
+    assert report.count("skipped") == 5
+    assert report.ok
+    assert state.attempts("loader", WEEK[2]) == 2
+    assert [run.rows for run in report.runs] == [day.day for day in WEEK]  # skipped keep theirs
+
+    again = Recorder()
+    ConcurrentRunner("loader", state=state, max_active_runs=3, rerun=True).backfill(WEEK, again)
+    assert sorted(again.started) == WEEK
+
+
+def test_depends_on_past_refuses_a_date_whose_previous_run_failed_or_never_ran(
+    state: RunState,
+) -> None:
+    runner = SingleRunner("trends", state=state, depends_on_past=True)
+
+    with pytest.raises(DependsOnPastError) as never_ran:
+        runner.run(WEEK[1], Recorder())
+    assert (never_ran.value.previous_date, never_ran.value.found) == ("2024-01-01", "never ran")
+
+    with pytest.raises(ValueError, match="no input"):
+        runner.run(WEEK[0], Recorder(fail_on=(WEEK[0],)), first=True)
+    with pytest.raises(DependsOnPastError) as failed:
+        runner.run(WEEK[1], Recorder())
+    assert failed.value.found.startswith("is failed (run ")
+    assert "Run (or fix and rerun) 2024-01-01 first" in str(failed.value)
+    refused = state.latest("trends", WEEK[1])
+    assert refused is not None
+    assert refused.status == "skipped"
+
+
+def test_depends_on_past_runs_once_the_previous_date_succeeded(state: RunState) -> None:
+    runner = SingleRunner("trends", state=state, depends_on_past=True)
+
+    assert runner.run(WEEK[0], Recorder(), first=True) == {"rows_written": 1}
+    assert runner.run(WEEK[1], Recorder()) == {"rows_written": 2}
+
+
+def test_a_backfill_exempts_its_first_date_from_depends_on_past(state: RunState) -> None:
+    task = Recorder()
+
+    report = SingleRunner("trends", state=state, depends_on_past=True).backfill(WEEK[3:], task)
+
+    assert report.ok
+    assert task.started == WEEK[3:]
+
+
+def test_depends_on_past_with_concurrency_still_waits_for_the_previous_date(
+    state: RunState,
+) -> None:
+    task = Recorder(fail_on=(WEEK[2],))
+    runner = ConcurrentRunner("loader", state=state, max_active_runs=4, depends_on_past=True)
+
+    report = runner.backfill(WEEK, task)
+
+    assert task.started == WEEK[:3]
+    assert task.most_active == 1
+    assert [run.status for run in report.runs] == ["success"] * 2 + ["failed"] + ["not_run"] * 4
+    assert "is failed" in (report.runs[3].error or "")
+
+
+def test_a_run_records_itself_running_while_it_runs(state: RunState) -> None:
+    seen: list[str] = []
+
+    def task(run: RunContext) -> Mapping[str, Any]:
+        latest = state.latest("j", run.logical_date)
+        seen.append(latest.status if latest else "none")
+        return {}
+
+    SingleRunner("j", state=state).run(WEEK[0], task)
+
+    assert seen == ["running"]
+    latest = state.latest("j", WEEK[0])
+    assert latest is not None
+    assert latest.status == "success"
+
+
+def test_a_date_locked_by_another_run_fails_alone(state: RunState) -> None:
+    other = RunLock(state.locks / "loader" / "2024-01-03", job="loader", key="2024-01-03")
+    with other:
+        report = ConcurrentRunner("loader", state=state, max_active_runs=2).backfill(
+            WEEK, Recorder()
+        )
+
+    (locked,) = [run for run in report.runs if run.status == "failed"]
+    assert locked.logical_date == date(2024, 1, 3)
+    assert isinstance(locked.exception, ConcurrentRunError)
+    assert report.count("success") == 6
+
+
+def test_a_single_run_holding_the_job_lock_blocks_another(state: RunState) -> None:
+    runner = SingleRunner("trends", state=state)
+    inner: list[BaseException] = []
+
+    def task(run: RunContext) -> Mapping[str, Any]:
+        try:
+            SingleRunner("trends", state=state).run(WEEK[1], Recorder())
+        except ConcurrentRunError as exc:
+            inner.append(exc)
+        return {}
+
+    runner.run(WEEK[0], task)
+
+    assert len(inner) == 1
+    assert "trends is already running" in str(inner[0])
+
+
+def test_a_sequential_job_refuses_concurrent_runs_with_its_reason(state: RunState) -> None:
+    policy = RunPolicy(sequential=True, depends_on_past=True, reason="reads yesterday's output")
+
+    with pytest.raises(InvalidArgumentError) as caught:
+        runner_for("trends", state=state, policy=policy, max_active_runs=3)
+    assert "reads yesterday's output" in str(caught.value)
+    assert "wrong results" in str(caught.value)
+
+    single = runner_for("trends", state=state, policy=policy, max_active_runs=1)
+    assert isinstance(single, SingleRunner)
+    assert single.depends_on_past
+    concurrent = runner_for("loader", state=state, policy=RunPolicy(), max_active_runs=3)
+    assert isinstance(concurrent, ConcurrentRunner)
+    assert not concurrent.depends_on_past
+
+
+def test_bad_bounds_and_date_ranges_are_refused(state: RunState) -> None:
+    with pytest.raises(InvalidArgumentError, match="max_active_runs"):
+        ConcurrentRunner("loader", state=state, max_active_runs=0)
+    with pytest.raises(InvalidArgumentError, match="after end"):
+        daily(date(2024, 1, 5), date(2024, 1, 1))
+    with pytest.raises(InvalidArgumentError, match="'2024-13-01' is not a date"):
+        parse_date("2024-13-01")
+    with pytest.raises(InvalidArgumentError, match="no logical dates"):
+        SingleRunner("j", state=state).backfill([], Recorder())
+
+
+def test_macros_are_substituted_and_other_braces_kept() -> None:
+    argv = ["--input", "data/{ds}", "--batch-id", "{ds_nodash}", "--conf", '{"a": 1}']
+
+    assert expand(argv, date(2024, 1, 6)) == [
+        "--input", "data/2024-01-06", "--batch-id", "20240106", "--conf", '{"a": 1}',
+    ]  # fmt: skip
