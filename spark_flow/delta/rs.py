@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 STAGING_DIR = "_spark_flow_staging"
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _WRITE_ID_KEY = "spark_flow.writeId"
+# Commits retried on a newer snapshot after a concurrent commit won (each retry re-checks).
+_COMMIT_RETRIES = 10
 # Reader features that change what a file's rows mean; reading Parquet alone would be wrong.
 _UNREADABLE_FEATURES = {"deletionVectors", "columnMapping"}
 
@@ -265,7 +267,9 @@ def _partition_values(relative: Path, partition_by: list[str]) -> dict[str, str 
     return values
 
 
-def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
+def _commit(
+    plan: WritePlan, actions: list[AddAction], retries: int = _COMMIT_RETRIES
+) -> WriteResult:
     root, request, partition_by = plan.root, plan.request, plan.partition_by
     # Commit against the snapshot the checks read: delta-rs then rejects a concurrent commit
     # of the same app id that landed in between.
@@ -301,16 +305,18 @@ def _commit(plan: WritePlan, actions: list[AddAction]) -> WriteResult:
                 commit_properties=properties,
             )
     except (CommitFailedError, DeltaError) as exc:
-        # A concurrent writer may have committed the same (app_id, version), or created the table.
+        # A concurrent writer may have committed the same (app_id, version), created the table,
+        # or committed anything else meanwhile (Delta refuses two commits of one app id at once).
         current = open_table(root)
         skipped = skipped_write(current, request)
         if skipped is not None:
             log.info("lost a commit race on %s (%s); removed this write's files", root, exc)
             _remove(root, [action.path for action in actions])
             return skipped
-        if plan.read_version is None and current is not None:
-            log.info("%s was created by a concurrent writer; committing on top of it", root)
-            return _commit(_checked_plan(plan, current), actions)
+        moved_on = current is not None and current.version() != plan.read_version
+        if moved_on and retries > 0:
+            log.info("%s changed while committing (%s); committing again on top of it", root, exc)
+            return _commit(_checked_plan(plan, current), actions, retries - 1)
         raise
     version = _version_of(root, plan.write_id, after=plan.read_version)
     rows = sum(json.loads(action.stats)["numRecords"] for action in actions)

@@ -185,3 +185,57 @@ def test_two_writers_creating_one_table_both_land(spark: SparkSession, tmp_path:
     assert delta.transaction_version(spark, table, "raw") == 1
     assert delta.transaction_version(spark, table, "enriched") == 1
     assert data_files(table) == logged_files(table)
+
+
+def test_a_commit_that_loses_to_another_version_of_its_app_is_redone_on_top(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Delta refuses two concurrent commits of one app id (delta-rs: "Concurrent transaction
+    # failed"). Version 2 plans first and commits after version 1: it must commit all the same.
+    caplog.set_level("INFO", logger="spark_flow")
+    table = str(tmp_path / "table")
+    delta.write(spark.range(1).limit(0), table)
+    started, first_commit = str(tmp_path / "v2-started"), f"{table}/_delta_log/{1:020d}.json"
+
+    @F.udf("long")
+    def after_version_one(value):  # untyped: hints would make it a pandas UDF
+        import time
+        from pathlib import Path
+
+        Path(started).touch()
+        deadline = time.monotonic() + 60
+        while not Path(first_commit).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return value
+
+    @F.udf("long")
+    def once_version_two_planned(value):  # untyped: hints would make it a pandas UDF
+        import time
+        from pathlib import Path
+
+        deadline = time.monotonic() + 60
+        while not Path(started).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return value
+
+    results: dict[int, delta.WriteResult] = {}
+
+    def writer(version: int, gate: F.udf) -> None:  # type: ignore[valid-type]
+        df = spark.range(0, 10, numPartitions=1).withColumn("id", gate("id"))
+        results[version] = delta.write(df, table, app_id="loader", version=version)
+
+    threads = [
+        threading.Thread(target=writer, args=(2, after_version_one)),
+        threading.Thread(target=writer, args=(1, once_version_two_planned)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert (results[1].committed, results[1].table_version) == (True, 1)
+    assert (results[2].committed, results[2].table_version) == (True, 2)
+    assert "changed while committing" in caplog.text
+    assert delta.transaction_version(spark, table, "loader") == 2
+    assert delta.read(spark, table).count() == 20
+    assert data_files(table) == logged_files(table)
