@@ -4,7 +4,11 @@
         --batch-id 1 [--run-id ID] [--trigger devices_aggregator -- --input ... --output ...]
 
 Local Sequencer: read (explicit schema) -> drop invalid -> enrich; the sink is the idempotent
-Delta write (app id = job name, version = batch id) followed by the readiness marker.
+Delta write followed by the readiness marker. Each batch writes under its own app id
+(`devices_loader.<batch id>`, version = batch id): Delta's txnVersion is a watermark per app id,
+so with one app id for every batch, an older batch committed after a newer one would be skipped,
+which is what a backfill of past dates, or a concurrent one (`spark-flow backfill
+--max-active-runs N`), does.
 """
 
 from __future__ import annotations
@@ -54,10 +58,12 @@ def parser() -> argparse.ArgumentParser:
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     run_id = args.run_id or uuid.uuid4().hex[:12]
+    idempotent: dict[str, Any] = {}
+    if args.batch_id is not None:
+        idempotent = {"app_id": f"{NAME}.{args.batch_id}", "version": args.batch_id}
     raw = spark.read.schema(DEVICE_SCHEMA).json(args.input)
 
     def write_and_mark(devices: DataFrame) -> dict[str, Any]:
-        idempotent = {"app_id": NAME, "version": args.batch_id} if args.batch_id is not None else {}
         result = delta.write(devices, args.output, **idempotent)
         marker = mark_ready(
             args.output,
@@ -69,7 +75,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         return {**result.summary(), "marker_version": marker.table_version}
 
     outcome = LOAD.run(raw, run_id=run_id, checkpoint_dir=args.checkpoint_dir, sink=write_and_mark)
-    return {"run_id": run_id, "batch_id": args.batch_id, **outcome.output}
+    return {"run_id": run_id, "batch_id": args.batch_id, **idempotent, **outcome.output}
 
 
 def main(argv: Seq[str] | None = None) -> int:

@@ -13,7 +13,7 @@ Exclusive Choice, three routers:
 - `--route-by schema`: inputs with at least 3 fields go to the new layout OUTPUT/current,
   others to OUTPUT/legacy, both Delta (Example 6-20).
 The choice and its reason are logged and in the report. Writes are idempotent per batch
-(default: the run date as YYYYMMDD).
+(default: the run date as YYYYMMDD), each batch under its own app id so dates load in any order.
 """
 
 from __future__ import annotations
@@ -96,7 +96,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     if batch is None and args.run_date is not None:
         batch = int(args.run_date.strftime("%Y%m%d"))
     devices = spark.read.schema(schema).json(args.input)
-    result = output_writer(output_type).write(devices, output, app_id=NAME, batch=batch)
+    # One app id per batch: a backfill of an older date must not be skipped behind a newer one.
+    app_id = NAME if batch is None else f"{NAME}.{batch}"
+    result = output_writer(output_type).write(devices, output, app_id=app_id, batch=batch)
     return {
         "route": chosen.as_dict(),
         "output_type": output_type,
