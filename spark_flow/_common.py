@@ -36,6 +36,8 @@ def error_summary(exc: BaseException) -> str:
         return type(exc).__name__
     if any(line.startswith("Traceback") for line in lines):
         return lines[-1]
+    if lines[0].startswith("An error occurred while calling") and len(lines) > 1:
+        return lines[1].lstrip(": ")  # py4j: the JVM exception follows on the next line
     return f"{type(exc).__name__}: {lines[0]}"
 
 

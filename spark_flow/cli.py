@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
+from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
+
+from spark_flow._common import failure_details, one_line
+from spark_flow.errors import SparkFlowError
+from spark_flow.runners import expand
 
 
 def _hours(value: str) -> tuple[int, ...]:
@@ -46,14 +54,64 @@ def _parser() -> argparse.ArgumentParser:
     visits.add_argument("--seed", type=int, default=42)
 
     commands.add_parser("jobs", help="list the bundled jobs")
-    run = commands.add_parser("run", help="run a bundled job: spark-flow run JOB [job args]")
+    run = commands.add_parser(
+        "run",
+        help="run a bundled job once, as a Single Runner: spark-flow run [options] JOB [job args]",
+    )
+    run.add_argument("--date", type=_date, default=None, help="logical date (default: today)")
+    run.add_argument("--key", default=None, help="lock per key instead of per job")
+    _runner_options(run)
+    run.add_argument(
+        "--first", action="store_true", help="exempt this date from depends_on_past (a start)"
+    )
     run.add_argument("job")
     run.add_argument("job_args", nargs=argparse.REMAINDER, help="arguments for the job")
+
+    backfill = commands.add_parser(
+        "backfill", help="run a job for every date in a range: ... -- job args ({ds} macros)"
+    )
+    backfill.add_argument("job")
+    backfill.add_argument("--start", type=_date, required=True, help="first date, YYYY-MM-DD")
+    backfill.add_argument("--end", type=_date, required=True, help="last date, included")
+    backfill.add_argument("--max-active-runs", type=int, default=1, help="runs at once")
+    backfill.add_argument("--isolation", choices=("thread", "process"), default="thread")
+    backfill.add_argument("--rerun", action="store_true", help="run dates that succeeded too")
+    backfill.add_argument("--fail-fast", action="store_true", help="cancel the rest on a failure")
+    _runner_options(backfill)
+
+    runs = commands.add_parser("runs", help="the run history of a job")
+    runs.add_argument("job")
+    runs.add_argument("--last", type=int, default=20, help="attempts to show (newest first)")
     return parser
+
+
+def _runner_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--depends-on-past",
+        action="store_true",
+        default=None,
+        help="start a date only if the previous one succeeded (default: the job's policy)",
+    )
+    command.add_argument(
+        "--wait", type=float, default=None, metavar="SECONDS", help="wait for a running holder"
+    )
+
+
+def _date(value: str) -> date:
+    from spark_flow.runners import parse_date
+
+    try:
+        return parse_date(value)
+    except SparkFlowError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    job_args: list[str] = []
+    if "--" in argv and "backfill" in argv[: argv.index("--")]:
+        argv, job_args = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -83,16 +141,122 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         for name in available_jobs():
             sys.stdout.write(f"{name:<24} {describe(name)}\n")
-    elif args.command == "run":
-        from spark_flow.errors import UnknownValueError
-        from spark_flow.jobs import resolve, run_job
+    elif args.command == "runs":
+        from spark_flow.state import RunState
 
+        records = RunState.from_profile().history(args.job)[: args.last]
+        sys.stdout.write(_history_table(records) + "\n")
+    elif args.command in ("run", "backfill"):
         try:
-            resolve(args.job)
-        except UnknownValueError as exc:
+            return _run_or_backfill(args, job_args)
+        except SparkFlowError as exc:  # a definition the runner refuses: a usage error
             parser.error(str(exc))
-        return run_job(args.job, args.job_args)
     return 0
+
+
+def _run_or_backfill(args: argparse.Namespace, job_args: list[str]) -> int:
+    from spark_flow.jobs import InSession, InSubprocess, policy
+    from spark_flow.runners import daily, runner_for
+    from spark_flow.session import get_session
+    from spark_flow.state import RunState
+
+    declared = policy(args.job)
+    options = {"state": RunState.from_profile(), "policy": declared, "wait": args.wait}
+    options["depends_on_past"] = args.depends_on_past
+    if args.command == "run":
+        return _run_once(args, declared, options)
+    dates = daily(args.start, args.end)
+    runner = runner_for(
+        args.job, max_active_runs=args.max_active_runs, fail_fast=args.fail_fast,
+        rerun=args.rerun, on_progress=_show_progress, **options,
+    )  # fmt: skip
+    if args.isolation == "process":
+        task: InSession | InSubprocess = InSubprocess(args.job, job_args)
+        task.check(dates)
+        report = runner.backfill(dates, task, cancel=task.cancel)
+    else:
+        # FAIR: concurrent runs share the executors instead of queueing behind the first one.
+        spark = get_session(f"spark-flow backfill {args.job}", conf=_FAIR)
+        try:
+            task = InSession(args.job, job_args, spark)
+            task.check(dates)
+            report = runner.backfill(dates, task, cancel=task.cancel)
+        finally:
+            spark.stop()
+    sys.stdout.write(report.table() + "\n")
+    sys.stdout.write(json.dumps(report.as_dict(), default=str) + "\n")
+    return 0 if report.ok else 1
+
+
+def _run_once(args: argparse.Namespace, declared: Any, options: dict[str, Any]) -> int:
+    from spark_flow.jobs import InSession, load, run_job
+    from spark_flow.runners import RunContext, SingleRunner
+    from spark_flow.session import get_session
+
+    own, downstream = _split(args.job_args)
+    day = args.date or datetime.now(timezone.utc).date()
+    # Parsed up front: bad job arguments exit 2 before any lock is taken or JVM started.
+    trigger = getattr(load(args.job).parser().parse_args(expand(own, day)), "trigger", None)
+    past = declared.depends_on_past if args.depends_on_past is None else args.depends_on_past
+    runner = SingleRunner(
+        args.job, state=options["state"], key=args.key, depends_on_past=past,
+        wait=args.wait, rerun=True,
+    )  # fmt: skip
+    sessions: list[Any] = []
+
+    def task(run: RunContext) -> Any:  # the session starts once the lock is ours
+        sessions.append(get_session(args.job))
+        return InSession(args.job, own, sessions[0])(run)
+
+    started = time.perf_counter()
+    report: dict[str, Any] = {"job": args.job, "logical_date": day.isoformat()}
+    try:
+        try:
+            report |= {"status": "success", **runner.run(day, task, first=args.first)}
+        except Exception as exc:  # noqa: BLE001 - the run is recorded failed; so is the report
+            report |= {"status": "failed", "error": one_line(exc), **failure_details(exc)}
+        report["seconds"] = round(time.perf_counter() - started, 3)
+        sys.stdout.write(json.dumps(report, default=str) + "\n")
+        sys.stdout.flush()
+        if report["status"] != "success":
+            return 1
+        return run_job(trigger, downstream) if trigger else 0
+    finally:
+        for spark in sessions:
+            spark.stop()
+
+
+_FAIR = {"spark.scheduler.mode": "FAIR"}
+
+
+def _split(argv: list[str]) -> tuple[list[str], list[str]]:
+    if "--" not in argv:
+        return argv, []
+    return argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+
+
+def _show_progress(progress: Any) -> None:
+    sys.stderr.write(
+        f"{progress.job}: {progress.done} done, {progress.running} running, "
+        f"{progress.queued} queued\n"
+    )
+
+
+def _history_table(records: Sequence[Any]) -> str:
+    lines = [
+        f"{'date':<10}  {'attempt':>7}  {'status':<8}  {'started (UTC)':<19}  "
+        f"{'seconds':>8}  {'rows':>8}  {'run id':<12}  error"
+    ]
+    for record in records:
+        seconds = "" if record.seconds is None else f"{record.seconds:.1f}"
+        rows = "" if record.rows is None else str(record.rows)
+        day = "" if record.logical_date is None else record.logical_date.isoformat()
+        started = record.started_at.strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(
+            f"{day:<10}  {record.attempt:>7}  {record.status:<8}  {started:<19}  {seconds:>8}  "
+            f"{rows:>8}  {record.run_id:<12}  {record.error or ''}".rstrip()
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -262,7 +262,8 @@ class DependsOnPastError(SparkFlowError, RuntimeError):
         return (
             f"{self.job} for {self.logical_date} depends on its past: the run for "
             f"{self.previous_date} must have succeeded, but it {self.found}. Run (or fix and "
-            f"rerun) {self.previous_date} first, or mark {self.logical_date} as the first date."
+            f"rerun) {self.previous_date} first, or mark {self.logical_date} as the first date "
+            "(--first)."
         )
 
 

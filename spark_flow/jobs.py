@@ -12,22 +12,40 @@ import ast
 import importlib.util
 import json
 import logging
+import os
+import shutil
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from spark_flow._common import failure_details
 from spark_flow._paths import shipped_dirs
-from spark_flow.errors import SparkFlowError, UnknownValueError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    JobProcessError,
+    SparkFlowError,
+    UnknownValueError,
+)
+from spark_flow.runners import RunContext, RunPolicy, expand
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 __all__ = [
+    "InSession",
+    "InSubprocess",
     "add_trigger_argument",
     "available_jobs",
     "describe",
     "job_main",
     "load",
+    "policy",
     "resolve",
     "run_job",
 ]
@@ -137,10 +155,7 @@ def job_main(
             else:
                 log.exception("%s failed", name)
             report = {"job": name, "status": "failed", "error": " ".join(str(exc).split())}
-            # e.g. a failed split's per-branch outcomes: which branches committed all the same
-            details = getattr(getattr(exc, "report", None), "as_dict", None)
-            if callable(details):
-                report["details"] = details()
+            report |= failure_details(exc)  # e.g. which branches of a failed split committed
         report["seconds"] = round(time.perf_counter() - started, 3)
         trigger = getattr(args, "trigger", None)
         if trigger and report["status"] == "success":
@@ -152,3 +167,121 @@ def job_main(
         return run_job(trigger, downstream) if trigger else 0
     finally:
         spark.stop()
+
+
+def policy(name: str) -> RunPolicy:
+    """The run policy job `name` declares as `POLICY` (default: independent runs)."""
+    declared = getattr(load(name), "POLICY", RunPolicy())
+    return declared if isinstance(declared, RunPolicy) else RunPolicy()
+
+
+class InSession:
+    """Runs of a bundled job inside one shared Spark session, one thread per run.
+
+    Each run's Spark jobs carry its own tag (so fail-fast can cancel exactly them), its own FAIR
+    pool (when the session schedules FAIR) and a description naming job and date.
+    """
+
+    def __init__(self, name: str, argv: Sequence[str], spark: SparkSession) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.spark = spark
+        self.module = load(name)
+
+    def check(self, dates: Sequence[date]) -> None:
+        """Parse every date's arguments before any run starts: a typo fails at once (exit 2)."""
+        for day in dates:
+            if getattr(self.module.parser().parse_args(expand(self.argv, day)), "trigger", None):
+                raise InvalidArgumentError(
+                    "--trigger",
+                    "runs inside a shared session cannot trigger other jobs",
+                    "Use --isolation process, or backfill the downstream job on its own.",
+                )
+
+    def __call__(self, run: RunContext) -> Mapping[str, Any]:
+        from spark_flow.session import cancellable, job_description, scheduler_pool
+
+        args = self.module.parser().parse_args(expand(self.argv, run.logical_date))
+        label = f"{self.name}.{run.logical_date.isoformat()}"
+        with (
+            cancellable(self.spark, _tag(label)),
+            scheduler_pool(self.spark, label),
+            job_description(self.spark, f"{self.name} {run.logical_date} (run {run.run_id})"),
+        ):
+            report: Mapping[str, Any] = self.module.run(self.spark, args)
+        return report
+
+    def cancel(self, run: RunContext) -> None:
+        from spark_flow.session import cancel
+
+        cancel(self.spark, _tag(f"{self.name}.{run.logical_date.isoformat()}"))
+
+
+class InSubprocess:
+    """Runs of a bundled job, each in its own `spark-submit` (its own driver and session)."""
+
+    def __init__(self, name: str, argv: Sequence[str], *, submit_args: Sequence[str] = ()) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.script = resolve(name)
+        self.submit_args = list(submit_args)
+        self.spark_submit = _spark_submit()
+        self._processes: dict[date, subprocess.Popen[str]] = {}
+        self._guard = threading.Lock()
+
+    def check(self, dates: Sequence[date]) -> None:
+        """Parse every date's arguments before any process starts (exit 2 on a typo)."""
+        parser = load(self.name).parser()
+        for day in dates:
+            own = expand(self.argv, day)
+            parser.parse_args(own[: own.index("--")] if "--" in own else own)
+
+    def __call__(self, run: RunContext) -> Mapping[str, Any]:
+        command = [self.spark_submit, *self.submit_args, str(self.script)]
+        command += expand(self.argv, run.logical_date)
+        python = os.environ.get("PYSPARK_PYTHON", sys.executable)
+        environment = {**os.environ, "PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python}
+        log.info("%s %s: %s", self.name, run.logical_date, " ".join(command))
+        with self._guard:
+            process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=environment,
+            )  # fmt: skip
+            self._processes[run.logical_date] = process
+        try:
+            stdout, stderr = process.communicate()
+        finally:
+            with self._guard:
+                self._processes.pop(run.logical_date, None)
+        reports = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+        report: dict[str, Any] = reports[-1] if reports else {}
+        if process.returncode != 0:
+            cause = report.get("error") or _last_line(stderr) or "no output"
+            raise JobProcessError(self.name, process.returncode, str(cause))
+        return {k: v for k, v in report.items() if k not in ("job", "status", "seconds")}
+
+    def cancel(self, run: RunContext) -> None:
+        with self._guard:
+            process = self._processes.get(run.logical_date)
+        if process is not None:
+            process.terminate()
+
+
+def _tag(label: str) -> str:
+    return "spark-flow-run." + label
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _spark_submit() -> str:
+    """`spark-submit` next to this interpreter (the venv's pyspark), else the one on PATH."""
+    beside = Path(sys.executable).parent / "spark-submit"
+    found = str(beside) if beside.exists() else shutil.which("spark-submit")
+    if found is None:
+        raise InvalidArgumentError(
+            "isolation", "spark-submit is not installed here", "Install pyspark, or use threads."
+        )
+    return found

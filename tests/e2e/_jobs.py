@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,12 +16,20 @@ import spark_flow
 
 BIN = Path(sys.executable).parent
 JOBS = Path(spark_flow.__file__).resolve().parent.parent / "jobs"
-ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+ENV = {
+    **os.environ,
+    "PYSPARK_PYTHON": sys.executable,
+    "PYSPARK_DRIVER_PYTHON": sys.executable,
+    # `spark-flow run` records its runs; keep them out of the checkout's data/.
+    "SPARK_FLOW_STATE": tempfile.mkdtemp(prefix="spark-flow-state-"),
+}
 
 
-def run(*command: str) -> subprocess.CompletedProcess[str]:
+def run(*command: str, state: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command as users do; `state` gives it a run-state store of its own."""
+    env = ENV if state is None else {**ENV, "SPARK_FLOW_STATE": str(state)}
     return subprocess.run(
-        list(command), capture_output=True, text=True, timeout=300, check=False, env=ENV
+        list(command), capture_output=True, text=True, timeout=300, check=False, env=env
     )
 
 

@@ -1,0 +1,102 @@
+"""Daily visit trends per page: day D against day D-1, built on the previous run's output.
+
+    spark-flow backfill visits_trends --start 2024-01-01 --end 2024-01-07 \
+        -- --input data/visits --date {ds} --output data/tables/visits_trends
+
+`--input` is a folder of `date=D/hour=HH/` visit partitions (JSON lines) or a Delta table with
+`date` and `page` columns, one row per visit. Each run counts day D's visits per page and takes
+day D-1's counts from its own output table, so the run for D needs the run for D-1 to have
+succeeded first: the job is sequential with depends_on_past (the chapter's Example 6-21).
+Concurrent runs would read a previous day that is not written yet and report no trend.
+A run replaces its date's partition, so reruns never duplicate a day.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_flow import delta
+from spark_flow.errors import InvalidArgumentError
+from spark_flow.generate import VISIT_SCHEMA
+from spark_flow.jobs import job_main
+from spark_flow.runners import RunPolicy
+
+NAME = "visits_trends"
+POLICY = RunPolicy(
+    sequential=True,
+    depends_on_past=True,
+    reason="each day's trend reads the counts the previous day's run wrote",
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=NAME, description=__doc__.splitlines()[0])
+    parser.add_argument("--input", required=True, help="visit partitions folder or Delta table")
+    parser.add_argument("--date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
+    parser.add_argument("--output", required=True, help="Delta table, partitioned by date")
+    return parser
+
+
+def visits_of(spark: SparkSession, source: str, day: date) -> DataFrame:
+    """Day `day`'s visits, from a Delta table or from its `date=D/` partition folder."""
+    if (Path(source) / "_delta_log").is_dir():
+        return delta.read(spark, source).where(F.col("date") == F.lit(day))
+    folder = Path(source) / f"date={day.isoformat()}"
+    if not folder.is_dir():
+        raise InvalidArgumentError(
+            "--input",
+            f"no visits for {day} under {source} (expected {folder}/ or a Delta table)",
+            "Load that day first, or check the path and the date.",
+        )
+    return spark.read.schema(VISIT_SCHEMA).json(str(folder))
+
+
+def trends(today: DataFrame, previous: DataFrame | None, day: date) -> DataFrame:
+    """Visits per page on `day`, next to the previous day's counts and the change."""
+    counts = today.groupBy("page").agg(F.count("*").alias("visits"))
+    if previous is None:
+        counts = counts.withColumn("previous_visits", F.lit(None).cast("long"))
+    else:
+        before = previous.select("page", F.col("visits").alias("previous_visits"))
+        counts = counts.join(before, "page", "full_outer").fillna(
+            0, subset=["visits", "previous_visits"]
+        )
+    change = F.col("visits") - F.col("previous_visits")
+    return counts.select(
+        F.lit(day).alias("date"),
+        "page",
+        "visits",
+        "previous_visits",
+        change.alias("change"),
+        F.round(change / F.nullif(F.col("previous_visits"), F.lit(0)), 4).alias("change_ratio"),
+    )
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+    day, before = args.date, args.date - timedelta(days=1)
+    previous = None
+    if (Path(args.output) / "_delta_log").is_dir():
+        previous = delta.read(spark, args.output).where(F.col("date") == F.lit(before))
+        previous = previous if previous.limit(1).count() else None
+    result = trends(visits_of(spark, args.input, day), previous, day)
+    written = delta.write(
+        result, args.output, mode="overwrite", partition_by=["date"],
+        replace_where={"date": day.isoformat()},
+    )  # fmt: skip
+    found = previous is not None
+    return {"date": day.isoformat(), "previous_day_found": found, **written.summary()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return job_main(NAME, parser(), run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

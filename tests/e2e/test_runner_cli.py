@@ -1,0 +1,115 @@
+"""`spark-flow backfill | run | runs` as users type them: processes, locks, exit codes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from _jobs import BIN, reports, run, table_rows
+
+from spark_flow.runners import RunLock
+from spark_flow.state import RunState
+
+pytestmark = pytest.mark.e2e
+SPARK_FLOW = str(BIN / "spark-flow")
+DATES = ("2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04")
+
+
+def generate(root: Path, day: str, rows: int) -> None:
+    made = run(SPARK_FLOW, "generate", "devices", "--rows", str(rows), "--invalid-ratio", "0",
+               "--output", str(root / day))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+
+
+def test_a_process_backfill_isolates_a_failed_date_and_a_rerun_runs_only_that_date(
+    tmp_path: Path,
+) -> None:
+    inputs, table, state = tmp_path / "input", tmp_path / "devices", tmp_path / "state"
+    for n, day in enumerate(DATES):
+        if day != "2024-01-03":  # its input is late
+            generate(inputs, day, 10 + n)
+    backfill = (
+        SPARK_FLOW, "backfill", "devices_loader", "--start", DATES[0], "--end", DATES[-1],
+        "--max-active-runs", "2", "--isolation", "process", "--",
+        "--input", f"{inputs}/{{ds}}", "--output", str(table), "--batch-id", "{ds_nodash}",
+        "--checkpoint-dir", str(tmp_path / "checkpoints"),
+    )  # fmt: skip
+
+    first = run(*backfill, state=state)
+
+    assert first.returncode == 1, first.stderr[-3000:]
+    (summary,) = reports(first.stdout)
+    assert [r["status"] for r in summary["runs"]] == ["success", "success", "failed", "success"]
+    assert "devices_loader exited with 1" in summary["runs"][2]["error"]
+    assert "2024-01-03  failed" in first.stdout  # the summary table
+    assert "4 done, 0 running, 0 queued" in first.stderr  # the progress display
+    assert table_rows(table, "SELECT count(*) AS n FROM t")[0]["n"] == 10 + 11 + 13
+
+    generate(inputs, "2024-01-03", 12)
+    second = run(*backfill, state=state)
+
+    assert second.returncode == 0, second.stderr[-3000:]
+    (summary,) = reports(second.stdout)
+    assert [r["status"] for r in summary["runs"]] == ["skipped", "skipped", "success", "skipped"]
+    assert table_rows(table, "SELECT count(*) AS n FROM t")[0]["n"] == 10 + 11 + 12 + 13
+    history = run(SPARK_FLOW, "runs", "devices_loader", state=state)
+    assert history.returncode == 0
+    attempts = [tuple(line.split()[:3]) for line in history.stdout.splitlines()[1:]]
+    assert attempts[0] == ("2024-01-03", "2", "success")  # newest first
+    assert ("2024-01-03", "1", "failed") in attempts
+    assert len(attempts) == 5
+
+
+def test_a_run_is_refused_at_once_while_another_process_holds_the_job(tmp_path: Path) -> None:
+    state = RunState(tmp_path / "state")
+    command = (
+        SPARK_FLOW, "run", "--date", "2024-01-02", "--first", "visits_trends",
+        "--input", str(tmp_path / "visits"), "--date", "{ds}", "--output", str(tmp_path / "t"),
+    )  # fmt: skip
+
+    with RunLock(state.locks / "visits_trends" / "_job", job="visits_trends", run_id="holder"):
+        refused = run(*command, state=state.location)
+
+    assert refused.returncode == 1
+    (report,) = reports(refused.stdout)
+    assert report["status"] == "failed"
+    assert "visits_trends is already running: run holder" in report["error"]
+    assert f"pid {os.getpid()}" in report["error"]
+    assert RunState(state.location).history("visits_trends") == []  # it never started
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--start", "2024-01-05", "--end", "2024-01-01"), "start 2024-01-05 is after end"),
+        (("--start", "2024-13-01", "--end", "2024-12-01"), "'2024-13-01' is not a date"),
+        (("--start", "2024-01-01", "--end", "2024-01-03", "--max-active-runs", "3"),
+         "visits_trends is sequential"),
+    ],
+)  # fmt: skip
+def test_usage_errors_exit_2_saying_what_is_wrong(
+    arguments: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    job_args = ("--", "--input", "x", "--date", "{ds}", "--output", "y")
+    result = run(SPARK_FLOW, "backfill", "visits_trends", *arguments, *job_args, state=tmp_path)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_job_list_describes_visits_trends() -> None:
+    listed = run(SPARK_FLOW, "jobs")
+
+    assert listed.returncode == 0
+    assert "visits_trends" in listed.stdout
+    assert "day D against day D-1" in listed.stdout
+
+
+def test_runs_of_a_job_that_never_ran_is_an_empty_table(tmp_path: Path) -> None:
+    shown = run(SPARK_FLOW, "runs", "nothing_yet", state=tmp_path)
+
+    assert shown.returncode == 0
+    assert shown.stdout.splitlines()[0].split()[:3] == ["date", "attempt", "status"]
+    assert len(shown.stdout.splitlines()) == 1
