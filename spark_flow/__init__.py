@@ -8,13 +8,17 @@ Fan-in patterns: `union_by_name` (by name, flat), `join_fan_in`, partitions list
 one scan, and `FanIn` with Airflow's trigger rules and completeness for the Unaligned Fan-In.
 Fan-out patterns: `ParallelSplit` of `Branch`es over one persisted read, `ExclusiveChoice` with
 the `route_by_*` routers, and the idempotent output writers (`output_writer`, `register_output`).
+Orchestration: `SingleRunner` (one run at a time, a lease lock, depends_on_past) and
+`ConcurrentRunner` (bounded backfills), jobs' `RunPolicy`, and the run history in `RunState`.
 """
 
 from __future__ import annotations
 
 from spark_flow.delta import WriteResult, enable_delta
 from spark_flow.errors import (
+    ConcurrentRunError,
     ConfigError,
+    DependsOnPastError,
     InputNotReadyError,
     InvalidArgumentError,
     NotADeltaTableError,
@@ -50,14 +54,27 @@ from spark_flow.fan_out import (
 )
 from spark_flow.markers import Marker, mark_ready, read_ready, wait_until_ready
 from spark_flow.outputs import output_writer, register_output
+from spark_flow.runners import (
+    BackfillReport,
+    ConcurrentRunner,
+    RunContext,
+    RunLock,
+    RunPolicy,
+    SingleRunner,
+)
 from spark_flow.sequence import Sequence, SequenceResult, Step, sql_step, step
 from spark_flow.session import Profile, get_session, load_profile
+from spark_flow.state import RunRecord, RunState
 
 __all__ = [
+    "BackfillReport",
     "Branch",
     "CompletenessRecord",
+    "ConcurrentRunError",
+    "ConcurrentRunner",
     "ConfigError",
     "Decision",
+    "DependsOnPastError",
     "ExclusiveChoice",
     "FanIn",
     "FanInResult",
@@ -69,9 +86,15 @@ __all__ = [
     "ParallelSplitError",
     "ParentSkipped",
     "Profile",
+    "RunContext",
+    "RunLock",
+    "RunPolicy",
+    "RunRecord",
+    "RunState",
     "SchemaMismatchError",
     "Sequence",
     "SequenceResult",
+    "SingleRunner",
     "SparkFlowError",
     "SplitReport",
     "Step",
