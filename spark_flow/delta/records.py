@@ -9,7 +9,11 @@ Appends from many processes at once all land: delta-rs retries a losing blind ap
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -54,16 +58,22 @@ def read_records(path: str) -> list[dict[str, Any]]:
 
 
 def _create(root: str, schema: pa.Schema) -> None:
-    """Create the table as a commit of its own, so racing first appends never create it twice.
+    """Create the table at most once, however many threads and processes try at the same time.
 
-    Two first writers that both create a table collide on version 0, and delta-rs retries the
-    loser's append as a commit carrying a second metadata action; creating it up front avoids that.
+    Two writers creating one table through delta-rs may both commit: the loser's create is
+    retried as version 1, a second metadata action, and concurrent appends that read version 0
+    then fail ("Metadata changed since last commit"). So the table is created in a folder of
+    its own and its log moved into place with one rename, which only the first mover wins.
     """
     if DeltaTable.is_deltatable(root):
         return
+    Path(root).mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".create-", dir=root))
     try:
-        DeltaTable.create(root, schema=schema, mode="ignore")
-    except Exception:
-        if not DeltaTable.is_deltatable(root):
-            raise
-        log.debug("another process created %s first", root)
+        DeltaTable.create(str(scratch), schema=schema)
+        try:
+            os.rename(scratch / "_delta_log", Path(root) / "_delta_log")
+        except OSError:  # ENOTEMPTY / EEXIST: another creator's log is in place
+            log.debug("another writer created %s first", root)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
