@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from spark_flow._common import check_name, failure_details, one_line
 from spark_flow.errors import ConcurrentRunError, DependsOnPastError, InvalidArgumentError
-from spark_flow.state import RunRecord, RunState, now
+from spark_flow.state import RunRecord, RunState, attempts_on, now
 
 __all__ = [
     "BackfillReport",
@@ -523,17 +523,21 @@ class _Runner:
     def _attempt_locked(
         self, logical_date: date, task: Task, *, first: bool, run_id: str
     ) -> RunOutcome:
-        latest = self.state.latest(self.job, logical_date)
+        history = self.state.history(self.job)  # read once, under the lock
+        attempts = attempts_on(history, logical_date)
+        latest = attempts[-1] if attempts else None
         if not self.rerun and latest is not None and latest.status == "success":
             reason = f"already succeeded (run {latest.run_id}, attempt {latest.attempt})"
             log.info("%s %s: %s", self.job, logical_date, reason)
             return RunOutcome(logical_date, "skipped", error=reason, report=latest.report)
-        attempt = 1 + self.state.attempts(self.job, logical_date)
+        attempt = 1 + len(attempts)
         context = RunContext(self.job, logical_date, run_id, attempt, self._lock_key(logical_date))
         record = RunRecord(
             self.job, logical_date, run_id, attempt, "running", now(), key=context.key
         )
-        refusal = None if first or not self.depends_on_past else self._past_refusal(logical_date)
+        refusal = None
+        if self.depends_on_past and not first:
+            refusal = self._past_refusal(logical_date, history)
         if refusal is not None:
             self.state.record(record.ended("skipped", error=str(refusal)))
             return RunOutcome(
@@ -569,9 +573,12 @@ class _Runner:
         log.info("%s %s: run %s succeeded in %.1fs", self.job, logical_date, run_id, seconds)
         return RunOutcome(logical_date, "success", seconds, report, None, run_id, attempt)
 
-    def _past_refusal(self, logical_date: date) -> DependsOnPastError | None:
+    def _past_refusal(
+        self, logical_date: date, history: list[RunRecord]
+    ) -> DependsOnPastError | None:
         previous = logical_date - timedelta(days=1)
-        latest = self.state.latest(self.job, previous)
+        before = attempts_on(history, previous)
+        latest = before[-1] if before else None
         if latest is not None and latest.status == "success":
             return None
         found = "never ran" if latest is None else f"is {latest.status} (run {latest.run_id})"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from spark_flow.delta.records import append_records, read_records
 
-__all__ = ["STATE_ENV", "RunRecord", "RunState", "RunStatus"]
+__all__ = ["STATE_ENV", "RunRecord", "RunState", "RunStatus", "attempts_on"]
 
 STATE_ENV = "SPARK_FLOW_STATE"
 RunStatus = Literal["running", "success", "failed", "skipped"]
@@ -143,12 +143,16 @@ class RunState:
 
     def latest(self, job: str, logical_date: date, *, key: str | None = None) -> RunRecord | None:
         """The last attempt of `job` for `logical_date`, or None if it never ran."""
-        attempts = [r for r in self.history(job, key=key) if r.logical_date == logical_date]
-        return max(attempts, key=lambda r: (r.attempt, r.started_at), default=None)
+        attempts = attempts_on(self.history(job, key=key), logical_date)
+        return attempts[-1] if attempts else None
 
-    def attempts(self, job: str, logical_date: date, *, key: str | None = None) -> int:
-        """How many attempts `job` made for `logical_date` so far."""
-        return sum(r.logical_date == logical_date for r in self.history(job, key=key))
+
+def attempts_on(records: Iterable[RunRecord], logical_date: date) -> list[RunRecord]:
+    """The attempts among `records` (one job's history) for `logical_date`, oldest first."""
+    return sorted(
+        (r for r in records if r.logical_date == logical_date),
+        key=lambda r: (r.attempt, r.started_at),
+    )
 
 
 def _record(row: Mapping[str, Any]) -> RunRecord:

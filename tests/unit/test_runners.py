@@ -22,7 +22,7 @@ from spark_flow.runners import (
     parse_date,
     runner_for,
 )
-from spark_flow.state import RunState
+from spark_flow.state import RunState, attempts_on
 
 WEEK = daily(date(2024, 1, 1), date(2024, 1, 7))
 
@@ -142,7 +142,7 @@ def test_a_second_backfill_resumes_skipping_what_succeeded_unless_rerun(
     assert sorted(task.started) == [WEEK[2], WEEK[5]]
     assert report.count("skipped") == 5
     assert report.ok
-    assert state.attempts("loader", WEEK[2]) == 2
+    assert len(attempts_on(state.history("loader"), WEEK[2])) == 2
     assert [run.rows for run in report.runs] == [day.day for day in WEEK]  # skipped keep theirs
 
     again = Recorder()
