@@ -220,7 +220,7 @@ def scheduler_pool(spark: SparkSession, pool: str) -> Iterator[None]:
     Under the default FIFO mode (and on Spark Connect, which has no pools) it does nothing.
     """
     context = getattr(spark, "_sc", None)
-    if context is None or context.getConf().get("spark.scheduler.mode") != "FAIR":
+    if context is None or spark.conf.get("spark.scheduler.mode", "FIFO") != "FAIR":
         yield
         return
     context.setLocalProperty("spark.scheduler.pool", pool)
