@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python bench/bench_sequence.py
 	$(BIN)/python bench/bench_fan_out.py
 	$(BIN)/python bench/bench_fan_in.py
+	$(BIN)/python bench/bench_runners.py
 
 package: setup
 	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
