@@ -7,7 +7,8 @@ Sequence patterns: `Sequence` (Local Sequencer with restart boundaries) and read
 Fan-in patterns: `union_by_name` (by name, flat), `join_fan_in`, partitions listed and read in
 one scan, and `FanIn` with Airflow's trigger rules and completeness for the Unaligned Fan-In.
 Fan-out patterns: `ParallelSplit` of `Branch`es over one persisted read, `ExclusiveChoice` with
-the `route_by_*` routers, and the idempotent output writers (`output_writer`, `register_output`).
+the `route_by_*` routers, and the idempotent output writers (`output_writer`, `register_output`);
+in a stream, `ParallelSplit.for_each_batch` and `for_each_batch` write each micro-batch once.
 Orchestration: `SingleRunner` (one run at a time, a lease lock, depends_on_past) and
 `ConcurrentRunner` (bounded backfills), jobs' `RunPolicy`, and the run history in `RunState`.
 """
@@ -53,7 +54,7 @@ from spark_flow.fan_out import (
     route_by_schema,
 )
 from spark_flow.markers import Marker, mark_ready, read_ready, wait_until_ready
-from spark_flow.outputs import output_writer, register_output
+from spark_flow.outputs import MicroBatchWriter, for_each_batch, output_writer, register_output
 from spark_flow.runners import (
     BackfillReport,
     ConcurrentRunner,
@@ -81,6 +82,7 @@ __all__ = [
     "InputNotReadyError",
     "InvalidArgumentError",
     "Marker",
+    "MicroBatchWriter",
     "NotADeltaTableError",
     "ParallelSplit",
     "ParallelSplitError",
@@ -104,6 +106,7 @@ __all__ = [
     "UnsupportedDeltaFeatureError",
     "WriteResult",
     "enable_delta",
+    "for_each_batch",
     "get_session",
     "join_fan_in",
     "list_partitions",

@@ -45,7 +45,7 @@ from spark_flow.errors import (
     SparkFlowError,
     UnknownValueError,
 )
-from spark_flow.outputs import OutputWriter, output_types, output_writer
+from spark_flow.outputs import MicroBatchWriter, OutputWriter, output_types, output_writer
 from spark_flow.session import cancel, cancellable, job_description, scheduler_pool
 
 __all__ = [
@@ -259,6 +259,23 @@ class ParallelSplit:
                 self.name, tuple((b.name, b.error or b.status) for b in report.failed), report
             )
         return report
+
+    def for_each_batch(self, *, app_id: str | None = None) -> MicroBatchWriter:
+        """This split as a `foreachBatch` function: each micro-batch read once, every branch once.
+
+        The micro-batch id is the batch, so a micro-batch replayed after a crash skips the
+        branches that committed it and writes the others; a failed branch fails the micro-batch
+        (the query stops naming it) and a restart from the checkpoint completes it.
+
+        Example:
+            >>> sink = split.for_each_batch(app_id="devices-stream")
+            >>> stream.writeStream.foreachBatch(sink).option("checkpointLocation", ck).start()
+        """
+        app = app_id or self.name
+        check_name("app_id", app)
+        return MicroBatchWriter(
+            app, lambda batch, batch_id: self.run(batch, app_id=app, batch=batch_id)
+        )
 
     def _replayed(self, app_id: str, batch: int | None) -> tuple[BranchReport, ...] | None:
         """All branches as skipped when every writer says it holds the batch, else None."""

@@ -20,11 +20,12 @@ import logging
 import os
 import shutil
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlparse
 
 from spark_flow import delta
@@ -37,8 +38,10 @@ if TYPE_CHECKING:
 __all__ = [
     "DeltaOutput",
     "FileOutput",
+    "MicroBatchWriter",
     "OutputType",
     "OutputWriter",
+    "for_each_batch",
     "output_types",
     "output_writer",
     "register_output",
@@ -301,3 +304,45 @@ def register_output(
             "Pick another name, or pass replace=True to replace it.",
         )
     _REGISTRY[output_type] = factory
+
+
+@dataclass
+class MicroBatchWriter:
+    """A `foreachBatch` function that writes every micro-batch of a stream exactly once.
+
+    The micro-batch id is the batch number (Delta's txnVersion, or the file outputs'
+    `batch_id=N`). A query restarted from its checkpoint replays the micro-batch it did not
+    finish with the same id, so whatever that batch already wrote is skipped, not duplicated.
+    `reports` keeps what the last micro-batches did (in this driver process: a Spark Connect
+    server runs the function elsewhere, so there it stays empty here).
+
+    Example:
+        >>> sink = for_each_batch(output_writer("delta"), "tables/devices", app_id="devices")
+        >>> stream.writeStream.foreachBatch(sink).option("checkpointLocation", ck).start()
+    """
+
+    name: str
+    write_batch: Callable[[DataFrame, int], Any]
+    reports: deque[tuple[int, Any]] = field(default_factory=lambda: deque(maxlen=1000))
+    failure: BaseException | None = None
+    """What failed the query's last micro-batch; Spark wraps it in a StreamingQueryException."""
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        try:
+            report = self.write_batch(batch, batch_id)
+        except BaseException as exc:
+            self.failure = exc
+            raise
+        self.reports.append((batch_id, report))
+        log.info("%s: micro-batch %d done", self.name, batch_id)
+
+
+def for_each_batch(writer: OutputWriter, path: str, *, app_id: str) -> MicroBatchWriter:
+    """`writer` as a `foreachBatch` function writing to `path` as `app_id`, exactly once per batch.
+
+    `app_id` must stay the same for the life of the query (its checkpoint): it is what lets a
+    replayed micro-batch recognise its own earlier write.
+    """
+    return MicroBatchWriter(
+        app_id, lambda batch, batch_id: writer.write(batch, path, app_id=app_id, batch=batch_id)
+    )

@@ -1,0 +1,178 @@
+"""Parallel Split and single writers inside foreachBatch: exactly once across query restarts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import DataFrame, SparkSession
+
+from spark_flow import delta
+from spark_flow.delta import WriteResult
+from spark_flow.fan_out import Branch, ParallelSplit
+from spark_flow.generate import DEVICE_SCHEMA, generate_devices
+from spark_flow.outputs import (
+    DeltaOutput,
+    MicroBatchWriter,
+    OutputWriter,
+    for_each_batch,
+    output_writer,
+)
+from spark_flow.testing import read_output
+
+
+@dataclass
+class FailsOnce:
+    """A writer that fails on one batch the first time: before writing, or right after."""
+
+    inner: OutputWriter
+    batch: int
+    after_writing: bool = False
+    failures: list[int] = field(default_factory=list)
+
+    def written(self, path: str, *, app_id: str, batch: int | None) -> str | None:
+        return self.inner.written(path, app_id=app_id, batch=batch)  # type: ignore[attr-defined,no-any-return]
+
+    def write(self, df: DataFrame, path: str, *, app_id: str, batch: int | None) -> WriteResult:
+        if batch == self.batch and not self.failures and not self.after_writing:
+            self.failures.append(batch)
+            raise RuntimeError("disk full")
+        result = self.inner.write(df, path, app_id=app_id, batch=batch)
+        if batch == self.batch and not self.failures:
+            self.failures.append(batch)
+            raise RuntimeError("the driver died after the commit")
+        return result
+
+
+def land_files(folder: Path, sizes: list[int]) -> Counter[tuple[Any, ...]]:
+    """Write one devices file per size into `folder`; the records they hold, counted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records: Counter[tuple[Any, ...]] = Counter()
+    for n, rows in enumerate(sizes):
+        made = generate_devices(folder.parent / f"made-{folder.name}-{n}", rows=rows, seed=n)
+        target = folder / f"devices-{n:03d}.json"
+        shutil.move(made, target)
+        for line in target.read_text().splitlines():
+            record = json.loads(line)
+            records[(record["type"], record["full_name"], record["version"])] += 1
+    return records
+
+
+def stream(spark: SparkSession, source: Path, sink: MicroBatchWriter, checkpoint: Path) -> None:
+    query = (
+        spark.readStream.schema(DEVICE_SCHEMA)
+        .option("maxFilesPerTrigger", 1)
+        .json(str(source))
+        .writeStream.foreachBatch(sink)
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+
+
+def rows_of(spark: SparkSession, table: Path) -> Counter[tuple[Any, ...]]:
+    rows = delta.read(spark, str(table)).select("type", "full_name", "version").collect()
+    return Counter(tuple(row) for row in rows)
+
+
+def two_branches(tmp_path: Path, enriched_writer: OutputWriter | str) -> ParallelSplit:
+    return ParallelSplit(
+        "stream",
+        [
+            Branch("raw", str(tmp_path / "raw")),
+            Branch("enriched", str(tmp_path / "enriched"), writer=enriched_writer),
+        ],
+    )
+
+
+def test_a_failed_branch_stops_the_query_and_a_restart_completes_its_micro_batch_once(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    expected = land_files(tmp_path / "in", [20, 30, 40])
+    checkpoint = tmp_path / "checkpoint"
+    split = two_branches(tmp_path, FailsOnce(DeltaOutput(), batch=1))
+
+    with pytest.raises(StreamingQueryException) as stopped:
+        stream(spark, tmp_path / "in", split.for_each_batch(app_id="devices"), checkpoint)
+    assert "branch 'enriched': RuntimeError: disk full" in str(stopped.value)
+    assert delta.read(spark, str(tmp_path / "raw")).count() == 50  # batches 0 and 1
+    assert delta.read(spark, str(tmp_path / "enriched")).count() == 20  # batch 0 only
+
+    restarted = split.for_each_batch(app_id="devices")
+    stream(spark, tmp_path / "in", restarted, checkpoint)
+
+    replay = dict(restarted.reports)[1]
+    assert replay.branch("raw").status == "skipped"
+    assert "already committed" in (replay.branch("raw").skipped_reason or "")
+    assert replay.branch("enriched").status == "committed"
+    assert [batch_id for batch_id, _ in restarted.reports] == [1, 2]
+    assert rows_of(spark, tmp_path / "raw") == expected
+    assert rows_of(spark, tmp_path / "enriched").total() == expected.total()
+
+
+def test_available_now_splits_a_folder_into_micro_batches_each_written_once(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    expected = land_files(tmp_path / "in", [5, 6, 7, 8, 9])
+    checkpoint = tmp_path / "checkpoint"
+    split = two_branches(tmp_path, "delta")
+
+    sink = split.for_each_batch(app_id="devices")
+    stream(spark, tmp_path / "in", sink, checkpoint)
+
+    assert [batch_id for batch_id, _ in sink.reports] == [0, 1, 2, 3, 4]
+    assert [report.input_rows for _, report in sink.reports] == [5, 6, 7, 8, 9]
+    raw = str(tmp_path / "raw")
+    assert delta.transaction_version(spark, raw, "devices.raw") == 4
+    assert rows_of(spark, tmp_path / "raw") == expected
+
+    more = land_files(tmp_path / "in-later", [4])
+    shutil.move(tmp_path / "in-later" / "devices-000.json", tmp_path / "in" / "late.json")
+    again = split.for_each_batch(app_id="devices")
+    stream(spark, tmp_path / "in", again, checkpoint)
+    assert [batch_id for batch_id, _ in again.reports] == [5]
+    assert rows_of(spark, tmp_path / "raw") == expected + more
+
+
+def test_file_branches_publish_one_folder_per_micro_batch_across_a_restart(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    expected = land_files(tmp_path / "in", [10, 11, 12])
+    checkpoint = tmp_path / "checkpoint"
+    parquet = FailsOnce(output_writer("parquet"), batch=2, after_writing=True)
+    split = two_branches(tmp_path, parquet)
+
+    with pytest.raises(StreamingQueryException):
+        stream(spark, tmp_path / "in", split.for_each_batch(app_id="devices"), checkpoint)
+    restarted = split.for_each_batch(app_id="devices")
+    stream(spark, tmp_path / "in", restarted, checkpoint)
+
+    assert restarted.reports[0][1].branch("enriched").status == "skipped"  # published before
+    folders = sorted(p.name for p in (tmp_path / "enriched").glob("batch_id=*"))
+    assert folders == ["batch_id=0", "batch_id=1", "batch_id=2"]
+    published = read_output(spark, "parquet", str(tmp_path / "enriched"))
+    assert published.count() == expected.total()
+
+
+def test_a_single_writer_replayed_after_its_commit_skips_the_batch(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    expected = land_files(tmp_path / "in", [7, 8])
+    checkpoint, table = tmp_path / "checkpoint", str(tmp_path / "devices")
+    crashing = FailsOnce(DeltaOutput(), batch=1, after_writing=True)
+
+    with pytest.raises(StreamingQueryException, match="the driver died after the commit"):
+        stream(spark, tmp_path / "in", for_each_batch(crashing, table, app_id="one"), checkpoint)
+    restarted = for_each_batch(crashing, table, app_id="one")
+    stream(spark, tmp_path / "in", restarted, checkpoint)
+
+    ((batch_id, replay),) = restarted.reports
+    assert (batch_id, replay.committed) == (1, False)
+    assert rows_of(spark, Path(table)) == expected
