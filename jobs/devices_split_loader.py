@@ -46,13 +46,23 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
-    split = ParallelSplit(
+def devices_split(
+    raw: str, enriched: str, *, max_parallel: int | None = None, fail_fast: bool = False
+) -> ParallelSplit:
+    """The raw and enriched branches; devices_stream_loader runs the same split per micro-batch."""
+    return ParallelSplit(
         NAME,
-        [Branch("raw", args.raw_output), Branch("enriched", args.enriched_output, enrich)],
-        max_parallel=args.max_parallel,
-        fail_fast=args.fail_fast,
+        [Branch("raw", raw), Branch("enriched", enriched, enrich)],
+        max_parallel=max_parallel,
+        fail_fast=fail_fast,
     )
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+    split = devices_split(
+        args.raw_output, args.enriched_output, max_parallel=args.max_parallel,
+        fail_fast=args.fail_fast,
+    )  # fmt: skip
     devices = spark.read.schema(DEVICE_SCHEMA).json(args.input)
     return split.run(devices, app_id=args.app_id, batch=args.batch_id).as_dict()
 
