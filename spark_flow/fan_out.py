@@ -2,8 +2,8 @@
 
 Parallel Split, as the chapter asks for it in the data processing layer:
 
-- the common input is read once: persisted (default `MEMORY_AND_DISK`), materialized once, and
-  released in a `finally`, also when a branch fails;
+- the common input is read once: persisted (default `MEMORY_AND_DISK_DESER`, as `df.cache()`),
+  materialized once, and released in a `finally`, also when a branch fails;
 - branches run concurrently in threads, each under its own Spark tag and job description (and
   its own FAIR pool where the session schedules FAIR), so the UI tells them apart;
 - branches share nothing mutable: each gets the persisted DataFrame and a writer of its own;
@@ -170,7 +170,7 @@ class ParallelSplit:
 
     name: str
     branches: Sequence[Branch]
-    storage_level: StorageLevel = field(default_factory=lambda: StorageLevel.MEMORY_AND_DISK)
+    storage_level: StorageLevel = field(default_factory=lambda: StorageLevel.MEMORY_AND_DISK_DESER)
     max_parallel: int | None = None
     fail_fast: bool = False
 

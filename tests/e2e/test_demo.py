@@ -36,6 +36,9 @@ def _check_demo_output(stdout: str, workdir: Path) -> None:
     assert "rows in the table: 91 (each day once" in stdout
     assert "max_active_runs=3 refused: visits_trends is sequential" in stdout
     assert "backfill: 01-02 success, 01-03 success, 01-04 success" in stdout
+    assert "query stopped in micro-batch 0: raw committed, enriched failed" in stdout
+    assert "restarted: micro-batches [0, 1, 2], raw skipped batches [0]" in stdout
+    assert "rows: raw 30, enriched 30 (30 in; each row once)" in stdout
     assert (workdir / "devices" / "_delta_log" / "00000000000000000000.json").is_file()
     assert not (workdir / "devices" / "_delta_log" / "00000000000000000001.json").exists()
 
