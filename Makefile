@@ -38,6 +38,8 @@ bench: setup
 	$(BIN)/python bench/bench_fan_out.py
 	$(BIN)/python bench/bench_fan_in.py
 	$(BIN)/python bench/bench_runners.py
+	$(BIN)/python bench/bench_streaming.py
+	$(BIN)/python bench/bench_streaming.py --decode-rounds 8
 
 package: setup
 	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
