@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+CLUSTER_PORT ?= 7077
+CLUSTER_UI_PORT ?= 8080
 
-.PHONY: setup run test lint bench package clean
+.PHONY: setup run test lint bench package cluster-up cluster-down clean
 
 setup: $(STAMP)
 
@@ -32,18 +34,29 @@ lint: setup
 	$(BIN)/ruff format --check spark_flow jobs tests bench
 	$(BIN)/mypy
 
+# Every benchmark, then bench/results/latest.{json,md}: ratios against same-run baselines.
 bench: setup
-	$(BIN)/python bench/bench_delta.py
+	@mkdir -p bench/results && date +%s > bench/results/.started
+	$(BIN)/python bench/bench_delta.py --rows 3000000
+	$(BIN)/python bench/bench_delta_scale.py --millions 1,2,4,8 --repeat 1
 	$(BIN)/python bench/bench_sequence.py
 	$(BIN)/python bench/bench_fan_out.py
 	$(BIN)/python bench/bench_fan_in.py
 	$(BIN)/python bench/bench_runners.py
 	$(BIN)/python bench/bench_streaming.py
 	$(BIN)/python bench/bench_streaming.py --decode-rounds 8
+	$(BIN)/python bench/report.py $$(cat bench/results/.started)
 
 package: setup
 	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
 	@ls dist/*.whl
+
+# A standalone master and worker on 127.0.0.1 (pids and logs in data/cluster); prints the URL.
+cluster-up: setup
+	$(BIN)/spark-flow cluster up --port $(CLUSTER_PORT) --ui-port $(CLUSTER_UI_PORT)
+
+cluster-down: setup
+	$(BIN)/spark-flow cluster down
 
 clean:
 	rm -rf $(VENV) dist data spark-warehouse .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from spark_flow.errors import InvalidArgumentError, SparkFlowError
@@ -52,3 +54,17 @@ def failure_details(exc: BaseException) -> dict[str, Any]:
     """What a failed run reports beyond its error, e.g. a split's per-branch outcomes."""
     details = getattr(getattr(exc, "report", None), "as_dict", None)
     return {"details": details()} if callable(details) else {}
+
+
+def pid_alive(pid: int) -> bool:
+    """True while process `pid` runs on this host (an exited, unreaped one does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS): kill(0) said enough
+        return True

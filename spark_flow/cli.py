@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the demo pipeline on generated data")
     demo.add_argument("--workdir", type=Path, default=Path("data/demo"), help="demo folder")
     demo.add_argument("--rows", type=int, default=50, help="devices to generate")
+    demo.add_argument(
+        "--dataset",
+        choices=("generated", "flights"),
+        default="generated",
+        help="flights: the hourly fan-in on real NYC 2013 flights (needs spark-flow[flights])",
+    )
 
     generate = commands.add_parser("generate", help="generate a dataset")
     datasets = generate.add_subparsers(dest="dataset", required=True)
@@ -79,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--fail-fast", action="store_true", help="cancel the rest on a failure")
     _runner_options(backfill)
 
+    cluster = commands.add_parser("cluster", help="a standalone Spark cluster on 127.0.0.1")
+    cluster.add_argument("action", choices=("up", "down"))
+    cluster.add_argument("--dir", type=Path, default=Path("data/cluster"), help="pids and logs")
+    cluster.add_argument("--port", type=int, default=7077, help="the master's port")
+    cluster.add_argument("--ui-port", type=int, default=8080, help="the master's web UI port")
+
     runs = commands.add_parser("runs", help="the run history of a job")
     runs.add_argument("job")
     runs.add_argument("--last", type=int, default=20, help="attempts to show (newest first)")
@@ -117,7 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.command == "demo":
+    if args.command == "demo" and args.dataset == "flights":
+        from spark_flow.demo import run_flights_demo
+
+        run_flights_demo(args.workdir, sys.stdout)
+    elif args.command == "demo":
         from spark_flow.demo import run_demo
 
         run_demo(args.workdir, sys.stdout, rows=args.rows)
@@ -141,6 +157,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         for name in available_jobs():
             sys.stdout.write(f"{name:<24} {describe(name)}\n")
+    elif args.command == "cluster" and args.action == "up":
+        from spark_flow.cluster import start
+
+        started = start(args.dir, port=args.port, ui_port=args.ui_port)
+        sys.stdout.write(f"{started.url}\n")
+    elif args.command == "cluster":
+        from spark_flow.cluster import stop
+
+        stopped = stop(args.dir)
+        sys.stdout.write(f"stopped {len(stopped)} processes {stopped}\n")
     elif args.command == "runs":
         from spark_flow.state import RunState
 

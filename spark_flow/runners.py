@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from spark_flow._common import check_name, failure_details, one_line
+from spark_flow._common import check_name, failure_details, one_line, pid_alive
 from spark_flow.errors import ConcurrentRunError, DependsOnPastError, InvalidArgumentError
 from spark_flow.state import RunRecord, RunState, attempts_on, now
 
@@ -249,7 +249,7 @@ class RunLock:
             since=datetime.fromisoformat(info["since"]),
             lease_until=datetime.fromtimestamp(touched + info["lease_seconds"], timezone.utc),
         )
-        gone = holder.host == socket.gethostname() and not _alive(holder.pid)
+        gone = holder.host == socket.gethostname() and not pid_alive(holder.pid)
         if not gone and holder.lease_until > now():
             return holder
         log.warning(
@@ -292,16 +292,6 @@ class RunLock:
 
     def _path(self, epoch: int, suffix: str = ".lock") -> Path:
         return self.folder / f"{epoch:012d}{suffix}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 # -- runs and their outcomes -------------------------------------------------------------------

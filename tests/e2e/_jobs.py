@@ -25,9 +25,12 @@ ENV = {
 }
 
 
-def run(*command: str, state: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *command: str, state: Path | None = None, profile: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a command as users do; `state` gives it a run-state store of its own."""
     env = ENV if state is None else {**ENV, "SPARK_FLOW_STATE": str(state)}
+    env = env if profile is None else {**env, "SPARK_FLOW_PROFILE": profile}
     return subprocess.run(
         list(command), capture_output=True, text=True, timeout=300, check=False, env=env
     )

@@ -1,0 +1,138 @@
+"""A Spark standalone cluster on this machine: one master, one worker, bound to 127.0.0.1.
+
+`spark-flow cluster up` (and `make cluster-up`) starts both from the installed pyspark with
+`spark-class`, records their pids and waits until the worker has registered with the master;
+`spark-flow cluster down` stops exactly those processes. Jobs then run as on any cluster:
+`spark-submit --master spark://127.0.0.1:7077 jobs/<job>.py ...`, executors in their own JVMs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from spark_flow._common import pid_alive
+from spark_flow.errors import InvalidArgumentError
+
+__all__ = ["Cluster", "start", "stop"]
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+_MASTER = "org.apache.spark.deploy.master.Master"
+_WORKER = "org.apache.spark.deploy.worker.Worker"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A running standalone cluster: its master URL, its folder (pids, logs), its web UI."""
+
+    url: str
+    folder: Path
+    ui_port: int
+
+
+def start(
+    folder: Path,
+    *,
+    port: int = 7077,
+    ui_port: int = 8080,
+    worker_cores: int = 2,
+    worker_memory: str = "2g",
+    timeout: float = 120.0,
+) -> Cluster:
+    """Start a master and a worker; return once the worker has registered.
+
+    Raises:
+        InvalidArgumentError: a cluster recorded in `folder` is still running.
+        TimeoutError: the worker did not register within `timeout` (both are stopped again).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if any(pid_alive(pid) for pid in _recorded(folder)):
+        raise InvalidArgumentError(
+            "cluster", f"one is already running from {folder}", "Stop it first (cluster down)."
+        )
+    url = f"spark://{HOST}:{port}"
+    environment = {
+        **os.environ,
+        "SPARK_LOCAL_IP": HOST,
+        # Executors start Python workers with the interpreter that has spark_flow and its deps.
+        "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
+        "SPARK_WORKER_DIR": str(folder / "work"),
+    }
+    spark_class = str(Path(sys.executable).parent / "spark-class")
+    _launch(folder, "master", environment, [spark_class, _MASTER, "--host", HOST,
+            "--port", str(port), "--webui-port", str(ui_port)])  # fmt: skip
+    _launch(folder, "worker", environment, [spark_class, _WORKER, url, "--host", HOST,
+            "--cores", str(worker_cores), "--memory", worker_memory,
+            "--webui-port", str(ui_port + 1)])  # fmt: skip
+    cluster = Cluster(url, folder, ui_port)
+    try:
+        _wait_for_worker(cluster, timeout)
+    except BaseException:
+        stop(folder)
+        raise
+    log.info("standalone cluster up at %s (UI http://%s:%d)", url, HOST, ui_port)
+    return cluster
+
+
+def stop(folder: Path, *, timeout: float = 30.0) -> list[int]:
+    """Stop the processes recorded in `folder` (worker first); the pids that were stopped."""
+    stopped = []
+    for role in ("worker", "master"):
+        pid_file = folder / f"{role}.pid"
+        if not pid_file.exists():
+            continue
+        pid = int(pid_file.read_text())
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+            stopped.append(pid)
+        pid_file.unlink()
+    return stopped
+
+
+def _launch(folder: Path, role: str, environment: dict[str, str], command: list[str]) -> None:
+    log_file = (folder / f"{role}.log").open("w")
+    process = subprocess.Popen(  # spark-class execs java: this pid is the JVM's
+        command, stdout=log_file, stderr=subprocess.STDOUT, env=environment,
+        start_new_session=True,
+    )  # fmt: skip
+    (folder / f"{role}.pid").write_text(str(process.pid))
+
+
+def _wait_for_worker(cluster: Cluster, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    state: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        for role in ("master", "worker"):
+            pid = int((cluster.folder / f"{role}.pid").read_text())
+            if not pid_alive(pid):
+                tail = (cluster.folder / f"{role}.log").read_text()[-2000:]
+                raise RuntimeError(f"the {role} exited while starting:\n{tail}")
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{cluster.ui_port}/json/", timeout=2) as r:
+                state = json.load(r)
+        except (urllib.error.URLError, OSError, ValueError):
+            state = {}
+        if state.get("aliveworkers", 0):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"no worker registered with {cluster.url} within {timeout:.0f}s: {state}")
+
+
+def _recorded(folder: Path) -> list[int]:
+    return [int(p.read_text()) for p in folder.glob("*.pid")]
