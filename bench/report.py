@@ -1,0 +1,169 @@
+"""Gather the figures the benches wrote into `bench/results/latest.json` and `latest.md`.
+
+    .venv/bin/python bench/report.py            # `make bench` runs it after the benches
+
+Every figure is a ratio against a baseline measured in the same run of its bench; the report
+adds the machine (cores, memory, Spark, backend) and says, per figure, whether its target holds.
+A bench that did not run this time is listed as missing rather than reported from an old file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One line of the report: a ratio from one results file, its baseline and its target."""
+
+    bench: str
+    name: str
+    ratio: Callable[[dict[str, Any]], float]
+    detail: Callable[[dict[str, Any]], str]
+    target: str = ""
+    met: Callable[[float], bool] | None = None
+
+
+def _scale(size: str) -> Figure:
+    return Figure(
+        "delta_scale", f"Delta write, {size} M rows: cost per million / at 1 M",
+        lambda r: r["per_million_over_smallest"][size],
+        lambda r: f"{r['seconds'][size]:.2f} s ({r['seconds_per_million'][size]:.2f} s per M)",
+        "~1 (linear)", lambda x: 0.75 <= x <= 1.25,
+    )  # fmt: skip
+
+
+def _planning(n: str) -> Figure:
+    return Figure(
+        "fan_in", f"planning the union of {n} parents: reduce(unionByName) / union_by_name",
+        lambda r: r["planning"][n]["reduce_union_by_name_s"] / r["planning"][n]["union_by_name_s"],
+        lambda r: f"{r['planning'][n]['reduce_union_by_name_s']:.2f} s / "
+        f"{r['planning'][n]['union_by_name_s']:.2f} s",
+    )  # fmt: skip
+
+
+FIGURES = [
+    Figure("delta", "Delta write / Parquet write", lambda r: r["write_ratio"],
+           lambda r: f"{r['delta_write_s']:.2f} s / {r['parquet_write_s']:.2f} s",
+           "<= 1.15", lambda x: x <= 1.15),
+    Figure("delta", "Delta read + aggregate / Parquet read + aggregate", lambda r: r["read_ratio"],
+           lambda r: f"{r['delta_read_aggregate_s']:.2f} s / {r['parquet_read_aggregate_s']:.2f} s",
+           "<= 1.2", lambda x: x <= 1.2),
+    Figure("delta", "replay of a committed (app_id, version): seconds / Parquet write",
+           lambda r: r["replay_s"] / r["parquet_write_s"],
+           lambda r: f"{r['replay_s'] * 1000:.1f} ms, {r['replay_spark_jobs']} Spark jobs",
+           "0 jobs", None),
+    _scale("2"), _scale("4"), _scale("8"),
+    Figure("sequence", "Sequence resume after the boundary / full run",
+           lambda r: r["resume_ratio"],
+           lambda r: f"{r['resume_s']:.2f} s / {r['full_run_s']:.2f} s", "<= 0.3",
+           lambda x: x <= 0.3),
+    Figure("fan_out", "Parallel Split: naive (a read per branch) / split",
+           lambda r: r["naive_over_split"],
+           lambda r: f"{r['naive_s']:.2f} s / {r['split_s']:.2f} s", ">= 2", lambda x: x >= 2),
+    Figure("fan_in", "fan-in, 240 files: reduce(unionByName) / one scan",
+           lambda r: r["240_files"]["naive_over_one_scan"],
+           lambda r: f"{r['240_files']['naive_s']:.2f} s / {r['240_files']['one_scan_s']:.2f} s"),
+    Figure("fan_in", "fan-in, 1,000 partitions: reduce(unionByName) / one scan",
+           lambda r: r["1000_partitions"]["naive_over_one_scan"],
+           lambda r: f"{r['1000_partitions']['naive_s']:.1f} s / "
+           f"{r['1000_partitions']['one_scan_s']:.1f} s", ">= 3", lambda x: x >= 3),
+    _planning("10"), _planning("100"), _planning("1000"),
+    Figure("runners", "backfill of 8 dates: 1 active run / 4 active runs",
+           lambda r: r["speedup"],
+           lambda r: f"{r['sequential_s']:.2f} s / {r['concurrent_s']:.2f} s", ">= 1.5",
+           lambda x: x >= 1.5),
+    Figure("streaming-decode-0", "stream, JSON: split (2 branches) / single sink",
+           lambda r: r["split_over_single"],
+           lambda r: f"{r['split_s']:.2f} s / {r['single_s']:.2f} s "
+           f"({r['split_rows_per_s']:,.0f} vs {r['single_rows_per_s']:,.0f} rows/s)",
+           "<= 1.3", lambda x: x <= 1.3),
+    Figure("streaming-decode-8", "stream, Python decode: split (2 branches) / single sink",
+           lambda r: r["split_over_single"],
+           lambda r: f"{r['split_s']:.2f} s / {r['single_s']:.2f} s "
+           f"({r['split_rows_per_s']:,.0f} vs {r['single_rows_per_s']:,.0f} rows/s)",
+           "<= 1.3", lambda x: x <= 1.3),
+]  # fmt: skip
+
+
+def machine() -> dict[str, Any]:
+    import pyspark
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory, 1),
+        "python": platform.python_version(),
+        "spark": pyspark.__version__,
+        "delta_backend": "jvm" if _jvm_jars_present() else "delta-rs",
+        "platform": platform.platform(),
+    }
+
+
+def _jvm_jars_present() -> bool:
+    """Whether delta-spark's JARs sit in pyspark's jars (the benches then used the jvm backend)."""
+    import pyspark
+
+    return any((Path(pyspark.__file__).parent / "jars").glob("delta-spark*.jar"))
+
+
+def main(since: float | None = None) -> int:
+    """Write the report from results newer than `since` (default: all present)."""
+    rows, missing = [], set()
+    for figure in FIGURES:
+        source = RESULTS / f"{figure.bench}.json"
+        if not source.exists() or (since is not None and source.stat().st_mtime < since):
+            missing.add(figure.bench)
+            continue
+        result = json.loads(source.read_text())
+        ratio = figure.ratio(result)
+        rows.append(
+            {
+                "bench": figure.bench,
+                "figure": figure.name,
+                "ratio": round(ratio, 4),
+                "measured": figure.detail(result),
+                "target": figure.target,
+                "target_met": None if figure.met is None else figure.met(ratio),
+            }
+        )
+    report = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "figures": rows,
+        "missing": sorted(missing),
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        f"# Benchmarks, {report['generated_at']}",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()),
+        "",
+        "Each ratio is against a baseline measured in the same run.",
+        "",
+        "| figure | ratio | measured | target | met |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        met = {True: "yes", False: "**no**", None: ""}[row["target_met"]]
+        cells = [row["figure"], f"{row['ratio']:.3g}", row["measured"], row["target"], met]
+        lines.append("| " + " | ".join(cells) + " |")
+    if missing:
+        lines += ["", f"Not run this time: {', '.join(sorted(missing))}."]
+    (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(float(sys.argv[1]) if len(sys.argv) > 1 else None))
