@@ -30,16 +30,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_flow import delta
 from spark_flow.errors import InvalidArgumentError
-from spark_flow.fan_in import (
-    CompletenessRecord,
-    FanIn,
-    list_partitions,
-    read_partitions,
-    with_completeness,
-    write_completeness,
-)
+from spark_flow.fan_in import fan_in_day, read_partitions
 from spark_flow.jobs import job_main
 
 log = logging.getLogger(__name__)
@@ -131,65 +123,41 @@ def lay_out(spark: SparkSession, root: str, days: list[date], drop_hours: list[i
     return rows
 
 
-def delays(flights: DataFrame, day: date) -> DataFrame:
+def delays(flights: DataFrame) -> DataFrame:
     """Departure delays per carrier and origin, with the cube's subtotals and grand total."""
-    return (
-        flights.cube("carrier", "origin")
-        .agg(
-            F.count("*").alias("flights"),
-            F.count("dep_delay").alias("departed"),
-            F.sum("dep_delay").alias("dep_delay_sum"),
-            F.avg("dep_delay").alias("dep_delay_mean"),
-            F.max("dep_delay").alias("dep_delay_max"),
-            F.count_if(F.col("dep_delay") > 15).alias("delayed_15"),
-        )
-        .withColumn("date", F.lit(day))
+    return flights.cube("carrier", "origin").agg(
+        F.count("*").alias("flights"),
+        F.count("dep_delay").alias("departed"),
+        F.sum("dep_delay").alias("dep_delay_sum"),
+        F.avg("dep_delay").alias("dep_delay_mean"),
+        F.max("dep_delay").alias("dep_delay_max"),
+        F.count_if(F.col("dep_delay") > 15).alias("delayed_15"),
     )
 
 
 def cube_day(spark: SparkSession, args: argparse.Namespace, day: date) -> dict[str, Any]:
-    expected = [{"date": day.isoformat(), "hour": f"{hour:02d}"} for hour in args.hours]
-    listing = list_partitions(args.partitions, expected)
     # 2013-07-27 has one departure at 01:00: say so rather than leave it out silently.
     on_disk = (Path(args.partitions) / f"date={day.isoformat()}").glob("hour=*")
-    unexpected = sorted({p.name.split("=", 1)[1] for p in on_disk} - {e["hour"] for e in expected})
+    unexpected = sorted(
+        {p.name.split("=", 1)[1] for p in on_disk} - {f"{h:02d}" for h in args.hours}
+    )
     if unexpected:
         log.warning("%s: hours %s are present but not in --hours; not read", day, unexpected)
-    rule = (
-        {"trigger_rule": "all_success"}
-        if args.mode == "aligned"
-        else {"trigger_rule": "one_success", "min_completeness": args.min_completeness}
-    )
-
-    def read(found: Any) -> DataFrame:
-        return read_partitions(
-            spark, found, format="csv", schema=PARTITION_SCHEMA, options={"header": "true"}
-        )
-
-    result = FanIn.from_partitions(f"{NAME}.{day}", listing, read, **rule).run()
-    if result.data is None:  # both rules need a present hour; kept for a clear message anyway
-        raise InvalidArgumentError("--partitions", f"no hour of {day} present", "Lay it out.")
-    written = delta.write(
-        with_completeness(delays(result.data, day), result.completeness),
-        args.output,
-        mode="overwrite",
-        partition_by=["date"],
-        replace_where={"date": day.isoformat()},
-    )
-    missing = tuple(m.rsplit("hour=", 1)[1] for m in listing.missing)
-    write_completeness(
+    report = fan_in_day(
         spark,
-        args.output,
-        CompletenessRecord(NAME, day.isoformat(), len(expected), len(listing.present), missing),
+        NAME,
+        root=args.partitions,
+        day=day.isoformat(),
+        hours=args.hours,
+        mode=args.mode,
+        min_completeness=args.min_completeness,
+        read=lambda found: read_partitions(
+            spark, found, format="csv", schema=PARTITION_SCHEMA, options={"header": "true"}
+        ),
+        aggregate=delays,
+        output=args.output,
     )
-    return {
-        "date": day.isoformat(),
-        "hours_present": len(listing.present),
-        "missing_hours": list(missing),
-        "unexpected_hours": unexpected,
-        "completeness": result.completeness,
-        **written.summary(),
-    }
+    return {**report, "unexpected_hours": unexpected}
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:

@@ -22,16 +22,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_flow import delta
-from spark_flow.errors import InvalidArgumentError
-from spark_flow.fan_in import (
-    CompletenessRecord,
-    FanIn,
-    list_partitions,
-    read_partitions,
-    with_completeness,
-    write_completeness,
-)
+from spark_flow.fan_in import fan_in_day, read_partitions
 from spark_flow.generate import VISIT_SCHEMA
 from spark_flow.jobs import job_main
 
@@ -51,49 +42,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
-    day = args.date.isoformat()
-    hours = [{"date": day, "hour": f"{hour:02d}"} for hour in range(24)]
-    listing = list_partitions(args.input, hours)
-    rule = (
-        {"trigger_rule": "all_success"}
-        if args.mode == "aligned"
-        else {"trigger_rule": "one_success", "min_completeness": args.min_completeness}
-    )
-    fan_in = FanIn.from_partitions(
-        f"{NAME}.{day}",
-        listing,
-        lambda found: read_partitions(spark, found, format="json", schema=VISIT_SCHEMA),
-        **rule,
-    )
-    result = fan_in.run()
-    if result.data is None:  # both rules need a present hour; kept for a clear message anyway
-        raise InvalidArgumentError("--input", f"no hour of {day} under {args.input}", "Load it.")
-    cube = (
-        result.data.cube("page", "browser", "country")
-        .agg(F.count("*").alias("visits"), F.sum("duration_ms").alias("duration_ms"))
-        .withColumn("date", F.lit(args.date))
-    )
-    written = delta.write(
-        with_completeness(cube, result.completeness),
-        args.output,
-        mode="overwrite",
-        partition_by=["date"],
-        replace_where={"date": day},
-    )
-    missing = tuple(m.rsplit("hour=", 1)[1] for m in listing.missing)
-    write_completeness(
+    report = fan_in_day(
         spark,
-        args.output,
-        CompletenessRecord(NAME, day, len(listing.expected), len(listing.present), missing),
+        NAME,
+        root=args.input,
+        day=args.date.isoformat(),
+        hours=range(24),
+        mode=args.mode,
+        min_completeness=args.min_completeness,
+        read=lambda found: read_partitions(spark, found, format="json", schema=VISIT_SCHEMA),
+        aggregate=lambda visits: visits.cube("page", "browser", "country").agg(
+            F.count("*").alias("visits"), F.sum("duration_ms").alias("duration_ms")
+        ),
+        output=args.output,
     )
-    return {
-        "date": day,
-        "mode": args.mode,
-        "hours_present": len(listing.present),
-        "missing_hours": list(missing),
-        "completeness": result.completeness,
-        **written.summary(),
-    }
+    return {"mode": args.mode, **report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
