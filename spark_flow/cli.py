@@ -215,7 +215,7 @@ def _run_or_backfill(args: argparse.Namespace, job_args: list[str]) -> int:
 
 
 def _run_once(args: argparse.Namespace, declared: Any, options: dict[str, Any]) -> int:
-    from spark_flow.jobs import InSession, load, run_job
+    from spark_flow.jobs import InSession, load, report_and_trigger
     from spark_flow.runners import RunContext, SingleRunner
     from spark_flow.session import get_session
 
@@ -242,11 +242,7 @@ def _run_once(args: argparse.Namespace, declared: Any, options: dict[str, Any]) 
         except Exception as exc:  # noqa: BLE001 - the run is recorded failed; so is the report
             report |= {"status": "failed", "error": one_line(exc), **failure_details(exc)}
         report["seconds"] = round(time.perf_counter() - started, 3)
-        sys.stdout.write(json.dumps(report, default=str) + "\n")
-        sys.stdout.flush()
-        if report["status"] != "success":
-            return 1
-        return run_job(trigger, downstream) if trigger else 0
+        return report_and_trigger(report, trigger, downstream)
     finally:
         for spark in sessions:
             spark.stop()

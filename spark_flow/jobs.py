@@ -46,6 +46,7 @@ __all__ = [
     "job_main",
     "load",
     "policy",
+    "report_and_trigger",
     "resolve",
     "run_job",
 ]
@@ -160,13 +161,18 @@ def job_main(
         trigger = getattr(args, "trigger", None)
         if trigger and report["status"] == "success":
             report["triggered"] = trigger
-        sys.stdout.write(json.dumps(report, default=str) + "\n")
-        sys.stdout.flush()
-        if report["status"] != "success":
-            return 1
-        return run_job(trigger, downstream) if trigger else 0
+        return report_and_trigger(report, trigger, downstream)
     finally:
         spark.stop()
+
+
+def report_and_trigger(report: Mapping[str, Any], trigger: str | None, argv: list[str]) -> int:
+    """Print the run's one-line JSON report; 1 if it failed, else run `trigger` with `argv`."""
+    sys.stdout.write(json.dumps(report, default=str) + "\n")
+    sys.stdout.flush()
+    if report["status"] != "success":
+        return 1
+    return run_job(trigger, argv) if trigger else 0
 
 
 def policy(name: str) -> RunPolicy:
