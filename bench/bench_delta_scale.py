@@ -3,13 +3,16 @@
     .venv/bin/python bench/bench_delta_scale.py [--millions 1,2,4,8] [--repeat 2]
 
 The same generated rows as bench_delta.py, written with spark_flow.delta.write (delta-rs backend)
-to a fresh table; median of --repeat writes per size after a warm-up write. Figures: seconds per
-million rows at each size, and each size's per-million cost over the 1-million one (linear: ~1).
+to a fresh table; median of --repeat writes per size after a warm-up write of the smallest size.
+A write costs a fixed part (planning, the commit) plus a part per row, so the figure is the
+marginal cost: seconds per extra million rows from one size to the next, and the last step's
+marginal cost over the first one's (linear growth: ~1).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import tempfile
@@ -34,7 +37,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-delta-scale-"))
     seconds: dict[int, float] = {}
     try:
-        delta.write(source(spark, 200_000), str(root / "warm-up"))
+        delta.write(source(spark, sizes[0] * 1_000_000), str(root / "warm-up"))
         for size in sizes:
             runs = []
             for attempt in range(args.repeat):
@@ -45,17 +48,24 @@ def main() -> None:
     finally:
         spark.stop()
 
-    base = seconds[sizes[0]] / sizes[0]
+    steps = list(itertools.pairwise(sizes))
+    marginal = {f"{a}-{b}": (seconds[b] - seconds[a]) / (b - a) for a, b in steps}
+    first, last = (
+        marginal[f"{steps[0][0]}-{steps[0][1]}"],
+        marginal[f"{steps[-1][0]}-{steps[-1][1]}"],
+    )
     figures = {
         "seconds": {str(size): s for size, s in seconds.items()},
-        "seconds_per_million": {str(size): s / size for size, s in seconds.items()},
-        "per_million_over_smallest": {str(size): s / size / base for size, s in seconds.items()},
+        "marginal_s_per_million": marginal,
+        "last_over_first_marginal": last / first,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(figures, indent=2) + "\n")
     for size, s in seconds.items():
-        print(f"{size} M rows   {s:6.2f} s   {s / size:.2f} s per million   "
-              f"x{s / size / base:.2f} of the {sizes[0]} M cost per million")  # fmt: skip
+        print(f"{size} M rows   {s:6.2f} s")
+    for step, cost in marginal.items():
+        print(f"{step} M      {cost:.3f} s per extra million rows")
+    print(f"last / first marginal cost  {last / first:.2f}   (linear: ~1)")
 
 
 if __name__ == "__main__":

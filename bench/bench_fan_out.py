@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
@@ -120,6 +121,12 @@ def run_split(spark: SparkSession, source: DataFrame, out: str, batch: int) -> N
     ParallelSplit("bench", branches(out)).run(source, batch=batch)
 
 
+def run_split_serialized(spark: SparkSession, source: DataFrame, out: str, batch: int) -> None:
+    """The split with PySpark's MEMORY_AND_DISK, which is the serialized level (its old default)."""
+    split = ParallelSplit("bench", branches(out), storage_level=StorageLevel.MEMORY_AND_DISK)
+    split.run(source, batch=batch)
+
+
 def run_naive(spark: SparkSession, source: DataFrame, out: str, batch: int) -> None:
     for branch in branches(out):  # each write plans the source again and re-reads the JSON
         delta.write(branch.transform(source), branch.output, app_id=branch.name, version=batch)
@@ -151,11 +158,11 @@ def main() -> None:
         generate(spark, 20_000, f"{work}/small")
         run_split(spark, parsed(spark, f"{work}/small", str(log)), f"{work}/warm", 1)  # warm-up
         full_reads(log, f"{work}/small")
-        times: dict[str, list[float]] = {"split": [], "naive": []}
-        reads: dict[str, list[float]] = {"split": [], "naive": []}
-        runners = {"split": run_split, "naive": run_naive}
+        runners = {"split": run_split, "naive": run_naive, "serialized": run_split_serialized}
+        times: dict[str, list[float]] = {name: [] for name in runners}
+        reads: dict[str, list[float]] = {name: [] for name in runners}
         for attempt in range(args.repeat):
-            order = ["split", "naive"] if attempt % 2 == 0 else ["naive", "split"]
+            order = list(runners)[:: 1 if attempt % 2 == 0 else -1]
             for name in order:
                 out = f"{work}/{name}-{attempt}"
                 started = time.perf_counter()
@@ -168,12 +175,15 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     split, naive = statistics.median(times["split"]), statistics.median(times["naive"])
+    serialized = statistics.median(times["serialized"])
     figures = {
         "rows": args.rows,
         "branches": 3,
         "split_s": split,
         "naive_s": naive,
         "naive_over_split": naive / split,
+        "serialized_split_s": serialized,
+        "serialized_over_deserialized": serialized / split,
         "runs_s": times,
         "scans": {name: max(counts) for name, counts in reads.items()},
     }
@@ -183,6 +193,7 @@ def main() -> None:
     print(f"seconds (median of {args.repeat})  split {split:.2f}, naive {naive:.2f}")
     print(f"naive / split          {naive / split:.2f}   (target >= 2)")
     print(f"input scans            split {max(reads['split']):g}, naive {max(reads['naive']):g}")
+    print(f"cache MEMORY_AND_DISK (serialized) / MEMORY_AND_DISK_DESER  {serialized / split:.2f}")
 
 
 if __name__ == "__main__":
