@@ -39,12 +39,12 @@ bench: setup
 	@mkdir -p bench/results && date +%s > bench/results/.started
 	$(BIN)/python bench/bench_delta.py
 	$(BIN)/python bench/bench_delta_scale.py --millions 1,2,4,8 --repeat 1
-	$(BIN)/python bench/bench_sequence.py --rows 2000000
-	$(BIN)/python bench/bench_fan_out.py --rows 300000
+	$(BIN)/python bench/bench_sequence.py --rows 1000000
+	$(BIN)/python bench/bench_fan_out.py --rows 200000
 	$(BIN)/python bench/bench_fan_in.py
-	$(BIN)/python bench/bench_runners.py --repeat 3 --warm-up 2
+	$(BIN)/python bench/bench_runners.py
 	$(BIN)/python bench/bench_streaming.py --rows 50000
-	$(BIN)/python bench/bench_streaming.py --rows 50000 --decode-rounds 8
+	$(BIN)/python bench/bench_streaming.py --rows 25000 --decode-rounds 8
 	$(BIN)/python bench/report.py $$(cat bench/results/.started)
 
 package: setup

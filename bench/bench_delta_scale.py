@@ -4,15 +4,14 @@
 
 The same generated rows as bench_delta.py, written with spark_flow.delta.write (delta-rs backend)
 to a fresh table; median of --repeat writes per size after a warm-up write of the smallest size.
-A write costs a fixed part (planning, the commit) plus a part per row, so the figure is the
-marginal cost: seconds per extra million rows from one size to the next, and the last step's
-marginal cost over the first one's (linear growth: ~1).
+A write costs a fixed part (planning, the commit) plus a part per row, so the figure is a
+least-squares line through the four times: seconds per million rows, the fixed seconds, and R^2
+(linear growth: close to 1).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import statistics
 import tempfile
@@ -48,24 +47,22 @@ def main() -> None:
     finally:
         spark.stop()
 
-    steps = list(itertools.pairwise(sizes))
-    marginal = {f"{a}-{b}": (seconds[b] - seconds[a]) / (b - a) for a, b in steps}
-    first, last = (
-        marginal[f"{steps[0][0]}-{steps[0][1]}"],
-        marginal[f"{steps[-1][0]}-{steps[-1][1]}"],
-    )
+    fit = statistics.linear_regression(sizes, [seconds[size] for size in sizes])
+    predicted = {size: fit.intercept + fit.slope * size for size in sizes}
+    mean = statistics.mean(seconds.values())
+    residual = sum((seconds[size] - predicted[size]) ** 2 for size in sizes)
+    r_squared = 1 - residual / sum((s - mean) ** 2 for s in seconds.values())
     figures = {
         "seconds": {str(size): s for size, s in seconds.items()},
-        "marginal_s_per_million": marginal,
-        "last_over_first_marginal": last / first,
+        "seconds_per_million": fit.slope,
+        "fixed_seconds": fit.intercept,
+        "linear_fit_r2": r_squared,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(figures, indent=2) + "\n")
     for size, s in seconds.items():
-        print(f"{size} M rows   {s:6.2f} s")
-    for step, cost in marginal.items():
-        print(f"{step} M      {cost:.3f} s per extra million rows")
-    print(f"last / first marginal cost  {last / first:.2f}   (linear: ~1)")
+        print(f"{size} M rows   {s:6.2f} s   (linear fit {predicted[size]:6.2f} s)")
+    print(f"fit: {fit.intercept:.2f} s + {fit.slope:.3f} s per million rows, R^2 {r_squared:.3f}")
 
 
 if __name__ == "__main__":
