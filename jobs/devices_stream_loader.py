@@ -84,7 +84,6 @@ def summary(reports: Sequence[tuple[int, SplitReport]]) -> dict[str, Any]:
                 seen["skipped_batches"].append(batch_id)
     return {
         "micro_batches": [batch_id for batch_id, _ in reports],
-        "input_rows": sum(report.input_rows or 0 for _, report in reports),
         "branches": branches,
     }
 

@@ -113,8 +113,9 @@ def _split_with_a_failed_branch(spark: Any, workdir: Path, out: TextIO) -> None:
             f"   run 2, {branch['name']:<8}: {branch['status']}, {branch['rows_written']} rows\n"
         )
     counts = {table.name: delta.read(spark, str(table)).count() for table in (raw, enriched)}
+    input_rows = spark.read.json(str(workdir / "input")).count()
     out.write(
-        f"   input {report['input_rows']} rows -> devices_raw {counts['devices_raw']}, "
+        f"   input {input_rows} rows -> devices_raw {counts['devices_raw']}, "
         f"devices_enriched {counts['devices_enriched']} (each row once)\n"
     )
 

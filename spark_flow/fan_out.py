@@ -3,7 +3,9 @@
 Parallel Split, as the chapter asks for it in the data processing layer:
 
 - the common input is read once: persisted (default `MEMORY_AND_DISK_DESER`, as `df.cache()`),
-  materialized once, and released in a `finally`, also when a branch fails;
+  filled by the branches' own jobs as they read it (each partition computed once: a branch
+  reaching a partition that another is computing waits for its cached copy), and released in
+  a `finally`, also when a branch fails;
 - branches run concurrently in threads, each under its own Spark tag and job description (and
   its own FAIR pool where the session schedules FAIR), so the UI tells them apart;
 - branches share nothing mutable: each gets the persisted DataFrame and a writer of its own;
@@ -130,15 +132,11 @@ class BranchReport:
 
 @dataclass(frozen=True)
 class SplitReport:
-    """The outcome of a Parallel Split run; `branches` follow the split's branch order.
-
-    `input_rows` is None when the input was not read: every branch had written the batch.
-    """
+    """The outcome of a Parallel Split run; `branches` follow the split's branch order."""
 
     split: str
     app_id: str
     batch: int | None
-    input_rows: int | None
     branches: tuple[BranchReport, ...] = field(default_factory=tuple)
 
     @property
@@ -225,23 +223,19 @@ class ParallelSplit:
             log.info(
                 "split %s: every branch already wrote batch %s; input not read", self.name, batch
             )
-            return SplitReport(self.name, app, batch, None, replayed)
+            return SplitReport(self.name, app, batch, replayed)
         owns_cache = not source.is_cached
+        # No job of its own materializes the input: the branches' jobs fill the cache as they
+        # read it. Spark locks a block while a task computes it, so a branch reaching a
+        # partition another branch is computing waits for it and reads the cached copy.
         shared = source.persist(self.storage_level) if owns_cache else source
         try:
-            with job_description(source.sparkSession, f"{self.name}: read the input once"):
-                input_rows = shared.count()
-            log.info(
-                "split %s: input persisted (%s), %d rows",
-                self.name,
-                shared.storageLevel,
-                input_rows,
-            )
+            log.info("split %s: input persisted (%s)", self.name, shared.storageLevel)
             branches = self._run_branches(shared, app, batch)
         finally:
             if owns_cache:
                 shared.unpersist()
-        report = SplitReport(self.name, app, batch, input_rows, branches)
+        report = SplitReport(self.name, app, batch, branches)
         for branch in branches:
             log.info(
                 "split %s, branch %s: %s in %.2fs, %d rows%s",

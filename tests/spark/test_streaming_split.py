@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,13 +53,19 @@ class FailsOnce:
 
 
 def land_files(folder: Path, sizes: list[int]) -> Counter[tuple[Any, ...]]:
-    """Write one devices file per size into `folder`; the records they hold, counted."""
+    """Write one devices file per size into `folder`; the records they hold, counted.
+
+    The files get modification times a second apart, in order: the file source takes the
+    oldest first, and files landed within one millisecond would come in any order.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     records: Counter[tuple[Any, ...]] = Counter()
+    landed = time.time() - len(sizes)
     for n, rows in enumerate(sizes):
         made = generate_devices(folder.parent / f"made-{folder.name}-{n}", rows=rows, seed=n)
         target = folder / f"devices-{n:03d}.json"
         shutil.move(made, target)
+        os.utime(target, (landed + n, landed + n))
         for line in target.read_text().splitlines():
             record = json.loads(line)
             records[(record["type"], record["full_name"], record["version"])] += 1
@@ -128,7 +136,7 @@ def test_available_now_splits_a_folder_into_micro_batches_each_written_once(
     stream(spark, tmp_path / "in", sink, checkpoint)
 
     assert [batch_id for batch_id, _ in sink.reports] == [0, 1, 2, 3, 4]
-    assert [report.input_rows for _, report in sink.reports] == [5, 6, 7, 8, 9]
+    assert [report.branch("raw").rows_written for _, report in sink.reports] == [5, 6, 7, 8, 9]
     raw = str(tmp_path / "raw")
     assert delta.transaction_version(spark, raw, "devices.raw") == 4
     assert rows_of(spark, tmp_path / "raw") == expected
