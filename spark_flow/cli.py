@@ -187,14 +187,15 @@ def _run_or_backfill(args: argparse.Namespace, job_args: list[str]) -> int:
     from spark_flow.state import RunState
 
     declared = policy(args.job)
-    options = {"state": RunState.from_profile(), "policy": declared, "wait": args.wait}
-    options["depends_on_past"] = args.depends_on_past
+    state = RunState.from_profile()
+    past = declared.depends_on_past if args.depends_on_past is None else args.depends_on_past
     if args.command == "run":
-        return _run_once(args, declared, options)
+        return _run_once(args, state, past)
     dates = daily(args.start, args.end)
     runner = runner_for(
-        args.job, max_active_runs=args.max_active_runs, fail_fast=args.fail_fast,
-        rerun=args.rerun, on_progress=_show_progress, **options,
+        args.job, state=state, policy=declared, depends_on_past=past,
+        max_active_runs=args.max_active_runs, fail_fast=args.fail_fast, rerun=args.rerun,
+        wait=args.wait, on_progress=_show_progress,
     )  # fmt: skip
     if args.isolation == "process":
         task: InSession | InSubprocess = InSubprocess(args.job, job_args)
@@ -214,7 +215,8 @@ def _run_or_backfill(args: argparse.Namespace, job_args: list[str]) -> int:
     return 0 if report.ok else 1
 
 
-def _run_once(args: argparse.Namespace, declared: Any, options: dict[str, Any]) -> int:
+def _run_once(args: argparse.Namespace, state: Any, depends_on_past: bool) -> int:
+    """One run as a Single Runner: one lock per job (or key), whatever the job's policy."""
     from spark_flow.jobs import InSession, load, report_and_trigger
     from spark_flow.runners import RunContext, SingleRunner
     from spark_flow.session import get_session
@@ -223,9 +225,8 @@ def _run_once(args: argparse.Namespace, declared: Any, options: dict[str, Any]) 
     day = args.date or datetime.now(timezone.utc).date()
     # Parsed up front: bad job arguments exit 2 before any lock is taken or JVM started.
     trigger = getattr(load(args.job).parser().parse_args(expand(own, day)), "trigger", None)
-    past = declared.depends_on_past if args.depends_on_past is None else args.depends_on_past
     runner = SingleRunner(
-        args.job, state=options["state"], key=args.key, depends_on_past=past,
+        args.job, state=state, key=args.key, depends_on_past=depends_on_past,
         wait=args.wait, rerun=True,
     )  # fmt: skip
     sessions: list[Any] = []
