@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow.errors import InvalidArgumentError
@@ -109,18 +110,20 @@ def lay_out(spark: SparkSession, root: str, days: list[date], drop_hours: list[i
         .where(F.col("date").isin(days) & ~F.col("hour").isin(drop_hours))
         .withColumn("hour", F.lpad(F.col("hour").cast("string"), 2, "0"))
     )
-    observed = flights.cache()
-    rows = observed.count()
-    # Only the laid-out dates' partitions are replaced: other days already there stay.
-    (
-        observed.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .option("header", True)
-        .partitionBy("date", "hour")
-        .csv(root)
-    )
-    observed.unpersist()
-    return rows
+    rows = Observation("laid_out")
+    try:
+        # Only the laid-out dates' partitions are replaced: other days already there stay.
+        (
+            flights.observe(rows, F.count(F.lit(1)).alias("rows"))
+            .write.mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .option("header", True)
+            .partitionBy("date", "hour")
+            .csv(root)
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return int(rows.get["rows"])
 
 
 def delays(flights: DataFrame) -> DataFrame:
