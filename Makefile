@@ -38,7 +38,7 @@ lint: setup
 bench: setup
 	@mkdir -p bench/results && date +%s > bench/results/.started
 	$(BIN)/python bench/bench_delta.py
-	$(BIN)/python bench/bench_delta_scale.py --millions 1,2,4,8 --repeat 1
+	$(BIN)/python bench/bench_delta_scale.py --millions 1,2,4,8 --repeat 3
 	$(BIN)/python bench/bench_sequence.py --rows 1000000
 	$(BIN)/python bench/bench_fan_out.py --rows 200000
 	$(BIN)/python bench/bench_fan_in.py
