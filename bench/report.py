@@ -43,6 +43,18 @@ def _planning(n: str) -> Figure:
     )  # fmt: skip
 
 
+def _stream(decode_rounds: str, read_path: str) -> Figure:
+    return Figure(
+        f"streaming-decode-{decode_rounds}",
+        f"stream, {read_path}: split (2 branches) / single sink",
+        lambda r: r["split_over_single"],
+        lambda r: f"{r['split_s']:.2f} s / {r['single_s']:.2f} s "
+        f"({r['split_rows_per_s']:,.0f} vs {r['single_rows_per_s']:,.0f} rows/s); the second "
+        f"output's write alone: {r['second_write_over_single']:.2f} of the single sink",
+        "<= 1.3", lambda x: x <= 1.3,
+    )  # fmt: skip
+
+
 FIGURES = [
     Figure("delta", "Delta write / Parquet write", lambda r: r["write_ratio"],
            lambda r: f"{r['delta_write_s']:.2f} s / {r['parquet_write_s']:.2f} s",
@@ -78,18 +90,7 @@ FIGURES = [
            lambda r: r["speedup"],
            lambda r: f"{r['sequential_s']:.2f} s / {r['concurrent_s']:.2f} s", ">= 1.5",
            lambda x: x >= 1.5),
-    Figure("streaming-decode-0", "stream, JSON: split (2 branches) / single sink",
-           lambda r: r["split_over_single"],
-           lambda r: f"{r['split_s']:.2f} s / {r['single_s']:.2f} s "
-           f"({r['split_rows_per_s']:,.0f} vs {r['single_rows_per_s']:,.0f} rows/s); the second "
-           f"output's write alone: {r['second_write_over_single']:.2f} of the single sink",
-           "<= 1.3", lambda x: x <= 1.3),
-    Figure("streaming-decode-8", "stream, Python decode: split (2 branches) / single sink",
-           lambda r: r["split_over_single"],
-           lambda r: f"{r['split_s']:.2f} s / {r['single_s']:.2f} s "
-           f"({r['split_rows_per_s']:,.0f} vs {r['single_rows_per_s']:,.0f} rows/s); the second "
-           f"output's write alone: {r['second_write_over_single']:.2f} of the single sink",
-           "<= 1.3", lambda x: x <= 1.3),
+    _stream("0", "JSON"), _stream("8", "Python decode"),
 ]  # fmt: skip
 
 
