@@ -67,14 +67,16 @@ def main() -> None:
             parquet_path, table = str(work / f"parquet-{i}"), str(work / f"delta-{i}")
             steps = [
                 (parquet_writes, lambda p=parquet_path: df.write.parquet(p)),
-                (delta_writes, lambda t=table, v=i: delta.write(df, t, app_id="b", version=v)),
+                (delta_writes, lambda t=table, v=i: delta.write(df, t, app_id="b", txn_version=v)),
             ]
             for figures, step in steps if i % 2 == 0 else steps[::-1]:  # alternate who goes first
                 figures.append(timed(step))
             parquet_reads.append(timed(lambda p=parquet_path: aggregate(spark.read.parquet(p))))
             delta_reads.append(timed(lambda t=table: aggregate(delta.read(spark, t))))
         with count_spark_jobs(spark) as jobs:
-            replay = timed(lambda: delta.write(df, str(work / "delta-0"), app_id="b", version=0))
+            replay = timed(
+                lambda: delta.write(df, str(work / "delta-0"), app_id="b", txn_version=0)
+            )
     finally:
         spark.stop()
         shutil.rmtree(work, ignore_errors=True)

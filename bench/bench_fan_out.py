@@ -118,18 +118,18 @@ def branches(out: str) -> list[Branch]:
 
 
 def run_split(spark: SparkSession, source: DataFrame, out: str, batch: int) -> None:
-    ParallelSplit("bench", branches(out)).run(source, batch=batch)
+    ParallelSplit("bench", branches(out)).run(source, txn_version=batch)
 
 
 def run_split_serialized(spark: SparkSession, source: DataFrame, out: str, batch: int) -> None:
     """The split with PySpark's MEMORY_AND_DISK, which is the serialized level (its old default)."""
     split = ParallelSplit("bench", branches(out), storage_level=StorageLevel.MEMORY_AND_DISK)
-    split.run(source, batch=batch)
+    split.run(source, txn_version=batch)
 
 
 def run_naive(spark: SparkSession, source: DataFrame, out: str, batch: int) -> None:
     for branch in branches(out):  # each write plans the source again and re-reads the JSON
-        delta.write(branch.transform(source), branch.output, app_id=branch.name, version=batch)
+        delta.write(branch.transform(source), branch.output, app_id=branch.name, txn_version=batch)
 
 
 def full_reads(log: Path, folder: str) -> float:

@@ -68,8 +68,10 @@ def sink_for(kind: str, out: Path) -> MicroBatchWriter:
     if kind == "naive":  # both outputs from the micro-batch as it comes: it is read twice
 
         def write_both(batch: DataFrame, batch_id: int) -> None:
-            delta.write(batch, str(out / "raw"), app_id="bench.raw", version=batch_id)
-            delta.write(enrich(batch), str(out / "enriched"), app_id="bench.en", version=batch_id)
+            delta.write(batch, str(out / "raw"), app_id="bench.raw", txn_version=batch_id)
+            delta.write(
+                enrich(batch), str(out / "enriched"), app_id="bench.en", txn_version=batch_id
+            )
 
         return MicroBatchWriter("naive", write_both)
     branches = [Branch("raw", str(out / "raw")), Branch("enriched", str(out / "enriched"), enrich)]
@@ -103,7 +105,7 @@ def second_write(spark: SparkSession, source: Path, out: Path, args: Namespace) 
     timings = []
     for n in range(args.repeat + 1):  # the first one warms up
         started = time.perf_counter()
-        delta.write(enrich(cached), str(out / f"second-{n}"), app_id="bench.en", version=0)
+        delta.write(enrich(cached), str(out / f"second-{n}"), app_id="bench.en", txn_version=0)
         timings.append(time.perf_counter() - started)
     cached.unpersist()
     return statistics.median(timings[1:])

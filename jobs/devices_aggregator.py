@@ -38,7 +38,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     counts = read_ready(spark, marker).groupBy("type", "version").count()
     # One txn version per input version: re-running on the same input writes nothing.
     version = marker.table_version or 0
-    result = delta.write(counts, args.output, mode="overwrite", app_id=NAME, version=version)
+    result = delta.write(counts, args.output, mode="overwrite", app_id=NAME, txn_version=version)
     return {
         "input_version": marker.table_version,
         "input_run_id": marker.run_id,

@@ -5,7 +5,7 @@
 
 Local Sequencer: read (explicit schema) -> drop invalid -> enrich; the sink is the idempotent
 Delta write followed by the readiness marker. Each batch writes under its own app id
-(`devices_loader.<batch id>`, version = batch id): Delta's txnVersion is a watermark per app id,
+(`devices_loader.<batch id>`, txn version = batch id): Delta's txnVersion is a watermark per app id,
 so with one app id for every batch, an older batch committed after a newer one would be skipped,
 which is what a backfill of past dates, or a concurrent one (`spark-flow backfill
 --max-active-runs N`), does.
@@ -60,7 +60,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     run_id = args.run_id or uuid.uuid4().hex[:12]
     idempotent: dict[str, Any] = {}
     if args.batch_id is not None:
-        idempotent = {"app_id": f"{NAME}.{args.batch_id}", "version": args.batch_id}
+        idempotent = {"app_id": f"{NAME}.{args.batch_id}", "txn_version": args.batch_id}
     raw = spark.read.schema(DEVICE_SCHEMA).json(args.input)
 
     def write_and_mark(devices: DataFrame) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     devices = spark.read.schema(schema).json(args.input)
     # One app id per batch: a backfill of an older date must not be skipped behind a newer one.
     app_id = NAME if batch is None else f"{NAME}.{batch}"
-    result = output_writer(output_type).write(devices, output, app_id=app_id, batch=batch)
+    result = output_writer(output_type).write(devices, output, app_id=app_id, txn_version=batch)
     return {
         "route": chosen.as_dict(),
         "output_type": output_type,

@@ -64,7 +64,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         fail_fast=args.fail_fast,
     )  # fmt: skip
     devices = spark.read.schema(DEVICE_SCHEMA).json(args.input)
-    return split.run(devices, app_id=args.app_id, batch=args.batch_id).as_dict()
+    return split.run(devices, app_id=args.app_id, txn_version=args.batch_id).as_dict()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

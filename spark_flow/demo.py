@@ -47,16 +47,16 @@ def run_demo(workdir: Path, out: TextIO, *, rows: int = 50) -> None:
 
 def _idempotent_write(spark: Any, source: Path, table: str, out: TextIO) -> None:
     devices = spark.read.schema(DEVICE_SCHEMA).json(str(source))
-    first = delta.write(devices, table, app_id="devices-loader-v1", version=1)
-    replay = delta.write(devices, table, app_id="devices-loader-v1", version=1)
+    first = delta.write(devices, table, app_id="devices-loader-v1", txn_version=1)
+    replay = delta.write(devices, table, app_id="devices-loader-v1", txn_version=1)
     rows_in_table = delta.read(spark, table).count()
     out.write(f"1. Idempotent Delta write -> {table}\n")
     out.write(
-        f"   write  (app_id=devices-loader-v1, version=1): committed={first.committed}, "
+        f"   write  (app_id=devices-loader-v1, txn_version=1): committed={first.committed}, "
         f"table version {first.table_version}, {first.rows_written} rows\n"
     )
     out.write(
-        f"   replay (app_id=devices-loader-v1, version=1): committed={replay.committed}, "
+        f"   replay (app_id=devices-loader-v1, txn_version=1): committed={replay.committed}, "
         f"skipped: {replay.skipped_reason}\n"
     )
     out.write(f"   rows in the table: {rows_in_table} (not {2 * first.rows_written})\n")
@@ -227,7 +227,7 @@ def _stream_restarted(spark: Any, workdir: Path, out: TextIO) -> None:
             loader.run(spark, args)
     except ParallelSplitError as stopped:
         statuses = ", ".join(f"{b.name} {b.status}" for b in stopped.report.branches)
-        out.write(f"   query stopped in micro-batch {stopped.report.batch}: {statuses}\n")
+        out.write(f"   query stopped in micro-batch {stopped.report.txn_version}: {statuses}\n")
     blocked.unlink()
     report = loader.run(spark, args)
     branches = report["branches"]

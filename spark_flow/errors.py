@@ -172,12 +172,12 @@ class ParallelSplitError(SparkFlowError, RuntimeError):
 
     def __str__(self) -> str:
         causes = "; ".join(f"branch {branch!r}: {cause}" for branch, cause in self.failures)
-        batch = getattr(self.report, "batch", None)
+        txn_version = getattr(self.report, "txn_version", None)
         rerun = (
-            f"Rerun with batch={batch}: branches that committed it are skipped, so only the "
-            "failed ones write."
-            if batch is not None
-            else "Without a batch number a rerun writes every branch again; pass one."
+            f"Rerun with txn_version={txn_version}: branches that committed it are skipped, so "
+            "only the failed ones write."
+            if txn_version is not None
+            else "Without a txn_version a rerun writes every branch again; pass one."
         )
         return f"parallel split {self.split!r}: {len(self.failures)} failed: {causes}. {rerun}"
 

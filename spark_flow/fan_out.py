@@ -9,14 +9,14 @@ Parallel Split, as the chapter asks for it in the data processing layer:
 - branches run concurrently in threads, each under its own Spark tag and job description (and
   its own FAIR pool where the session schedules FAIR), so the UI tells them apart;
 - branches share nothing mutable: each gets the persisted DataFrame and a writer of its own;
-- each branch writes idempotently under `app_id=<app_id>.<branch>` and `batch`, so rerunning a
+- each branch writes idempotently under `app_id=<app_id>.<branch>` and `txn_version`, so rerunning a
   split after one branch failed writes only what is missing: exactly once across retries.
 
     split = ParallelSplit("devices", [
         Branch("raw", "data/devices_raw"),
         Branch("enriched", "data/devices_enriched", transform=enrich),
     ])
-    report = split.run(spark.read.json("input"), batch=42)
+    report = split.run(spark.read.json("input"), txn_version=42)
 
 Exclusive Choice: a router returns a `Decision` (branch + reason) from a job parameter, the
 logical date against a migration date, or the input's schema (metadata only, never its rows);
@@ -136,7 +136,7 @@ class SplitReport:
 
     split: str
     app_id: str
-    batch: int | None
+    txn_version: int | None
     branches: tuple[BranchReport, ...] = field(default_factory=tuple)
 
     @property
@@ -197,7 +197,7 @@ class ParallelSplit:
             )
 
     def run(
-        self, source: DataFrame, *, app_id: str | None = None, batch: int | None = None
+        self, source: DataFrame, *, app_id: str | None = None, txn_version: int | None = None
     ) -> SplitReport:
         """Persist `source`, run the branches, release it; raise if any branch failed.
 
@@ -205,7 +205,7 @@ class ParallelSplit:
             source: the common input, read once.
             app_id: stable name of this writer (default: the split's name); branch `b` writes
                 as `<app_id>.b`.
-            batch: the batch number (Delta's txnVersion). Rerunning with the same batch skips
+            txn_version: the batch number (Delta's txnVersion). Rerunning with the same one skips
                 the branches that committed it; Delta skips such a replay even if the data
                 differs, so new data needs a new number.
 
@@ -218,12 +218,14 @@ class ParallelSplit:
         """
         app = app_id or self.name
         check_name("app_id", app)
-        replayed = self._replayed(app, batch)
+        replayed = self._replayed(app, txn_version)
         if replayed is not None:
             log.info(
-                "split %s: every branch already wrote batch %s; input not read", self.name, batch
+                "split %s: every branch already wrote batch %s; input not read",
+                self.name,
+                txn_version,
             )
-            return SplitReport(self.name, app, batch, replayed)
+            return SplitReport(self.name, app, txn_version, replayed)
         owns_cache = not source.is_cached
         # No job of its own materializes the input: the branches' jobs fill the cache as they
         # read it. Spark locks a block while a task computes it, so a branch reaching a
@@ -231,11 +233,11 @@ class ParallelSplit:
         shared = source.persist(self.storage_level) if owns_cache else source
         try:
             log.info("split %s: input persisted (%s)", self.name, shared.storageLevel)
-            branches = self._run_branches(shared, app, batch)
+            branches = self._run_branches(shared, app, txn_version)
         finally:
             if owns_cache:
                 shared.unpersist()
-        report = SplitReport(self.name, app, batch, branches)
+        report = SplitReport(self.name, app, txn_version, branches)
         for branch in branches:
             log.info(
                 "split %s, branch %s: %s in %.2fs, %d rows%s",
@@ -268,12 +270,12 @@ class ParallelSplit:
         app = app_id or self.name
         check_name("app_id", app)
         return MicroBatchWriter(
-            app, lambda batch, batch_id: self.run(batch, app_id=app, batch=batch_id)
+            app, lambda batch, batch_id: self.run(batch, app_id=app, txn_version=batch_id)
         )
 
-    def _replayed(self, app_id: str, batch: int | None) -> tuple[BranchReport, ...] | None:
+    def _replayed(self, app_id: str, txn_version: int | None) -> tuple[BranchReport, ...] | None:
         """All branches as skipped when every writer says it holds the batch, else None."""
-        if batch is None:
+        if txn_version is None:
             return None
         reports = []
         for branch in self.branches:
@@ -281,7 +283,9 @@ class ParallelSplit:
             if written is None:
                 return None
             try:
-                reason = written(branch.output, app_id=f"{app_id}.{branch.name}", batch=batch)
+                reason = written(
+                    branch.output, app_id=f"{app_id}.{branch.name}", txn_version=txn_version
+                )
             except SparkFlowError:  # e.g. a file where the output goes: the branch will say so
                 return None
             if reason is None:
@@ -291,7 +295,7 @@ class ParallelSplit:
         return tuple(reports)
 
     def _run_branches(
-        self, shared: DataFrame, app_id: str, batch: int | None
+        self, shared: DataFrame, app_id: str, txn_version: int | None
     ) -> tuple[BranchReport, ...]:
         run_tag = uuid.uuid4().hex[:8]
         tags = {b.name: f"spark_flow.{self.name}.{b.name}.{run_tag}" for b in self.branches}
@@ -305,7 +309,7 @@ class ParallelSplit:
                     b,
                     shared,
                     app_id=app_id,
-                    batch=batch,
+                    txn_version=txn_version,
                     tag=tags[b.name],
                     stop=stop,
                 ): b
@@ -329,7 +333,7 @@ class ParallelSplit:
         shared: DataFrame,
         *,
         app_id: str,
-        batch: int | None,
+        txn_version: int | None,
         tag: str,
         stop: threading.Event,
     ) -> BranchReport:
@@ -347,7 +351,7 @@ class ParallelSplit:
                     branch.transform(shared),
                     branch.output,
                     app_id=f"{app_id}.{branch.name}",
-                    batch=batch,
+                    txn_version=txn_version,
                 )
         except Exception as exc:  # noqa: BLE001 - recorded; run() raises all failures together
             status: BranchStatus = "cancelled" if stop.is_set() else "failed"

@@ -4,13 +4,13 @@ The chapter's Example 6-19 repeats `if type == ...` in every method of its facto
 as the drawback; here each output type is a class and the factory is a lookup, so adding a type
 is one `register_output` call and no existing branch changes.
 
-Every writer is idempotent per `(output, app_id, batch)`:
+Every writer is idempotent per `(output, app_id, txn_version)`:
 
-- `delta` commits through `spark_flow.delta` with `txnAppId=app_id`, `txnVersion=batch`.
+- `delta` commits through `spark_flow.delta` with `txnAppId=app_id`, `txnVersion=txn_version`.
 - `parquet`, `csv`, `json` write the batch into a staging folder and publish it with one
-  atomic rename as the output's own partition `batch_id=N/`. Readers see the whole batch or
-  none of it, and a replay finds the folder and writes nothing. The rename is atomic on local
-  and mounted filesystems only, so file outputs accept local paths.
+  atomic rename as the output's own partition `batch_id=<txn_version>/`. Readers see the whole
+  batch or none of it, and a replay finds the folder and writes nothing. The rename is atomic on
+  local and mounted filesystems only, so file outputs accept local paths.
 """
 
 from __future__ import annotations
@@ -55,14 +55,16 @@ MANIFEST = "_spark_flow_batch.json"
 
 
 class OutputWriter(Protocol):
-    """Writes one batch of a DataFrame to an output, at most once per `(app_id, batch)`.
+    """Writes one batch of a DataFrame to an output, at most once per `(app_id, txn_version)`.
 
-    A writer may also offer `written(path, *, app_id, batch) -> str | None`: why the batch is
+    A writer may also offer `written(path, *, app_id, txn_version) -> str | None`: why the batch is
     already in the output (from metadata only), or None. A Parallel Split whose branches all
     say so skips reading its input; the built-in writers have it.
     """
 
-    def write(self, df: DataFrame, path: str, *, app_id: str, batch: int | None) -> WriteResult:
+    def write(
+        self, df: DataFrame, path: str, *, app_id: str, txn_version: int | None
+    ) -> WriteResult:
         """Write `df` to `path`; a batch already written by `app_id` is skipped, not repeated."""
         ...
 
@@ -71,26 +73,29 @@ class OutputWriter(Protocol):
 class DeltaOutput:
     """Appends to a Delta table, idempotently through Delta's `txnAppId`/`txnVersion`.
 
-    Delta skips a replayed `(app_id, batch)` *even when its data differs*: give each distinct
-    batch of data its own number. Without a batch the append is a plain, non-idempotent one.
+    Delta skips a replayed `(app_id, txn_version)` *even when its data differs*: give each
+    distinct batch of data its own txn version. Without one the append is a plain, non-idempotent
+    one.
     """
 
     partition_by: tuple[str, ...] | None = None
     merge_schema: bool = False
 
-    def written(self, path: str, *, app_id: str, batch: int | None) -> str | None:
-        """Why `(app_id, batch)` is already committed to the table at `path`, or None."""
+    def written(self, path: str, *, app_id: str, txn_version: int | None) -> str | None:
+        """Why `(app_id, txn_version)` is already committed to the table at `path`, or None."""
         from spark_flow.delta import rs
         from spark_flow.delta._types import WriteRequest
 
-        if batch is None or not rs.is_local(path):  # the log is read with delta-rs, locally
+        if txn_version is None or not rs.is_local(path):  # the log is read with delta-rs, locally
             return None
-        request = WriteRequest(path, app_id=app_id, version=batch)
+        request = WriteRequest(path, app_id=app_id, txn_version=txn_version)
         return request.skip_reason(rs.transaction_version(path, app_id))
 
-    def write(self, df: DataFrame, path: str, *, app_id: str, batch: int | None) -> WriteResult:
-        if batch is None:
-            log.info("appending to %s without a batch number: a rerun appends again", path)
+    def write(
+        self, df: DataFrame, path: str, *, app_id: str, txn_version: int | None
+    ) -> WriteResult:
+        if txn_version is None:
+            log.info("appending to %s without a txn version: a rerun appends again", path)
             return delta.write(
                 df, path, partition_by=self.partition_by, merge_schema=self.merge_schema
             )
@@ -98,7 +103,7 @@ class DeltaOutput:
             df,
             path,
             app_id=app_id,
-            version=batch,
+            txn_version=txn_version,
             partition_by=self.partition_by,
             merge_schema=self.merge_schema,
         )
@@ -119,24 +124,27 @@ class FileOutput:
     format: str
     options: Mapping[str, str] = field(default_factory=dict)
 
-    def written(self, path: str, *, app_id: str, batch: int | None) -> str | None:
-        """Why batch `batch` of `app_id` is already published under `path`, or None."""
-        if batch is None:
+    def written(self, path: str, *, app_id: str, txn_version: int | None) -> str | None:
+        """Why batch `txn_version` of `app_id` is already published under `path`, or None."""
+        if txn_version is None:
             return None
-        published = _skip_if_published(_local_root(path, self.format) / f"batch_id={batch}",
-                                       app_id, batch)  # fmt: skip
+        published = _skip_if_published(_local_root(path, self.format) / f"batch_id={txn_version}",
+                                       app_id, txn_version)  # fmt: skip
         return None if published is None else published.skipped_reason
 
-    def write(self, df: DataFrame, path: str, *, app_id: str, batch: int | None) -> WriteResult:
+    def write(
+        self, df: DataFrame, path: str, *, app_id: str, txn_version: int | None
+    ) -> WriteResult:
         from pyspark.sql import Observation
         from pyspark.sql import functions as F
 
         root = _local_root(path, self.format)
+        batch = txn_version
         if batch is None or isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
             raise InvalidArgumentError(
-                "batch",
+                "txn_version",
                 f"{self.format} outputs publish each batch as its own folder batch_id=N, "
-                f"got batch {batch!r}",
+                f"got txn_version {batch!r}",
                 "Pass the batch number (an integer >= 0), e.g. the run date as YYYYMMDD.",
             )
         target = root / f"batch_id={batch}"
@@ -153,7 +161,7 @@ class FileOutput:
             files = sorted(p.name for p in staging.iterdir() if not p.name.startswith(("_", ".")))
             manifest = {
                 "app_id": app_id,
-                "batch": batch,
+                "txn_version": batch,
                 "rows": rows.get["rows"],
                 "files": files,
                 "schema": aligned.schema.jsonValue(),
@@ -215,7 +223,7 @@ def _skip_if_published(target: Path, app_id: str, batch: int) -> WriteResult | N
     manifest = json.loads(manifest_path.read_text())
     if manifest["app_id"] != app_id:
         raise InvalidArgumentError(
-            "batch",
+            "txn_version",
             f"batch {batch} of {target.parent} was published by app {manifest['app_id']!r}, "
             f"not {app_id!r}",
             "Give each writer of a shared output its own batch numbers, or its own output.",
@@ -267,7 +275,7 @@ def output_writer(output_type: str) -> OutputWriter:
         UnknownValueError: `output_type` is not registered; the message lists those that are.
 
     Example:
-        >>> output_writer("csv").write(df, "out/devices", app_id="router", batch=20240101)
+        >>> output_writer("csv").write(df, "out/devices", app_id="router", txn_version=20240101)
     """
     factory = _REGISTRY.get(output_type)
     if factory is None:
@@ -310,7 +318,7 @@ def register_output(
 class MicroBatchWriter:
     """A `foreachBatch` function that writes every micro-batch of a stream exactly once.
 
-    The micro-batch id is the batch number (Delta's txnVersion, or the file outputs'
+    The micro-batch id is the txn version (Delta's txnVersion, or the file outputs'
     `batch_id=N`). A query restarted from its checkpoint replays the micro-batch it did not
     finish with the same id, so whatever that batch already wrote is skipped, not duplicated.
     `reports` keeps what the last micro-batches did (in this driver process: a Spark Connect
@@ -344,5 +352,6 @@ def for_each_batch(writer: OutputWriter, path: str, *, app_id: str) -> MicroBatc
     replayed micro-batch recognise its own earlier write.
     """
     return MicroBatchWriter(
-        app_id, lambda batch, batch_id: writer.write(batch, path, app_id=app_id, batch=batch_id)
+        app_id,
+        lambda batch, batch_id: writer.write(batch, path, app_id=app_id, txn_version=batch_id),
     )

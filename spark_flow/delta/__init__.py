@@ -5,7 +5,7 @@ Spark write the Parquet files and commits them with the `deltalake` package. `en
 picks one per session and says which and why in the log; `backend(spark)` tells.
 
 Delta's own warning applies to both: a write whose `(app_id, version)` is already committed is
-skipped, *even when its data differs*. Give each distinct batch of data its own version.
+skipped, *even when its data differs*. Give each distinct batch of data its own txn version.
 """
 
 from __future__ import annotations
@@ -121,24 +121,25 @@ def write(
     *,
     mode: Mode = "append",
     app_id: str | None = None,
-    version: int | None = None,
+    txn_version: int | None = None,
     partition_by: Sequence[str] | None = None,
     merge_schema: bool = False,
     replace_where: Mapping[str, object] | None = None,
 ) -> WriteResult:
     """Write `df` to the Delta table at `path` as one commit, idempotently when asked.
 
-    With `app_id` and `version`, the write is Delta's idempotent write (`txnAppId`/`txnVersion`):
-    if the table already holds a commit from `app_id` with a version >= `version`, nothing is
-    computed or written and the result says why. Delta skips such a replay *even when the data
-    differs*; a new batch of data needs a new version.
+    With `app_id` and `txn_version`, the write is Delta's idempotent write
+    (`txnAppId`/`txnVersion`): if the table already holds a commit from `app_id` with a txn
+    version >= `txn_version`, nothing is computed or written and the result says why. Delta
+    skips such a replay *even when the data differs*; a new batch of data needs a new txn
+    version.
 
     Args:
         df: the data.
         path: table location (a local path or `file:` URI on the delta-rs backend).
         mode: `append` or `overwrite` (replaces the table's data in a new version).
         app_id: stable name of the writer, e.g. the job name.
-        version: the batch number; only increasing numbers commit.
+        txn_version: the batch number (Delta's txnVersion); only increasing numbers commit.
         partition_by: partition columns when the table is created (Hive-style directories).
         merge_schema: add columns the table does not have yet.
         replace_where: with `mode="overwrite"`, replace only these partitions, e.g.
@@ -150,22 +151,22 @@ def write(
 
     Raises:
         SchemaMismatchError: the data's columns or types do not fit the table.
-        InvalidArgumentError: `version` without `app_id`, a negative version, a partitioning
+        InvalidArgumentError: `txn_version` without `app_id`, a negative one, a partitioning
             that differs from the table's, `replace_where` on non-partition columns or with
             rows outside the replaced partitions.
         UnknownValueError: an unknown `mode`.
 
     Example:
-        >>> write(df, "data/devices", app_id="devices-loader", version=1).committed
+        >>> write(df, "data/devices", app_id="devices-loader", txn_version=1).committed
         True
-        >>> write(df, "data/devices", app_id="devices-loader", version=1).committed
+        >>> write(df, "data/devices", app_id="devices-loader", txn_version=1).committed
         False
     """
     request = WriteRequest(
         path=path,
         mode=mode,
         app_id=app_id,
-        version=version,
+        txn_version=txn_version,
         partition_by=None if partition_by is None else tuple(partition_by),
         merge_schema=merge_schema,
         replace_where=None

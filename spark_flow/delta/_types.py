@@ -20,7 +20,7 @@ class WriteRequest:
     path: str
     mode: Mode = "append"
     app_id: str | None = None
-    version: int | None = None
+    txn_version: int | None = None
     partition_by: tuple[str, ...] | None = None
     merge_schema: bool = False
     replace_where: tuple[tuple[str, str], ...] | None = None
@@ -32,22 +32,26 @@ class WriteRequest:
             )
         if self.mode not in MODES:
             raise UnknownValueError("mode", self.mode, MODES)
-        if (self.app_id is None) != (self.version is None):
-            given, missing = ("version", "app_id") if self.app_id is None else ("app_id", "version")
+        if (self.app_id is None) != (self.txn_version is None):
+            given, missing = (
+                ("txn_version", "app_id") if self.app_id is None else ("app_id", "txn_version")
+            )
             raise InvalidArgumentError(
                 missing,
                 f"{given} was given without {missing}; a Delta transaction needs both",
-                "Pass app_id (a stable name of the writing job) and version (its batch number).",
+                "Pass app_id (a stable name of the writing job) and txn_version (its batch "
+                "number).",
             )
         if self.app_id is not None and not self.app_id.strip():
             raise InvalidArgumentError("app_id", "it is empty", "Name the writing job.")
         self._check_replace_where()
-        if self.version is not None and (
-            isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 0
+        version = self.txn_version
+        if version is not None and (
+            isinstance(version, bool) or not isinstance(version, int) or version < 0
         ):
             raise InvalidArgumentError(
-                "version",
-                f"expected an integer >= 0, got {self.version!r}",
+                "txn_version",
+                f"expected an integer >= 0, got {version!r}",
                 "Use the batch number, e.g. a micro-batch id or a date as YYYYMMDD.",
             )
 
@@ -67,12 +71,12 @@ class WriteRequest:
 
     def skip_reason(self, last_version: int | None) -> str | None:
         """Why this write must not run, given the table's last version for our app id."""
-        if self.app_id is None or self.version is None or last_version is None:
+        if self.app_id is None or self.txn_version is None or last_version is None:
             return None
-        if self.version <= last_version:
+        if self.txn_version <= last_version:
             return (
                 f"txnAppId={self.app_id!r} already committed txnVersion={last_version} "
-                f">= {self.version}"
+                f">= {self.txn_version}"
             )
         return None
 

@@ -41,7 +41,7 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
     """Write through the connector; the txn options make a replay a no-op there too."""
     writer = df.write.format("delta").mode(request.mode)
     if request.app_id is not None:
-        writer = writer.option("txnAppId", request.app_id).option("txnVersion", request.version)
+        writer = writer.option("txnAppId", request.app_id).option("txnVersion", request.txn_version)
     if request.merge_schema:
         writer = writer.option("mergeSchema", "true")
     if request.replace_where:

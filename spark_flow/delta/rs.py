@@ -278,8 +278,8 @@ def _commit(
         custom_metadata={_WRITE_ID_KEY: plan.write_id},
         app_transactions=(
             None
-            if request.app_id is None or request.version is None
-            else [Transaction(request.app_id, request.version)]
+            if request.app_id is None or request.txn_version is None
+            else [Transaction(request.app_id, request.txn_version)]
         ),
     )
     delta_schema = to_delta_schema(plan.schema)

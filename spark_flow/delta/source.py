@@ -99,7 +99,7 @@ class DeltaDataSource(DataSource):
             path=_path(self.options),
             mode="overwrite" if overwrite else "append",
             app_id=self.options.get("txnAppId"),
-            version=_int_option(self.options, "txnVersion"),
+            txn_version=_int_option(self.options, "txnVersion"),
             merge_schema=str(self.options.get("mergeSchema", "false")).lower() == "true",
         )
         return _Writer(rs.plan_write(request, schema), schema)

@@ -20,15 +20,15 @@ args = job.parser().parse_args(sys.argv[1:])
 write = DeltaOutput.write
 
 
-def write_or_die(self, df, path, *, app_id, batch):  # type: ignore[no-untyped-def]
-    if path == args.enriched_output and batch == CRASH_BATCH:
+def write_or_die(self, df, path, *, app_id, txn_version):  # type: ignore[no-untyped-def]
+    if path == args.enriched_output and txn_version == CRASH_BATCH:
         deadline = time.monotonic() + 120
         while rs.transaction_version(args.raw_output, f"{args.app_id}.raw") != CRASH_BATCH:
             if time.monotonic() > deadline:
                 raise SystemExit("the raw branch never committed the batch")
             time.sleep(0.01)
         os._exit(9)
-    return write(self, df, path, app_id=app_id, batch=batch)
+    return write(self, df, path, app_id=app_id, txn_version=txn_version)
 
 
 DeltaOutput.write = write_or_die  # type: ignore[method-assign]

@@ -17,8 +17,11 @@ BIN = Path(sys.executable).parent
 
 
 def _check_demo_output(stdout: str, workdir: Path) -> None:
-    assert "write  (app_id=devices-loader-v1, version=1): committed=True, table version 0" in stdout
-    assert "replay (app_id=devices-loader-v1, version=1): committed=False" in stdout
+    assert (
+        "write  (app_id=devices-loader-v1, txn_version=1): committed=True, table version 0"
+        in stdout
+    )
+    assert "replay (app_id=devices-loader-v1, txn_version=1): committed=False" in stdout
     assert "rows in the table: 20 (not 40)" in stdout
     assert "loader run: committed=True" in stdout
     assert "loader rerun: committed=False, 0 rows written" in stdout

@@ -82,8 +82,8 @@ def test_jvm_backend_writes_idempotently(tmp_delta_path: str) -> None:
     if active is None or not jvm.is_available(active):
         pytest.skip("the delta-spark JARs are not on the classpath (Maven is unreachable here)")
     df = active.range(5)
-    first = delta.write(df, tmp_delta_path, app_id="a", version=1)
-    replay = delta.write(df, tmp_delta_path, app_id="a", version=1)
+    first = delta.write(df, tmp_delta_path, app_id="a", txn_version=1)
+    replay = delta.write(df, tmp_delta_path, app_id="a", txn_version=1)
     assert first.committed
     assert not replay.committed
     assert delta.read(active, tmp_delta_path).count() == 5

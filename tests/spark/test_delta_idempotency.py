@@ -37,11 +37,11 @@ def test_replay_of_a_committed_txn_runs_no_spark_job_and_writes_no_file(
     spark: SparkSession, tmp_delta_path: str
 ) -> None:
     df = spark.range(10)
-    first = delta.write(df, tmp_delta_path, app_id="loader", version=7)
+    first = delta.write(df, tmp_delta_path, app_id="loader", txn_version=7)
     files_before = data_files(tmp_delta_path)
 
     with count_spark_jobs(spark) as jobs:
-        replay = delta.write(df, tmp_delta_path, app_id="loader", version=7)
+        replay = delta.write(df, tmp_delta_path, app_id="loader", txn_version=7)
 
     assert first.committed
     assert first.rows_written == 10
@@ -56,7 +56,7 @@ def test_replay_of_a_committed_txn_runs_no_spark_job_and_writes_no_file(
 
 def test_the_job_counter_does_see_jobs(spark: SparkSession, tmp_delta_path: str) -> None:
     with count_spark_jobs(spark) as jobs:
-        delta.write(spark.range(3), tmp_delta_path, app_id="loader", version=1)
+        delta.write(spark.range(3), tmp_delta_path, app_id="loader", txn_version=1)
 
     assert jobs.count >= 1
 
@@ -65,10 +65,10 @@ def test_lower_versions_skip_higher_versions_commit(
     spark: SparkSession, tmp_delta_path: str
 ) -> None:
     df = spark.range(5)
-    delta.write(df, tmp_delta_path, app_id="loader", version=5)
+    delta.write(df, tmp_delta_path, app_id="loader", txn_version=5)
 
-    lower = delta.write(df, tmp_delta_path, app_id="loader", version=4)
-    higher = delta.write(df, tmp_delta_path, app_id="loader", version=6)
+    lower = delta.write(df, tmp_delta_path, app_id="loader", txn_version=4)
+    higher = delta.write(df, tmp_delta_path, app_id="loader", txn_version=6)
 
     assert not lower.committed
     assert higher.committed
@@ -82,9 +82,9 @@ def test_app_ids_and_tables_keep_their_own_transactions(
     first, second = str(tmp_path / "first"), str(tmp_path / "second")
     df = spark.range(4)
 
-    assert delta.write(df, first, app_id="a", version=1).committed
-    assert delta.write(df, first, app_id="b", version=1).committed
-    assert delta.write(df, second, app_id="a", version=1).committed
+    assert delta.write(df, first, app_id="a", txn_version=1).committed
+    assert delta.write(df, first, app_id="b", txn_version=1).committed
+    assert delta.write(df, second, app_id="a", txn_version=1).committed
 
     assert delta.transaction_version(spark, first, "a") == 1
     assert delta.transaction_version(spark, first, "b") == 1
@@ -108,7 +108,7 @@ def test_racing_writers_of_one_txn_commit_once_and_the_loser_leaves_no_files(
     def writer() -> None:
         df = spark.range(0, 100, numPartitions=1).withColumn("id", arrive("id"))
         try:
-            results.append(delta.write(df, table, app_id="split", version=3))
+            results.append(delta.write(df, table, app_id="split", txn_version=3))
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -141,20 +141,20 @@ def _fails_on(value: int) -> F.Column:
 def test_a_write_that_fails_midway_leaves_the_previous_version_and_retries_cleanly(
     spark: SparkSession, tmp_delta_path: str
 ) -> None:
-    delta.write(spark.range(10), tmp_delta_path, app_id="loader", version=1)
+    delta.write(spark.range(10), tmp_delta_path, app_id="loader", txn_version=1)
     failing: DataFrame = spark.range(0, 1000, numPartitions=4).withColumn(
         "id", _fails_on(999)("id")
     )
 
     with pytest.raises(Exception, match="bad row 999"):
-        delta.write(failing, tmp_delta_path, app_id="loader", version=2)
+        delta.write(failing, tmp_delta_path, app_id="loader", txn_version=2)
 
     assert DeltaTable(tmp_delta_path).version() == 0
     assert data_files(tmp_delta_path) == logged_files(tmp_delta_path)
     assert delta.read(spark, tmp_delta_path).count() == 10
     assert not (Path(tmp_delta_path) / "_spark_flow_staging").exists()
 
-    retry = delta.write(spark.range(10, 20), tmp_delta_path, app_id="loader", version=2)
+    retry = delta.write(spark.range(10, 20), tmp_delta_path, app_id="loader", txn_version=2)
 
     assert retry.committed
     assert delta.read(spark, tmp_delta_path).count() == 20
@@ -171,7 +171,7 @@ def test_two_writers_creating_one_table_both_land(spark: SparkSession, tmp_path:
 
     def writer(app_id: str) -> None:
         df = spark.range(0, 10, numPartitions=1).withColumn("id", arrive("id"))
-        results.append(delta.write(df, table, app_id=app_id, version=1))
+        results.append(delta.write(df, table, app_id=app_id, txn_version=1))
 
     threads = [threading.Thread(target=writer, args=(name,)) for name in ("raw", "enriched")]
     for thread in threads:
@@ -222,7 +222,7 @@ def test_a_commit_that_loses_to_another_version_of_its_app_is_redone_on_top(
 
     def writer(version: int, gate: F.udf) -> None:  # type: ignore[valid-type]
         df = spark.range(0, 10, numPartitions=1).withColumn("id", gate("id"))
-        results[version] = delta.write(df, table, app_id="loader", version=version)
+        results[version] = delta.write(df, table, app_id="loader", txn_version=version)
 
     threads = [
         threading.Thread(target=writer, args=(2, after_version_one)),

@@ -175,8 +175,8 @@ def test_tables_written_by_deltalake_are_read_with_their_partitions(
 @pytest.mark.parametrize(
     ("kwargs", "error", "fragment"),
     [
-        ({"version": 1}, InvalidArgumentError, "version was given without app_id"),
-        ({"app_id": "a", "version": -1}, InvalidArgumentError, "expected an integer >= 0"),
+        ({"txn_version": 1}, InvalidArgumentError, "txn_version was given without app_id"),
+        ({"app_id": "a", "txn_version": -1}, InvalidArgumentError, "expected an integer >= 0"),
         ({"mode": "upsert"}, UnknownValueError, "use one of 'append', 'overwrite'"),
     ],
 )

@@ -29,9 +29,11 @@ class RecordingWriter:
 
     intervals: list[tuple[float, float]] = field(default_factory=list)
 
-    def write(self, df: DataFrame, path: str, *, app_id: str, batch: int | None) -> WriteResult:
+    def write(
+        self, df: DataFrame, path: str, *, app_id: str, txn_version: int | None
+    ) -> WriteResult:
         started = time.monotonic()
-        result = DeltaOutput().write(df, path, app_id=app_id, batch=batch)
+        result = DeltaOutput().write(df, path, app_id=app_id, txn_version=txn_version)
         self.intervals.append((started, time.monotonic()))
         return result
 
@@ -51,7 +53,7 @@ def test_the_input_is_persisted_while_branches_run_and_released_after(
         [Branch("a", str(tmp_path / "a"), look), Branch("b", str(tmp_path / "b"), look)],
         storage_level=StorageLevel.DISK_ONLY,
     )
-    report = split.run(source, batch=1)
+    report = split.run(source, txn_version=1)
 
     assert seen == [(True, StorageLevel.DISK_ONLY)] * 2
     assert not source.is_cached
@@ -68,14 +70,14 @@ def test_the_input_is_released_when_a_branch_fails(spark: SparkSession, tmp_path
         "failing", [Branch("ok", str(tmp_path / "ok")), Branch("bad", "x", explode)]
     )
     with pytest.raises(ParallelSplitError):
-        split.run(source, batch=1)
+        split.run(source, txn_version=1)
 
     assert not source.is_cached
 
 
 def test_an_input_the_caller_cached_stays_cached(spark: SparkSession, tmp_path: Path) -> None:
     source = spark.range(10).persist()
-    ParallelSplit("theirs", [Branch("a", str(tmp_path / "a"))]).run(source, batch=1)
+    ParallelSplit("theirs", [Branch("a", str(tmp_path / "a"))]).run(source, txn_version=1)
 
     assert source.is_cached
     source.unpersist()
@@ -97,13 +99,13 @@ def test_branches_run_concurrently_and_max_parallel_bounds_them(
             Branch(name, str(tmp_path / "c" / name), wait_for_the_other, concurrent)
             for name in ("a", "b")
         ],
-    ).run(spark.range(10), batch=1)
+    ).run(spark.range(10), txn_version=1)
     sequential = RecordingWriter()
     ParallelSplit(
         "one_by_one",
         [Branch(name, str(tmp_path / "s" / name), writer=sequential) for name in ("a", "b", "c")],
         max_parallel=1,
-    ).run(spark.range(10), batch=1)
+    ).run(spark.range(10), txn_version=1)
 
     (a_start, a_end), (b_start, b_end) = concurrent.intervals
     assert a_start < b_end  # the two writes overlapped
@@ -129,12 +131,12 @@ def test_every_failed_branch_is_named_and_the_others_complete(
         ],
     )
     with pytest.raises(ParallelSplitError) as caught:
-        split.run(spark.range(20), batch=4)
+        split.run(spark.range(20), txn_version=4)
 
     error = caught.value
     assert [name for name, _ in error.failures] == ["enriched", "legacy"]
     assert "ValueError: unknown device type" in dict(error.failures)["enriched"]
-    assert "Rerun with batch=4" in str(error)
+    assert "Rerun with txn_version=4" in str(error)
     assert [b.status for b in error.report.branches] == ["committed", "failed", "failed"]
     assert delta.read(spark, str(tmp_path / "raw")).count() == 20
 
@@ -174,7 +176,7 @@ def test_fail_fast_cancels_the_running_branches(spark: SparkSession, tmp_path: P
         fail_fast=True,
     )
     with pytest.raises(ParallelSplitError) as caught:
-        split.run(spark.range(0, 1, numPartitions=1), batch=1)
+        split.run(spark.range(0, 1, numPartitions=1), txn_version=1)
 
     statuses = {b.name: b.status for b in caught.value.report.branches}
     assert statuses == {"slow": "cancelled", "fast": "failed"}
@@ -195,10 +197,10 @@ def test_a_rerun_after_a_failed_branch_leaves_every_row_exactly_once(
     )
 
     with pytest.raises(ParallelSplitError) as caught:
-        split.run(source, batch=1)
+        split.run(source, txn_version=1)
     assert [name for name, _ in caught.value.failures] == ["second"]
     second.unlink()
-    report = split.run(source, batch=1)
+    report = split.run(source, txn_version=1)
 
     assert [(b.name, b.status) for b in report.branches] == [
         ("first", "skipped"),
@@ -213,7 +215,7 @@ def test_branch_app_ids_are_the_split_app_id_and_the_branch_name(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     split = ParallelSplit("ids", [Branch("raw", str(tmp_path / "raw"))])
-    report = split.run(spark.range(3), app_id="devices-loader", batch=9)
+    report = split.run(spark.range(3), app_id="devices-loader", txn_version=9)
 
     assert report.app_id == "devices-loader"
     assert delta.transaction_version(spark, str(tmp_path / "raw"), "devices-loader.raw") == 9
@@ -262,7 +264,7 @@ def test_the_split_reads_its_input_once_where_naive_branches_read_it_each(
 
     source = spark.range(0, 200, numPartitions=2).withColumn("id", parse("id"))
     branches = [Branch(name, str(tmp_path / "split" / name)) for name in ("a", "b", "c")]
-    ParallelSplit("once", branches).run(source, batch=1)
+    ParallelSplit("once", branches).run(source, txn_version=1)
     split_scans = rows_parsed.value / 200
     for name in ("a", "b", "c"):
         delta.write(source, str(tmp_path / "naive" / name))
@@ -293,10 +295,10 @@ def test_replaying_a_completed_split_does_not_read_its_input(
     split = ParallelSplit(
         "replay", [Branch(name, str(tmp_path / name), writer=writer) for name in ("a", "b")]
     )
-    first = split.run(spark.range(30), batch=5)
+    first = split.run(spark.range(30), txn_version=5)
 
     with count_spark_jobs(spark) as jobs:
-        replay = split.run(spark.range(30), batch=5)
+        replay = split.run(spark.range(30), txn_version=5)
 
     assert [b.rows_written for b in first.branches] == [30, 30]
     assert jobs.count == 0
@@ -307,14 +309,14 @@ def test_replaying_a_completed_split_does_not_read_its_input(
 def test_a_replay_check_that_cannot_read_an_output_lets_the_branch_report_it(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    ParallelSplit("check", [Branch("a", str(tmp_path / "a"))]).run(spark.range(3), batch=1)
+    ParallelSplit("check", [Branch("a", str(tmp_path / "a"))]).run(spark.range(3), txn_version=1)
     (tmp_path / "b").write_text("a file where the table goes")
     split = ParallelSplit(
         "check", [Branch("a", str(tmp_path / "a")), Branch("b", str(tmp_path / "b"))]
     )
 
     with pytest.raises(ParallelSplitError) as caught:
-        split.run(spark.range(3), batch=1)
+        split.run(spark.range(3), txn_version=1)
 
     assert [b.status for b in caught.value.report.branches] == ["skipped", "failed"]
     assert "is a file, not a table folder" in dict(caught.value.failures)["b"]

@@ -34,11 +34,11 @@ def test_a_replayed_batch_writes_nothing_and_a_new_batch_appends(
     path = str(tmp_path / "out")
     writer = output_writer(output_type)
 
-    first = writer.write(devices(spark), path, app_id="loader", batch=1)
+    first = writer.write(devices(spark), path, app_id="loader", txn_version=1)
     files_after_first = all_files(path)
-    replay = writer.write(devices(spark), path, app_id="loader", batch=1)
+    replay = writer.write(devices(spark), path, app_id="loader", txn_version=1)
     files_after_replay = all_files(path)
-    second = writer.write(devices(spark, 10), path, app_id="loader", batch=2)
+    second = writer.write(devices(spark, 10), path, app_id="loader", txn_version=2)
 
     assert (first.committed, first.rows_written) == (True, 50)
     assert (replay.committed, replay.rows_written) == (False, 0)
@@ -53,7 +53,7 @@ def test_file_batches_are_partitions_with_a_manifest_and_no_staging_left(
     spark: SparkSession, tmp_path: Path, output_type: str
 ) -> None:
     path = tmp_path / "out"
-    result = output_writer(output_type).write(devices(spark), str(path), app_id="a", batch=7)
+    result = output_writer(output_type).write(devices(spark), str(path), app_id="a", txn_version=7)
 
     batch_dir = path / "batch_id=7"
     assert (batch_dir / "_spark_flow_batch.json").is_file()
@@ -79,11 +79,11 @@ def test_a_task_failing_mid_write_publishes_nothing_and_the_retry_publishes_once
 
     broken = spark.range(0, 100, numPartitions=4).withColumn("id", fail_on_last_partition("id"))
     with pytest.raises(Exception, match="disk full"):
-        output_writer("parquet").write(broken, str(path), app_id="a", batch=1)
+        output_writer("parquet").write(broken, str(path), app_id="a", txn_version=1)
 
     assert not (path / "batch_id=1").exists()
     assert list((path / "_spark_flow_staging").iterdir()) == []
-    retried = output_writer("parquet").write(spark.range(100), str(path), app_id="a", batch=1)
+    retried = output_writer("parquet").write(spark.range(100), str(path), app_id="a", txn_version=1)
     assert retried.committed
     assert spark.read.parquet(str(path)).count() == 100
 
@@ -99,7 +99,7 @@ def test_racing_publishers_of_one_batch_publish_it_once(
 
     def publish() -> None:
         df = spark.range(0, 40, numPartitions=1).withColumn("id", arrive("id"))
-        results.append(output_writer("json").write(df, path, app_id="a", batch=3))
+        results.append(output_writer("json").write(df, path, app_id="a", txn_version=3))
 
     threads = [threading.Thread(target=publish) for _ in range(2)]
     for thread in threads:
@@ -117,8 +117,8 @@ def test_csv_has_a_header_and_keeps_the_first_batch_column_order(
 ) -> None:
     path = tmp_path / "out"
     writer = output_writer("csv")
-    writer.write(devices(spark), str(path), app_id="a", batch=1)
-    writer.write(devices(spark).select("name", "id"), str(path), app_id="a", batch=2)
+    writer.write(devices(spark), str(path), app_id="a", txn_version=1)
+    writer.write(devices(spark).select("name", "id"), str(path), app_id="a", txn_version=2)
 
     headers = {
         line.split("\n")[0]
@@ -134,11 +134,11 @@ def test_a_changed_schema_is_refused_before_anything_is_written(
 ) -> None:
     path = tmp_path / "out"
     writer = output_writer("parquet")
-    writer.write(devices(spark), str(path), app_id="a", batch=1)
+    writer.write(devices(spark), str(path), app_id="a", txn_version=1)
 
     changed = devices(spark).withColumn("id", F.col("id").cast("string")).drop("name")
     with pytest.raises(SchemaMismatchError) as caught:
-        writer.write(changed, str(path), app_id="a", batch=2)
+        writer.write(changed, str(path), app_id="a", txn_version=2)
 
     assert ("id", "bigint", "string") in caught.value.conflicts
     assert ("name", "string", "no such column") in caught.value.conflicts
@@ -148,10 +148,10 @@ def test_a_changed_schema_is_refused_before_anything_is_written(
 
 def test_a_batch_published_by_another_app_is_an_error(spark: SparkSession, tmp_path: Path) -> None:
     path = str(tmp_path / "out")
-    output_writer("json").write(devices(spark), path, app_id="loader", batch=1)
+    output_writer("json").write(devices(spark), path, app_id="loader", txn_version=1)
 
     with pytest.raises(InvalidArgumentError, match="published by app 'loader', not 'other'"):
-        output_writer("json").write(devices(spark), path, app_id="other", batch=1)
+        output_writer("json").write(devices(spark), path, app_id="other", txn_version=1)
 
 
 @pytest.mark.parametrize(
@@ -167,7 +167,7 @@ def test_file_outputs_reject_what_they_cannot_publish_atomically(
 ) -> None:
     target = str(tmp_path / "out") if path == "OUT" else path
     with pytest.raises(InvalidArgumentError, match=fragment):
-        output_writer("csv").write(devices(spark), target, app_id="a", batch=batch)
+        output_writer("csv").write(devices(spark), target, app_id="a", txn_version=batch)
 
 
 def test_a_foreign_folder_in_the_batch_slot_is_not_taken_for_a_published_batch(
@@ -175,7 +175,7 @@ def test_a_foreign_folder_in_the_batch_slot_is_not_taken_for_a_published_batch(
 ) -> None:
     (tmp_path / "out" / "batch_id=1").mkdir(parents=True)
     with pytest.raises(InvalidArgumentError, match="not published by spark_flow"):
-        output_writer("csv").write(devices(spark), str(tmp_path / "out"), app_id="a", batch=1)
+        output_writer("csv").write(devices(spark), str(tmp_path / "out"), app_id="a", txn_version=1)
 
 
 def test_unknown_output_type_lists_the_registered_ones() -> None:
@@ -191,7 +191,9 @@ def test_custom_output_types_register_once_unless_replaced(
     monkeypatch.setattr(outputs, "_REGISTRY", dict(outputs._REGISTRY))
     register_output("orc", lambda: FileOutput("orc"))
 
-    result = output_writer("orc").write(devices(spark), str(tmp_path / "o"), app_id="a", batch=1)
+    result = output_writer("orc").write(
+        devices(spark), str(tmp_path / "o"), app_id="a", txn_version=1
+    )
 
     assert result.committed
     assert spark.read.orc(str(tmp_path / "o")).count() == 50

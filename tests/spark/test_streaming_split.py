@@ -34,20 +34,22 @@ class FailsOnce:
     """A writer that fails on one batch the first time: before writing, or right after."""
 
     inner: OutputWriter
-    batch: int
+    txn_version: int
     after_writing: bool = False
     failures: list[int] = field(default_factory=list)
 
-    def written(self, path: str, *, app_id: str, batch: int | None) -> str | None:
-        return self.inner.written(path, app_id=app_id, batch=batch)  # type: ignore[attr-defined,no-any-return]
+    def written(self, path: str, *, app_id: str, txn_version: int | None) -> str | None:
+        return self.inner.written(path, app_id=app_id, txn_version=txn_version)  # type: ignore[attr-defined,no-any-return]
 
-    def write(self, df: DataFrame, path: str, *, app_id: str, batch: int | None) -> WriteResult:
-        if batch == self.batch and not self.failures and not self.after_writing:
-            self.failures.append(batch)
+    def write(
+        self, df: DataFrame, path: str, *, app_id: str, txn_version: int | None
+    ) -> WriteResult:
+        if txn_version == self.txn_version and not self.failures and not self.after_writing:
+            self.failures.append(txn_version)
             raise RuntimeError("disk full")
-        result = self.inner.write(df, path, app_id=app_id, batch=batch)
-        if batch == self.batch and not self.failures:
-            self.failures.append(batch)
+        result = self.inner.write(df, path, app_id=app_id, txn_version=txn_version)
+        if txn_version == self.txn_version and not self.failures:
+            self.failures.append(txn_version)
             raise RuntimeError("the driver died after the commit")
         return result
 
@@ -105,7 +107,7 @@ def test_a_failed_branch_stops_the_query_and_a_restart_completes_its_micro_batch
 ) -> None:
     expected = land_files(tmp_path / "in", [20, 30, 40])
     checkpoint = tmp_path / "checkpoint"
-    split = two_branches(tmp_path, FailsOnce(DeltaOutput(), batch=1))
+    split = two_branches(tmp_path, FailsOnce(DeltaOutput(), txn_version=1))
 
     with pytest.raises(StreamingQueryException) as stopped:
         stream(spark, tmp_path / "in", split.for_each_batch(app_id="devices"), checkpoint)
@@ -154,7 +156,7 @@ def test_file_branches_publish_one_folder_per_micro_batch_across_a_restart(
 ) -> None:
     expected = land_files(tmp_path / "in", [10, 11, 12])
     checkpoint = tmp_path / "checkpoint"
-    parquet = FailsOnce(output_writer("parquet"), batch=2, after_writing=True)
+    parquet = FailsOnce(output_writer("parquet"), txn_version=2, after_writing=True)
     split = two_branches(tmp_path, parquet)
 
     with pytest.raises(StreamingQueryException):
@@ -174,7 +176,7 @@ def test_a_single_writer_replayed_after_its_commit_skips_the_batch(
 ) -> None:
     expected = land_files(tmp_path / "in", [7, 8])
     checkpoint, table = tmp_path / "checkpoint", str(tmp_path / "devices")
-    crashing = FailsOnce(DeltaOutput(), batch=1, after_writing=True)
+    crashing = FailsOnce(DeltaOutput(), txn_version=1, after_writing=True)
 
     with pytest.raises(StreamingQueryException, match="the driver died after the commit"):
         stream(spark, tmp_path / "in", for_each_batch(crashing, table, app_id="one"), checkpoint)

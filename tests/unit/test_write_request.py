@@ -9,12 +9,12 @@ from spark_flow.errors import InvalidArgumentError, UnknownValueError
 @pytest.mark.parametrize(
     ("kwargs", "argument", "fragment"),
     [
-        ({"version": 1}, "app_id", "version was given without app_id"),
-        ({"app_id": "job"}, "version", "app_id was given without version"),
-        ({"app_id": "job", "version": -1}, "version", "expected an integer >= 0, got -1"),
-        ({"app_id": "job", "version": 1.5}, "version", "got 1.5"),
-        ({"app_id": "job", "version": True}, "version", "got True"),
-        ({"app_id": " ", "version": 1}, "app_id", "it is empty"),
+        ({"txn_version": 1}, "app_id", "txn_version was given without app_id"),
+        ({"app_id": "job"}, "txn_version", "app_id was given without txn_version"),
+        ({"app_id": "job", "txn_version": -1}, "txn_version", "expected an integer >= 0, got -1"),
+        ({"app_id": "job", "txn_version": 1.5}, "txn_version", "got 1.5"),
+        ({"app_id": "job", "txn_version": True}, "txn_version", "got True"),
+        ({"app_id": " ", "txn_version": 1}, "app_id", "it is empty"),
         ({"path": ""}, "path", "non-empty table path"),
     ],
 )
@@ -43,7 +43,7 @@ def test_unknown_mode_lists_the_modes() -> None:
 def test_a_version_at_or_below_the_last_committed_one_is_skipped(
     last: int | None, version: int, skipped: bool
 ) -> None:
-    request = WriteRequest(path="/t", app_id="job", version=version)
+    request = WriteRequest(path="/t", app_id="job", txn_version=version)
 
     assert (request.skip_reason(last) is not None) is skipped
 
