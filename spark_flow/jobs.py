@@ -89,6 +89,10 @@ def describe(name: str) -> str:
 def load(name: str) -> ModuleType:
     """Import job `name` from its script (each call loads it afresh)."""
     script = resolve(name)
+    # Jobs share modules kept beside them (`_schemas`, `_recipes`): put their folder on the
+    # path, as `spark-submit jobs/<job>.py` does for the script's own folder.
+    if str(script.parent) not in sys.path:
+        sys.path.insert(0, str(script.parent))
     spec = importlib.util.spec_from_file_location(f"spark_flow_job_{name}", script)
     if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has a loader
         raise UnknownValueError("job", name, sorted(available_jobs()))
