@@ -58,9 +58,12 @@ log = logging.getLogger(__name__)
 TriggerRule = Literal[
     "all_success",
     "all_done",
+    "all_done_min_one_success",
     "all_failed",
+    "all_skipped",
     "one_success",
     "one_failed",
+    "one_done",
     "none_failed",
     "none_failed_min_one_success",
     "none_skipped",
@@ -339,6 +342,11 @@ class ParentOutcome:
 def trigger_rule_met(rule: str, statuses: Sequence[str]) -> bool:
     """Airflow's trigger rules over finished parents, read literally (zero parents included).
 
+    Every parent has settled when the rule is weighed, so `all_done` always holds and
+    `all_done_min_one_success` asks what `one_success` asks; Airflow's `one_*` rules differ only
+    in firing before the other parents finish. With zero parents an `all_*` or `none_*` rule
+    holds and a rule needing one parent (`one_*`, `..._min_one_success`) does not.
+
     Example:
         >>> trigger_rule_met("none_failed_min_one_success", ["success", "skipped"])
         True
@@ -352,9 +360,12 @@ def trigger_rule_met(rule: str, statuses: Sequence[str]) -> bool:
     return {
         "all_success": success == total,
         "all_done": True,
+        "all_done_min_one_success": success >= 1,
         "all_failed": failed == total,
+        "all_skipped": skipped == total,
         "one_success": success >= 1,
         "one_failed": failed >= 1,
+        "one_done": success + failed >= 1,
         "none_failed": failed == 0,
         "none_failed_min_one_success": failed == 0 and success >= 1,
         "none_skipped": skipped == 0,
