@@ -43,7 +43,6 @@ __all__ = [
     "PartitionListing",
     "PartitionParents",
     "TriggerRule",
-    "fan_in_day",
     "join_fan_in",
     "list_partitions",
     "read_partitions",
@@ -571,62 +570,3 @@ def _settle_task(
     except Exception as exc:  # noqa: BLE001 - a failed parent is an outcome the rule weighs
         log.warning("fan-in parent %s failed: %s", name, error_summary(exc))
         return ParentOutcome(name, "failed", error_summary(exc)), None
-
-
-def fan_in_day(
-    spark: Any,
-    name: str,
-    *,
-    root: str,
-    day: str,
-    hours: Sequence[int],
-    mode: Literal["aligned", "unaligned"],
-    read: Callable[[PartitionListing], DataFrame],
-    aggregate: Callable[[DataFrame], DataFrame],
-    output: str,
-    min_completeness: float = 0.0,
-) -> dict[str, Any]:
-    """One day's hourly partitions `root/date=D/hour=HH/` fanned in, aggregated, written as date D.
-
-    `aligned` (Aligned Fan-In) needs every hour in `hours`: a missing one raises
-    `TriggerRuleError` naming it, and nothing is written. `unaligned` runs with at least one
-    hour and `min_completeness` of them, marks every row with `completeness` and
-    `is_approximate`, and records the missing hours with `write_completeness`. The day replaces
-    its `date` partition of the Delta table `output`, so a rerun after late data never
-    duplicates it.
-
-    Args:
-        read: reads the present partitions (e.g. `read_partitions(spark, listing, ...)`).
-        aggregate: what is computed over the day's rows; a `date` column is added to it.
-
-    Returns:
-        The day's report: hours present, missing hours, completeness and the write's summary.
-    """
-    expected = [{"date": day, "hour": f"{hour:02d}"} for hour in hours]
-    listing = list_partitions(root, expected)
-    rule: dict[str, Any] = (
-        {"trigger_rule": "all_success"}
-        if mode == "aligned"
-        else {"trigger_rule": "one_success", "min_completeness": min_completeness}
-    )
-    result = FanIn.from_partitions(f"{name}.{day}", listing, read, **rule).run()
-    if result.data is None:  # both rules need a present hour; kept for a clear message anyway
-        raise InvalidArgumentError(root, f"no hour of {day} is present", "Load that day first.")
-    rows = aggregate(result.data).withColumn("date", F.to_date(F.lit(day)))
-    written = delta.write(
-        with_completeness(rows, result.completeness),
-        output,
-        mode="overwrite",
-        partition_by=["date"],
-        replace_where={"date": day},
-    )
-    missing = tuple(m.rsplit("hour=", 1)[1] for m in listing.missing)
-    record = CompletenessRecord(name, day, len(expected), len(listing.present), missing)
-    write_completeness(spark, output, record)
-    return {
-        "date": day,
-        "hours_present": len(listing.present),
-        "missing_hours": list(missing),
-        "completeness": result.completeness,
-        **written.summary(),
-    }
