@@ -17,9 +17,10 @@ from spark_flow.fan_in import (
     CompletenessRecord,
     FanIn,
     PartitionListing,
+    PartitionParents,
+    add_completeness_columns,
     list_partitions,
-    with_completeness,
-    write_completeness,
+    record_completeness,
 )
 
 __all__ = ["fan_in_day"]
@@ -43,7 +44,7 @@ def fan_in_day(
     `aligned` (Aligned Fan-In) needs every hour in `hours`: a missing one raises
     `TriggerRuleError` naming it, and nothing is written. `unaligned` runs with at least one
     hour and `min_completeness` of them, marks every row with `completeness` and
-    `is_approximate`, and records the missing hours with `write_completeness`. The day replaces
+    `is_approximate`, and records the missing hours with `record_completeness`. The day replaces
     its `date` partition of the Delta table `output`, so a rerun after late data never
     duplicates it.
 
@@ -60,18 +61,20 @@ def fan_in_day(
     """
     expected = [{"date": day, "hour": f"{hour:02d}"} for hour in hours]
     listing = list_partitions(root, expected)
-    rule: dict[str, Any] = (
-        {"trigger_rule": "all_success"}
-        if mode == "aligned"
-        else {"trigger_rule": "one_success", "min_completeness": min_completeness}
+    aligned = mode == "aligned"
+    fan_in = FanIn(
+        f"{name}.{day}",
+        PartitionParents(listing, read),
+        trigger_rule="all_success" if aligned else "one_success",
+        min_completeness=None if aligned else min_completeness,
     )
-    result = FanIn.from_partitions(f"{name}.{day}", listing, read, **rule).run()
-    # Both rules need a present hour, and without a fallback an unmet rule raises: a result
-    # always carries data here (a day with no hour raises TriggerRuleError, see the tests).
-    assert result.data is not None
-    rows = aggregate(result.data).withColumn("date", F.to_date(F.lit(day)))
+    report = fan_in.run()
+    # Both rules need a present hour, and without a fallback an unmet rule raises, so a report
+    # always carries data here: a day without any hour raises TriggerRuleError (see the tests).
+    assert report.data is not None
+    rows = aggregate(report.data).withColumn("date", F.to_date(F.lit(day)))
     written = delta.write(
-        with_completeness(rows, result.completeness),
+        add_completeness_columns(rows, report.completeness),
         output,
         mode="overwrite",
         partition_by=["date"],
@@ -79,11 +82,11 @@ def fan_in_day(
     )
     missing = tuple(m.rsplit("hour=", 1)[1] for m in listing.missing)
     record = CompletenessRecord(name, day, len(expected), len(listing.present), missing)
-    write_completeness(spark, output, record)
+    record_completeness(spark, output, record)
     return {
         "date": day,
         "hours_present": len(listing.present),
         "missing_hours": list(missing),
-        "completeness": result.completeness,
+        "completeness": report.completeness,
         **written.summary(),
     }

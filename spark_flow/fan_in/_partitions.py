@@ -93,8 +93,11 @@ def read_partitions(
     return df
 
 
-def with_completeness(df: DataFrame, completeness: float) -> DataFrame:
-    """Add `completeness` (present / expected parents) and `is_approximate` to every row."""
+def add_completeness_columns(df: DataFrame, completeness: float) -> DataFrame:
+    """Add `completeness` (present / expected parents) and `is_approximate` to every row.
+
+    Works with `DataFrame.transform`: `df.transform(add_completeness_columns, 0.75)`.
+    """
     return df.withColumn("completeness", F.lit(float(completeness))).withColumn(
         "is_approximate", F.lit(completeness < 1.0)
     )
@@ -110,16 +113,30 @@ class CompletenessRecord:
     present: int
     missing: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "missing", tuple(self.missing))
+        if not 0 <= self.present <= self.expected:
+            raise InvalidArgumentError(
+                "present",
+                f"{self.dataset} {self.logical_date}: {self.present} present of "
+                f"{self.expected} expected",
+                "Count the present parents among the expected ones.",
+            )
+
     @property
     def completeness(self) -> float:
         return self.present / self.expected if self.expected else 0.0
 
 
-def write_completeness(spark: Any, output: str, record: CompletenessRecord) -> str:
+def record_completeness(spark: Any, output: str, record: CompletenessRecord) -> str:
     """Store `record` in the Delta table `<output>/_spark_flow_completeness`, one row per date.
 
-    Consumers read it without scanning the output; a rerun for the same date replaces its row.
-    Returns the table's path.
+    The output's own rows carry their completeness (`add_completeness_columns`); this table
+    says which parents were missing, so consumers learn it without scanning the output. A
+    rerun for the same date replaces its row.
+
+    Returns:
+        The companion table's path.
     """
     path = str(Path(output) / COMPLETENESS_DIR)
     row = spark.createDataFrame(

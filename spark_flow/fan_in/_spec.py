@@ -1,28 +1,25 @@
 """The `FanIn` spec: settle the parents, weigh Airflow's trigger rule, combine what arrived.
 
-`all_success` is the Aligned Fan-In; the other rules (and `min_completeness`) the Unaligned one,
-whose result says how complete it is.
+`FanIn` is a frozen definition, checked when it is created; `run` settles its parents (a
+`FanInParents` strategy, see `_parents`), weighs the trigger rule over their outcomes and unions
+the frames that arrived. `all_success` is the Aligned Fan-In; the other rules (and
+`min_completeness`) the Unaligned one, whose report says how complete it is.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import Any, Literal, get_args
 
 from pyspark.sql import DataFrame
 
-from spark_flow._common import check_name, error_summary
-from spark_flow.errors import (
-    InvalidArgumentError,
-    SparkFlowError,
-    TriggerRuleError,
-    UnknownValueError,
-)
+from spark_flow._common import check_max_parallel, check_name
+from spark_flow.errors import InvalidArgumentError, TriggerRuleError, UnknownValueError
 from spark_flow.fan_in._combine import union_by_name
-from spark_flow.fan_in._partitions import PartitionListing, with_completeness
+from spark_flow.fan_in._parents import FanInParents, ParentOutcome, ParentStatus
+from spark_flow.fan_in._partitions import add_completeness_columns
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +37,10 @@ TriggerRule = Literal[
     "none_skipped",
     "always",
 ]
-TRIGGER_RULES: tuple[str, ...] = get_args(TriggerRule)
-ParentStatus = Literal["success", "failed", "skipped"]
+TRIGGER_RULES: tuple[TriggerRule, ...] = get_args(TriggerRule)
 
 
-class ParentSkipped(SparkFlowError):
-    """Raised by a parent task that has nothing to contribute this time (status `skipped`)."""
-
-
-@dataclass(frozen=True)
-class ParentOutcome:
-    """How one parent ended: success, failed (with the error) or skipped (with the reason)."""
-
-    name: str
-    status: ParentStatus
-    detail: str | None = None
-
-
-def trigger_rule_met(rule: str, statuses: Sequence[str]) -> bool:
+def trigger_rule_met(rule: TriggerRule, statuses: Sequence[ParentStatus]) -> bool:
     """Airflow's trigger rules over finished parents, read literally (zero parents included).
 
     Every parent has settled when the rule is weighed, so `all_done` always holds and
@@ -92,16 +75,22 @@ def trigger_rule_met(rule: str, statuses: Sequence[str]) -> bool:
 
 
 @dataclass(frozen=True)
-class FanInResult:
-    """The parents' outcomes, the completeness, and the combined data when the child runs.
+class FanInReport:
+    """What a fan-in run found: each parent's outcome, whether the child runs, and its input.
 
-    `data` is the union of the successful parents with `completeness` / `is_approximate`
-    columns; None when no parent succeeded or the rule sent the flow to the fallback, whose
-    return value is in `fallback`.
+    Attributes:
+        name: the fan-in's name.
+        rule: the trigger rule that was weighed.
+        outcomes: one per parent, in the parents' order.
+        triggered: the rule (and `min_completeness`) allowed the child to run.
+        data: when triggered, the union of the successful parents with `completeness` /
+            `is_approximate` columns; None when no parent succeeded (e.g. under `all_skipped`)
+            or when not triggered.
+        fallback: what `on_not_triggered` returned, when it ran.
     """
 
     name: str
-    rule: str
+    rule: TriggerRule
     outcomes: tuple[ParentOutcome, ...]
     triggered: bool
     data: DataFrame | None = None
@@ -109,111 +98,107 @@ class FanInResult:
 
     @property
     def completeness(self) -> float:
+        """The fraction of parents that succeeded."""
         succeeded = sum(o.status == "success" for o in self.outcomes)
-        return succeeded / len(self.outcomes)
+        return succeeded / len(self.outcomes) if self.outcomes else 0.0
 
     @property
     def missing(self) -> tuple[str, ...]:
+        """The parents that did not succeed (failed, missing or skipped)."""
         return tuple(o.name for o in self.outcomes if o.status != "success")
 
 
-Parent = DataFrame | Callable[[], DataFrame]
-
-
 @dataclass(frozen=True)
-class PartitionParents:
-    """Parents that are partitions of one dataset: a listing and how to read it in one scan."""
-
-    listing: PartitionListing
-    read: Callable[[PartitionListing], DataFrame]
-
-
 class FanIn:
-    """Combine parents into one input when a trigger rule allows it.
+    """Combine parents into one input when a trigger rule allows it; checked when defined.
 
-    Parents are DataFrames (present, so `success`) or tasks: callables returning a DataFrame,
-    run concurrently (at most `max_parallel`), that may fail (`failed`) or raise
-    `ParentSkipped` (`skipped`). Use `FanIn.from_partitions` for partitions of one dataset.
-
-    Args:
+    Attributes:
         name: the fan-in's name, in logs and errors.
-        parents: parent name -> DataFrame or task; at least one.
-        trigger_rule: when the child runs; `all_success` is the Aligned Fan-In.
-        min_completeness: also require this fraction of parents to have succeeded.
+        parents: `TaskParents` (DataFrames or tasks, run concurrently) or `PartitionParents`
+            (the partitions of one dataset, read in one scan); at least one parent.
+        trigger_rule: when the child runs, with Airflow's meaning; `all_success` is the
+            Aligned Fan-In.
+        min_completeness: also require this fraction (0 to 1) of the parents to have succeeded.
         max_parallel: tasks running at once (default: all).
-        on_not_triggered: called with the result when the rule says the child must not run
-            (a fallback or alerting task); without it, `TriggerRuleError` is raised.
+        on_not_triggered: called with the report when the rule says the child must not run (a
+            fallback or alerting task); without it, `run` raises `TriggerRuleError`.
         allow_missing_columns: passed to `union_by_name`.
-        source_column: passed to `union_by_name`.
+        source_column: passed to `union_by_name`: each row's parent name.
+
+    Raises:
+        InvalidArgumentError: a bad name, no parents, or an option out of its range.
+        UnknownValueError: a trigger rule Airflow does not have.
 
     Example:
-        >>> hours = FanIn("visits", {f"{h:02d}": load_hour(h) for h in range(24)},
+        >>> hours = FanIn("visits", TaskParents({f"{h:02d}": load_hour(h) for h in range(24)}),
         ...               trigger_rule="all_done", min_completeness=0.5)
         >>> cube = build_cube(hours.run().data)
     """
 
-    def __init__(
-        self,
-        name: str,
-        parents: Mapping[str, Parent] | PartitionParents,
-        *,
-        trigger_rule: str = "all_success",
-        min_completeness: float | None = None,
-        max_parallel: int | None = None,
-        on_not_triggered: Callable[[FanInResult], Any] | None = None,
-        allow_missing_columns: bool = False,
-        source_column: str | None = None,
-    ) -> None:
-        check_name("fan-in name", name)
-        if not isinstance(parents, PartitionParents) and not parents:
+    name: str
+    parents: FanInParents
+    _: KW_ONLY
+    trigger_rule: TriggerRule = "all_success"
+    min_completeness: float | None = None
+    max_parallel: int | None = None
+    on_not_triggered: Callable[[FanInReport], Any] | None = None
+    allow_missing_columns: bool = False
+    source_column: str | None = None
+
+    def __post_init__(self) -> None:
+        check_name("fan-in name", self.name)
+        if not callable(getattr(self.parents, "settle", None)):
             raise InvalidArgumentError(
-                "parents", f"fan-in {name!r} has none", "Pass at least one parent."
+                "parents",
+                f"fan-in {self.name!r} expected TaskParents, PartitionParents or another "
+                f"FanInParents (names and settle()), got a {type(self.parents).__name__}",
+                "Wrap a mapping of DataFrames or tasks in TaskParents({...}); for partitions of "
+                "one dataset pass PartitionParents(listing, read).",
             )
-        if trigger_rule not in TRIGGER_RULES:
-            raise UnknownValueError("trigger_rule", trigger_rule, TRIGGER_RULES)
-        if min_completeness is not None and not 0.0 <= min_completeness <= 1.0:
+        if not self.parents.names:
+            raise InvalidArgumentError(
+                "parents", f"fan-in {self.name!r} has none", "Pass at least one parent."
+            )
+        if self.trigger_rule not in TRIGGER_RULES:
+            raise UnknownValueError("trigger_rule", self.trigger_rule, TRIGGER_RULES)
+        fraction = self.min_completeness
+        if fraction is not None and (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, (int, float))
+            or not 0.0 <= fraction <= 1.0
+        ):
             raise InvalidArgumentError(
                 "min_completeness",
-                f"expected a fraction between 0 and 1, got {min_completeness!r}",
+                f"expected a fraction between 0 and 1, got {fraction!r}",
                 "Pass e.g. 0.5 for at least half of the parents.",
             )
-        self.name = name
-        self.parents = parents if isinstance(parents, PartitionParents) else dict(parents)
-        self.trigger_rule = trigger_rule
-        self.min_completeness = min_completeness
-        self.max_parallel = max_parallel
-        self.on_not_triggered = on_not_triggered
-        self._union_options: dict[str, Any] = {
-            "allow_missing_columns": allow_missing_columns,
-            "source_column": source_column,
-        }
+        check_max_parallel(self.max_parallel, "parent tasks")
+        if self.on_not_triggered is not None and not callable(self.on_not_triggered):
+            raise InvalidArgumentError(
+                "on_not_triggered",
+                f"fan-in {self.name!r} got {self.on_not_triggered!r}, which is not callable",
+                "Pass a function taking the FanInReport, or None to raise TriggerRuleError.",
+            )
+        if self.source_column is not None and (
+            not isinstance(self.source_column, str) or not self.source_column
+        ):
+            raise InvalidArgumentError(
+                "source_column",
+                f"fan-in {self.name!r} got {self.source_column!r}",
+                "Pass the name of the column to add, or None for no such column.",
+            )
 
-    @classmethod
-    def from_partitions(
-        cls,
-        name: str,
-        listing: PartitionListing,
-        read: Callable[[PartitionListing], DataFrame],
-        **options: Any,
-    ) -> FanIn:
-        """A fan-in whose parents are the listing's expected partitions, read in one scan.
-
-        Present partitions are `success`, missing ones `failed` ("missing"); `read` gets the
-        listing (e.g. `lambda l: read_partitions(spark, l, format="json", schema=...)`).
-        """
-        return cls(name, PartitionParents(listing, read), **options)
-
-    def run(self) -> FanInResult:
+    def run(self) -> FanInReport:
         """Settle every parent, apply the rule, and return the combined input or the fallback.
 
         Raises:
             TriggerRuleError: the rule says the child must not run and there is no fallback;
-                it names the parents that failed or are missing, and why.
+                it names the parents that failed, are missing or were skipped, and why.
         """
-        outcomes, frames = self._settle()
-        result = FanInResult(self.name, self.trigger_rule, tuple(outcomes), triggered=False)
-        statuses = [o.status for o in outcomes]
-        completeness = result.completeness
+        settled = self.parents.settle(self.name, max_parallel=self.max_parallel)
+        report = FanInReport(self.name, self.trigger_rule, settled.outcomes, triggered=False)
+        statuses = [o.status for o in settled.outcomes]
+        completeness = report.completeness
         triggered = trigger_rule_met(self.trigger_rule, statuses) and (
             self.min_completeness is None or completeness >= self.min_completeness
         )
@@ -235,57 +220,18 @@ class FanIn:
                     self.min_completeness,
                     tuple(
                         (o.name, o.status, o.detail or "")
-                        for o in outcomes
+                        for o in settled.outcomes
                         if o.status != "success"
                     ),
                     completeness,
                 )
-            return replace(result, fallback=self.on_not_triggered(result))
+            return replace(report, fallback=self.on_not_triggered(report))
         data = None
-        if frames:
-            combined = (
-                frames[0] if len(frames) == 1 else union_by_name(frames, **self._union_options)
+        if settled.frames:
+            combined = union_by_name(
+                settled.frames,
+                allow_missing_columns=self.allow_missing_columns,
+                source_column=self.source_column,
             )
-            data = with_completeness(combined, completeness)
-        return replace(result, triggered=True, data=data)
-
-    def _settle(self) -> tuple[list[ParentOutcome], list[DataFrame]]:
-        if isinstance(self.parents, PartitionParents):
-            listing = self.parents.listing
-            outcomes = [
-                ParentOutcome(p, "success")
-                if p in listing.present
-                else ParentOutcome(p, "failed", f"missing: no data under {listing.root}/{p}")
-                for p in listing.expected
-            ]
-            return outcomes, [self.parents.read(listing)] if listing.present else []
-        settled: dict[str, tuple[ParentOutcome, DataFrame | None]] = {}
-        tasks: dict[str, Callable[[], DataFrame]] = {}
-        for name, parent in self.parents.items():
-            if isinstance(parent, DataFrame):
-                settled[name] = (ParentOutcome(name, "success"), parent)
-            else:
-                tasks[name] = parent
-        if tasks:
-            workers = min(self.max_parallel or len(tasks), len(tasks))
-            with ThreadPoolExecutor(workers, thread_name_prefix=f"fan-in-{self.name}") as pool:
-                futures = {
-                    name: pool.submit(_settle_task, name, task) for name, task in tasks.items()
-                }
-                for name, future in futures.items():
-                    settled[name] = future.result()
-        ordered = [settled[name] for name in self.parents]
-        frames = [df for outcome, df in ordered if outcome.status == "success" and df is not None]
-        return [outcome for outcome, _ in ordered], frames
-
-
-def _settle_task(
-    name: str, task: Callable[[], DataFrame]
-) -> tuple[ParentOutcome, DataFrame | None]:
-    try:
-        return ParentOutcome(name, "success"), task()
-    except ParentSkipped as skipped:
-        return ParentOutcome(name, "skipped", str(skipped) or "skipped"), None
-    except Exception as exc:  # noqa: BLE001 - a failed parent is an outcome the rule weighs
-        log.warning("fan-in parent %s failed: %s", name, error_summary(exc))
-        return ParentOutcome(name, "failed", error_summary(exc)), None
+            data = add_completeness_columns(combined, completeness)
+        return replace(report, triggered=True, data=data)
