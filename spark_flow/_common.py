@@ -31,6 +31,16 @@ def check_unique(kind: str, owner: str, names: list[str], why: str) -> None:
         )
 
 
+def check_max_parallel(value: object, what: str) -> None:
+    """Reject a `max_parallel` that is neither None nor an integer >= 1 (a bool is no count)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise InvalidArgumentError(
+            "max_parallel",
+            f"expected an integer >= 1, got {value!r}",
+            f"Pass how many {what} may run at once, or None for all.",
+        )
+
+
 def error_summary(exc: BaseException) -> str:
     """One line about an error; for a Python worker's traceback, its last line says the most."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]

@@ -12,7 +12,7 @@ of a split, a parent of a fan-in):
 |                | before, a branch whose txn version is committed, a step restored from (or |
 |                | covered by) a restart boundary's checkpoint                               |
 | `skipped`      | had nothing to do this time, by its own decision (Airflow's meaning): a   |
-|                | fan-in parent task that raised `ParentSkipped`                            |
+|                | fan-in parent task that raised `SkipParent`                               |
 | `failed`       | ran and raised; the error says why                                        |
 | `cancelled`    | stopped by fail-fast: cancelled while running, or never started because   |
 |                | a sibling failed first                                                    |
@@ -29,8 +29,6 @@ from typing import Literal, get_args
 
 __all__ = ["DONE", "STATUSES", "Status"]
 
-Status = Literal[
-    "running", "success", "already_done", "skipped", "failed", "cancelled", "not_run"
-]
+Status = Literal["running", "success", "already_done", "skipped", "failed", "cancelled", "not_run"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 DONE: frozenset[Status] = frozenset({"success", "already_done"})

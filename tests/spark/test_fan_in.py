@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, TriggerRuleError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    SchemaMismatchError,
+    SparkFlowError,
+    TriggerRuleError,
+    UnknownValueError,
+)
 from spark_flow.fan_in import (
     FanIn,
-    ParentSkipped,
+    ParentOutcome,
+    ParentStatus,
+    PartitionParents,
+    SkipParent,
+    TaskParents,
+    add_completeness_columns,
     join_fan_in,
     list_partitions,
     read_partitions,
     union_by_name,
 )
+from spark_flow.status import STATUSES
 from spark_flow.testing import assert_df_equal, count_spark_jobs
 
 
@@ -148,8 +163,9 @@ def test_aligned_fan_in_refuses_a_day_with_a_missing_hour(
 ) -> None:
     hourly(tmp_path, [h for h in range(24) if h != 7])
     listing = list_partitions(tmp_path, EXPECTED)
-    fan_in = FanIn.from_partitions(
-        "visits", listing, lambda found: read_partitions(spark, found, format="json")
+    fan_in = FanIn(
+        "visits",
+        PartitionParents(listing, lambda found: read_partitions(spark, found, format="json")),
     )
 
     with pytest.raises(TriggerRuleError) as caught:
@@ -169,18 +185,16 @@ def test_unaligned_fan_in_carries_its_completeness_on_every_row(
 ) -> None:
     hourly(tmp_path, list(range(0, 24, 2)))
     listing = list_partitions(tmp_path, EXPECTED)
-    fan_in = FanIn.from_partitions(
-        "visits", listing, lambda found: read_partitions(spark, found, format="json"),
-        trigger_rule="all_done", min_completeness=0.5,
-    )  # fmt: skip
+    hours = PartitionParents(listing, lambda found: read_partitions(spark, found, format="json"))
+    fan_in = FanIn("visits", hours, trigger_rule="all_done", min_completeness=0.5)
 
-    result = fan_in.run()
+    report = fan_in.run()
 
-    assert result.completeness == 0.5
-    assert result.data is not None
-    flags = result.data.select("completeness", "is_approximate").distinct().collect()
+    assert report.completeness == 0.5
+    assert report.data is not None
+    flags = report.data.select("completeness", "is_approximate").distinct().collect()
     assert [tuple(r) for r in flags] == [(0.5, True)]
-    assert result.data.count() == 12 * 3
+    assert report.data.count() == 12 * 3
 
 
 def test_task_parents_run_concurrently_and_each_outcome_is_recorded(
@@ -196,24 +210,24 @@ def test_task_parents_run_concurrently_and_each_outcome_is_recorded(
         raise ValueError("hour 7 is corrupt")
 
     def nothing_new() -> DataFrame:
-        raise ParentSkipped("no new data for this hour")
+        raise SkipParent("no new data for this hour")
 
     fan_in = FanIn(
         "tasks",
-        {"a": lambda: loaded(1), "b": lambda: loaded(2), "c": broken, "d": nothing_new,
-         "e": spark.createDataFrame([(5,)], "v long")},
+        TaskParents({"a": lambda: loaded(1), "b": lambda: loaded(2), "c": broken, "d": nothing_new,
+                     "e": spark.createDataFrame([(5,)], "v long")}),
         trigger_rule="one_success",
     )  # fmt: skip
-    result = fan_in.run()
+    report = fan_in.run()
 
-    assert [(o.name, o.status) for o in result.outcomes] == [
+    assert [(o.name, o.status) for o in report.outcomes] == [
         ("a", "success"), ("b", "success"), ("c", "failed"), ("d", "skipped"), ("e", "success"),
     ]  # fmt: skip
-    assert result.outcomes[2].detail == "ValueError: hour 7 is corrupt"
-    assert result.outcomes[3].detail == "no new data for this hour"
-    assert result.data is not None
-    assert sorted(r.v for r in result.data.collect()) == [1, 2, 5]
-    assert result.completeness == 3 / 5
+    assert report.outcomes[2].detail == "ValueError: hour 7 is corrupt"
+    assert report.outcomes[3].detail == "no new data for this hour"
+    assert report.data is not None
+    assert sorted(r.v for r in report.data.collect()) == [1, 2, 5]
+    assert report.completeness == 3 / 5
 
 
 def test_the_fallback_runs_instead_of_the_child_when_every_parent_failed(
@@ -224,32 +238,166 @@ def test_the_fallback_runs_instead_of_the_child_when_every_parent_failed(
 
     alerts: list[tuple[str, ...]] = []
     fan_in = FanIn(
-        "all_down", {"a": broken, "b": broken}, trigger_rule="one_success",
-        on_not_triggered=lambda result: alerts.append(result.missing) or "alerted",
+        "all_down", TaskParents({"a": broken, "b": broken}), trigger_rule="one_success",
+        on_not_triggered=lambda report: alerts.append(report.missing) or "alerted",
     )  # fmt: skip
 
-    result = fan_in.run()
+    report = fan_in.run()
 
-    assert not result.triggered
-    assert result.data is None
-    assert result.fallback == "alerted"
+    assert not report.triggered
+    assert report.data is None
+    assert report.fallback == "alerted"
     assert alerts == [("a", "b")]
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "fragment"),
+    ("kwargs", "error", "argument", "fragment"),
     [
-        ({"parents": {}}, "has none"),
-        ({"trigger_rule": "all_sucess"}, "Did you mean 'all_success'"),
-        ({"min_completeness": 1.5}, "between 0 and 1"),
+        ({"name": "no spaces"}, InvalidArgumentError, "fan-in name", "not a usable name"),
+        ({"parents": {"a": None}}, InvalidArgumentError, "parents", "in TaskParents({...})"),
+        ({"parents": TaskParents({})}, InvalidArgumentError, "parents", "has none"),
+        ({"trigger_rule": "all_sucess"}, UnknownValueError, "trigger_rule", "'all_success'?"),
+        ({"min_completeness": 1.5}, InvalidArgumentError, "min_completeness", "between 0 and 1"),
+        ({"min_completeness": True}, InvalidArgumentError, "min_completeness", "got True"),
+        ({"max_parallel": 0}, InvalidArgumentError, "max_parallel", "integer >= 1, got 0"),
+        ({"on_not_triggered": "alert"}, InvalidArgumentError, "on_not_triggered", "callable"),
+        ({"source_column": ""}, InvalidArgumentError, "source_column", "name of the column"),
     ],
 )
 def test_a_fan_in_is_checked_when_it_is_defined(
-    spark: SparkSession, kwargs: dict[str, object], fragment: str
+    spark: SparkSession,
+    kwargs: dict[str, object],
+    error: type[SparkFlowError],
+    argument: str,
+    fragment: str,
 ) -> None:
-    arguments: dict[str, object] = {"parents": {"a": spark.range(1)}, **kwargs}
-    with pytest.raises(Exception, match=fragment):
-        FanIn("f", **arguments)  # type: ignore[arg-type]
+    arguments: dict[str, object] = {
+        "name": "f", "parents": TaskParents({"a": spark.range(1)}), **kwargs
+    }  # fmt: skip
+
+    with pytest.raises(error) as caught:
+        FanIn(**arguments)  # type: ignore[arg-type]
+
+    # InvalidArgumentError names the argument; UnknownValueError, the key of the choice
+    assert getattr(caught.value, "argument", getattr(caught.value, "key", None)) == argument
+    assert fragment in str(caught.value)
+
+
+def test_the_options_of_a_fan_in_are_keyword_only(spark: SparkSession) -> None:
+    with pytest.raises(TypeError):
+        FanIn("f", TaskParents({"a": spark.range(1)}), "one_success")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("parents", "argument", "fragment"),
+    [
+        (lambda: TaskParents({"a": 42}), "tasks", "got 'a': int, which are neither"),
+        (lambda: PartitionParents(list_partitions(".", [{"d": 1}]), "json"), "read", "callable"),
+    ],
+)
+def test_each_kind_of_parents_is_checked_when_it_is_defined(
+    parents: Callable[[], object], argument: str, fragment: str
+) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        parents()
+
+    assert caught.value.argument == argument
+    assert fragment in str(caught.value)
+
+
+def test_task_parents_keep_their_own_copy_of_the_mapping(spark: SparkSession) -> None:
+    given = {"a": spark.range(1)}
+    parents = TaskParents(given)
+
+    given["b"] = spark.range(2)
+
+    assert parents.names == ("a",)
+
+
+def test_partitions_and_tasks_settle_through_the_same_run(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    hourly(tmp_path, [0, 1])
+    listing = list_partitions(tmp_path, EXPECTED[:3])
+    schema = "visit_id string, duration_ms long"
+    partitions = PartitionParents(
+        listing, lambda found: read_partitions(spark, found, format="json", schema=schema)
+    )
+    hours = ("00", "01", "02")
+    tasks = TaskParents({
+        hour: (lambda hour=hour: spark.read.schema(schema).json(
+            str(tmp_path / "date=2024-01-01" / f"hour={hour}")))
+        for hour in hours
+    })  # fmt: skip
+
+    reports = [FanIn(kind, p, trigger_rule="all_done").run() for kind, p in
+               (("partitions", partitions), ("tasks", tasks))]  # fmt: skip
+
+    by_partition, by_task = reports
+    assert [o.status for o in by_partition.outcomes] == ["success", "success", "failed"]
+    assert [o.status for o in by_task.outcomes] == ["success", "success", "failed"]
+    assert by_partition.completeness == by_task.completeness == 2 / 3
+    assert by_partition.data is not None
+    assert by_task.data is not None
+    assert sorted(r.visit_id for r in by_partition.data.collect()) == sorted(
+        r.visit_id for r in by_task.data.collect()
+    )
+
+
+def test_source_column_names_each_rows_parent_however_many_succeeded(
+    spark: SparkSession,
+) -> None:
+    def gone() -> DataFrame:
+        raise OSError("gone")
+
+    both = TaskParents({"web": spark.range(1), "app": spark.range(2)})
+    one = TaskParents({"web": spark.range(1), "app": gone})
+
+    unions = [
+        FanIn("f", parents, trigger_rule="one_success", source_column="src").run().data
+        for parents in (both, one)
+    ]
+
+    assert [
+        sorted((r.src, r.id) for r in union.collect()) for union in unions if union is not None
+    ] == [[("app", 0), ("app", 1), ("web", 0)], [("web", 0)]]
+
+
+def test_a_rule_met_without_any_data_runs_the_child_with_no_input(spark: SparkSession) -> None:
+    def nothing_new() -> DataFrame:
+        raise SkipParent("nothing new")
+
+    report = FanIn(
+        "quiet", TaskParents({"a": nothing_new, "b": nothing_new}), trigger_rule="all_skipped"
+    ).run()
+
+    assert report.triggered
+    assert report.data is None
+    assert report.missing == ("a", "b")
+    assert [o.detail for o in report.outcomes] == ["nothing new", "nothing new"]
+
+
+def test_skip_parent_is_a_picklable_spark_flow_error() -> None:
+    skipped = pickle.loads(pickle.dumps(SkipParent("no new file")))
+
+    assert isinstance(skipped, SparkFlowError)
+    assert skipped.reason == "no new file"
+    assert str(skipped) == "no new file"
+
+
+def test_parent_statuses_are_words_of_the_toolkits_vocabulary() -> None:
+    assert set(get_args(ParentStatus)) <= set(STATUSES)
+    with pytest.raises(UnknownValueError) as caught:
+        ParentOutcome("a", "succeeded")  # type: ignore[arg-type]
+    assert caught.value.key == "status"
+
+
+def test_completeness_columns_mark_an_incomplete_input_approximate(spark: SparkSession) -> None:
+    marked = spark.range(1).transform(add_completeness_columns, 0.75)
+    complete = spark.range(1).transform(add_completeness_columns, 1.0)
+
+    assert [tuple(r) for r in marked.collect()] == [(0, 0.75, True)]
+    assert [tuple(r) for r in complete.collect()] == [(0, 1.0, False)]
 
 
 def test_join_fan_in_prefixes_colliding_columns_with_their_parent(spark: SparkSession) -> None:

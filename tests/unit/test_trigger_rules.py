@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pickle
+from typing import get_args
 
 import pytest
 
 from spark_flow.errors import TriggerRuleError, UnknownValueError
-from spark_flow.fan_in import trigger_rule_met
+from spark_flow.fan_in import TriggerRule, trigger_rule_met
 
 S, F, K = "success", "failed", "skipped"
 MIXES = {
@@ -25,13 +26,20 @@ RUNS = {
     "all_success": {"none", "all_success"},
     "all_done": set(MIXES),
     "always": set(MIXES),
+    "all_done_min_one_success": {"all_success", "success_failed", "success_skipped", "all_three"},
     "all_failed": {"none", "all_failed"},
+    "all_skipped": {"none", "all_skipped"},
     "one_success": {"all_success", "success_failed", "success_skipped", "all_three"},
     "one_failed": {"all_failed", "success_failed", "failed_skipped", "all_three"},
+    "one_done": set(MIXES) - {"none", "all_skipped"},
     "none_failed": {"none", "all_success", "all_skipped", "success_skipped"},
     "none_failed_min_one_success": {"all_success", "success_skipped"},
     "none_skipped": {"none", "all_success", "all_failed", "success_failed"},
 }
+
+
+def test_the_truth_table_covers_every_rule() -> None:
+    assert set(RUNS) == set(get_args(TriggerRule))
 
 
 @pytest.mark.parametrize("rule", sorted(RUNS))

@@ -1,0 +1,160 @@
+"""Combining parents' DataFrames: by name into one union, or side by side in one join.
+
+`union_by_name` is the chapter's answer to position-based UNION: columns are matched by name,
+numeric types widened explicitly, and the N parents combined in one balanced union, so planning
+grows linearly with N instead of re-analysing an ever longer chain. `join_fan_in` is the
+JOIN-style fan-in, with colliding columns prefixed by their parent's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal, get_args
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DataType
+
+from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, UnknownValueError
+
+JoinHow = Literal["inner", "left", "right", "full"]
+JOIN_HOWS: tuple[str, ...] = get_args(JoinHow)
+# Widening Spark applies silently by position; here it is explicit, and anything else fails.
+_NUMERIC_RANK = {"tinyint": 0, "smallint": 1, "int": 2, "bigint": 3, "float": 4, "double": 5}
+
+
+def union_by_name(
+    parents: Sequence[DataFrame] | Mapping[str, DataFrame],
+    *,
+    allow_missing_columns: bool = False,
+    source_column: str | None = None,
+) -> DataFrame:
+    """One DataFrame holding every parent's rows, columns matched by name.
+
+    Args:
+        parents: the DataFrames, or parent name -> DataFrame (names appear in errors and in
+            `source_column`; a sequence's parents are named `parent_0`, `parent_1`, ...).
+        allow_missing_columns: fill a column a parent lacks with nulls of the column's type.
+        source_column: add this column with each row's parent name.
+
+    Returns:
+        The union; columns in order of first appearance, then `source_column`.
+
+    Raises:
+        InvalidArgumentError: no parents.
+        SchemaMismatchError: a column with incompatible types across parents, or missing from
+            a parent without `allow_missing_columns`; it names the column and each parent.
+
+    Example:
+        >>> union_by_name({"h00": hour_0, "h01": hour_1}, source_column="hour")
+    """
+    named = (
+        dict(parents)
+        if isinstance(parents, Mapping)
+        else {f"parent_{i}": df for i, df in enumerate(parents)}
+    )
+    if not named:
+        raise InvalidArgumentError(
+            "parents", "there are none to union", "Pass at least one DataFrame."
+        )
+    target = _target_types(named, allow_missing_columns=allow_missing_columns)
+    aligned = []
+    for name, df in named.items():
+        present = {f.name: f.dataType for f in df.schema.fields}
+        columns: list[Column] = [
+            _aligned(column, present.get(column), kind) for column, kind in target.items()
+        ]
+        if source_column is not None:
+            columns.append(F.lit(name).alias(source_column))
+        aligned.append(df.select(*columns))
+    while len(aligned) > 1:  # a balanced tree: each union analyses a small plan
+        aligned = [
+            aligned[i].union(aligned[i + 1]) if i + 1 < len(aligned) else aligned[i]
+            for i in range(0, len(aligned), 2)
+        ]
+    return aligned[0]
+
+
+def _aligned(column: str, has: DataType | None, wants: DataType) -> Column:
+    if has is None:
+        return F.lit(None).cast(wants).alias(column)
+    if has == wants:
+        return F.col(f"`{column}`")
+    return F.col(f"`{column}`").cast(wants).alias(column)
+
+
+def _target_types(
+    named: Mapping[str, DataFrame], *, allow_missing_columns: bool
+) -> dict[str, DataType]:
+    types: dict[str, dict[str, DataType]] = {}
+    for name, df in named.items():
+        for field in df.schema.fields:
+            types.setdefault(field.name, {})[name] = field.dataType
+    target: dict[str, DataType] = {}
+    conflicts: list[tuple[str, str | None, str]] = []
+    for column, by_parent in types.items():
+        missing = [name for name in named if name not in by_parent]
+        if missing and not allow_missing_columns:
+            having = ", ".join(f"{p}: {t.simpleString()}" for p, t in by_parent.items())
+            conflicts.append((column, having, f"missing in {', '.join(missing)}"))
+            continue
+        distinct = {t.simpleString(): t for t in by_parent.values()}
+        if len(distinct) == 1:
+            target[column] = next(iter(distinct.values()))
+        elif set(distinct) <= set(_NUMERIC_RANK):
+            target[column] = distinct[max(distinct, key=_NUMERIC_RANK.__getitem__)]
+        else:
+            listed = ", ".join(f"{p}: {t.simpleString()}" for p, t in by_parent.items())
+            conflicts.append((column, listed, "types that do not widen into one another"))
+    if conflicts:
+        raise SchemaMismatchError(
+            f"union of {', '.join(named)}",
+            conflicts,
+            fix="Cast the columns to one type in the parents (numbers widen on their own), "
+            "or pass allow_missing_columns=True to fill missing columns with nulls.",
+        )
+    return target
+
+
+def join_fan_in(
+    parents: Mapping[str, DataFrame], on: str | Sequence[str], *, how: str = "inner"
+) -> DataFrame:
+    """Align parents horizontally: join them on `on`, the chapter's JOIN-style fan-in.
+
+    A non-key column that several parents have is prefixed with each one's name
+    (`<parent>_<column>`), so no column is silently taken from the wrong parent.
+
+    Raises:
+        InvalidArgumentError: fewer than two parents, or a key a parent lacks or has twice.
+        UnknownValueError: an unsupported `how`.
+    """
+    if how not in JOIN_HOWS:
+        raise UnknownValueError("how", how, JOIN_HOWS)
+    keys = [on] if isinstance(on, str) else list(on)
+    if len(parents) < 2 or not keys:
+        raise InvalidArgumentError(
+            "parents", f"got {len(parents)} parents and keys {keys}", "Join two or more on a key."
+        )
+    seen: dict[str, int] = {}
+    for name, df in parents.items():
+        lowered = [c.lower() for c in df.columns]
+        lacking = [k for k in keys if k.lower() not in lowered]
+        twice = [k for k in keys if lowered.count(k.lower()) > 1]
+        if lacking or twice:
+            problem = f"lacks {lacking}" if lacking else f"has {twice} more than once (ambiguous)"
+            raise InvalidArgumentError(
+                "on", f"parent {name!r} {problem}; its columns are {df.columns}",
+                "Rename or select the key columns in that parent first.",
+            )  # fmt: skip
+        for column in df.columns:
+            if column not in keys:
+                seen[column] = seen.get(column, 0) + 1
+    renamed = [
+        df.select(*keys, *(F.col(f"`{c}`").alias(f"{name}_{c}") if seen[c] > 1 else F.col(f"`{c}`")
+                           for c in df.columns if c not in keys))
+        for name, df in parents.items()
+    ]  # fmt: skip
+    joined = renamed[0]
+    for other in renamed[1:]:
+        joined = joined.join(other, on=keys, how=how)
+    return joined

@@ -1,0 +1,150 @@
+"""Parents that are partitions of one dataset, and how complete a fan-in over them is.
+
+`list_partitions` finds which expected partitions (`date=.../hour=HH/`) hold data by listing
+folders only; `read_partitions` reads the present ones in one scan. The completeness helpers mark
+an Unaligned Fan-In's rows and keep the chapter's companion record of what was missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from spark_flow import delta
+from spark_flow.errors import InvalidArgumentError
+
+COMPLETENESS_DIR = "_spark_flow_completeness"
+
+
+@dataclass(frozen=True)
+class PartitionListing:
+    """Which expected partitions of a dataset exist, found by listing folders only."""
+
+    root: str
+    expected: tuple[str, ...]
+    present: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    @property
+    def completeness(self) -> float:
+        return len(self.present) / len(self.expected) if self.expected else 0.0
+
+
+def list_partitions(
+    root: str | Path, partitions: Sequence[Mapping[str, object]]
+) -> PartitionListing:
+    """List `root/k1=v1/k2=v2/` for each expected partition; present = holds a data file.
+
+    Example:
+        >>> hours = [{"date": "2024-01-01", "hour": f"{h:02d}"} for h in range(24)]
+        >>> list_partitions("data/visits", hours).missing
+        ('date=2024-01-01/hour=07',)
+    """
+    base = Path(root)
+    expected = tuple("/".join(f"{k}={v}" for k, v in p.items()) for p in partitions)
+    if not expected:
+        raise InvalidArgumentError(
+            "partitions", "no partition is expected", "List the partitions the fan-in waits for."
+        )
+    present = tuple(p for p in expected if _has_data(base / p))
+    missing = tuple(p for p in expected if p not in present)
+    return PartitionListing(str(base), expected, present, missing)
+
+
+def _has_data(folder: Path) -> bool:
+    return folder.is_dir() and any(
+        f.is_file() and not f.name.startswith(("_", ".")) for f in folder.rglob("*")
+    )
+
+
+def read_partitions(
+    spark: Any,
+    listing: PartitionListing,
+    *,
+    format: str = "parquet",
+    schema: str | None = None,
+    options: Mapping[str, str] | None = None,
+) -> DataFrame:
+    """Read the present partitions in one scan, keeping the partition values as columns.
+
+    One reader over all the paths lets Spark pack many small files into few tasks, where N
+    reads and a union plan N scans.
+
+    Raises:
+        InvalidArgumentError: no expected partition is present.
+    """
+    if not listing.present:
+        raise InvalidArgumentError(
+            "listing",
+            f"none of the {len(listing.expected)} expected partitions under {listing.root} exists",
+            "Wait for the producer, or check the root and the partition names.",
+        )
+    reader = spark.read.format(format).option("basePath", listing.root).options(**(options or {}))
+    if schema is not None:
+        reader = reader.schema(schema)
+    paths = [str(Path(listing.root) / p) for p in listing.present]
+    df: DataFrame = reader.load(paths)
+    return df
+
+
+def add_completeness_columns(df: DataFrame, completeness: float) -> DataFrame:
+    """Add `completeness` (present / expected parents) and `is_approximate` to every row.
+
+    Works with `DataFrame.transform`: `df.transform(add_completeness_columns, 0.75)`.
+    """
+    return df.withColumn("completeness", F.lit(float(completeness))).withColumn(
+        "is_approximate", F.lit(completeness < 1.0)
+    )
+
+
+@dataclass(frozen=True)
+class CompletenessRecord:
+    """How complete a fan-in's output is for one logical date (the chapter's companion table)."""
+
+    dataset: str
+    logical_date: str
+    expected: int
+    present: int
+    missing: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "missing", tuple(self.missing))
+        if not 0 <= self.present <= self.expected:
+            raise InvalidArgumentError(
+                "present",
+                f"{self.dataset} {self.logical_date}: {self.present} present of "
+                f"{self.expected} expected",
+                "Count the present parents among the expected ones.",
+            )
+
+    @property
+    def completeness(self) -> float:
+        return self.present / self.expected if self.expected else 0.0
+
+
+def record_completeness(spark: Any, output: str, record: CompletenessRecord) -> str:
+    """Store `record` in the Delta table `<output>/_spark_flow_completeness`, one row per date.
+
+    The output's own rows carry their completeness (`add_completeness_columns`); this table
+    says which parents were missing, so consumers learn it without scanning the output. A
+    rerun for the same date replaces its row.
+
+    Returns:
+        The companion table's path.
+    """
+    path = str(Path(output) / COMPLETENESS_DIR)
+    row = spark.createDataFrame(
+        [(record.dataset, record.logical_date, record.expected, record.present,
+          list(record.missing), record.completeness, datetime.now(timezone.utc))],
+        "dataset string, logical_date string, expected int, present int, "
+        "missing array<string>, completeness double, computed_at timestamp",
+    )  # fmt: skip
+    delta.write(row, path, mode="overwrite", partition_by=["logical_date"],
+                replace_where={"logical_date": record.logical_date})  # fmt: skip
+    return path
