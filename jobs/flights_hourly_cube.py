@@ -28,13 +28,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from _recipes import fan_in_day
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_in import read_partitions
 from spark_flow.jobs import job_main
+
+from _recipes import fan_in_day
 
 log = logging.getLogger(__name__)
 NAME = "flights_hourly_cube"

@@ -19,13 +19,14 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from _recipes import fan_in_day
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow.fan_in import read_partitions
 from spark_flow.generate import VISIT_SCHEMA
 from spark_flow.jobs import job_main
+
+from _recipes import fan_in_day
 
 NAME = "visits_cube"
 
