@@ -35,7 +35,7 @@ def _check_demo_output(stdout: str, workdir: Path) -> None:
     assert "completeness 0.917 (22/24 hours)" in stdout
     week = [f"01-0{day}" for day in range(1, 8)]
     assert "backfill: " + ", ".join(f"{day} success" for day in week) in stdout
-    assert "resume: " + ", ".join(f"{day} skipped" for day in week) in stdout
+    assert "resume: " + ", ".join(f"{day} already_done" for day in week) in stdout
     assert "rows in the table: 91 (each day once" in stdout
     assert "max_active_runs=3 refused: visits_trends is sequential" in stdout
     assert "backfill: 01-02 success, 01-03 success, 01-04 success" in stdout
