@@ -166,6 +166,8 @@ def test_depends_on_past_refuses_a_date_whose_previous_run_failed_or_never_ran(
         runner.run(WEEK[1], Recorder())
     assert failed.value.found.startswith("is failed (run ")
     assert "Run (or fix and rerun) 2024-01-01 first" in str(failed.value)
+    assert "pass first=True to the runner's run()" in str(failed.value)
+    assert "--first" not in str(failed.value)  # library advice: the CLI adds its own flag
     refused = state.latest("trends", WEEK[1])
     assert refused is not None
     assert refused.status == "not_run"
