@@ -74,14 +74,14 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def summary(reports: Sequence[tuple[int, SplitReport]]) -> dict[str, Any]:
-    """Micro-batches this run processed, and per branch: rows written, batches skipped."""
+    """Micro-batches this run processed, and per branch: rows written, batches already done."""
     branches: dict[str, dict[str, Any]] = {}
     for batch_id, report in reports:
         for branch in report.branches:
-            seen = branches.setdefault(branch.name, {"rows_written": 0, "skipped_batches": []})
+            seen = branches.setdefault(branch.name, {"rows_written": 0, "already_done": []})
             seen["rows_written"] += branch.rows_written
-            if branch.status == "skipped":
-                seen["skipped_batches"].append(batch_id)
+            if branch.status == "already_done":
+                seen["already_done"].append(batch_id)
     return {
         "micro_batches": [batch_id for batch_id, _ in reports],
         "branches": branches,

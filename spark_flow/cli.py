@@ -239,7 +239,7 @@ def _run_once(args: argparse.Namespace, state: Any, depends_on_past: bool) -> in
     report: dict[str, Any] = {"job": args.job, "logical_date": day.isoformat()}
     try:
         try:
-            report |= {"status": "success", **runner.run(day, task, first=args.first)}
+            report |= {"status": "success", **runner.run(day, task, first=args.first).report}
         except Exception as exc:  # noqa: BLE001 - the run is recorded failed; so is the report
             report |= {"status": "failed", "error": one_line(exc), **failure_details(exc)}
         report["seconds"] = round(time.perf_counter() - started, 3)

@@ -232,8 +232,8 @@ def _stream_restarted(spark: Any, workdir: Path, out: TextIO) -> None:
     report = loader.run(spark, args)
     branches = report["branches"]
     out.write(
-        f"   restarted: micro-batches {report['micro_batches']}, raw skipped batches "
-        f"{branches['raw']['skipped_batches']}\n"
+        f"   restarted: micro-batches {report['micro_batches']}, raw already done in "
+        f"{branches['raw']['already_done']}\n"
     )
     counts = [delta.read(spark, str(tables / name)).count() for name in ("raw", "enriched")]
     out.write(f"   rows: raw {counts[0]}, enriched {counts[1]} (30 in; each row once)\n")

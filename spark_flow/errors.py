@@ -222,9 +222,10 @@ class TriggerRuleError(SparkFlowError, RuntimeError):
 
 
 class ConcurrentRunError(SparkFlowError, RuntimeError):
-    """A Single Runner's lock is held by another live run of the same job.
+    """A run's lock (the job's, a key's or a date's) is held by another live run of the job.
 
-    `holder` has the holding run's `run_id`, `host`, `pid`, `since` and `lease_until`.
+    `holder` has the holding run's `run_id`, `host`, `pid`, `since` and `lease_until`; `waited`
+    is how long this run waited for it (None: it did not wait).
     """
 
     def __init__(
@@ -242,14 +243,17 @@ class ConcurrentRunError(SparkFlowError, RuntimeError):
         h = self.holder
         return (
             f"{scope} is already running{waited}: run {h['run_id']} on host {h['host']}, "
-            f"pid {h['pid']}, since {h['since']} (lease until {h['lease_until']}). Wait for it "
-            "(--wait SECONDS); if that process is gone, the next run takes the lock over once "
-            "its lease has expired."
+            f"pid {h['pid']}, since {h['since']} (lease until {h['lease_until']}). To wait for it, "
+            "pass wait=SECONDS to the runner; if that process is gone, the next run takes the "
+            "lock over once its lease has expired."
         )
 
 
 class DependsOnPastError(SparkFlowError, RuntimeError):
-    """depends_on_past: the run of the previous logical date did not succeed."""
+    """depends_on_past: the last run of the previous logical date did not succeed.
+
+    `found` says what the previous date's history shows ("never ran", "is failed (run ...)").
+    """
 
     def __init__(self, job: str, logical_date: str, previous_date: str, found: str) -> None:
         super().__init__(job, logical_date, previous_date, found)
@@ -262,8 +266,8 @@ class DependsOnPastError(SparkFlowError, RuntimeError):
         return (
             f"{self.job} for {self.logical_date} depends on its past: the run for "
             f"{self.previous_date} must have succeeded, but it {self.found}. Run (or fix and "
-            f"rerun) {self.previous_date} first, or mark {self.logical_date} as the first date "
-            "(--first)."
+            f"rerun) {self.previous_date} first, or, if {self.logical_date} is the job's first "
+            "date, pass first=True to the runner's run()."
         )
 
 

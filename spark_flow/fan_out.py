@@ -22,6 +22,9 @@ Exclusive Choice: a router returns a `Decision` (branch + reason) from a job par
 logical date against a migration date, or the input's schema (metadata only, never its rows);
 `ExclusiveChoice.choose` resolves it to exactly one branch and logs why, because a choice
 buried in a job is the pattern's "hidden logic" consequence.
+
+Both patterns of the chapter's fan-out family live in this one module, where a reader of the
+chapter looks for them; that makes it longer than the toolkit's ~450-line guide.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
@@ -51,8 +54,10 @@ from spark_flow.outputs import MicroBatchWriter, OutputWriter, output_types, out
 from spark_flow.session import cancel, cancellable, job_description, scheduler_pool
 
 __all__ = [
+    "BRANCH_STATUSES",
     "Branch",
     "BranchReport",
+    "BranchStatus",
     "Choice",
     "Decision",
     "ExclusiveChoice",
@@ -65,7 +70,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BranchStatus = Literal["committed", "skipped", "failed", "cancelled"]
+BranchStatus = Literal["success", "already_done", "failed", "cancelled"]
+"""The words of `spark_flow.status` a branch of a split uses; `BranchReport` says when."""
+BRANCH_STATUSES: tuple[BranchStatus, ...] = get_args(BranchStatus)
 T = TypeVar("T")
 
 
@@ -118,7 +125,21 @@ class Branch:
 
 @dataclass(frozen=True)
 class BranchReport:
-    """What one branch did: committed, skipped (already written), failed or cancelled."""
+    """What one branch did.
+
+    Attributes:
+        name: the branch's name.
+        output: where it writes.
+        status: `success` (it wrote the batch now), `already_done` (its writer already holds
+            the batch's txn version, so nothing was written; `reason` says so), `failed`
+            (`error` says why), or `cancelled` (fail-fast stopped it, or it never started
+            because another branch failed first).
+        seconds: how long it ran.
+        rows_written: rows written now (0 unless `success`).
+        table_version: the version its write committed, or the table's when `already_done`.
+        reason: why it was `already_done`.
+        error: why it `failed` or was `cancelled`.
+    """
 
     name: str
     output: str
@@ -126,8 +147,12 @@ class BranchReport:
     seconds: float
     rows_written: int = 0
     table_version: int | None = None
-    skipped_reason: str | None = None
+    reason: str | None = None
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in BRANCH_STATUSES:
+            raise UnknownValueError("status", self.status, BRANCH_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -156,6 +181,9 @@ class SplitReport:
 @dataclass(frozen=True)
 class ParallelSplit:
     """Run every branch on one persisted read of the input; see the module docstring.
+
+    Its batch run, its `foreachBatch` form and its replay check share the branch app ids and
+    the txn version that make a rerun exactly once, so they stay in this one, longer, class.
 
     Attributes:
         name: the split's name; the default app id of its writes.
@@ -210,7 +238,7 @@ class ParallelSplit:
                 differs, so new data needs a new number.
 
         Returns:
-            The report, when every branch committed or was skipped.
+            The report, when every branch is `success` or `already_done`.
 
         Raises:
             ParallelSplitError: one or more branches failed or were cancelled; it names them
@@ -246,9 +274,7 @@ class ParallelSplit:
                 branch.status,
                 branch.seconds,
                 branch.rows_written,
-                f" ({branch.skipped_reason or branch.error})"
-                if branch.skipped_reason or branch.error
-                else "",
+                f" ({branch.reason or branch.error})" if branch.reason or branch.error else "",
             )
         if report.failed:
             raise ParallelSplitError(
@@ -274,7 +300,7 @@ class ParallelSplit:
         )
 
     def _replayed(self, app_id: str, txn_version: int | None) -> tuple[BranchReport, ...] | None:
-        """All branches as skipped when every writer says it holds the batch, else None."""
+        """All branches `already_done` when every writer says it holds the batch, else None."""
         if txn_version is None:
             return None
         reports = []
@@ -290,8 +316,8 @@ class ParallelSplit:
                 return None
             if reason is None:
                 return None
-            reports.append(BranchReport(branch.name, branch.output, "skipped", 0.0,
-                                        skipped_reason=reason))  # fmt: skip
+            reports.append(BranchReport(branch.name, branch.output, "already_done", 0.0,
+                                        reason=reason))  # fmt: skip
         return tuple(reports)
 
     def _run_branches(
@@ -365,11 +391,11 @@ class ParallelSplit:
         return BranchReport(
             branch.name,
             branch.output,
-            "committed" if result.committed else "skipped",
+            "success" if result.committed else "already_done",
             time.perf_counter() - started,
             rows_written=result.rows_written,
             table_version=result.table_version,
-            skipped_reason=result.skipped_reason,
+            reason=result.skipped_reason,
         )
 
 

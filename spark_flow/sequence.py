@@ -7,8 +7,9 @@ steps chained by hand, and Spark still fuses them.
 A step marked `boundary=True` is a restart boundary (the chapter's advice: put the line after a
 costly intermediate dataset). `Sequence.run` materializes its output as a Delta table under
 `<checkpoint_dir>/<sequence>/<run_id>/<step>` and records that it completed. A rerun with the
-same run id resumes after the last completed boundary, so the steps before it are not computed
-again; a checkpoint whose schema no longer matches what the step produces is recomputed.
+same run id resumes after the last completed boundary: that boundary and the steps before it are
+not computed again (they report `already_done`; `SequenceResult.resumed_from` names the
+boundary), and a checkpoint whose schema no longer matches what its step produces is recomputed.
 
     load = Sequence("devices", [
         step("costly_join", join_reference, boundary=True),
@@ -27,21 +28,32 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pyspark.sql import DataFrame
 
 from spark_flow import delta
 from spark_flow._common import check_name, check_unique, error_summary
-from spark_flow.errors import InvalidArgumentError, StepFailedError
+from spark_flow.errors import InvalidArgumentError, StepFailedError, UnknownValueError
 from spark_flow.session import job_description
 
-__all__ = ["Sequence", "SequenceResult", "Step", "StepReport", "sql_step", "step"]
+__all__ = [
+    "STEP_STATUSES",
+    "Sequence",
+    "SequenceResult",
+    "Step",
+    "StepReport",
+    "StepStatus",
+    "sql_step",
+    "step",
+]
 
 log = logging.getLogger(__name__)
 
 StepFn = Callable[[DataFrame], DataFrame]
-StepStatus = Literal["ran", "restored", "skipped"]
+StepStatus = Literal["success", "already_done"]
+"""The words of `spark_flow.status` a step uses: computed now, or restored from a checkpoint."""
+STEP_STATUSES: tuple[StepStatus, ...] = get_args(StepStatus)
 _DONE = "_completed.json"
 
 
@@ -88,17 +100,34 @@ def sql_step(name: str, query: str, *, boundary: bool = False) -> Step:
 
 @dataclass(frozen=True)
 class StepReport:
-    """What happened to one step in a run: ran, restored from its checkpoint, or skipped."""
+    """What happened to one step in a run.
+
+    Attributes:
+        name: the step's name.
+        status: `success` when the step was computed in this run; `already_done` when a
+            resumed run restored it from its boundary's checkpoint (the boundary itself,
+            named by `SequenceResult.resumed_from`) or it came before that boundary.
+        seconds: how long it took to compute (0 when `already_done`).
+        rows_written: rows checkpointed, for a boundary computed in this run.
+    """
 
     name: str
     status: StepStatus
     seconds: float = 0.0
     rows_written: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.status not in STEP_STATUSES:
+            raise UnknownValueError("status", self.status, STEP_STATUSES)
+
 
 @dataclass(frozen=True)
 class SequenceResult:
-    """The sink's return value (or the final DataFrame without a sink) and per-step reports."""
+    """The sink's return value (or the final DataFrame without a sink) and per-step reports.
+
+    `resumed_from` names the boundary whose checkpoint the run restored, or is None when every
+    step was computed.
+    """
 
     output: Any
     run_id: str
@@ -210,8 +239,7 @@ class Sequence:
         boundary = self.steps[resume]
         log.info("sequence %s resumes after step %r", self.name, boundary.name)
         restored = delta.read(source.sparkSession, str(run_dir / boundary.name))
-        reports = [StepReport(s.name, "skipped") for s in self.steps[:resume]]
-        reports.append(StepReport(boundary.name, "restored"))
+        reports = [StepReport(s.name, "already_done") for s in self.steps[: resume + 1]]
         return resume + 1, restored, reports
 
     def _run_sink(self, sink: Callable[[DataFrame], Any], df: DataFrame, run_id: str) -> Any:
@@ -248,7 +276,7 @@ class Sequence:
             log.info("step %s: %.2fs, %d rows checkpointed", current.name, seconds, rows)
         else:
             log.info("step %s: %.2fs", current.name, seconds)
-        return df, StepReport(current.name, "ran", seconds, rows)
+        return df, StepReport(current.name, "success", seconds, rows)
 
 
 def _checkpoint(df: DataFrame, path: Path) -> int:

@@ -1,12 +1,18 @@
 """The run-state store: one Delta table of run attempts, kept by the runners.
 
-Each attempt is recorded when it starts (`running`) and again when it ends (`success`, `failed`
-or `skipped`), both as appends: concurrent runners never conflict and never lose each other's
-rows. Readers see one row per attempt, its latest. An attempt still `running` after its process
-died stays so in the history; the lock's lease, not this table, decides who may run.
+What the table holds for a logical date of a job:
+
+- an attempt that runs: two rows, `running` when it starts and `success` or `failed` when it ends
+  (a run cancelled by fail-fast ends `failed`, its error starting with "cancelled: ");
+- an attempt refused by depends_on_past: one row, `not_run`;
+- a date that already succeeded (and is not rerun), or whose lock another run holds: no row.
+
+Rows are appends, so concurrent runners never conflict and never lose each other's rows; readers
+see one record per attempt, its latest row. An attempt still `running` after its process died
+stays so in the history: the lock's lease, not this table, decides who may run.
 
 The store lives in a folder (the profile's `[state] location`, or `$SPARK_FLOW_STATE`): the table
-under `runs/`, the Single Runner's locks under `locks/`.
+under `runs/`, the runners' locks under `locks/`.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ from typing import Any, Literal, get_args
 import pyarrow as pa
 
 from spark_flow.delta.records import append_records, read_records
+from spark_flow.errors import UnknownValueError
 
-__all__ = ["STATE_ENV", "RunRecord", "RunState", "RunStatus", "attempts_on"]
+__all__ = ["RUN_STATUSES", "STATE_ENV", "RunRecord", "RunState", "RunStatus", "latest_attempt"]
 
 STATE_ENV = "SPARK_FLOW_STATE"
-RunStatus = Literal["running", "success", "failed", "skipped"]
-RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+RunStatus = Literal["running", "success", "failed", "not_run"]
+"""The words of `spark_flow.status` a run record uses; see the module docstring for when."""
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 
 _UTC = pa.timestamp("us", tz="UTC")
 _SCHEMA = pa.schema(
@@ -56,7 +64,7 @@ def now() -> datetime:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One attempt of a job for a logical date, as far as it got."""
+    """One attempt of a job for a logical date, as far as it got (`status`: see the module)."""
 
     job: str
     logical_date: date | None
@@ -73,7 +81,7 @@ class RunRecord:
 
     def __post_init__(self) -> None:
         if self.status not in RUN_STATUSES:
-            raise ValueError(f"status {self.status!r} is not one of {RUN_STATUSES}")
+            raise UnknownValueError("status", self.status, RUN_STATUSES)
 
     def ended(
         self, status: RunStatus, *, error: str | None = None, report: Any = None
@@ -143,15 +151,15 @@ class RunState:
 
     def latest(self, job: str, logical_date: date, *, key: str | None = None) -> RunRecord | None:
         """The last attempt of `job` for `logical_date`, or None if it never ran."""
-        attempts = attempts_on(self.history(job, key=key), logical_date)
-        return attempts[-1] if attempts else None
+        return latest_attempt(self.history(job, key=key), logical_date)
 
 
-def attempts_on(records: Iterable[RunRecord], logical_date: date) -> list[RunRecord]:
-    """The attempts among `records` (one job's history) for `logical_date`, oldest first."""
-    return sorted(
+def latest_attempt(records: Iterable[RunRecord], logical_date: date) -> RunRecord | None:
+    """The last attempt among `records` (one job's history) for `logical_date`, or None."""
+    return max(
         (r for r in records if r.logical_date == logical_date),
         key=lambda r: (r.attempt, r.started_at),
+        default=None,
     )
 
 

@@ -27,7 +27,7 @@ def _check_demo_output(stdout: str, workdir: Path) -> None:
     assert "loader rerun: committed=False, 0 rows written" in stdout
     assert "aggregator: waited for the marker, read version 0" in stdout
     assert "run 1, enriched: failed, 0 rows (InvalidArgumentError: path:" in stdout
-    assert "run 2, raw     : skipped, 0 rows" in stdout
+    assert "run 2, raw     : already_done, 0 rows" in stdout
     assert "input 20 rows -> devices_raw 20, devices_enriched 20 (each row once)" in stdout
     assert "2023-12-31: csv -> " in stdout
     assert "2024-01-01: delta -> " in stdout
@@ -35,12 +35,12 @@ def _check_demo_output(stdout: str, workdir: Path) -> None:
     assert "completeness 0.917 (22/24 hours)" in stdout
     week = [f"01-0{day}" for day in range(1, 8)]
     assert "backfill: " + ", ".join(f"{day} success" for day in week) in stdout
-    assert "resume: " + ", ".join(f"{day} skipped" for day in week) in stdout
+    assert "resume: " + ", ".join(f"{day} already_done" for day in week) in stdout
     assert "rows in the table: 91 (each day once" in stdout
     assert "max_active_runs=3 refused: visits_trends is sequential" in stdout
     assert "backfill: 01-02 success, 01-03 success, 01-04 success" in stdout
-    assert "query stopped in micro-batch 0: raw committed, enriched failed" in stdout
-    assert "restarted: micro-batches [0, 1, 2], raw skipped batches [0]" in stdout
+    assert "query stopped in micro-batch 0: raw success, enriched failed" in stdout
+    assert "restarted: micro-batches [0, 1, 2], raw already done in [0]" in stdout
     assert "rows: raw 30, enriched 30 (30 in; each row once)" in stdout
     assert (workdir / "devices" / "_delta_log" / "00000000000000000000.json").is_file()
     assert not (workdir / "devices" / "_delta_log" / "00000000000000000001.json").exists()

@@ -114,11 +114,11 @@ def test_split_loader_rerun_after_a_failed_branch_loads_every_row_once(
     (failure,) = reports(failed.stdout)
     assert "branch 'enriched'" in str(failure["error"])
     outcomes = {b["name"]: b["status"] for b in failure["details"]["branches"]}  # type: ignore[index]
-    assert outcomes == {"raw": "committed", "enriched": "failed"}
+    assert outcomes == {"raw": "success", "enriched": "failed"}
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     (report,) = reports(rerun.stdout)
     outcomes = {b["name"]: b["status"] for b in report["branches"]}  # type: ignore[attr-defined]
-    assert outcomes == {"raw": "skipped", "enriched": "committed"}
+    assert outcomes == {"raw": "already_done", "enriched": "success"}
     lines = [json.loads(line) for line in (devices / "devices.json").read_text().splitlines()]
     assert table_rows(raw, "SELECT count(*) AS n FROM t") == [{"n": len(lines)}]
     stored = table_rows(enriched, "SELECT full_name, loading_time FROM t")

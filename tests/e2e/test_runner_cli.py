@@ -51,7 +51,12 @@ def test_a_process_backfill_isolates_a_failed_date_and_a_rerun_runs_only_that_da
 
     assert second.returncode == 0, second.stderr[-3000:]
     (summary,) = reports(second.stdout)
-    assert [r["status"] for r in summary["runs"]] == ["skipped", "skipped", "success", "skipped"]
+    assert [r["status"] for r in summary["runs"]] == [
+        "already_done",
+        "already_done",
+        "success",
+        "already_done",
+    ]
     assert table_rows(table, "SELECT count(*) AS n FROM t")[0]["n"] == 10 + 11 + 12 + 13
     history = run(SPARK_FLOW, "runs", "devices_loader", state=state)
     assert history.returncode == 0

@@ -44,8 +44,8 @@ def test_a_killed_stream_restarts_and_every_table_holds_each_row_once(tmp_path: 
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     (report,) = reports(restarted.stdout)
     assert report["micro_batches"] == [1, 2]
-    assert report["branches"]["raw"] == {"rows_written": 50, "skipped_batches": [1]}
-    assert report["branches"]["enriched"] == {"rows_written": 90, "skipped_batches": []}
+    assert report["branches"]["raw"] == {"rows_written": 50, "already_done": [1]}
+    assert report["branches"]["enriched"] == {"rows_written": 90, "already_done": []}
     stored = table_rows(raw, "SELECT type, full_name, version FROM t")
     assert Counter((r["type"], r["full_name"], r["version"]) for r in stored) == expected
     assert table_rows(enriched, "SELECT count(*) AS n FROM t")[0]["n"] == expected.total()

@@ -137,7 +137,7 @@ def test_every_failed_branch_is_named_and_the_others_complete(
     assert [name for name, _ in error.failures] == ["enriched", "legacy"]
     assert "ValueError: unknown device type" in dict(error.failures)["enriched"]
     assert "Rerun with txn_version=4" in str(error)
-    assert [b.status for b in error.report.branches] == ["committed", "failed", "failed"]
+    assert [b.status for b in error.report.branches] == ["success", "failed", "failed"]
     assert delta.read(spark, str(tmp_path / "raw")).count() == 20
 
 
@@ -203,8 +203,8 @@ def test_a_rerun_after_a_failed_branch_leaves_every_row_exactly_once(
     report = split.run(source, txn_version=1)
 
     assert [(b.name, b.status) for b in report.branches] == [
-        ("first", "skipped"),
-        ("second", "committed"),
+        ("first", "already_done"),
+        ("second", "success"),
     ]
     for output in (first, str(second)):
         ids = sorted(r.id for r in read_output(spark, writer, output).select("id").collect())
@@ -302,8 +302,9 @@ def test_replaying_a_completed_split_does_not_read_its_input(
 
     assert [b.rows_written for b in first.branches] == [30, 30]
     assert jobs.count == 0
-    assert [b.status for b in replay.branches] == ["skipped", "skipped"]
-    assert all("already" in (b.skipped_reason or "") for b in replay.branches)
+    assert [b.status for b in replay.branches] == ["already_done", "already_done"]
+    assert all("already" in (b.reason or "") for b in replay.branches)
+    assert [b.error for b in replay.branches] == [None, None]
 
 
 def test_a_replay_check_that_cannot_read_an_output_lets_the_branch_report_it(
@@ -318,5 +319,5 @@ def test_a_replay_check_that_cannot_read_an_output_lets_the_branch_report_it(
     with pytest.raises(ParallelSplitError) as caught:
         split.run(spark.range(3), txn_version=1)
 
-    assert [b.status for b in caught.value.report.branches] == ["skipped", "failed"]
+    assert [b.status for b in caught.value.report.branches] == ["already_done", "failed"]
     assert "is a file, not a table folder" in dict(caught.value.failures)["b"]

@@ -137,11 +137,33 @@ def test_a_rerun_resumes_after_the_boundary_without_recomputing_it(
     assert costly.rows.value == 50  # the costly step was not computed again
     assert result.resumed_from == "costly"
     assert [(r.name, r.status) for r in result.steps] == [
-        ("costly", "restored"),
-        ("total", "ran"),
-        ("last", "ran"),
+        ("costly", "already_done"),  # restored from its checkpoint
+        ("total", "success"),
+        ("last", "success"),
     ]
     assert not (tmp_path / "resumable" / "r1").exists()  # cleaned after success
+
+
+def test_steps_covered_by_the_restored_boundary_are_already_done_too(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    costly, flag = Costly(spark), {"fail": True}
+    steps = [step("total", add_total), step("costly", costly, boundary=True), fail_when(flag)]
+    source = spark.range(0, 5, numPartitions=1)
+    with pytest.raises(StepFailedError):
+        Sequence("covered", steps).run(source, run_id="r", checkpoint_dir=tmp_path, sink=len_rows)
+
+    flag["fail"] = False
+    result = Sequence("covered", steps).run(
+        source, run_id="r", checkpoint_dir=tmp_path, sink=len_rows
+    )
+
+    assert result.resumed_from == "costly"
+    assert [(r.name, r.status, r.seconds) for r in result.steps[:2]] == [
+        ("total", "already_done", 0.0),
+        ("costly", "already_done", 0.0),
+    ]
+    assert result.steps[2].status == "success"
 
 
 def test_another_run_id_starts_fresh(spark: SparkSession, tmp_path: Path) -> None:

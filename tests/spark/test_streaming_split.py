@@ -119,9 +119,9 @@ def test_a_failed_branch_stops_the_query_and_a_restart_completes_its_micro_batch
     stream(spark, tmp_path / "in", restarted, checkpoint)
 
     replay = dict(restarted.reports)[1]
-    assert replay.branch("raw").status == "skipped"
-    assert "already committed" in (replay.branch("raw").skipped_reason or "")
-    assert replay.branch("enriched").status == "committed"
+    assert replay.branch("raw").status == "already_done"
+    assert "already committed" in (replay.branch("raw").reason or "")
+    assert replay.branch("enriched").status == "success"
     assert [batch_id for batch_id, _ in restarted.reports] == [1, 2]
     assert rows_of(spark, tmp_path / "raw") == expected
     assert rows_of(spark, tmp_path / "enriched").total() == expected.total()
@@ -164,7 +164,7 @@ def test_file_branches_publish_one_folder_per_micro_batch_across_a_restart(
     restarted = split.for_each_batch(app_id="devices")
     stream(spark, tmp_path / "in", restarted, checkpoint)
 
-    assert restarted.reports[0][1].branch("enriched").status == "skipped"  # published before
+    assert restarted.reports[0][1].branch("enriched").status == "already_done"  # published before
     folders = sorted(p.name for p in (tmp_path / "enriched").glob("batch_id=*"))
     assert folders == ["batch_id=0", "batch_id=1", "batch_id=2"]
     published = read_output(spark, "parquet", str(tmp_path / "enriched"))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from spark_flow.errors import ConfigError
+from spark_flow.errors import ConfigError, UnknownValueError
 from spark_flow.session import load_profile
-from spark_flow.state import STATE_ENV, RunRecord, RunState, attempts_on, now
+from spark_flow.state import STATE_ENV, RunRecord, RunState, latest_attempt, now
 
 DAY = date(2024, 1, 2)
 
@@ -35,7 +35,7 @@ def test_an_attempt_reads_back_as_one_row_with_its_latest_status(tmp_path: Path)
     assert attempt.ended_at >= attempt.started_at
 
 
-def test_latest_and_attempts_follow_the_retries_of_a_date(tmp_path: Path) -> None:
+def test_the_latest_attempt_follows_the_retries_of_a_date(tmp_path: Path) -> None:
     state = RunState(tmp_path)
     state.record(RunRecord("j", DAY, "r1", 1, "failed", now(), now(), "boom"))
     state.record(RunRecord("j", DAY, "r2", 2, "success", now(), now()))
@@ -44,7 +44,7 @@ def test_latest_and_attempts_follow_the_retries_of_a_date(tmp_path: Path) -> Non
     latest = state.latest("j", DAY)
     assert latest is not None
     assert (latest.attempt, latest.status) == (2, "success")
-    assert len(attempts_on(state.history("j"), DAY)) == 2
+    assert latest_attempt(state.history("j"), DAY) == latest
     assert state.latest("j", date(2024, 1, 1)) is None
     assert [r.run_id for r in state.history("j")] == ["r3", "r2", "r1"]  # newest first
 
@@ -94,9 +94,14 @@ def test_a_profile_rejects_unknown_state_keys(tmp_path: Path) -> None:
     assert load_profile(str(profile)).state_location == "somewhere"
 
 
-def test_a_status_outside_the_known_ones_is_refused() -> None:
-    with pytest.raises(ValueError, match="status 'done'"):
-        RunRecord("j", DAY, "r", 1, "done", now())  # type: ignore[arg-type]
+@pytest.mark.parametrize("word", ["done", "skipped", "already_done", "cancelled"])
+def test_a_status_outside_the_run_records_words_is_refused(word: str) -> None:
+    # A refusal is `not_run`; a date done before and a cancelled run are never recorded as such.
+    with pytest.raises(UnknownValueError) as caught:
+        RunRecord("j", DAY, "r", 1, word, now())  # type: ignore[arg-type]
+
+    assert caught.value.value_received == word
+    assert caught.value.valid_values == ("running", "success", "failed", "not_run")
 
 
 def test_threads_creating_a_store_at_once_create_it_once_and_keep_every_row(

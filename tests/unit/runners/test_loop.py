@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from spark_flow.delta.records import read_records
 from spark_flow.errors import ConcurrentRunError, DependsOnPastError, InvalidArgumentError
 from spark_flow.runners import (
     ConcurrentRunner,
@@ -18,11 +20,10 @@ from spark_flow.runners import (
     RunPolicy,
     SingleRunner,
     daily,
-    expand,
-    parse_date,
     runner_for,
 )
-from spark_flow.state import RunState, attempts_on
+from spark_flow.runners.attempt import RunOptions
+from spark_flow.state import RunState
 
 WEEK = daily(date(2024, 1, 1), date(2024, 1, 7))
 
@@ -71,7 +72,7 @@ def test_a_single_runner_backfills_in_date_order_and_stops_at_the_first_failure(
     assert task.most_active == 1
     assert [run.status for run in report.runs] == ["success"] * 3 + ["failed"] + ["not_run"] * 3
     assert "no input for 2024-01-04" in (report.runs[3].error or "")
-    assert "the run for 2024-01-04 failed" in (report.runs[4].error or "")
+    assert "the run for 2024-01-04 failed" in (report.runs[4].reason or "")
     assert not report.ok
     assert {r.logical_date for r in state.history("trends")} == set(WEEK[:4])  # never started
 
@@ -130,7 +131,7 @@ def test_fail_fast_cancels_the_running_runs_and_starts_no_more(state: RunState) 
     assert (recorded[WEEK[0]].error or "").startswith("cancelled: ")
 
 
-def test_a_second_backfill_resumes_skipping_what_succeeded_unless_rerun(
+def test_a_second_backfill_resumes_leaving_what_succeeded_already_done_unless_rerun(
     state: RunState,
 ) -> None:
     ConcurrentRunner("loader", state=state, max_active_runs=3).backfill(
@@ -140,10 +141,10 @@ def test_a_second_backfill_resumes_skipping_what_succeeded_unless_rerun(
     task = Recorder()
     report = ConcurrentRunner("loader", state=state, max_active_runs=3).backfill(WEEK, task)
     assert sorted(task.started) == [WEEK[2], WEEK[5]]
-    assert report.count("skipped") == 5
+    assert report.count("already_done") == 5
     assert report.ok
-    assert len(attempts_on(state.history("loader"), WEEK[2])) == 2
-    assert [run.rows for run in report.runs] == [day.day for day in WEEK]  # skipped keep theirs
+    assert sorted(r.attempt for r in state.history("loader") if r.logical_date == WEEK[2]) == [1, 2]
+    assert [run.rows for run in report.runs] == [day.day for day in WEEK]  # done keep theirs
 
     again = Recorder()
     ConcurrentRunner("loader", state=state, max_active_runs=3, rerun=True).backfill(WEEK, again)
@@ -165,16 +166,21 @@ def test_depends_on_past_refuses_a_date_whose_previous_run_failed_or_never_ran(
         runner.run(WEEK[1], Recorder())
     assert failed.value.found.startswith("is failed (run ")
     assert "Run (or fix and rerun) 2024-01-01 first" in str(failed.value)
+    assert "pass first=True to the runner's run()" in str(failed.value)
+    assert "--first" not in str(failed.value)  # library advice: the CLI adds its own flag
     refused = state.latest("trends", WEEK[1])
     assert refused is not None
-    assert refused.status == "skipped"
+    assert refused.status == "not_run"
 
 
 def test_depends_on_past_runs_once_the_previous_date_succeeded(state: RunState) -> None:
     runner = SingleRunner("trends", state=state, depends_on_past=True)
 
-    assert runner.run(WEEK[0], Recorder(), first=True) == {"rows_written": 1}
-    assert runner.run(WEEK[1], Recorder()) == {"rows_written": 2}
+    first = runner.run(WEEK[0], Recorder(), first=True)
+    second = runner.run(WEEK[1], Recorder())
+
+    assert (first.status, first.report) == ("success", {"rows_written": 1})
+    assert (second.status, second.report, second.attempt) == ("success", {"rows_written": 2}, 1)
 
 
 def test_a_backfill_exempts_its_first_date_from_depends_on_past(state: RunState) -> None:
@@ -197,7 +203,7 @@ def test_depends_on_past_with_concurrency_still_waits_for_the_previous_date(
     assert task.started == WEEK[:3]
     assert task.most_active == 1
     assert [run.status for run in report.runs] == ["success"] * 2 + ["failed"] + ["not_run"] * 4
-    assert "is failed" in (report.runs[3].error or "")
+    assert "is failed" in (report.runs[3].reason or "")
 
 
 def test_a_run_records_itself_running_while_it_runs(state: RunState) -> None:
@@ -256,26 +262,101 @@ def test_a_sequential_job_refuses_concurrent_runs_with_its_reason(state: RunStat
 
     single = runner_for("trends", state=state, policy=policy, max_active_runs=1)
     assert isinstance(single, SingleRunner)
-    assert single.depends_on_past
+    assert single.options.depends_on_past
     concurrent = runner_for("loader", state=state, policy=RunPolicy(), max_active_runs=3)
     assert isinstance(concurrent, ConcurrentRunner)
-    assert not concurrent.depends_on_past
+    assert not concurrent.options.depends_on_past
 
 
-def test_bad_bounds_and_date_ranges_are_refused(state: RunState) -> None:
+def test_bad_bounds_and_empty_backfills_are_refused(state: RunState) -> None:
     with pytest.raises(InvalidArgumentError, match="max_active_runs"):
         ConcurrentRunner("loader", state=state, max_active_runs=0)
-    with pytest.raises(InvalidArgumentError, match="after end"):
-        daily(date(2024, 1, 5), date(2024, 1, 1))
-    with pytest.raises(InvalidArgumentError, match="'2024-13-01' is not a date"):
-        parse_date("2024-13-01")
     with pytest.raises(InvalidArgumentError, match="no logical dates"):
         SingleRunner("j", state=state).backfill([], Recorder())
 
 
-def test_macros_are_substituted_and_other_braces_kept() -> None:
-    argv = ["--input", "data/{ds}", "--batch-id", "{ds_nodash}", "--conf", '{"a": 1}']
+def test_a_backfill_tells_dates_done_before_from_dates_refused_and_records_each_once(
+    state: RunState,
+) -> None:
+    runner = ConcurrentRunner("loader", state=state, max_active_runs=2, depends_on_past=True)
+    earlier = runner.run(WEEK[0], Recorder(), first=True)
 
-    assert expand(argv, date(2024, 1, 6)) == [
-        "--input", "data/2024-01-06", "--batch-id", "20240106", "--conf", '{"a": 1}',
-    ]  # fmt: skip
+    report = runner.backfill(WEEK[:4], Recorder(fail_on=(WEEK[2],)))
+
+    done, ran, failed, refused = report.runs
+    assert [run.status for run in report.runs] == ["already_done", "success", "failed", "not_run"]
+    assert (done.reason, done.error) == (
+        f"already succeeded (run {earlier.run_id}, attempt 1)",
+        None,
+    )
+    assert done.report == {"rows_written": 1}  # the report of the run that succeeded
+    assert (ran.reason, ran.error) == (None, None)
+    assert "no input for 2024-01-03" in (failed.error or "")
+    assert refused.error is None
+    assert isinstance(refused.exception, DependsOnPastError)
+    assert refused.exception.found.startswith("is failed (run ")
+    assert report.as_dict() | {"runs": []} == {
+        "job": "loader", "status": "failed", "max_active_runs": 2, "runs": [],
+        "success": 1, "already_done": 1, "failed": 1, "cancelled": 0, "not_run": 1,
+    }  # fmt: skip
+    rows = sorted(read_records(state.table), key=lambda row: row["recorded_at"])
+    statuses = {day: [r["status"] for r in rows if r["logical_date"] == day] for day in WEEK[:4]}
+    assert statuses == {
+        WEEK[0]: ["running", "success"],  # the earlier run only: already done adds nothing
+        WEEK[1]: ["running", "success"],
+        WEEK[2]: ["running", "failed"],
+        WEEK[3]: ["not_run"],  # refused once, never started
+    }
+
+
+def test_a_run_of_a_date_done_before_returns_already_done_without_running_it(
+    state: RunState,
+) -> None:
+    runner = SingleRunner("j", state=state)
+    first = runner.run(WEEK[0], Recorder())
+    task = Recorder()
+
+    again = runner.run(WEEK[0], task)
+
+    assert task.started == []
+    assert (again.status, again.report, again.error) == ("already_done", first.report, None)
+    assert again.reason == f"already succeeded (run {first.run_id}, attempt 1)"
+
+
+@pytest.mark.parametrize("make", [SingleRunner, ConcurrentRunner, runner_for])
+def test_runner_options_are_named_keyword_only_parameters(make: Callable[..., object]) -> None:
+    parameters = inspect.signature(make).parameters.values()
+    keyword_only = {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+    assert not [p for p in parameters if p.kind is inspect.Parameter.VAR_KEYWORD]
+    assert {"state", "depends_on_past", "rerun", "wait", "lease_seconds", "on_progress"} <= (
+        keyword_only
+    )
+
+
+def test_runner_for_passes_every_option_on(state: RunState) -> None:
+    options = {"rerun": True, "wait": 5.0, "lease_seconds": 10.0}
+    seen: list[object] = []
+    sequential = RunPolicy(sequential=True, depends_on_past=True)
+
+    single = runner_for("a", state=state, policy=sequential, on_progress=seen.append, **options)
+    concurrent = runner_for("b", state=state, policy=RunPolicy(), max_active_runs=2, **options)
+
+    assert single.options == RunOptions(depends_on_past=True, **options)
+    assert concurrent.options == RunOptions(depends_on_past=False, **options)
+    single.backfill(WEEK[:1], Recorder())
+    assert seen  # its progress hook was called
+
+
+@pytest.mark.parametrize(
+    ("options", "argument"),
+    [({"wait": -1.0}, "wait"), ({"lease_seconds": 0.0}, "lease_seconds")],
+)
+def test_options_that_cannot_work_are_refused_when_the_runner_is_made(
+    state: RunState, options: dict[str, float], argument: str
+) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        SingleRunner("j", state=state, **options)
+
+    assert caught.value.argument == argument
+    assert not state.locks.exists()  # refused before any run

@@ -1,0 +1,212 @@
+"""One run of one logical date, as both runners make it.
+
+Under the run's lock, the job's history is read once and everything is decided from it: a date
+that already succeeded is not run again (`already_done`, unless the runner reruns), and with
+depends_on_past a date whose previous date did not succeed is refused (`not_run`). Otherwise the
+attempt is recorded `running`, the task runs, and the attempt is recorded `success` or `failed`.
+The run-state module says which of these leave rows in the history.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from spark_flow._common import failure_details, one_line
+from spark_flow.errors import ConcurrentRunError, DependsOnPastError, InvalidArgumentError
+from spark_flow.runners.lock import RunLock, check_lease
+from spark_flow.runners.reports import RunOutcome
+from spark_flow.state import RunRecord, RunState, latest_attempt, now
+
+__all__ = ["Attempts", "CancelHook", "RunContext", "RunOptions", "Task"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunContext:
+    """What a task knows about the run it executes."""
+
+    job: str
+    logical_date: date
+    run_id: str
+    attempt: int
+    key: str | None = None
+
+
+Task = Callable[[RunContext], Mapping[str, Any]]
+CancelHook = Callable[[RunContext], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """How a runner treats each date; both runners' constructors take these as keywords.
+
+    Attributes:
+        depends_on_past: run a date only after its previous date succeeded.
+        rerun: run dates that already succeeded too.
+        wait: seconds to wait for a run holding the lock; None fails at once.
+        lease_seconds: how long the lock holds without renewal (a holder renews it every third).
+    """
+
+    depends_on_past: bool = False
+    rerun: bool = False
+    wait: float | None = None
+    lease_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.wait is not None and self.wait < 0:
+            raise InvalidArgumentError(
+                "wait", f"must be 0 or more seconds, got {self.wait}", "Use None not to wait."
+            )
+        check_lease(self.lease_seconds)
+
+
+class Attempts:
+    """Runs dates of one job under the protocol above, and cancels those running on request.
+
+    Args:
+        job: the job's name (its lock folder and its rows in the history).
+        state: the run-state store.
+        options: the runner's options.
+        lock_key: the lock a date is run under: None for the job's one lock.
+    """
+
+    def __init__(
+        self,
+        job: str,
+        *,
+        state: RunState,
+        options: RunOptions,
+        lock_key: Callable[[date], str | None],
+    ) -> None:
+        self.job = job
+        self.state = state
+        self.options = options
+        self._lock_key = lock_key
+        self._active: dict[date, RunContext] = {}
+        self._cancelled: set[date] = set()
+        self._guard = threading.Lock()
+
+    def __call__(self, logical_date: date, task: Task, *, first: bool) -> RunOutcome:
+        """Run `task` for `logical_date` (`first`: exempt from depends_on_past); never raises."""
+        key = self._lock_key(logical_date)
+        lock = RunLock(
+            self.state.locks / self.job / (key or "_job"),
+            job=self.job, key=key, lease_seconds=self.options.lease_seconds,
+        )  # fmt: skip
+        try:
+            lock.acquire(wait=self.options.wait)
+        except ConcurrentRunError as exc:
+            return RunOutcome(
+                logical_date=logical_date, status="failed", error=one_line(exc), exception=exc
+            )
+        try:
+            return self._locked(logical_date, task, first=first, key=key, run_id=lock.run_id)
+        finally:
+            lock.release()
+
+    def cancel_active(self, cancel: CancelHook | None) -> None:
+        """Mark the running dates cancelled and call `cancel` for each (fail-fast)."""
+        with self._guard:
+            active = list(self._active.values())
+            self._cancelled.update(context.logical_date for context in active)
+        for context in active:
+            log.warning("%s %s: cancelling (fail fast)", self.job, context.logical_date)
+            if cancel is not None:
+                cancel(context)
+
+    def forget_cancelled(self) -> None:
+        """Start afresh: dates cancelled by an earlier backfill may run again."""
+        self._cancelled.clear()
+
+    def _locked(
+        self, logical_date: date, task: Task, *, first: bool, key: str | None, run_id: str
+    ) -> RunOutcome:
+        history = self.state.history(self.job)  # read once, under the lock
+        latest = latest_attempt(history, logical_date)
+        if latest is not None and latest.status == "success" and not self.options.rerun:
+            reason = f"already succeeded (run {latest.run_id}, attempt {latest.attempt})"
+            log.info("%s %s: %s", self.job, logical_date, reason)
+            return RunOutcome(
+                logical_date=logical_date, status="already_done", reason=reason,
+                report=latest.report,
+            )  # fmt: skip
+        context = RunContext(
+            job=self.job, logical_date=logical_date, run_id=run_id, key=key,
+            attempt=1 if latest is None else latest.attempt + 1,
+        )  # fmt: skip
+        record = RunRecord(
+            job=self.job, logical_date=logical_date, run_id=run_id, attempt=context.attempt,
+            status="running", started_at=now(), key=key,
+        )  # fmt: skip
+        refusal = None
+        if self.options.depends_on_past and not first:
+            refusal = _past_refusal(self.job, logical_date, history)
+        if refusal is None:
+            return self._run(context, record, task)
+        self.state.record(record.ended("not_run", error=str(refusal)))
+        return RunOutcome(
+            logical_date=logical_date, status="not_run", reason=one_line(refusal),
+            run_id=run_id, attempt=context.attempt, exception=refusal,
+        )  # fmt: skip
+
+    def _run(self, context: RunContext, record: RunRecord, task: Task) -> RunOutcome:
+        day = context.logical_date
+        self.state.record(record)
+        with self._guard:
+            self._active[day] = context
+        log.info(
+            "%s %s: run %s, attempt %d started", self.job, day, context.run_id, context.attempt
+        )
+        started = time.perf_counter()
+        try:
+            report = dict(task(context))
+        except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised by run()
+            return self._failed(context, record, exc, time.perf_counter() - started)
+        finally:
+            with self._guard:
+                self._active.pop(day, None)
+        self.state.record(record.ended("success", report=report))
+        seconds = time.perf_counter() - started
+        log.info("%s %s: run %s succeeded in %.1fs", self.job, day, context.run_id, seconds)
+        return RunOutcome(
+            logical_date=day, status="success", seconds=seconds, report=report,
+            run_id=context.run_id, attempt=context.attempt,
+        )  # fmt: skip
+
+    def _failed(
+        self, context: RunContext, record: RunRecord, exc: BaseException, seconds: float
+    ) -> RunOutcome:
+        cancelled = context.logical_date in self._cancelled
+        error = one_line(exc)
+        # The history has no `cancelled`: a cancelled run failed, and its error says why.
+        failed = record.ended(
+            "failed",
+            error=("cancelled: " if cancelled else "") + error,
+            report=failure_details(exc),
+        )
+        self.state.record(failed)
+        log.error("%s %s: run %s failed: %s", self.job, context.logical_date, context.run_id, error)
+        return RunOutcome(
+            logical_date=context.logical_date, status="cancelled" if cancelled else "failed",
+            seconds=seconds, report=failed.report, error=error, run_id=context.run_id,
+            attempt=context.attempt, exception=exc,
+        )  # fmt: skip
+
+
+def _past_refusal(
+    job: str, logical_date: date, history: list[RunRecord]
+) -> DependsOnPastError | None:
+    """The refusal depends_on_past makes when the previous date's last attempt did not succeed."""
+    previous = logical_date - timedelta(days=1)
+    latest = latest_attempt(history, previous)
+    if latest is not None and latest.status == "success":
+        return None
+    found = "never ran" if latest is None else f"is {latest.status} (run {latest.run_id})"
+    return DependsOnPastError(job, logical_date.isoformat(), previous.isoformat(), found)

@@ -1,0 +1,52 @@
+"""One date's run: the history read once under the lock, attempts numbered from it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from spark_flow.runners import ConcurrentRunner, RunContext, RunLock, SingleRunner
+from spark_flow.state import RunRecord, RunState
+
+DAY = date(2024, 1, 2)
+
+
+class CountingState(RunState):
+    """A store that counts how often a job's history is read."""
+
+    reads = 0
+
+    def history(self, job: str, *, key: str | None = None) -> list[RunRecord]:
+        self.reads += 1
+        return super().history(job, key=key)
+
+
+def report_rows(run: RunContext) -> Mapping[str, Any]:
+    return {"rows_written": run.attempt}
+
+
+def test_an_attempt_reads_the_history_once_for_every_decision(tmp_path: Path) -> None:
+    state = CountingState(tmp_path)
+    runner = SingleRunner("j", state=state, depends_on_past=True, rerun=True)
+    runner.run(date(2024, 1, 1), report_rows, first=True)
+    runner.run(DAY, report_rows)
+    state.reads = 0
+
+    rerun = runner.run(DAY, report_rows)  # rerun, depends_on_past, attempt number: one read
+
+    assert state.reads == 1
+    assert (rerun.status, rerun.attempt) == ("success", 2)
+    assert rerun.run_id is not None
+
+
+def test_a_date_whose_lock_is_held_fails_without_a_row_in_the_history(tmp_path: Path) -> None:
+    state = RunState(tmp_path)
+    with RunLock(state.locks / "j" / DAY.isoformat(), job="j", key=DAY.isoformat()):
+        report = ConcurrentRunner("j", state=state, max_active_runs=1).backfill([DAY], report_rows)
+
+    (locked,) = report.runs
+    assert (locked.status, locked.run_id) == ("failed", None)
+    assert "j [2024-01-02] is already running" in (locked.error or "")
+    assert state.history("j") == []
