@@ -23,7 +23,7 @@ from spark_flow import get_session
 from spark_flow.generate import generate_devices
 from spark_flow.jobs import InSession
 from spark_flow.runners import ConcurrentRunner, daily
-from spark_flow.state import RunState
+from spark_flow.runners.state import RunState
 
 
 def backfill(spark: object, root: Path, trial: str, days: list[date], active: int) -> float:

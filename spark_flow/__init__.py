@@ -65,9 +65,9 @@ from spark_flow.runners import (
     RunPolicy,
     SingleRunner,
 )
+from spark_flow.runners.state import RunRecord, RunState
 from spark_flow.sequence import Sequence, SequenceResult, Step, sql_step, step
 from spark_flow.session import Profile, get_session, load_profile
-from spark_flow.state import RunRecord, RunState
 
 __all__ = [
     "BackfillReport",

@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopped = stop(args.dir)
         sys.stdout.write(f"stopped {len(stopped)} processes {stopped}\n")
     elif args.command == "runs":
-        from spark_flow.state import RunState
+        from spark_flow.runners.state import RunState
 
         records = RunState.from_profile().history(args.job)[: args.last]
         sys.stdout.write(_history_table(records) + "\n")
@@ -183,8 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_or_backfill(args: argparse.Namespace, job_args: list[str]) -> int:
     from spark_flow.jobs import InSession, InSubprocess, policy
     from spark_flow.runners import daily, runner_for
+    from spark_flow.runners.state import RunState
     from spark_flow.session import get_session
-    from spark_flow.state import RunState
 
     declared = policy(args.job)
     state = RunState.from_profile()

@@ -23,8 +23,8 @@ from spark_flow.errors import InvalidArgumentError, ParallelSplitError, TriggerR
 from spark_flow.generate import DEVICE_SCHEMA, generate_devices, generate_visits
 from spark_flow.jobs import InSession, load, policy
 from spark_flow.runners import BackfillReport, ConcurrentRunner, daily, runner_for
+from spark_flow.runners.state import RunState
 from spark_flow.session import get_session
-from spark_flow.state import RunState
 
 
 def run_demo(workdir: Path, out: TextIO, *, rows: int = 50) -> None:

@@ -14,8 +14,8 @@ in the lock and the pool:
 
 The modules: `loop` (the runners, `RunPolicy`), `attempt` (one date's run, `RunContext`),
 `lock` (the lease lock, safe across processes on one filesystem), `reports` (`RunOutcome`,
-`BackfillReport`), `dates` (logical dates and the `{ds}` macros). The run history itself is
-`spark_flow.state`.
+`BackfillReport`), `dates` (logical dates and the `{ds}` macros), `state` (the run history,
+`RunState` and `RunRecord`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from spark_flow.runners.loop import (
     runner_for,
 )
 from spark_flow.runners.reports import BackfillReport, OutcomeStatus, Progress, RunOutcome
+from spark_flow.runners.state import RunRecord, RunState
 
 __all__ = [
     "BackfillReport",
@@ -42,6 +43,8 @@ __all__ = [
     "RunLock",
     "RunOutcome",
     "RunPolicy",
+    "RunRecord",
+    "RunState",
     "SingleRunner",
     "check_concurrency",
     "daily",

@@ -21,7 +21,7 @@ from spark_flow._common import failure_details, one_line
 from spark_flow.errors import ConcurrentRunError, DependsOnPastError, InvalidArgumentError
 from spark_flow.runners.lock import RunLock, check_lease
 from spark_flow.runners.reports import RunOutcome
-from spark_flow.state import RunRecord, RunState, latest_attempt, now
+from spark_flow.runners.state import RunRecord, RunState, latest_attempt, now
 
 __all__ = ["Attempts", "CancelHook", "RunContext", "RunOptions", "Task"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from spark_flow._common import pid_alive
 from spark_flow.errors import ConcurrentRunError, InvalidArgumentError
-from spark_flow.state import now
+from spark_flow.runners.state import now
 
 __all__ = ["LockHolder", "RunLock", "check_lease"]
 

@@ -18,7 +18,7 @@ from spark_flow._common import check_name
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.runners.attempt import Attempts, CancelHook, RunOptions, Task
 from spark_flow.runners.reports import BackfillReport, Progress, RunOutcome
-from spark_flow.state import RunState
+from spark_flow.runners.state import RunState
 
 __all__ = [
     "ConcurrentRunner",

@@ -9,7 +9,7 @@ import pytest
 from _jobs import BIN, reports, run, table_rows
 
 from spark_flow.runners import RunLock
-from spark_flow.state import RunState
+from spark_flow.runners.state import RunState
 
 pytestmark = pytest.mark.e2e
 SPARK_FLOW = str(BIN / "spark-flow")

@@ -14,7 +14,7 @@ from spark_flow.errors import InvalidArgumentError
 from spark_flow.generate import generate_devices
 from spark_flow.jobs import JOBS_DIR_ENV, InSession
 from spark_flow.runners import ConcurrentRunner, daily
-from spark_flow.state import RunState
+from spark_flow.runners.state import RunState
 
 DAYS = daily(date(2024, 1, 1), date(2024, 1, 4))
 

@@ -16,7 +16,7 @@ from spark_flow.errors import DependsOnPastError, InvalidArgumentError
 from spark_flow.generate import generate_visits
 from spark_flow.jobs import InSession, policy
 from spark_flow.runners import SingleRunner, daily, runner_for
-from spark_flow.state import RunState
+from spark_flow.runners.state import RunState
 
 DAYS = daily(date(2024, 3, 1), date(2024, 3, 3))
 

@@ -9,8 +9,8 @@ import pytest
 from spark_flow.errors import UnknownValueError
 from spark_flow.fan_out import BRANCH_STATUSES, BranchReport
 from spark_flow.runners.reports import OUTCOME_STATUSES
+from spark_flow.runners.state import RUN_STATUSES
 from spark_flow.sequence import STEP_STATUSES, StepReport
-from spark_flow.state import RUN_STATUSES
 from spark_flow.status import DONE, STATUSES
 
 

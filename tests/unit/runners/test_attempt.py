@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_flow.runners import ConcurrentRunner, RunContext, RunLock, SingleRunner
-from spark_flow.state import RunRecord, RunState
+from spark_flow.runners.state import RunRecord, RunState
 
 DAY = date(2024, 1, 2)
 

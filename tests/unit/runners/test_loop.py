@@ -23,7 +23,7 @@ from spark_flow.runners import (
     runner_for,
 )
 from spark_flow.runners.attempt import RunOptions
-from spark_flow.state import RunState
+from spark_flow.runners.state import RunState
 
 WEEK = daily(date(2024, 1, 1), date(2024, 1, 7))
 

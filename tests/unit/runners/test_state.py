@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from spark_flow.errors import ConfigError, UnknownValueError
+from spark_flow.runners.state import STATE_ENV, RunRecord, RunState, latest_attempt, now
 from spark_flow.session import load_profile
-from spark_flow.state import STATE_ENV, RunRecord, RunState, latest_attempt, now
 
 DAY = date(2024, 1, 2)
 
@@ -56,7 +56,7 @@ def test_an_empty_store_has_no_history(tmp_path: Path) -> None:
 APPENDER = """
 import sys
 from datetime import date
-from spark_flow.state import RunRecord, RunState, now
+from spark_flow.runners.state import RunRecord, RunState, now
 state, who = RunState(sys.argv[1]), sys.argv[2]
 for n in range(8):
     state.record(RunRecord("j", date(2024, 1, 1 + n), f"{who}-{n}", 1, "success", now(), now()))
