@@ -30,8 +30,8 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_out import (
-    Decision,
     ExclusiveChoice,
+    Route,
     route_by_date,
     route_by_parameter,
     route_by_schema,
@@ -81,15 +81,15 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
             "Pass both, e.g. --run-date 2023-12-31 --migration-date 2024-01-01.",
         )
     schema = sniff_schema(args.input)
-    decision: Decision
+    route: Route
     if args.output_type:
         choices = ExclusiveChoice(NAME, {t: (t, "") for t in output_types()})
-        decision = route_by_parameter("--output-type", args.output_type)
+        route = route_by_parameter("--output-type", args.output_type)
     elif args.route_by == "date":
-        choices, decision = BY_DATE, route_by_date(args.run_date, args.migration_date)
+        choices, route = BY_DATE, route_by_date(args.run_date, args.migration_date)
     else:
-        choices, decision = BY_SCHEMA, route_by_schema(schema, min_fields=NEW_LAYOUT_FIELDS)
-    chosen = choices.choose(decision)
+        choices, route = BY_SCHEMA, route_by_schema(schema, min_fields=NEW_LAYOUT_FIELDS)
+    chosen = choices.choose(route)
     output_type, subfolder = chosen.value
     output = str(Path(args.output) / subfolder) if subfolder else args.output
     batch = args.batch_id

@@ -47,9 +47,9 @@ from spark_flow.fan_in import (
 )
 from spark_flow.fan_out import (
     Branch,
-    Decision,
     ExclusiveChoice,
     ParallelSplit,
+    Route,
     SplitReport,
     route_by_date,
     route_by_parameter,
@@ -76,7 +76,6 @@ __all__ = [
     "ConcurrentRunError",
     "ConcurrentRunner",
     "ConfigError",
-    "Decision",
     "DependsOnPastError",
     "ExclusiveChoice",
     "FanIn",
@@ -90,6 +89,7 @@ __all__ = [
     "ParallelSplitError",
     "PartitionParents",
     "Profile",
+    "Route",
     "RunContext",
     "RunLock",
     "RunPolicy",

@@ -10,8 +10,8 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from spark_flow.errors import InvalidArgumentError, UnknownValueError
 from spark_flow.fan_out import (
-    Decision,
     ExclusiveChoice,
+    Route,
     route_by_date,
     route_by_parameter,
     route_by_schema,
@@ -34,11 +34,11 @@ CURRENT = StructType([*LEGACY.fields, StructField("version", StringType())])
 def test_route_by_date_keeps_dates_before_the_migration_on_the_legacy_branch(
     run_date: date, branch: str
 ) -> None:
-    decision = route_by_date(run_date, MIGRATION)
+    route = route_by_date(run_date, MIGRATION)
 
-    assert decision.branch == branch
-    assert str(run_date) in decision.reason
-    assert "2024-01-01" in decision.reason
+    assert route.branch == branch
+    assert str(run_date) in route.reason
+    assert "2024-01-01" in route.reason
 
 
 def test_route_by_date_refuses_strings() -> None:
@@ -64,10 +64,10 @@ def test_route_by_date_refuses_strings() -> None:
 def test_route_by_schema_reads_the_schema_only(
     schema: StructType, kwargs: dict[str, object], branch: str, fragment: str
 ) -> None:
-    decision = route_by_schema(schema, **kwargs)  # type: ignore[arg-type]
+    route = route_by_schema(schema, **kwargs)  # type: ignore[arg-type]
 
-    assert decision.branch == branch
-    assert fragment in decision.reason
+    assert route.branch == branch
+    assert fragment in route.reason
 
 
 def test_route_by_schema_needs_a_criterion() -> None:
@@ -98,7 +98,7 @@ def test_a_decision_naming_no_branch_takes_the_default_or_fails() -> None:
 
     with pytest.raises(UnknownValueError) as caught:
         strict.choose(route_by_parameter("--output-type", "cvs"))
-    chosen = lenient.choose(Decision("orc", "--output-type='orc'"))
+    chosen = lenient.choose(Route("orc", "--output-type='orc'"))
 
     assert caught.value.valid_values == ("delta", "csv")
     assert "Did you mean 'csv'?" in str(caught.value)
@@ -120,4 +120,4 @@ def test_a_choice_is_checked_when_it_is_defined(build, error, fragment) -> None:
 
 
 def test_route_by_parameter_names_the_parameter() -> None:
-    assert route_by_parameter("--output-type", "csv") == Decision("csv", "--output-type='csv'")
+    assert route_by_parameter("--output-type", "csv") == Route("csv", "--output-type='csv'")

@@ -1,6 +1,6 @@
-"""Fan-out patterns: Parallel Split (every branch runs) and Exclusive Choice (exactly one does).
+"""Parallel Split: every branch runs, on one persisted read of the common input.
 
-Parallel Split, as the chapter asks for it in the data processing layer:
+As the chapter asks for it in the data processing layer:
 
 - the common input is read once: persisted (default `MEMORY_AND_DISK_DESER`, as `df.cache()`),
   filled by the branches' own jobs as they read it (each partition computed once: a branch
@@ -9,22 +9,14 @@ Parallel Split, as the chapter asks for it in the data processing layer:
 - branches run concurrently in threads, each under its own Spark tag and job description (and
   its own FAIR pool where the session schedules FAIR), so the UI tells them apart;
 - branches share nothing mutable: each gets the persisted DataFrame and a writer of its own;
-- each branch writes idempotently under `app_id=<app_id>.<branch>` and `txn_version`, so rerunning a
-  split after one branch failed writes only what is missing: exactly once across retries.
+- each branch writes idempotently under `app_id=<app_id>.<branch>` and `txn_version`, so
+  rerunning a split after one branch failed writes only what is missing: exactly once.
 
     split = ParallelSplit("devices", [
         Branch("raw", "data/devices_raw"),
         Branch("enriched", "data/devices_enriched", transform=enrich),
     ])
     report = split.run(spark.read.json("input"), txn_version=42)
-
-Exclusive Choice: a router returns a `Decision` (branch + reason) from a job parameter, the
-logical date against a migration date, or the input's schema (metadata only, never its rows);
-`ExclusiveChoice.choose` resolves it to exactly one branch and logs why, because a choice
-buried in a job is the pattern's "hidden logic" consequence.
-
-Both patterns of the chapter's fan-out family live in this one module, where a reader of the
-chapter looks for them; that makes it longer than the toolkit's ~450-line guide.
 """
 
 from __future__ import annotations
@@ -33,15 +25,13 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from datetime import date
-from typing import Any, Generic, Literal, TypeVar, get_args
+from typing import Any, Literal, get_args
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
-from pyspark.sql.types import StructType
 
 from spark_flow._common import check_name, check_unique, error_summary
 from spark_flow.errors import (
@@ -53,27 +43,11 @@ from spark_flow.errors import (
 from spark_flow.outputs import MicroBatchWriter, OutputWriter, output_types, output_writer
 from spark_flow.session import cancel, cancellable, job_description, scheduler_pool
 
-__all__ = [
-    "BRANCH_STATUSES",
-    "Branch",
-    "BranchReport",
-    "BranchStatus",
-    "Choice",
-    "Decision",
-    "ExclusiveChoice",
-    "ParallelSplit",
-    "SplitReport",
-    "route_by_date",
-    "route_by_parameter",
-    "route_by_schema",
-]
-
 log = logging.getLogger(__name__)
 
 BranchStatus = Literal["success", "already_done", "failed", "cancelled"]
 """The words of `spark_flow.status` a branch of a split uses; `BranchReport` says when."""
 BRANCH_STATUSES: tuple[BranchStatus, ...] = get_args(BranchStatus)
-T = TypeVar("T")
 
 
 def _unchanged(df: DataFrame) -> DataFrame:
@@ -397,135 +371,3 @@ class ParallelSplit:
             table_version=result.table_version,
             reason=result.skipped_reason,
         )
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A router's answer: the branch to take and, in words, why."""
-
-    branch: str
-    reason: str
-
-
-def route_by_parameter(parameter: str, value: str) -> Decision:
-    """Take the branch named by a job parameter, e.g. `--output-type csv` (Example 6-18)."""
-    return Decision(value, f"{parameter}={value!r}")
-
-
-def route_by_date(
-    run_date: date,
-    migration_date: date,
-    *,
-    before: str = "legacy",
-    on_or_after: str = "current",
-) -> Decision:
-    """Route by logical date (Example 6-17): dates before the migration keep the old branch.
-
-    A backfill of a date before `migration_date` therefore reproduces what that date produced
-    then, and the migration date itself is the first to take the new branch.
-    """
-    for argument, value in (("run_date", run_date), ("migration_date", migration_date)):
-        if not isinstance(value, date):
-            raise InvalidArgumentError(
-                argument,
-                f"expected a datetime.date, got {value!r}",
-                "Parse it first, e.g. date.fromisoformat('2024-01-01').",
-            )
-    if run_date < migration_date:
-        return Decision(before, f"run date {run_date} is before the migration on {migration_date}")
-    return Decision(
-        on_or_after, f"run date {run_date} is on or after the migration on {migration_date}"
-    )
-
-
-def route_by_schema(
-    source: DataFrame | StructType,
-    *,
-    min_fields: int | None = None,
-    required_columns: Sequence[str] = (),
-    matching: str = "current",
-    otherwise: str = "legacy",
-) -> Decision:
-    """Route by the input's schema (Example 6-20), reading metadata only, never rows.
-
-    The input matches when it has at least `min_fields` top-level fields and every one of
-    `required_columns`; at least one of the two criteria is needed.
-    """
-    if min_fields is None and not required_columns:
-        raise InvalidArgumentError(
-            "min_fields",
-            "neither min_fields nor required_columns was given",
-            "Say what a matching schema has, e.g. min_fields=3.",
-        )
-    schema = source if isinstance(source, StructType) else source.schema
-    names = schema.fieldNames()
-    problems = []
-    if min_fields is not None and len(names) < min_fields:
-        problems.append(f"has {len(names)} fields, fewer than {min_fields}")
-    missing = [c for c in required_columns if c not in names]
-    if missing:
-        problems.append(f"lacks {', '.join(missing)}")
-    if problems:
-        return Decision(otherwise, f"the input schema {' and '.join(problems)}")
-    criteria = [f"has {len(names)} fields (>= {min_fields})"] if min_fields is not None else []
-    criteria += [f"has {', '.join(required_columns)}"] if required_columns else []
-    return Decision(matching, f"the input schema {' and '.join(criteria)}")
-
-
-@dataclass(frozen=True)
-class Choice(Generic[T]):
-    """The branch an Exclusive Choice took, its value and the reason."""
-
-    choice: str
-    branch: str
-    value: T
-    reason: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"choice": self.choice, "branch": self.branch, "reason": self.reason}
-
-
-class ExclusiveChoice(Generic[T]):
-    """Exactly one of several branches, picked by a router's `Decision`.
-
-    Branch values can be anything the job needs per branch: a writer, an output path, a
-    function to call. A decision naming no branch takes `default` when there is one, and is an
-    error otherwise; the choice and its reason are logged either way.
-
-    Example:
-        >>> outputs = ExclusiveChoice("devices_output", {"legacy": "csv", "current": "delta"})
-        >>> outputs.choose(route_by_date(date(2023, 12, 31), date(2024, 1, 1))).value
-        'csv'
-    """
-
-    def __init__(self, name: str, branches: Mapping[str, T], *, default: str | None = None):
-        check_name("choice name", name)
-        if not branches:
-            raise InvalidArgumentError(
-                "branches", f"choice {name!r} has none", "Pass at least one branch."
-            )
-        for branch in branches:
-            check_name("branch name", branch)
-        if default is not None and default not in branches:
-            raise UnknownValueError("default", default, list(branches))
-        self.name = name
-        self.branches: dict[str, T] = dict(branches)
-        self.default = default
-
-    def choose(self, decision: Decision) -> Choice[T]:
-        """The branch `decision` names (or the default), logged with its reason.
-
-        Raises:
-            UnknownValueError: the decision names no branch and there is no default.
-        """
-        branch, reason = decision.branch, decision.reason
-        if branch not in self.branches:
-            if self.default is None:
-                raise UnknownValueError(f"{self.name} branch", branch, list(self.branches))
-            branch, reason = self.default, f"{reason}; no branch {branch!r}, took the default"
-        log.info("exclusive choice %s: branch %s, because %s", self.name, branch, reason)
-        return Choice(self.name, branch, self.branches[branch], reason)
-
-    def __repr__(self) -> str:
-        default = f", default={self.default!r}" if self.default else ""
-        return f"ExclusiveChoice({self.name!r}, branches={list(self.branches)}{default})"
