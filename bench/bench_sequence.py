@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from spark_flow import get_session
 from spark_flow.errors import StepFailedError
-from spark_flow.sequence import Sequence, step
+from spark_flow.sequence import LocalSequencer, step
 
 
 def costly(rounds: int) -> Callable[[DataFrame], DataFrame]:
@@ -55,7 +55,7 @@ def main() -> None:
             raise RuntimeError("the load failed")  # e.g. the target database was down
         return rows
 
-    sequence = Sequence(
+    sequence = LocalSequencer(
         "bench",
         [
             step("costly", costly(args.rounds), boundary=True),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
-from collections.abc import Sequence as Seq
+from collections.abc import Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -25,7 +25,7 @@ from spark_flow import delta
 from spark_flow.generate import DEVICE_SCHEMA
 from spark_flow.jobs import add_trigger_argument, job_main
 from spark_flow.markers import mark_ready
-from spark_flow.sequence import Sequence, sql_step, step
+from spark_flow.sequence import LocalSequencer, sql_step, step
 
 NAME = "devices_loader"
 
@@ -34,7 +34,7 @@ def enrich(devices: DataFrame) -> DataFrame:
     return devices.withColumn("full_name", F.concat_ws(" ", "full_name", "version"))
 
 
-LOAD = Sequence(
+LOAD = LocalSequencer(
     NAME,
     [
         sql_step(
@@ -78,7 +78,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     return {"run_id": run_id, "batch_id": args.batch_id, **idempotent, **outcome.output}
 
 
-def main(argv: Seq[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     return job_main(NAME, parser(), run, argv)
 
 

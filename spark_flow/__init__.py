@@ -2,7 +2,7 @@
 
 The foundation: `get_session` builds a session from a profile in `conf/` and picks a Delta
 backend; `spark_flow.delta` reads and idempotently writes Delta tables on either backend.
-Sequence patterns: `Sequence` (Local Sequencer with restart boundaries) and readiness markers
+Sequence patterns: `LocalSequencer` (Local Sequencer with restart boundaries) and readiness markers
 (`mark_ready`, `wait_until_ready`, `read_ready`) for the Isolated Sequencer.
 Fan-in patterns: `union_by_name` (by name, flat), `join_fan_in`, partitions listed and read in
 one scan, and `FanIn` with Airflow's trigger rules and completeness for the Unaligned Fan-In.
@@ -66,7 +66,7 @@ from spark_flow.runners import (
     SingleRunner,
 )
 from spark_flow.runners.state import RunRecord, RunState
-from spark_flow.sequence import Sequence, SequenceResult, Step, sql_step, step
+from spark_flow.sequence import LocalSequencer, SequenceReport, Step, sql_step, step
 from spark_flow.session import Profile, get_session, load_profile
 
 __all__ = [
@@ -82,6 +82,7 @@ __all__ = [
     "FanInReport",
     "InputNotReadyError",
     "InvalidArgumentError",
+    "LocalSequencer",
     "Marker",
     "MicroBatchWriter",
     "NotADeltaTableError",
@@ -96,8 +97,7 @@ __all__ = [
     "RunRecord",
     "RunState",
     "SchemaMismatchError",
-    "Sequence",
-    "SequenceResult",
+    "SequenceReport",
     "SingleRunner",
     "SkipParent",
     "SparkFlowError",

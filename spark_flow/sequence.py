@@ -1,17 +1,17 @@
 """Local Sequencer: a job's logic as a chain of small named steps, with restart boundaries.
 
 A step is `DataFrame -> DataFrame`: a Python function, or SQL over the previous step's output
-(`{input}`). Chaining costs nothing: a `Sequence` called on a DataFrame is the same plan as the
-steps chained by hand, and Spark still fuses them.
+(`{input}`). Chaining costs nothing: a `LocalSequencer` called on a DataFrame is the same plan
+as the steps chained by hand, and Spark still fuses them.
 
 A step marked `boundary=True` is a restart boundary (the chapter's advice: put the line after a
-costly intermediate dataset). `Sequence.run` materializes its output as a Delta table under
+costly intermediate dataset). `LocalSequencer.run` materializes its output as a Delta table under
 `<checkpoint_dir>/<sequence>/<run_id>/<step>` and records that it completed. A rerun with the
 same run id resumes after the last completed boundary: that boundary and the steps before it are
-not computed again (they report `already_done`; `SequenceResult.resumed_from` names the
+not computed again (they report `already_done`; `SequenceReport.resumed_from` names the
 boundary), and a checkpoint whose schema no longer matches what its step produces is recomputed.
 
-    load = Sequence("devices", [
+    load = LocalSequencer("devices", [
         step("costly_join", join_reference, boundary=True),
         sql_step("valid", "SELECT * FROM {input} WHERE length(type) > 3"),
         step("enrich", enrich),
@@ -39,8 +39,8 @@ from spark_flow.session import job_description
 
 __all__ = [
     "STEP_STATUSES",
-    "Sequence",
-    "SequenceResult",
+    "LocalSequencer",
+    "SequenceReport",
     "Step",
     "StepReport",
     "StepStatus",
@@ -106,7 +106,7 @@ class StepReport:
         name: the step's name.
         status: `success` when the step was computed in this run; `already_done` when a
             resumed run restored it from its boundary's checkpoint (the boundary itself,
-            named by `SequenceResult.resumed_from`) or it came before that boundary.
+            named by `SequenceReport.resumed_from`) or it came before that boundary.
         seconds: how long it took to compute (0 when `already_done`).
         rows_written: rows checkpointed, for a boundary computed in this run.
     """
@@ -122,7 +122,7 @@ class StepReport:
 
 
 @dataclass(frozen=True)
-class SequenceResult:
+class SequenceReport:
     """The sink's return value (or the final DataFrame without a sink) and per-step reports.
 
     `resumed_from` names the boundary whose checkpoint the run restored, or is None when every
@@ -135,7 +135,7 @@ class SequenceResult:
     steps: tuple[StepReport, ...]
 
 
-class Sequence:
+class LocalSequencer:
     """An ordered chain of named steps; see the module docstring.
 
     Raises:
@@ -164,7 +164,7 @@ class Sequence:
         return df
 
     def describe(self) -> str:
-        lines = [f"Sequence {self.name!r}: {len(self.steps)} steps"]
+        lines = [f"LocalSequencer {self.name!r}: {len(self.steps)} steps"]
         for number, current in enumerate(self.steps, 1):
             mark = "  [restart boundary]" if current.boundary else ""
             lines.append(f"  {number}. {current.name}{mark}")
@@ -172,7 +172,7 @@ class Sequence:
 
     def __repr__(self) -> str:
         steps = ", ".join(s.name + ("|" if s.boundary else "") for s in self.steps)
-        return f"Sequence({self.name!r}, [{steps}])"
+        return f"LocalSequencer({self.name!r}, [{steps}])"
 
     def run(
         self,
@@ -182,7 +182,7 @@ class Sequence:
         checkpoint_dir: str | Path,
         sink: Callable[[DataFrame], Any] | None = None,
         keep_checkpoints: bool = False,
-    ) -> SequenceResult:
+    ) -> SequenceReport:
         """Run the steps on `source`, checkpointing boundaries and resuming a failed run.
 
         Args:
@@ -210,7 +210,7 @@ class Sequence:
             output = self._run_sink(sink, df, run_id)
         if sink is not None and not keep_checkpoints:
             shutil.rmtree(run_dir, ignore_errors=True)
-        return SequenceResult(output, run_id, resumed_from, tuple(reports))
+        return SequenceReport(output, run_id, resumed_from, tuple(reports))
 
     def _resume_point(
         self, source: DataFrame, run_dir: Path

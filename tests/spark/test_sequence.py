@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow.errors import StepFailedError
-from spark_flow.sequence import Sequence, sql_step, step
+from spark_flow.sequence import LocalSequencer, sql_step, step
 
 
 def optimized_plan(df: DataFrame) -> str:
@@ -24,7 +24,7 @@ def add_total(df: DataFrame) -> DataFrame:
 
 def test_a_sequence_is_the_same_plan_as_the_steps_chained_by_hand(spark: SparkSession) -> None:
     source = spark.range(100)
-    chain = Sequence(
+    chain = LocalSequencer(
         "chain",
         [
             step("total", add_total),
@@ -41,23 +41,26 @@ def test_a_sequence_is_the_same_plan_as_the_steps_chained_by_hand(spark: SparkSe
 
 
 def test_describe_and_repr_list_steps_and_boundaries() -> None:
-    chain = Sequence("devices", [step("read", add_total, boundary=True), add_total])
+    chain = LocalSequencer("devices", [step("read", add_total, boundary=True), add_total])
 
     assert chain.describe() == (
-        "Sequence 'devices': 2 steps\n  1. read  [restart boundary]\n  2. add_total"
+        "LocalSequencer 'devices': 2 steps\n  1. read  [restart boundary]\n  2. add_total"
     )
-    assert repr(chain) == "Sequence('devices', [read|, add_total])"
+    assert repr(chain) == "LocalSequencer('devices', [read|, add_total])"
 
 
 @pytest.mark.parametrize(
     ("build", "fragment"),
     [
-        (lambda: Sequence("s", []), "has none"),
+        (lambda: LocalSequencer("s", []), "has none"),
         (
-            lambda: Sequence("s", [step("a", add_total), step("a", add_total)]),
+            lambda: LocalSequencer("s", [step("a", add_total), step("a", add_total)]),
             "['a'] more than once",
         ),
-        (lambda: Sequence("s", [step("bad name", add_total)]), "'bad name' is not a usable name"),
+        (
+            lambda: LocalSequencer("s", [step("bad name", add_total)]),
+            "'bad name' is not a usable name",
+        ),
         (lambda: sql_step("q", "SELECT 1"), "Refer to the previous step's output as {input}"),
         (lambda: step("x", "not callable"), "DataFrame -> DataFrame function"),  # type: ignore[arg-type]
     ],
@@ -106,8 +109,8 @@ def len_rows(df: DataFrame) -> int:
     return len(df.collect())  # not count(): Spark would prune the failing column away
 
 
-def pipeline(costly: Costly, flag: dict[str, bool]) -> Sequence:
-    return Sequence(
+def pipeline(costly: Costly, flag: dict[str, bool]) -> LocalSequencer:
+    return LocalSequencer(
         "resumable",
         [
             step("costly", costly, boundary=True),
@@ -151,10 +154,12 @@ def test_steps_covered_by_the_restored_boundary_are_already_done_too(
     steps = [step("total", add_total), step("costly", costly, boundary=True), fail_when(flag)]
     source = spark.range(0, 5, numPartitions=1)
     with pytest.raises(StepFailedError):
-        Sequence("covered", steps).run(source, run_id="r", checkpoint_dir=tmp_path, sink=len_rows)
+        LocalSequencer("covered", steps).run(
+            source, run_id="r", checkpoint_dir=tmp_path, sink=len_rows
+        )
 
     flag["fail"] = False
-    result = Sequence("covered", steps).run(
+    result = LocalSequencer("covered", steps).run(
         source, run_id="r", checkpoint_dir=tmp_path, sink=len_rows
     )
 
@@ -224,7 +229,7 @@ def test_the_running_step_names_the_spark_jobs(spark: SparkSession, tmp_path: Pa
         seen["description"] = spark.sparkContext.getLocalProperty("spark.job.description")
         return df
 
-    Sequence("ui", [step("looked", look)]).run(
+    LocalSequencer("ui", [step("looked", look)]).run(
         spark.range(1), run_id="x", checkpoint_dir=tmp_path, sink=len_rows
     )
 
