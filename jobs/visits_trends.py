@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
 
 def visits_of(spark: SparkSession, source: str, day: date) -> DataFrame:
     """Day `day`'s visits, from a Delta table or from its `date=D/` partition folder."""
-    if (Path(source) / "_delta_log").is_dir():
+    if delta.table_info(source) is not None:
         return delta.read(spark, source).where(F.col("date") == F.lit(day))
     folder = Path(source) / f"date={day.isoformat()}"
     if not folder.is_dir():
@@ -82,7 +82,7 @@ def trends(today: DataFrame, previous: DataFrame | None, day: date) -> DataFrame
 def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     day, before = args.date, args.date - timedelta(days=1)
     previous = None
-    if (Path(args.output) / "_delta_log").is_dir():
+    if delta.table_info(args.output) is not None:
         previous = delta.read(spark, args.output).where(F.col("date") == F.lit(before))
         previous = previous if previous.limit(1).count() else None
     result = trends(visits_of(spark, args.input, day), previous, day)

@@ -109,6 +109,26 @@ class UnsupportedDeltaFeatureError(SparkFlowError, NotImplementedError):
         return f"the delta-rs backend does not support {self.feature}. {self.fix}"
 
 
+class StorageError(SparkFlowError):
+    """A store could not be read or written from this process (credentials, network, scheme).
+
+    `cause` is the store client's own message (deltalake's or pyarrow's).
+    """
+
+    def __init__(self, path: str, action: str, cause: str) -> None:
+        super().__init__(path, action, cause)
+        self.path = path
+        self.action = action
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return (
+            f"could not {self.action} {self.path!r}: {self.cause}. Check the path, and that this "
+            "process reaches the store with credentials for it: deltalake and pyarrow take them "
+            "from the environment (AWS_*, GOOGLE_*, AZURE_* variables, instance profiles)."
+        )
+
+
 class ConfigError(SparkFlowError, ValueError):
     """A profile or configuration file is missing or malformed."""
 

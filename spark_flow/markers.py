@@ -4,7 +4,9 @@ The producer calls `mark_ready` after its data commit; the consumer calls `wait_
 then `read_ready` to read exactly the Delta version the marker names, so a newer, half-finished
 producer run cannot leak into it. Markers live next to the data, in
 `<output>/_spark_flow_ready/<logical date>.json` (and `latest.json`); Delta readers ignore
-folders that start with an underscore.
+folders that start with an underscore. Each marker is one small file written whole (a rename
+locally, one upload on an object store), so outputs on `s3://`, `gs://` or `abfss://` are
+marked and waited for like local ones.
 """
 
 from __future__ import annotations
@@ -12,16 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import socket
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spark_flow import delta
-from spark_flow.delta import rs
+from spark_flow import delta, storage
 from spark_flow.errors import InputNotReadyError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -48,9 +46,13 @@ class Marker:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def marker_path(output: str, logical_date: str | None = None) -> Path:
-    """Where the marker of `output` for `logical_date` (or the latest one) lives."""
-    return Path(rs.local_path(output)) / MARKER_DIR / f"{logical_date or LATEST}.json"
+def marker_path(output: str, logical_date: str | None = None) -> str:
+    """Where the marker of `output` for `logical_date` (or the latest one) lives.
+
+    Returns:
+        An absolute local path for local outputs, a URI for outputs on object stores.
+    """
+    return storage.join(output, MARKER_DIR, f"{logical_date or LATEST}.json")
 
 
 def mark_ready(
@@ -65,14 +67,14 @@ def mark_ready(
     """Declare `output` ready; call it only after the data commit succeeded.
 
     For a Delta output without `table_version`, the table's current version is recorded. The
-    marker is written atomically (temporary file, then rename); marking the same run twice
-    keeps the first marker.
+    marker is written atomically (locally a temporary file, then a rename; on an object store
+    one upload); marking the same run twice keeps the first marker.
 
     Raises:
         InvalidArgumentError: `output` does not exist (nothing was committed to mark).
+        StorageError: the output's store cannot be read or written from this process.
     """
-    root = Path(rs.local_path(output))
-    if not root.exists():
+    if not storage.exists(output):
         raise InvalidArgumentError(
             "output",
             f"{output!r} does not exist, so there is no committed data to mark ready",
@@ -83,8 +85,8 @@ def mark_ready(
         log.info("marker for run %s of %s already written", run_id, output)
         return existing
     if table_version is None:
-        table = rs.open_table(output)
-        table_version = None if table is None else table.version()
+        info = delta.table_info(output)
+        table_version = None if info is None else info.version
     marker = Marker(
         output=output,
         run_id=run_id,
@@ -95,24 +97,15 @@ def mark_ready(
         metadata={"host": socket.gethostname(), **metadata},
     )
     for key in {logical_date or LATEST, LATEST}:
-        _write_atomically(marker_path(output, None if key == LATEST else key), marker)
+        path = marker_path(output, None if key == LATEST else key)
+        storage.write_text_atomically(path, json.dumps(asdict(marker)))
     log.info("marked %s ready (run %s, version %s)", output, run_id, table_version)
     return marker
 
 
-def _write_atomically(path: Path, marker: Marker) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        json.dump(asdict(marker), out)
-    os.replace(temporary, path)
-
-
-def _read(path: Path) -> Marker | None:
-    try:
-        return Marker(**json.loads(path.read_text()))
-    except FileNotFoundError:
-        return None
+def _read(path: str) -> Marker | None:
+    text = storage.read_text(path)
+    return None if text is None else Marker(**json.loads(text))
 
 
 def wait_until_ready(
@@ -143,7 +136,7 @@ def wait_until_ready(
             return marker
         waited = time.monotonic() - started
         if waited >= timeout:
-            raise InputNotReadyError(output, str(path), logical_date, waited)
+            raise InputNotReadyError(output, path, logical_date, waited)
         time.sleep(min(poke_interval, timeout - waited))
 
 

@@ -10,7 +10,8 @@ Every writer is idempotent per `(output, app_id, txn_version)`:
 - `parquet`, `csv`, `json` write the batch into a staging folder and publish it with one
   atomic rename as the output's own partition `batch_id=<txn_version>/`. Readers see the whole
   batch or none of it, and a replay finds the folder and writes nothing. The rename is atomic on
-  local and mounted filesystems only, so file outputs accept local paths.
+  local and mounted filesystems only, so file outputs accept local paths (`spark_flow.storage`
+  refuses object stores for them).
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Any, Protocol
 
-from spark_flow import delta
+from spark_flow import delta, storage
 from spark_flow.delta import WriteResult
 from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, UnknownValueError
 
@@ -39,7 +39,6 @@ __all__ = [
     "DeltaOutput",
     "FileOutput",
     "MicroBatchWriter",
-    "OutputType",
     "OutputWriter",
     "for_each_batch",
     "output_types",
@@ -49,8 +48,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OutputType = Literal["delta", "parquet", "csv", "json"]
-STAGING_DIR = "_spark_flow_staging"
 MANIFEST = "_spark_flow_batch.json"
 
 
@@ -83,13 +80,9 @@ class DeltaOutput:
 
     def written(self, path: str, *, app_id: str, txn_version: int | None) -> str | None:
         """Why `(app_id, txn_version)` is already committed to the table at `path`, or None."""
-        from spark_flow.delta import rs
-        from spark_flow.delta._types import WriteRequest
-
-        if txn_version is None or not rs.is_local(path):  # the log is read with delta-rs, locally
+        if txn_version is None:
             return None
-        request = WriteRequest(path, app_id=app_id, txn_version=txn_version)
-        return request.skip_reason(rs.transaction_version(path, app_id))
+        return delta.already_committed(path, app_id=app_id, txn_version=txn_version)
 
     def write(
         self, df: DataFrame, path: str, *, app_id: str, txn_version: int | None
@@ -152,7 +145,7 @@ class FileOutput:
         if published is not None:
             return published
         aligned = df.select(*_columns_like_earlier_batches(root, df))
-        staging = root / STAGING_DIR / f"batch_id={batch}-{uuid.uuid4().hex[:12]}"
+        staging = root / storage.STAGING_DIR / f"batch_id={batch}-{uuid.uuid4().hex[:12]}"
         rows = Observation(f"spark_flow_rows_{uuid.uuid4().hex}")
         try:
             writer = aligned.observe(rows, F.count(F.lit(1)).alias("rows")).write
@@ -192,22 +185,11 @@ class FileOutput:
 
 
 def _local_root(path: str, output_format: str) -> Path:
-    parsed = urlparse(path)
-    if parsed.scheme not in ("", "file"):
-        raise InvalidArgumentError(
-            "path",
-            f"{output_format} outputs publish a batch with a folder rename, atomic only on local "
-            f"or mounted filesystems; got {path!r}",
-            "Write to a mounted path, or use the 'delta' output type for object stores.",
-        )
-    root = Path(parsed.path if parsed.scheme else path).absolute()
-    if root.is_file():
-        raise InvalidArgumentError(
-            "path",
-            f"{path!r} is a file, not an output folder",
-            "Move the file away or fix the path.",
-        )
-    return root
+    return storage.local_folder(
+        path,
+        purpose=f"{output_format} outputs publish each batch with a folder rename",
+        fix="Write to a mounted path, or use the 'delta' output type for object stores.",
+    )
 
 
 def _skip_if_published(target: Path, app_id: str, batch: int) -> WriteResult | None:

@@ -1,11 +1,18 @@
-"""Delta Lake reads and idempotent writes, the same on both backends.
+"""Delta Lake reads and idempotent writes, the same on both backends: the toolkit's one door.
 
 `jvm` is the delta-spark connector, used when its JARs are on the classpath; `delta-rs` lets
 Spark write the Parquet files and commits them with the `deltalake` package. `enable_delta`
 picks one per session and says which and why in the log; `backend(spark)` tells.
 
-Delta's own warning applies to both: a write whose `(app_id, version)` is already committed is
-skipped, *even when its data differs*. Give each distinct batch of data its own txn version.
+`table_info`, `transaction_version` and `already_committed` read only the table's log, with
+deltalake and no Spark session, wherever deltalake reads it (local paths, `file:`, `s3://`,
+`gs://`, `abfss://` ...), whichever backend the writers use.
+
+Delta's own warning applies to both: a write whose `(app_id, txn_version)` is already committed
+is skipped, *even when its data differs*. Give each distinct batch of data its own txn version.
+
+Everything else in this package (`jvm`, `rs`, `source`, `_log`, `_schema`, `_types`) is private
+to it; `records` is the public exception, for the runners' run history.
 """
 
 from __future__ import annotations
@@ -14,9 +21,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
-from spark_flow.delta import jvm, rs
-from spark_flow.delta._types import BACKENDS, Backend, Mode, WriteRequest, WriteResult
-from spark_flow.errors import InvalidArgumentError, NotADeltaTableError, UnknownValueError
+from spark_flow.delta import _log, jvm, rs
+from spark_flow.delta._types import (
+    BACKENDS,
+    Backend,
+    Mode,
+    TableInfo,
+    WriteRequest,
+    WriteResult,
+)
+from spark_flow.errors import InvalidArgumentError, UnknownValueError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -24,10 +38,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Backend",
     "Mode",
+    "TableInfo",
     "WriteResult",
+    "already_committed",
     "backend",
     "enable_delta",
     "read",
+    "table_info",
     "transaction_version",
     "write",
 ]
@@ -136,7 +153,8 @@ def write(
 
     Args:
         df: the data.
-        path: table location (a local path or `file:` URI on the delta-rs backend).
+        path: table location; the delta-rs backend commits to local paths and `file:` URIs
+            (mounted volumes included), the jvm backend wherever the session's connector can.
         mode: `append` or `overwrite` (replaces the table's data in a new version).
         app_id: stable name of the writer, e.g. the job name.
         txn_version: the batch number (Delta's txnVersion); only increasing numbers commit.
@@ -194,15 +212,53 @@ def read(spark: SparkSession, path: str, *, version: int | None = None) -> DataF
     return rs.read(spark, path, version)
 
 
-def transaction_version(spark: SparkSession, path: str, app_id: str) -> int | None:
-    """The last `txnVersion` that `app_id` committed to the table, or None.
+def table_info(path: str) -> TableInfo | None:
+    """What the log of the Delta table at `path` says (version, schema, partitioning), or None.
 
-    Reads only the table's log (no Spark job). `spark` is accepted for symmetry with `read`.
+    Reads only the log, with deltalake: no Spark session, no Spark job.
+
+    Raises:
+        InvalidArgumentError: `path` is a local file.
+        StorageError: the log cannot be read from this process (credentials, network, scheme).
+
+    Example:
+        >>> info = table_info("data/devices")
+        >>> None if info is None else (info.version, info.partition_columns)
+        (3, ('date',))
+    """
+    table = _log.open_table(path)
+    return None if table is None else _log.info(path, table)
+
+
+def transaction_version(path: str, app_id: str) -> int | None:
+    """The last txn version that `app_id` committed to the Delta table at `path`, or None.
+
+    Reads only the log (no Spark session).
 
     Raises:
         NotADeltaTableError: nothing at `path` is a Delta table.
+        StorageError: the log cannot be read from this process.
+
+    Example:
+        >>> transaction_version("data/devices", "devices-loader")
+        20240101
     """
-    del spark  # the log is read with delta-rs on both backends
-    if rs.open_table(path) is None:
-        raise NotADeltaTableError(path)
-    return rs.transaction_version(path, app_id)
+    return _log.require_table(path).transaction_version(app_id)
+
+
+def already_committed(path: str, *, app_id: str, txn_version: int) -> str | None:
+    """Why `(app_id, txn_version)` is already in the log of the table at `path`, or None.
+
+    A write of it would be skipped: `app_id` committed this txn version or a higher one. None
+    also where no table exists yet. Reads only the log (no Spark session).
+
+    Raises:
+        InvalidArgumentError: an empty `app_id`, or `txn_version` is not an integer >= 0.
+        StorageError: the log cannot be read from this process.
+
+    Example:
+        >>> already_committed("data/devices", app_id="devices-loader", txn_version=1)
+        "txnAppId='devices-loader' already committed txnVersion=3 >= 1"
+    """
+    request = WriteRequest(path, app_id=app_id, txn_version=txn_version)
+    return _log.committed(_log.open_table(path), request)

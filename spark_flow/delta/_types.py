@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from spark_flow.errors import InvalidArgumentError, UnknownValueError
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
 
 Mode = Literal["append", "overwrite"]
 MODES: tuple[str, ...] = get_args(Mode)
@@ -108,3 +111,31 @@ class WriteResult:
             "table_version": self.table_version,
             "skipped_reason": self.skipped_reason,
         }
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What a Delta table's log says about it, read without a Spark session.
+
+    Attributes:
+        path: the table location, as given.
+        version: the table's latest version.
+        schema: the columns in Spark types, in the table's order.
+        partition_columns: the Hive-style partition columns, outermost first.
+        reader_features: the protocol's reader features (e.g. `deletionVectors`); empty for
+            tables on older protocol versions.
+    """
+
+    path: str
+    version: int
+    schema: StructType
+    partition_columns: tuple[str, ...] = ()
+    reader_features: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 0:
+            raise InvalidArgumentError(
+                "version",
+                f"a table version is an integer >= 0, got {self.version!r}",
+                "Build TableInfo with spark_flow.delta.table_info(path).",
+            )

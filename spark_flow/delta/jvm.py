@@ -1,8 +1,8 @@
 """The delta-spark connector backend, used when its JARs are on the session's classpath.
 
 Writes are plain `format("delta")` writes with `txnAppId`/`txnVersion`; the connector itself
-enforces the transaction. `write` in `spark_flow.delta` still checks the log first (through
-delta-rs, no Spark job), so a replay costs no computation on either backend.
+enforces the transaction. The log is still read first (`_log`, through deltalake, no Spark job),
+so a replay costs no computation on either backend, on every store deltalake reads.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from spark_flow.delta import rs
+from spark_flow.delta import _log
 from spark_flow.delta._types import WriteRequest, WriteResult
+from spark_flow.errors import StorageError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -49,16 +50,19 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
         writer = writer.option("replaceWhere", predicate)
     if request.partition_by:
         writer = writer.partitionBy(*request.partition_by)
-    if not rs.is_local(request.path):
-        # Object stores: the connector enforces the txn; the log is not read from here.
+    try:
+        before = _log.open_table(request.path)
+    except StorageError as exc:
+        # The session may reach the store with credentials this process lacks (a Hadoop conf,
+        # a catalog's vended credentials): the connector still enforces the txn, unchecked here.
+        log.warning("writing %s without checking its log first: %s", request.path, exc)
         writer.save(request.path)
         return WriteResult(committed=True, table_version=None)
-    before = rs.open_table(request.path)
-    skipped = rs.skipped_write(before, request)
+    skipped = _log.skipped_write(before, request)
     if skipped:
         return skipped
     writer.save(request.path)
-    table = rs.open_table(request.path)
+    table = _log.open_table(request.path)
     if table is None or (before is not None and table.version() == before.version()):
         return WriteResult(
             committed=False,

@@ -1,8 +1,8 @@
 """Small Delta tables kept by the driver alone (run history): append rows, read them back.
 
 No Spark here: a runner records a run before its session starts and after it stops, and
-`spark-flow runs` reads the history without starting a JVM. Commits go through delta-rs, so the
-table must live on a local or mounted filesystem, like everything the delta-rs backend commits.
+`spark-flow runs` reads the history without starting a JVM. Commits go through delta-rs, and the
+table is created with a rename (see `_create`), so it lives on a local or mounted filesystem.
 Appends from many processes at once all land: delta-rs retries a losing blind append.
 """
 
@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 
-from spark_flow.delta.rs import local_path
+from spark_flow import storage
 
 __all__ = ["append_records", "read_records"]
 
@@ -36,7 +36,7 @@ def append_records(path: str, rows: Sequence[Mapping[str, Any]], schema: pa.Sche
     Returns:
         The table version of the commit.
     """
-    root = local_path(path)
+    root = _local_root(path)
     _create(root, schema)
     write_deltalake(root, pa.Table.from_pylist(list(rows), schema=schema), mode="append")
     table = DeltaTable(root)
@@ -48,13 +48,23 @@ def append_records(path: str, rows: Sequence[Mapping[str, Any]], schema: pa.Sche
 
 def read_records(path: str) -> list[dict[str, Any]]:
     """Every row of the table, or no rows when there is no table yet."""
-    root = local_path(path)
+    root = _local_root(path)
     if not DeltaTable.is_deltatable(root):
         return []
     # Reading the Parquet files ourselves: DeltaTable.to_pyarrow_table() aborts the interpreter
     # at exit with deltalake 1.5-1.6 and pyarrow 25-26.
     files = DeltaTable(root).file_uris()
     return pq.read_table(files).to_pylist() if files else []
+
+
+def _local_root(path: str) -> str:
+    return str(
+        storage.local_folder(
+            path,
+            purpose="a record table is created with a folder rename",
+            fix="Keep record tables (the run history) on a local or mounted path.",
+        )
+    )
 
 
 def _create(root: str, schema: pa.Schema) -> None:

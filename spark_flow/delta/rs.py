@@ -2,7 +2,7 @@
 
 Used where the delta-spark JARs are not on the classpath. A write goes in four moves:
 
-1. open the table's log (driver, no Spark job) and stop if `(app_id, version)` is committed;
+1. open the table's log (driver, no Spark job) and stop if `(app_id, txn_version)` is committed;
 2. Spark's executors write Parquet into a staging folder inside the table, so no row of data
    passes through the driver;
 3. the driver moves the staged files next to the table's data (a rename on the same filesystem)
@@ -12,6 +12,8 @@ Used where the delta-spark JARs are not on the classpath. A write goes in four m
    files and reports a skip.
 
 Readers see either the old version or the new one: uncommitted files are never in the log.
+Step 3 needs an atomic rename, so this backend commits to local or mounted filesystems only;
+it reads tables wherever deltalake reads their log.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
@@ -39,6 +41,8 @@ from deltalake.transaction import (
     create_table_with_add_actions,
 )
 
+from spark_flow import storage
+from spark_flow.delta import _log
 from spark_flow.delta._schema import (
     planned_partitioning,
     planned_schema,
@@ -46,11 +50,7 @@ from spark_flow.delta._schema import (
     to_delta_schema,
 )
 from spark_flow.delta._types import WriteRequest, WriteResult
-from spark_flow.errors import (
-    InvalidArgumentError,
-    NotADeltaTableError,
-    UnsupportedDeltaFeatureError,
-)
+from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STAGING_DIR = "_spark_flow_staging"
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _WRITE_ID_KEY = "spark_flow.writeId"
 # Commits retried on a newer snapshot after a concurrent commit won (each retry re-checks).
@@ -67,47 +66,28 @@ _COMMIT_RETRIES = 10
 _UNREADABLE_FEATURES = {"deletionVectors", "columnMapping"}
 
 
-def is_local(path: str) -> bool:
-    """True for plain paths and file: URIs, which this backend can commit to."""
-    return urlparse(path).scheme in ("", "file")
-
-
-def local_path(path: str) -> str:
-    """The local filesystem path of a table location, or a clear error for object stores."""
-    parsed = urlparse(path)
-    if is_local(path):
-        return os.path.abspath(parsed.path if parsed.scheme else path)
-    raise UnsupportedDeltaFeatureError(
-        f"the {parsed.scheme}:// scheme ({path!r}); it commits to local or mounted filesystems",
-        "Use a session with the delta-spark JARs (backend 'jvm') for object stores.",
-    )
-
-
-def open_table(path: str, version: int | None = None) -> DeltaTable | None:
-    """The table at `path` (at `version`), or None where no table exists yet."""
-    root = local_path(path)
-    if os.path.isfile(root):
-        raise InvalidArgumentError(
-            "path", f"{path!r} is a file, not a table folder", "Move the file away or fix the path."
+def _local_root(path: str) -> str:
+    """The local folder of a table this backend commits to; object stores are refused here."""
+    if not storage.is_local(path):
+        raise UnsupportedDeltaFeatureError(
+            f"committing to {storage.scheme(path)}:// ({path!r}): it publishes the written files "
+            "with a rename, which is atomic on local or mounted filesystems only",
+            "Write to object stores from a session with the delta-spark connector (backend "
+            "'jvm', see enable_delta), or write to a mounted path.",
         )
-    if not DeltaTable.is_deltatable(root):
-        return None
-    if version is None:
-        return DeltaTable(root)
-    latest = DeltaTable(root).version()
-    if not 0 <= version <= latest:
-        raise InvalidArgumentError(
-            "version",
-            f"the table at {path!r} has versions 0 to {latest}, not {version}",
-            "Pick a version in that range (see the table's history).",
+    return storage.folder(path)
+
+
+def readable_table(path: str, version: int | None = None) -> DeltaTable:
+    """The table at `path` (at `version`) if reading its Parquet files alone reads it right."""
+    table = _log.require_table(path, version)
+    unreadable = _UNREADABLE_FEATURES & set(table.protocol().reader_features or [])
+    if unreadable:
+        raise UnsupportedDeltaFeatureError(
+            f"reading tables with reader features {sorted(unreadable)}",
+            "Read this table with the delta-spark JARs on the classpath (backend 'jvm').",
         )
-    return DeltaTable(root, version=version)
-
-
-def transaction_version(path: str, app_id: str) -> int | None:
-    """The last txnVersion committed by `app_id` to the table, or None."""
-    table = open_table(path)
-    return None if table is None else table.transaction_version(app_id)
+    return table
 
 
 def write(df: DataFrame, request: WriteRequest) -> WriteResult:
@@ -143,14 +123,14 @@ class WritePlan:
 
     @property
     def staging(self) -> Path:
-        return Path(self.root) / STAGING_DIR / self.write_id
+        return Path(self.root) / storage.STAGING_DIR / self.write_id
 
 
 def plan_write(request: WriteRequest, data_schema: StructType) -> WritePlan | WriteResult:
     """Check a write against the table before any Spark job: skip, schema, partitioning."""
-    root = local_path(request.path)
-    table = open_table(root)
-    skipped = skipped_write(table, request)
+    root = _local_root(request.path)
+    table = _log.open_table(root)
+    skipped = _log.skipped_write(table, request)
     if skipped:
         return skipped
     return _checked_plan(WritePlan(request, root, None, data_schema, []), table)
@@ -202,17 +182,6 @@ def discard_staging(plan: WritePlan) -> None:
     shutil.rmtree(plan.staging, ignore_errors=True)
     with suppress(OSError):
         plan.staging.parent.rmdir()
-
-
-def skipped_write(table: DeltaTable | None, request: WriteRequest) -> WriteResult | None:
-    """The result of a write that must not run because its txn is committed, else None."""
-    if table is None or request.app_id is None:
-        return None
-    reason = request.skip_reason(table.transaction_version(request.app_id))
-    if reason is None:
-        return None
-    log.info("skipping write to %s: %s", request.path, reason)
-    return WriteResult(committed=False, table_version=table.version(), skipped_reason=reason)
 
 
 def _publish(staging: Path, root: Path, partition_by: list[str]) -> list[AddAction]:
@@ -307,8 +276,8 @@ def _commit(
     except (CommitFailedError, DeltaError) as exc:
         # A concurrent writer may have committed the same (app_id, version), created the table,
         # or committed anything else meanwhile (Delta refuses two commits of one app id at once).
-        current = open_table(root)
-        skipped = skipped_write(current, request)
+        current = _log.open_table(root)
+        skipped = _log.skipped_write(current, request)
         if skipped is not None:
             log.info("lost a commit race on %s (%s); removed this write's files", root, exc)
             _remove(root, [action.path for action in actions])
@@ -362,20 +331,12 @@ def _remove(root: str, relative_paths: list[str]) -> None:
 
 def read(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
     """Read the table (at `version`) by letting Spark scan the Parquet files the log names."""
-    table = open_table(path, version)
-    if table is None:
-        raise NotADeltaTableError(path)
-    unreadable = _UNREADABLE_FEATURES & set(table.protocol().reader_features or [])
-    if unreadable:
-        raise UnsupportedDeltaFeatureError(
-            f"reading tables with reader features {sorted(unreadable)}",
-            "Read this table with the delta-spark JARs on the classpath (backend 'jvm').",
-        )
+    table = readable_table(path, version)
     schema = table_spark_schema(table)
     files = table.file_uris()
     if not files:
         return spark.createDataFrame([], schema)
     # basePath makes Spark turn `col=value/` directories into the partition columns, typed by
     # the schema we pass; the select restores the table's column order.
-    frame = spark.read.schema(schema).option("basePath", local_path(path)).parquet(*files)
+    frame = spark.read.schema(schema).option("basePath", storage.folder(path)).parquet(*files)
     return frame.select(*schema.fieldNames())

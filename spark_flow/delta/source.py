@@ -31,14 +31,11 @@ from pyspark.sql.datasource import (
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
+from spark_flow import storage
 from spark_flow.delta import rs
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import WriteRequest, WriteResult
-from spark_flow.errors import (
-    InvalidArgumentError,
-    NotADeltaTableError,
-    UnsupportedDeltaFeatureError,
-)
+from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -78,11 +75,7 @@ class DeltaDataSource(DataSource):
         return "delta"
 
     def _table(self) -> DeltaTable:
-        path = _path(self.options)
-        table = rs.open_table(path, _int_option(self.options, "versionAsOf"))
-        if table is None:
-            raise NotADeltaTableError(path)
-        return table
+        return rs.readable_table(_path(self.options), _int_option(self.options, "versionAsOf"))
 
     def schema(self) -> StructType:
         return table_spark_schema(self._table())
@@ -115,10 +108,9 @@ class _Reader(DataSourceReader):
     def __init__(self, table: DeltaTable, schema: StructType) -> None:
         partition_columns = list(table.metadata().partition_columns)
         actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-        root = rs.local_path(table.table_uri)
         self.files = [
             _File(
-                uri=f"{root}/{unquote(action['path'])}",
+                uri=storage.join(table.table_uri, unquote(action["path"])),
                 partition_values={c: action.get(f"partition.{c}") for c in partition_columns},
             )
             for action in actions

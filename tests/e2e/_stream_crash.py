@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from spark_flow.delta import rs
+from spark_flow import delta
 from spark_flow.jobs import load
 from spark_flow.outputs import DeltaOutput
 
@@ -23,7 +23,8 @@ write = DeltaOutput.write
 def write_or_die(self, df, path, *, app_id, txn_version):  # type: ignore[no-untyped-def]
     if path == args.enriched_output and txn_version == CRASH_BATCH:
         deadline = time.monotonic() + 120
-        while rs.transaction_version(args.raw_output, f"{args.app_id}.raw") != CRASH_BATCH:
+        # Batch 0 is committed to both tables before batch 1 starts: the raw table exists.
+        while delta.transaction_version(args.raw_output, f"{args.app_id}.raw") != CRASH_BATCH:
             if time.monotonic() > deadline:
                 raise SystemExit("the raw branch never committed the batch")
             time.sleep(0.01)

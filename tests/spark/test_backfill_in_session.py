@@ -42,7 +42,7 @@ def test_a_concurrent_backfill_loads_every_date_once_and_a_rerun_writes_nothing(
     assert delta.read(spark, table).count() == 46
     for day in DAYS:  # each date under its own app id: committed in any order, none skipped
         batch = int(day.strftime("%Y%m%d"))
-        assert delta.transaction_version(spark, table, f"devices_loader.{batch}") == batch
+        assert delta.transaction_version(table, f"devices_loader.{batch}") == batch
 
     rerun = ConcurrentRunner("devices_loader", state=state, max_active_runs=2, rerun=True)
     again = rerun.backfill(DAYS, task)

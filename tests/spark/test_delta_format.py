@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
+from deltalake import write_deltalake
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
-from spark_flow.errors import InvalidArgumentError
+from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
 from spark_flow.testing import assert_df_equal
 
 
@@ -24,7 +26,7 @@ def test_txn_options_make_a_replayed_save_a_no_op(spark: SparkSession, tmp_delta
         )
 
     assert_df_equal(spark.read.format("delta").load(tmp_delta_path), df)
-    assert delta.transaction_version(spark, tmp_delta_path, "devices-loader-v1") == 1
+    assert delta.transaction_version(tmp_delta_path, "devices-loader-v1") == 1
 
 
 def test_overwrite_merge_schema_and_version_as_of(spark: SparkSession, tmp_delta_path: str) -> None:
@@ -76,10 +78,8 @@ def test_jvm_backend_is_refused_without_the_connector(spark: SparkSession) -> No
 
 @pytest.mark.jvm
 def test_jvm_backend_writes_idempotently(tmp_delta_path: str) -> None:
-    from spark_flow.delta import jvm
-
     active = SparkSession.getActiveSession()
-    if active is None or not jvm.is_available(active):
+    if active is None or delta.backend(active) != "jvm":
         pytest.skip("the delta-spark JARs are not on the classpath (Maven is unreachable here)")
     df = active.range(5)
     first = delta.write(df, tmp_delta_path, app_id="a", txn_version=1)
@@ -101,3 +101,22 @@ def test_enable_delta_attaches_the_bridge_to_a_session_built_elsewhere(
     assert delta.enable_delta(other) == "delta-rs"  # again: a no-op
     assert other.conf.get("spark.sql.parquet.outputTimestampType") == "TIMESTAMP_MICROS"
     assert delta.read(other, tmp_delta_path).count() == 3
+
+
+def test_both_readers_refuse_a_table_whose_files_alone_would_read_wrong(
+    spark: SparkSession, tmp_delta_path: str
+) -> None:
+    # Deletion vectors mark rows deleted outside the Parquet files: scanning them reads ghosts.
+    write_deltalake(
+        tmp_delta_path,
+        pd.DataFrame({"id": [1, 2]}),
+        configuration={"delta.enableDeletionVectors": "true"},
+    )
+
+    info = delta.table_info(tmp_delta_path)
+    assert info is not None
+    assert "deletionVectors" in info.reader_features
+    with pytest.raises(UnsupportedDeltaFeatureError, match="deletionVectors"):
+        delta.read(spark, tmp_delta_path)
+    with pytest.raises(PySparkException, match="deletionVectors"):
+        spark.read.format("delta").load(tmp_delta_path).collect()

@@ -72,7 +72,7 @@ def test_lower_versions_skip_higher_versions_commit(
 
     assert not lower.committed
     assert higher.committed
-    assert delta.transaction_version(spark, tmp_delta_path, "loader") == 6
+    assert delta.transaction_version(tmp_delta_path, "loader") == 6
     assert delta.read(spark, tmp_delta_path).count() == 10
 
 
@@ -86,9 +86,9 @@ def test_app_ids_and_tables_keep_their_own_transactions(
     assert delta.write(df, first, app_id="b", txn_version=1).committed
     assert delta.write(df, second, app_id="a", txn_version=1).committed
 
-    assert delta.transaction_version(spark, first, "a") == 1
-    assert delta.transaction_version(spark, first, "b") == 1
-    assert delta.transaction_version(spark, first, "c") is None
+    assert delta.transaction_version(first, "a") == 1
+    assert delta.transaction_version(first, "b") == 1
+    assert delta.transaction_version(first, "c") is None
     assert delta.read(spark, first).count() == 8
     assert delta.read(spark, second).count() == 4
 
@@ -182,8 +182,8 @@ def test_two_writers_creating_one_table_both_land(spark: SparkSession, tmp_path:
     assert [r.committed for r in results] == [True, True]
     assert sorted(r.table_version for r in results) == [0, 1]
     assert delta.read(spark, table).count() == 20
-    assert delta.transaction_version(spark, table, "raw") == 1
-    assert delta.transaction_version(spark, table, "enriched") == 1
+    assert delta.transaction_version(table, "raw") == 1
+    assert delta.transaction_version(table, "enriched") == 1
     assert data_files(table) == logged_files(table)
 
 
@@ -236,6 +236,6 @@ def test_a_commit_that_loses_to_another_version_of_its_app_is_redone_on_top(
     assert (results[1].committed, results[1].table_version) == (True, 1)
     assert (results[2].committed, results[2].table_version) == (True, 2)
     assert "changed while committing" in caplog.text
-    assert delta.transaction_version(spark, table, "loader") == 2
+    assert delta.transaction_version(table, "loader") == 2
     assert delta.read(spark, table).count() == 20
     assert data_files(table) == logged_files(table)

@@ -19,6 +19,7 @@ from spark_flow.errors import (
     NotADeltaTableError,
     SchemaMismatchError,
     UnknownValueError,
+    UnsupportedDeltaFeatureError,
 )
 from spark_flow.testing import assert_df_equal
 
@@ -195,7 +196,7 @@ def test_reading_something_that_is_not_a_table_says_so(spark: SparkSession, tmp_
     with pytest.raises(NotADeltaTableError, match="has no _delta_log/"):
         delta.read(spark, str(tmp_path))
     with pytest.raises(NotADeltaTableError):
-        delta.transaction_version(spark, str(tmp_path / "missing"), "app")
+        delta.transaction_version(str(tmp_path / "missing"), "app")
 
 
 def test_reading_a_version_the_table_does_not_have_names_the_range(
@@ -209,9 +210,14 @@ def test_reading_a_version_the_table_does_not_have_names_the_range(
         delta.read(spark, tmp_delta_path, version=-1)
 
 
-def test_object_store_paths_are_refused_with_the_way_out(spark: SparkSession) -> None:
-    with pytest.raises(Exception, match="backend 'jvm'"):
+def test_the_delta_rs_backend_refuses_to_commit_to_object_stores_with_the_way_out(
+    spark: SparkSession,
+) -> None:
+    with pytest.raises(UnsupportedDeltaFeatureError) as caught:
         delta.write(spark.range(1), "s3://bucket/table")
+
+    assert caught.value.feature.startswith("committing to s3:// ('s3://bucket/table')")
+    assert "backend 'jvm'" in str(caught.value)
 
 
 def test_a_python_udf_over_a_table_read_completes(spark: SparkSession, tmp_delta_path: str) -> None:

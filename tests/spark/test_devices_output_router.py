@@ -54,7 +54,7 @@ def test_the_migration_date_itself_takes_the_delta_branch_and_a_replay_writes_no
     assert (first["committed"], first["rows_written"]) == (True, 40)
     assert (replay["committed"], replay["rows_written"]) == (False, 0)
     app_id = "devices_output_router.20240101"  # one app id per batch
-    assert delta.transaction_version(spark, first["output"], app_id) == 20240101
+    assert delta.transaction_version(first["output"], app_id) == 20240101
     assert not (Path(out) / "legacy").exists()
 
 

@@ -140,7 +140,7 @@ def test_available_now_splits_a_folder_into_micro_batches_each_written_once(
     assert [batch_id for batch_id, _ in sink.reports] == [0, 1, 2, 3, 4]
     assert [report.branch("raw").rows_written for _, report in sink.reports] == [5, 6, 7, 8, 9]
     raw = str(tmp_path / "raw")
-    assert delta.transaction_version(spark, raw, "devices.raw") == 4
+    assert delta.transaction_version(raw, "devices.raw") == 4
     assert rows_of(spark, tmp_path / "raw") == expected
 
     more = land_files(tmp_path / "in-later", [4])

@@ -13,6 +13,7 @@ from spark_flow.errors import (
     SchemaMismatchError,
     SparkFlowError,
     StepFailedError,
+    StorageError,
     UnknownValueError,
     UnsupportedDeltaFeatureError,
 )
@@ -23,6 +24,7 @@ ERRORS = [
     NotADeltaTableError("/data/nothing"),
     SchemaMismatchError("/t", [("id", "bigint", "string")]),
     UnsupportedDeltaFeatureError("partitionBy", "Use write(partition_by=...)."),
+    StorageError("s3://bucket/t", "read the Delta log of", "Access Denied"),
     ConfigError("profile 'x'", "no such profile", "Use 'local'."),
     StepFailedError("devices", "enrich", "ValueError: bad", "Rerun with run_id='r'."),
     InputNotReadyError("/t", "/t/_spark_flow_ready/latest.json", None, 1.5),

@@ -25,21 +25,21 @@ def table(tmp_path: Path) -> str:
 def test_a_marker_records_run_date_rows_time_and_the_table_version(table: str) -> None:
     marker = mark_ready(table, run_id="r1", logical_date="2024-01-01", row_count=3, batch=7)
 
-    stored = json.loads(marker_path(table, "2024-01-01").read_text())
+    stored = json.loads(Path(marker_path(table, "2024-01-01")).read_text())
     assert stored["run_id"] == "r1"
     assert stored["logical_date"] == "2024-01-01"
     assert stored["row_count"] == 3
     assert stored["table_version"] == 1  # the version committed before marking
     assert stored["created_at"].endswith("+00:00")
     assert stored["metadata"]["batch"] == 7
-    assert marker_path(table).is_file()  # latest.json too
+    assert Path(marker_path(table)).is_file()  # latest.json too
     assert marker.table_version == 1
 
 
 def test_the_marker_is_written_whole_by_a_rename(table: str) -> None:
     mark_ready(table, run_id="r1")
 
-    folder = marker_path(table).parent
+    folder = Path(marker_path(table)).parent
     assert [p.name for p in folder.iterdir()] == ["latest.json"]  # no temporary file left over
     json.loads((folder / "latest.json").read_text())
 
@@ -49,7 +49,7 @@ def test_marking_the_same_run_twice_keeps_the_first_marker(table: str) -> None:
     second = mark_ready(table, run_id="r1", table_version=1)
 
     assert second == first
-    assert json.loads(marker_path(table).read_text())["table_version"] == 0
+    assert json.loads(Path(marker_path(table)).read_text())["table_version"] == 0
 
 
 def test_nothing_to_mark_without_committed_data(tmp_path: Path) -> None:
@@ -91,3 +91,28 @@ def test_a_marker_that_appears_while_waiting_is_returned(table: str) -> None:
 def test_bad_wait_arguments_are_refused(table: str) -> None:
     with pytest.raises(InvalidArgumentError, match="poke_interval > 0"):
         wait_until_ready(table, timeout=1, poke_interval=0)
+
+
+def test_a_file_uri_output_is_marked_and_waited_for_like_its_path(table: str) -> None:
+    uri = Path(table).as_uri()
+
+    mark_ready(uri, run_id="r1", logical_date="2024-01-01")
+
+    assert marker_path(uri, "2024-01-01") == marker_path(table, "2024-01-01")
+    assert json.loads(Path(marker_path(table)).read_text())["table_version"] == 1
+    assert wait_until_ready(table, timeout=0, logical_date="2024-01-01").output == uri
+
+
+def test_marker_paths_of_object_store_outputs_are_uris() -> None:
+    # No store is contacted to name a marker, and no Delta backend is involved.
+    assert marker_path("s3://bucket/devices/", "2024-01-01") == (
+        "s3://bucket/devices/_spark_flow_ready/2024-01-01.json"
+    )
+    assert marker_path("gs://bucket/devices") == "gs://bucket/devices/_spark_flow_ready/latest.json"
+
+
+def test_a_file_where_the_output_folder_goes_is_named(tmp_path: Path) -> None:
+    (tmp_path / "devices").write_text("not a folder")
+
+    with pytest.raises(InvalidArgumentError, match="is a file, not a folder"):
+        mark_ready(str(tmp_path / "devices"), run_id="r1")
