@@ -1,32 +1,66 @@
 """spark_flow: the data-flow design patterns of chapter 6 as PySpark helpers.
 
-The foundation: `get_session` builds a session from a profile in `conf/` and picks a Delta
-backend; `spark_flow.delta` reads and idempotently writes Delta tables on either backend.
-Sequence patterns: `LocalSequencer` (Local Sequencer with restart boundaries) and readiness markers
-(`mark_ready`, `wait_until_ready`, `read_ready`) for the Isolated Sequencer.
-Fan-in patterns: `union_by_name` (by name, flat), `join_fan_in`, partitions listed and read in
-one scan, and `FanIn` with Airflow's trigger rules and completeness for the Unaligned Fan-In.
-Fan-out patterns: `ParallelSplit` of `Branch`es over one persisted read, `ExclusiveChoice` with
-the `route_by_*` routers, and the idempotent output writers (`output_writer`, `register_output`);
-in a stream, `ParallelSplit.for_each_batch` and `for_each_batch` write each micro-batch once.
-Orchestration: `SingleRunner` (one run at a time, a lease lock, depends_on_past) and
-`ConcurrentRunner` (bounded backfills), jobs' `RunPolicy`, and the run history in `RunState`.
+The map, by pattern family (each name below is exported here; `__all__` follows this order):
+
+Sessions and Delta Lake
+    `get_session` builds a session from a `Profile` (`load_profile`) and picks a Delta backend;
+    `enable_delta` does it for a session built elsewhere. The `delta` module reads and writes
+    tables idempotently on either backend (`WriteResult`) and reads their logs (`TableInfo`).
+Status
+    `Status`: the one vocabulary every report below uses (`spark_flow.status` says what each
+    word means).
+Local Sequencer
+    `LocalSequencer` of `Step`s (`step`, `sql_step`) with restart boundaries; a run returns a
+    `SequenceReport` with one `StepReport` per step.
+Isolated Sequencer
+    Readiness markers between pipelines: `mark_ready`, `wait_until_ready`, `read_ready`
+    (`Marker`). Task-based triggers are the bundled jobs' `--trigger`.
+Aligned / Unaligned Fan-In
+    `union_by_name`, `join_fan_in`; partitions found by `list_partitions` (`PartitionListing`)
+    and read in one scan by `read_partitions`; `FanIn` over `TaskParents` or `PartitionParents`
+    (or any `FanInParents`) with a `TriggerRule` (a task may raise `SkipParent`), returning a
+    `FanInReport` of `ParentOutcome`s; completeness as columns (`add_completeness_columns`)
+    and as a table (`record_completeness` of a `CompletenessRecord`).
+Parallel Split
+    `ParallelSplit` of `Branch`es over one persisted read, exactly once per txn version;
+    `SplitReport` with one `BranchReport` per branch.
+Exclusive Choice
+    `ExclusiveChoice` resolves a router's `Route` (`route_by_parameter`, `route_by_date`,
+    `route_by_schema`) to one `ChosenBranch`.
+Output writers
+    `output_writer` returns a registered `OutputWriter` (`DeltaOutput`, `FileOutput`, or one
+    added with `register_output`); `for_each_batch` makes any writer a `MicroBatchWriter` for
+    a stream's `foreachBatch`.
+Single / Concurrent Runner
+    `SingleRunner` and `ConcurrentRunner` run a task per logical date under a lock, with
+    depends_on_past and a `RunPolicy`; a task gets a `RunContext`, a run ends as a
+    `RunOutcome`, a backfill as a `BackfillReport`; the history is a `RunState` of `RunRecord`s.
+Errors
+    Every error is a `SparkFlowError`, picklable, its facts kept as attributes. Bad input:
+    `InvalidArgumentError`, `UnknownValueError`, `ConfigError`, `SchemaMismatchError`. Tables
+    and stores: `NotADeltaTableError`, `UnsupportedDeltaFeatureError`, `StorageError`. A
+    pattern's rule: `StepFailedError`, `InputNotReadyError`, `TriggerRuleError`,
+    `ParallelSplitError`. Runners: `ConcurrentRunError`, `DependsOnPastError`,
+    `JobProcessError`.
 """
 
 from __future__ import annotations
 
-from spark_flow.delta import WriteResult, enable_delta
+from spark_flow import delta
+from spark_flow.delta import TableInfo, WriteResult, enable_delta
 from spark_flow.errors import (
     ConcurrentRunError,
     ConfigError,
     DependsOnPastError,
     InputNotReadyError,
     InvalidArgumentError,
+    JobProcessError,
     NotADeltaTableError,
     ParallelSplitError,
     SchemaMismatchError,
     SparkFlowError,
     StepFailedError,
+    StorageError,
     TriggerRuleError,
     UnknownValueError,
     UnsupportedDeltaFeatureError,
@@ -34,10 +68,14 @@ from spark_flow.errors import (
 from spark_flow.fan_in import (
     CompletenessRecord,
     FanIn,
+    FanInParents,
     FanInReport,
+    ParentOutcome,
+    PartitionListing,
     PartitionParents,
     SkipParent,
     TaskParents,
+    TriggerRule,
     add_completeness_columns,
     join_fan_in,
     list_partitions,
@@ -47,6 +85,8 @@ from spark_flow.fan_in import (
 )
 from spark_flow.fan_out import (
     Branch,
+    BranchReport,
+    ChosenBranch,
     ExclusiveChoice,
     ParallelSplit,
     Route,
@@ -56,77 +96,112 @@ from spark_flow.fan_out import (
     route_by_schema,
 )
 from spark_flow.markers import Marker, mark_ready, read_ready, wait_until_ready
-from spark_flow.outputs import MicroBatchWriter, for_each_batch, output_writer, register_output
+from spark_flow.outputs import (
+    DeltaOutput,
+    FileOutput,
+    MicroBatchWriter,
+    OutputWriter,
+    for_each_batch,
+    output_writer,
+    register_output,
+)
 from spark_flow.runners import (
     BackfillReport,
     ConcurrentRunner,
     RunContext,
-    RunLock,
+    RunOutcome,
     RunPolicy,
+    RunRecord,
+    RunState,
     SingleRunner,
 )
-from spark_flow.runners.state import RunRecord, RunState
-from spark_flow.sequence import LocalSequencer, SequenceReport, Step, sql_step, step
+from spark_flow.sequence import LocalSequencer, SequenceReport, Step, StepReport, sql_step, step
 from spark_flow.session import Profile, get_session, load_profile
+from spark_flow.status import Status
 
 __all__ = [
-    "BackfillReport",
-    "Branch",
-    "CompletenessRecord",
-    "ConcurrentRunError",
-    "ConcurrentRunner",
-    "ConfigError",
-    "DependsOnPastError",
-    "ExclusiveChoice",
-    "FanIn",
-    "FanInReport",
-    "InputNotReadyError",
-    "InvalidArgumentError",
-    "LocalSequencer",
-    "Marker",
-    "MicroBatchWriter",
-    "NotADeltaTableError",
-    "ParallelSplit",
-    "ParallelSplitError",
-    "PartitionParents",
+    # Sessions and Delta Lake
     "Profile",
-    "Route",
-    "RunContext",
-    "RunLock",
-    "RunPolicy",
-    "RunRecord",
-    "RunState",
-    "SchemaMismatchError",
-    "SequenceReport",
-    "SingleRunner",
-    "SkipParent",
-    "SparkFlowError",
-    "SplitReport",
-    "Step",
-    "StepFailedError",
-    "TaskParents",
-    "TriggerRuleError",
-    "UnknownValueError",
-    "UnsupportedDeltaFeatureError",
+    "TableInfo",
     "WriteResult",
-    "add_completeness_columns",
+    "delta",
     "enable_delta",
-    "for_each_batch",
     "get_session",
+    "load_profile",
+    # Status
+    "Status",
+    # Local Sequencer
+    "LocalSequencer",
+    "SequenceReport",
+    "Step",
+    "StepReport",
+    "sql_step",
+    "step",
+    # Isolated Sequencer
+    "Marker",
+    "mark_ready",
+    "read_ready",
+    "wait_until_ready",
+    # Aligned / Unaligned Fan-In
+    "CompletenessRecord",
+    "FanIn",
+    "FanInParents",
+    "FanInReport",
+    "ParentOutcome",
+    "PartitionListing",
+    "PartitionParents",
+    "SkipParent",
+    "TaskParents",
+    "TriggerRule",
+    "add_completeness_columns",
     "join_fan_in",
     "list_partitions",
-    "load_profile",
-    "mark_ready",
-    "output_writer",
     "read_partitions",
-    "read_ready",
     "record_completeness",
-    "register_output",
+    "union_by_name",
+    # Parallel Split
+    "Branch",
+    "BranchReport",
+    "ParallelSplit",
+    "SplitReport",
+    # Exclusive Choice
+    "ChosenBranch",
+    "ExclusiveChoice",
+    "Route",
     "route_by_date",
     "route_by_parameter",
     "route_by_schema",
-    "sql_step",
-    "step",
-    "union_by_name",
-    "wait_until_ready",
+    # Output writers
+    "DeltaOutput",
+    "FileOutput",
+    "MicroBatchWriter",
+    "OutputWriter",
+    "for_each_batch",
+    "output_writer",
+    "register_output",
+    # Single / Concurrent Runner
+    "BackfillReport",
+    "ConcurrentRunner",
+    "RunContext",
+    "RunOutcome",
+    "RunPolicy",
+    "RunRecord",
+    "RunState",
+    "SingleRunner",
+    # Errors
+    "ConcurrentRunError",
+    "ConfigError",
+    "DependsOnPastError",
+    "InputNotReadyError",
+    "InvalidArgumentError",
+    "JobProcessError",
+    "NotADeltaTableError",
+    "ParallelSplitError",
+    "SchemaMismatchError",
+    "SparkFlowError",
+    "StepFailedError",
+    "StorageError",
+    "TriggerRuleError",
+    "UnknownValueError",
+    "UnsupportedDeltaFeatureError",
 ]

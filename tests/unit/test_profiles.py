@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-import spark_flow
 from spark_flow.errors import ConfigError
 from spark_flow.session import CONF_DIR_ENV, PROFILE_ENV, load_profile, profile_name
 
@@ -56,11 +55,3 @@ def test_profile_argument_then_environment_then_local(monkeypatch: pytest.Monkey
     monkeypatch.setenv(PROFILE_ENV, "cluster")
     assert profile_name() == "cluster"
     assert profile_name("local") == "local"
-
-
-def test_public_api_is_sorted_and_star_importable() -> None:
-    namespace: dict[str, object] = {}
-    exec("from spark_flow import *", namespace)
-
-    assert spark_flow.__all__ == sorted(spark_flow.__all__)
-    assert set(spark_flow.__all__) <= set(namespace)
