@@ -18,11 +18,11 @@ import uuid
 from collections.abc import Sequence as Seq
 from typing import Any
 
+from _schemas import DEVICE_SCHEMA
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import delta
-from spark_flow.generate import DEVICE_SCHEMA
 from spark_flow.jobs import add_trigger_argument, job_main
 from spark_flow.markers import mark_ready
 from spark_flow.sequence import Sequence, sql_step, step

@@ -16,11 +16,11 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from _schemas import DEVICE_SCHEMA
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow.fan_out import Branch, ParallelSplit
-from spark_flow.generate import DEVICE_SCHEMA
 from spark_flow.jobs import job_main
 
 NAME = "devices_split_loader"

@@ -19,11 +19,11 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from _schemas import DEVICE_SCHEMA
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 
 from spark_flow.fan_out import SplitReport
-from spark_flow.generate import DEVICE_SCHEMA
 from spark_flow.jobs import job_main, load
 
 NAME = "devices_stream_loader"

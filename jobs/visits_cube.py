@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from _schemas import VISIT_SCHEMA
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow.fan_in import fan_in_day, read_partitions
-from spark_flow.generate import VISIT_SCHEMA
 from spark_flow.jobs import job_main
 
 NAME = "visits_cube"

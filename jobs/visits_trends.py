@@ -19,12 +19,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from _schemas import VISIT_SCHEMA
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import delta
 from spark_flow.errors import InvalidArgumentError
-from spark_flow.generate import VISIT_SCHEMA
 from spark_flow.jobs import job_main
 from spark_flow.runners import RunPolicy
 
