@@ -71,14 +71,14 @@ def _loader_then_aggregator(spark: Any, workdir: Path, out: TextIO) -> None:
     out.write("   (the generated input has about 20% invalid rows, which the loader drops)\n")
     out.write("   " + loader.LOAD.describe().replace("\n", "\n   ") + "\n")
     for attempt in ("run", "rerun"):
-        report = loader.run(spark, loader.parser().parse_args(loader_args))
+        report = loader.run(spark, loader.parser().parse_args(loader_args)).as_dict()
         out.write(
             f"   loader {attempt}: committed={report['committed']}, "
             f"{report['rows_written']} rows written, table version {report['table_version']}"
             f"{'' if report['committed'] else ' (batch 1 already committed)'}\n"
         )
     aggregator_args = ["--input", table, "--output", counts, "--wait-timeout", "5"]
-    report = aggregator.run(spark, aggregator.parser().parse_args(aggregator_args))
+    report = aggregator.run(spark, aggregator.parser().parse_args(aggregator_args)).as_dict()
     out.write(
         f"   aggregator: waited for the marker, read version {report['input_version']}, "
         f"wrote {report['rows_written']} (type, version) counts\n"
@@ -110,7 +110,7 @@ def _split_with_a_failed_branch(spark: Any, workdir: Path, out: TextIO, rows: in
             )
     enriched.unlink()
     out.write("   (the blocking file is removed; rerun with the same --batch-id)\n")
-    report = splitter.run(spark, args)
+    report = splitter.run(spark, args).as_dict()
     for branch in report["branches"]:
         out.write(
             f"   run 2, {branch['name']:<8}: {branch['status']}, {branch['rows_written']} rows\n"
@@ -132,7 +132,7 @@ def _route_by_date(spark: Any, workdir: Path, out: TextIO) -> None:
                 *("--route-by", "date", "--run-date", run_date, "--migration-date", "2024-01-01"),
             ]
         )
-        report = router.run(spark, args)
+        report = router.run(spark, args).as_dict()
         out.write(
             f"   {run_date}: {report['output_type']} -> {report['output']} "
             f"({report['route']['reason']})\n"
@@ -153,7 +153,7 @@ def _visits_fan_in(spark: Any, workdir: Path, out: TextIO) -> None:
     except TriggerRuleError as refused:
         missing = ", ".join(name.rsplit("=", 1)[1] for name, _, _ in refused.not_succeeded)
         out.write(f"   aligned:   not run, hours {missing} missing (nothing written)\n")
-    report = cube.run(spark, cube.parser().parse_args([*common, "--mode", "unaligned"]))
+    report = cube.run(spark, cube.parser().parse_args([*common, "--mode", "unaligned"])).as_dict()
     out.write(
         f"   unaligned: {report['rows_written']} cube rows, completeness "
         f"{report['completeness']:.3f} ({report['hours_present']}/24 hours), "
@@ -229,7 +229,7 @@ def _stream_restarted(spark: Any, workdir: Path, out: TextIO) -> None:
         statuses = ", ".join(f"{b.name} {b.status}" for b in stopped.report.branches)
         out.write(f"   query stopped in micro-batch {stopped.report.txn_version}: {statuses}\n")
     blocked.unlink()
-    report = loader.run(spark, args)
+    report = loader.run(spark, args).as_dict()
     branches = report["branches"]
     out.write(
         f"   restarted: micro-batches {report['micro_batches']}, raw skipped batches "
@@ -272,7 +272,9 @@ def run_flights_demo(workdir: Path, out: TextIO) -> None:
         except TriggerRuleError as refused:
             missing = ", ".join(name.rsplit("=", 1)[1] for name, _, _ in refused.not_succeeded)
             out.write(f"   aligned:   not run, hours {missing} missing (nothing written)\n")
-        report = cube.run(spark, cube.parser().parse_args([*common, "--mode", "unaligned"]))
+        report = cube.run(
+            spark, cube.parser().parse_args([*common, "--mode", "unaligned"])
+        ).as_dict()
         (day,) = report["dates"]
         out.write(
             f"   unaligned: {day['rows_written']} cube rows, completeness "

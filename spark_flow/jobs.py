@@ -19,10 +19,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from spark_flow._common import failure_details
 from spark_flow._paths import shipped_dirs
@@ -38,8 +39,11 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 __all__ = [
+    "MERGED",
     "InSession",
     "InSubprocess",
+    "JobReport",
+    "Reportable",
     "add_trigger_argument",
     "available_jobs",
     "describe",
@@ -47,6 +51,7 @@ __all__ = [
     "load",
     "policy",
     "report_and_trigger",
+    "report_of",
     "resolve",
     "run_job",
 ]
@@ -54,7 +59,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 JOBS_DIR_ENV = "SPARK_FLOW_JOBS_DIR"
-RunFn = Callable[[Any, argparse.Namespace], Mapping[str, Any]]
+# `field(metadata=MERGED)`: the field's keys go into the report itself, not under its name.
+MERGED: Mapping[str, bool] = {"merged": True}
 
 
 def jobs_dirs() -> list[Path]:
@@ -97,8 +103,59 @@ def load(name: str) -> ModuleType:
     if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has a loader
         raise UnknownValueError("job", name, sorted(available_jobs()))
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import would: dataclasses (a job's typed report) look
+    # their module up by name.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+class Reportable(Protocol):
+    """What a job's `run(spark, args)` returns: anything that says itself as one JSON object."""
+
+    def as_dict(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """Base of a bundled job's typed report: its fields are the keys of the job's JSON line.
+
+    `as_dict` gives the fields in order; a value with its own `as_dict` (a split's report, an
+    exclusive choice) is given as that, and a field declared `field(metadata=MERGED)` (e.g. a
+    Delta write's summary) has its keys merged in its place, so the JSON line stays flat.
+    """
+
+    def as_dict(self) -> dict[str, Any]:
+        report: dict[str, Any] = {}
+        for spec in fields(self):
+            value = _plain(getattr(self, spec.name))
+            if spec.metadata.get("merged"):
+                report.update(value)
+            else:
+                report[spec.name] = value
+        return report
+
+
+def _plain(value: object) -> Any:
+    as_dict = getattr(value, "as_dict", None)
+    if callable(as_dict):
+        return as_dict()
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def report_of(job: str, report: object) -> dict[str, Any]:
+    """The JSON object of what job `job`'s `run` returned (InvalidArgumentError if it cannot)."""
+    as_dict = getattr(report, "as_dict", None)
+    if not callable(as_dict):
+        raise InvalidArgumentError(
+            f"{job}.run",
+            f"it returned a {type(report).__name__}, which has no as_dict()",
+            "Return a JobReport (spark_flow.jobs), or any object with an as_dict() method.",
+        )
+    return dict(as_dict())
+
+
+RunFn = Callable[[Any, argparse.Namespace], Reportable]
 
 
 def run_job(name: str, argv: Sequence[str]) -> int:
@@ -153,7 +210,8 @@ def job_main(
     spark = get_session(name)
     try:
         try:
-            report: dict[str, Any] = {"job": name, "status": "success", **run(spark, args)}
+            report: dict[str, Any] = {"job": name, "status": "success"}
+            report |= report_of(name, run(spark, args))
         except Exception as exc:
             if isinstance(exc, SparkFlowError):  # our errors say all there is to say
                 sys.stderr.write(f"{name}: {exc}\n")
@@ -218,8 +276,7 @@ class InSession:
             scheduler_pool(self.spark, label),
             job_description(self.spark, f"{self.name} {run.logical_date} (run {run.run_id})"),
         ):
-            report: Mapping[str, Any] = self.module.run(self.spark, args)
-        return report
+            return report_of(self.name, self.module.run(self.spark, args))
 
     def cancel(self, run: RunContext) -> None:
         from spark_flow.session import cancel

@@ -65,8 +65,14 @@ def test_job_arguments_are_checked_for_every_date_before_any_run(
 BLOCKING_JOB = '''
 """Test job: the run for --block-date holds a Spark task for minutes, any other run fails."""
 import argparse, time
+from dataclasses import dataclass
 from pathlib import Path
 from pyspark.sql import functions as F
+from spark_flow.jobs import JobReport
+
+@dataclass(frozen=True)
+class Report(JobReport):
+    rows_written: int = 1
 
 def parser():
     p = argparse.ArgumentParser()
@@ -92,7 +98,7 @@ def run(spark, args):
         return value
 
     spark.range(0, 1, numPartitions=1).withColumn("id", block("id")).collect()
-    return {"rows_written": 1}
+    return Report()
 '''
 
 
