@@ -21,7 +21,8 @@ from typing import Any, TextIO
 from spark_flow import delta
 from spark_flow.errors import InvalidArgumentError, ParallelSplitError, TriggerRuleError
 from spark_flow.generate import DEVICE_SCHEMA, generate_devices, generate_visits
-from spark_flow.jobs import InSession, load, policy
+from spark_flow.isolation import ThreadIsolation
+from spark_flow.jobs import load, policy
 from spark_flow.runners import BackfillReport, ConcurrentRunner, daily, runner_for
 from spark_flow.session import get_session
 from spark_flow.state import RunState
@@ -167,7 +168,7 @@ def _concurrent_backfill(spark: Any, workdir: Path, out: TextIO) -> None:
         generate_devices(workdir / "daily" / day.isoformat(), rows=10 + n, seed=n)
     argv = ["--input", str(workdir / "daily" / "{ds}"), "--output", str(workdir / "backfilled")]
     argv += ["--batch-id", "{ds_nodash}", "--checkpoint-dir", str(workdir / "checkpoints")]
-    task = InSession("devices_loader", argv, spark)
+    task = ThreadIsolation("devices_loader", argv, spark)
     out.write("6. Concurrent Runner: devices_loader backfilled over 7 days, 3 runs at a time\n")
     for attempt in ("backfill", "resume"):
         runner = ConcurrentRunner("devices_loader", state=state, max_active_runs=3)
@@ -190,7 +191,7 @@ def _sequential_backfill(spark: Any, workdir: Path, out: TextIO) -> None:
     except InvalidArgumentError as refused:
         out.write(f"   max_active_runs=3 refused: {refused.problem}\n")
     runner = runner_for("visits_trends", state=state, policy=declared)
-    _summary(out, "backfill", runner.backfill(days, InSession("visits_trends", argv, spark)))
+    _summary(out, "backfill", runner.backfill(days, ThreadIsolation("visits_trends", argv, spark)))
     top = delta.read(spark, trends).where(f"date = '{days[-1]}'").orderBy("page").first()
     if top is not None:
         out.write(
