@@ -34,7 +34,9 @@ _RUN_ADVICE: Mapping[type[SparkFlowError], str] = {
 }
 _BACKFILL_ADVICE: Mapping[type[SparkFlowError], str] = {
     ConcurrentRunError: "Pass --wait SECONDS to wait for it.",
-    DependsOnPastError: "Start the range earlier (--start), so the previous date runs first.",
+    # The first date of a range is exempt: a refused date follows one that did not succeed.
+    DependsOnPastError: "Rerun the backfill once the earlier date succeeds (dates that "
+    "succeeded are not run again), or start the range (--start) on the refused date.",
 }
 # FAIR: concurrent runs in one session share the executors instead of queueing behind the first.
 _FAIR = {"spark.scheduler.mode": "FAIR"}

@@ -24,6 +24,7 @@ def parser():
     parser = argparse.ArgumentParser(prog="probe")
     parser.add_argument("--fail", choices=("ours", "theirs"))
     parser.add_argument("--date", default=None)
+    parser.add_argument("--fail-on", default=None, help="fail (their error) on this --date")
     add_trigger_argument(parser)
     return parser
 
@@ -31,7 +32,7 @@ def parser():
 def run(spark, args):
     if args.fail == "ours":
         raise InvalidArgumentError("--input", "the probe has no input", "Give it one.")
-    if args.fail == "theirs":
+    if args.fail == "theirs" or (args.fail_on and args.fail_on == args.date):
         raise RuntimeError("the executor lost its patience\\nand said more on a second line")
     return ProbeReport(rows_written=3)
 

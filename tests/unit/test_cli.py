@@ -138,3 +138,16 @@ def test_a_run_refused_by_depends_on_past_adds_the_flag_that_starts(
     assert "the run for 2024-01-01 must have succeeded" in str(report["error"])
     assert str(report["error"]).endswith("Pass --first if this date is the job's first.")
     assert fake_spark == []  # refused before the run: Spark never started
+
+
+def test_a_backfill_date_refused_by_depends_on_past_says_how_to_go_on(
+    probe: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["backfill", probe, *SOME_DATES, "--depends-on-past", "--",
+                     "--date", "{ds}", "--fail-on", "2024-01-01"])  # fmt: skip
+
+    out, err = capsys.readouterr()
+    (summary,) = reports(out)
+    assert code == 1
+    assert [run["status"] for run in summary["runs"]] == ["failed", "not_run"]  # type: ignore[index]
+    assert "spark-flow backfill: Rerun the backfill once the earlier date succeeds" in err
