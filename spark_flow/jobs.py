@@ -103,6 +103,8 @@ def describe(name: str) -> str:
 
 def load(name: str) -> ModuleType:
     """Import job `name` from its script (each call loads it afresh)."""
+    from pyspark import cloudpickle
+
     script = resolve(name)
     # Jobs share modules kept beside them (`_schemas`, `_recipes`): put their folder on the
     # path, as `spark-submit jobs/<job>.py` does for the script's own folder.
@@ -113,8 +115,10 @@ def load(name: str) -> ModuleType:
         raise UnknownValueError("job", name, sorted(available_jobs()))
     module = importlib.util.module_from_spec(spec)
     # Registered before it runs, as an import would: dataclasses (a job's typed report) look
-    # their module up by name.
+    # their module up by name. Executors (and a Connect server) cannot import it by that name,
+    # so functions it defines still travel by value, as they did when it was not registered.
     sys.modules[spec.name] = module
+    cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
     spec.loader.exec_module(module)
     return module
 

@@ -66,6 +66,18 @@ def test_an_unknown_trigger_is_a_usage_error_before_any_work(
     assert "Did you mean 'devices_aggregator'?" in capsys.readouterr().err
 
 
+def test_a_job_s_functions_travel_by_value_as_executors_cannot_import_the_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pyspark import cloudpickle
+
+    splitter = load("devices_split_loader")
+    shipped = cloudpickle.dumps(splitter.enrich)
+    monkeypatch.delitem(sys.modules, splitter.__name__)  # as in a Python worker
+
+    assert cloudpickle.loads(shipped).__name__ == "enrich"
+
+
 def test_the_loader_describes_its_sequence() -> None:
     assert load("devices_loader").LOAD.describe().splitlines()[1:] == [
         "  1. drop_invalid",
