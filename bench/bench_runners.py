@@ -21,7 +21,7 @@ from pathlib import Path
 
 from spark_flow import get_session
 from spark_flow.generate import generate_devices
-from spark_flow.jobs import InSession
+from spark_flow.isolation import ThreadIsolation
 from spark_flow.runners import ConcurrentRunner, daily
 from spark_flow.runners.state import RunState
 
@@ -34,7 +34,7 @@ def backfill(spark: object, root: Path, trial: str, days: list[date], active: in
         "devices_loader", state=RunState(work / "state"), max_active_runs=active
     )
     started = time.perf_counter()
-    report = runner.backfill(days, InSession("devices_loader", argv, spark))  # type: ignore[arg-type]
+    report = runner.backfill(days, ThreadIsolation("devices_loader", argv, spark))  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
     if not report.ok:
         raise SystemExit(f"backfill failed:\n{report.table()}")

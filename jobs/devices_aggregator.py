@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
-from spark_flow.jobs import job_main
+from spark_flow.jobs import JobReport, job_main
 from spark_flow.markers import read_ready, wait_until_ready
 
 NAME = "devices_aggregator"
@@ -31,7 +31,18 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass(frozen=True)
+class AggregatorReport(JobReport):
+    """The input version counted (and the run that wrote it), and the counts' write."""
+
+    input_version: int | None
+    input_run_id: str
+    committed: bool
+    rows_written: int
+    table_version: int | None
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> AggregatorReport:
     marker = wait_until_ready(
         args.input, timeout=args.wait_timeout, poke_interval=args.poke_interval
     )
@@ -39,13 +50,13 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     # One txn version per input version: re-running on the same input writes nothing.
     version = marker.table_version or 0
     result = delta.write(counts, args.output, mode="overwrite", app_id=NAME, txn_version=version)
-    return {
-        "input_version": marker.table_version,
-        "input_run_id": marker.run_id,
-        "committed": result.committed,
-        "rows_written": result.rows_written,
-        "table_version": result.table_version,
-    }
+    return AggregatorReport(
+        input_version=marker.table_version,
+        input_run_id=marker.run_id,
+        committed=result.committed,
+        rows_written=result.rows_written,
+        table_version=result.table_version,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

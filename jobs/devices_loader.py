@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import argparse
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import delta
-from spark_flow.generate import DEVICE_SCHEMA
-from spark_flow.jobs import add_trigger_argument, job_main
+from spark_flow.jobs import MERGED, JobReport, add_trigger_argument, job_main
 from spark_flow.markers import mark_ready
 from spark_flow.sequence import LocalSequencer, sql_step, step
+
+from _schemas import DEVICE_SCHEMA
 
 NAME = "devices_loader"
 
@@ -56,7 +58,17 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LoaderReport(JobReport):
+    """The run and its batch; the Delta transaction (with a batch id), the write and marker."""
+
+    run_id: str
+    batch_id: int | None
+    idempotent: Mapping[str, object] = field(metadata=MERGED)  # app_id, txn_version
+    written: Mapping[str, object] = field(metadata=MERGED)  # the write's summary, marker_version
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> LoaderReport:
     run_id = args.run_id or uuid.uuid4().hex[:12]
     idempotent: dict[str, Any] = {}
     if args.batch_id is not None:
@@ -75,7 +87,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         return {**result.summary(), "marker_version": marker.table_version}
 
     outcome = LOAD.run(raw, run_id=run_id, checkpoint_dir=args.checkpoint_dir, sink=write_and_mark)
-    return {"run_id": run_id, "batch_id": args.batch_id, **idempotent, **outcome.output}
+    return LoaderReport(run_id, args.batch_id, idempotent=idempotent, written=outcome.output)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,23 +20,24 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
 
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_out import (
+    ChosenBranch,
     ExclusiveChoice,
     Route,
     route_by_date,
     route_by_parameter,
     route_by_schema,
 )
-from spark_flow.jobs import job_main
+from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.outputs import output_types, output_writer
 
 NAME = "devices_output_router"
@@ -73,7 +74,18 @@ def sniff_schema(folder: str) -> StructType:
     )
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RouterReport(JobReport):
+    """The branch taken and why, where it wrote, and the write's summary."""
+
+    route: ChosenBranch[tuple[str, str]]
+    output_type: str
+    output: str
+    batch_id: int | None
+    written: Mapping[str, object] = field(metadata=MERGED)
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> RouterReport:
     if args.route_by == "date" and (args.run_date is None or args.migration_date is None):
         raise InvalidArgumentError(
             "--route-by date",
@@ -99,13 +111,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     # One app id per batch: a backfill of an older date must not be skipped behind a newer one.
     app_id = NAME if batch is None else f"{NAME}.{batch}"
     result = output_writer(output_type).write(devices, output, app_id=app_id, txn_version=batch)
-    return {
-        "route": chosen.as_dict(),
-        "output_type": output_type,
-        "output": output,
-        "batch_id": batch,
-        **result.summary(),
-    }
+    return RouterReport(chosen, output_type, output, batch, written=result.summary())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

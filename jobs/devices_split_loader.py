@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_flow.fan_out import Branch, ParallelSplit
-from spark_flow.generate import DEVICE_SCHEMA
+from spark_flow.fan_out import Branch, ParallelSplit, SplitReport
 from spark_flow.jobs import job_main
+
+from _schemas import DEVICE_SCHEMA
 
 NAME = "devices_split_loader"
 
@@ -58,13 +58,13 @@ def devices_split(
     )
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+def run(spark: SparkSession, args: argparse.Namespace) -> SplitReport:
     split = devices_split(
         args.raw_output, args.enriched_output, max_parallel=args.max_parallel,
         fail_fast=args.fail_fast,
     )  # fmt: skip
     devices = spark.read.schema(DEVICE_SCHEMA).json(args.input)
-    return split.run(devices, app_id=args.app_id, txn_version=args.batch_id).as_dict()
+    return split.run(devices, app_id=args.app_id, txn_version=args.batch_id)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,15 +16,17 @@ is the stream's identity. Without a trigger flag the query runs until it is stop
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 
 from spark_flow.fan_out import SplitReport
-from spark_flow.generate import DEVICE_SCHEMA
-from spark_flow.jobs import job_main, load
+from spark_flow.jobs import JobReport, job_main, load
+
+from _schemas import DEVICE_SCHEMA
 
 NAME = "devices_stream_loader"
 
@@ -49,7 +51,15 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StreamReport(JobReport):
+    """The micro-batches this run processed; per branch, rows written and batches already done."""
+
+    micro_batches: Sequence[int]
+    branches: Mapping[str, Mapping[str, Any]]
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> StreamReport:
     split = load("devices_split_loader").devices_split(args.raw_output, args.enriched_output)
     sink = split.for_each_batch(app_id=args.app_id)
     reader = spark.readStream.schema(DEVICE_SCHEMA)
@@ -73,7 +83,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
     return summary(sink.reports)
 
 
-def summary(reports: Sequence[tuple[int, SplitReport]]) -> dict[str, Any]:
+def summary(reports: Sequence[tuple[int, SplitReport]]) -> StreamReport:
     """Micro-batches this run processed, and per branch: rows written, batches already done."""
     branches: dict[str, dict[str, Any]] = {}
     for batch_id, report in reports:
@@ -82,10 +92,7 @@ def summary(reports: Sequence[tuple[int, SplitReport]]) -> dict[str, Any]:
             seen["rows_written"] += branch.rows_written
             if branch.status == "already_done":
                 seen["already_done"].append(batch_id)
-    return {
-        "micro_batches": [batch_id for batch_id, _ in reports],
-        "branches": branches,
-    }
+    return StreamReport([batch_id for batch_id, _ in reports], branches)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

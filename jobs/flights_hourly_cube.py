@@ -23,7 +23,8 @@ import logging
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from pyspark.sql import functions as F
 
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_in import read_partitions
-from spark_flow.jobs import job_main
+from spark_flow.jobs import JobReport, job_main
 
 from _recipes import fan_in_day
 
@@ -165,10 +166,19 @@ def cube_day(spark: SparkSession, args: argparse.Namespace, day: date) -> dict[s
     return {**report, "unexpected_hours": unexpected}
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FlightsReport(JobReport):
+    """The fan-in mode, the rows laid out first (if asked), and each date's fan-in."""
+
+    mode: str
+    laid_out_rows: int | None
+    dates: Sequence[Mapping[str, Any]]
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> FlightsReport:
     laid_out = lay_out(spark, args.partitions, args.dates, args.drop_hours) if args.layout else None
     days = [cube_day(spark, args, day) for day in args.dates]
-    return {"mode": args.mode, "laid_out_rows": laid_out, "dates": days}
+    return FlightsReport(args.mode, laid_out, days)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

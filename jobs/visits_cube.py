@@ -15,7 +15,8 @@ replaces its date's partition of the output, so reruns never duplicate a day.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -23,10 +24,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow.fan_in import read_partitions
-from spark_flow.generate import VISIT_SCHEMA
-from spark_flow.jobs import job_main
+from spark_flow.jobs import MERGED, JobReport, job_main
 
 from _recipes import fan_in_day
+from _schemas import VISIT_SCHEMA
 
 NAME = "visits_cube"
 
@@ -43,7 +44,15 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CubeReport(JobReport):
+    """The fan-in mode, and the day's hours present and missing, completeness and write."""
+
+    mode: str
+    day: Mapping[str, Any] = field(metadata=MERGED)
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> CubeReport:
     report = fan_in_day(
         spark,
         NAME,
@@ -58,7 +67,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         ),
         output=args.output,
     )
-    return {"mode": args.mode, **report}
+    return CubeReport(args.mode, day=report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,19 +14,20 @@ A run replaces its date's partition, so reruns never duplicate a day.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import delta
 from spark_flow.errors import InvalidArgumentError
-from spark_flow.generate import VISIT_SCHEMA
-from spark_flow.jobs import job_main
+from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.runners import RunPolicy
+
+from _schemas import VISIT_SCHEMA
 
 NAME = "visits_trends"
 POLICY = RunPolicy(
@@ -79,7 +80,16 @@ def trends(today: DataFrame, previous: DataFrame | None, day: date) -> DataFrame
     )
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrendsReport(JobReport):
+    """The day computed, whether the previous day's counts were there, and the write."""
+
+    date: str
+    previous_day_found: bool
+    written: Mapping[str, object] = field(metadata=MERGED)
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> TrendsReport:
     day, before = args.date, args.date - timedelta(days=1)
     previous = None
     if delta.table_info(args.output) is not None:
@@ -90,8 +100,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         result, args.output, mode="overwrite", partition_by=["date"],
         replace_where={"date": day.isoformat()},
     )  # fmt: skip
-    found = previous is not None
-    return {"date": day.isoformat(), "previous_day_found": found, **written.summary()}
+    return TrendsReport(day.isoformat(), previous is not None, written=written.summary())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

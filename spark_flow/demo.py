@@ -21,7 +21,8 @@ from typing import Any, TextIO
 from spark_flow import delta
 from spark_flow.errors import InvalidArgumentError, ParallelSplitError, TriggerRuleError
 from spark_flow.generate import DEVICE_SCHEMA, generate_devices, generate_visits
-from spark_flow.jobs import InSession, load, policy
+from spark_flow.isolation import ThreadIsolation
+from spark_flow.jobs import load, policy
 from spark_flow.runners import BackfillReport, ConcurrentRunner, daily, runner_for
 from spark_flow.runners.state import RunState
 from spark_flow.session import get_session
@@ -71,14 +72,14 @@ def _loader_then_aggregator(spark: Any, workdir: Path, out: TextIO) -> None:
     out.write("   (the generated input has about 20% invalid rows, which the loader drops)\n")
     out.write("   " + loader.LOAD.describe().replace("\n", "\n   ") + "\n")
     for attempt in ("run", "rerun"):
-        report = loader.run(spark, loader.parser().parse_args(loader_args))
+        report = loader.run(spark, loader.parser().parse_args(loader_args)).as_dict()
         out.write(
             f"   loader {attempt}: committed={report['committed']}, "
             f"{report['rows_written']} rows written, table version {report['table_version']}"
             f"{'' if report['committed'] else ' (batch 1 already committed)'}\n"
         )
     aggregator_args = ["--input", table, "--output", counts, "--wait-timeout", "5"]
-    report = aggregator.run(spark, aggregator.parser().parse_args(aggregator_args))
+    report = aggregator.run(spark, aggregator.parser().parse_args(aggregator_args)).as_dict()
     out.write(
         f"   aggregator: waited for the marker, read version {report['input_version']}, "
         f"wrote {report['rows_written']} (type, version) counts\n"
@@ -110,7 +111,7 @@ def _split_with_a_failed_branch(spark: Any, workdir: Path, out: TextIO, rows: in
             )
     enriched.unlink()
     out.write("   (the blocking file is removed; rerun with the same --batch-id)\n")
-    report = splitter.run(spark, args)
+    report = splitter.run(spark, args).as_dict()
     for branch in report["branches"]:
         out.write(
             f"   run 2, {branch['name']:<8}: {branch['status']}, {branch['rows_written']} rows\n"
@@ -132,7 +133,7 @@ def _route_by_date(spark: Any, workdir: Path, out: TextIO) -> None:
                 *("--route-by", "date", "--run-date", run_date, "--migration-date", "2024-01-01"),
             ]
         )
-        report = router.run(spark, args)
+        report = router.run(spark, args).as_dict()
         out.write(
             f"   {run_date}: {report['output_type']} -> {report['output']} "
             f"({report['route']['reason']})\n"
@@ -153,7 +154,7 @@ def _visits_fan_in(spark: Any, workdir: Path, out: TextIO) -> None:
     except TriggerRuleError as refused:
         missing = ", ".join(name.rsplit("=", 1)[1] for name, _, _ in refused.not_succeeded)
         out.write(f"   aligned:   not run, hours {missing} missing (nothing written)\n")
-    report = cube.run(spark, cube.parser().parse_args([*common, "--mode", "unaligned"]))
+    report = cube.run(spark, cube.parser().parse_args([*common, "--mode", "unaligned"])).as_dict()
     out.write(
         f"   unaligned: {report['rows_written']} cube rows, completeness "
         f"{report['completeness']:.3f} ({report['hours_present']}/24 hours), "
@@ -167,7 +168,7 @@ def _concurrent_backfill(spark: Any, workdir: Path, out: TextIO) -> None:
         generate_devices(workdir / "daily" / day.isoformat(), rows=10 + n, seed=n)
     argv = ["--input", str(workdir / "daily" / "{ds}"), "--output", str(workdir / "backfilled")]
     argv += ["--batch-id", "{ds_nodash}", "--checkpoint-dir", str(workdir / "checkpoints")]
-    task = InSession("devices_loader", argv, spark)
+    task = ThreadIsolation("devices_loader", argv, spark)
     out.write("6. Concurrent Runner: devices_loader backfilled over 7 days, 3 runs at a time\n")
     for attempt in ("backfill", "resume"):
         runner = ConcurrentRunner("devices_loader", state=state, max_active_runs=3)
@@ -190,7 +191,7 @@ def _sequential_backfill(spark: Any, workdir: Path, out: TextIO) -> None:
     except InvalidArgumentError as refused:
         out.write(f"   max_active_runs=3 refused: {refused.problem}\n")
     runner = runner_for("visits_trends", state=state, policy=declared)
-    _summary(out, "backfill", runner.backfill(days, InSession("visits_trends", argv, spark)))
+    _summary(out, "backfill", runner.backfill(days, ThreadIsolation("visits_trends", argv, spark)))
     top = delta.read(spark, trends).where(f"date = '{days[-1]}'").orderBy("page").first()
     if top is not None:
         out.write(
@@ -229,7 +230,7 @@ def _stream_restarted(spark: Any, workdir: Path, out: TextIO) -> None:
         statuses = ", ".join(f"{b.name} {b.status}" for b in stopped.report.branches)
         out.write(f"   query stopped in micro-batch {stopped.report.txn_version}: {statuses}\n")
     blocked.unlink()
-    report = loader.run(spark, args)
+    report = loader.run(spark, args).as_dict()
     branches = report["branches"]
     out.write(
         f"   restarted: micro-batches {report['micro_batches']}, raw already done in "
@@ -272,7 +273,9 @@ def run_flights_demo(workdir: Path, out: TextIO) -> None:
         except TriggerRuleError as refused:
             missing = ", ".join(name.rsplit("=", 1)[1] for name, _, _ in refused.not_succeeded)
             out.write(f"   aligned:   not run, hours {missing} missing (nothing written)\n")
-        report = cube.run(spark, cube.parser().parse_args([*common, "--mode", "unaligned"]))
+        report = cube.run(
+            spark, cube.parser().parse_args([*common, "--mode", "unaligned"])
+        ).as_dict()
         (day,) = report["dates"]
         out.write(
             f"   unaligned: {day['rows_written']} cube rows, completeness "

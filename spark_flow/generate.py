@@ -1,4 +1,11 @@
-"""Generated datasets for demos, tests and benchmarks (`spark-flow generate ...`)."""
+"""Generated datasets for demos, tests and benchmarks (`spark-flow generate ...`).
+
+`DEVICE_SCHEMA` and `VISIT_SCHEMA` say what these functions write, for reading generated data
+back (the demo, tests, benchmarks). The contract is the bundled jobs' input schemas in
+`jobs/_schemas.py`: the data generated here is made to fit them, and
+`tests/spark/test_generated_data.py` checks it does. The library keeps its own copy because it
+never imports `jobs/` (jobs depend on spark_flow, not the reverse).
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,13 @@
-"""Bundled jobs: finding them by name, and the `main` every job shares.
+"""Bundled jobs: finding them by name, their typed reports, and the one way a run ends.
 
 Jobs live in `jobs/` (or `$SPARK_FLOW_JOBS_DIR`) as plain scripts, so `spark-submit jobs/x.py`
 works; `spark-flow run x` and task-based triggers load them by name. spark_flow never imports
 them statically: `jobs/` depends on spark_flow, not the reverse.
+
+Every run ends the same way whoever started it: `run_and_report` times it, catches and renders
+its failure, prints the one-line JSON report, triggers the next job and stops Spark. `job_main`
+(`spark-submit jobs/x.py`) and `spark-flow run x` both go through it, so a failure reads the
+same in both. A job's `run(spark, args)` returns a typed report (a `JobReport`).
 """
 
 from __future__ import annotations
@@ -12,49 +17,59 @@ import ast
 import importlib.util
 import json
 import logging
-import os
-import shutil
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from spark_flow._common import failure_details
+from spark_flow._common import failure_details, one_line
 from spark_flow._paths import shipped_dirs
 from spark_flow.errors import (
     InvalidArgumentError,
-    JobProcessError,
     SparkFlowError,
     UnknownValueError,
 )
-from spark_flow.runners import RunContext, RunPolicy, expand
+from spark_flow.runners import RunPolicy, expand
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from spark_flow.status import Status
+
 __all__ = [
-    "InSession",
-    "InSubprocess",
+    "MERGED",
+    "JobReport",
+    "LazySession",
+    "Reportable",
     "add_trigger_argument",
     "available_jobs",
     "describe",
+    "job_arguments",
     "job_main",
     "load",
     "policy",
-    "report_and_trigger",
+    "report_of",
     "resolve",
+    "run_and_report",
     "run_job",
+    "split_at_double_dash",
 ]
 
 log = logging.getLogger(__name__)
 
 JOBS_DIR_ENV = "SPARK_FLOW_JOBS_DIR"
-RunFn = Callable[[Any, argparse.Namespace], Mapping[str, Any]]
+# `field(metadata=MERGED)`: the field's keys go into the report itself, not under its name.
+MERGED: Mapping[str, bool] = {"merged": True}
+_SUCCESS: Status = "success"
+_FAILED: Status = "failed"
+
+
+# -- finding jobs --------------------------------------------------------------------------------
 
 
 def jobs_dirs() -> list[Path]:
@@ -63,7 +78,7 @@ def jobs_dirs() -> list[Path]:
 
 
 def available_jobs() -> dict[str, Path]:
-    """Job name -> script, first folder wins."""
+    """Job name -> script, first folder wins; `_modules` are what jobs share, not jobs."""
     found: dict[str, Path] = {}
     for folder in jobs_dirs():
         for script in sorted(folder.glob("*.py")):
@@ -88,6 +103,8 @@ def describe(name: str) -> str:
 
 def load(name: str) -> ModuleType:
     """Import job `name` from its script (each call loads it afresh)."""
+    from pyspark import cloudpickle
+
     script = resolve(name)
     # Jobs share modules kept beside them (`_schemas`, `_recipes`): put their folder on the
     # path, as `spark-submit jobs/<job>.py` does for the script's own folder.
@@ -97,14 +114,46 @@ def load(name: str) -> ModuleType:
     if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has a loader
         raise UnknownValueError("job", name, sorted(available_jobs()))
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import would: dataclasses (a job's typed report) look
+    # their module up by name. Executors (and a Connect server) cannot import it by that name,
+    # so functions it defines still travel by value, as they did when it was not registered.
+    sys.modules[spec.name] = module
+    cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
     spec.loader.exec_module(module)
     return module
 
 
-def run_job(name: str, argv: Sequence[str]) -> int:
-    """Run a bundled job in this process, as `spark-flow run` and triggers do."""
-    exit_code: int = load(name).main(list(argv))
-    return exit_code
+def policy(name: str) -> RunPolicy:
+    """The run policy job `name` declares as `POLICY` (default: independent runs)."""
+    declared = getattr(load(name), "POLICY", RunPolicy())
+    return declared if isinstance(declared, RunPolicy) else RunPolicy()
+
+
+# -- a job's arguments and report ----------------------------------------------------------------
+
+
+def split_at_double_dash(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """`argv` before the first `--`, and after it (the arguments passed on to another job).
+
+    Example:
+        >>> split_at_double_dash(["--input", "x", "--", "--output", "y"])
+        (['--input', 'x'], ['--output', 'y'])
+    """
+    arguments = list(argv)
+    if "--" not in arguments:
+        return arguments, []
+    at = arguments.index("--")
+    return arguments[:at], arguments[at + 1 :]
+
+
+def job_arguments(module: ModuleType, argv: Sequence[str], day: date) -> argparse.Namespace:
+    """A loaded job's own arguments for `day`: `{ds}` macros expanded, those after `--` left out.
+
+    argparse exits 2 on a bad argument, before any lock is taken or any Spark job runs.
+    """
+    own, _ = split_at_double_dash(expand(argv, day))
+    args: argparse.Namespace = module.parser().parse_args(own)
+    return args
 
 
 def _job_name(value: str) -> str:
@@ -129,169 +178,168 @@ def add_trigger_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class Reportable(Protocol):
+    """What a job's `run(spark, args)` returns: anything that says itself as one JSON object."""
+
+    def as_dict(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """Base of a bundled job's typed report: its fields are the keys of the job's JSON line.
+
+    `as_dict` gives the fields in order; a value with its own `as_dict` (a split's report, an
+    exclusive choice) is given as that, and a field declared `field(metadata=MERGED)` (e.g. a
+    Delta write's summary) has its keys merged in its place, so the JSON line stays flat.
+    """
+
+    def as_dict(self) -> dict[str, Any]:
+        report: dict[str, Any] = {}
+        for spec in fields(self):
+            value = _plain(getattr(self, spec.name))
+            if spec.metadata.get("merged"):
+                report.update(value)
+            else:
+                report[spec.name] = value
+        return report
+
+
+def _plain(value: object) -> Any:
+    as_dict = getattr(value, "as_dict", None)
+    if callable(as_dict):
+        return as_dict()
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def report_of(job: str, report: object) -> dict[str, Any]:
+    """The JSON object of what job `job`'s `run` returned (InvalidArgumentError if it cannot)."""
+    as_dict = getattr(report, "as_dict", None)
+    if not callable(as_dict):
+        raise InvalidArgumentError(
+            f"{job}.run",
+            f"it returned a {type(report).__name__}, which has no as_dict()",
+            "Return a JobReport (spark_flow.jobs), or any object with an as_dict() method.",
+        )
+    return dict(as_dict())
+
+
+# -- one run, start to end ---------------------------------------------------------------------
+
+
+class LazySession:
+    """A Spark session started on first use, stopped by `stop()` if it was started.
+
+    `spark-flow run` starts Spark only once the run holds its lock, and a process backfill
+    never does; threads of a backfill share the one session.
+    """
+
+    def __init__(self, app_name: str, *, conf: Mapping[str, str] | None = None) -> None:
+        self.app_name = app_name
+        self.conf = dict(conf or {})
+        self._spark: SparkSession | None = None
+        self._guard = threading.Lock()
+
+    def __call__(self) -> SparkSession:
+        from spark_flow.session import get_session
+
+        with self._guard:
+            if self._spark is None:
+                self._spark = get_session(self.app_name, conf=self.conf)
+            return self._spark
+
+    def stop(self) -> None:
+        with self._guard:
+            if self._spark is not None:
+                self._spark.stop()
+                self._spark = None
+
+
+def run_and_report(
+    job: str,
+    produce: Callable[[LazySession], Mapping[str, Any]],
+    *,
+    trigger: str | None = None,
+    downstream: Sequence[str] = (),
+    context: Mapping[str, object] | None = None,
+    advice: Callable[[BaseException], str | None] | None = None,
+) -> int:
+    """Run a job once, print its one-line JSON report, trigger the next job, stop Spark.
+
+    The report is `{"job", **context, "status", ...what produce returned, "seconds"}`, with
+    `"triggered"` when a next job runs. A failure is rendered one way: the report's `error`
+    and a `<job>: <error>` line on stderr hold our errors in full (they say what to do) and
+    others by their most telling line, whose traceback is logged.
+
+    Args:
+        produce: runs the job on the session it is given (started when first called) and
+            returns its report.
+        trigger: the bundled job to run, in this process, once this one succeeded.
+        downstream: that job's arguments.
+        context: keys that identify the run, e.g. its logical date.
+        advice: what to add to a failure's message, e.g. the command line's flag for it.
+
+    Returns:
+        The exit code: 1 when the run failed, else the triggered job's, else 0.
+    """
+    session = LazySession(job)
+    started = time.perf_counter()
+    report: dict[str, Any] = {"job": job, **(context or {})}
+    try:
+        try:
+            report |= {"status": _SUCCESS, **produce(session)}
+        except Exception as exc:  # noqa: BLE001 - every failure is reported, then exit 1
+            report |= _failure(job, exc, advice)
+        report["seconds"] = round(time.perf_counter() - started, 3)
+        succeeded = report["status"] == _SUCCESS
+        if trigger and succeeded:
+            report["triggered"] = trigger
+        sys.stdout.write(json.dumps(report, default=str) + "\n")
+        sys.stdout.flush()
+        if not succeeded:
+            return 1
+        # Still inside the try: the next job joins this session rather than starting another.
+        return run_job(trigger, downstream) if trigger else 0
+    finally:
+        session.stop()
+
+
+def _failure(
+    job: str, exc: Exception, advice: Callable[[BaseException], str | None] | None
+) -> dict[str, Any]:
+    error = one_line(exc)
+    extra = advice(exc) if advice is not None else None
+    if extra:
+        error = f"{error} {extra}"
+    if not isinstance(exc, SparkFlowError):  # Spark's and Python's: where it broke is news
+        log.exception("%s failed", job)
+    sys.stderr.write(f"{job}: {error}\n")
+    return {"status": _FAILED, "error": error, **failure_details(exc)}
+
+
 def job_main(
     name: str,
     parser: argparse.ArgumentParser,
-    run: RunFn,
+    run: Callable[[SparkSession, argparse.Namespace], Reportable],
     argv: Sequence[str] | None = None,
 ) -> int:
-    """Parse, run on a session, print the one-line JSON report, trigger the next job.
+    """A bundled job's `main`: parse, run on a session, report, trigger the next job.
 
     Exit codes: 0 success, 1 the run failed (the report says why), 2 bad arguments (argparse).
     """
-    from spark_flow.session import get_session
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    own, downstream = (
-        (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
-    )
+    own, downstream = split_at_double_dash(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(own)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    started = time.perf_counter()
-    spark = get_session(name)
-    try:
-        try:
-            report: dict[str, Any] = {"job": name, "status": "success", **run(spark, args)}
-        except Exception as exc:
-            if isinstance(exc, SparkFlowError):  # our errors say all there is to say
-                sys.stderr.write(f"{name}: {exc}\n")
-            else:
-                log.exception("%s failed", name)
-            report = {"job": name, "status": "failed", "error": " ".join(str(exc).split())}
-            report |= failure_details(exc)  # e.g. which branches of a failed split committed
-        report["seconds"] = round(time.perf_counter() - started, 3)
-        trigger = getattr(args, "trigger", None)
-        if trigger and report["status"] == "success":
-            report["triggered"] = trigger
-        return report_and_trigger(report, trigger, downstream)
-    finally:
-        spark.stop()
+    return run_and_report(
+        name,
+        lambda session: report_of(name, run(session(), args)),
+        trigger=getattr(args, "trigger", None),
+        downstream=downstream,
+    )
 
 
-def report_and_trigger(report: Mapping[str, Any], trigger: str | None, argv: list[str]) -> int:
-    """Print the run's one-line JSON report; 1 if it failed, else run `trigger` with `argv`."""
-    sys.stdout.write(json.dumps(report, default=str) + "\n")
-    sys.stdout.flush()
-    if report["status"] != "success":
-        return 1
-    return run_job(trigger, argv) if trigger else 0
-
-
-def policy(name: str) -> RunPolicy:
-    """The run policy job `name` declares as `POLICY` (default: independent runs)."""
-    declared = getattr(load(name), "POLICY", RunPolicy())
-    return declared if isinstance(declared, RunPolicy) else RunPolicy()
-
-
-class InSession:
-    """Runs of a bundled job inside one shared Spark session, one thread per run.
-
-    Each run's Spark jobs carry its own tag (so fail-fast can cancel exactly them), its own FAIR
-    pool (when the session schedules FAIR) and a description naming job and date.
-    """
-
-    def __init__(self, name: str, argv: Sequence[str], spark: SparkSession) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.spark = spark
-        self.module = load(name)
-
-    def check(self, dates: Sequence[date]) -> None:
-        """Parse every date's arguments before any run starts: a typo fails at once (exit 2)."""
-        for day in dates:
-            if getattr(self.module.parser().parse_args(expand(self.argv, day)), "trigger", None):
-                raise InvalidArgumentError(
-                    "--trigger",
-                    "runs inside a shared session cannot trigger other jobs",
-                    "Use --isolation process, or backfill the downstream job on its own.",
-                )
-
-    def __call__(self, run: RunContext) -> Mapping[str, Any]:
-        from spark_flow.session import cancellable, job_description, scheduler_pool
-
-        args = self.module.parser().parse_args(expand(self.argv, run.logical_date))
-        label = f"{self.name}.{run.logical_date.isoformat()}"
-        with (
-            cancellable(self.spark, _tag(label)),
-            scheduler_pool(self.spark, label),
-            job_description(self.spark, f"{self.name} {run.logical_date} (run {run.run_id})"),
-        ):
-            report: Mapping[str, Any] = self.module.run(self.spark, args)
-        return report
-
-    def cancel(self, run: RunContext) -> None:
-        from spark_flow.session import cancel
-
-        cancel(self.spark, _tag(f"{self.name}.{run.logical_date.isoformat()}"))
-
-
-class InSubprocess:
-    """Runs of a bundled job, each in its own `spark-submit` (its own driver and session)."""
-
-    def __init__(self, name: str, argv: Sequence[str], *, submit_args: Sequence[str] = ()) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.script = resolve(name)
-        self.submit_args = list(submit_args)
-        self.spark_submit = _spark_submit()
-        self._processes: dict[date, subprocess.Popen[str]] = {}
-        self._guard = threading.Lock()
-
-    def check(self, dates: Sequence[date]) -> None:
-        """Parse every date's arguments before any process starts (exit 2 on a typo)."""
-        parser = load(self.name).parser()
-        for day in dates:
-            own = expand(self.argv, day)
-            parser.parse_args(own[: own.index("--")] if "--" in own else own)
-
-    def __call__(self, run: RunContext) -> Mapping[str, Any]:
-        command = [self.spark_submit, *self.submit_args, str(self.script)]
-        command += expand(self.argv, run.logical_date)
-        python = os.environ.get("PYSPARK_PYTHON", sys.executable)
-        environment = {**os.environ, "PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python}
-        log.info("%s %s: %s", self.name, run.logical_date, " ".join(command))
-        with self._guard:
-            process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env=environment,
-            )  # fmt: skip
-            self._processes[run.logical_date] = process
-        try:
-            stdout, stderr = process.communicate()
-        finally:
-            with self._guard:
-                self._processes.pop(run.logical_date, None)
-        reports = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-        report: dict[str, Any] = reports[-1] if reports else {}
-        if process.returncode != 0:
-            cause = report.get("error") or _last_line(stderr) or "no output"
-            raise JobProcessError(self.name, process.returncode, str(cause))
-        return {k: v for k, v in report.items() if k not in ("job", "status", "seconds")}
-
-    def cancel(self, run: RunContext) -> None:
-        with self._guard:
-            process = self._processes.get(run.logical_date)
-        if process is not None:
-            process.terminate()
-
-
-def _tag(label: str) -> str:
-    return "spark-flow-run." + label
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-def _spark_submit() -> str:
-    """`spark-submit` next to this interpreter (the venv's pyspark), else the one on PATH."""
-    beside = Path(sys.executable).parent / "spark-submit"
-    found = str(beside) if beside.exists() else shutil.which("spark-submit")
-    if found is None:
-        raise InvalidArgumentError(
-            "isolation", "spark-submit is not installed here", "Install pyspark, or use threads."
-        )
-    return found
+def run_job(name: str, argv: Sequence[str]) -> int:
+    """Run a bundled job in this process through its `main`, as triggers do."""
+    exit_code: int = load(name).main(list(argv))
+    return exit_code

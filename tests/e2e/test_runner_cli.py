@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from _jobs import BIN, reports, run, table_rows
+from _jobs import BIN, reports, run, submit, table_rows
 
 from spark_flow.runners import RunLock
 from spark_flow.runners.state import RunState
@@ -81,7 +81,32 @@ def test_a_run_is_refused_at_once_while_another_process_holds_the_job(tmp_path: 
     assert report["status"] == "failed"
     assert "visits_trends is already running: run holder" in report["error"]
     assert f"pid {os.getpid()}" in report["error"]
+    assert report["error"].endswith("Pass --wait SECONDS to wait for it.")  # the CLI's flag
     assert RunState(state.location).history("visits_trends") == []  # it never started
+
+
+def test_a_failed_run_reads_the_same_from_spark_submit_and_spark_flow_run(
+    tmp_path: Path,
+) -> None:
+    job_args = ("--input", str(tmp_path / "no_visits"), "--output", str(tmp_path / "trends"))
+
+    submitted = submit("visits_trends", *job_args, "--date", "2024-01-02")
+    ran = run(
+        SPARK_FLOW, "run", "--date", "2024-01-02", "--first", "visits_trends", *job_args,
+        "--date", "{ds}", state=tmp_path / "state",
+    )  # fmt: skip
+
+    assert (submitted.returncode, ran.returncode) == (1, 1)
+    (by_submit,), (by_run,) = reports(submitted.stdout), reports(ran.stdout)
+    assert "no visits for 2024-01-02" in by_run["error"]
+    assert by_submit["error"] == by_run["error"]
+    assert set(by_run) - {"logical_date"} == set(by_submit)
+    # spark-submit's PythonRunner sends the Python process's stderr to its stdout.
+    rendered = [
+        [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("visits_")]
+        for done in (submitted, ran)
+    ]
+    assert rendered == [[f"visits_trends: {by_run['error']}"]] * 2
 
 
 @pytest.mark.parametrize(

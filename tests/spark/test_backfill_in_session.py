@@ -12,7 +12,8 @@ from pyspark.sql import SparkSession
 from spark_flow import delta
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.generate import generate_devices
-from spark_flow.jobs import JOBS_DIR_ENV, InSession
+from spark_flow.isolation import ThreadIsolation
+from spark_flow.jobs import JOBS_DIR_ENV
 from spark_flow.runners import ConcurrentRunner, daily
 from spark_flow.runners.state import RunState
 
@@ -31,7 +32,7 @@ def test_a_concurrent_backfill_loads_every_date_once_and_a_rerun_writes_nothing(
 ) -> None:
     for n, day in enumerate(DAYS):
         generate_devices(tmp_path / "input" / day.isoformat(), rows=10 + n, seed=n)
-    task = InSession("devices_loader", loader_args(tmp_path), spark)
+    task = ThreadIsolation("devices_loader", loader_args(tmp_path), spark)
     state = RunState(tmp_path / "state")
 
     report = ConcurrentRunner("devices_loader", state=state, max_active_runs=2).backfill(DAYS, task)
@@ -54,19 +55,25 @@ def test_job_arguments_are_checked_for_every_date_before_any_run(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     with pytest.raises(SystemExit) as bad:  # argparse: exit 2 with its usage message
-        InSession("devices_loader", ["--input", "x"], spark).check(DAYS)
+        ThreadIsolation("devices_loader", ["--input", "x"], spark).check(DAYS)
     assert bad.value.code == 2
 
     trigger = [*loader_args(tmp_path), "--trigger", "devices_aggregator"]
-    with pytest.raises(InvalidArgumentError, match="--isolation process"):
-        InSession("devices_loader", trigger, spark).check(DAYS)
+    with pytest.raises(InvalidArgumentError, match="process isolation"):
+        ThreadIsolation("devices_loader", trigger, spark).check(DAYS)
 
 
 BLOCKING_JOB = '''
 """Test job: the run for --block-date holds a Spark task for minutes, any other run fails."""
 import argparse, time
+from dataclasses import dataclass
 from pathlib import Path
 from pyspark.sql import functions as F
+from spark_flow.jobs import JobReport
+
+@dataclass(frozen=True)
+class Report(JobReport):
+    rows_written: int = 1
 
 def parser():
     p = argparse.ArgumentParser()
@@ -92,7 +99,7 @@ def run(spark, args):
         return value
 
     spark.range(0, 1, numPartitions=1).withColumn("id", block("id")).collect()
-    return {"rows_written": 1}
+    return Report()
 '''
 
 
@@ -104,7 +111,7 @@ def test_fail_fast_cancels_the_spark_jobs_of_the_runs_still_going(
     (jobs / "blocking.py").write_text(textwrap.dedent(BLOCKING_JOB))
     monkeypatch.setenv(JOBS_DIR_ENV, str(jobs))
     argv = ["--date", "{ds}", "--block-date", DAYS[0].isoformat()]
-    task = InSession("blocking", [*argv, "--signal", str(tmp_path / "started")], spark)
+    task = ThreadIsolation("blocking", [*argv, "--signal", str(tmp_path / "started")], spark)
     runner = ConcurrentRunner(
         "blocking", state=RunState(tmp_path / "state"), max_active_runs=2, fail_fast=True
     )

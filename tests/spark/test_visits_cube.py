@@ -20,7 +20,7 @@ ROWS = 20
 
 
 def cube(spark: SparkSession, *argv: str) -> dict[str, Any]:
-    report: dict[str, Any] = cube_job.run(spark, cube_job.parser().parse_args(list(argv)))
+    report: dict[str, Any] = cube_job.run(spark, cube_job.parser().parse_args(list(argv))).as_dict()
     return report
 
 

@@ -14,7 +14,8 @@ from pyspark.sql import SparkSession
 from spark_flow import delta
 from spark_flow.errors import DependsOnPastError, InvalidArgumentError
 from spark_flow.generate import generate_visits
-from spark_flow.jobs import InSession, policy
+from spark_flow.isolation import ThreadIsolation
+from spark_flow.jobs import policy
 from spark_flow.runners import SingleRunner, daily, runner_for
 from spark_flow.runners.state import RunState
 
@@ -47,7 +48,7 @@ def test_a_sequential_backfill_compares_each_day_with_the_one_before(
     spark: SparkSession, visits: Path, tmp_path: Path
 ) -> None:
     output = str(tmp_path / "trends")
-    task = InSession(
+    task = ThreadIsolation(
         "visits_trends", ["--input", str(visits), "--date", "{ds}", "--output", output], spark
     )
     runner = runner_for("visits_trends", state=RunState(tmp_path / "state"), policy=policy(
@@ -80,7 +81,7 @@ def test_a_day_whose_previous_day_never_ran_is_refused_and_writes_nothing(
     spark: SparkSession, visits: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "trends"
-    task = InSession(
+    task = ThreadIsolation(
         "visits_trends", ["--input", str(visits), "--date", "{ds}", "--output", str(output)], spark
     )
     runner = SingleRunner("visits_trends", state=RunState(tmp_path / "state"), depends_on_past=True)
@@ -98,7 +99,7 @@ def test_a_rerun_replaces_its_day_and_reads_a_delta_input_too(
     table, output = str(tmp_path / "visits_table"), str(tmp_path / "trends")
     raw = spark.read.json(str(visits)).selectExpr("page", "CAST(date AS DATE) AS date")
     delta.write(raw, table, partition_by=["date"])
-    task = InSession(
+    task = ThreadIsolation(
         "visits_trends", ["--input", table, "--date", "{ds}", "--output", output], spark
     )
     runner = SingleRunner("visits_trends", state=RunState(tmp_path / "state"), rerun=True)
@@ -114,7 +115,7 @@ def test_a_rerun_replaces_its_day_and_reads_a_delta_input_too(
 def test_a_missing_input_day_is_a_clear_error(
     spark: SparkSession, visits: Path, tmp_path: Path
 ) -> None:
-    task = InSession(
+    task = ThreadIsolation(
         "visits_trends",
         ["--input", str(visits), "--date", "{ds}", "--output", str(tmp_path / "t")],
         spark,

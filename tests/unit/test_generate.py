@@ -1,14 +1,17 @@
-"""`spark-flow generate visits`: hourly partitions, skipped hours, same seed same data."""
+"""`spark-flow generate`: hourly partitions, skipped hours, seeds, the jobs' input schemas."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import pytest
 
+from spark_flow import generate
 from spark_flow.cli import main
 from spark_flow.generate import generate_visits
+from spark_flow.jobs import load
 
 
 def test_visits_are_hourly_partitions_without_the_skipped_hours(tmp_path: Path) -> None:
@@ -43,3 +46,11 @@ def test_bad_skip_hours_are_usage_errors(
 
     assert caught.value.code == 2
     assert "--skip-hours" in capsys.readouterr().err
+
+
+def test_the_schemas_generated_data_is_read_back_with_are_the_jobs_contract() -> None:
+    load("devices_loader")  # puts the jobs' folder on the path, as spark-submit does
+    contract = importlib.import_module("_schemas")
+
+    assert generate.DEVICE_SCHEMA == contract.DEVICE_SCHEMA
+    assert generate.VISIT_SCHEMA == contract.VISIT_SCHEMA

@@ -1,0 +1,153 @@
+"""`spark-flow` in this process: handlers, usage errors, and runs that end as jobs' runs do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from _probe import failure_lines, reports
+
+from spark_flow import cli
+from spark_flow.jobs import load
+from spark_flow.runners import RunLock
+from spark_flow.runners.state import RunState
+
+SOME_DATES = ("--start", "2024-01-01", "--end", "2024-01-02")
+LOADER_ARGS = ("--input", "in/{ds}", "--output", "out", "--batch-id", "{ds_nodash}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "handler"),
+    [
+        (["demo"], cli._demo),
+        (["generate", "devices", "--rows", "1", "--output", "x"], cli._generate_devices),
+        (["generate", "visits", "--date", "2024-01-01", "--rows-per-hour", "1", "--output", "x"],
+         cli._generate_visits),
+        (["jobs"], cli._jobs),
+        (["run", "devices_loader", "--input", "x"], cli._run),
+        (["backfill", "devices_loader", *SOME_DATES], cli._backfill),
+        (["cluster", "up", "--port", "7078"], cli._cluster_up),
+        (["cluster", "down"], cli._cluster_down),
+        (["runs", "devices_loader"], cli._runs),
+    ],
+)  # fmt: skip
+def test_each_subcommand_names_its_handler(argv: list[str], handler: Callable[..., int]) -> None:
+    assert cli._parser().parse_args(argv).handler is handler
+
+
+def test_main_calls_the_handler_of_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["jobs"]) == 0
+
+    assert "devices_loader" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["run", "nope"], "job='nope' is not supported"),
+        (["run", "--date", "2024-13-01", "devices_loader"], "'2024-13-01' is not a date"),
+        (["run", "devices_loader", "--input", "x"], "the following arguments are required"),
+        (["backfill", "nope", *SOME_DATES], "job='nope' is not supported"),
+        (["backfill", "devices_loader", "--start", "2024-01-05", "--end", "2024-01-01"],
+         "start 2024-01-05 is after end 2024-01-01"),
+        (["backfill", "devices_loader", *SOME_DATES, "--isolation", "fork"],
+         "argument --isolation: invalid choice: 'fork'"),
+        (["backfill", "devices_loader", *SOME_DATES, "--max-active-runs", "0"],
+         "max_active_runs: must be 1 or more"),
+        (["backfill", "visits_trends", *SOME_DATES, "--max-active-runs", "2"],
+         "visits_trends is sequential"),
+        (["backfill", "devices_loader", *SOME_DATES, "--", "--input", "x"],
+         "the following arguments are required: --output"),
+        (["backfill", "devices_loader", *SOME_DATES, "--", *LOADER_ARGS, "--trigger",
+          "devices_aggregator", "--", "--input", "out"], "process isolation"),
+        (["jobs", "--", "extra"], "unrecognized arguments: -- extra"),
+        (["runs"], "the following arguments are required: job"),
+        (["cluster", "sideways"], "invalid choice: 'sideways'"),
+        (["generate", "visits", "--date", "2024-02-30", "--rows-per-hour", "1", "--output", "x"],
+         "'2024-02-30' is not a date"),
+    ],
+)  # fmt: skip
+def test_every_usage_error_exits_2_before_any_work(
+    argv: list[str],
+    fragment: str,
+    probe: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(argv)
+
+    assert caught.value.code == 2
+    assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()  # no run was recorded, no lock taken
+
+
+@pytest.mark.parametrize("fail", ["ours", "theirs"])
+def test_a_failure_reads_the_same_from_the_job_and_from_spark_flow_run(
+    fail: str, probe: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    submitted = load(probe).main(["--fail", fail])  # what `spark-submit jobs/probe.py` runs
+    by_job = capsys.readouterr()
+    ran = cli.main(["run", "--date", "2024-01-02", probe, "--fail", fail])
+    by_cli = capsys.readouterr()
+
+    (job_report,), (cli_report,) = reports(by_job.out), reports(by_cli.out)
+    assert submitted == ran == 1
+    assert cli_report["error"] == job_report["error"]
+    assert set(cli_report) - {"logical_date"} == set(job_report)
+    assert failure_lines(by_cli.err, probe) == failure_lines(by_job.err, probe)
+    assert failure_lines(by_job.err, probe) == [f"{probe}: {job_report['error']}"]
+
+
+def test_spark_flow_run_reports_the_date_and_triggers_the_next_job(
+    probe: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["run", "--date", "2024-01-02", probe, "--trigger", "echo", "--", "-x"])
+
+    report, triggered = reports(capsys.readouterr().out)
+    assert code == 7
+    assert list(report)[:3] == ["job", "logical_date", "status"]
+    assert (report["logical_date"], report["triggered"]) == ("2024-01-02", "echo")
+    assert triggered["argv"] == ["-x"]
+
+
+def test_a_run_refused_by_a_held_lock_adds_the_flag_that_waits(
+    probe: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = RunState(tmp_path / "state")
+
+    with RunLock(state.locks / probe / "_job", job=probe, run_id="holder"):
+        code = cli.main(["run", "--date", "2024-01-02", probe])
+
+    out, err = capsys.readouterr()
+    (report,) = reports(out)
+    assert code == 1
+    assert "probe is already running: run holder" in str(report["error"])
+    assert str(report["error"]).endswith("Pass --wait SECONDS to wait for it.")
+    assert failure_lines(err, probe) == [f"probe: {report['error']}"]
+
+
+def test_a_run_refused_by_depends_on_past_adds_the_flag_that_starts(
+    probe: str, capsys: pytest.CaptureFixture[str], fake_spark: list[object]
+) -> None:
+    code = cli.main(["run", "--date", "2024-01-02", "--depends-on-past", probe])
+
+    (report,) = reports(capsys.readouterr().out)
+    assert code == 1
+    assert "the run for 2024-01-01 must have succeeded" in str(report["error"])
+    assert str(report["error"]).endswith("Pass --first if this date is the job's first.")
+    assert fake_spark == []  # refused before the run: Spark never started
+
+
+def test_a_backfill_date_refused_by_depends_on_past_says_how_to_go_on(
+    probe: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["backfill", probe, *SOME_DATES, "--depends-on-past", "--",
+                     "--date", "{ds}", "--fail-on", "2024-01-01"])  # fmt: skip
+
+    out, err = capsys.readouterr()
+    (summary,) = reports(out)
+    assert code == 1
+    assert [run["status"] for run in summary["runs"]] == ["failed", "not_run"]  # type: ignore[index]
+    assert "spark-flow backfill: Rerun the backfill once the earlier date succeeds" in err

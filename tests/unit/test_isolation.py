@@ -1,0 +1,72 @@
+"""How a backfill's runs are kept apart, picked by `--isolation`, without a JVM."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from _probe import FakeSession
+
+from spark_flow.errors import UnknownValueError
+from spark_flow.isolation import (
+    _ISOLATIONS,
+    ISOLATION_MODES,
+    ProcessIsolation,
+    ThreadIsolation,
+    isolation,
+)
+from spark_flow.jobs import LazySession
+from spark_flow.runners import RunContext
+
+DAY = date(2024, 1, 2)
+
+
+def no_session() -> FakeSession:
+    raise AssertionError("the isolation started a session before any run")
+
+
+def test_every_isolation_mode_has_its_class() -> None:
+    assert set(_ISOLATIONS) == set(ISOLATION_MODES) == {"thread", "process"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"), [("thread", ThreadIsolation), ("process", ProcessIsolation)]
+)
+def test_the_flag_value_picks_the_isolation_without_starting_spark(
+    mode: str, kind: type[object]
+) -> None:
+    chosen = isolation(mode, "devices_loader", ["--input", "x"], session=no_session)  # type: ignore[arg-type]
+
+    assert isinstance(chosen, kind)
+
+
+def test_an_unknown_isolation_lists_the_known_ones() -> None:
+    with pytest.raises(UnknownValueError) as caught:
+        isolation("fork", "devices_loader", [], session=no_session)  # type: ignore[arg-type]
+
+    assert caught.value.valid_values == ISOLATION_MODES
+
+
+def test_a_thread_run_starts_the_shared_session_once_and_tags_its_spark_jobs(
+    probe: str, fake_spark: list[FakeSession]
+) -> None:
+    session = LazySession("backfill")
+    task = isolation("thread", probe, ["--date", "{ds}"], session=session)
+    task.check([DAY, date(2024, 1, 3)])
+    assert fake_spark == []  # checking arguments needs no Spark
+
+    reports = [task(RunContext(probe, day, f"r{day.day}", 1)) for day in (DAY, date(2024, 1, 3))]
+    session.stop()
+
+    assert reports == [{"rows_written": 3}] * 2
+    (shared,) = fake_spark
+    assert shared.stopped == 1
+    assert shared.tags == []  # every run removed the tags it added
+
+
+def test_a_thread_run_is_given_its_own_arguments_not_those_after_double_dash(
+    probe: str,
+) -> None:
+    task = ThreadIsolation(probe, ["--date", "{ds}", "--", "--fail", "ours"], FakeSession())  # type: ignore[arg-type]
+
+    assert task(RunContext(probe, DAY, "r1", 1)) == {"rows_written": 3}
