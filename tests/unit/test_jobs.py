@@ -12,7 +12,7 @@ import pytest
 from _probe import FakeSession, failure_lines, reports
 
 from spark_flow.errors import InvalidArgumentError, SparkFlowError, UnknownValueError
-from spark_flow.fan_out import Choice
+from spark_flow.fan_out import ChosenBranch
 from spark_flow.jobs import (
     MERGED,
     JobReport,
@@ -111,13 +111,13 @@ def test_arguments_split_at_the_first_double_dash(
 @dataclass(frozen=True)
 class ExampleReport(JobReport):
     run_id: str
-    route: Choice[str]
+    route: ChosenBranch[str]
     written: dict[str, object] = field(metadata=MERGED)
 
 
 def test_a_report_is_its_fields_in_order_with_nested_reports_and_merged_summaries() -> None:
     report = ExampleReport(
-        "r1", Choice("c", "legacy", "csv", "old date"), written={"rows_written": 4, "x": None}
+        "r1", ChosenBranch("c", "legacy", "csv", "old date"), written={"rows_written": 4, "x": None}
     )
 
     assert list(report.as_dict().items()) == [
