@@ -55,7 +55,10 @@ def test_a_thread_run_starts_the_shared_session_once_and_tags_its_spark_jobs(
     task.check([DAY, date(2024, 1, 3)])
     assert fake_spark == []  # checking arguments needs no Spark
 
-    reports = [task(RunContext(probe, day, f"r{day.day}", 1)) for day in (DAY, date(2024, 1, 3))]
+    reports = [
+        task(RunContext(job=probe, logical_date=day, run_id=f"r{day.day}", attempt=1))
+        for day in (DAY, date(2024, 1, 3))
+    ]
     session.stop()
 
     assert reports == [{"rows_written": 3}] * 2
@@ -69,4 +72,6 @@ def test_a_thread_run_is_given_its_own_arguments_not_those_after_double_dash(
 ) -> None:
     task = ThreadIsolation(probe, ["--date", "{ds}", "--", "--fail", "ours"], FakeSession())  # type: ignore[arg-type]
 
-    assert task(RunContext(probe, DAY, "r1", 1)) == {"rows_written": 3}
+    assert task(RunContext(job=probe, logical_date=DAY, run_id="r1", attempt=1)) == {
+        "rows_written": 3
+    }
