@@ -15,6 +15,8 @@ from spark_flow.postgres import DSN_ENV
 from spark_flow.postgres.local import LocalPostgres
 from spark_flow.testing import count_spark_jobs
 
+pytestmark = pytest.mark.postgres
+
 
 def closed_port() -> int:
     with socket.socket() as probe:

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from _pg import query, rows, staging_tables
 
 from spark_flow.postgres.local import LocalPostgres
+
+pytestmark = pytest.mark.postgres
 
 WRITER = Path(__file__).with_name("_pg_writer.py")
 

@@ -17,6 +17,8 @@ from spark_flow.jobs import load
 from spark_flow.postgres import DSN_ENV
 from spark_flow.postgres.local import LocalPostgres
 
+pytestmark = pytest.mark.postgres
+
 router = load("devices_output_router")
 
 

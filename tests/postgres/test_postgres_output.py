@@ -12,6 +12,8 @@ from spark_flow.postgres import BATCHES_TABLE, PostgresOutput
 from spark_flow.postgres.local import LocalPostgres
 from spark_flow.testing import count_spark_jobs
 
+pytestmark = pytest.mark.postgres
+
 
 def devices(spark: SparkSession, n: int = 50):  # type: ignore[no-untyped-def]
     return spark.range(n, numPartitions=3).selectExpr(

@@ -24,6 +24,8 @@ from spark_flow.outputs import MicroBatchWriter
 from spark_flow.postgres import PostgresOutput
 from spark_flow.postgres.local import LocalPostgres
 
+pytestmark = pytest.mark.postgres
+
 
 @dataclass
 class FailsOnce:

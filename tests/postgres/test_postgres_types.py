@@ -18,6 +18,8 @@ from spark_flow.outputs import output_writer
 from spark_flow.postgres.local import LocalPostgres
 from spark_flow.testing import count_spark_jobs
 
+pytestmark = pytest.mark.postgres
+
 # The README's type mapping table: Spark type -> the column a new table gets.
 MAPPING = [
     ("flag", T.BooleanType(), "boolean"),
