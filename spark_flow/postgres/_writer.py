@@ -147,14 +147,15 @@ class PostgresOutput:
                 )
                 published = time.perf_counter() - started - copied
         log.info(
-            "%s: %s %d rows in %.2fs (copy %.2fs, publish %.3fs)",
+            "%s: %s %d rows in %.2fs (copy %.2fs in %d tasks, publish %.3fs)",
             table,
             "skipped" if lost else "committed",
             rows,
             copied + published,
             copied,
+            len(tasks),
             published,
-            extra={"copy_seconds": copied, "publish_seconds": published},
+            extra={"copy_seconds": copied, "publish_seconds": published, "tasks": len(tasks)},
         )
         if lost is not None:
             return WriteResult(committed=False, table_version=None, skipped_reason=lost)

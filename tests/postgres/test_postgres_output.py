@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 from _pg import execute, query, rows, staging_tables
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from spark_flow.errors import InvalidArgumentError, SchemaMismatchError
+from spark_flow.fan_out import Branch, ParallelSplit
 from spark_flow.outputs import output_writer
 from spark_flow.postgres import BATCHES_TABLE, PostgresOutput
 from spark_flow.postgres.local import LocalPostgres
@@ -15,7 +19,7 @@ from spark_flow.testing import count_spark_jobs
 pytestmark = pytest.mark.postgres
 
 
-def devices(spark: SparkSession, n: int = 50):  # type: ignore[no-untyped-def]
+def devices(spark: SparkSession, n: int = 50) -> DataFrame:
     return spark.range(n, numPartitions=3).selectExpr(
         "id", "concat('device-', id) AS name", "cast(id % 5 AS int) AS kind"
     )
@@ -156,3 +160,33 @@ def test_options_are_checked_when_the_writer_is_defined() -> None:
         PostgresOutput(partition_by=["day"])
     with pytest.raises(InvalidArgumentError, match="max_connections"):
         PostgresOutput(max_connections=0)
+
+
+def test_a_split_replayed_with_a_postgres_branch_does_not_read_its_input(
+    spark: SparkSession, postgres: LocalPostgres, table: str, tmp_path: Path
+) -> None:
+    split = ParallelSplit(
+        "devices",
+        [Branch("raw", str(tmp_path / "raw")), Branch("serving", table, writer="postgres")],
+    )
+    split.run(devices(spark), app_id="split", txn_version=3)
+
+    with count_spark_jobs(spark) as jobs:
+        replay = split.run(devices(spark), app_id="split", txn_version=3)
+
+    assert jobs.count == 0  # every branch's writer said so from metadata
+    reason = replay.branch("serving").skipped_reason or ""
+    assert "batch 3 of 'split.serving' was already committed" in reason
+    assert rows(postgres, table, "count(*)") == {(50,): 1}
+
+
+def test_max_connections_caps_the_tasks_that_copy(
+    spark: SparkSession, postgres: LocalPostgres, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="spark_flow.postgres")
+
+    PostgresOutput(max_connections=1).write(devices(spark), table, app_id="one", txn_version=1)
+
+    (published,) = [r for r in caplog.records if hasattr(r, "tasks")]
+    assert published.tasks == 1  # three partitions, coalesced into one COPY
+    assert rows(postgres, table, "count(*)") == {(50,): 1}
