@@ -29,8 +29,6 @@ from typing import Literal, get_args
 
 __all__ = ["DONE", "STATUSES", "Status"]
 
-Status = Literal[
-    "running", "success", "already_done", "skipped", "failed", "cancelled", "not_run"
-]
+Status = Literal["running", "success", "already_done", "skipped", "failed", "cancelled", "not_run"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 DONE: frozenset[Status] = frozenset({"success", "already_done"})
