@@ -15,6 +15,7 @@ from functools import partial
 import pyarrow as pa
 from pyarrow import csv
 
+from spark_flow.errors import InvalidArgumentError
 from spark_flow.postgres._settings import ServerParams
 
 RESULT_SCHEMA = "task long, rows long"
@@ -36,8 +37,10 @@ def _copy_partition(
     from pyspark import TaskContext
 
     context = TaskContext.get()
-    if context is None:  # only Spark calls this function
-        raise RuntimeError("copy_partitions runs inside a Spark task")
+    if context is None:
+        raise InvalidArgumentError(
+            "copy_partitions", "it was called outside a Spark task", "Pass it to mapInArrow."
+        )
     task = context.taskAttemptId()
     rows = copy_batches(server, copy_sql, task, batches)
     yield pa.RecordBatch.from_pydict(

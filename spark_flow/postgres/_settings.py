@@ -140,7 +140,7 @@ class PostgresSettings:
         try:
             return psycopg.connect(**self.params(), autocommit=True)
         except psycopg.OperationalError as exc:
-            raise connection_error(self.describe(), exc) from None  # libpq's text is in it
+            raise connection_error(self.describe(), exc) from exc
 
 
 def connection_error(server: str, exc: psycopg.OperationalError) -> PostgresConnectionError:

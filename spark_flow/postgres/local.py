@@ -85,7 +85,7 @@ class LocalPostgres:
 
         Raises:
             InvalidArgumentError: no server binaries are installed.
-            subprocess.CalledProcessError: initdb or pg_ctl failed (their output is in it).
+            subprocess.CalledProcessError: initdb or pg_ctl failed (their output is logged).
         """
         binaries = server_binaries()
         if binaries is None:
@@ -167,9 +167,13 @@ class LocalPostgres:
 def _run(*command: str | Path) -> None:
     """Run a server command, as the `postgres` system user when we are root."""
     as_user = ["runuser", "-u", SYSTEM_USER, "--"] if os.geteuid() == 0 else []
-    subprocess.run(
-        [*as_user, *map(str, command)], check=True, capture_output=True, text=True, cwd="/"
-    )
+    try:
+        subprocess.run(
+            [*as_user, *map(str, command)], check=True, capture_output=True, text=True, cwd="/"
+        )
+    except subprocess.CalledProcessError as failed:
+        log.error("%s failed: %s", Path(command[0]).name, (failed.stderr or failed.stdout).strip())
+        raise
 
 
 def _free_port() -> int:
