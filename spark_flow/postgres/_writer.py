@@ -146,19 +146,20 @@ class PostgresOutput:
                     replace=self.partition_by if self.mode == "overwrite" else None,
                 )
                 published = time.perf_counter() - started - copied
+        timing = {"copy_seconds": copied, "publish_seconds": published, "tasks": len(tasks)}
+        if lost is not None:
+            log.info("%s: nothing committed, %s", table, lost, extra=timing)
+            return WriteResult(committed=False, table_version=None, skipped_reason=lost)
         log.info(
-            "%s: %s %d rows in %.2fs (copy %.2fs in %d tasks, publish %.3fs)",
+            "%s: committed %d rows in %.2fs (copy %.2fs in %d tasks, publish %.3fs)",
             table,
-            "skipped" if lost else "committed",
             rows,
             copied + published,
             copied,
             len(tasks),
             published,
-            extra={"copy_seconds": copied, "publish_seconds": published, "tasks": len(tasks)},
+            extra=timing,
         )
-        if lost is not None:
-            return WriteResult(committed=False, table_version=None, skipped_reason=lost)
         return WriteResult(committed=True, table_version=None, rows_written=rows)
 
     def _connect(self) -> tables.Connection:
