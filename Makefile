@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 CLUSTER_PORT ?= 7077
 CLUSTER_UI_PORT ?= 8080
 
-.PHONY: setup run test lint bench package cluster-up cluster-down clean
+.PHONY: setup run test lint bench package cluster-up cluster-down clean postgres-server jdbc-driver
 
 setup: $(STAMP)
 
@@ -26,8 +26,28 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/spark-flow demo
 
-test: setup
+test: setup postgres-server
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Debian packages a target needs, installed when missing (as root with apt-get; elsewhere say so).
+define apt_install
+if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+  echo "Installing Debian's $(1): $(2)."; \
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+else \
+  echo "$(1) is missing and only root can apt-get install it: $(2)."; \
+fi
+endef
+
+# The postgres tests start a server of their own with initdb/pg_ctl (tests/postgres/conftest.py).
+postgres-server:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { $(call apt_install,postgresql,the postgres tests start a server with its initdb and pg_ctl) }
+
+# Spark's own JDBC writer, the baseline of bench/bench_postgres.py (Maven is out of reach).
+jdbc-driver:
+	@test -f /usr/share/java/postgresql.jar || \
+	  { $(call apt_install,libpostgresql-jdbc-java,bench_postgres.py compares with df.write.jdbc) }
 
 lint: setup
 	$(BIN)/ruff check spark_flow jobs tests bench
@@ -35,7 +55,7 @@ lint: setup
 	$(BIN)/mypy
 
 # Every benchmark, then bench/results/latest.{json,md}: ratios against same-run baselines.
-bench: setup
+bench: setup postgres-server jdbc-driver
 	@mkdir -p bench/results && date +%s > bench/results/.started
 	$(BIN)/python bench/bench_delta.py
 	$(BIN)/python bench/bench_delta_scale.py --millions 1,2,4,8 --repeat 3
@@ -45,6 +65,7 @@ bench: setup
 	$(BIN)/python bench/bench_runners.py
 	$(BIN)/python bench/bench_streaming.py --rows 50000
 	$(BIN)/python bench/bench_streaming.py --rows 25000 --decode-rounds 8
+	$(BIN)/python bench/bench_postgres.py --rows 1000000
 	$(BIN)/python bench/report.py $$(cat bench/results/.started)
 
 package: setup

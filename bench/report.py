@@ -91,6 +91,10 @@ FIGURES = [
            lambda r: f"{r['sequential_s']:.2f} s / {r['concurrent_s']:.2f} s", ">= 1.5",
            lambda x: x >= 1.5),
     _stream("0", "JSON"), _stream("8", "Python decode"),
+    Figure("postgres", "PostgreSQL output / df.write.jdbc", lambda r: r["write_ratio"],
+           lambda r: f"{r['ours_s']:.2f} s / {r['jdbc_s']:.2f} s ({r['rows']:,} rows); the "
+           f"exactly-once publish {r['publish_s']:.2f} s, {r['publish_share']:.0%} of the write",
+           "<= 1.2", lambda x: x <= 1.2),
 ]  # fmt: skip
 
 

@@ -1,12 +1,14 @@
 """Write devices to the one output a parameter, the run date or the input schema chooses.
 
     spark-submit jobs/devices_output_router.py --input data/devices --output data/out \
-        (--output-type delta|parquet|csv|json
+        (--output-type delta|parquet|csv|json|postgres
          | --route-by date --run-date 2023-12-31 --migration-date 2024-01-01
          | --route-by schema) [--batch-id N]
 
 Exclusive Choice, three routers:
-- `--output-type T`: writes T to OUTPUT (the chapter's Example 6-18 factory);
+- `--output-type T`: writes T to OUTPUT (the chapter's Example 6-18 factory); for `postgres`,
+  OUTPUT is the table (`devices` or `schema.devices`: the chapter's devices load into a
+  database) on the server of $SPARK_FLOW_POSTGRES_DSN or the profile's [postgres] table;
 - `--route-by date`: run dates before the migration date keep the legacy CSV writer at
   OUTPUT/legacy, the migration date and later take Delta at OUTPUT/current (Example 6-17), so a
   backfill of an old date reproduces what it produced then;
@@ -50,7 +52,9 @@ BY_SCHEMA = ExclusiveChoice(NAME, {"legacy": ("delta", "legacy"), "current": ("d
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=NAME, description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, help="folder of devices JSON lines")
-    parser.add_argument("--output", required=True, help="output location")
+    parser.add_argument(
+        "--output", required=True, help="output location; for postgres, the table name"
+    )
     route = parser.add_mutually_exclusive_group(required=True)
     route.add_argument("--output-type", choices=output_types(), help="route by this parameter")
     route.add_argument("--route-by", choices=("date", "schema"), help="route by date or schema")

@@ -5,7 +5,9 @@ Each pattern issue adds its step: an idempotent Delta write and its replay; the 
 whose failed branch is rerun; an Exclusive Choice routing by date; a fan-in over a day of
 hourly visits with two hours missing, aligned (refused) and unaligned (with completeness); a
 7-day concurrent backfill of the loader and its resume; a sequential backfill of visits trends;
-the split on a stream whose failed micro-batch is completed by a restart.
+the split on a stream whose failed micro-batch is completed by a restart; the devices loaded
+into PostgreSQL exactly once, when a server is configured and answers (`$SPARK_FLOW_POSTGRES_DSN`
+or the profile's `[postgres]` table; otherwise the demo says in one line that it skipped it).
 """
 
 from __future__ import annotations
@@ -16,16 +18,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from spark_flow import delta
-from spark_flow.errors import InvalidArgumentError, ParallelSplitError, TriggerRuleError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    MissingDependencyError,
+    ParallelSplitError,
+    PostgresConnectionError,
+    TriggerRuleError,
+)
 from spark_flow.generate import DEVICE_SCHEMA, generate_devices, generate_visits
 from spark_flow.isolation import ThreadIsolation
 from spark_flow.jobs import load, policy
 from spark_flow.runners import BackfillReport, ConcurrentRunner, daily, runner_for
 from spark_flow.runners.state import RunState
 from spark_flow.session import get_session
+
+if TYPE_CHECKING:
+    from spark_flow.postgres import PostgresSettings
 
 
 def run_demo(workdir: Path, out: TextIO, *, rows: int = 50) -> None:
@@ -42,6 +53,7 @@ def run_demo(workdir: Path, out: TextIO, *, rows: int = 50) -> None:
         _concurrent_backfill(spark, workdir, out)
         _sequential_backfill(spark, workdir, out)
         _stream_restarted(spark, workdir, out)
+        _postgres_load(spark, workdir, out)
     finally:
         spark.stop()
 
@@ -238,6 +250,59 @@ def _stream_restarted(spark: Any, workdir: Path, out: TextIO) -> None:
     )
     counts = [delta.read(spark, str(tables / name)).count() for name in ("raw", "enriched")]
     out.write(f"   rows: raw {counts[0]}, enriched {counts[1]} (30 in; each row once)\n")
+
+
+POSTGRES_TABLE = "spark_flow_demo_devices"
+
+
+def _postgres_load(spark: Any, workdir: Path, out: TextIO) -> None:
+    """The devices router into PostgreSQL, run and replayed; one line when there is no server."""
+    settings = _reachable_postgres(out)
+    if settings is None:
+        return
+    from spark_flow.postgres import BATCHES_TABLE
+
+    with settings.connect() as connection:  # the demo's table starts empty, like its folder
+        connection.execute(f"DROP TABLE IF EXISTS {POSTGRES_TABLE}")
+        if connection.execute(f"SELECT to_regclass('{BATCHES_TABLE}')").fetchone() != (None,):
+            connection.execute(f"DELETE FROM {BATCHES_TABLE} WHERE target = %s", (POSTGRES_TABLE,))
+    router = load("devices_output_router")
+    args = router.parser().parse_args(
+        [
+            *("--input", str(workdir / "input"), "--output", POSTGRES_TABLE),
+            *("--output-type", "postgres", "--batch-id", "1"),
+        ]
+    )
+    out.write(f"9. PostgreSQL output: the devices load into {POSTGRES_TABLE} on "
+              f"{settings.describe()}\n")  # fmt: skip
+    for attempt in ("run", "replay"):
+        report = router.run(spark, args)
+        out.write(
+            f"   {attempt}: committed={report['committed']}, {report['rows_written']} rows"
+            f"{'' if report['committed'] else ' (batch 1 already committed)'}\n"
+        )
+    with settings.connect() as connection:
+        counted = connection.execute(f"SELECT count(*) FROM {POSTGRES_TABLE}").fetchone()
+    out.write(f"   rows in the table: {counted[0] if counted else 0} (each row once)\n")
+
+
+def _reachable_postgres(out: TextIO) -> PostgresSettings | None:
+    """The configured server when it answers; else None, after one line saying why not."""
+    try:
+        from spark_flow.postgres import PostgresSettings
+
+        settings = PostgresSettings.configured()
+        settings.connect().close()
+        return settings
+    except PostgresConnectionError as failed:
+        reason = f"no server answers at {failed.server}"
+    except (MissingDependencyError, InvalidArgumentError) as failed:
+        reason = str(failed)
+    out.write(
+        f"9. PostgreSQL output: skipped, {reason} (point $SPARK_FLOW_POSTGRES_DSN or the "
+        "profile's [postgres] table at a server to see it)\n"
+    )
+    return None
 
 
 @contextmanager

@@ -302,3 +302,36 @@ class JobProcessError(SparkFlowError, RuntimeError):
 
     def __str__(self) -> str:
         return f"{self.job} exited with {self.exit_code}: {self.cause}"
+
+
+class PostgresConnectionError(SparkFlowError, ConnectionError):
+    """A PostgreSQL server could not be reached or refused the connection.
+
+    `server` describes where it connected (user, host, port, database: never the password);
+    `problem` is libpq's message; `fix` what to check for that kind of failure.
+    """
+
+    def __init__(self, server: str, problem: str, fix: str) -> None:
+        super().__init__(server, problem, fix)
+        self.server = server
+        self.problem = problem
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"expected a PostgreSQL server at {self.server}, but: {self.problem}. {self.fix}"
+
+
+class MissingDependencyError(SparkFlowError, ImportError):
+    """A feature needs an optional package that is not installed."""
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        super().__init__(feature, package, extra)
+        self.feature = feature
+        self.package = package
+        self.extra = extra
+
+    def __str__(self) -> str:
+        return (
+            f"{self.feature} needs the {self.package!r} package, which is not installed. "
+            f"Install it with the {self.extra!r} extra: pip install 'spark-flow[{self.extra}]'."
+        )

@@ -237,11 +237,19 @@ def _columns_like_earlier_batches(root: Path, df: DataFrame) -> list[str]:
     return published.fieldNames()
 
 
+def _postgres_output() -> OutputWriter:
+    # Imported on use: psycopg is an optional dependency (the `postgres` extra).
+    from spark_flow.postgres import PostgresOutput
+
+    return PostgresOutput()
+
+
 _REGISTRY: dict[str, Callable[[], OutputWriter]] = {
     "delta": DeltaOutput,
     "parquet": lambda: FileOutput("parquet"),
     "csv": lambda: FileOutput("csv"),
     "json": lambda: FileOutput("json"),
+    "postgres": _postgres_output,
 }
 
 

@@ -27,15 +27,20 @@ log = logging.getLogger(__name__)
 
 PROFILE_ENV = "SPARK_FLOW_PROFILE"
 CONF_DIR_ENV = "SPARK_FLOW_CONF_DIR"
-_PROFILE_KEYS = {"master", "spark", "delta", "state"}
+_PROFILE_KEYS = {"master", "spark", "delta", "state", "postgres"}
 _DELTA_KEYS = {"backend"}
 _STATE_KEYS = {"location"}
+_POSTGRES_KEYS = {"dsn", "host", "port", "dbname", "user"}
 DEFAULT_STATE_LOCATION = "data/spark_flow_state"
 
 
 @dataclass(frozen=True)
 class Profile:
-    """A named set of Spark settings read from `<conf dir>/<name>.toml`."""
+    """A named set of Spark settings read from `<conf dir>/<name>.toml`.
+
+    `postgres` is the profile's `[postgres]` table as written (`dsn`, `host`, `port`, `dbname`,
+    `user`): where `output_writer("postgres")` connects (`spark_flow.postgres`).
+    """
 
     name: str
     source: Path
@@ -43,6 +48,7 @@ class Profile:
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     delta_backend: str = "auto"
     state_location: str = DEFAULT_STATE_LOCATION
+    postgres: Mapping[str, Any] = field(default_factory=dict)
 
 
 def conf_dirs() -> list[Path]:
@@ -74,6 +80,14 @@ def load_profile(name: str) -> Profile:
     _reject_unknown(source, "delta.", delta, _DELTA_KEYS)
     state = raw.get("state", {})
     _reject_unknown(source, "state.", state, _STATE_KEYS)
+    postgres = raw.get("postgres", {})
+    if "password" in postgres:
+        raise ConfigError(
+            str(source),
+            "[postgres] holds a password; profiles are shared files, not secret stores",
+            "Remove it and set PGPASSWORD, or add the server to ~/.pgpass: libpq reads both.",
+        )
+    _reject_unknown(source, "postgres.", postgres, _POSTGRES_KEYS)
     conf_dir = str(source.parent.resolve())
     spark_conf = {
         str(key): str(value).replace("{conf_dir}", conf_dir)
@@ -86,6 +100,7 @@ def load_profile(name: str) -> Profile:
         spark_conf=spark_conf,
         delta_backend=str(delta.get("backend", "auto")),
         state_location=str(state.get("location", DEFAULT_STATE_LOCATION)),
+        postgres=dict(postgres),
     )
 
 

@@ -8,8 +8,10 @@ from spark_flow.errors import (
     ConfigError,
     InputNotReadyError,
     InvalidArgumentError,
+    MissingDependencyError,
     NotADeltaTableError,
     ParallelSplitError,
+    PostgresConnectionError,
     SchemaMismatchError,
     SparkFlowError,
     StepFailedError,
@@ -30,6 +32,8 @@ ERRORS = [
     InputNotReadyError("/t", "/t/_spark_flow_ready/latest.json", None, 1.5),
     ParallelSplitError("devices", (("enriched", "ValueError: bad"),)),
     SchemaMismatchError("/out", [("id", "bigint", "string")], fix="Publish to a new output."),
+    PostgresConnectionError("loader@db:5432/shop", "Connection refused", "Check the server."),
+    MissingDependencyError("the postgres output", "psycopg", "postgres"),
 ]
 
 
