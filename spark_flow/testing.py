@@ -1,4 +1,4 @@
-"""pytest plugin: a shared `spark` session, Delta table paths, DataFrame assertions.
+"""pytest plugin: a shared `spark` session, Delta table paths, DataFrame assertions, Postgres.
 
 Installed with the package (entry point `pytest11`), so any project that depends on spark_flow
 gets these fixtures with no conftest of its own:
@@ -6,11 +6,15 @@ gets these fixtures with no conftest of its own:
     def test_loader(spark, tmp_delta_path):
         write(spark.range(3), tmp_delta_path)
         assert_df_equal(read(spark, tmp_delta_path), spark.range(3))
+
+`postgres` gives a test a real PostgreSQL server of its own (started once per test run, on a
+free 127.0.0.1 port) and makes it the configured one for `output_writer("postgres")`.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,10 +27,14 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql._typing import UserDefinedFunctionLike
 
+    from spark_flow.postgres.local import LocalPostgres
+
 __all__ = [
     "JobCount",
     "assert_df_equal",
     "count_spark_jobs",
+    "postgres",
+    "postgres_server",
     "read_output",
     "rendezvous",
     "spark",
@@ -49,6 +57,35 @@ def spark() -> Iterator[SparkSession]:
     session = get_session("spark_flow-tests", profile="local", conf=TEST_CONF)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A PostgreSQL server of the test run's own on a free 127.0.0.1 port, stopped at the end.
+
+    Needs PostgreSQL's server binaries (Debian: `apt-get install postgresql`) and the
+    `postgres` extra. Without the binaries the tests using it are skipped with the reason;
+    under CI (`CI=true`) that is a failure instead, so a CI run cannot pass by skipping them.
+    """
+    from spark_flow.postgres.local import LocalPostgres, server_binaries
+
+    if server_binaries() is None:
+        reason = "no PostgreSQL server binaries (initdb, pg_ctl); install postgresql"
+        if os.environ.get("CI", "").lower() in ("1", "true"):
+            pytest.fail(f"{reason}: under CI the postgres tests must run", pytrace=False)
+        pytest.skip(reason)
+    with LocalPostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres(postgres_server: LocalPostgres, monkeypatch: pytest.MonkeyPatch) -> LocalPostgres:
+    """The test server as the configured one: `$SPARK_FLOW_POSTGRES_DSN` and `$PGPASSWORD`."""
+    from spark_flow.postgres import DSN_ENV
+
+    monkeypatch.setenv(DSN_ENV, postgres_server.dsn)
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    return postgres_server
 
 
 @pytest.fixture
