@@ -28,9 +28,9 @@ Exclusive Choice
     `ExclusiveChoice` resolves a router's `Route` (`route_by_parameter`, `route_by_date`,
     `route_by_schema`) to one `ChosenBranch`.
 Output writers
-    `output_writer` returns a registered `OutputWriter` (`DeltaOutput`, `FileOutput`, or one
-    added with `register_output`); `for_each_batch` makes any writer a `MicroBatchWriter` for
-    a stream's `foreachBatch`.
+    `output_writer` returns a registered `OutputWriter` (`DeltaOutput`, `FileOutput`, the
+    PostgreSQL output of `spark_flow.postgres`, or one added with `register_output`);
+    `for_each_batch` makes any writer a `MicroBatchWriter` for a stream's `foreachBatch`.
 Single / Concurrent Runner
     `SingleRunner` and `ConcurrentRunner` run a task per logical date under a lock, with
     depends_on_past and a `RunPolicy`; a task gets a `RunContext`, a run ends as a
@@ -38,7 +38,8 @@ Single / Concurrent Runner
 Errors
     Every error is a `SparkFlowError`, picklable, its facts kept as attributes. Bad input:
     `InvalidArgumentError`, `UnknownValueError`, `ConfigError`, `SchemaMismatchError`. Tables
-    and stores: `NotADeltaTableError`, `UnsupportedDeltaFeatureError`, `StorageError`. A
+    and stores: `NotADeltaTableError`, `UnsupportedDeltaFeatureError`, `StorageError`,
+    `PostgresConnectionError`; an optional extra not installed: `MissingDependencyError`. A
     pattern's rule: `StepFailedError`, `InputNotReadyError`, `TriggerRuleError`,
     `ParallelSplitError`. Runners: `ConcurrentRunError`, `DependsOnPastError`,
     `JobProcessError`.
@@ -55,8 +56,10 @@ from spark_flow.errors import (
     InputNotReadyError,
     InvalidArgumentError,
     JobProcessError,
+    MissingDependencyError,
     NotADeltaTableError,
     ParallelSplitError,
+    PostgresConnectionError,
     SchemaMismatchError,
     SparkFlowError,
     StepFailedError,
@@ -195,8 +198,10 @@ __all__ = [
     "InputNotReadyError",
     "InvalidArgumentError",
     "JobProcessError",
+    "MissingDependencyError",
     "NotADeltaTableError",
     "ParallelSplitError",
+    "PostgresConnectionError",
     "SchemaMismatchError",
     "SparkFlowError",
     "StepFailedError",
