@@ -34,6 +34,9 @@ class PostgresOutput:
     Unlike Delta's txn version, the batch key is not a watermark: batches commit in any order,
     each once. A replay with the same key is skipped *even when its data differs*.
 
+    The checks before Spark, the copy and the publish share one write's staging table and
+    accepted attempts, so they stay together in this class, a little over the usual length.
+
     Attributes:
         settings: where to connect; default `PostgresSettings.configured()` at write time
             (`$SPARK_FLOW_POSTGRES_DSN`, else the profile's `[postgres]` table).
