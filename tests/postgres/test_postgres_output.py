@@ -175,7 +175,7 @@ def test_a_split_replayed_with_a_postgres_branch_does_not_read_its_input(
         replay = split.run(devices(spark), app_id="split", txn_version=3)
 
     assert jobs.count == 0  # every branch's writer said so from metadata
-    reason = replay.branch("serving").skipped_reason or ""
+    reason = replay.branch("serving").reason or ""
     assert "batch 3 of 'split.serving' was already committed" in reason
     assert rows(postgres, table, "count(*)") == {(50,): 1}
 
