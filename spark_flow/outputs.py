@@ -12,6 +12,9 @@ Every writer is idempotent per `(output, app_id, txn_version)`:
   batch or none of it, and a replay finds the folder and writes nothing. The rename is atomic on
   local and mounted filesystems only, so file outputs accept local paths (`spark_flow.storage`
   refuses object stores for them).
+- `postgres` (`spark_flow.postgres`, the `postgres` extra, imported only when asked for)
+  COPYs from the executors into staging and publishes the batch in one transaction that also
+  records `(table, app_id, txn_version)` under a unique key.
 """
 
 from __future__ import annotations
