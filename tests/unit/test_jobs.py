@@ -58,9 +58,10 @@ def test_an_unknown_trigger_is_a_usage_error_before_any_work(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     loader = load("devices_loader")
+    here = Path(__file__).parent  # an input that exists: inputs are checked first
 
     with pytest.raises(SystemExit) as caught:
-        loader.main(["--input", "in", "--output", "out", "--trigger", "devices_agregator"])
+        loader.main(["--input", str(here), "--output", "out", "--trigger", "devices_agregator"])
 
     assert caught.value.code == 2
     assert "Did you mean 'devices_aggregator'?" in capsys.readouterr().err
