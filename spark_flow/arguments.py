@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 from spark_flow import storage
 from spark_flow.errors import InvalidArgumentError, StorageError, _sentences
@@ -39,6 +41,7 @@ __all__ = [
     "fraction",
     "hours",
     "iso_date",
+    "location_named_in",
     "positive_int",
     "positive_seconds",
     "seconds",
@@ -210,3 +213,28 @@ def folder_location(value: str) -> str:
     except InvalidArgumentError as exc:
         raise Refused(exc.problem, exc.fix) from None
     return value
+
+
+def location_named_in(text: str, args: argparse.Namespace) -> tuple[str, str] | None:
+    """The argument (`--input`) whose location `text` names, and that location, if one does.
+
+    Spark names a local location by its absolute path (`file:/abs/in`), a store's by its URI;
+    so are they looked for, the longest first (an output's `_delta_log` names the output).
+    """
+    found: list[tuple[int, str, str]] = []
+    for dest, value in vars(args).items():
+        if not isinstance(value, str) or not value:
+            continue
+        try:
+            local = storage.is_local(value)
+        except InvalidArgumentError:
+            continue
+        # A local value is matched by its absolute path only: a run id or an app id like
+        # "devices_loader" must not be taken for a location because an error mentions it.
+        needle = os.path.abspath(urlparse(value).path) if local else value
+        if needle in text:
+            found.append((len(needle), "--" + dest.replace("_", "-"), value))
+    if not found:
+        return None
+    _, argument, value = max(found)
+    return argument, value

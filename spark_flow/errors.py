@@ -174,6 +174,27 @@ class StepFailedError(SparkFlowError, RuntimeError):
         )
 
 
+class ArgumentLocationError(SparkFlowError, RuntimeError):
+    """A job's run failed on the location one of its arguments names (`--input`, `--output`).
+
+    `cause` is the failure's own most telling line (Spark's, Py4J's), kept after ours; the
+    original error is `__cause__`.
+    """
+
+    def __init__(self, argument: str, location: str, problem: str, fix: str, cause: str) -> None:
+        super().__init__(argument, location, problem, fix, cause)
+        self.argument = argument
+        self.location = location
+        self.problem = problem
+        self.fix = fix
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return _sentences(
+            f"{self.argument} {self.location!r}: {self.problem}", self.fix, f"Cause: {self.cause}"
+        )
+
+
 class InputNotReadyError(SparkFlowError, TimeoutError):
     """No readiness marker appeared for an input within the wait's timeout."""
 

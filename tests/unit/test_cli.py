@@ -85,7 +85,7 @@ def test_every_usage_error_exits_2_before_any_work(
     assert not (tmp_path / "state").exists()  # no run was recorded, no lock taken
 
 
-@pytest.mark.parametrize("fail", ["ours", "theirs"])
+@pytest.mark.parametrize("fail", ["ours", "theirs", "vanished"])
 def test_a_failure_reads_the_same_from_the_job_and_from_spark_flow_run(
     fail: str, probe: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
