@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
 from spark_flow import storage
 from spark_flow.errors import InvalidArgumentError, StorageError, _sentences
@@ -226,12 +224,11 @@ def location_named_in(text: str, args: argparse.Namespace) -> tuple[str, str] | 
         if not isinstance(value, str) or not value:
             continue
         try:
-            local = storage.is_local(value)
-        except InvalidArgumentError:
+            # A local value is matched by its absolute path only: a run id or an app id like
+            # "devices_loader" must not be taken for a location because an error mentions it.
+            needle = storage.absolute(value)
+        except InvalidArgumentError:  # a file: URI of another host: no location of this run
             continue
-        # A local value is matched by its absolute path only: a run id or an app id like
-        # "devices_loader" must not be taken for a location because an error mentions it.
-        needle = os.path.abspath(urlparse(value).path) if local else value
         if needle in text:
             found.append((len(needle), "--" + dest.replace("_", "-"), value))
     if not found:
