@@ -116,15 +116,18 @@ def test_a_bad_argument_is_refused_before_spark_starts(devices: Path, tmp_path: 
 def test_split_loader_rerun_after_a_failed_branch_loads_every_row_once(
     devices: Path, tmp_path: Path
 ) -> None:
-    raw, enriched = tmp_path / "raw", tmp_path / "enriched"
-    enriched.write_text("a file where the enriched table should go")
+    # A file in the enriched table's way: past the argument checks (the output itself is no
+    # file), it fails that branch's write only.
+    blocker = tmp_path / "blocker"
+    raw, enriched = tmp_path / "raw", blocker / "enriched"
+    blocker.write_text("a file where the enriched table's folder should go")
     arguments = (
         "--input", str(devices), "--raw-output", str(raw), "--enriched-output", str(enriched),
         "--batch-id", "1",
     )  # fmt: skip
 
     failed = submit("devices_split_loader", *arguments)
-    enriched.unlink()
+    blocker.unlink()
     rerun = submit("devices_split_loader", *arguments)
 
     assert failed.returncode == 1
