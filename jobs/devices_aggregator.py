@@ -16,18 +16,29 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
+from spark_flow.arguments import JobParser, folder_location, positive_seconds, seconds
 from spark_flow.jobs import JobReport, job_main
 from spark_flow.markers import read_ready, wait_until_ready
 
 NAME = "devices_aggregator"
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=NAME, description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="the loader's Delta table")
-    parser.add_argument("--output", required=True, help="Delta table of counts (overwritten)")
-    parser.add_argument("--wait-timeout", type=float, default=600.0, help="seconds (default 600)")
-    parser.add_argument("--poke-interval", type=float, default=5.0, help="seconds between checks")
+def parser() -> JobParser:
+    parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
+    # The input may not exist yet: the job waits for the loader to mark it ready.
+    parser.add_argument(
+        "--input", required=True, type=folder_location, help="the loader's Delta table"
+    )
+    parser.add_argument(
+        "--output",
+        required=True,
+        type=folder_location,
+        help="Delta table of counts (overwritten)",
+    )
+    parser.add_argument("--wait-timeout", type=seconds, default=600.0, help="seconds (default 600)")
+    parser.add_argument(
+        "--poke-interval", type=positive_seconds, default=5.0, help="seconds between checks"
+    )
     return parser
 
 

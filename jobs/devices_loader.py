@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import delta
+from spark_flow.arguments import JobParser, batch_id, existing_input, folder_location
 from spark_flow.jobs import MERGED, JobReport, add_trigger_argument, job_main
 from spark_flow.markers import mark_ready
 from spark_flow.sequence import LocalSequencer, sql_step, step
@@ -47,13 +48,24 @@ LOAD = LocalSequencer(
 )
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=NAME, description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="folder of devices JSON lines")
-    parser.add_argument("--output", required=True, help="Delta table to append to")
-    parser.add_argument("--batch-id", type=int, help="txnVersion; a replayed batch writes nothing")
+def parser() -> JobParser:
+    parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--input", required=True, type=existing_input, help="folder of devices JSON lines"
+    )
+    parser.add_argument(
+        "--output", required=True, type=folder_location, help="Delta table to append to"
+    )
+    parser.add_argument(
+        "--batch-id", type=batch_id, help="txnVersion; a replayed batch writes nothing"
+    )
     parser.add_argument("--run-id", default=None, help="run identifier (default: random)")
-    parser.add_argument("--checkpoint-dir", default="data/checkpoints", help="restart boundaries")
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=folder_location,
+        default="data/checkpoints",
+        help="restart boundaries",
+    )
     add_trigger_argument(parser)
     return parser
 

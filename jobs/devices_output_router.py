@@ -24,12 +24,19 @@ import argparse
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
 
+from spark_flow.arguments import (
+    JobParser,
+    batch_id,
+    check_argument,
+    existing_input,
+    folder_location,
+    iso_date,
+)
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_out import (
     ChosenBranch,
@@ -49,19 +56,36 @@ BY_DATE = ExclusiveChoice(NAME, {"legacy": ("csv", "legacy"), "current": ("delta
 BY_SCHEMA = ExclusiveChoice(NAME, {"legacy": ("delta", "legacy"), "current": ("delta", "current")})
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=NAME, description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="folder of devices JSON lines")
+def parser() -> JobParser:
+    parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--input", required=True, type=existing_input, help="folder of devices JSON lines"
+    )
     parser.add_argument(
         "--output", required=True, help="output location; for postgres, the table name"
     )
     route = parser.add_mutually_exclusive_group(required=True)
     route.add_argument("--output-type", choices=output_types(), help="route by this parameter")
     route.add_argument("--route-by", choices=("date", "schema"), help="route by date or schema")
-    parser.add_argument("--run-date", type=date.fromisoformat, help="logical date, YYYY-MM-DD")
-    parser.add_argument("--migration-date", type=date.fromisoformat, help="first new-branch date")
-    parser.add_argument("--batch-id", type=int, help="batch number (default: run date YYYYMMDD)")
+    parser.add_argument("--run-date", type=iso_date, help="logical date, YYYY-MM-DD")
+    parser.add_argument("--migration-date", type=iso_date, help="first new-branch date")
+    parser.add_argument(
+        "--batch-id", type=batch_id, help="batch number (default: run date YYYYMMDD)"
+    )
+    parser.add_check(check_route)
     return parser
+
+
+def check_route(args: argparse.Namespace) -> None:
+    """Routing by date needs both dates; every output but a postgres table is a folder."""
+    if args.route_by == "date" and (args.run_date is None or args.migration_date is None):
+        raise InvalidArgumentError(
+            "--route-by",
+            "'date' needs --run-date and --migration-date",
+            "Pass both, e.g. --run-date 2023-12-31 --migration-date 2024-01-01.",
+        )
+    if args.output_type != "postgres":
+        check_argument("--output", folder_location, args.output)
 
 
 def sniff_schema(folder: str) -> StructType:
@@ -90,12 +114,6 @@ class RouterReport(JobReport):
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> RouterReport:
-    if args.route_by == "date" and (args.run_date is None or args.migration_date is None):
-        raise InvalidArgumentError(
-            "--route-by date",
-            "needs --run-date and --migration-date",
-            "Pass both, e.g. --run-date 2023-12-31 --migration-date 2024-01-01.",
-        )
     schema = sniff_schema(args.input)
     route: Route
     if args.output_type:

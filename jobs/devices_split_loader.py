@@ -18,6 +18,13 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from spark_flow.arguments import (
+    JobParser,
+    batch_id,
+    existing_input,
+    folder_location,
+    positive_int,
+)
 from spark_flow.fan_out import Branch, ParallelSplit, SplitReport
 from spark_flow.jobs import job_main
 
@@ -32,16 +39,25 @@ def enrich(devices: DataFrame) -> DataFrame:
     )
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=NAME, description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="folder of devices JSON lines")
-    parser.add_argument("--raw-output", required=True, help="Delta table for the rows as read")
-    parser.add_argument("--enriched-output", required=True, help="Delta table for enriched rows")
+def parser() -> JobParser:
+    parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--batch-id", type=int, required=True, help="txnVersion; a committed batch is skipped"
+        "--input", required=True, type=existing_input, help="folder of devices JSON lines"
+    )
+    parser.add_argument(
+        "--raw-output", required=True, type=folder_location, help="Delta table for the rows as read"
+    )
+    parser.add_argument(
+        "--enriched-output",
+        required=True,
+        type=folder_location,
+        help="Delta table for enriched rows",
+    )
+    parser.add_argument(
+        "--batch-id", type=batch_id, required=True, help="txnVersion; a committed batch is skipped"
     )
     parser.add_argument("--app-id", default=NAME, help="Delta app id prefix (default: %(default)s)")
-    parser.add_argument("--max-parallel", type=int, default=None, help="branches at once")
+    parser.add_argument("--max-parallel", type=positive_int, default=None, help="branches at once")
     parser.add_argument("--fail-fast", action="store_true", help="cancel branches on a failure")
     return parser
 

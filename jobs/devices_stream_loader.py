@@ -23,6 +23,7 @@ from typing import Any
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 
+from spark_flow.arguments import JobParser, folder_location, positive_int
 from spark_flow.fan_out import SplitReport
 from spark_flow.jobs import JobReport, job_main, load
 
@@ -31,15 +32,30 @@ from _schemas import DEVICE_SCHEMA
 NAME = "devices_stream_loader"
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=NAME, description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="folder the devices JSON files land in")
-    parser.add_argument("--raw-output", required=True, help="Delta table for the rows as read")
-    parser.add_argument("--enriched-output", required=True, help="Delta table for enriched rows")
-    parser.add_argument("--checkpoint", required=True, help="the query's checkpoint folder")
+def parser() -> JobParser:
+    parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
+    # The input may not exist yet: files land in it while the stream runs.
+    parser.add_argument(
+        "--input", required=True, type=folder_location, help="folder the devices JSON files land in"
+    )
+    parser.add_argument(
+        "--raw-output", required=True, type=folder_location, help="Delta table for the rows as read"
+    )
+    parser.add_argument(
+        "--enriched-output",
+        required=True,
+        type=folder_location,
+        help="Delta table for enriched rows",
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, type=folder_location, help="the query's checkpoint folder"
+    )
     parser.add_argument("--app-id", default=NAME, help="Delta app id prefix (default: %(default)s)")
     parser.add_argument(
-        "--max-files-per-trigger", type=int, default=None, help="files per micro-batch at most"
+        "--max-files-per-trigger",
+        type=positive_int,
+        default=None,
+        help="files per micro-batch at most",
     )
     trigger = parser.add_mutually_exclusive_group()
     trigger.add_argument(

@@ -32,6 +32,16 @@ from typing import Any
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from spark_flow.arguments import (
+    JobParser,
+    Refused,
+    check_argument,
+    existing_input,
+    folder_location,
+    fraction,
+    hours,
+    iso_date,
+)
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_in import read_partitions
 from spark_flow.jobs import JobReport, job_main
@@ -50,41 +60,35 @@ PARTITION_SCHEMA = FLIGHT_SCHEMA.replace(", hour INT", "")  # hour comes from th
 
 
 def _dates(value: str) -> list[date]:
-    try:
-        days = sorted({date.fromisoformat(part) for part in value.split(",") if part.strip()})
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected dates like 2013-01-01,2013-01-02: {value!r}"
-        ) from None
+    days = sorted({iso_date(part.strip()) for part in value.split(",") if part.strip()})
     if not days or any(day.year != 2013 for day in days):
-        raise argparse.ArgumentTypeError(f"the dataset holds 2013 only; got {value!r}")
+        raise Refused(
+            f"expected days of 2013, comma-separated, got {value!r}",
+            "The dataset holds 2013 only: pass e.g. 2013-01-01,2013-01-02.",
+        )
     return days
 
 
-def _hours(value: str) -> list[int]:
-    try:
-        if "-" in value:
-            first, last = (int(part) for part in value.split("-"))
-            hours = list(range(first, last + 1))
-        else:
-            hours = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected hours like 5-23 or 9,14: {value!r}") from None
-    if not hours or any(not 0 <= hour <= 23 for hour in hours):
-        raise argparse.ArgumentTypeError(f"hours go from 0 to 23; got {value!r}")
-    return hours
+def _check_partitions(args: argparse.Namespace) -> None:
+    """Without --layout the partitions are read, so they must be there; with it, written."""
+    check_argument(
+        "--partitions", folder_location if args.layout else existing_input, args.partitions
+    )
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=NAME, description=__doc__.splitlines()[0])
+def parser() -> JobParser:
+    parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
     parser.add_argument("--partitions", required=True, help="root of date=D/hour=HH/ partitions")
     parser.add_argument("--dates", required=True, type=_dates, help="2013 days, comma-separated")
-    parser.add_argument("--output", required=True, help="Delta table, partitioned by date")
+    parser.add_argument(
+        "--output", required=True, type=folder_location, help="Delta table, partitioned by date"
+    )
     parser.add_argument("--mode", required=True, choices=("aligned", "unaligned"))
-    parser.add_argument("--min-completeness", type=float, default=0.0)
+    parser.add_argument("--min-completeness", type=fraction, default=0.0)
     parser.add_argument("--layout", action="store_true", help="lay the dates out first")
-    parser.add_argument("--drop-hours", type=_hours, default=[], help="with --layout: left out")
-    parser.add_argument("--hours", type=_hours, default=list(range(5, 24)), help="expected")
+    parser.add_argument("--drop-hours", type=hours, default=[], help="with --layout: left out")
+    parser.add_argument("--hours", type=hours, default=list(range(5, 24)), help="expected")
+    parser.add_check(_check_partitions)
     return parser
 
 

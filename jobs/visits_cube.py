@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from spark_flow.arguments import JobParser, existing_input, folder_location, fraction, iso_date
 from spark_flow.fan_in import read_partitions
 from spark_flow.jobs import MERGED, JobReport, job_main
 
@@ -32,14 +32,18 @@ from _schemas import VISIT_SCHEMA
 NAME = "visits_cube"
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=NAME, description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="root of date=D/hour=HH/ partitions")
-    parser.add_argument("--date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
-    parser.add_argument("--output", required=True, help="Delta table, partitioned by date")
+def parser() -> JobParser:
+    parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--input", required=True, type=existing_input, help="root of date=D/hour=HH/ partitions"
+    )
+    parser.add_argument("--date", required=True, type=iso_date, help="YYYY-MM-DD")
+    parser.add_argument(
+        "--output", required=True, type=folder_location, help="Delta table, partitioned by date"
+    )
     parser.add_argument("--mode", required=True, choices=("aligned", "unaligned"))
     parser.add_argument(
-        "--min-completeness", type=float, default=0.0, help="unaligned: least fraction of hours"
+        "--min-completeness", type=fraction, default=0.0, help="unaligned: least fraction of hours"
     )
     return parser
 

@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import delta
+from spark_flow.arguments import JobParser, existing_input, folder_location, iso_date
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.runners import RunPolicy
@@ -37,11 +38,15 @@ POLICY = RunPolicy(
 )
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=NAME, description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="visit partitions folder or Delta table")
-    parser.add_argument("--date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
-    parser.add_argument("--output", required=True, help="Delta table, partitioned by date")
+def parser() -> JobParser:
+    parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--input", required=True, type=existing_input, help="visit partitions folder or Delta table"
+    )
+    parser.add_argument("--date", required=True, type=iso_date, help="YYYY-MM-DD")
+    parser.add_argument(
+        "--output", required=True, type=folder_location, help="Delta table, partitioned by date"
+    )
     return parser
 
 

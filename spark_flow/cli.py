@@ -13,11 +13,12 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from spark_flow.arguments import hours, iso_date
 from spark_flow.errors import ConcurrentRunError, DependsOnPastError, SparkFlowError
 from spark_flow.isolation import ISOLATION_MODES
 from spark_flow.jobs import split_at_double_dash
@@ -92,11 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     visits = _command(
         datasets, "visits", _generate_visits, "hourly visit partitions date=D/hour=HH/"
     )
-    visits.add_argument("--date", type=_date, required=True, help="YYYY-MM-DD")
+    visits.add_argument("--date", type=iso_date, required=True, help="YYYY-MM-DD")
     visits.add_argument("--rows-per-hour", type=int, required=True)
     visits.add_argument("--output", type=Path, required=True, help="folder to write into")
     visits.add_argument(
-        "--skip-hours", type=_hours, default=(), help="hours not written, e.g. 3,7 (late data)"
+        "--skip-hours", type=hours, default=(), help="hours not written, e.g. 3,7 (late data)"
     )
     visits.add_argument("--seed", type=int, default=42)
 
@@ -109,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         " [-- triggered job's args]",
         takes_after_dash=True,
     )
-    run.add_argument("--date", type=_date, default=None, help="logical date (default: today)")
+    run.add_argument("--date", type=iso_date, default=None, help="logical date (default: today)")
     run.add_argument("--key", default=None, help="lock per key instead of per job")
     _runner_options(run)
     run.add_argument(
@@ -126,8 +127,8 @@ def _parser() -> argparse.ArgumentParser:
         takes_after_dash=True,
     )
     backfill.add_argument("job")
-    backfill.add_argument("--start", type=_date, required=True, help="first date, YYYY-MM-DD")
-    backfill.add_argument("--end", type=_date, required=True, help="last date, included")
+    backfill.add_argument("--start", type=iso_date, required=True, help="first date, YYYY-MM-DD")
+    backfill.add_argument("--end", type=iso_date, required=True, help="last date, included")
     backfill.add_argument("--max-active-runs", type=int, default=1, help="runs at once")
     backfill.add_argument(
         "--isolation",
@@ -178,25 +179,6 @@ def _runner_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--wait", type=float, default=None, metavar="SECONDS", help="wait for a running holder"
     )
-
-
-def _date(value: str) -> date:
-    from spark_flow.runners import parse_date
-
-    try:
-        return parse_date(value)
-    except SparkFlowError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _hours(value: str) -> tuple[int, ...]:
-    try:
-        hours = tuple(int(part) for part in value.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected hours like 3,7; got {value!r}") from None
-    if any(not 0 <= hour <= 23 for hour in hours):
-        raise argparse.ArgumentTypeError(f"hours go from 0 to 23; got {value!r}")
-    return hours
 
 
 # -- the handlers --------------------------------------------------------------------------------

@@ -12,6 +12,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
+def _sentences(*parts: str) -> str:
+    """`parts` as sentences: each ends with one full stop (or its own ? or !), whatever it brought.
+
+    Causes come from elsewhere (Spark, libpq, another of our errors) and may or may not end with
+    a period; joining them blindly doubles it ("YYYYMMDD.. Rerun").
+    """
+    sentences = []
+    for part in parts:
+        text = part.strip()
+        if text:
+            sentences.append(text if text[-1] in ".?!" else text + ".")
+    return " ".join(sentences)
+
+
 class SparkFlowError(Exception):
     """Base class of every error raised by spark_flow."""
 
@@ -44,7 +58,7 @@ class InvalidArgumentError(SparkFlowError, ValueError):
         self.fix = fix
 
     def __str__(self) -> str:
-        return f"{self.argument}: {self.problem}. {self.fix}"
+        return f"{self.argument}: {_sentences(self.problem, self.fix)}"
 
 
 class NotADeltaTableError(SparkFlowError, FileNotFoundError):
@@ -106,7 +120,7 @@ class UnsupportedDeltaFeatureError(SparkFlowError, NotImplementedError):
         self.fix = fix
 
     def __str__(self) -> str:
-        return f"the delta-rs backend does not support {self.feature}. {self.fix}"
+        return _sentences(f"the delta-rs backend does not support {self.feature}", self.fix)
 
 
 class StorageError(SparkFlowError):
@@ -122,10 +136,11 @@ class StorageError(SparkFlowError):
         self.cause = cause
 
     def __str__(self) -> str:
-        return (
-            f"could not {self.action} {self.path!r}: {self.cause}. Check the path, and that this "
-            "process reaches the store with credentials for it: deltalake and pyarrow take them "
-            "from the environment (AWS_*, GOOGLE_*, AZURE_* variables, instance profiles)."
+        return _sentences(
+            f"could not {self.action} {self.path!r}: {self.cause}",
+            "Check the path, and that this process reaches the store with credentials for it: "
+            "deltalake and pyarrow take them from the environment (AWS_*, GOOGLE_*, AZURE_* "
+            "variables, instance profiles).",
         )
 
 
@@ -139,7 +154,7 @@ class ConfigError(SparkFlowError, ValueError):
         self.fix = fix
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.problem}. {self.fix}"
+        return f"{self.source}: {_sentences(self.problem, self.fix)}"
 
 
 class StepFailedError(SparkFlowError, RuntimeError):
@@ -153,8 +168,30 @@ class StepFailedError(SparkFlowError, RuntimeError):
         self.resume_hint = resume_hint
 
     def __str__(self) -> str:
-        return f"step {self.step!r} of sequence {self.sequence!r} failed: {self.cause}. " + (
-            self.resume_hint
+        return _sentences(
+            f"step {self.step!r} of sequence {self.sequence!r} failed: {self.cause}",
+            self.resume_hint,
+        )
+
+
+class ArgumentLocationError(SparkFlowError, RuntimeError):
+    """A job's run failed on the location one of its arguments names (`--input`, `--output`).
+
+    `cause` is the failure's own most telling line (Spark's, Py4J's), kept after ours; the
+    original error is `__cause__`.
+    """
+
+    def __init__(self, argument: str, location: str, problem: str, fix: str, cause: str) -> None:
+        super().__init__(argument, location, problem, fix, cause)
+        self.argument = argument
+        self.location = location
+        self.problem = problem
+        self.fix = fix
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return _sentences(
+            f"{self.argument} {self.location!r}: {self.problem}", self.fix, f"Cause: {self.cause}"
         )
 
 
@@ -199,7 +236,9 @@ class ParallelSplitError(SparkFlowError, RuntimeError):
             if txn_version is not None
             else "Without a txn_version a rerun writes every branch again; pass one."
         )
-        return f"parallel split {self.split!r}: {len(self.failures)} failed: {causes}. {rerun}"
+        return _sentences(
+            f"parallel split {self.split!r}: {len(self.failures)} failed: {causes}", rerun
+        )
 
 
 class TriggerRuleError(SparkFlowError, RuntimeError):
@@ -318,7 +357,9 @@ class PostgresConnectionError(SparkFlowError, ConnectionError):
         self.fix = fix
 
     def __str__(self) -> str:
-        return f"expected a PostgreSQL server at {self.server}, but: {self.problem}. {self.fix}"
+        return _sentences(
+            f"expected a PostgreSQL server at {self.server}, but: {self.problem}", self.fix
+        )
 
 
 class MissingDependencyError(SparkFlowError, ImportError):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from spark_flow.errors import InvalidArgumentError, JobProcessError, UnknownValueError
-from spark_flow.jobs import job_arguments, load, report_of, resolve
+from spark_flow.jobs import job_arguments, load, resolve, run_for_report
 from spark_flow.runners import RunContext, expand
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class ThreadIsolation:
             scheduler_pool(spark, label),
             job_description(spark, f"{self.job} {run.logical_date} (run {run.run_id})"),
         ):
-            return report_of(self.job, self.module.run(spark, args))
+            return run_for_report(self.job, self.module.run, spark, args)
 
     def cancel(self, run: RunContext) -> None:
         from spark_flow.session import cancel

@@ -27,9 +27,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from spark_flow._common import failure_details, one_line
+from spark_flow._common import error_summary, failure_details, one_line
 from spark_flow._paths import shipped_dirs
+from spark_flow.arguments import location_named_in
 from spark_flow.errors import (
+    ArgumentLocationError,
     InvalidArgumentError,
     SparkFlowError,
     UnknownValueError,
@@ -56,6 +58,7 @@ __all__ = [
     "report_of",
     "resolve",
     "run_and_report",
+    "run_for_report",
     "run_job",
     "split_at_double_dash",
 ]
@@ -223,6 +226,49 @@ def report_of(job: str, report: object) -> dict[str, Any]:
     return dict(as_dict())
 
 
+def run_for_report(
+    job: str,
+    run: Callable[[SparkSession, argparse.Namespace], Reportable],
+    spark: SparkSession,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """`run(spark, args)`'s report as a JSON object; a failure on a location names its argument.
+
+    Spark says `[PATH_NOT_FOUND] Path does not exist: file:/...`, not which of the job's
+    arguments that is: an error of ours whose text names an argument's location is raised as an
+    `ArgumentLocationError` naming the argument, with Spark's line as its cause. Our own errors
+    already say what to do and pass unchanged.
+
+    Raises:
+        ArgumentLocationError: the run failed on a location one of `args` names.
+    """
+    try:
+        return report_of(job, run(spark, args))
+    except SparkFlowError:
+        raise
+    except Exception as exc:
+        cause = error_summary(exc)
+        named = location_named_in(str(exc), args)
+        if named is None:
+            raise
+        argument, location = named
+        if _not_found(exc):
+            problem = "expected an existing file or folder, found nothing there"
+            fix = "It was there when the job started: check what moved or removed it, and rerun."
+        else:
+            problem = "the run failed on this location"
+            fix = "Check that it holds what the job expects and that the job may read and write it."
+        raise ArgumentLocationError(argument, location, problem, fix, cause) from exc
+
+
+def _not_found(exc: Exception) -> bool:
+    # Spark's error condition (an AnalysisException), or the JVM's exception through Py4J.
+    text = str(exc)
+    return isinstance(exc, FileNotFoundError) or any(
+        marker in text for marker in ("PATH_NOT_FOUND", "FileNotFoundException")
+    )
+
+
 # -- one run, start to end ---------------------------------------------------------------------
 
 
@@ -333,7 +379,7 @@ def job_main(
     )
     return run_and_report(
         name,
-        lambda session: report_of(name, run(session(), args)),
+        lambda session: run_for_report(name, run, session(), args),
         trigger=getattr(args, "trigger", None),
         downstream=downstream,
     )

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STAGING_DIR",
+    "absolute",
     "exists",
     "folder",
     "is_local",
@@ -62,6 +63,16 @@ def scheme(path: str) -> str:
 def is_local(path: str) -> bool:
     """True for plain paths and `file:` URIs: a filesystem with atomic renames."""
     return scheme(path) == "file"
+
+
+def absolute(path: str) -> str:
+    """`path` as Spark names it: an absolute local path (file or folder), or a store's URI as is.
+
+    Example:
+        >>> absolute("file:///data/in"), absolute("s3://bucket/in")
+        ('/data/in', 's3://bucket/in')
+    """
+    return _local(path) if is_local(path) else path
 
 
 def folder(path: str) -> str:

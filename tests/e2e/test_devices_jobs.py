@@ -86,28 +86,48 @@ def test_the_aggregator_without_a_marker_fails_after_its_timeout(tmp_path: Path)
     assert not (tmp_path / "counts").exists()
 
 
-def test_help_and_bad_arguments() -> None:
+def test_help_and_bad_arguments(tmp_path: Path) -> None:
     helped = run(sys.executable, str(JOBS / "devices_loader.py"), "--help")
     bad = run(sys.executable, str(JOBS / "devices_loader.py"), "--batch-id", "x")
 
     assert helped.returncode == 0
     assert "--trigger JOB" in helped.stdout
     assert bad.returncode == 2
-    assert "argument --batch-id: invalid int value: 'x'" in bad.stderr
+    assert "argument --batch-id: expected an integer >= 0, got 'x'" in bad.stderr
+
+
+def test_a_bad_argument_is_refused_before_spark_starts(devices: Path, tmp_path: Path) -> None:
+    submitted = submit(
+        "devices_loader", "--input", str(devices), "--output", str(tmp_path / "t"),
+        "--batch-id", "-5",
+    )  # fmt: skip
+
+    assert submitted.returncode == 2, submitted.stderr[-3000:]
+    # spark-submit's launcher logs a few lines of its own; a SparkContext would log this one.
+    assert "Running Spark version" not in submitted.stderr
+    # spark-submit passes the Python driver's stderr on through its own stdout.
+    assert (
+        "devices_loader: error: argument --batch-id: expected an integer >= 0, got '-5'. Pass "
+        "the batch number, e.g. the run date as YYYYMMDD.\n"
+    ) in submitted.stdout + submitted.stderr
+    assert not (tmp_path / "t").exists()
 
 
 def test_split_loader_rerun_after_a_failed_branch_loads_every_row_once(
     devices: Path, tmp_path: Path
 ) -> None:
-    raw, enriched = tmp_path / "raw", tmp_path / "enriched"
-    enriched.write_text("a file where the enriched table should go")
+    # A file in the enriched table's way: past the argument checks (the output itself is no
+    # file), it fails that branch's write only.
+    blocker = tmp_path / "blocker"
+    raw, enriched = tmp_path / "raw", blocker / "enriched"
+    blocker.write_text("a file where the enriched table's folder should go")
     arguments = (
         "--input", str(devices), "--raw-output", str(raw), "--enriched-output", str(enriched),
         "--batch-id", "1",
     )  # fmt: skip
 
     failed = submit("devices_split_loader", *arguments)
-    enriched.unlink()
+    blocker.unlink()
     rerun = submit("devices_split_loader", *arguments)
 
     assert failed.returncode == 1

@@ -56,8 +56,10 @@ def test_a_failed_branch_stops_the_stream_with_exit_1_naming_it(tmp_path: Path) 
     made = run(str(BIN / "spark-flow"), "generate", "devices", "--rows", "10",
                "--output", str(incoming))  # fmt: skip
     assert made.returncode == 0, made.stderr
-    blocked = tmp_path / "enriched"
-    blocked.write_text("a file where the enriched table should go")
+    # A file where the enriched table's folder should go: past the argument checks (the output
+    # itself is no file), it fails that branch's write only.
+    (tmp_path / "blocker").write_text("a file where the enriched table's folder should go")
+    blocked = tmp_path / "blocker" / "enriched"
 
     failed = submit(
         "devices_stream_loader", "--input", str(incoming), "--raw-output", str(tmp_path / "raw"),
@@ -69,4 +71,3 @@ def test_a_failed_branch_stops_the_stream_with_exit_1_naming_it(tmp_path: Path) 
     (report,) = reports(failed.stdout)
     assert report["status"] == "failed"
     assert "branch 'enriched'" in report["error"]
-    assert "is a file, not" in report["error"]

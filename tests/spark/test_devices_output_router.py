@@ -95,10 +95,8 @@ def test_the_output_type_parameter_picks_the_writer(
     assert (tmp_path / "out" / "_delta_log").exists() == (output_type == "delta")
 
 
-def test_date_routing_without_dates_and_an_empty_input_are_clear_errors(
-    spark: SparkSession, tmp_path: Path, current_devices: str
-) -> None:
-    with pytest.raises(InvalidArgumentError, match="needs --run-date and --migration-date"):
-        route(spark, "--input", current_devices, "--output", str(tmp_path), "--route-by", "date")
+def test_an_empty_input_is_a_clear_error(spark: SparkSession, tmp_path: Path) -> None:
+    # Date routing without its dates is refused earlier, when the arguments are parsed: see
+    # tests/unit/test_job_arguments.py.
     with pytest.raises(InvalidArgumentError, match="no JSON record found"):
         route(spark, "--input", str(tmp_path), "--output", str(tmp_path), "--output-type", "csv")

@@ -9,6 +9,7 @@ PROBE_JOB = '''
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 
 from spark_flow.errors import InvalidArgumentError
@@ -22,7 +23,8 @@ class ProbeReport(JobReport):
 
 def parser():
     parser = argparse.ArgumentParser(prog="probe")
-    parser.add_argument("--fail", choices=("ours", "theirs"))
+    parser.add_argument("--fail", choices=("ours", "theirs", "vanished"))
+    parser.add_argument("--input", default="in", help="vanished: Spark finds nothing there")
     parser.add_argument("--date", default=None)
     parser.add_argument("--fail-on", default=None, help="fail (their error) on this --date")
     add_trigger_argument(parser)
@@ -32,6 +34,9 @@ def parser():
 def run(spark, args):
     if args.fail == "ours":
         raise InvalidArgumentError("--input", "the probe has no input", "Give it one.")
+    if args.fail == "vanished":  # what Spark raises when --input is gone (an AnalysisException)
+        path = os.path.abspath(args.input)
+        raise RuntimeError(f"[PATH_NOT_FOUND] Path does not exist: file:{path}. SQLSTATE: 42K03")
     if args.fail == "theirs" or (args.fail_on and args.fail_on == args.date):
         raise RuntimeError("the executor lost its patience\\nand said more on a second line")
     return ProbeReport(rows_written=3)

@@ -14,7 +14,9 @@ from spark_flow.runners import RunLock
 from spark_flow.runners.state import RunState
 
 SOME_DATES = ("--start", "2024-01-01", "--end", "2024-01-02")
-LOADER_ARGS = ("--input", "in/{ds}", "--output", "out", "--batch-id", "{ds_nodash}")
+# Inputs are checked when the arguments are parsed: this folder exists wherever the tests run.
+HERE = str(Path(__file__).parent)
+LOADER_ARGS = ("--input", HERE, "--output", "out", "--batch-id", "{ds_nodash}")
 
 
 @pytest.mark.parametrize(
@@ -47,7 +49,7 @@ def test_main_calls_the_handler_of_the_command(capsys: pytest.CaptureFixture[str
     [
         (["run", "nope"], "job='nope' is not supported"),
         (["run", "--date", "2024-13-01", "devices_loader"], "'2024-13-01' is not a date"),
-        (["run", "devices_loader", "--input", "x"], "the following arguments are required"),
+        (["run", "devices_loader", "--input", HERE], "the following arguments are required"),
         (["backfill", "nope", *SOME_DATES], "job='nope' is not supported"),
         (["backfill", "devices_loader", "--start", "2024-01-05", "--end", "2024-01-01"],
          "start 2024-01-05 is after end 2024-01-01"),
@@ -57,7 +59,7 @@ def test_main_calls_the_handler_of_the_command(capsys: pytest.CaptureFixture[str
          "max_active_runs: must be 1 or more"),
         (["backfill", "visits_trends", *SOME_DATES, "--max-active-runs", "2"],
          "visits_trends is sequential"),
-        (["backfill", "devices_loader", *SOME_DATES, "--", "--input", "x"],
+        (["backfill", "devices_loader", *SOME_DATES, "--", "--input", HERE],
          "the following arguments are required: --output"),
         (["backfill", "devices_loader", *SOME_DATES, "--", *LOADER_ARGS, "--trigger",
           "devices_aggregator", "--", "--input", "out"], "process isolation"),
@@ -83,7 +85,7 @@ def test_every_usage_error_exits_2_before_any_work(
     assert not (tmp_path / "state").exists()  # no run was recorded, no lock taken
 
 
-@pytest.mark.parametrize("fail", ["ours", "theirs"])
+@pytest.mark.parametrize("fail", ["ours", "theirs", "vanished"])
 def test_a_failure_reads_the_same_from_the_job_and_from_spark_flow_run(
     fail: str, probe: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

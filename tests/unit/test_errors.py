@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import pytest
 
+from spark_flow import errors
 from spark_flow.errors import (
+    ArgumentLocationError,
+    ConcurrentRunError,
     ConfigError,
+    DependsOnPastError,
     InputNotReadyError,
     InvalidArgumentError,
+    JobProcessError,
     MissingDependencyError,
     NotADeltaTableError,
     ParallelSplitError,
@@ -16,9 +22,11 @@ from spark_flow.errors import (
     SparkFlowError,
     StepFailedError,
     StorageError,
+    TriggerRuleError,
     UnknownValueError,
     UnsupportedDeltaFeatureError,
 )
+from spark_flow.fan_in import SkipParent
 
 ERRORS = [
     UnknownValueError("mode", "apend", ("append", "overwrite")),
@@ -63,3 +71,79 @@ def test_schema_mismatch_names_column_and_both_types_and_the_fix() -> None:
     assert "Cast the columns" in str(changed)
     assert "extra: not in the table, the data has int" in str(added)
     assert "merge_schema=True" in str(added)
+
+
+# -- message hygiene -----------------------------------------------------------------------------
+
+# A flag of the command line (`--wait`, `--first`, `--rerun`): library errors give library
+# advice, and `spark-flow` adds its flags (see spark_flow.cli's advice tables).
+CLI_FLAG = re.compile(r"(?<![\w-])--[a-z]")
+# Punctuation only a careless join produces.
+DOUBLED = ("..", ". .", ",.", ";.", ":.", "  ")
+HOLDER = {"run_id": "r1", "host": "h", "pid": 1, "since": "2024-01-01", "lease_until": "later"}
+
+
+def every_error(end: str) -> list[SparkFlowError]:
+    """Each error class with typical arguments; texts that come from elsewhere end with `end`."""
+    return [
+        UnknownValueError("mode", "apend", ("append", "overwrite")),
+        InvalidArgumentError("version", f"expected an integer >= 0, got -5{end}",
+                             f"Use the batch number, e.g. a date as YYYYMMDD{end}"),
+        NotADeltaTableError("/data/nothing"),
+        SchemaMismatchError("/t", [("id", "bigint", "string")]),
+        SchemaMismatchError("/t", [("id", None, "string")], fix=f"Publish to a new output{end}"),
+        UnsupportedDeltaFeatureError("partitionBy", f"Use write(partition_by=['day']){end}"),
+        StorageError("s3://bucket/t", "read the Delta log of", f"Access Denied{end}"),
+        ConfigError("profile 'x'", f"no such profile{end}", f"Use 'local'{end}"),
+        StepFailedError("devices_loader", "sink",
+                        f"InvalidArgumentError: version: expected an integer >= 0, got -5. Use "
+                        f"the batch number, e.g. a date as YYYYMMDD{end}",
+                        f"Rerun with run_id='r'{end}"),
+        InputNotReadyError("/t", "/t/_spark_flow_ready/latest.json", "2024-01-01", 1.5),
+        ParallelSplitError("devices", (("enriched", f"ValueError: bad{end}"),)),
+        TriggerRuleError("cube", "all_success", None,
+                         (("hour=03", "failed", f"ValueError: late{end}"),), 0.5),
+        ConcurrentRunError("devices_loader", None, HOLDER, waited=2.0),
+        DependsOnPastError("visits_trends", "2024-01-02", "2024-01-01", "never ran"),
+        JobProcessError("devices_loader", 1, f"step 'sink' failed{end}"),
+        PostgresConnectionError("loader@db:5432/shop", f"Connection refused{end}",
+                                f"Check the server{end}"),
+        MissingDependencyError("the postgres output", "psycopg", "postgres"),
+        ArgumentLocationError("--input", "/data/in", "expected an existing file or folder, "
+                              "found nothing there", f"Rerun{end}",
+                              f"[PATH_NOT_FOUND] Path does not exist: file:/data/in{end}"),
+        SkipParent(f"no new file for hour 07{end}"),
+    ]  # fmt: skip
+
+
+def test_every_error_class_has_a_message_case() -> None:
+    classes = {
+        c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, SparkFlowError)
+    }
+
+    assert classes - {SparkFlowError} <= {type(e) for e in every_error("")}
+
+
+@pytest.mark.parametrize("end", ["", "."], ids=["cause-without-period", "cause-with-period"])
+@pytest.mark.parametrize("index", range(len(every_error(""))))
+def test_no_message_doubles_punctuation(index: int, end: str) -> None:
+    error = every_error(end)[index]
+
+    for line in str(error).splitlines():
+        assert not [d for d in DOUBLED if d in line.strip()], f"{type(error).__name__}: {line!r}"
+
+
+# ArgumentLocationError names a bundled job's argument (`--input`) by design.
+@pytest.mark.parametrize(
+    "error",
+    [e for e in every_error("") if not isinstance(e, ArgumentLocationError)],
+    ids=lambda e: type(e).__name__,
+)
+def test_library_errors_give_library_advice_not_command_line_flags(error: SparkFlowError) -> None:
+    assert not CLI_FLAG.search(str(error)), str(error)
+
+
+def test_a_step_failure_caused_by_a_sentence_keeps_one_period() -> None:
+    error = every_error(".")[8]
+
+    assert "YYYYMMDD. Rerun with run_id='r'." in str(error)

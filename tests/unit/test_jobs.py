@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import typing
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from _probe import FakeSession, failure_lines, reports
 
+from spark_flow.arguments import location_named_in
 from spark_flow.errors import InvalidArgumentError, SparkFlowError, UnknownValueError
 from spark_flow.fan_out import ChosenBranch
 from spark_flow.jobs import (
@@ -58,9 +60,10 @@ def test_an_unknown_trigger_is_a_usage_error_before_any_work(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     loader = load("devices_loader")
+    here = Path(__file__).parent  # an input that exists: inputs are checked first
 
     with pytest.raises(SystemExit) as caught:
-        loader.main(["--input", "in", "--output", "out", "--trigger", "devices_agregator"])
+        loader.main(["--input", str(here), "--output", "out", "--trigger", "devices_agregator"])
 
     assert caught.value.code == 2
     assert "Did you mean 'devices_aggregator'?" in capsys.readouterr().err
@@ -259,3 +262,39 @@ def test_a_job_main_runs_on_a_session_it_stops(
     (report,) = reports(capsys.readouterr().out)
     assert report["rows_written"] == 3
     assert [spark.stopped for spark in fake_spark] == [1]
+
+
+def test_a_failure_on_an_argument_s_location_names_the_argument_then_spark_s_words(
+    probe: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert load(probe).main(["--fail", "vanished", "--input", "data/in"]) == 1
+
+    (report,) = reports(capsys.readouterr().out)
+    assert report["error"] == (
+        "--input 'data/in': expected an existing file or folder, found nothing there. It was "
+        "there when the job started: check what moved or removed it, and rerun. Cause: "
+        f"RuntimeError: [PATH_NOT_FOUND] Path does not exist: file:{Path('data/in').absolute()}. "
+        "SQLSTATE: 42K03."
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("Path does not exist: file:/abs/in/part-0.json", ("--input", "/abs/in")),
+        ("cannot write /abs/out/_delta_log/00.json", ("--output", "/abs/out")),
+        ("s3a://bucket/t: Access Denied", None),  # s3a:// is not what --output says
+        ("s3://bucket/t: Access Denied", ("--output", "s3://bucket/t")),
+        ("app devices_loader failed", None),  # a name is not a location
+    ],
+)
+def test_a_location_in_an_error_is_traced_to_its_argument(
+    text: str, named: tuple[str, str] | None
+) -> None:
+    args = argparse.Namespace(input="/abs/in", run_id="devices_loader", batch_id=3)
+    if "s3" in text:
+        args.output = "s3://bucket/t"
+    else:
+        args.output = "/abs/out"
+
+    assert location_named_in(text, args) == named

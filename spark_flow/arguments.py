@@ -1,0 +1,237 @@
+"""A bundled job's arguments, checked while they are parsed: before any Spark session starts.
+
+Every job's `parser()` returns a `JobParser` and declares its arguments with the types here, so
+a bad value exits 2 with argparse's one format, `JOB: error: argument --ARG: expected ..., got
+...; what to do`, whether the job runs by `spark-submit`, `spark-flow run` or a backfill (which
+parses every date's arguments before the first run). A check that needs two arguments at once
+(`--route-by date` needs `--run-date`) is added with `JobParser.add_check` and reads the same.
+
+Locations go through `spark_flow.storage`, so the checks are right for every scheme: a local
+input must exist; an object-store input is looked up with the environment's credentials, and
+when the store cannot be reached from here the run (and Spark's own credentials) decides.
+
+Example:
+    >>> parser = JobParser(prog="loader")
+    >>> _ = parser.add_argument("--batch-id", type=batch_id)
+    >>> parser.parse_args(["--batch-id", "20240131"]).batch_id
+    20240131
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any, TypeVar
+
+from spark_flow import storage
+from spark_flow.errors import InvalidArgumentError, StorageError, _sentences
+from spark_flow.runners.dates import parse_date
+
+__all__ = [
+    "JobParser",
+    "Refused",
+    "batch_id",
+    "check_argument",
+    "existing_input",
+    "folder_location",
+    "fraction",
+    "hours",
+    "iso_date",
+    "location_named_in",
+    "positive_int",
+    "positive_seconds",
+    "seconds",
+]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+Check = Callable[[argparse.Namespace], None]
+
+
+class Refused(argparse.ArgumentTypeError):
+    """A value one of these types refuses: what was expected and found, and what to do.
+
+    argparse prefixes its text with `argument --ARG:`; `problem` and `fix` stay separate so a
+    check can raise the same refusal as an `InvalidArgumentError` naming its argument.
+    """
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(_sentences(problem, fix))
+        self.problem = problem
+        self.fix = fix
+
+
+class JobParser(argparse.ArgumentParser):
+    """An `ArgumentParser` that also runs the job's checks across arguments once they parsed.
+
+    A check raises `InvalidArgumentError` naming the argument at fault; it becomes a usage error
+    in argparse's format (exit 2), like a value a type refused.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._checks: list[Check] = []
+
+    def add_check(self, check: Check) -> None:
+        """Run `check(args)` after every parse; it raises `InvalidArgumentError` to refuse."""
+        self._checks.append(check)
+
+    def parse_known_args(  # type: ignore[override]  # one signature for argparse's overloads
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[Any, list[str]]:
+        parsed, rest = super().parse_known_args(args, namespace)
+        for check in self._checks:
+            try:
+                check(parsed)
+            except InvalidArgumentError as exc:
+                self.error(f"argument {exc}")
+        return parsed, rest
+
+
+def check_argument(argument: str, kind: Callable[[str], _T], value: str) -> _T:
+    """`kind(value)`, its refusal raised as `InvalidArgumentError(argument, ...)` for a check.
+
+    Example: `check_argument("--output", folder_location, args.output)` when only some modes
+    write to a folder.
+    """
+    try:
+        return kind(value)
+    except Refused as exc:
+        raise InvalidArgumentError(argument, exc.problem, exc.fix) from None
+
+
+# -- values ----------------------------------------------------------------------------------------
+
+
+def _number(kind: Callable[[str], _T], value: str, expected: str, fix: str) -> _T:
+    try:
+        return kind(value)
+    except ValueError:
+        raise Refused(f"expected {expected}, got {value!r}", fix) from None
+
+
+def batch_id(value: str) -> int:
+    """A batch id, Delta's txn version: an integer >= 0."""
+    expected, fix = "an integer >= 0", "Pass the batch number, e.g. the run date as YYYYMMDD."
+    number = _number(int, value, expected, fix)
+    if number < 0:
+        raise Refused(f"expected {expected}, got {value!r}", fix)
+    return number
+
+
+def positive_int(value: str) -> int:
+    """A count of things, at least 1 (files per trigger, branches at once)."""
+    expected, fix = "an integer >= 1", "Pass a count of at least 1, or leave the option out."
+    number = _number(int, value, expected, fix)
+    if number < 1:
+        raise Refused(f"expected {expected}, got {value!r}", fix)
+    return number
+
+
+def seconds(value: str) -> float:
+    """A duration in seconds, 0 or more (0: look once, do not wait)."""
+    expected, fix = "a number of seconds >= 0", "Pass e.g. 600 for ten minutes."
+    number = _number(float, value, expected, fix)
+    if not number >= 0:  # also refuses nan
+        raise Refused(f"expected {expected}, got {value!r}", fix)
+    return number
+
+
+def positive_seconds(value: str) -> float:
+    """A duration in seconds above 0, e.g. the interval between two looks."""
+    expected, fix = "a number of seconds > 0", "Pass e.g. 5 to look every five seconds."
+    number = _number(float, value, expected, fix)
+    if not number > 0:
+        raise Refused(f"expected {expected}, got {value!r}", fix)
+    return number
+
+
+def fraction(value: str) -> float:
+    """A fraction from 0 to 1, e.g. the least completeness of a fan-in."""
+    expected, fix = "a fraction from 0 to 1", "Pass e.g. 0.75 for three quarters."
+    number = _number(float, value, expected, fix)
+    if not 0 <= number <= 1:
+        raise Refused(f"expected {expected}, got {value!r}", fix)
+    return number
+
+
+def iso_date(value: str) -> date:
+    """A date as YYYY-MM-DD."""
+    try:
+        return parse_date(value)
+    except InvalidArgumentError as exc:
+        raise Refused(exc.problem, exc.fix) from None
+
+
+def hours(value: str) -> list[int]:
+    """Hours of a day, 0 to 23: a range `5-23` or a list `3,7` (a list: `Column.isin` takes it)."""
+    expected, fix = "hours from 0 to 23", "Write a range like 5-23 or a list like 3,7."
+    try:
+        if "-" in value:
+            first, last = (int(part) for part in value.split("-"))
+            found = list(range(first, last + 1))
+        else:
+            found = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise Refused(f"expected {expected}, got {value!r}", fix) from None
+    if not found or any(not 0 <= hour <= 23 for hour in found):
+        raise Refused(f"expected {expected}, got {value!r}", fix)
+    return found
+
+
+# -- locations -------------------------------------------------------------------------------------
+
+
+def existing_input(value: str) -> str:
+    """A file or folder that must be there when the job starts: a path, `file:` or store URI."""
+    try:
+        found = storage.exists(value)
+    except InvalidArgumentError as exc:  # not a path at all, or a file: URI of another host
+        raise Refused(exc.problem, exc.fix) from None
+    except StorageError as exc:
+        # This process may lack the store's credentials that Spark has (Hadoop's s3a settings):
+        # only a store that answers "not there" refuses the input.
+        log.info("could not check that %s exists (%s); the run will", value, exc.cause)
+        return value
+    if not found:
+        raise Refused(
+            f"expected an existing file or folder, found nothing at {value!r}",
+            "Check the path, or produce the input first.",
+        )
+    return value
+
+
+def folder_location(value: str) -> str:
+    """Where a job writes or waits for a table: it may not exist yet, but must not be a file."""
+    try:
+        storage.folder(value)
+    except InvalidArgumentError as exc:
+        raise Refused(exc.problem, exc.fix) from None
+    return value
+
+
+def location_named_in(text: str, args: argparse.Namespace) -> tuple[str, str] | None:
+    """The argument (`--input`) whose location `text` names, and that location, if one does.
+
+    Spark names a local location by its absolute path (`file:/abs/in`), a store's by its URI;
+    so are they looked for, the longest first (an output's `_delta_log` names the output).
+    """
+    found: list[tuple[int, str, str]] = []
+    for dest, value in vars(args).items():
+        if not isinstance(value, str) or not value:
+            continue
+        try:
+            # A local value is matched by its absolute path only: a run id or an app id like
+            # "devices_loader" must not be taken for a location because an error mentions it.
+            needle = storage.absolute(value)
+        except InvalidArgumentError:  # a file: URI of another host: no location of this run
+            continue
+        if needle in text:
+            found.append((len(needle), "--" + dest.replace("_", "-"), value))
+    if not found:
+        return None
+    _, argument, value = max(found)
+    return argument, value

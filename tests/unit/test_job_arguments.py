@@ -1,0 +1,262 @@
+"""Every bundled job's arguments are checked while they parse: exit 2, one format, no Spark."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _probe import FakeSession
+from pyspark import SparkContext
+
+from spark_flow import cli
+from spark_flow.arguments import (
+    JobParser,
+    batch_id,
+    check_argument,
+    existing_input,
+    folder_location,
+    fraction,
+    hours,
+    iso_date,
+    positive_int,
+    positive_seconds,
+    seconds,
+)
+from spark_flow.errors import InvalidArgumentError
+from spark_flow.jobs import available_jobs, load
+
+# A valid command line per job; {in} exists, {out*} do not exist yet, {file} is a file and
+# {missing} is nowhere.
+VALID = {
+    "devices_loader": ["--input", "{in}", "--output", "{out}", "--batch-id", "1"],
+    "devices_aggregator": ["--input", "{out}", "--output", "{out2}"],
+    "devices_split_loader": ["--input", "{in}", "--raw-output", "{out}", "--enriched-output",
+                             "{out2}", "--batch-id", "1"],
+    "devices_stream_loader": ["--input", "{missing}", "--raw-output", "{out}",
+                              "--enriched-output", "{out2}", "--checkpoint", "{out3}"],
+    "devices_output_router": ["--input", "{in}", "--output", "{out}", "--output-type", "delta"],
+    "flights_hourly_cube": ["--partitions", "{in}", "--dates", "2013-01-01", "--output", "{out}",
+                            "--mode", "aligned"],
+    "visits_cube": ["--input", "{in}", "--date", "2024-01-01", "--output", "{out}", "--mode",
+                    "aligned"],
+    "visits_trends": ["--input", "{in}", "--date", "2024-01-01", "--output", "{out}"],
+}  # fmt: skip
+
+# (job, argument, bad value, a key fragment of what the job says)
+BAD = [
+    ("devices_loader", "--batch-id", "-5", "expected an integer >= 0, got '-5'"),
+    ("devices_loader", "--batch-id", "five", "expected an integer >= 0, got 'five'"),
+    ("devices_loader", "--input", "{missing}", "expected an existing file or folder, found"),
+    ("devices_loader", "--output", "{file}", "is a file, not a folder"),
+    ("devices_loader", "--checkpoint-dir", "{file}", "is a file, not a folder"),
+    ("devices_aggregator", "--input", "{file}", "is a file, not a folder"),
+    ("devices_aggregator", "--output", "{file}", "is a file, not a folder"),
+    ("devices_aggregator", "--wait-timeout", "-1", "expected a number of seconds >= 0"),
+    ("devices_aggregator", "--poke-interval", "0", "expected a number of seconds > 0"),
+    ("devices_split_loader", "--input", "{missing}", "expected an existing file or folder"),
+    ("devices_split_loader", "--raw-output", "{file}", "is a file, not a folder"),
+    ("devices_split_loader", "--batch-id", "-1", "expected an integer >= 0"),
+    ("devices_split_loader", "--max-parallel", "0", "expected an integer >= 1, got '0'"),
+    ("devices_stream_loader", "--enriched-output", "{file}", "is a file, not a folder"),
+    ("devices_stream_loader", "--checkpoint", "{file}", "is a file, not a folder"),
+    ("devices_stream_loader", "--max-files-per-trigger", "-3", "expected an integer >= 1"),
+    ("devices_output_router", "--input", "{missing}", "expected an existing file or folder"),
+    ("devices_output_router", "--output", "{file}", "is a file, not a folder"),
+    ("devices_output_router", "--output-type", "parket", "invalid choice: 'parket'"),
+    ("devices_output_router", "--batch-id", "-5", "expected an integer >= 0"),
+    ("devices_output_router", "--run-date", "2024-02-30", "'2024-02-30' is not a date"),
+    ("flights_hourly_cube", "--partitions", "{missing}", "expected an existing file or folder"),
+    ("flights_hourly_cube", "--dates", "2014-01-01", "expected days of 2013"),
+    ("flights_hourly_cube", "--dates", "2013-13-01", "'2013-13-01' is not a date"),
+    ("flights_hourly_cube", "--hours", "5-24", "expected hours from 0 to 23, got '5-24'"),
+    ("flights_hourly_cube", "--min-completeness", "1.5", "expected a fraction from 0 to 1"),
+    ("flights_hourly_cube", "--mode", "aligend", "invalid choice: 'aligend'"),
+    ("visits_cube", "--input", "{missing}", "expected an existing file or folder"),
+    ("visits_cube", "--output", "{file}", "is a file, not a folder"),
+    ("visits_cube", "--date", "2024-13-01", "'2024-13-01' is not a date"),
+    ("visits_cube", "--min-completeness", "-0.1", "expected a fraction from 0 to 1"),
+    ("visits_trends", "--input", "{missing}", "expected an existing file or folder"),
+    ("visits_trends", "--output", "{file}", "is a file, not a folder"),
+    ("visits_trends", "--date", "yesterday", "'yesterday' is not a date"),
+]
+# Punctuation that only a careless join produces.
+DOUBLED = ("..", ". .", ",.", ";.", "  ")
+
+
+@pytest.fixture
+def places(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "file").write_text("not a folder")
+    names = ("in", "out", "out2", "out3", "file", "missing")
+    return {name: str(tmp_path / name) for name in names}
+
+
+def command_line(job: str, places: dict[str, str], **replaced: str) -> list[str]:
+    argv = [value.format(**places) for value in VALID[job]]
+    for argument, value in replaced.items():
+        if argument in argv:
+            argv[argv.index(argument) + 1] = value.format(**places)
+        else:
+            argv += [argument, value.format(**places)]
+    return argv
+
+
+def refusal(capsys: pytest.CaptureFixture[str]) -> str:
+    """argparse's last line: the error, after the usage."""
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def no_spark(fake_spark: list[FakeSession]) -> Iterator[None]:
+    """Asserts that the test started no Spark session (and, alone, no JVM)."""
+    before = SparkContext._active_spark_context  # another test's, when run with tests/spark
+    yield
+    assert fake_spark == []
+    assert SparkContext._active_spark_context is before
+
+
+def test_every_bundled_job_is_covered() -> None:
+    assert set(VALID) == set(available_jobs())
+    assert {job for job, *_ in BAD} == set(available_jobs())
+
+
+@pytest.mark.parametrize("job", sorted(VALID))
+def test_a_valid_command_line_parses(job: str, places: dict[str, str]) -> None:
+    load(job).parser().parse_args(command_line(job, places))
+
+
+@pytest.mark.usefixtures("no_spark")
+@pytest.mark.parametrize("case", BAD, ids=[f"{j}{a}={v}" for j, a, v, _ in BAD])
+def test_a_bad_argument_exits_2_in_one_format_before_spark_starts(
+    case: tuple[str, str, str, str], places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    job, argument, value, fragment = case
+    with pytest.raises(SystemExit) as caught:
+        load(job).main(command_line(job, places, **{argument: value}))
+
+    assert caught.value.code == 2
+    line = refusal(capsys)
+    assert re.fullmatch(rf"{job}: error: argument {argument}: .+", line), line
+    assert fragment.format(**places) in line
+    assert not [doubled for doubled in DOUBLED if doubled in line], line
+
+
+@pytest.mark.usefixtures("no_spark")
+def test_spark_flow_run_refuses_a_bad_argument_in_the_job_s_words(
+    places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = command_line("devices_loader", places, **{"--batch-id": "-5"})
+
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["run", "devices_loader", *argv])
+
+    assert caught.value.code == 2
+    assert refusal(capsys).startswith("devices_loader: error: argument --batch-id: expected")
+
+
+@pytest.mark.usefixtures("no_spark")
+def test_a_backfill_checks_every_date_s_input_before_the_first_run(
+    places: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in" / "2024-01-01").mkdir()  # 2024-01-02 has not arrived
+    argv = command_line("devices_loader", places, **{"--input": "{in}/{{ds}}"})
+
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["backfill", "devices_loader", "--start", "2024-01-01", "--end", "2024-01-02",
+                  "--", *argv])  # fmt: skip
+
+    assert caught.value.code == 2
+    assert f"found nothing at '{places['in']}/2024-01-02'" in refusal(capsys)
+
+
+@pytest.mark.parametrize(
+    ("job", "argv", "line"),
+    [
+        ("devices_output_router",
+         ["--input", "{in}", "--output", "{out}", "--route-by", "date", "--run-date", "2024-01-01"],
+         "argument --route-by: 'date' needs --run-date and --migration-date. Pass both, e.g. "
+         "--run-date 2023-12-31 --migration-date 2024-01-01."),
+        ("flights_hourly_cube",
+         ["--partitions", "{file}", "--dates", "2013-01-01", "--output", "{out}", "--mode",
+          "aligned", "--layout"],
+         "argument --partitions: '{file}' is a file, not a folder. Move the file away or fix "
+         "the path."),
+    ],
+)  # fmt: skip
+@pytest.mark.usefixtures("no_spark")
+def test_checks_across_arguments_read_as_argparse_s_own(
+    job: str, argv: list[str], line: str, places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        load(job).main([value.format(**places) for value in argv])
+
+    assert caught.value.code == 2
+    assert refusal(capsys) == f"{job}: error: {line.format(**places)}"
+
+
+def test_a_postgres_output_is_a_table_name_not_a_folder(places: dict[str, str]) -> None:
+    argv = command_line("devices_output_router", places, **{"--output-type": "postgres"})
+    argv[argv.index("--output") + 1] = places["file"]  # a file that happens to share its name
+
+    assert load("devices_output_router").parser().parse_args(argv).output == places["file"]
+
+
+def test_flights_partitions_may_be_missing_when_the_job_lays_them_out(
+    places: dict[str, str],
+) -> None:
+    argv = command_line("flights_hourly_cube", places, **{"--partitions": "{missing}"})
+
+    assert load("flights_hourly_cube").parser().parse_args([*argv, "--layout"]).layout
+
+
+# -- the types ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "expected"),
+    [
+        (batch_id, "0", 0),
+        (batch_id, "20240131", 20240131),
+        (positive_int, "1", 1),
+        (seconds, "0", 0.0),
+        (positive_seconds, "0.5", 0.5),
+        (fraction, "0", 0.0),
+        (fraction, "1", 1.0),
+        (hours, "5-7", [5, 6, 7]),
+        (hours, "3,7", [3, 7]),
+    ],
+)
+def test_types_take_what_they_expect(kind: object, value: str, expected: object) -> None:
+    assert callable(kind)
+    assert kind(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [(seconds, "nan"), (fraction, "nan"), (hours, ""), (hours, "7-x"), (positive_int, "1.5")],
+)
+def test_types_refuse_what_only_looks_like_a_value(kind: object, value: str) -> None:
+    parser = JobParser(prog="probe")
+    assert callable(kind)
+    parser.add_argument("--value", type=kind)
+
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--value", value])
+
+
+def test_iso_date_and_locations_keep_the_value_as_given(places: dict[str, str]) -> None:
+    assert iso_date("2024-01-31").isoformat() == "2024-01-31"
+    assert existing_input(places["in"]) == places["in"]
+    assert existing_input(f"file://{places['in']}") == f"file://{places['in']}"
+    assert folder_location(places["missing"]) == places["missing"]
+    assert folder_location("s3://bucket/never/looked/up") == "s3://bucket/never/looked/up"
+
+
+def test_a_check_names_the_argument_it_refuses(places: dict[str, str]) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        check_argument("--output", folder_location, places["file"])
+
+    assert caught.value.argument == "--output"
+    assert caught.value.problem == f"{places['file']!r} is a file, not a folder"
