@@ -42,7 +42,8 @@ Errors
     `PostgresConnectionError`; an optional extra not installed: `MissingDependencyError`. A
     pattern's rule: `StepFailedError`, `InputNotReadyError`, `TriggerRuleError`,
     `ParallelSplitError`. Runners: `ConcurrentRunError`, `DependsOnPastError`,
-    `JobProcessError`.
+    `JobProcessError`. A bundled job's input or output gone wrong while it ran:
+    `ArgumentLocationError` (it names the job's argument).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from __future__ import annotations
 from spark_flow import delta
 from spark_flow.delta import TableInfo, WriteResult, enable_delta
 from spark_flow.errors import (
+    ArgumentLocationError,
     ConcurrentRunError,
     ConfigError,
     DependsOnPastError,
@@ -192,6 +194,7 @@ __all__ = [
     "RunState",
     "SingleRunner",
     # Errors
+    "ArgumentLocationError",
     "ConcurrentRunError",
     "ConfigError",
     "DependsOnPastError",
