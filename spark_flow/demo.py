@@ -103,9 +103,11 @@ def _loader_then_aggregator(spark: Any, workdir: Path, out: TextIO) -> None:
 
 def _split_with_a_failed_branch(spark: Any, workdir: Path, out: TextIO, rows: int) -> None:
     splitter = load("devices_split_loader")
-    raw, enriched = workdir / "tables" / "devices_raw", workdir / "tables" / "devices_enriched"
-    enriched.parent.mkdir(parents=True, exist_ok=True)
-    enriched.write_text("a file where the enriched table should go: that branch cannot write")
+    # A file where the enriched table's folder goes: the arguments are fine, the write is not.
+    blocked = workdir / "tables" / "enriched"
+    raw, enriched = workdir / "tables" / "devices_raw", blocked / "devices_enriched"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("a file where the enriched tables' folder should be: that branch fails")
     args = splitter.parser().parse_args(
         [
             *("--input", str(workdir / "input"), "--raw-output", str(raw)),
@@ -121,7 +123,7 @@ def _split_with_a_failed_branch(spark: Any, workdir: Path, out: TextIO, rows: in
             out.write(
                 f"   run 1, {branch.name:<8}: {branch.status}, {branch.rows_written} rows{cause}\n"
             )
-    enriched.unlink()
+    blocked.unlink()
     out.write("   (the blocking file is removed; rerun with the same --batch-id)\n")
     report = splitter.run(spark, args).as_dict()
     for branch in report["branches"]:
@@ -225,12 +227,13 @@ def _stream_restarted(spark: Any, workdir: Path, out: TextIO) -> None:
                     incoming / f"devices-{n}.json")  # fmt: skip
     tables = workdir / "stream"
     tables.mkdir()
-    blocked = tables / "enriched"
-    blocked.write_text("a file where the enriched table should go: that branch cannot write")
+    blocked = tables / "enriched"  # a file where the enriched table's folder goes
+    blocked.write_text("a file where the enriched tables' folder should be: that branch fails")
     args = loader.parser().parse_args(
         [
             *("--input", str(incoming), "--raw-output", str(tables / "raw")),
-            *("--enriched-output", str(blocked), "--checkpoint", str(workdir / "stream_ck")),
+            *("--enriched-output", str(blocked / "devices")),
+            *("--checkpoint", str(workdir / "stream_ck")),
             *("--available-now", "--max-files-per-trigger", "1"),
         ]
     )
@@ -248,7 +251,9 @@ def _stream_restarted(spark: Any, workdir: Path, out: TextIO) -> None:
         f"   restarted: micro-batches {report['micro_batches']}, raw already done in "
         f"{branches['raw']['already_done']}\n"
     )
-    counts = [delta.read(spark, str(tables / name)).count() for name in ("raw", "enriched")]
+    counts = [
+        delta.read(spark, str(table)).count() for table in (tables / "raw", blocked / "devices")
+    ]
     out.write(f"   rows: raw {counts[0]}, enriched {counts[1]} (30 in; each row once)\n")
 
 
