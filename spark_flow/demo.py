@@ -101,13 +101,15 @@ def _loader_then_aggregator(spark: Any, workdir: Path, out: TextIO) -> None:
         out.write(f"     {row['type']:<8} {row['version']:<5} {row['count']}\n")
 
 
+def _conflicting_table(spark: Any, path: Path) -> None:
+    """A table where a branch writes, whose `full_name` is a number: that branch's write fails."""
+    delta.write(spark.createDataFrame([(1,)], "full_name INT"), str(path))
+
+
 def _split_with_a_failed_branch(spark: Any, workdir: Path, out: TextIO, rows: int) -> None:
     splitter = load("devices_split_loader")
-    # A file where the enriched table's folder goes: the arguments are fine, the write is not.
-    blocked = workdir / "tables" / "enriched"
-    raw, enriched = workdir / "tables" / "devices_raw", blocked / "devices_enriched"
-    blocked.parent.mkdir(parents=True, exist_ok=True)
-    blocked.write_text("a file where the enriched tables' folder should be: that branch fails")
+    raw, enriched = workdir / "tables" / "devices_raw", workdir / "tables" / "devices_enriched"
+    _conflicting_table(spark, enriched)
     args = splitter.parser().parse_args(
         [
             *("--input", str(workdir / "input"), "--raw-output", str(raw)),
@@ -123,8 +125,8 @@ def _split_with_a_failed_branch(spark: Any, workdir: Path, out: TextIO, rows: in
             out.write(
                 f"   run 1, {branch.name:<8}: {branch.status}, {branch.rows_written} rows{cause}\n"
             )
-    blocked.unlink()
-    out.write("   (the blocking file is removed; rerun with the same --batch-id)\n")
+    shutil.rmtree(enriched)
+    out.write("   (the conflicting table is removed; rerun with the same --batch-id)\n")
     report = splitter.run(spark, args).as_dict()
     for branch in report["branches"]:
         out.write(
@@ -227,13 +229,12 @@ def _stream_restarted(spark: Any, workdir: Path, out: TextIO) -> None:
                     incoming / f"devices-{n}.json")  # fmt: skip
     tables = workdir / "stream"
     tables.mkdir()
-    blocked = tables / "enriched"  # a file where the enriched table's folder goes
-    blocked.write_text("a file where the enriched tables' folder should be: that branch fails")
+    blocked = tables / "enriched"
+    _conflicting_table(spark, blocked)
     args = loader.parser().parse_args(
         [
             *("--input", str(incoming), "--raw-output", str(tables / "raw")),
-            *("--enriched-output", str(blocked / "devices")),
-            *("--checkpoint", str(workdir / "stream_ck")),
+            *("--enriched-output", str(blocked), "--checkpoint", str(workdir / "stream_ck")),
             *("--available-now", "--max-files-per-trigger", "1"),
         ]
     )
@@ -244,16 +245,14 @@ def _stream_restarted(spark: Any, workdir: Path, out: TextIO) -> None:
     except ParallelSplitError as stopped:
         statuses = ", ".join(f"{b.name} {b.status}" for b in stopped.report.branches)
         out.write(f"   query stopped in micro-batch {stopped.report.txn_version}: {statuses}\n")
-    blocked.unlink()
+    shutil.rmtree(blocked)
     report = loader.run(spark, args).as_dict()
     branches = report["branches"]
     out.write(
         f"   restarted: micro-batches {report['micro_batches']}, raw already done in "
         f"{branches['raw']['already_done']}\n"
     )
-    counts = [
-        delta.read(spark, str(table)).count() for table in (tables / "raw", blocked / "devices")
-    ]
+    counts = [delta.read(spark, str(table)).count() for table in (tables / "raw", blocked)]
     out.write(f"   rows: raw {counts[0]}, enriched {counts[1]} (30 in; each row once)\n")
 
 

@@ -33,7 +33,7 @@ from typing import Any, Literal, get_args
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
-from spark_flow._common import check_name, check_unique, error_summary
+from spark_flow._common import check_name, check_unique, one_line
 from spark_flow.errors import (
     InvalidArgumentError,
     ParallelSplitError,
@@ -360,7 +360,7 @@ class ParallelSplit:
                 branch.output,
                 status,
                 time.perf_counter() - started,
-                error=error_summary(exc),
+                error=one_line(exc),
             )
         return BranchReport(
             branch.name,

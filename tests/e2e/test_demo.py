@@ -26,7 +26,7 @@ def _check_demo_output(stdout: str, workdir: Path) -> None:
     assert "loader run: committed=True" in stdout
     assert "loader rerun: committed=False, 0 rows written" in stdout
     assert "aggregator: waited for the marker, read version 0" in stdout
-    assert "run 1, enriched: failed, 0 rows (InvalidArgumentError: path:" in stdout
+    assert "run 1, enriched: failed, 0 rows (schema of the data does not match the table" in stdout
     assert "run 2, raw     : already_done, 0 rows" in stdout
     assert "input 20 rows -> devices_raw 20, devices_enriched 20 (each row once)" in stdout
     assert "2023-12-31: csv -> " in stdout
