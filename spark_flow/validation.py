@@ -29,6 +29,7 @@ A quarantine inside the output folder is its own Delta table: readers of the out
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -335,7 +336,8 @@ class _Observed:
 
 def _observed(df: DataFrame, reasons: Sequence[str], side: str) -> _Observed:
     """`df` counting rows and rows per reason when an action (its write) runs over it."""
-    observation = Observation(f"spark_flow_accounting_{side}")
+    # Unique: runs in threads of one session (a backfill) must not share a metric's name.
+    observation = Observation(f"spark_flow_accounting_{side}_{uuid.uuid4().hex[:8]}")
     # Metric names by position: a rule's name may hold characters an alias must not.
     per_reason = [F.count_if(F.col(REASON) == r).alias(f"r{i}") for i, r in enumerate(reasons)]
     frame = df.observe(observation, F.count(F.lit(1)).alias("rows"), *per_reason)
