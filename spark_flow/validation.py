@@ -268,9 +268,9 @@ class Validation:
         """Write valid rows to `output`, rejected ones to the quarantine, and count them.
 
         `df` is classified unless it already is (a `classify` step ran in a sequence), persisted
-        and read once: the quarantine's write fills the cache, the output's reads it. Each write
-        is observed before its filter, so either one alone yields the rows read and rejected,
-        and a rerun after a crash between the two still counts.
+        and read once: the quarantine's write fills the cache, the output's reads it. The write
+        that computes the input is observed before its filter and yields the rows read and
+        rejected, also in a rerun after a crash between the two writes.
 
         Args:
             df: the input, read with `permissive(schema)` to catch malformed records.
@@ -296,20 +296,28 @@ class Validation:
         shared = (
             classified.persist(StorageLevel.MEMORY_AND_DISK_DESER) if owns_cache else classified
         )
+        # One Observation, on the write that computes the input: the quarantine's, unless a
+        # rerun after a crash between the two writes finds it committed (a log read, no job).
+        replayed = (
+            app_id is not None
+            and txn_version is not None
+            and delta.already_committed(target, app_id=app_id, txn_version=txn_version) is not None
+        )
+        seen = _observed(shared, reasons)
         try:
-            seen_q, seen_o = _observed(shared, reasons, "q"), _observed(shared, reasons, "o")
-            rejected = seen_q.frame.where(F.col(REASON).isNotNull()).select(REASON, RAW)
-            quarantined = delta.write(rejected, target, app_id=app_id, txn_version=txn_version)
-            valid = _valid_rows(seen_o.frame)
+            rejected = (shared if replayed else seen.frame).where(F.col(REASON).isNotNull())
+            quarantined = delta.write(
+                rejected.select(REASON, RAW), target, app_id=app_id, txn_version=txn_version
+            )
+            valid = _valid_rows(seen.frame if replayed else shared)
             if transform is not None:
                 valid = transform(valid)
             written = writer(valid, output, app_id=app_id, txn_version=txn_version)
         finally:
             if owns_cache:
                 shared.unpersist()
-        accounting = _account(
-            self.name, reasons, written, [(quarantined, seen_q), (written, seen_o)]
-        )
+        counted = written if replayed else quarantined
+        accounting = _account(self.name, reasons, written, counted, seen)
         log.info(
             "validation %s: %d rows read, %s written, rejected %s",
             self.name,
@@ -334,10 +342,10 @@ class _Observed:
     observation: Observation
 
 
-def _observed(df: DataFrame, reasons: Sequence[str], side: str) -> _Observed:
+def _observed(df: DataFrame, reasons: Sequence[str]) -> _Observed:
     """`df` counting rows and rows per reason when an action (its write) runs over it."""
     # Unique: runs in threads of one session (a backfill) must not share a metric's name.
-    observation = Observation(f"spark_flow_accounting_{side}_{uuid.uuid4().hex[:8]}")
+    observation = Observation(f"spark_flow_accounting_{uuid.uuid4().hex[:8]}")
     # Metric names by position: a rule's name may hold characters an alias must not.
     per_reason = [F.count_if(F.col(REASON) == r).alias(f"r{i}") for i, r in enumerate(reasons)]
     frame = df.observe(observation, F.count(F.lit(1)).alias("rows"), *per_reason)
@@ -348,19 +356,19 @@ def _account(
     name: str,
     reasons: Sequence[str],
     written: WriteResult,
-    writes: Sequence[tuple[WriteResult, _Observed]],
+    counted: WriteResult,
+    seen: _Observed,
 ) -> Accounting:
     # Only a committed write computed its input; asking a skipped one's Observation would wait
     # for an action that never comes.
-    computed = next((seen for result, seen in writes if result.committed), None)
-    if computed is None:
+    if not counted.committed:
         return Accounting(
             0,
             {name: 0},
             dict.fromkeys(reasons, 0),
             note=f"nothing read: the batch was already committed ({written.skipped_reason})",
         )
-    metrics = computed.observation.get
+    metrics = seen.observation.get
     rejected = {reason: int(metrics[f"r{i}"]) for i, reason in enumerate(reasons)}
     read = int(metrics["rows"])
     note = None
