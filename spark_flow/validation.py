@@ -29,6 +29,7 @@ A quarantine inside the output folder is its own Delta table: readers of the out
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ __all__ = [
     "QUARANTINE_DIR",
     "Accounting",
     "Rule",
+    "Tally",
     "ValidatedWrite",
     "Validation",
     "permissive",
@@ -63,6 +65,7 @@ CORRUPT_RECORD = "_corrupt_record"
 MALFORMED = "malformed_record"
 """The reason of a row Spark could not parse."""
 QUARANTINE_DIR = "_spark_flow_quarantine"
+QUARANTINE = "quarantine"
 REASON, RAW = "reason", "raw"
 Writer = Callable[..., WriteResult]
 """`write(df, path, *, app_id, txn_version) -> WriteResult`, as `delta.write` and the outputs."""
@@ -290,7 +293,6 @@ class Validation:
             InvalidArgumentError: `txn_version` without `app_id` or the reverse, or a negative one.
         """
         classified = self._classified(df)
-        reasons = self.reasons(df)
         target = quarantine or quarantine_path(output)
         owns_cache = not classified.is_cached
         shared = (
@@ -303,21 +305,26 @@ class Validation:
             and txn_version is not None
             and delta.already_committed(target, app_id=app_id, txn_version=txn_version) is not None
         )
-        seen = _observed(shared, reasons)
+        tally = Tally(self)
+        rejected_rows = self.rejected if replayed else tally.rejected(QUARANTINE)
+        valid_rows = tally.valid(self.name) if replayed else self.valid
         try:
-            rejected = (shared if replayed else seen.frame).where(F.col(REASON).isNotNull())
             quarantined = delta.write(
-                rejected.select(REASON, RAW), target, app_id=app_id, txn_version=txn_version
+                rejected_rows(shared), target, app_id=app_id, txn_version=txn_version
             )
-            valid = _valid_rows(seen.frame if replayed else shared)
+            valid = valid_rows(shared)
             if transform is not None:
                 valid = transform(valid)
             written = writer(valid, output, app_id=app_id, txn_version=txn_version)
         finally:
             if owns_cache:
                 shared.unpersist()
-        counted = written if replayed else quarantined
-        accounting = _account(self.name, reasons, written, counted, seen)
+        computed = [k for k, r in ((QUARANTINE, quarantined), (self.name, written)) if r.committed]
+        accounting = tally.accounting(
+            {self.name: written.rows_written},
+            computed=computed,
+            skipped={} if written.committed else {self.name: written.skipped_reason or ""},
+        )
         log.info(
             "validation %s: %d rows read, %s written, rejected %s",
             self.name,
@@ -336,42 +343,73 @@ def _valid_rows(classified: DataFrame) -> DataFrame:
     return kept.drop(REASON, RAW, *([CORRUPT_RECORD] if CORRUPT_RECORD in kept.columns else []))
 
 
-@dataclass(frozen=True)
-class _Observed:
-    frame: DataFrame
-    observation: Observation
+class Tally:
+    """Rows read and rejected, counted by `Observation`s on the writes that compute them.
 
+    For outputs another pattern writes, e.g. the branches of a `ParallelSplit` on a classified,
+    persisted input: `valid(key)` and `rejected(key)` are transforms that observe their input
+    before they select, so each write that runs counts every row, and `accounting` reads the
+    counts of one that ran (`computed`). A tally counts one batch: make one per batch.
 
-def _observed(df: DataFrame, reasons: Sequence[str]) -> _Observed:
-    """`df` counting rows and rows per reason when an action (its write) runs over it."""
-    # Unique: runs in threads of one session (a backfill) must not share a metric's name.
-    observation = Observation(f"spark_flow_accounting_{uuid.uuid4().hex[:8]}")
-    # Metric names by position: a rule's name may hold characters an alias must not.
-    per_reason = [F.count_if(F.col(REASON) == r).alias(f"r{i}") for i, r in enumerate(reasons)]
-    frame = df.observe(observation, F.count(F.lit(1)).alias("rows"), *per_reason)
-    return _Observed(frame, observation)
+        tally = Tally(rules)
+        split = ParallelSplit("devices", [Branch("raw", raw, tally.valid("raw")),
+                                          Branch("quarantine", q, tally.rejected("quarantine"))])
+    """
 
+    def __init__(self, validation: Validation) -> None:
+        self.validation = validation
+        self._seen: dict[str, Observation] = {}
+        self._reasons: tuple[str, ...] = tuple(r.name for r in validation.rules)
+        self._guard = threading.Lock()  # a split's branches build their plans in threads
 
-def _account(
-    name: str,
-    reasons: Sequence[str],
-    written: WriteResult,
-    counted: WriteResult,
-    seen: _Observed,
-) -> Accounting:
-    # Only a committed write computed its input; asking a skipped one's Observation would wait
-    # for an action that never comes.
-    if not counted.committed:
-        return Accounting(
-            0,
-            {name: 0},
-            dict.fromkeys(reasons, 0),
-            note=f"nothing read: the batch was already committed ({written.skipped_reason})",
-        )
-    metrics = seen.observation.get
-    rejected = {reason: int(metrics[f"r{i}"]) for i, reason in enumerate(reasons)}
-    read = int(metrics["rows"])
-    note = None
-    if not written.committed:
-        note = f"the output already held this batch ({written.skipped_reason})"
-    return Accounting(read, {name: written.rows_written}, rejected, note=note)
+    def observe(self, key: str, df: DataFrame) -> DataFrame:
+        """`df` classified and counted under `key` when an action runs over it."""
+        classified = self.validation._classified(df)
+        reasons = self.validation.reasons(classified)
+        # Unique: runs in threads of one session (a backfill) must not share a metric's name.
+        observation = Observation(f"spark_flow_accounting_{uuid.uuid4().hex[:8]}")
+        # Metric names by position: a rule's name may hold characters an alias must not.
+        per_reason = [F.count_if(F.col(REASON) == r).alias(f"r{i}") for i, r in enumerate(reasons)]
+        with self._guard:
+            self._seen[key], self._reasons = observation, reasons
+        return classified.observe(observation, F.count(F.lit(1)).alias("rows"), *per_reason)
+
+    def valid(self, key: str) -> Callable[[DataFrame], DataFrame]:
+        """A transform: the valid rows of its input, counted under `key`."""
+        return lambda df: _valid_rows(self.observe(key, df))
+
+    def rejected(self, key: str) -> Callable[[DataFrame], DataFrame]:
+        """A transform: the rejected rows (`reason`, `raw`) of its input, counted under `key`."""
+        return lambda df: self.observe(key, df).where(F.col(REASON).isNotNull()).select(REASON, RAW)
+
+    def accounting(
+        self,
+        written: Mapping[str, int],
+        *,
+        computed: Sequence[str],
+        skipped: Mapping[str, str] | None = None,
+    ) -> Accounting:
+        """The accounting of a batch whose outputs got `written` rows.
+
+        Args:
+            written: rows committed per output.
+            computed: keys whose writes ran (committed); the first observed one is read. A
+                skipped write computed nothing: its Observation would wait forever.
+            skipped: outputs that already held the batch, and why; the note names them.
+        """
+        key = next((k for k in computed if k in self._seen), None)
+        if key is None:
+            return Accounting(
+                0,
+                dict.fromkeys(written, 0),
+                dict.fromkeys(self._reasons, 0),
+                note="nothing read: every write of this batch was already committed",
+            )
+        metrics = self._seen[key].get
+        rejected = {reason: int(metrics[f"r{i}"]) for i, reason in enumerate(self._reasons)}
+        note = None
+        if skipped:
+            note = "already held this batch: " + "; ".join(
+                f"{output} ({why})" for output, why in skipped.items()
+            )
+        return Accounting(int(metrics["rows"]), written, rejected, note=note)

@@ -30,7 +30,7 @@ def _check_demo_output(stdout: str, workdir: Path) -> None:
         "(malformed_record 0, type_too_short 5, no_full_name 1)"
     ) in stdout
     assert "quarantine: 6 rows with their reason and raw line -> _spark_flow_quarantine" in stdout
-    assert "accounting: nothing read: the batch was already committed" in stdout
+    assert "accounting: nothing read: every write of this batch was already committed" in stdout
     assert "aggregator: waited for the marker, read version 0" in stdout
     assert "run 1, enriched: failed, 0 rows (InvalidArgumentError: path:" in stdout
     assert "run 2, raw     : already_done, 0 rows" in stdout
