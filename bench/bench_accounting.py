@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -86,6 +87,7 @@ def main() -> None:
                 seconds[kind].append(time.perf_counter() - started)
     finally:
         spark.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
     ratios = [w / wo for w, wo in zip(seconds["with"], seconds["without"], strict=True)]
     figures = {

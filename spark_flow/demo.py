@@ -296,7 +296,7 @@ def _postgres_load(spark: Any, workdir: Path, out: TextIO) -> None:
     out.write(f"9. PostgreSQL output: the devices load into {POSTGRES_TABLE} on "
               f"{settings.describe()}\n")  # fmt: skip
     for attempt in ("run", "replay"):
-        report = router.run(spark, args)
+        report = router.run(spark, args).as_dict()
         out.write(
             f"   {attempt}: committed={report['committed']}, {report['rows_written']} rows"
             f"{'' if report['committed'] else ' (batch 1 already committed)'}\n"

@@ -310,7 +310,11 @@ class Validation:
         valid_rows = tally.valid(self.name) if replayed else self.valid
         try:
             quarantined = delta.write(
-                rejected_rows(shared), target, app_id=app_id, txn_version=txn_version
+                rejected_rows(shared),
+                target,
+                # Delta's transaction needs both; a writer of its own may take an app id alone.
+                app_id=app_id if txn_version is not None else None,
+                txn_version=txn_version,
             )
             valid = valid_rows(shared)
             if transform is not None:

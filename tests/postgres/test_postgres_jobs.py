@@ -23,7 +23,7 @@ router = load("devices_output_router")
 
 
 def route(spark: SparkSession, *argv: str) -> dict[str, Any]:
-    report: dict[str, Any] = router.run(spark, router.parser().parse_args(list(argv)))
+    report: dict[str, Any] = router.run(spark, router.parser().parse_args(list(argv))).as_dict()
     return report
 
 
