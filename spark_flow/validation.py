@@ -392,6 +392,7 @@ class Tally:
         *,
         computed: Sequence[str],
         skipped: Mapping[str, str] | None = None,
+        why: str | None = None,
     ) -> Accounting:
         """The accounting of a batch whose outputs got `written` rows.
 
@@ -400,6 +401,7 @@ class Tally:
             computed: keys whose writes ran (committed); the first observed one is read. A
                 skipped write computed nothing: its Observation would wait forever.
             skipped: outputs that already held the batch, and why; the note names them.
+            why: why rows written differ from rows read otherwise, e.g. `aggregated by day`.
         """
         key = next((k for k in computed if k in self._seen), None)
         if key is None:
@@ -411,9 +413,8 @@ class Tally:
             )
         metrics = self._seen[key].get
         rejected = {reason: int(metrics[f"r{i}"]) for i, reason in enumerate(self._reasons)}
-        note = None
+        notes = [why] if why else []
         if skipped:
-            note = "already held this batch: " + "; ".join(
-                f"{output} ({why})" for output, why in skipped.items()
-            )
-        return Accounting(int(metrics["rows"]), written, rejected, note=note)
+            held = "; ".join(f"{output} ({reason})" for output, reason in skipped.items())
+            notes.append(f"already held this batch: {held}")
+        return Accounting(int(metrics["rows"]), written, rejected, note="; ".join(notes) or None)
