@@ -196,6 +196,10 @@ class ValidatedWrite:
 class Validation:
     """Named rules splitting rows into valid and rejected; see the module docstring.
 
+    Classification, the valid and rejected views and the observed pair of writes share one
+    contract (the `reason` and `raw` columns, the first failed rule), so they stay in this one,
+    longer, class.
+
     Attributes:
         rules: checked in order; a rejected row's reason is its first failed rule.
         name: the output's name in the accounting (default `output`).
