@@ -3,12 +3,16 @@
     spark-submit jobs/devices_loader.py --input data/devices --output data/tables/devices \
         --batch-id 1 [--run-id ID] [--trigger devices_aggregator -- --input ... --output ...]
 
-Local Sequencer: read (explicit schema) -> drop invalid -> enrich; the sink is the idempotent
-Delta write followed by the readiness marker. Each batch writes under its own app id
-(`devices_loader.<batch id>`, txn version = batch id): Delta's txnVersion is a watermark per app id,
-so with one app id for every batch, an older batch committed after a newer one would be skipped,
-which is what a backfill of past dates, or a concurrent one (`spark-flow backfill
---max-active-runs N`), does.
+Local Sequencer: read (explicit schema, malformed lines kept) -> validate -> enrich; the sink
+writes the valid rows with the idempotent Delta write, the rejected ones (malformed, or failing a
+named rule) with their raw line and reason to the quarantine table
+`<output>/_spark_flow_quarantine` under the same transaction, then the readiness marker. The
+report accounts for every row: read = written + rejected by reason.
+
+Each batch writes under its own app id (`devices_loader.<batch id>`, txn version = batch id):
+Delta's txnVersion is a watermark per app id, so with one app id for every batch, an older batch
+committed after a newer one would be skipped, which is what a backfill of past dates, or a
+concurrent one (`spark-flow backfill --max-active-runs N`), does.
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_flow import delta
 from spark_flow.arguments import JobParser, batch_id, existing_input, folder_location
 from spark_flow.jobs import MERGED, JobReport, add_trigger_argument, job_main
 from spark_flow.markers import mark_ready
-from spark_flow.sequence import LocalSequencer, sql_step, step
+from spark_flow.sequence import LocalSequencer, step
+from spark_flow.validation import Accounting, Rule, ValidatedWrite, Validation, permissive
 
 from _schemas import DEVICE_SCHEMA
 
@@ -37,15 +41,11 @@ def enrich(devices: DataFrame) -> DataFrame:
     return devices.withColumn("full_name", F.concat_ws(" ", "full_name", "version"))
 
 
-LOAD = LocalSequencer(
-    NAME,
-    [
-        sql_step(
-            "drop_invalid", "SELECT * FROM {input} WHERE length(type) > 3 AND full_name IS NOT NULL"
-        ),
-        step("enrich", enrich),
-    ],
+RULES = Validation(
+    [Rule("type_too_short", "length(type) > 3"), Rule("no_full_name", "full_name IS NOT NULL")],
+    name="devices",
 )
+LOAD = LocalSequencer(NAME, [step("validate", RULES.classify), step("enrich", enrich)])
 
 
 def parser() -> JobParser:
@@ -72,12 +72,15 @@ def parser() -> JobParser:
 
 @dataclass(frozen=True)
 class LoaderReport(JobReport):
-    """The run and its batch; the Delta transaction (with a batch id), the write and marker."""
+    """The run and its batch; the Delta transaction (with a batch id), the write and marker;
+    where every row went (`accounting`) and the quarantine's write."""
 
     run_id: str
     batch_id: int | None
     idempotent: Mapping[str, object] = field(metadata=MERGED)  # app_id, txn_version
     written: Mapping[str, object] = field(metadata=MERGED)  # the write's summary, marker_version
+    accounting: Accounting
+    quarantine: Mapping[str, object]  # path and the quarantine write's summary
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> LoaderReport:
@@ -85,10 +88,12 @@ def run(spark: SparkSession, args: argparse.Namespace) -> LoaderReport:
     idempotent: dict[str, Any] = {}
     if args.batch_id is not None:
         idempotent = {"app_id": f"{NAME}.{args.batch_id}", "txn_version": args.batch_id}
-    raw = spark.read.schema(DEVICE_SCHEMA).json(args.input)
+    raw = spark.read.schema(permissive(DEVICE_SCHEMA)).json(args.input)
+    validated: list[ValidatedWrite] = []
 
     def write_and_mark(devices: DataFrame) -> dict[str, Any]:
-        result = delta.write(devices, args.output, **idempotent)
+        validated.append(RULES.write(devices, args.output, **idempotent))
+        result = validated[0].output
         marker = mark_ready(
             args.output,
             run_id=run_id,
@@ -99,7 +104,15 @@ def run(spark: SparkSession, args: argparse.Namespace) -> LoaderReport:
         return {**result.summary(), "marker_version": marker.table_version}
 
     outcome = LOAD.run(raw, run_id=run_id, checkpoint_dir=args.checkpoint_dir, sink=write_and_mark)
-    return LoaderReport(run_id, args.batch_id, idempotent=idempotent, written=outcome.output)
+    done = validated[0]
+    return LoaderReport(
+        run_id,
+        args.batch_id,
+        idempotent=idempotent,
+        written=outcome.output,
+        accounting=done.accounting,
+        quarantine={"path": done.quarantine_path, **done.quarantine.summary()},
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,10 @@ Exclusive Choice, three routers:
   others to OUTPUT/legacy, both Delta (Example 6-20).
 The choice and its reason are logged and in the report. Writes are idempotent per batch
 (default: the run date as YYYYMMDD), each batch under its own app id so dates load in any order.
+Lines Spark cannot parse go, with their reason, to the quarantine Delta table
+`<output>/_spark_flow_quarantine` (for postgres, `_spark_flow_quarantine/<table>` in Spark's
+warehouse folder, `spark.sql.warehouse.dir`) under the same batch; the report accounts for every
+row read.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
 
+from spark_flow import storage
 from spark_flow.arguments import (
     JobParser,
     batch_id,
@@ -48,12 +53,19 @@ from spark_flow.fan_out import (
 )
 from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.outputs import output_types, output_writer
+from spark_flow.validation import (
+    QUARANTINE_DIR,
+    Accounting,
+    Validation,
+    permissive,
+)
 
 NAME = "devices_output_router"
 NEW_LAYOUT_FIELDS = 3
 # Branch -> (output type, subfolder of --output); the parameter router writes to --output.
 BY_DATE = ExclusiveChoice(NAME, {"legacy": ("csv", "legacy"), "current": ("delta", "current")})
 BY_SCHEMA = ExclusiveChoice(NAME, {"legacy": ("delta", "legacy"), "current": ("delta", "current")})
+RULES = Validation([], name="devices")  # routed as read: only unparsable lines are rejected
 
 
 def parser() -> JobParser:
@@ -104,13 +116,15 @@ def sniff_schema(folder: str) -> StructType:
 
 @dataclass(frozen=True)
 class RouterReport(JobReport):
-    """The branch taken and why, where it wrote, and the write's summary."""
+    """The branch taken and why, where it wrote, the write's summary, where every row went."""
 
     route: ChosenBranch[tuple[str, str]]
     output_type: str
     output: str
     batch_id: int | None
     written: Mapping[str, object] = field(metadata=MERGED)
+    accounting: Accounting
+    quarantine: Mapping[str, object]  # path and the quarantine write's summary
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> RouterReport:
@@ -129,11 +143,32 @@ def run(spark: SparkSession, args: argparse.Namespace) -> RouterReport:
     batch = args.batch_id
     if batch is None and args.run_date is not None:
         batch = int(args.run_date.strftime("%Y%m%d"))
-    devices = spark.read.schema(schema).json(args.input)
+    devices = spark.read.schema(permissive(schema)).json(args.input)
     # One app id per batch: a backfill of an older date must not be skipped behind a newer one.
     app_id = NAME if batch is None else f"{NAME}.{batch}"
-    result = output_writer(output_type).write(devices, output, app_id=app_id, txn_version=batch)
-    return RouterReport(chosen, output_type, output, batch, written=result.summary())
+    # A postgres output is a table name, not a folder: its quarantine goes where Spark keeps
+    # tables that have no location of their own.
+    elsewhere = None
+    if output_type == "postgres":
+        warehouse = spark.conf.get("spark.sql.warehouse.dir") or "spark-warehouse"
+        elsewhere = storage.join(warehouse, QUARANTINE_DIR, output)
+    result = RULES.write(
+        devices,
+        output,
+        app_id=app_id,
+        txn_version=batch,
+        writer=output_writer(output_type).write,
+        quarantine=elsewhere,
+    )
+    return RouterReport(
+        chosen,
+        output_type,
+        output,
+        batch,
+        written=result.output.summary(),
+        accounting=result.accounting,
+        quarantine={"path": result.quarantine_path, **result.quarantine.summary()},
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

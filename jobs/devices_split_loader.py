@@ -4,16 +4,20 @@
         --raw-output data/tables/devices_raw --enriched-output data/tables/devices_enriched \
         --batch-id 1 [--app-id devices_split_loader] [--max-parallel 2] [--fail-fast]
 
-The input is read and persisted once; both branches append under their own Delta app id
-(`<app id>.raw`, `<app id>.enriched`) with `txnVersion = --batch-id`. If one branch fails, rerun
-with the same batch id: the branch that committed is skipped, the other writes, and each table
-holds every input row once.
+The input is read (malformed lines kept) and persisted once; the branches append under their own
+Delta app id (`<app id>.raw`, `<app id>.enriched`, `<app id>.quarantine`) with `txnVersion =
+--batch-id`: the parsed rows to both tables, the lines Spark could not parse, with their reason,
+to the quarantine table `<raw output>/_spark_flow_quarantine`. The report accounts for every
+row: read = written + rejected, for each table. If one branch fails, rerun with the same batch
+id: the branches that committed are skipped, the others write, and each table holds every input
+row once.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -26,11 +30,21 @@ from spark_flow.arguments import (
     positive_int,
 )
 from spark_flow.fan_out import Branch, ParallelSplit, SplitReport
-from spark_flow.jobs import job_main
+from spark_flow.jobs import MERGED, JobReport, job_main
+from spark_flow.validation import (
+    QUARANTINE,
+    Accounting,
+    Tally,
+    Validation,
+    permissive,
+    quarantine_path,
+)
 
 from _schemas import DEVICE_SCHEMA
 
 NAME = "devices_split_loader"
+# No rule beyond parsing: the raw table holds the rows as read, the malformed lines go aside.
+RULES = Validation([], name="devices")
 
 
 def enrich(devices: DataFrame) -> DataFrame:
@@ -63,24 +77,58 @@ def parser() -> JobParser:
 
 
 def devices_split(
-    raw: str, enriched: str, *, max_parallel: int | None = None, fail_fast: bool = False
+    raw: str,
+    enriched: str,
+    *,
+    tally: Tally,
+    max_parallel: int | None = None,
+    fail_fast: bool = False,
 ) -> ParallelSplit:
-    """The raw and enriched branches; devices_stream_loader runs the same split per micro-batch."""
+    """The raw, enriched and quarantine branches of one batch, counted by `tally`.
+
+    devices_stream_loader runs the same split per micro-batch (a tally counts one batch).
+    """
     return ParallelSplit(
         NAME,
-        [Branch("raw", raw), Branch("enriched", enriched, enrich)],
+        [
+            Branch("raw", raw, tally.valid("raw")),
+            Branch("enriched", enriched, lambda d: enrich(tally.valid("enriched")(d))),
+            Branch(QUARANTINE, quarantine_path(raw), tally.rejected(QUARANTINE)),
+        ],
         max_parallel=max_parallel,
         fail_fast=fail_fast,
     )
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> SplitReport:
+def account(tally: Tally, report: SplitReport) -> Accounting:
+    """Rows read, written per table, rejected by reason, from the branches that ran."""
+    tables = [b for b in report.branches if b.name != QUARANTINE]
+    return tally.accounting(
+        {b.name: b.rows_written for b in tables},
+        computed=[b.name for b in report.branches if b.status == "success"],
+        skipped={b.name: b.reason or "" for b in tables if b.status == "already_done"},
+    )
+
+
+@dataclass(frozen=True)
+class SplitLoaderReport(JobReport):
+    """The split's report (its keys as before) and where every input row went."""
+
+    split: SplitReport = field(metadata=MERGED)
+    accounting: Accounting
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> SplitLoaderReport:
+    tally = Tally(RULES)
     split = devices_split(
-        args.raw_output, args.enriched_output, max_parallel=args.max_parallel,
+        args.raw_output, args.enriched_output, tally=tally, max_parallel=args.max_parallel,
         fail_fast=args.fail_fast,
     )  # fmt: skip
-    devices = spark.read.schema(DEVICE_SCHEMA).json(args.input)
-    return split.run(devices, app_id=args.app_id, txn_version=args.batch_id)
+    devices = spark.read.schema(permissive(DEVICE_SCHEMA)).json(args.input)
+    # Classified before the split persists it: once, not once per branch.
+    devices = devices.transform(RULES.classify)
+    report = split.run(devices, app_id=args.app_id, txn_version=args.batch_id)
+    return SplitLoaderReport(report, account(tally, report))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,27 +5,32 @@
         --checkpoint data/checkpoints/devices_stream [--available-now | --trigger-once] \
         [--max-files-per-trigger 10] [--app-id devices_stream_loader]
 
-A file-source stream with the devices schema; every micro-batch goes through the same Parallel
-Split as devices_split_loader (persisted once, both branches concurrently) inside
-`foreachBatch`. Branch `b` writes as `<app id>.b` with the micro-batch id as txnVersion, so a
-micro-batch replayed after a crash, or after a failed branch stopped the query, skips the branch
-that committed it and writes the other. Keep `--app-id` and `--checkpoint` together: the pair
-is the stream's identity. Without a trigger flag the query runs until it is stopped.
+A file-source stream with the devices schema (malformed lines kept); every micro-batch goes
+through the same Parallel Split as devices_split_loader (persisted once, the raw, enriched and
+quarantine branches concurrently) inside `foreachBatch`, and is accounted for: rows read,
+written per table, rejected by reason. Branch `b` writes as `<app id>.b` with the micro-batch
+id as txnVersion, so a micro-batch replayed after a crash, or after a failed branch stopped the
+query, skips the branches that committed it and writes the others. Keep `--app-id` and
+`--checkpoint` together: the pair is the stream's identity. Without a trigger flag the query
+runs until it is stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pyspark.errors import StreamingQueryException
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from spark_flow.arguments import JobParser, folder_location, positive_int
 from spark_flow.fan_out import SplitReport
 from spark_flow.jobs import JobReport, job_main, load
+from spark_flow.outputs import MicroBatchWriter
+from spark_flow.validation import Accounting, Tally, permissive
 
 from _schemas import DEVICE_SCHEMA
 
@@ -69,20 +74,30 @@ def parser() -> JobParser:
 
 @dataclass(frozen=True)
 class StreamReport(JobReport):
-    """The micro-batches this run processed; per branch, rows written and batches already done."""
+    """The micro-batches this run processed; per branch, rows written and batches already done;
+    the rows read, written per table and rejected by reason, summed over the micro-batches."""
 
     micro_batches: Sequence[int]
     branches: Mapping[str, Mapping[str, Any]]
+    accounting: Accounting
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> StreamReport:
-    split = load("devices_split_loader").devices_split(args.raw_output, args.enriched_output)
-    sink = split.for_each_batch(app_id=args.app_id)
-    reader = spark.readStream.schema(DEVICE_SCHEMA)
+    splitter = load("devices_split_loader")
+
+    def load_batch(batch: DataFrame, batch_id: int) -> tuple[SplitReport, Accounting]:
+        tally = Tally(splitter.RULES)  # one per micro-batch: an Observation counts one action
+        split = splitter.devices_split(args.raw_output, args.enriched_output, tally=tally)
+        report = split.run(batch, app_id=args.app_id, txn_version=batch_id)
+        return report, splitter.account(tally, report)
+
+    sink = MicroBatchWriter(args.app_id, load_batch)
+    reader = spark.readStream.schema(permissive(DEVICE_SCHEMA))
     if args.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", args.max_files_per_trigger)
     writer = (
         reader.json(args.input)
+        .transform(splitter.RULES.classify)
         .writeStream.queryName(NAME)
         .foreachBatch(sink)
         .option("checkpointLocation", args.checkpoint)
@@ -99,16 +114,25 @@ def run(spark: SparkSession, args: argparse.Namespace) -> StreamReport:
     return summary(sink.reports)
 
 
-def summary(reports: Sequence[tuple[int, SplitReport]]) -> StreamReport:
-    """Micro-batches this run processed, and per branch: rows written, batches already done."""
+def summary(reports: Sequence[tuple[int, tuple[SplitReport, Accounting]]]) -> StreamReport:
+    """Micro-batches this run processed, per branch rows written and batches already done, and
+    the micro-batches' accounting summed (its note names the batches whose own has one)."""
     branches: dict[str, dict[str, Any]] = {}
-    for batch_id, report in reports:
+    read, written, rejected = 0, Counter[str](), Counter[str]()
+    notes = []
+    for batch_id, (report, accounting) in reports:
         for branch in report.branches:
             seen = branches.setdefault(branch.name, {"rows_written": 0, "already_done": []})
             seen["rows_written"] += branch.rows_written
             if branch.status == "already_done":
                 seen["already_done"].append(batch_id)
-    return StreamReport([batch_id for batch_id, _ in reports], branches)
+        read += accounting.rows_read
+        written.update(accounting.rows_written)
+        rejected.update(accounting.rows_rejected)
+        if accounting.note:
+            notes.append(f"micro-batch {batch_id}: {accounting.note}")
+    total = Accounting(read, dict(written), dict(rejected), note="; ".join(notes) or None)
+    return StreamReport([batch_id for batch_id, _ in reports], branches, total)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,9 @@ the 2013 schedule has departures) are listed without reading data and the presen
 in one scan; `aligned` refuses a date with a missing hour, `unaligned` marks its rows with
 `completeness` and `is_approximate`. The output holds `GROUP BY CUBE(carrier, origin)` with
 flights, departed (a departure time is known), delay sum / mean / max in minutes and flights
-delayed by more than 15 minutes; each date's partition is replaced on rerun.
+delayed by more than 15 minutes; each date's partition is replaced on rerun. Per date, the
+report accounts for the rows read: the cube rows written (an aggregate, so not one per flight)
+and the lines Spark could not parse, which are left out of the cube.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from spark_flow.arguments import (
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_in import read_partitions
 from spark_flow.jobs import JobReport, job_main
+from spark_flow.validation import CORRUPT_RECORD, Tally, Validation
 
 from _recipes import fan_in_day
 
@@ -57,6 +60,7 @@ FLIGHT_SCHEMA = (
     "minute INT, time_hour STRING"
 )
 PARTITION_SCHEMA = FLIGHT_SCHEMA.replace(", hour INT", "")  # hour comes from the folder
+RULES = Validation([], name="cube")  # parsing is the only check: every parsed flight counts
 
 
 def _dates(value: str) -> list[date]:
@@ -153,6 +157,8 @@ def cube_day(spark: SparkSession, args: argparse.Namespace, day: date) -> dict[s
     )
     if unexpected:
         log.warning("%s: hours %s are present but not in --hours; not read", day, unexpected)
+    tally = Tally(RULES)
+    schema = f"{PARTITION_SCHEMA}, {CORRUPT_RECORD} STRING"  # malformed lines kept, to be counted
     report = fan_in_day(
         spark,
         NAME,
@@ -162,12 +168,17 @@ def cube_day(spark: SparkSession, args: argparse.Namespace, day: date) -> dict[s
         mode=args.mode,
         min_completeness=args.min_completeness,
         read=lambda found: read_partitions(
-            spark, found, format="csv", schema=PARTITION_SCHEMA, options={"header": "true"}
+            spark, found, format="csv", schema=schema, options={"header": "true"}
         ),
-        aggregate=delays,
+        aggregate=lambda flights: delays(tally.valid("cube")(flights)),
         output=args.output,
     )
-    return {**report, "unexpected_hours": unexpected}
+    accounting = tally.accounting(
+        {"cube": report["rows_written"]},
+        computed=["cube"],  # the date's partition is replaced: the write always runs
+        why="an aggregate: the cube's rows are groups of the flights read, not one per flight",
+    )
+    return {**report, "unexpected_hours": unexpected, "accounting": accounting.as_dict()}
 
 
 @dataclass(frozen=True)

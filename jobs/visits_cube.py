@@ -9,7 +9,9 @@ missing hours, and writes nothing). `unaligned` runs with at least one hour and
 `--min-completeness` of them, and marks every row with `completeness` and `is_approximate`; a
 companion record in `<output>/_spark_flow_completeness` says which hours were missing. The
 cube is `GROUP BY CUBE(page, browser, country)` with visit counts and duration sums; each run
-replaces its date's partition of the output, so reruns never duplicate a day.
+replaces its date's partition of the output, so reruns never duplicate a day. Lines Spark cannot
+parse are left out of the cube and counted; the report says the rows read, the cube rows
+written (an aggregate: not one per row read) and the rows rejected.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from pyspark.sql import functions as F
 from spark_flow.arguments import JobParser, existing_input, folder_location, fraction, iso_date
 from spark_flow.fan_in import read_partitions
 from spark_flow.jobs import MERGED, JobReport, job_main
+from spark_flow.validation import CORRUPT_RECORD, Accounting, Tally, Validation
 
 from _recipes import fan_in_day
 from _schemas import VISIT_SCHEMA
 
 NAME = "visits_cube"
+RULES = Validation([], name="cube")  # parsing is the only check: every parsed visit counts
 
 
 def parser() -> JobParser:
@@ -50,13 +54,17 @@ def parser() -> JobParser:
 
 @dataclass(frozen=True)
 class CubeReport(JobReport):
-    """The fan-in mode, and the day's hours present and missing, completeness and write."""
+    """The fan-in mode, the day's hours present and missing, completeness and write, and where
+    the rows read went."""
 
     mode: str
     day: Mapping[str, Any] = field(metadata=MERGED)
+    accounting: Accounting
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> CubeReport:
+    tally = Tally(RULES)
+    schema = f"{VISIT_SCHEMA}, {CORRUPT_RECORD} STRING"  # malformed lines kept, to be counted
     report = fan_in_day(
         spark,
         NAME,
@@ -65,13 +73,20 @@ def run(spark: SparkSession, args: argparse.Namespace) -> CubeReport:
         hours=range(24),
         mode=args.mode,
         min_completeness=args.min_completeness,
-        read=lambda found: read_partitions(spark, found, format="json", schema=VISIT_SCHEMA),
-        aggregate=lambda visits: visits.cube("page", "browser", "country").agg(
-            F.count("*").alias("visits"), F.sum("duration_ms").alias("duration_ms")
+        read=lambda found: read_partitions(spark, found, format="json", schema=schema),
+        aggregate=lambda visits: (
+            tally.valid("cube")(visits)
+            .cube("page", "browser", "country")
+            .agg(F.count("*").alias("visits"), F.sum("duration_ms").alias("duration_ms"))
         ),
         output=args.output,
     )
-    return CubeReport(args.mode, day=report)
+    accounting = tally.accounting(
+        {"cube": report["rows_written"]},
+        computed=["cube"],  # the day's partition is replaced: the write always runs
+        why="an aggregate: the cube's rows are groups of the visits read, not one per visit",
+    )
+    return CubeReport(args.mode, day=report, accounting=accounting)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -81,7 +81,7 @@ def _loader_then_aggregator(spark: Any, workdir: Path, out: TextIO) -> None:
     loader_args = ["--input", str(workdir / "input"), "--output", table, "--batch-id", "1"]
     loader_args += ["--checkpoint-dir", str(workdir / "checkpoints")]
     out.write("2. Local Sequencer + readiness marker: devices_loader, then devices_aggregator\n")
-    out.write("   (the generated input has about 20% invalid rows, which the loader drops)\n")
+    out.write("   (the generated input has about 20% invalid rows, which the loader quarantines)\n")
     out.write("   " + loader.LOAD.describe().replace("\n", "\n   ") + "\n")
     for attempt in ("run", "rerun"):
         report = loader.run(spark, loader.parser().parse_args(loader_args)).as_dict()
@@ -90,6 +90,7 @@ def _loader_then_aggregator(spark: Any, workdir: Path, out: TextIO) -> None:
             f"{report['rows_written']} rows written, table version {report['table_version']}"
             f"{'' if report['committed'] else ' (batch 1 already committed)'}\n"
         )
+        _accounting(report, out)
     aggregator_args = ["--input", table, "--output", counts, "--wait-timeout", "5"]
     report = aggregator.run(spark, aggregator.parser().parse_args(aggregator_args)).as_dict()
     out.write(
@@ -104,6 +105,25 @@ def _loader_then_aggregator(spark: Any, workdir: Path, out: TextIO) -> None:
 def _conflicting_table(spark: Any, path: Path) -> None:
     """A table where a branch writes, whose `full_name` is a number: that branch's write fails."""
     delta.write(spark.createDataFrame([(1,)], "full_name INT"), str(path))
+
+
+def _accounting(report: dict[str, Any], out: TextIO) -> None:
+    """Where the loader's input rows went, and what its quarantine received."""
+    counts, quarantine = report["accounting"], report["quarantine"]
+    if not quarantine["committed"]:
+        out.write(f"     accounting: {counts['note']}\n")
+        return
+    rejected = counts["rows_rejected"]
+    reasons = ", ".join(f"{reason} {n}" for reason, n in rejected.items())
+    (written,) = counts["rows_written"].values()
+    out.write(
+        f"     accounting: {counts['rows_read']} rows read = {written} written "
+        f"+ {sum(rejected.values())} rejected ({reasons})\n"
+    )
+    out.write(
+        f"     quarantine: {quarantine['rows_written']} rows with their reason and raw line "
+        f"-> {Path(quarantine['path']).name} inside the table\n"
+    )
 
 
 def _split_with_a_failed_branch(spark: Any, workdir: Path, out: TextIO, rows: int) -> None:

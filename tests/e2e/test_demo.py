@@ -25,6 +25,12 @@ def _check_demo_output(stdout: str, workdir: Path) -> None:
     assert "rows in the table: 20 (not 40)" in stdout
     assert "loader run: committed=True" in stdout
     assert "loader rerun: committed=False, 0 rows written" in stdout
+    assert (
+        "accounting: 20 rows read = 14 written + 6 rejected "
+        "(malformed_record 0, type_too_short 5, no_full_name 1)"
+    ) in stdout
+    assert "quarantine: 6 rows with their reason and raw line -> _spark_flow_quarantine" in stdout
+    assert "accounting: nothing read: every write of this batch was already committed" in stdout
     assert "aggregator: waited for the marker, read version 0" in stdout
     assert "run 1, enriched: failed, 0 rows (schema of the data does not match the table" in stdout
     assert "run 2, raw     : already_done, 0 rows" in stdout

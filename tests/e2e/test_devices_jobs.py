@@ -134,12 +134,16 @@ def test_split_loader_rerun_after_a_failed_branch_loads_every_row_once(
     (failure,) = reports(failed.stdout)
     assert "branch 'enriched'" in str(failure["error"])
     outcomes = {b["name"]: b["status"] for b in failure["details"]["branches"]}  # type: ignore[index]
-    assert outcomes == {"raw": "success", "enriched": "failed"}
+    assert outcomes == {"raw": "success", "enriched": "failed", "quarantine": "success"}
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     (report,) = reports(rerun.stdout)
     outcomes = {b["name"]: b["status"] for b in report["branches"]}  # type: ignore[attr-defined]
-    assert outcomes == {"raw": "already_done", "enriched": "success"}
+    assert outcomes == {"raw": "already_done", "enriched": "success", "quarantine": "already_done"}
     lines = [json.loads(line) for line in (devices / "devices.json").read_text().splitlines()]
+    accounting = report["accounting"]
+    assert accounting["rows_read"] == len(lines)  # type: ignore[index]
+    assert accounting["rows_written"] == {"raw": 0, "enriched": len(lines)}  # type: ignore[index]
+    assert "raw" in accounting["note"]  # type: ignore[index]
     assert table_rows(raw, "SELECT count(*) AS n FROM t") == [{"n": len(lines)}]
     stored = table_rows(enriched, "SELECT full_name, loading_time FROM t")
     expected = Counter(" ".join(filter(None, (d["full_name"], d["version"]))) for d in lines)

@@ -80,6 +80,9 @@ def test_the_hourly_cube_of_a_full_day_matches_pandas(
     (report,) = reports(result.stdout)
     assert report["laid_out_rows"] == 842  # flights scheduled on 2013-01-01
     assert report["dates"][0]["completeness"] == 1.0
+    accounting = report["dates"][0]["accounting"]
+    assert accounting["rows_read"] == 842  # type: ignore[index]
+    assert accounting["rows_rejected"] == {"malformed_record": 0}  # type: ignore[index]
     stored = cube_rows(table, "2013-01-01")
     assert_matches(stored, expected(flights, "2013-01-01"))
     assert {row["completeness"] for row in stored.values()} == {1.0}

@@ -23,7 +23,8 @@ router = load("devices_output_router")
 
 
 def route(spark: SparkSession, *argv: str) -> dict[str, Any]:
-    return dict(router.run(spark, router.parser().parse_args(list(argv))).as_dict())
+    report: dict[str, Any] = router.run(spark, router.parser().parse_args(list(argv))).as_dict()
+    return report
 
 
 def test_the_router_loads_the_devices_into_a_postgres_table_once(

@@ -100,3 +100,27 @@ def test_an_empty_input_is_a_clear_error(spark: SparkSession, tmp_path: Path) ->
     # tests/unit/test_job_arguments.py.
     with pytest.raises(InvalidArgumentError, match="no JSON record found"):
         route(spark, "--input", str(tmp_path), "--output", str(tmp_path), "--output-type", "csv")
+
+
+def test_unparsable_lines_are_quarantined_beside_the_chosen_output_and_counted(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = [json.dumps({"type": "galaxy", "full_name": f"g {i}", "version": "1"}) for i in range(4)]
+    (folder / "devices.json").write_text("\n".join([*good, "{not json"]) + "\n")
+    out = str(tmp_path / "out")
+
+    report = route(spark, "--input", str(folder), "--output", out, "--output-type", "parquet",
+                   "--batch-id", "7")  # fmt: skip
+
+    assert report["accounting"] == {
+        "rows_read": 5,
+        "rows_written": {"devices": 4},
+        "rows_rejected": {"malformed_record": 1},
+        "balanced": True,
+        "note": None,
+    }
+    (held,) = delta.read(spark, report["quarantine"]["path"]).collect()
+    assert (held["reason"], held["raw"]) == ("malformed_record", "{not json")
+    assert report["quarantine"]["path"] == str(Path(out) / "_spark_flow_quarantine")

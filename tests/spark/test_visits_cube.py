@@ -102,3 +102,23 @@ def test_aligned_cube_with_a_missing_hour_writes_nothing(
         "date=2024-01-01/hour=07",
     ]
     assert not (tmp_path / "cube").exists()
+
+
+def test_malformed_lines_are_left_out_of_the_cube_and_counted(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    visits, output = tmp_path / "visits", str(tmp_path / "cube")
+    generate_visits(visits, date="2024-01-01", rows_per_hour=ROWS)
+    with (visits / "date=2024-01-01" / "hour=05" / "part-00000.json").open("a") as hour:
+        hour.write('{"visit_id": "cut short", "event_ti\n')
+
+    report = cube(spark, "--input", str(visits), "--date", "2024-01-01", "--output", output,
+                  "--mode", "aligned")  # fmt: skip
+
+    accounting = report["accounting"]
+    assert accounting["rows_read"] == 24 * ROWS + 1
+    assert accounting["rows_rejected"] == {"malformed_record": 1}
+    assert accounting["rows_written"] == {"cube": report["rows_written"]}
+    assert "an aggregate" in accounting["note"]
+    total = delta.read(spark, output).filter("page IS NULL AND browser IS NULL AND country IS NULL")
+    assert [r.visits for r in total.collect()] == [24 * ROWS]

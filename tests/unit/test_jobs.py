@@ -83,7 +83,7 @@ def test_a_job_s_functions_travel_by_value_as_executors_cannot_import_the_job(
 
 def test_the_loader_describes_its_sequence() -> None:
     assert load("devices_loader").LOAD.describe().splitlines()[1:] == [
-        "  1. drop_invalid",
+        "  1. validate",
         "  2. enrich",
     ]
 

@@ -1,0 +1,166 @@
+"""Validation: named rules, malformed records, the quarantine and the counts on the writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_flow import delta
+from spark_flow.errors import InvalidArgumentError
+from spark_flow.validation import (
+    CORRUPT_RECORD,
+    MALFORMED,
+    Accounting,
+    Rule,
+    Validation,
+    permissive,
+    quarantine_path,
+)
+
+SCHEMA = "type STRING, full_name STRING, version STRING"
+RULES = Validation(
+    [Rule("type_too_short", "length(type) > 3"), Rule("no_name", "full_name IS NOT NULL")]
+)
+VALID = {"type": "galaxy", "full_name": "galaxy s", "version": "1.0"}
+LINES = [
+    json.dumps(VALID),
+    json.dumps({"type": "tv", "full_name": "a tv", "version": "2.1"}),  # too short
+    json.dumps({"type": "x", "full_name": None, "version": "2.1"}),  # both: the first rule wins
+    json.dumps({"type": "pixel", "version": "3.5"}),  # no name
+    "this is not json",
+    '{"type": "nokia", "full_na',  # truncated
+]
+
+
+@pytest.fixture
+def devices(spark: SparkSession, tmp_path: Path) -> DataFrame:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "devices.json").write_text("\n".join(LINES) + "\n")
+    return spark.read.schema(permissive(SCHEMA)).json(str(folder))
+
+
+def reasons_of(df: DataFrame) -> list[tuple[str, str]]:
+    return sorted((r["reason"], r["raw"]) for r in df.collect())
+
+
+def test_each_row_is_rejected_for_its_first_failed_rule_and_keeps_its_raw_line(
+    devices: DataFrame,
+) -> None:
+    rejected = reasons_of(devices.transform(RULES.rejected))
+
+    assert [reason for reason, _ in rejected] == [
+        MALFORMED, MALFORMED, "no_name", "type_too_short", "type_too_short"
+    ]  # fmt: skip
+    raws = {raw for reason, raw in rejected if reason == MALFORMED}
+    assert raws == {"this is not json", '{"type": "nokia", "full_na'}
+    assert json.loads(rejected[2][1]) == {"type": "pixel", "version": "3.5"}
+
+
+def test_valid_rows_lose_the_columns_classification_adds(devices: DataFrame) -> None:
+    valid = devices.transform(RULES.valid)
+
+    assert valid.columns == ["type", "full_name", "version"]
+    assert [r.asDict() for r in valid.collect()] == [VALID]
+
+
+def test_column_rules_and_no_malformed_reason_without_a_corrupt_record_column(
+    spark: SparkSession,
+) -> None:
+    df = spark.createDataFrame([("tv", "n", "1"), ("pixel", None, "2")], SCHEMA)
+    rules = Validation(
+        [Rule("short", F.length("type") > 3), Rule("no_name", F.col("full_name").isNotNull())]
+    )
+
+    assert rules.reasons(df) == ("short", "no_name")
+    assert reasons_of(rules.rejected(df)) == [
+        ("no_name", '{"type":"pixel","version":"2"}'),
+        ("short", '{"type":"tv","full_name":"n","version":"1"}'),
+    ]
+
+
+def test_write_counts_exactly_and_a_rerun_duplicates_nothing(
+    devices: DataFrame, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "out")
+
+    first = RULES.write(devices, out, app_id="load.1", txn_version=1)
+    rerun = RULES.write(devices, out, app_id="load.1", txn_version=1)
+
+    assert first.accounting == Accounting(
+        6, {"output": 1}, {MALFORMED: 2, "type_too_short": 2, "no_name": 1}
+    )
+    assert first.accounting.balanced
+    assert first.quarantine_path == quarantine_path(out)
+    spark = devices.sparkSession
+    assert delta.read(spark, out).count() == 1
+    quarantined = delta.read(spark, first.quarantine_path)
+    assert reasons_of(quarantined) == reasons_of(devices.transform(RULES.rejected))
+    assert not rerun.output.committed
+    assert not rerun.quarantine.committed
+    assert rerun.accounting.rows_read == 0
+    assert "already committed" in (rerun.accounting.note or "")
+    assert delta.read(spark, out).count() == 1
+    assert quarantined.count() == 5
+
+
+def test_a_rerun_after_a_crash_between_the_writes_counts_from_the_output_write(
+    devices: DataFrame, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "out")
+    delta.write(RULES.rejected(devices), quarantine_path(out), app_id="load.1", txn_version=1)
+
+    rerun = RULES.write(devices, out, app_id="load.1", txn_version=1, transform=lambda d: d)
+
+    assert not rerun.quarantine.committed
+    assert rerun.output.committed
+    assert rerun.accounting == Accounting(
+        6, {"output": 1}, {MALFORMED: 2, "type_too_short": 2, "no_name": 1}
+    )
+    assert delta.read(devices.sparkSession, quarantine_path(out)).count() == 5
+
+
+def test_a_classify_step_before_write_is_not_repeated(devices: DataFrame, tmp_path: Path) -> None:
+    classified = devices.transform(RULES.classify).withColumn("full_name", F.upper("full_name"))
+
+    result = RULES.write(classified, str(tmp_path / "out"), app_id="a", txn_version=0)
+
+    assert result.accounting.rows_written == {"output": 1}
+    (row,) = delta.read(devices.sparkSession, str(tmp_path / "out")).collect()
+    assert row["full_name"] == "GALAXY S"
+
+
+def test_classify_refuses_columns_it_would_overwrite(spark: SparkSession) -> None:
+    df = spark.createDataFrame([("a", "b")], "type STRING, reason STRING")
+
+    with pytest.raises(InvalidArgumentError, match="already has the column"):
+        Validation([Rule("r", "true")]).classify(df)
+
+
+def test_permissive_adds_the_corrupt_record_column_once() -> None:
+    schema = permissive(SCHEMA)
+
+    assert schema.fieldNames() == ["type", "full_name", "version", CORRUPT_RECORD]
+    assert permissive(schema) == schema
+
+
+@pytest.mark.parametrize(
+    ("build", "fragment"),
+    [
+        (lambda: Rule("bad name", "true"), "not a usable name"),
+        (lambda: Rule(MALFORMED, "true"), "rows Spark could not parse"),
+        (lambda: Rule("r", ""), "Pass a SQL expression"),
+        (lambda: Rule("r", 3), "Pass a SQL expression"),  # type: ignore[arg-type]
+        (lambda: Validation([Rule("r", "true"), Rule("r", "false")]), "more than once"),
+        (lambda: Validation(["length(type) > 3"]), "expected Rule objects"),  # type: ignore[list-item]
+        (lambda: Accounting(3, {"out": 1}, {"r": 1}), "no note says why"),
+        (lambda: Accounting(-1, {"out": 0}), "integers >= 0"),
+    ],
+)
+def test_bad_definitions_fail_when_defined(build: object, fragment: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=fragment):
+        build()  # type: ignore[operator]
