@@ -12,6 +12,11 @@ Status
 Local Sequencer
     `LocalSequencer` of `Step`s (`step`, `sql_step`) with restart boundaries; a run returns a
     `SequenceReport` with one `StepReport` per step.
+Validation
+    Every input row accounted for: a `Validation` of named `Rule`s splits valid rows from
+    rejected ones (`permissive` keeps unparsable lines), writes both (a `ValidatedWrite`: the
+    output and its quarantine table, `quarantine_path`) and counts them in an `Accounting`;
+    `Tally` counts rows that another pattern writes.
 Isolated Sequencer
     Readiness markers between pipelines: `mark_ready`, `wait_until_ready`, `read_ready`
     (`Marker`). Task-based triggers are the bundled jobs' `--trigger`.
@@ -123,6 +128,15 @@ from spark_flow.runners import (
 from spark_flow.sequence import LocalSequencer, SequenceReport, Step, StepReport, sql_step, step
 from spark_flow.session import Profile, get_session, load_profile
 from spark_flow.status import Status
+from spark_flow.validation import (
+    Accounting,
+    Rule,
+    Tally,
+    ValidatedWrite,
+    Validation,
+    permissive,
+    quarantine_path,
+)
 
 __all__ = [
     # Sessions and Delta Lake
@@ -142,6 +156,14 @@ __all__ = [
     "StepReport",
     "sql_step",
     "step",
+    # Validation
+    "Accounting",
+    "Rule",
+    "Tally",
+    "ValidatedWrite",
+    "Validation",
+    "permissive",
+    "quarantine_path",
     # Isolated Sequencer
     "Marker",
     "mark_ready",

@@ -18,6 +18,7 @@ FAMILIES = [
     "Sessions and Delta Lake",
     "Status",
     "Local Sequencer",
+    "Validation",
     "Isolated Sequencer",
     "Aligned / Unaligned Fan-In",
     "Parallel Split",
