@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,11 @@ def test_a_process_backfill_isolates_a_failed_date_and_a_rerun_runs_only_that_da
 ) -> None:
     inputs, table, state = tmp_path / "input", tmp_path / "devices", tmp_path / "state"
     for n, day in enumerate(DATES):
-        if day != "2024-01-03":  # its input is late
+        if day != "2024-01-03":
             generate(inputs, day, 10 + n)
+    # 2024-01-03's input is there but broken: two partition layouts Spark cannot reconcile.
+    for layout in ("a=1", "b=1"):
+        generate(inputs / "2024-01-03", layout, 5)
     backfill = (
         SPARK_FLOW, "backfill", "devices_loader", "--start", DATES[0], "--end", DATES[-1],
         "--max-active-runs", "2", "--isolation", "process", "--",
@@ -46,6 +50,7 @@ def test_a_process_backfill_isolates_a_failed_date_and_a_rerun_runs_only_that_da
     assert "4 done, 0 running, 0 queued" in first.stderr  # the progress display
     assert table_rows(table, "SELECT count(*) AS n FROM t")[0]["n"] == 10 + 11 + 13
 
+    shutil.rmtree(inputs / "2024-01-03")
     generate(inputs, "2024-01-03", 12)
     second = run(*backfill, state=state)
 
@@ -68,6 +73,7 @@ def test_a_process_backfill_isolates_a_failed_date_and_a_rerun_runs_only_that_da
 
 def test_a_run_is_refused_at_once_while_another_process_holds_the_job(tmp_path: Path) -> None:
     state = RunState(tmp_path / "state")
+    (tmp_path / "visits").mkdir()
     command = (
         SPARK_FLOW, "run", "--date", "2024-01-02", "--first", "visits_trends",
         "--input", str(tmp_path / "visits"), "--date", "{ds}", "--output", str(tmp_path / "t"),
@@ -88,6 +94,8 @@ def test_a_run_is_refused_at_once_while_another_process_holds_the_job(tmp_path: 
 def test_a_failed_run_reads_the_same_from_spark_submit_and_spark_flow_run(
     tmp_path: Path,
 ) -> None:
+    # The input folder exists, so the arguments pass; the day's partition does not: the run fails.
+    (tmp_path / "no_visits").mkdir()
     job_args = ("--input", str(tmp_path / "no_visits"), "--output", str(tmp_path / "trends"))
 
     submitted = submit("visits_trends", *job_args, "--date", "2024-01-02")

@@ -58,6 +58,8 @@ def test_job_arguments_are_checked_for_every_date_before_any_run(
         ThreadIsolation("devices_loader", ["--input", "x"], spark).check(DAYS)
     assert bad.value.code == 2
 
+    for day in DAYS:  # inputs that exist: the refusal is the trigger's
+        (tmp_path / "input" / day.isoformat()).mkdir(parents=True)
     trigger = [*loader_args(tmp_path), "--trigger", "devices_aggregator"]
     with pytest.raises(InvalidArgumentError, match="process isolation"):
         ThreadIsolation("devices_loader", trigger, spark).check(DAYS)
