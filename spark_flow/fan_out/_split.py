@@ -33,7 +33,7 @@ from typing import Any, Literal, get_args
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
-from spark_flow._common import check_name, check_unique, one_line
+from spark_flow._common import check_max_parallel, check_name, check_unique, one_line
 from spark_flow.errors import (
     InvalidArgumentError,
     ParallelSplitError,
@@ -187,16 +187,7 @@ class ParallelSplit:
             [b.name for b in self.branches],
             "a branch's name is part of its Delta app id",
         )
-        if self.max_parallel is not None and (
-            isinstance(self.max_parallel, bool)
-            or not isinstance(self.max_parallel, int)
-            or self.max_parallel < 1
-        ):
-            raise InvalidArgumentError(
-                "max_parallel",
-                f"expected an integer >= 1, got {self.max_parallel!r}",
-                "Pass how many branches may run at once, or None for all.",
-            )
+        check_max_parallel(self.max_parallel, "branches")
 
     def run(
         self, source: DataFrame, *, app_id: str | None = None, txn_version: int | None = None
