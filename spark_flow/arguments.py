@@ -106,56 +106,56 @@ def check_argument(argument: str, kind: Callable[[str], _T], value: str) -> _T:
 # -- values ----------------------------------------------------------------------------------------
 
 
-def _number(kind: Callable[[str], _T], value: str, expected: str, fix: str) -> _T:
+def _number(
+    kind: Callable[[str], _T], value: str, accept: Callable[[_T], bool], expected: str, fix: str
+) -> _T:
+    """`value` as a `kind` that `accept` takes (a NaN fails every comparison), else Refused."""
     try:
-        return kind(value)
+        number = kind(value)
     except ValueError:
-        raise Refused(f"expected {expected}, got {value!r}", fix) from None
+        number = None
+    if number is None or not accept(number):
+        raise Refused(f"expected {expected}, got {value!r}", fix)
+    return number
 
 
 def batch_id(value: str) -> int:
     """A batch id, Delta's txn version: an integer >= 0."""
-    expected, fix = "an integer >= 0", "Pass the batch number, e.g. the run date as YYYYMMDD."
-    number = _number(int, value, expected, fix)
-    if number < 0:
-        raise Refused(f"expected {expected}, got {value!r}", fix)
-    return number
+    return _number(
+        int, value, lambda n: n >= 0, "an integer >= 0",
+        "Pass the batch number, e.g. the run date as YYYYMMDD.",
+    )  # fmt: skip
 
 
 def positive_int(value: str) -> int:
     """A count of things, at least 1 (files per trigger, branches at once)."""
-    expected, fix = "an integer >= 1", "Pass a count of at least 1, or leave the option out."
-    number = _number(int, value, expected, fix)
-    if number < 1:
-        raise Refused(f"expected {expected}, got {value!r}", fix)
-    return number
+    return _number(
+        int, value, lambda n: n >= 1, "an integer >= 1",
+        "Pass a count of at least 1, or leave the option out.",
+    )  # fmt: skip
 
 
 def seconds(value: str) -> float:
     """A duration in seconds, 0 or more (0: look once, do not wait)."""
-    expected, fix = "a number of seconds >= 0", "Pass e.g. 600 for ten minutes."
-    number = _number(float, value, expected, fix)
-    if not number >= 0:  # also refuses nan
-        raise Refused(f"expected {expected}, got {value!r}", fix)
-    return number
+    return _number(
+        float, value, lambda n: n >= 0, "a number of seconds >= 0", "Pass e.g. 600 for ten minutes."
+    )
 
 
 def positive_seconds(value: str) -> float:
     """A duration in seconds above 0, e.g. the interval between two looks."""
-    expected, fix = "a number of seconds > 0", "Pass e.g. 5 to look every five seconds."
-    number = _number(float, value, expected, fix)
-    if not number > 0:
-        raise Refused(f"expected {expected}, got {value!r}", fix)
-    return number
+    return _number(
+        float, value, lambda n: n > 0, "a number of seconds > 0",
+        "Pass e.g. 5 to look every five seconds.",
+    )  # fmt: skip
 
 
 def fraction(value: str) -> float:
     """A fraction from 0 to 1, e.g. the least completeness of a fan-in."""
-    expected, fix = "a fraction from 0 to 1", "Pass e.g. 0.75 for three quarters."
-    number = _number(float, value, expected, fix)
-    if not 0 <= number <= 1:
-        raise Refused(f"expected {expected}, got {value!r}", fix)
-    return number
+    return _number(
+        float, value, lambda n: 0 <= n <= 1, "a fraction from 0 to 1",
+        "Pass e.g. 0.75 for three quarters.",
+    )  # fmt: skip
 
 
 def iso_date(value: str) -> date:
