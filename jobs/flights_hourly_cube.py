@@ -47,7 +47,7 @@ from spark_flow.arguments import (
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_in import read_partitions
 from spark_flow.jobs import JobReport, job_main
-from spark_flow.validation import CORRUPT_RECORD, Tally, Validation
+from spark_flow.validation import Tally, Validation, permissive
 
 from _recipes import fan_in_day
 
@@ -158,7 +158,7 @@ def cube_day(spark: SparkSession, args: argparse.Namespace, day: date) -> dict[s
     if unexpected:
         log.warning("%s: hours %s are present but not in --hours; not read", day, unexpected)
     tally = Tally(RULES)
-    schema = f"{PARTITION_SCHEMA}, {CORRUPT_RECORD} STRING"  # malformed lines kept, to be counted
+    schema = permissive(PARTITION_SCHEMA)  # malformed lines kept, to be counted
     report = fan_in_day(
         spark,
         NAME,

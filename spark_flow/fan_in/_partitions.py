@@ -15,6 +15,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from spark_flow import delta
 from spark_flow.errors import InvalidArgumentError
@@ -68,7 +69,7 @@ def read_partitions(
     listing: PartitionListing,
     *,
     format: str = "parquet",
-    schema: str | None = None,
+    schema: str | StructType | None = None,
     options: Mapping[str, str] | None = None,
 ) -> DataFrame:
     """Read the present partitions in one scan, keeping the partition values as columns.
