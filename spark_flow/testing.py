@@ -9,6 +9,8 @@ gets these fixtures with no conftest of its own:
 
 `postgres` gives a test a real PostgreSQL server of its own (started once per test run, on a
 free 127.0.0.1 port) and makes it the configured one for `output_writer("postgres")`.
+`s3_bucket` gives a test a fresh bucket on a real S3-compatible server (moto, started once per
+test run on a free 127.0.0.1 port), with the AWS_* environment pointing at it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql._typing import UserDefinedFunctionLike
 
+    from spark_flow.local_s3 import LocalS3
     from spark_flow.postgres.local import LocalPostgres
 
 __all__ = [
@@ -37,6 +40,8 @@ __all__ = [
     "postgres_server",
     "read_output",
     "rendezvous",
+    "s3_bucket",
+    "s3_server",
     "spark",
     "tmp_delta_path",
 ]
@@ -86,6 +91,38 @@ def postgres(postgres_server: LocalPostgres, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv(DSN_ENV, postgres_server.dsn)
     monkeypatch.setenv("PGPASSWORD", postgres_server.password)
     return postgres_server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[LocalS3]:
+    """An S3-compatible server (moto) of the test run's own on a free 127.0.0.1 port.
+
+    Needs the `dev` extra (moto[server]); without it the tests using it are skipped, except
+    under CI (`CI=true`), where that is a failure.
+    """
+    from spark_flow.local_s3 import LocalS3
+
+    try:
+        import moto  # noqa: F401
+    except ImportError:
+        reason = "moto[server] is not installed (the dev extra)"
+        if os.environ.get("CI", "").lower() in ("1", "true"):
+            pytest.fail(f"{reason}: under CI the object-store tests must run", pytrace=False)
+        pytest.skip(reason)
+    with LocalS3() as server:
+        yield server
+
+
+_buckets = itertools.count()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: LocalS3, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty bucket on the test S3 server, e.g. `s3://test-3`, with the AWS_*
+    environment pointing at the server for this test (deltalake, pyarrow, obstore, boto3)."""
+    for name, value in s3_server.environment().items():
+        monkeypatch.setenv(name, value)
+    return s3_server.create_bucket(f"test-{os.getpid()}-{next(_buckets)}")
 
 
 @pytest.fixture

@@ -6,10 +6,6 @@ whichever backend the session uses (the delta-rs backend refuses only to *commit
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pandas as pd
@@ -19,66 +15,20 @@ from deltalake.transaction import CommitProperties, Transaction
 
 from spark_flow import delta, storage
 from spark_flow.errors import InputNotReadyError, InvalidArgumentError
+from spark_flow.local_s3 import LocalS3
 from spark_flow.markers import mark_ready, marker_path, wait_until_ready
 from spark_flow.outputs import DeltaOutput
-
-pytest.importorskip("moto", reason="moto[server] comes with the dev extra (make setup)")
 
 BUCKET = "spark-flow"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the moto server exited with {server.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"the moto server did not listen on 127.0.0.1:{port} within 60s")
-
-
 @pytest.fixture(scope="module")
-def bucket() -> Iterator[str]:
-    """`s3://spark-flow` on a moto server of its own, with the environment pointing at it.
-
-    The server runs in another process: in this one, deltalake calls that hold the GIL while
-    they wait on the store would stall the server's thread they are waiting for.
-    """
-    from pyarrow.fs import S3FileSystem
-
-    port = _free_port()
-    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_until_listening(port, server)
-        with pytest.MonkeyPatch.context() as env:
-            for name, value in {
-                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-                "AWS_ALLOW_HTTP": "true",  # deltalake refuses plain http otherwise
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_REGION": "us-east-1",
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_EC2_METADATA_DISABLED": "true",
-            }.items():
-                env.setenv(name, value)
-            store = S3FileSystem(
-                endpoint_override=f"http://127.0.0.1:{port}", allow_bucket_creation=True
-            )
-            store.create_dir(BUCKET)
-            yield f"s3://{BUCKET}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+def bucket(s3_server: LocalS3) -> Iterator[str]:
+    """`s3://spark-flow` on the test run's S3 server, with the environment pointing at it."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in s3_server.environment().items():
+            env.setenv(name, value)
+        yield s3_server.create_bucket(BUCKET)
 
 
 @pytest.fixture(scope="module")
