@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlparse
 from spark_flow.errors import InvalidArgumentError, StorageError
 
 if TYPE_CHECKING:
+    from obstore.store import ObjectStore
     from pyarrow.fs import FileSystem
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "is_local",
     "join",
     "local_folder",
+    "object_store",
     "read_text",
     "scheme",
     "write_text_atomically",
@@ -113,6 +115,30 @@ def local_folder(path: str, *, purpose: str, fix: str) -> Path:
             fix,
         )
     return Path(folder(path))
+
+
+def object_store(path: str) -> ObjectStore:
+    """The obstore client of the store folder `path`, its paths relative to it.
+
+    For what one upload cannot do alone: create an object only if absent, replace it only if
+    unchanged since read (its ETag), as runner leases and record tables do. Credentials come
+    from the environment, as for pyarrow.fs and deltalake.
+
+    Raises:
+        InvalidArgumentError: `path` is local (a rename or hard link does that work there).
+        StorageError: no client for its scheme, or the client cannot be configured.
+    """
+    if is_local(path):
+        raise InvalidArgumentError(
+            "path", f"expected an object store URI, got the local path {path!r}", "Pass a URI."
+        )
+    from obstore.exceptions import BaseError
+    from obstore.store import from_url
+
+    try:
+        return from_url(path)
+    except BaseError as exc:
+        raise StorageError(path, "open the store of", str(exc).splitlines()[0]) from exc
 
 
 def join(path: str, *parts: str) -> str:

@@ -1,9 +1,10 @@
 """Small Delta tables kept by the driver alone (run history): append rows, read them back.
 
 No Spark here: a runner records a run before its session starts and after it stops, and
-`spark-flow runs` reads the history without starting a JVM. Commits go through delta-rs, and the
-table is created with a rename (see `_create`), so it lives on a local or mounted filesystem.
-Appends from many processes at once all land: delta-rs retries a losing blind append.
+`spark-flow runs` reads the history without starting a JVM. Commits go through delta-rs, on a
+local or mounted filesystem or on an object store (its conditional put), and the table is
+created exactly once however many writers race to create it (see `_create`). Appends from many
+processes and hosts at once all land: delta-rs retries a losing blind append.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
+from pyarrow.fs import FileSystem
 
 from spark_flow import storage
 
@@ -26,6 +29,7 @@ __all__ = ["append_records", "read_records"]
 
 log = logging.getLogger(__name__)
 
+_LOG = "_delta_log"
 # A checkpoint every so many commits keeps reading the log cheap as the history grows.
 _CHECKPOINT_EVERY = 100
 
@@ -36,8 +40,11 @@ def append_records(path: str, rows: Sequence[Mapping[str, Any]], schema: pa.Sche
     Returns:
         The table version of the commit.
     """
-    root = _local_root(path)
-    _create(root, schema)
+    root = storage.folder(path)
+    if storage.is_local(root):
+        _create(root, schema)
+    else:
+        _create_in_store(root, schema)
     write_deltalake(root, pa.Table.from_pylist(list(rows), schema=schema), mode="append")
     table = DeltaTable(root)
     version = table.version()
@@ -48,23 +55,21 @@ def append_records(path: str, rows: Sequence[Mapping[str, Any]], schema: pa.Sche
 
 def read_records(path: str) -> list[dict[str, Any]]:
     """Every row of the table, or no rows when there is no table yet."""
-    root = _local_root(path)
+    root = storage.folder(path)
     if not DeltaTable.is_deltatable(root):
         return []
     # Reading the Parquet files ourselves: DeltaTable.to_pyarrow_table() aborts the interpreter
-    # at exit with deltalake 1.5-1.6 and pyarrow 25-26.
-    files = DeltaTable(root).file_uris()
-    return pq.read_table(files).to_pylist() if files else []
-
-
-def _local_root(path: str) -> str:
-    return str(
-        storage.local_folder(
-            path,
-            purpose="a record table is created with a folder rename",
-            fix="Keep record tables (the run history) on a local or mounted path.",
-        )
-    )
+    # at exit with deltalake 1.5-1.6 and pyarrow 25-26. One filesystem for all of them: the
+    # history has a file per record, and a client per file would cost a connection each. Our
+    # record tables add files by relative paths, so each URI is the root's plus its name.
+    uris = DeltaTable(root).file_uris()
+    if not uris:
+        return []
+    filesystem, base = FileSystem.from_uri(root)
+    prefix = root.rstrip("/")
+    paths = [base.rstrip("/") + uri[len(prefix) :] for uri in uris]
+    rows: list[dict[str, Any]] = pq.read_table(paths, filesystem=filesystem).to_pylist()
+    return rows
 
 
 def _create(root: str, schema: pa.Schema) -> None:
@@ -82,8 +87,31 @@ def _create(root: str, schema: pa.Schema) -> None:
     try:
         DeltaTable.create(str(scratch), schema=schema)
         try:
-            os.rename(scratch / "_delta_log", Path(root) / "_delta_log")
+            os.rename(scratch / _LOG, Path(root) / _LOG)
         except OSError:  # ENOTEMPTY / EEXIST: another creator's log is in place
             log.debug("another writer created %s first", root)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _create_in_store(root: str, schema: pa.Schema) -> None:
+    """`_create` on an object store, where no folder moves: the table's first commit is made in
+    a scratch table beside it, then published with put-if-absent, which only the first wins."""
+    if DeltaTable.is_deltatable(root):
+        return
+    import obstore
+    from obstore.exceptions import AlreadyExistsError
+
+    store = storage.object_store(root)
+    scratch = f"_spark_flow_create/{uuid.uuid4().hex}"
+    first = f"{_LOG}/{0:020d}.json"
+    try:
+        DeltaTable.create(storage.join(root, scratch), schema=schema)
+        commit = bytes(obstore.get(store, f"{scratch}/{first}").bytes())
+        try:
+            obstore.put(store, first, commit, mode="create")
+        except AlreadyExistsError:
+            log.debug("another writer created %s first", root)
+    finally:
+        leftovers = [meta["path"] for meta in obstore.list(store, scratch).collect()]
+        obstore.delete(store, leftovers)

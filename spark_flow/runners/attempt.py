@@ -97,7 +97,7 @@ class Attempts:
         """Run `task` for `logical_date` (`first`: exempt from depends_on_past); never raises."""
         key = self._lock_key(logical_date)
         lock = RunLock(
-            self.state.locks / self.job / (key or "_job"),
+            self.state.lock_folder(self.job, key),
             job=self.job, key=key, lease_seconds=self.options.lease_seconds,
         )  # fmt: skip
         try:

@@ -1,25 +1,27 @@
-"""The run lock: a lease file per job (or key, or date), safe across processes on one filesystem.
+"""The run lock: a lease per job (or key, or date), safe across processes and hosts sharing it.
 
-Locks live in the run-state store's `locks/` folder. The lease, not the run history, decides who
-may run: a holder that stalls past its lease loses the lock to the next contender.
+Locks live in the run-state store's `locks/` folder: on a local or mounted filesystem for the
+processes of one host (or of the hosts mounting it), on an object store for drivers anywhere that
+reach the bucket. The lease, not the run history, decides who may run: a holder that stalls past
+its lease loses the lock to the next contender.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from spark_flow._common import pid_alive
 from spark_flow.errors import ConcurrentRunError, InvalidArgumentError
+from spark_flow.runners._lease_store import Lease, lease_store
 from spark_flow.runners.state import now
 
 __all__ = ["LockHolder", "RunLock", "check_lease"]
@@ -57,20 +59,23 @@ def check_lease(lease_seconds: float) -> None:
 
 
 class RunLock:
-    """A lease lock shared by processes on one filesystem: at most one holder per job (and key).
+    """A lease lock shared by processes, and hosts, that share its folder: at most one holder.
 
-    Each acquisition creates the next numbered epoch file with an atomic hard link, so of two
-    contenders exactly one gets it. The holder renews its lease by touching its file from a
-    background thread and releases it in `release()`. A lock whose lease expired, or whose holder
-    process on this host is gone, is taken over by the next contender, which logs it. A holder
-    that finds a newer epoch has lost the lock (it stalled past its lease) and says so.
+    The folder picks where the lease lives (`_lease_store`): locally each acquisition creates the
+    next numbered epoch file with an atomic hard link; on an object store (`s3://` ...) the lease
+    is one object created with put-if-absent and replaced only with a put conditional on the
+    ETag read. Either way, of two contenders exactly one gets it. The holder renews its lease
+    from a background thread and releases it in `release()`. A lock whose lease expired, or
+    whose holder process on this host is gone, is taken over by the next contender, which logs
+    it. A holder whose renewal finds the lease changed has lost the lock (it stalled past its
+    lease) and says so.
 
-    Acquiring, renewing, taking over and releasing all keep one invariant (the newest epoch file
+    Acquiring, renewing, taking over and releasing all keep one invariant (the current lease
     names the holder), so they stay together in this one, longer, class.
 
     Args:
-        folder: the lock's folder (one per job, key or date).
-        job: the job's name, for messages and the holder's file.
+        folder: the lock's folder (one per job, key or date): a local path or a store URI.
+        job: the job's name, for messages and the holder's lease.
         key: the key or date the lock is for, if not the whole job.
         run_id: the holder's run id (default: a new one).
         lease_seconds: how long the lock holds without renewal.
@@ -79,7 +84,7 @@ class RunLock:
 
     def __init__(
         self,
-        folder: Path,
+        folder: str | Path,
         *,
         job: str,
         key: str | None = None,
@@ -88,14 +93,15 @@ class RunLock:
         renew: bool = True,
     ) -> None:
         check_lease(lease_seconds)
-        self.folder = Path(folder)
         self.job = job
         self.key = key
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.lease_seconds = lease_seconds
         self.lost = False
+        self._store = lease_store(folder)
         self._renew = renew
-        self._epoch: int | None = None
+        self._info: dict[str, Any] = {}
+        self._version: str | None = None
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -108,15 +114,15 @@ class RunLock:
 
     @property
     def held(self) -> bool:
-        return self._epoch is not None
+        return self._version is not None
 
     def acquire(self, *, wait: float | None = None, poll: float = 0.5) -> None:
         """Take the lock, waiting up to `wait` seconds for its holder (None: do not wait).
 
         Raises:
             ConcurrentRunError: another live run holds it (after `wait`, if given).
+            StorageError: the lease's store cannot be read or written.
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         while True:
             holder = self._try_acquire()
@@ -129,49 +135,56 @@ class RunLock:
             time.sleep(min(poll, max(wait - waited, 0.01)))
 
     def release(self) -> None:
-        """Give the lock up (no-op if not held); older epochs are removed."""
-        if self._epoch is None:
+        """Give the lock up (no-op if not held); a lease another run took over stays its own."""
+        if self._version is None:
             return
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
-        epoch, self._epoch = self._epoch, None
-        self._path(epoch, ".released").touch()
-        for old in self.folder.iterdir():
-            if old.stem.isdigit() and int(old.stem) < epoch:
-                old.unlink(missing_ok=True)
+        version, self._version = self._version, None
+        if not self._store.release(self._info, version):
+            log.warning("%s: run %s had lost its lock before releasing it", self.job, self.run_id)
 
     def renew(self) -> bool:
         """Extend the lease; False (and logged) when another run has taken the lock over."""
-        if self._epoch is None:
+        if self._version is None:
             return False
-        top = self._top()
-        if top != self._epoch:
+        version = self._store.renew(self._info, self._version)
+        if version is None:
             self.lost = True
             log.error(
-                "%s: run %s lost its lock to a newer holder (epoch %s > %s): its lease expired "
-                "while it ran, so another run may be running the same work",
-                self.job, self.run_id, top, self._epoch,
+                "%s: run %s lost its lock to a newer holder: its lease expired while it ran, "
+                "so another run may be running the same work",
+                self.job, self.run_id,
             )  # fmt: skip
             return False
-        os.utime(self._path(self._epoch))
+        self._version = version
         return True
 
     def holder(self) -> LockHolder | None:
         """The current holder, or None when the lock is free."""
-        top = self._top()
-        return None if top is None else self._live_holder(top)
+        lease = self._store.current()
+        return None if lease is None else self._live_holder(lease)
 
     def _try_acquire(self) -> LockHolder | None:
-        top = self._top()
-        if top is not None:
-            holder = self._live_holder(top)
+        lease = self._store.current()
+        if lease is not None:
+            holder = self._live_holder(lease)
             if holder is not None:
                 return holder
-        epoch = (top or 0) + 1
-        if not self._create(epoch):
+        info = {
+            "job": self.job,
+            "key": self.key,
+            "run_id": self.run_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": now().isoformat(),
+            "lease_seconds": self.lease_seconds,
+        }
+        version = self._store.claim(info, over=lease)
+        if version is None:  # another contender changed the lease since we read it
             return self.holder() or self._try_acquire()
-        self._epoch = epoch
+        self._info, self._version = info, version
         self._stop.clear()
         if self._renew:
             self._renewer = threading.Thread(
@@ -180,22 +193,16 @@ class RunLock:
             self._renewer.start()
         return None
 
-    def _live_holder(self, epoch: int) -> LockHolder | None:
-        """The holder of `epoch` if it still counts; logs a takeover when it does not."""
-        path = self._path(epoch)
-        if self._path(epoch, ".released").exists():
-            return None
-        try:
-            info = json.loads(path.read_text())
-            touched = path.stat().st_mtime
-        except FileNotFoundError:
+    def _live_holder(self, lease: Lease) -> LockHolder | None:
+        """The holder of `lease` if it still counts; logs a takeover when it does not."""
+        if lease.released:
             return None
         holder = LockHolder(
-            run_id=info["run_id"],
-            host=info["host"],
-            pid=info["pid"],
-            since=datetime.fromisoformat(info["since"]),
-            lease_until=datetime.fromtimestamp(touched + info["lease_seconds"], timezone.utc),
+            run_id=lease.run_id,
+            host=lease.host,
+            pid=lease.pid,
+            since=lease.since,
+            lease_until=lease.lease_until,
         )
         gone = holder.host == socket.gethostname() and not pid_alive(holder.pid)
         if not gone and holder.lease_until > now():
@@ -207,36 +214,7 @@ class RunLock:
         )  # fmt: skip
         return None
 
-    def _create(self, epoch: int) -> bool:
-        """Create epoch file `epoch` with its content in one step; False if it exists."""
-        info = {
-            "job": self.job,
-            "key": self.key,
-            "run_id": self.run_id,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "since": now().isoformat(),
-            "lease_seconds": self.lease_seconds,
-        }
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "w") as out:
-                json.dump(info, out)
-            os.link(temporary, self._path(epoch))
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            os.unlink(temporary)
-
     def _keep_renewing(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):
             if not self.renew():
                 return
-
-    def _top(self) -> int | None:
-        epochs = [int(p.stem) for p in self.folder.glob("*.lock") if p.stem.isdigit()]
-        return max(epochs, default=None)
-
-    def _path(self, epoch: int, suffix: str = ".lock") -> Path:
-        return self.folder / f"{epoch:012d}{suffix}"

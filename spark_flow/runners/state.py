@@ -12,7 +12,8 @@ see one record per attempt, its latest row. An attempt still `running` after its
 stays so in the history: the lock's lease, not this table, decides who may run.
 
 The store lives in a folder (the profile's `[state] location`, or `$SPARK_FLOW_STATE`): the table
-under `runs/`, the runners' locks under `locks/`.
+under `runs/`, the runners' locks under `locks/`. The folder is a local or mounted path, or an
+object store URI (`s3://bucket/state`) that drivers on different hosts share.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any, Literal, get_args
 
 import pyarrow as pa
 
+from spark_flow import storage
 from spark_flow.delta.records import append_records, read_records
 from spark_flow.errors import UnknownValueError
 
@@ -101,12 +103,16 @@ class RunRecord:
 
 
 class RunState:
-    """Run history of every job, in a Delta table under `location`."""
+    """Run history of every job, in a Delta table under `location` (a path or a store URI)."""
 
     def __init__(self, location: str | Path) -> None:
-        self.location = Path(location)
-        self.table = str(self.location / "runs")
-        self.locks = self.location / "locks"
+        self.location = storage.absolute(str(location))
+        self.table = storage.join(self.location, "runs")
+        self.locks = storage.join(self.location, "locks")
+
+    def lock_folder(self, job: str, key: str | None = None) -> str:
+        """The folder of the lock `job` runs under for `key` (None: the job's one lock)."""
+        return storage.join(self.locks, job, key or "_job")
 
     @classmethod
     def from_profile(cls, profile: str | None = None) -> RunState:
@@ -118,7 +124,7 @@ class RunState:
         return cls(load_profile(profile_name(profile)).state_location)
 
     def __repr__(self) -> str:
-        return f"RunState({str(self.location)!r})"
+        return f"RunState({self.location!r})"
 
     def record(self, record: RunRecord) -> None:
         """Append one event of an attempt (its start, or its end)."""

@@ -79,7 +79,7 @@ def test_a_run_is_refused_at_once_while_another_process_holds_the_job(tmp_path: 
         "--input", str(tmp_path / "visits"), "--date", "{ds}", "--output", str(tmp_path / "t"),
     )  # fmt: skip
 
-    with RunLock(state.locks / "visits_trends" / "_job", job="visits_trends", run_id="holder"):
+    with RunLock(state.lock_folder("visits_trends"), job="visits_trends", run_id="holder"):
         refused = run(*command, state=state.location)
 
     assert refused.returncode == 1

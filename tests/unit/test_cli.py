@@ -119,7 +119,7 @@ def test_a_run_refused_by_a_held_lock_adds_the_flag_that_waits(
 ) -> None:
     state = RunState(tmp_path / "state")
 
-    with RunLock(state.locks / probe / "_job", job=probe, run_id="holder"):
+    with RunLock(state.lock_folder(probe), job=probe, run_id="holder"):
         code = cli.main(["run", "--date", "2024-01-02", probe])
 
     out, err = capsys.readouterr()

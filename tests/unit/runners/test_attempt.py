@@ -43,7 +43,7 @@ def test_an_attempt_reads_the_history_once_for_every_decision(tmp_path: Path) ->
 
 def test_a_date_whose_lock_is_held_fails_without_a_row_in_the_history(tmp_path: Path) -> None:
     state = RunState(tmp_path)
-    with RunLock(state.locks / "j" / DAY.isoformat(), job="j", key=DAY.isoformat()):
+    with RunLock(state.lock_folder("j", DAY.isoformat()), job="j", key=DAY.isoformat()):
         report = ConcurrentRunner("j", state=state, max_active_runs=1).backfill([DAY], report_rows)
 
     (locked,) = report.runs

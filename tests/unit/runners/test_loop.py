@@ -223,7 +223,7 @@ def test_a_run_records_itself_running_while_it_runs(state: RunState) -> None:
 
 
 def test_a_date_locked_by_another_run_fails_alone(state: RunState) -> None:
-    other = RunLock(state.locks / "loader" / "2024-01-03", job="loader", key="2024-01-03")
+    other = RunLock(state.lock_folder("loader", "2024-01-03"), job="loader", key="2024-01-03")
     with other:
         report = ConcurrentRunner("loader", state=state, max_active_runs=2).backfill(
             WEEK, Recorder()
@@ -359,4 +359,4 @@ def test_options_that_cannot_work_are_refused_when_the_runner_is_made(
         SingleRunner("j", state=state, **options)
 
     assert caught.value.argument == argument
-    assert not state.locks.exists()  # refused before any run
+    assert not Path(state.locks).exists()  # refused before any run

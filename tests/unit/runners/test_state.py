@@ -78,10 +78,11 @@ def test_the_location_comes_from_the_environment_then_the_profile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(STATE_ENV, raising=False)
-    assert RunState.from_profile("local").location == Path(load_profile("local").state_location)
+    profiled = Path(load_profile("local").state_location).absolute()
+    assert RunState.from_profile("local").location == str(profiled)
 
     monkeypatch.setenv(STATE_ENV, str(tmp_path))
-    assert RunState.from_profile("local").location == tmp_path
+    assert RunState.from_profile("local").location == str(tmp_path)
 
 
 def test_a_profile_rejects_unknown_state_keys(tmp_path: Path) -> None:

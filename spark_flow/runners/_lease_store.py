@@ -1,0 +1,228 @@
+"""Where a runner's lease lives: numbered files on a local disk, one object on an object store.
+
+`RunLock` keeps the protocol (when a lease still counts, takeovers, renewal, losing); a lease
+store only reads the current lease and changes it atomically, each change conditional on the
+lease being the one read:
+
+- `LocalLeases` (plain paths, mounted volumes): each holder gets the next numbered epoch file,
+  created whole with a hard link that fails when the file exists; the file's mtime is the last
+  renewal, a `.released` file beside it says it was given up.
+- `ObjectLeases` (`s3://`, `gs://`, `az://` ...): one object, `lease.json`, created with
+  put-if-absent and afterwards replaced only with a conditional put on the ETag that was read,
+  so of two contenders the store lets exactly one through. No rename, link or mtime needed.
+
+`lease_store(folder)` picks one by the folder's scheme.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from spark_flow import storage
+from spark_flow.errors import StorageError
+from spark_flow.runners.state import now
+
+if TYPE_CHECKING:
+    from obstore.store import ObjectStore
+
+__all__ = ["Lease", "LeaseStore", "LocalLeases", "ObjectLeases", "lease_store"]
+
+LEASE_OBJECT = "lease.json"
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The lease a store holds now: who took it, when it was last renewed, its version.
+
+    `version` is opaque to the lock (an epoch number, an ETag): a change is made only while
+    the lease is still at the version its maker read.
+    """
+
+    run_id: str
+    host: str
+    pid: int
+    since: datetime
+    renewed_at: datetime
+    lease_seconds: float
+    released: bool
+    version: str
+
+    @property
+    def lease_until(self) -> datetime:
+        return self.renewed_at + timedelta(seconds=self.lease_seconds)
+
+
+class LeaseStore(Protocol):
+    """Atomic changes of one lock's lease; `info` is the holder's description (a JSON object)."""
+
+    def current(self) -> Lease | None:
+        """The latest lease, released or not; None when there never was one."""
+
+    def claim(self, info: Mapping[str, Any], over: Lease | None) -> str | None:
+        """Take the lock over `over` (None: it never had a lease); the new version, or None
+        when another contender changed the lease first."""
+
+    def renew(self, info: Mapping[str, Any], version: str) -> str | None:
+        """Move the lease on; its new version, or None when it is no longer at `version`."""
+
+    def release(self, info: Mapping[str, Any], version: str) -> bool:
+        """Give the lease up if it is still at `version`; False when someone took it over."""
+
+
+def lease_store(folder: str | Path) -> LeaseStore:
+    """The lease store of a lock folder: local files, or one object on an object store."""
+    where = str(folder)
+    return (
+        LocalLeases(Path(storage.folder(where))) if storage.is_local(where) else ObjectLeases(where)
+    )
+
+
+def _lease(info: Mapping[str, Any], renewed_at: datetime, released: bool, version: str) -> Lease:
+    return Lease(
+        run_id=info["run_id"],
+        host=info["host"],
+        pid=info["pid"],
+        since=datetime.fromisoformat(info["since"]),
+        renewed_at=renewed_at,
+        lease_seconds=info["lease_seconds"],
+        released=released,
+        version=version,
+    )
+
+
+class LocalLeases:
+    """Leases as numbered epoch files in a local folder (see the module docstring)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def current(self) -> Lease | None:
+        epoch = self._top()
+        if epoch is None:
+            return None
+        path = self._path(epoch)
+        try:
+            info = json.loads(path.read_text())
+            touched = path.stat().st_mtime
+        except FileNotFoundError:  # released and cleaned up between the listing and the read
+            return None
+        renewed_at = datetime.fromtimestamp(touched, timezone.utc)
+        return _lease(info, renewed_at, self._path(epoch, ".released").exists(), str(epoch))
+
+    def claim(self, info: Mapping[str, Any], over: Lease | None) -> str | None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        epoch = (self._top() if over is None else int(over.version)) or 0
+        return str(epoch + 1) if self._create(epoch + 1, info) else None
+
+    def renew(self, info: Mapping[str, Any], version: str) -> str | None:
+        if self._top() != int(version):
+            return None
+        os.utime(self._path(int(version)))
+        return version
+
+    def release(self, info: Mapping[str, Any], version: str) -> bool:
+        epoch = int(version)
+        self._path(epoch, ".released").touch()
+        for old in self.folder.iterdir():
+            if old.stem.isdigit() and int(old.stem) < epoch:
+                old.unlink(missing_ok=True)
+        return self._top() == epoch
+
+    def _create(self, epoch: int, info: Mapping[str, Any]) -> bool:
+        """Create epoch file `epoch` with its content in one step; False if it exists."""
+        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+        try:
+            with os.fdopen(handle, "w") as out:
+                json.dump(dict(info), out)
+            os.link(temporary, self._path(epoch))
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(temporary)
+
+    def _top(self) -> int | None:
+        epochs = [int(p.stem) for p in self.folder.glob("*.lock") if p.stem.isdigit()]
+        return max(epochs, default=None)
+
+    def _path(self, epoch: int, suffix: str = ".lock") -> Path:
+        return self.folder / f"{epoch:012d}{suffix}"
+
+
+class ObjectLeases:
+    """A lease as one object on an object store, changed only by conditional puts.
+
+    Every write carries a fresh `renewed_at` and a nonce, so its content, and with it the ETag
+    (an MD5 of the content on S3), differs from every earlier version. Release overwrites the
+    lease with a released one instead of deleting it: object stores' clients have no delete
+    conditional on an ETag, and a plain delete could remove a lease another run just took over.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._store: ObjectStore | None = None
+
+    def current(self) -> Lease | None:
+        import obstore
+
+        try:
+            got = self._call("read", lambda store: obstore.get(store, LEASE_OBJECT))
+        except FileNotFoundError:
+            return None
+        content = json.loads(bytes(got.bytes()))
+        renewed_at = datetime.fromisoformat(content["renewed_at"])
+        return _lease(content, renewed_at, bool(content.get("released")), got.meta["e_tag"] or "")
+
+    def claim(self, info: Mapping[str, Any], over: Lease | None) -> str | None:
+        return self._put(info, None if over is None else over.version)
+
+    def renew(self, info: Mapping[str, Any], version: str) -> str | None:
+        return self._put(info, version)
+
+    def release(self, info: Mapping[str, Any], version: str) -> bool:
+        return self._put(info, version, released=True) is not None
+
+    def _put(
+        self, info: Mapping[str, Any], version: str | None, *, released: bool = False
+    ) -> str | None:
+        """Write the lease if it is still at `version` (None: if there is none); its new ETag."""
+        import obstore
+        from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+        content = {
+            **info,
+            "renewed_at": now().isoformat(),
+            "released": released,
+            "nonce": uuid.uuid4().hex,
+        }
+        body = json.dumps(content).encode()
+        mode: Any = "create" if version is None else {"e_tag": version}
+        try:
+            put = self._call(
+                "write", lambda store: obstore.put(store, LEASE_OBJECT, body, mode=mode)
+            )
+        except (AlreadyExistsError, PreconditionError):
+            return None
+        return put["e_tag"] or ""
+
+    def _call(self, action: str, call: Any) -> Any:
+        """`call(store)`, with the store client's failures (not its answers) as StorageError."""
+        from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
+
+        if self._store is None:
+            self._store = storage.object_store(self.folder)
+        try:
+            return call(self._store)
+        except (AlreadyExistsError, PreconditionError, FileNotFoundError):
+            raise
+        except BaseError as exc:
+            where = storage.join(self.folder, LEASE_OBJECT)
+            raise StorageError(where, action, str(exc).splitlines()[0]) from exc
