@@ -134,9 +134,11 @@ def test_an_expired_lease_is_taken_over_and_its_stalled_holder_learns_it_lost(
 
 def test_renewal_keeps_a_live_holders_lease_past_its_first_expiry(state: RunState) -> None:
     folder = state.lock_folder("j")
-    with RunLock(folder, job="j", run_id="alive", lease_seconds=1.0):
-        with pytest.raises(ConcurrentRunError) as caught:
-            RunLock(folder, job="j").acquire(wait=2.5, poll=0.1)  # over two leases long
+    with (
+        RunLock(folder, job="j", run_id="alive", lease_seconds=1.0),
+        pytest.raises(ConcurrentRunError) as caught,
+    ):
+        RunLock(folder, job="j").acquire(wait=2.5, poll=0.1)  # over two leases long
 
     assert caught.value.holder["run_id"] == "alive"
     assert caught.value.waited is not None
