@@ -64,6 +64,7 @@ bench: setup postgres-server jdbc-driver
 	$(BIN)/python bench/bench_fan_out.py --rows 200000
 	$(BIN)/python bench/bench_fan_in.py
 	$(BIN)/python bench/bench_runners.py
+	$(BIN)/python bench/bench_leases.py
 	$(BIN)/python bench/bench_streaming.py --rows 50000
 	$(BIN)/python bench/bench_streaming.py --rows 25000 --decode-rounds 8
 	$(BIN)/python bench/bench_postgres.py --rows 1000000

@@ -94,6 +94,10 @@ FIGURES = [
            lambda r: r["speedup"],
            lambda r: f"{r['sequential_s']:.2f} s / {r['concurrent_s']:.2f} s", ">= 1.5",
            lambda x: x >= 1.5),
+    Figure("leases", "runner lock acquire + release: S3 server (moto) / local disk",
+           lambda r: r["s3_over_local"],
+           lambda r: f"S3 median {r['s3_median_s'] * 1000:.1f} ms, p99 {r['s3_p99_s'] * 1000:.1f} "
+           f"ms; local median {r['local_median_s'] * 1000:.2f} ms ({r['rounds']} rounds)"),
     _stream("0", "JSON"), _stream("8", "Python decode"),
     Figure("postgres", "PostgreSQL output / df.write.jdbc", lambda r: r["write_ratio"],
            lambda r: f"{r['ours_s']:.2f} s / {r['jdbc_s']:.2f} s ({r['rows']:,} rows); the "
