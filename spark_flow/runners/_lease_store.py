@@ -20,11 +20,11 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from spark_flow import storage
 from spark_flow.errors import StorageError
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["Lease", "LeaseStore", "LocalLeases", "ObjectLeases", "lease_store"]
 
 LEASE_OBJECT = "lease.json"
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,7 @@ class ObjectLeases:
             return None
         content = json.loads(bytes(got.bytes()))
         renewed_at = datetime.fromisoformat(content["renewed_at"])
-        return _lease(content, renewed_at, bool(content.get("released")), got.meta["e_tag"] or "")
+        return _lease(content, renewed_at, bool(content.get("released")), self._version(got.meta))
 
     def claim(self, info: Mapping[str, Any], over: Lease | None) -> str | None:
         return self._put(info, None if over is None else over.version)
@@ -193,7 +195,7 @@ class ObjectLeases:
     def _put(
         self, info: Mapping[str, Any], version: str | None, *, released: bool = False
     ) -> str | None:
-        """Write the lease if it is still at `version` (None: if there is none); its new ETag."""
+        """Write the lease if it is still at `version` (None: if there is none); its new one."""
         import obstore
         from obstore.exceptions import AlreadyExistsError, PreconditionError
 
@@ -204,16 +206,16 @@ class ObjectLeases:
             "nonce": uuid.uuid4().hex,
         }
         body = json.dumps(content).encode()
-        mode: Any = "create" if version is None else {"e_tag": version}
+        mode: Any = "create" if version is None else json.loads(version)
         try:
             put = self._call(
                 "write", lambda store: obstore.put(store, LEASE_OBJECT, body, mode=mode)
             )
         except (AlreadyExistsError, PreconditionError):
             return None
-        return put["e_tag"] or ""
+        return self._version(put)
 
-    def _call(self, action: str, call: Any) -> Any:
+    def _call(self, action: str, call: Callable[[ObjectStore], _T]) -> _T:
         """`call(store)`, with the store client's failures (not its answers) as StorageError."""
         from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 
@@ -226,3 +228,19 @@ class ObjectLeases:
         except BaseError as exc:
             where = storage.join(self.folder, LEASE_OBJECT)
             raise StorageError(where, action, str(exc).splitlines()[0]) from exc
+
+    def _version(self, meta: Mapping[str, Any]) -> str:
+        """The version token of the lease object: its ETag and, where the store has one, its
+        version id (S3 and Azure condition an update on the ETag, GCS on the generation, which
+        obstore calls `version`), as obstore's UpdateVersion takes them.
+
+        Raises:
+            StorageError: the store names no version, so no update could be conditional.
+        """
+        fields = {key: meta.get(key) for key in ("e_tag", "version")}
+        token = {key: value for key, value in fields.items() if value is not None}
+        if not token:
+            where = storage.join(self.folder, LEASE_OBJECT)
+            problem = "the store returned neither an ETag nor a version"
+            raise StorageError(where, "condition an update of", problem)
+        return json.dumps(token)
