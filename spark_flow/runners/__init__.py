@@ -13,9 +13,9 @@ in the lock and the pool:
   state read and written by concurrent runs gives wrong results, not just slow ones.
 
 The modules: `loop` (the runners, `RunPolicy`), `attempt` (one date's run, `RunContext`),
-`lock` (the lease lock, safe across processes on one filesystem), `reports` (`RunOutcome`,
-`BackfillReport`), `dates` (logical dates and the `{ds}` macros), `state` (the run history,
-`RunState` and `RunRecord`).
+`lock` (the lease lock, across processes on one filesystem or drivers sharing a bucket),
+`reports` (`RunOutcome`, `BackfillReport`), `dates` (logical dates and the `{ds}` macros),
+`state` (the run history, `RunState` and `RunRecord`).
 """
 
 from __future__ import annotations
