@@ -42,7 +42,7 @@ from deltalake.transaction import (
 )
 
 from spark_flow import storage
-from spark_flow.delta import _log
+from spark_flow.delta import _log, _stats
 from spark_flow.delta._schema import (
     planned_partitioning,
     planned_schema,
@@ -120,6 +120,8 @@ class WritePlan:
     schema: StructType
     partition_by: list[str]
     write_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The table's choice of columns with statistics (delta.dataSkipping* properties).
+    indexed_columns: int | tuple[str, ...] = _stats.DEFAULT_INDEXED_COLUMNS
 
     @property
     def staging(self) -> Path:
@@ -163,12 +165,23 @@ def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
             "Replace partitions by partition columns, or overwrite the whole table.",
         )
     read_version = None if table is None else table.version()
-    return replace(plan, read_version=read_version, schema=schema, partition_by=partition_by)
+    indexed = (
+        _stats.DEFAULT_INDEXED_COLUMNS
+        if table is None
+        else _stats.indexed_columns(table.metadata().configuration)
+    )
+    return replace(
+        plan,
+        read_version=read_version,
+        schema=schema,
+        partition_by=partition_by,
+        indexed_columns=indexed,
+    )
 
 
 def commit_staged(plan: WritePlan) -> WriteResult:
     """Move the staged files into the table and commit them; remove them if the commit fails."""
-    actions = _publish(plan.staging, Path(plan.root), plan.partition_by)
+    actions = _publish(plan)
     try:
         _check_replaced_partitions(plan.request, actions)
         return _commit(plan, actions)
@@ -184,18 +197,26 @@ def discard_staging(plan: WritePlan) -> None:
         plan.staging.parent.rmdir()
 
 
-def _publish(staging: Path, root: Path, partition_by: list[str]) -> list[AddAction]:
+def _publish(plan: WritePlan, *, data_change: bool = True) -> list[AddAction]:
     """Move the staged Parquet files into the table and describe them as Delta add actions.
 
+    Each action carries the file's statistics, read from the footer the writer just wrote.
     If a move fails, the files already moved are removed again: nothing is left outside staging.
+    `data_change=False` marks a rewrite of rows already in the table (compaction).
     """
+    staging, root = plan.staging, Path(plan.root)
     actions: list[AddAction] = []
     try:
         for file in sorted(staging.rglob("*.parquet")):
             relative = file.relative_to(staging)
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            rows = pq.read_metadata(file).num_rows
+            stats = _stats.file_stats(
+                pq.read_metadata(file),
+                plan.schema,
+                partition_by=plan.partition_by,
+                indexed_columns=plan.indexed_columns,
+            )
             os.replace(file, target)
             stat = target.stat()
             actions.append(
@@ -203,10 +224,10 @@ def _publish(staging: Path, root: Path, partition_by: list[str]) -> list[AddActi
                     # Raw path: deltalake URI-encodes it into the log itself.
                     path=relative.as_posix(),
                     size=stat.st_size,
-                    partition_values=_partition_values(relative, partition_by),
+                    partition_values=_partition_values(relative, plan.partition_by),
                     modification_time=int(stat.st_mtime * 1000),
-                    data_change=True,
-                    stats=json.dumps({"numRecords": rows}),
+                    data_change=data_change,
+                    stats=stats,
                 )
             )
     except BaseException:
