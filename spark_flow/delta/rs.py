@@ -95,6 +95,10 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
     plan = plan_write(request, df.schema)
     if isinstance(plan, WriteResult):
         return plan
+    if request.optimize_write:
+        # Spark's adaptive execution sizes the partitions of a rebalance: a small write lands in
+        # one file per partition value instead of one per core, a large one is not squeezed.
+        df = df.hint("rebalance", *plan.partition_by)
     try:
         writer = df.write.mode("overwrite").option("compression", "snappy")
         if plan.partition_by:
@@ -188,6 +192,42 @@ def commit_staged(plan: WritePlan) -> WriteResult:
     except BaseException:
         _remove(plan.root, [action.path for action in actions])
         raise
+
+
+def commit_rewrite(plan: WritePlan, rewritten: list[str]) -> tuple[int, int] | None:
+    """Swap the files `rewritten` (relative paths) for the staged ones that hold their rows.
+
+    One commit removes the old files and adds the new ones, all with `dataChange=false`: no
+    row changes, so streaming readers skip it and no app transaction is needed. Committed on
+    the plan's snapshot, so delta-rs refuses it when a concurrent commit removed one of the
+    files (then the new files are removed again) and lets concurrent appends through.
+
+    Returns:
+        (version committed, files added), or None when a concurrent commit won.
+    """
+    actions = _publish(plan, data_change=False)
+    now = int(time.time() * 1000)
+    removes = [RemoveAction(path, data_change=False, deletion_timestamp=now) for path in rewritten]
+    table = DeltaTable(plan.root, version=plan.read_version)
+    properties = CommitProperties(
+        custom_metadata={_WRITE_ID_KEY: plan.write_id, "spark_flow.operation": "OPTIMIZE"}
+    )
+    try:
+        table.create_write_transaction(
+            [*actions, *removes],
+            "append",
+            to_delta_schema(plan.schema),
+            partition_by=plan.partition_by,
+            commit_properties=properties,
+        )
+    except CommitFailedError as exc:
+        log.info("rewrite of %s lost to a concurrent commit (%s)", plan.root, exc)
+        _remove(plan.root, [action.path for action in actions])
+        return None
+    except BaseException:
+        _remove(plan.root, [action.path for action in actions])
+        raise
+    return _version_of(plan.root, plan.write_id, after=plan.read_version), len(actions)
 
 
 def discard_staging(plan: WritePlan) -> None:
