@@ -104,3 +104,13 @@ def test_the_statistics_match_what_deltalake_writes_for_the_same_data(
     assert ours["null_count.name"] == 4
     assert ours["min.id"] == 0
     assert ours["max.id"] == ROWS - 1
+
+
+def test_the_delta_data_source_writes_statistics_too(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "table")
+    _batch(spark, 2).write.format("delta").mode("append").save(path)
+    stats = _stats(DeltaTable(path))
+    assert (stats["min.id"], stats["max.id"]) == (2 * ROWS, 3 * ROWS - 1)
+    assert str(stats["min.day"]) == "2024-01-21"
+    assert stats["null_count.name"] == 3
+    assert stats["min.value"] is None  # Arrow's writer leaves NaN out of its bounds: none kept
