@@ -6,7 +6,7 @@ Used where the delta-spark JARs are not on the classpath. A write goes in four m
 2. Spark's executors write Parquet into a staging folder inside the table, so no row of data
    passes through the driver;
 3. the driver moves the staged files next to the table's data (a rename on the same filesystem)
-   and reads their footers for row counts;
+   and reads their footers for the files' statistics (row count, min/max, null counts);
 4. one Delta commit adds exactly those files, carrying the app transaction. delta-rs rejects the
    commit when a concurrent writer committed the same app id since step 1; the loser removes its
    files and reports a skip.
