@@ -71,6 +71,22 @@ FIGURES = [
            lambda r: ", ".join(f"{n} M {s:.2f} s" for n, s in r["seconds"].items())
            + f"; {r['fixed_seconds']:.2f} s + {r['seconds_per_million']:.3f} s/M",
            ">= 0.95", lambda x: x >= 0.95),
+    Figure("delta_maintenance", "Delta write with statistics / without (numRecords only)",
+           lambda r: r["stats_ratio"],
+           lambda r: f"{r['with_stats_s']:.2f} s / {r['without_stats_s']:.2f} s "
+           f"({r['rows']:,} rows)", "<= 1.05", lambda x: x <= 1.05),
+    Figure("delta_maintenance", "small appends of 10 rows: files before / after optimize",
+           lambda r: r["files_ratio"],
+           lambda r: f"{r['appends']} appends: {r['files_before']} -> {r['files_after']} files "
+           f"(optimize {r['optimize_s']:.2f} s, local[{r['cores']}])"),
+    Figure("delta_maintenance", "read + aggregate after optimize / before",
+           lambda r: r["read_after_over_before"],
+           lambda r: f"{r['read_after_s']:.2f} s / {r['read_before_s']:.2f} s", "< 1",
+           lambda x: x < 1),
+    Figure("delta_maintenance", "small write with optimize_write / without: seconds",
+           lambda r: r["optimized_write_ratio"],
+           lambda r: f"{r['optimized_files']} files for {r['optimized_appends']} writes "
+           f"({r['plain_files_per_write']:.1f} per write without)"),
     Figure("sequence", "Sequence resume after the boundary / full run",
            lambda r: r["resume_ratio"],
            lambda r: f"{r['resume_s']:.2f} s / {r['full_run_s']:.2f} s", "<= 0.3",

@@ -11,8 +11,11 @@ deltalake and no Spark session, wherever deltalake reads it (local paths, `file:
 Delta's own warning applies to both: a write whose `(app_id, txn_version)` is already committed
 is skipped, *even when its data differs*. Give each distinct batch of data its own txn version.
 
-Everything else in this package (`jvm`, `rs`, `source`, `_log`, `_schema`, `_types`) is private
-to it; `records` is the public exception, for the runners' run history.
+`optimize` compacts small files and `vacuum` deletes unreferenced ones (`maintenance`).
+
+Everything else in this package (`jvm`, `rs`, `source`, `_log`, `_schema`, `_stats`,
+`_compact`, `_types`) is private to it; `records` is the public exception, for the runners'
+run history.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ from spark_flow.delta._types import (
     BACKENDS,
     Backend,
     Mode,
+    OptimizeReport,
     TableInfo,
+    VacuumReport,
     WriteRequest,
     WriteResult,
 )
+from spark_flow.delta.maintenance import optimize, vacuum
 from spark_flow.errors import InvalidArgumentError, UnknownValueError
 
 if TYPE_CHECKING:
@@ -38,20 +44,25 @@ if TYPE_CHECKING:
 __all__ = [
     "Backend",
     "Mode",
+    "OptimizeReport",
     "TableInfo",
+    "VacuumReport",
     "WriteResult",
     "already_committed",
     "backend",
     "enable_delta",
+    "optimize",
     "read",
     "table_info",
     "transaction_version",
+    "vacuum",
     "write",
 ]
 
 log = logging.getLogger(__name__)
 
 BACKEND_CONF = "spark.spark_flow.delta.backend"
+OPTIMIZE_WRITE_CONF = "spark.spark_flow.delta.optimizeWrite"
 BackendChoice = Literal["auto", "jvm", "delta-rs"]
 _CHOICES: tuple[str, ...] = get_args(BackendChoice)
 
@@ -142,6 +153,7 @@ def write(
     partition_by: Sequence[str] | None = None,
     merge_schema: bool = False,
     replace_where: Mapping[str, object] | None = None,
+    optimize_write: bool | None = None,
 ) -> WriteResult:
     """Write `df` to the Delta table at `path` as one commit, idempotently when asked.
 
@@ -163,6 +175,11 @@ def write(
         replace_where: with `mode="overwrite"`, replace only these partitions, e.g.
             `{"date": "2024-01-01"}` (Delta's replaceWhere on partition columns). Every row of
             `df` must fall into them; the rest of the table stays as it is.
+        optimize_write: rebalance the data before writing (Delta's optimized writes), so a
+            small write makes one file per partition value rather than one per core. None
+            takes the session's `spark.spark_flow.delta.optimizeWrite` (false unless a profile
+            sets it). It costs a shuffle; on the jvm backend, Delta's own
+            `spark.databricks.delta.optimizeWrite.enabled` applies instead.
 
     Returns:
         What was committed, or why it was skipped.
@@ -190,10 +207,17 @@ def write(
         replace_where=None
         if replace_where is None
         else tuple((column, str(value)) for column, value in replace_where.items()),
+        optimize_write=_optimize_write(df.sparkSession, optimize_write),
     )
     if backend(df.sparkSession) == "jvm":
         return jvm.write(df, request)
     return rs.write(df, request)
+
+
+def _optimize_write(spark: SparkSession, asked: bool | None) -> bool:
+    if asked is not None:
+        return asked
+    return str(spark.conf.get(OPTIMIZE_WRITE_CONF, "false")).strip().lower() == "true"
 
 
 def read(spark: SparkSession, path: str, *, version: int | None = None) -> DataFrame:

@@ -27,6 +27,7 @@ class WriteRequest:
     partition_by: tuple[str, ...] | None = None
     merge_schema: bool = False
     replace_where: tuple[tuple[str, str], ...] | None = None
+    optimize_write: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
@@ -48,6 +49,12 @@ class WriteRequest:
         if self.app_id is not None and not self.app_id.strip():
             raise InvalidArgumentError("app_id", "it is empty", "Name the writing job.")
         self._check_replace_where()
+        if not isinstance(self.optimize_write, bool):
+            raise InvalidArgumentError(
+                "optimize_write",
+                f"expected True or False, got {self.optimize_write!r}",
+                "Pass optimize_write=True to write few, larger files.",
+            )
         version = self.txn_version
         if version is not None and (
             isinstance(version, bool) or not isinstance(version, int) or version < 0
@@ -138,4 +145,61 @@ class TableInfo:
                 "version",
                 f"a table version is an integer >= 0, got {self.version!r}",
                 "Build TableInfo with spark_flow.delta.table_info(path).",
+            )
+
+
+@dataclass(frozen=True)
+class OptimizeReport:
+    """What `optimize` did.
+
+    Attributes:
+        path: the table, as given.
+        committed: True when a compaction commit was made.
+        table_version: the version it committed, else the table's version.
+        files_removed: small files replaced (still referenced by older versions).
+        files_added: the files they were rewritten into.
+        partitions: how many partitions were compacted.
+        skipped_reason: why nothing was committed, when `committed` is False.
+    """
+
+    path: str
+    committed: bool
+    table_version: int
+    files_removed: int = 0
+    files_added: int = 0
+    partitions: int = 0
+    skipped_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        counts = (self.files_removed, self.files_added, self.partitions)
+        if min(counts) < 0 or self.committed == (self.skipped_reason is not None):
+            raise InvalidArgumentError(
+                "OptimizeReport",
+                f"counts must be >= 0 and a skip needs a reason, got {self}",
+                "Let spark_flow.delta.optimize build it.",
+            )
+
+
+@dataclass(frozen=True)
+class VacuumReport:
+    """What `vacuum` deleted, or would delete with `dry_run=True`.
+
+    Attributes:
+        path: the table, as given.
+        dry_run: True when nothing was deleted.
+        files: data files no retained version references, relative to the table.
+        staging: staging folders (write ids) of writers gone for longer than the retention.
+        bytes: their total size.
+    """
+
+    path: str
+    dry_run: bool
+    files: tuple[str, ...] = ()
+    staging: tuple[str, ...] = ()
+    bytes: int = 0
+
+    def __post_init__(self) -> None:
+        if self.bytes < 0:
+            raise InvalidArgumentError(
+                "VacuumReport", f"bytes must be >= 0, got {self.bytes}", "Let vacuum build it."
             )

@@ -6,7 +6,7 @@ Used where the delta-spark JARs are not on the classpath. A write goes in four m
 2. Spark's executors write Parquet into a staging folder inside the table, so no row of data
    passes through the driver;
 3. the driver moves the staged files next to the table's data (a rename on the same filesystem)
-   and reads their footers for row counts;
+   and reads their footers for the files' statistics (row count, min/max, null counts);
 4. one Delta commit adds exactly those files, carrying the app transaction. delta-rs rejects the
    commit when a concurrent writer committed the same app id since step 1; the loser removes its
    files and reports a skip.
@@ -42,7 +42,7 @@ from deltalake.transaction import (
 )
 
 from spark_flow import storage
-from spark_flow.delta import _log
+from spark_flow.delta import _log, _stats
 from spark_flow.delta._schema import (
     planned_partitioning,
     planned_schema,
@@ -95,6 +95,10 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
     plan = plan_write(request, df.schema)
     if isinstance(plan, WriteResult):
         return plan
+    if request.optimize_write:
+        # Spark's adaptive execution sizes the partitions of a rebalance: a small write lands in
+        # one file per partition value instead of one per core, a large one is not squeezed.
+        df = df.hint("rebalance", *plan.partition_by)
     try:
         writer = df.write.mode("overwrite").option("compression", "snappy")
         if plan.partition_by:
@@ -120,6 +124,8 @@ class WritePlan:
     schema: StructType
     partition_by: list[str]
     write_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The table's choice of columns with statistics (delta.dataSkipping* properties).
+    indexed_columns: int | tuple[str, ...] = _stats.DEFAULT_INDEXED_COLUMNS
 
     @property
     def staging(self) -> Path:
@@ -163,18 +169,65 @@ def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
             "Replace partitions by partition columns, or overwrite the whole table.",
         )
     read_version = None if table is None else table.version()
-    return replace(plan, read_version=read_version, schema=schema, partition_by=partition_by)
+    indexed = (
+        _stats.DEFAULT_INDEXED_COLUMNS
+        if table is None
+        else _stats.indexed_columns(table.metadata().configuration)
+    )
+    return replace(
+        plan,
+        read_version=read_version,
+        schema=schema,
+        partition_by=partition_by,
+        indexed_columns=indexed,
+    )
 
 
 def commit_staged(plan: WritePlan) -> WriteResult:
     """Move the staged files into the table and commit them; remove them if the commit fails."""
-    actions = _publish(plan.staging, Path(plan.root), plan.partition_by)
+    actions = _publish(plan)
     try:
         _check_replaced_partitions(plan.request, actions)
         return _commit(plan, actions)
     except BaseException:
         _remove(plan.root, [action.path for action in actions])
         raise
+
+
+def commit_rewrite(plan: WritePlan, rewritten: list[str]) -> tuple[int, int] | None:
+    """Swap the files `rewritten` (relative paths) for the staged ones that hold their rows.
+
+    One commit removes the old files and adds the new ones, all with `dataChange=false`: no
+    row changes, so streaming readers skip it and no app transaction is needed. Committed on
+    the plan's snapshot, so delta-rs refuses it when a concurrent commit removed one of the
+    files (then the new files are removed again) and lets concurrent appends through.
+
+    Returns:
+        (version committed, files added), or None when a concurrent commit won.
+    """
+    actions = _publish(plan, data_change=False)
+    now = int(time.time() * 1000)
+    removes = [RemoveAction(path, data_change=False, deletion_timestamp=now) for path in rewritten]
+    table = DeltaTable(plan.root, version=plan.read_version)
+    properties = CommitProperties(
+        custom_metadata={_WRITE_ID_KEY: plan.write_id, "spark_flow.operation": "OPTIMIZE"}
+    )
+    try:
+        table.create_write_transaction(
+            [*actions, *removes],
+            "append",
+            to_delta_schema(plan.schema),
+            partition_by=plan.partition_by,
+            commit_properties=properties,
+        )
+    except CommitFailedError as exc:
+        log.info("rewrite of %s lost to a concurrent commit (%s)", plan.root, exc)
+        _remove(plan.root, [action.path for action in actions])
+        return None
+    except BaseException:
+        _remove(plan.root, [action.path for action in actions])
+        raise
+    return _version_of(plan.root, plan.write_id, after=plan.read_version), len(actions)
 
 
 def discard_staging(plan: WritePlan) -> None:
@@ -184,18 +237,26 @@ def discard_staging(plan: WritePlan) -> None:
         plan.staging.parent.rmdir()
 
 
-def _publish(staging: Path, root: Path, partition_by: list[str]) -> list[AddAction]:
+def _publish(plan: WritePlan, *, data_change: bool = True) -> list[AddAction]:
     """Move the staged Parquet files into the table and describe them as Delta add actions.
 
+    Each action carries the file's statistics, read from the footer the writer just wrote.
     If a move fails, the files already moved are removed again: nothing is left outside staging.
+    `data_change=False` marks a rewrite of rows already in the table (compaction).
     """
+    staging, root = plan.staging, Path(plan.root)
     actions: list[AddAction] = []
     try:
         for file in sorted(staging.rglob("*.parquet")):
             relative = file.relative_to(staging)
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            rows = pq.read_metadata(file).num_rows
+            stats = _stats.file_stats(
+                pq.read_metadata(file),
+                plan.schema,
+                partition_by=plan.partition_by,
+                indexed_columns=plan.indexed_columns,
+            )
             os.replace(file, target)
             stat = target.stat()
             actions.append(
@@ -203,10 +264,10 @@ def _publish(staging: Path, root: Path, partition_by: list[str]) -> list[AddActi
                     # Raw path: deltalake URI-encodes it into the log itself.
                     path=relative.as_posix(),
                     size=stat.st_size,
-                    partition_values=_partition_values(relative, partition_by),
+                    partition_values=_partition_values(relative, plan.partition_by),
                     modification_time=int(stat.st_mtime * 1000),
-                    data_change=True,
-                    stats=json.dumps({"numRecords": rows}),
+                    data_change=data_change,
+                    stats=stats,
                 )
             )
     except BaseException:

@@ -16,6 +16,7 @@ from spark_flow.errors import InvalidArgumentError, UnknownValueError
         ({"app_id": "job", "txn_version": True}, "txn_version", "got True"),
         ({"app_id": " ", "txn_version": 1}, "app_id", "it is empty"),
         ({"path": ""}, "path", "non-empty table path"),
+        ({"optimize_write": "yes"}, "optimize_write", "expected True or False, got 'yes'"),
     ],
 )
 def test_bad_arguments_name_the_argument_and_the_problem(
