@@ -1,0 +1,214 @@
+"""Why a Delta log cannot be read, told in the protocol's terms instead of deltalake's.
+
+deltalake refuses a broken log with its kernel's text ("Kernel error: Expected contiguous
+commit files ..."). When it does, `diagnose` lists and reads the log itself (only then: a
+healthy table costs nothing here) and names the table, the version and the defect. Data files
+the log names but the store lacks are found by `missing_files`, one listing per table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from spark_flow import storage
+from spark_flow.delta._protocol import Protocol, unreadable
+from spark_flow.errors import InvalidDeltaLogError, SparkFlowError, UnsupportedDeltaFeatureError
+
+log = logging.getLogger(__name__)
+
+LOG_DIR = "_delta_log"
+_COMMIT = re.compile(r"^(\d{20})\.json$")
+# Classic `v.checkpoint.parquet`, multi-part `v.checkpoint.i.n.parquet`, v2 `v.checkpoint.<id>.*`
+_CHECKPOINT = re.compile(
+    r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?(?:\.[\w-]+)?\.(?:parquet|json)$"
+)
+_RESTORE = "Restore the log's files from a backup or a copy of the table"
+
+
+@dataclass
+class _Log:
+    """What a listing of `_delta_log/` holds: commit files by version, complete checkpoints."""
+
+    commits: dict[int, str] = field(default_factory=dict)
+    checkpoints: set[int] = field(default_factory=set)
+    has_hint: bool = False
+
+    @classmethod
+    def listed(cls, path: str) -> _Log:
+        found = cls()
+        parts: dict[tuple[int, int], set[int]] = {}
+        for name in storage.list_files(storage.join(path, LOG_DIR)):
+            if commit := _COMMIT.match(name):
+                found.commits[int(commit.group(1))] = name
+            elif checkpoint := _CHECKPOINT.match(name):
+                version, part, of = checkpoint.groups()
+                if part is None:
+                    found.checkpoints.add(int(version))
+                else:  # a multi-part checkpoint counts only when every part is there
+                    parts.setdefault((int(version), int(of)), set()).add(int(part))
+            found.has_hint = found.has_hint or name == "_last_checkpoint"
+        found.checkpoints |= {v for (v, of), seen in parts.items() if len(seen) == of}
+        return found
+
+
+def diagnose(path: str, version: int | None) -> SparkFlowError | None:
+    """The error that says why the log at `path` (read at `version`) is unreadable, or None.
+
+    None where the listing shows no defect this function knows; the caller then reports the
+    library's failure as a storage error.
+    """
+    listing = _Log.listed(path)
+    if not listing.commits and not listing.checkpoints:
+        return None
+    try:
+        return (
+            _hint_defect(path, listing)
+            or _gap(path, listing, version)
+            or _actions_defect(path, listing, version)
+        )
+    except InvalidDeltaLogError as found:  # a commit that is not JSON, found while replaying
+        return found
+
+
+def _hint_defect(path: str, listing: _Log) -> InvalidDeltaLogError | None:
+    """`_last_checkpoint` that does not parse, or names a checkpoint the log lacks."""
+    if not listing.has_hint:
+        return None
+    text = storage.read_text(storage.join(path, LOG_DIR, "_last_checkpoint")) or ""
+    advice = (
+        "Delete _delta_log/_last_checkpoint: it is only a hint, and readers then find the "
+        "latest checkpoint by listing the log"
+    )
+    try:
+        hinted = json.loads(text)["version"]
+    except (ValueError, KeyError, TypeError):
+        return InvalidDeltaLogError(path, None, "_delta_log/_last_checkpoint is not JSON", advice)
+    if hinted not in listing.checkpoints:
+        return InvalidDeltaLogError(
+            path,
+            hinted if isinstance(hinted, int) else None,
+            f"_delta_log/_last_checkpoint names a checkpoint at version {hinted}, which the log "
+            "does not have",
+            advice,
+        )
+    return None
+
+
+def _start(listing: _Log, version: int) -> int:
+    """The version a reader starts replaying at: after the latest checkpoint, else 0."""
+    below = [v for v in listing.checkpoints if v <= version]
+    return max(below) + 1 if below else 0
+
+
+def _target(listing: _Log, version: int | None) -> int:
+    return max([*listing.commits, *listing.checkpoints]) if version is None else version
+
+
+def _gap(path: str, listing: _Log, version: int | None) -> InvalidDeltaLogError | None:
+    """The first commit missing between where a reader starts and the version it reads."""
+    target = _target(listing, version)
+    start = _start(listing, target)
+    missing = [v for v in range(start, target + 1) if v not in listing.commits]
+    if not missing:
+        return None
+    first = missing[0]
+    before = f"read version={first - 1} or earlier, or " if first > start else ""
+    return InvalidDeltaLogError(
+        path,
+        first,
+        f"the commit file of version {first} ({LOG_DIR}/{first:020d}.json) is missing, so the "
+        f"versions after it cannot be rebuilt ({len(missing)} missing up to version {target})",
+        f"{_RESTORE}; {before}ask the table's writer to write a checkpoint",
+    )
+
+
+def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowError | None:
+    """A commit that is not JSON, a protocol that breaks the spec or is unsupported, or no
+    protocol or metadata where the replay (without a checkpoint) must find both."""
+    target = _target(listing, version)
+    start = _start(listing, target)
+    protocol: tuple[int, Protocol] | None = None
+    metadata = False
+    for commit in range(start, target + 1):
+        for action in _actions(path, commit, listing.commits[commit]):
+            if "protocol" in action:
+                protocol = (commit, Protocol.from_action(action["protocol"] or {}))
+            metadata = metadata or "metaData" in action
+    if protocol is not None:
+        at, found = protocol
+        defect = found.defect()
+        if defect is not None:
+            return InvalidDeltaLogError(
+                path, at, defect, "The table's writer broke the Delta protocol; " + _RESTORE
+            )
+        refused = unreadable(found)
+        if refused:
+            return unsupported(path, at, refused)
+    if start > 0:  # a checkpoint holds the protocol and metadata this replay did not see
+        return None
+    lacking = [name for name, seen in (("protocol", protocol), ("metaData", metadata)) if not seen]
+    if lacking:
+        return InvalidDeltaLogError(
+            path,
+            target,
+            f"no {' and no '.join(lacking)} action in versions 0 to {target}; every table "
+            "has both from its first commit",
+            f"{_RESTORE}; the commit of version 0 must hold them",
+        )
+    return None
+
+
+def _actions(path: str, version: int, name: str) -> list[dict[str, Any]]:
+    """The actions of one commit file; InvalidDeltaLogError when a line is not a JSON object."""
+    text = storage.read_text(storage.join(path, LOG_DIR, name)) or ""
+    actions = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            action = json.loads(line)
+        except ValueError:
+            action = None
+        if not isinstance(action, dict):
+            raise InvalidDeltaLogError(
+                path,
+                version,
+                f"line {number} of its commit file {LOG_DIR}/{name} is not a JSON object (a "
+                "torn or foreign write)",
+                f"{_RESTORE}, or read version={version - 1} or earlier",
+            )
+        actions.append(action)
+    return actions
+
+
+def unsupported(path: str, version: int, refused: list[str]) -> UnsupportedDeltaFeatureError:
+    """The refusal of a table whose protocol needs what the reader does not handle."""
+    return UnsupportedDeltaFeatureError(
+        f"reading the table at {path!r} (version {version}): it needs {', '.join(refused)}, "
+        "which this reader does not handle, and reading its files without would return wrong "
+        "rows or values",
+        "Read it with the delta-spark connector (backend 'jvm', see enable_delta), or have its "
+        "owner drop the feature (ALTER TABLE ... DROP FEATURE)",
+    )
+
+
+def missing_files(root: str, uris: list[str]) -> list[str]:
+    """The files among `uris` (the log's data files of the table at `root`) that do not exist.
+
+    One recursive listing of the table's folder covers the files inside it; files elsewhere
+    (absolute paths in the log) are looked up one by one.
+    """
+    location = storage.folder(root).rstrip("/") + "/"
+    present = set(storage.list_files(root, recursive=True))
+    missing = []
+    for uri in uris:
+        inside = uri.startswith(location)
+        if inside and uri[len(location) :] not in present:
+            missing.append(uri[len(location) :])
+        elif not inside and not storage.exists(uri):
+            missing.append(uri)
+    return missing
