@@ -44,9 +44,9 @@ Errors
     Every error is a `SparkFlowError`, picklable, its facts kept as attributes. Bad input:
     `InvalidArgumentError`, `UnknownValueError`, `ConfigError`, `SchemaMismatchError`. Tables
     and stores: `NotADeltaTableError`, `InvalidDeltaLogError`, `UnsupportedDeltaFeatureError`,
-    `StorageError`, `PostgresConnectionError`; an optional extra not installed: `MissingDependencyError`. A
-    pattern's rule: `StepFailedError`, `InputNotReadyError`, `TriggerRuleError`,
-    `ParallelSplitError`. Runners: `ConcurrentRunError`, `DependsOnPastError`,
+    `StorageError`, `PostgresConnectionError`; an optional extra not installed:
+    `MissingDependencyError`. A pattern's rule: `StepFailedError`, `InputNotReadyError`,
+    `TriggerRuleError`, `ParallelSplitError`. Runners: `ConcurrentRunError`, `DependsOnPastError`,
     `JobProcessError`. A bundled job's input or output gone wrong while it ran:
     `ArgumentLocationError` (it names the job's argument).
 """
