@@ -115,10 +115,6 @@ def checkpoint_actions(path: str) -> pa.Table:
     return pq.read_table(checkpoint)
 
 
-def _non_null(actions_: pa.Table, column: str) -> pa.Table:
-    return actions_.filter(pa.compute.is_valid(actions_[column]))
-
-
 def multi_part_checkpoint(path: str, parts: int = 2) -> int:
     """Replace the classic checkpoint of the latest version by `parts` parts; its version."""
     checkpointed = checkpoint_actions(path)
@@ -140,53 +136,62 @@ def v2_checkpoint(path: str, *, form: str, sidecars: bool) -> int:
     """Replace the latest classic checkpoint by a UUID-named v2 one (`json` or `parquet`).
 
     With `sidecars`, the add actions move to a Parquet file in `_delta_log/_sidecars/`, which
-    the checkpoint names in a `sidecar` action. The table gains the `v2Checkpoint` feature.
+    the checkpoint names in a `sidecar` action. The table gains the `v2Checkpoint` feature in
+    the commit of the checkpointed version, so a replay of the commits agrees with it.
     """
     checkpointed = checkpoint_actions(path)
     version = DeltaTable(path).version()
     log_dir = Path(path) / "_delta_log"
     (log_dir / f"{version:020d}.checkpoint.parquet").unlink()
-    features = {"readerFeatures": ["v2Checkpoint"], "writerFeatures": ["v2Checkpoint"]}
-    protocol = {"minReaderVersion": 3, "minWriterVersion": 7, **features}
-    # The commit of the checkpointed version upgrades the protocol, so a replay agrees with it.
+    features = ["v2Checkpoint"]
+    protocol = {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": features,
+                "writerFeatures": features}  # fmt: skip
     set_protocol(path, protocol, version)
-    rows = [{k: v for k, v in row.items() if v is not None} for row in checkpointed.to_pylist()]
+    rows = checkpointed.to_pylist()  # Arrow maps come as lists of (key, value) pairs
     for row in rows:
-        if "protocol" in row:
+        if row["protocol"] is not None:
             row["protocol"] = protocol
-        if "add" in row:  # Parquet checkpoints carry stats as JSON text, partition values as maps
-            row["add"] = _json_add(row["add"])
-    adds = [row for row in rows if "add" in row]
-    kept = [row for row in rows if "add" not in row] if sidecars else rows
+    adds = [row for row in rows if row["add"] is not None]
+    kept = [row for row in rows if row["add"] is None] if sidecars else rows
     kept.append({"checkpointMetadata": {"version": version}})
     if sidecars:
-        sidecar_dir = log_dir / "_sidecars"
-        sidecar_dir.mkdir(exist_ok=True)
-        sidecar = sidecar_dir / f"{uuid.uuid4()}.parquet"
-        pq.write_table(pa.Table.from_pylist(adds), sidecar)
+        (log_dir / "_sidecars").mkdir(exist_ok=True)
+        sidecar = log_dir / "_sidecars" / f"{uuid.uuid4()}.parquet"
+        add_field = checkpointed.schema.field("add")
+        pq.write_table(pa.Table.from_pylist(adds, schema=pa.schema([add_field])), sidecar)
+        stat = sidecar.stat()
         kept.append(
             {
                 "sidecar": {
                     "path": sidecar.name,
-                    "sizeInBytes": sidecar.stat().st_size,
-                    "modificationTime": int(sidecar.stat().st_mtime * 1000),
+                    "sizeInBytes": stat.st_size,
+                    "modificationTime": int(stat.st_mtime * 1000),
                 }
             }
         )
     name = log_dir / f"{version:020d}.checkpoint.{uuid.uuid4()}.{form}"
     if form == "json":
-        name.write_text("\n".join(json.dumps(row) for row in kept) + "\n")
+        name.write_text("\n".join(json.dumps(_as_json(row)) for row in kept) + "\n")
     else:
-        pq.write_table(pa.Table.from_pylist(kept), name)
+        metadata_field = pa.field(
+            "checkpointMetadata", pa.struct([pa.field("version", pa.int64(), nullable=False)])
+        )
+        schema = checkpointed.schema.append(metadata_field)
+        pq.write_table(pa.Table.from_pylist(kept, schema=schema), name)
     (log_dir / "_last_checkpoint").write_text(json.dumps({"version": version, "size": len(kept)}))
     return version
 
 
-def _json_add(add: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in add.items() if v is not None}
-    if isinstance(out.get("partitionValues"), list):
-        out["partitionValues"] = dict(out["partitionValues"])
-    return out
+_MAPS = {"partitionValues", "tags", "options", "configuration"}
+
+
+def _as_json(value: Any) -> Any:
+    """An Arrow row as the JSON of a commit line: no null fields, maps as objects."""
+    if isinstance(value, dict):
+        return {
+            k: dict(v) if k in _MAPS else _as_json(v) for k, v in value.items() if v is not None
+        }
+    return value
 
 
 def compaction_file(path: str, start: int, end: int) -> Path:
