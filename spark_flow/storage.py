@@ -146,11 +146,15 @@ def list_files(path: str, *, recursive: bool = False) -> list[str]:
     checks the files a log names without one request per file.
     """
     if is_local(path):
-        root = Path(_local(path))
-        if not root.is_dir():
-            return []
-        found = root.rglob("*") if recursive else root.iterdir()
-        return sorted(f.relative_to(root).as_posix() for f in found if f.is_file())
+        root = _local(path)
+        found = []
+        # os.walk reads file types from the directory entries: no stat per file.
+        for folder, folders, files in os.walk(root):
+            relative = os.path.relpath(folder, root).replace(os.sep, "/")
+            found += files if relative == "." else [f"{relative}/{name}" for name in files]
+            if not recursive:
+                folders.clear()
+        return sorted(found)
     from pyarrow.fs import FileSelector, FileType
 
     filesystem, location = _store(path)
