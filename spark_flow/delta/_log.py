@@ -61,7 +61,8 @@ def open_table(path: str, version: int | None = None) -> DeltaTable | None:
         return table
     latest = table.version()
     if not 0 <= version <= latest:
-        raise InvalidArgumentError(
+        # The listing knows the first version too, where log cleanup removed the ones before.
+        raise _validate.diagnose(path, version) or InvalidArgumentError(
             "version",
             f"the table at {path!r} has versions 0 to {latest}, not {version}",
             "Pick a version in that range (see the table's history).",

@@ -16,7 +16,12 @@ from typing import Any
 
 from spark_flow import storage
 from spark_flow.delta._protocol import Protocol, unreadable
-from spark_flow.errors import InvalidDeltaLogError, SparkFlowError, UnsupportedDeltaFeatureError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    InvalidDeltaLogError,
+    SparkFlowError,
+    UnsupportedDeltaFeatureError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +71,37 @@ def diagnose(path: str, version: int | None) -> SparkFlowError | None:
         return None
     try:
         return (
-            _hint_defect(path, listing)
+            _out_of_range(path, listing, version)
+            or _hint_defect(path, listing)
             or _gap(path, listing, version)
             or _actions_defect(path, listing, version)
         )
     except InvalidDeltaLogError as found:  # a commit that is not JSON, found while replaying
         return found
+
+
+def _out_of_range(path: str, listing: _Log, version: int | None) -> InvalidArgumentError | None:
+    """A version after the latest, or before the first the log can still rebuild.
+
+    Versions before the earliest checkpoint are gone once Delta's log cleanup removed their
+    commits: a normal state of an old table, not a broken log.
+    """
+    if version is None:
+        return None
+    latest = _target(listing, None)
+    earliest = 0 if 0 in listing.commits or not listing.checkpoints else min(listing.checkpoints)
+    if earliest <= version <= latest:
+        return None
+    cleaned = (
+        f"; the commits before {earliest} were removed by log cleanup (delta.logRetentionDuration)"
+        if earliest
+        else ""
+    )
+    return InvalidArgumentError(
+        "version",
+        f"the table at {path!r} has versions {earliest} to {latest}, not {version}{cleaned}",
+        "Pick a version in that range (see the table's history).",
+    )
 
 
 def _hint_defect(path: str, listing: _Log) -> InvalidDeltaLogError | None:

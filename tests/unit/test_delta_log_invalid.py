@@ -18,7 +18,11 @@ from deltalake.exceptions import DeltaError
 
 from spark_flow import delta
 from spark_flow.delta import _log
-from spark_flow.errors import InvalidDeltaLogError, UnsupportedDeltaFeatureError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    InvalidDeltaLogError,
+    UnsupportedDeltaFeatureError,
+)
 
 
 @pytest.fixture
@@ -178,3 +182,25 @@ def test_column_mapping_is_read_on_both_protocols(tmp_path: Path, legacy: bool) 
     table = _log.readable_table(path)
 
     assert table.metadata().configuration["delta.columnMapping.mode"] == "name"
+
+
+def test_versions_removed_by_log_cleanup_are_out_of_range_not_a_broken_log(tmp_path: Path) -> None:
+    path = logs.table(tmp_path / "devices", commits=5)
+    DeltaTable(path).create_checkpoint()
+    logs.table(Path(path), commits=2)
+    for old in range(4):  # what Delta's metadata cleanup leaves: the checkpoint and after
+        logs.commit_file(path, old).unlink()
+
+    for version in (2, 9):
+        with pytest.raises(InvalidArgumentError) as caught:
+            _log.readable_table(path, version)
+        assert f"has versions 4 to 6, not {version}" in caught.value.problem
+        assert "removed by log cleanup" in caught.value.problem
+    assert _log.readable_table(path, 4).version() == 4
+
+
+def test_a_version_after_a_broken_latest_is_out_of_range(good: str) -> None:
+    logs.commit_file(good, 1).unlink()
+
+    with pytest.raises(InvalidArgumentError, match="has versions 0 to 2, not 7"):
+        _log.readable_table(good, 7)
