@@ -169,7 +169,8 @@ def info(path: str, table: DeltaTable) -> TableInfo:
         version=table.version(),
         schema=table_spark_schema(table),
         partition_columns=tuple(table.metadata().partition_columns),
-        reader_features=tuple(sorted(table.protocol().reader_features or ())),
+        # Reader version 2 needs column mapping without listing it: say so like version 3 does.
+        reader_features=tuple(sorted(Protocol.of(table.protocol()).reader_needs())),
     )
 
 

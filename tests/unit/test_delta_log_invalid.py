@@ -182,6 +182,7 @@ def test_column_mapping_is_read_on_both_protocols(tmp_path: Path, legacy: bool) 
     table = _log.readable_table(path)
 
     assert table.metadata().configuration["delta.columnMapping.mode"] == "name"
+    assert delta.table_info(path).reader_features == ("columnMapping",)  # type: ignore[union-attr]
 
 
 def test_versions_removed_by_log_cleanup_are_out_of_range_not_a_broken_log(tmp_path: Path) -> None:
