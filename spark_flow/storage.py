@@ -38,6 +38,7 @@ __all__ = [
     "join",
     "list_files",
     "local_folder",
+    "read_bytes",
     "read_text",
     "scheme",
     "write_text_atomically",
@@ -166,17 +167,23 @@ def list_files(path: str, *, recursive: bool = False) -> list[str]:
 
 def read_text(path: str) -> str | None:
     """The text of the file at `path`, or None when there is none."""
+    data = read_bytes(path)
+    return None if data is None else data.decode()
+
+
+def read_bytes(path: str) -> bytes | None:
+    """The bytes of the file at `path`, or None when there is none."""
     if is_local(path):
         try:
-            return Path(_local(path)).read_text()
+            return Path(_local(path)).read_bytes()
         except FileNotFoundError:
             return None
     filesystem, location = _store(path)
 
-    def read() -> str | None:
+    def read() -> bytes | None:
         try:
             with filesystem.open_input_stream(location) as source:
-                return bytes(source.read()).decode()
+                return bytes(source.read())
         except FileNotFoundError:
             return None
 

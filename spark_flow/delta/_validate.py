@@ -13,6 +13,10 @@ import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from spark_flow import storage
 from spark_flow.delta._protocol import Protocol, unreadable
@@ -36,27 +40,38 @@ _RESTORE = "Restore the log's files from a backup or a copy of the table"
 
 @dataclass
 class _Log:
-    """What a listing of `_delta_log/` holds: commit files by version, complete checkpoints."""
+    """What a listing of `_delta_log/` holds: commit files and complete checkpoints by version,
+    and what multi-part checkpoints lack."""
 
     commits: dict[int, str] = field(default_factory=dict)
-    checkpoints: set[int] = field(default_factory=set)
+    checkpoints: dict[int, list[str]] = field(default_factory=dict)
+    incomplete: dict[int, str] = field(default_factory=dict)
     has_hint: bool = False
 
     @classmethod
     def listed(cls, path: str) -> _Log:
         found = cls()
-        parts: dict[tuple[int, int], set[int]] = {}
+        parts: dict[tuple[int, int], dict[int, str]] = {}
         for name in storage.list_files(storage.join(path, LOG_DIR)):
             if commit := _COMMIT.match(name):
                 found.commits[int(commit.group(1))] = name
             elif checkpoint := _CHECKPOINT.match(name):
                 version, part, of = checkpoint.groups()
                 if part is None:
-                    found.checkpoints.add(int(version))
-                else:  # a multi-part checkpoint counts only when every part is there
-                    parts.setdefault((int(version), int(of)), set()).add(int(part))
+                    found.checkpoints.setdefault(int(version), []).append(name)
+                else:
+                    parts.setdefault((int(version), int(of)), {})[int(part)] = name
             found.has_hint = found.has_hint or name == "_last_checkpoint"
-        found.checkpoints |= {v for (v, of), seen in parts.items() if len(seen) == of}
+        # A multi-part checkpoint counts only when every part is there.
+        for (version, of), seen in parts.items():
+            lacking = sorted(set(range(1, of + 1)) - set(seen))
+            if lacking:
+                found.incomplete[version] = (
+                    f"its multi-part checkpoint of version {version} lacks part(s) {lacking} of "
+                    f"{of}"
+                )
+            else:
+                found.checkpoints.setdefault(version, []).extend(seen[i] for i in sorted(seen))
         return found
 
 
@@ -73,6 +88,7 @@ def diagnose(path: str, version: int | None) -> SparkFlowError | None:
         return (
             _out_of_range(path, listing, version)
             or _hint_defect(path, listing)
+            or _checkpoint_defect(path, listing, version)
             or _gap(path, listing, version)
             or _actions_defect(path, listing, version)
         )
@@ -117,6 +133,8 @@ def _hint_defect(path: str, listing: _Log) -> InvalidDeltaLogError | None:
         hinted = json.loads(text)["version"]
     except (ValueError, KeyError, TypeError):
         return InvalidDeltaLogError(path, None, "_delta_log/_last_checkpoint is not JSON", advice)
+    if hinted in listing.incomplete:
+        return InvalidDeltaLogError(path, hinted, listing.incomplete[hinted], _checkpoint_advice())
     if hinted not in listing.checkpoints:
         return InvalidDeltaLogError(
             path,
@@ -146,6 +164,11 @@ def _gap(path: str, listing: _Log, version: int | None) -> InvalidDeltaLogError 
     if not missing:
         return None
     first = missing[0]
+    broken = [v for v in listing.incomplete if first <= v <= target]
+    if broken:  # the checkpoint that would have stood in for the missing commits
+        return InvalidDeltaLogError(
+            path, max(broken), listing.incomplete[max(broken)], _checkpoint_advice()
+        )
     before = f"read version={first - 1} or earlier, or " if first > start else ""
     return InvalidDeltaLogError(
         path,
@@ -164,7 +187,8 @@ def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowE
     protocol: tuple[int, Protocol] | None = None
     metadata = False
     for commit in range(start, target + 1):
-        for action in _actions(path, commit, listing.commits[commit]):
+        advice = f"{_RESTORE}, or read version={commit - 1} or earlier"
+        for action in _actions(path, commit, listing.commits[commit], advice):
             if "protocol" in action:
                 protocol = (commit, Protocol.from_action(action["protocol"] or {}))
             metadata = metadata or "metaData" in action
@@ -192,8 +216,8 @@ def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowE
     return None
 
 
-def _actions(path: str, version: int, name: str) -> list[dict[str, Any]]:
-    """The actions of one commit file; InvalidDeltaLogError when a line is not a JSON object."""
+def _actions(path: str, version: int, name: str, advice: str) -> list[dict[str, Any]]:
+    """The actions of a JSON log file; InvalidDeltaLogError when a line is not a JSON object."""
     text = storage.read_text(storage.join(path, LOG_DIR, name)) or ""
     actions = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -207,12 +231,64 @@ def _actions(path: str, version: int, name: str) -> list[dict[str, Any]]:
             raise InvalidDeltaLogError(
                 path,
                 version,
-                f"line {number} of its commit file {LOG_DIR}/{name} is not a JSON object (a "
-                "torn or foreign write)",
-                f"{_RESTORE}, or read version={version - 1} or earlier",
+                f"line {number} of {LOG_DIR}/{name} is not a JSON object (a torn or foreign write)",
+                advice,
             )
         actions.append(action)
     return actions
+
+
+def _checkpoint_advice() -> str:
+    return (
+        "Delete that checkpoint's files and _delta_log/_last_checkpoint if the log still has "
+        f"every commit before it (readers then replay those); otherwise {_RESTORE[0].lower()}"
+        f"{_RESTORE[1:]}"
+    )
+
+
+def _checkpoint_defect(path: str, listing: _Log, version: int | None) -> SparkFlowError | None:
+    """A checkpoint the reader starts from that does not read, or names a sidecar that is gone."""
+    target = _target(listing, version)
+    below = [v for v in listing.checkpoints if v <= target]
+    if not below:
+        return None
+    at = max(below)
+    present = set(storage.list_files(storage.join(path, LOG_DIR, "_sidecars")))
+    for name in listing.checkpoints[at]:
+        missing = sorted(set(_sidecars_of(path, at, name)) - present)
+        if missing:
+            return InvalidDeltaLogError(
+                path,
+                at,
+                f"its checkpoint {LOG_DIR}/{name} names {len(missing)} sidecar file(s) that "
+                f"{LOG_DIR}/_sidecars/ lacks, first {missing[0]!r}",
+                _checkpoint_advice(),
+            )
+    return None
+
+
+def _sidecars_of(path: str, version: int, name: str) -> list[str]:
+    """The sidecar files a checkpoint names; InvalidDeltaLogError when it does not read."""
+    if name.endswith(".json"):
+        rows = _actions(path, version, name, _checkpoint_advice())
+        sidecars = [row["sidecar"] for row in rows if "sidecar" in row]
+    else:
+        data = storage.read_bytes(storage.join(path, LOG_DIR, name)) or b""
+        try:
+            checkpoint = pq.ParquetFile(pa.BufferReader(data))
+            has_sidecars = "sidecar" in checkpoint.schema_arrow.names
+            column = checkpoint.read(columns=["sidecar"]) if has_sidecars else None
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidDeltaLogError(
+                path,
+                version,
+                f"its checkpoint {LOG_DIR}/{name} is not a readable Parquet file (a torn or "
+                "foreign write)",
+                _checkpoint_advice(),
+            ) from exc
+        sidecars = [] if column is None else [s for s in column["sidecar"].to_pylist() if s]
+    # The protocol keeps sidecars in _delta_log/_sidecars/ and recommends naming them alone.
+    return [unquote(str(sidecar["path"])).rsplit("/", 1)[-1] for sidecar in sidecars]
 
 
 def unsupported(path: str, version: int, refused: list[str]) -> UnsupportedDeltaFeatureError:

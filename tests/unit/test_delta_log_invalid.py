@@ -75,7 +75,7 @@ def test_a_commit_that_is_not_json_is_named(good: str) -> None:
     error = refused(good)
 
     assert error.version == 2
-    assert "line 1 of its commit file _delta_log/00000000000000000002.json" in error.defect
+    assert "line 1 of _delta_log/00000000000000000002.json is not a JSON object" in error.defect
     assert "version=1" in error.advice
 
 
@@ -205,3 +205,52 @@ def test_a_version_after_a_broken_latest_is_out_of_range(good: str) -> None:
 
     with pytest.raises(InvalidArgumentError, match="has versions 0 to 2, not 7"):
         _log.readable_table(good, 7)
+
+
+def checkpointed(path: Path, build: str) -> str:
+    """A table of 5 commits checkpointed at version 4 (as `build` says), commits 0-3 cleaned up."""
+    table = logs.table(path, commits=5)
+    if build == "multi-part":
+        logs.multi_part_checkpoint(table, parts=3)
+    elif build == "sidecars":
+        logs.v2_checkpoint(table, form="json", sidecars=True)
+    else:
+        DeltaTable(table).create_checkpoint()
+    for old in range(4):
+        logs.commit_file(table, old).unlink()
+    return table
+
+
+def test_a_multi_part_checkpoint_missing_a_part_is_named(tmp_path: Path) -> None:
+    path = checkpointed(tmp_path / "devices", "multi-part")
+    part = "00000000000000000004.checkpoint.0000000002.0000000003.parquet"
+    (Path(path) / "_delta_log" / part).unlink()
+
+    error = refused(path)
+
+    assert (error.version, error.defect) == (
+        4,
+        "its multi-part checkpoint of version 4 lacks part(s) [2] of 3",
+    )
+    assert "Delete that checkpoint's files" in error.advice
+
+
+def test_a_checkpoint_naming_a_missing_sidecar_is_named(tmp_path: Path) -> None:
+    path = checkpointed(tmp_path / "devices", "sidecars")
+    (sidecar,) = (Path(path) / "_delta_log" / "_sidecars").iterdir()
+    sidecar.unlink()
+
+    error = refused(path)
+
+    assert error.version == 4
+    assert f"_delta_log/_sidecars/ lacks, first {sidecar.name!r}" in error.defect
+
+
+def test_a_checkpoint_that_is_not_parquet_is_named(tmp_path: Path) -> None:
+    path = checkpointed(tmp_path / "devices", "classic")
+    (Path(path) / "_delta_log" / "00000000000000000004.checkpoint.parquet").write_bytes(b"torn")
+
+    error = refused(path)
+
+    assert error.version == 4
+    assert "checkpoint.parquet is not a readable Parquet file" in error.defect
