@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -311,7 +312,9 @@ def missing_files(root: str, uris: list[str]) -> list[str]:
     one by one. bench/bench_delta_log.py measures both ways.
     """
     location = storage.folder(root).rstrip("/") + "/"
-    present = set() if storage.is_local(root) else set(storage.list_files(root, recursive=True))
+    if storage.is_local(root):  # deltalake names a local table's files by plain absolute paths
+        return [uri.removeprefix(location) for uri in uris if not os.path.exists(uri)]
+    present = set(storage.list_files(root, recursive=True))
     missing = []
     for uri in uris:
         inside = uri.startswith(location)
