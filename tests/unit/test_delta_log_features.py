@@ -19,7 +19,11 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 from spark_flow import storage
 from spark_flow.delta import rs
 from spark_flow.delta._types import WriteRequest
-from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    InvalidDeltaLogError,
+    UnsupportedDeltaFeatureError,
+)
 
 SCHEMA = StructType([StructField("id", LongType()), StructField("day", StringType())])
 FEATURES_7 = {"minReaderVersion": 1, "minWriterVersion": 7}
@@ -123,3 +127,15 @@ def test_an_append_only_table_takes_appends_and_refuses_overwrites(good: str) ->
     assert caught.value.argument == "mode"
     assert "append-only (delta.appendOnly=true)" in caught.value.problem
     assert_untouched(good)
+
+
+def test_a_write_to_a_broken_log_is_refused_and_writes_nothing(good: str) -> None:
+    logs.table(Path(good), commits=2)
+    logs.commit_file(good, 1).unlink()
+
+    with pytest.raises(InvalidDeltaLogError) as caught:
+        plan(good)
+
+    assert caught.value.version == 1
+    assert not (Path(good) / storage.STAGING_DIR).exists()
+    assert not logs.commit_file(good, 3).exists()
