@@ -3,7 +3,7 @@
 deltalake refuses a broken log with its kernel's text ("Kernel error: Expected contiguous
 commit files ..."). When it does, `diagnose` lists and reads the log itself (only then: a
 healthy table costs nothing here) and names the table, the version and the defect. Data files
-the log names but the store lacks are found by `missing_files`, one listing per table.
+the log names but the store lacks are found by `missing_files` before any Spark job.
 """
 
 from __future__ import annotations
@@ -170,14 +170,19 @@ def _gap(path: str, listing: _Log, version: int | None) -> InvalidDeltaLogError 
         return InvalidDeltaLogError(
             path, max(broken), listing.incomplete[max(broken)], _checkpoint_advice()
         )
-    before = f"read version={first - 1} or earlier, or " if first > start else ""
     return InvalidDeltaLogError(
         path,
         first,
         f"the commit file of version {first} ({LOG_DIR}/{first:020d}.json) is missing, so the "
         f"versions after it cannot be rebuilt ({len(missing)} missing up to version {target})",
-        f"{_RESTORE}; {before}ask the table's writer to write a checkpoint",
+        _restore_or_read_before(first),
     )
+
+
+def _restore_or_read_before(version: int) -> str:
+    """Restore the log, or time-travel to before `version` (a checkpoint or commits rebuild it)."""
+    earlier = f", or read version={version - 1} or earlier" if version > 0 else ""
+    return _RESTORE + earlier
 
 
 def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowError | None:
@@ -188,10 +193,11 @@ def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowE
     protocol: tuple[int, Protocol] | None = None
     metadata = False
     for commit in range(start, target + 1):
-        advice = f"{_RESTORE}, or read version={commit - 1} or earlier"
+        advice = _restore_or_read_before(commit)
         for action in _actions(path, commit, listing.commits[commit], advice):
             if "protocol" in action:
-                protocol = (commit, Protocol.from_action(action["protocol"] or {}))
+                raw = action["protocol"]
+                protocol = (commit, Protocol.from_action(raw if isinstance(raw, dict) else {}))
             metadata = metadata or "metaData" in action
     if protocol is not None:
         at, found = protocol
