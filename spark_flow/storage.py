@@ -143,8 +143,8 @@ def exists(path: str) -> bool:
 def list_files(path: str, *, recursive: bool = False) -> list[str]:
     """The files below the folder `path`, as `/`-separated paths relative to it; [] if none.
 
-    One listing (a directory walk locally, a prefix listing on a store): how a Delta reader
-    checks the files a log names without one request per file.
+    One listing (a directory walk locally, a prefix listing on a store), e.g. of a Delta log,
+    or of a table on a store whose files are checked without a request per file.
     """
     if is_local(path):
         root = _local(path)

@@ -1,12 +1,15 @@
-"""A log on an object store is checked like a local one: one listing, the same errors (moto S3)."""
+"""A log on an object store is checked like a local one, the same errors (moto S3 on 127.0.0.1)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import boto3
 import pandas as pd
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from spark_flow import storage
 from spark_flow.delta import _log
 from spark_flow.errors import InvalidDeltaLogError
 
@@ -48,3 +51,18 @@ def test_a_commit_missing_from_the_store_is_named(table: str) -> None:
         _log.readable_table(table)
 
     assert caught.value.version == 1
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_list_files_lists_a_folder_or_all_below_it(
+    where: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    root = str(tmp_path) if where == "local" else f"{s3_bucket}/folder"
+    for name in ("a.json", "sub/b.parquet", "sub/deeper/c.parquet"):
+        storage.write_text_atomically(storage.join(root, *name.split("/")), "x")
+
+    assert storage.list_files(root) == ["a.json"]
+    assert storage.list_files(root, recursive=True) == [
+        "a.json", "sub/b.parquet", "sub/deeper/c.parquet"
+    ]  # fmt: skip
+    assert storage.list_files(storage.join(root, "nothing")) == []
