@@ -79,8 +79,9 @@ class _Log:
 def diagnose(path: str, version: int | None) -> SparkFlowError | None:
     """The error that says why the log at `path` (read at `version`) is unreadable, or None.
 
-    None where the listing shows no defect this function knows; the caller then reports the
-    library's failure as a storage error.
+    None where no log is listed; the caller then reports the library's failure as a storage
+    error. Where the store lists a log but shows no defect this function knows, the log holds
+    an action deltalake rejects (a field of the wrong type, a schema that does not parse).
     """
     listing = _Log.listed(path)
     if not listing.commits and not listing.checkpoints:
@@ -92,6 +93,14 @@ def diagnose(path: str, version: int | None) -> SparkFlowError | None:
             or _checkpoint_defect(path, listing, version)
             or _gap(path, listing, version)
             or _actions_defect(path, listing, version)
+            or InvalidDeltaLogError(
+                path,
+                _target(listing, version),
+                "an action in it does not parse as the protocol defines it, though no commit or "
+                "checkpoint is missing or torn (deltalake's error, this error's cause, names the "
+                "field)",
+                _RESTORE,
+            )
         )
     except InvalidDeltaLogError as found:  # a commit that is not JSON, found while replaying
         return found

@@ -254,3 +254,18 @@ def test_a_checkpoint_that_is_not_parquet_is_named(tmp_path: Path) -> None:
 
     assert error.version == 4
     assert "checkpoint.parquet is not a readable Parquet file" in error.defect
+
+
+def test_an_action_deltalake_rejects_is_a_broken_log_not_a_storage_failure(good: str) -> None:
+    def mistyped(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for action in found:
+            if "add" in action:
+                action["add"]["size"] = "big"  # the protocol's size is a long
+        return found
+
+    logs.rewrite(good, 1, mistyped)
+
+    error = refused(good)
+
+    assert "an action in it does not parse as the protocol defines it" in error.defect
+    assert "Json error" in str(error.__cause__)
