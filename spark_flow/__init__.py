@@ -43,10 +43,10 @@ Single / Concurrent Runner
 Errors
     Every error is a `SparkFlowError`, picklable, its facts kept as attributes. Bad input:
     `InvalidArgumentError`, `UnknownValueError`, `ConfigError`, `SchemaMismatchError`. Tables
-    and stores: `NotADeltaTableError`, `UnsupportedDeltaFeatureError`, `StorageError`,
-    `PostgresConnectionError`; an optional extra not installed: `MissingDependencyError`. A
-    pattern's rule: `StepFailedError`, `InputNotReadyError`, `TriggerRuleError`,
-    `ParallelSplitError`. Runners: `ConcurrentRunError`, `DependsOnPastError`,
+    and stores: `NotADeltaTableError`, `InvalidDeltaLogError`, `UnsupportedDeltaFeatureError`,
+    `StorageError`, `PostgresConnectionError`; an optional extra not installed:
+    `MissingDependencyError`. A pattern's rule: `StepFailedError`, `InputNotReadyError`,
+    `TriggerRuleError`, `ParallelSplitError`. Runners: `ConcurrentRunError`, `DependsOnPastError`,
     `JobProcessError`. A bundled job's input or output gone wrong while it ran:
     `ArgumentLocationError` (it names the job's argument).
 """
@@ -62,6 +62,7 @@ from spark_flow.errors import (
     DependsOnPastError,
     InputNotReadyError,
     InvalidArgumentError,
+    InvalidDeltaLogError,
     JobProcessError,
     MissingDependencyError,
     NotADeltaTableError,
@@ -222,6 +223,7 @@ __all__ = [
     "DependsOnPastError",
     "InputNotReadyError",
     "InvalidArgumentError",
+    "InvalidDeltaLogError",
     "JobProcessError",
     "MissingDependencyError",
     "NotADeltaTableError",

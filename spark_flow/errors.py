@@ -123,6 +123,29 @@ class UnsupportedDeltaFeatureError(SparkFlowError, NotImplementedError):
         return _sentences(f"the delta-rs backend does not support {self.feature}", self.fix)
 
 
+class InvalidDeltaLogError(SparkFlowError, ValueError):
+    """A Delta table's log breaks the Delta protocol, so no reader can read it right.
+
+    `version` is the table version the defect is at (None: the log as a whole, e.g. its
+    `_last_checkpoint`); `defect` says what is wrong, `advice` what to do. The library error
+    that found it, if any, is `__cause__`.
+    """
+
+    def __init__(self, path: str, version: int | None, defect: str, advice: str) -> None:
+        super().__init__(path, version, defect, advice)
+        self.path = path
+        self.version = version
+        self.defect = defect
+        self.advice = advice
+
+    def __str__(self) -> str:
+        at = "" if self.version is None else f" at version {self.version}"
+        return _sentences(
+            f"expected a valid Delta log at {self.path!r}, but it is broken{at}: {self.defect}",
+            self.advice,
+        )
+
+
 class StorageError(SparkFlowError):
     """A store could not be read or written from this process (credentials, network, scheme).
 

@@ -37,8 +37,10 @@ __all__ = [
     "folder",
     "is_local",
     "join",
+    "list_files",
     "local_folder",
     "object_store",
+    "read_bytes",
     "read_text",
     "scheme",
     "write_text_atomically",
@@ -164,19 +166,50 @@ def exists(path: str) -> bool:
     return bool(info.type != FileType.NotFound)
 
 
+def list_files(path: str, *, recursive: bool = False) -> list[str]:
+    """The files below the folder `path`, as `/`-separated paths relative to it; [] if none.
+
+    One listing (a directory walk locally, a prefix listing on a store), e.g. of a Delta log,
+    or of a table on a store whose files are checked without a request per file.
+    """
+    if is_local(path):
+        root = _local(path)
+        found = []
+        # os.walk reads file types from the directory entries: no stat per file.
+        for folder, folders, files in os.walk(root):
+            relative = os.path.relpath(folder, root).replace(os.sep, "/")
+            found += files if relative == "." else [f"{relative}/{name}" for name in files]
+            if not recursive:
+                folders.clear()
+        return sorted(found)
+    from pyarrow.fs import FileSelector, FileType
+
+    filesystem, location = _store(path)
+    selector = FileSelector(location, allow_not_found=True, recursive=recursive)
+    infos = _attempt(path, "list", lambda: filesystem.get_file_info(selector))
+    prefix = location.rstrip("/") + "/"
+    return sorted(i.path[len(prefix) :] for i in infos if i.type == FileType.File)
+
+
 def read_text(path: str) -> str | None:
     """The text of the file at `path`, or None when there is none."""
+    data = read_bytes(path)
+    return None if data is None else data.decode()
+
+
+def read_bytes(path: str) -> bytes | None:
+    """The bytes of the file at `path`, or None when there is none."""
     if is_local(path):
         try:
-            return Path(_local(path)).read_text()
+            return Path(_local(path)).read_bytes()
         except FileNotFoundError:
             return None
     filesystem, location = _store(path)
 
-    def read() -> str | None:
+    def read() -> bytes | None:
         try:
             with filesystem.open_input_stream(location) as source:
-                return bytes(source.read()).decode()
+                return bytes(source.read())
         except FileNotFoundError:
             return None
 

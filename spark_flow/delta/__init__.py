@@ -188,7 +188,9 @@ def write(
         SchemaMismatchError: the data's columns or types do not fit the table.
         InvalidArgumentError: `txn_version` without `app_id`, a negative one, a partitioning
             that differs from the table's, `replace_where` on non-partition columns or with
-            rows outside the replaced partitions.
+            rows outside the replaced partitions, an overwrite of an append-only table.
+        UnsupportedDeltaFeatureError: on the delta-rs backend, a table whose writer features
+            its commit does not honour (CHECK constraints, generated columns ...).
         UnknownValueError: an unknown `mode`.
 
     Example:
@@ -226,6 +228,9 @@ def read(spark: SparkSession, path: str, *, version: int | None = None) -> DataF
     Raises:
         NotADeltaTableError: nothing at `path` is a Delta table.
         InvalidArgumentError: `version` is not one of the table's versions.
+        InvalidDeltaLogError: the log breaks the Delta protocol, or names missing data files.
+        UnsupportedDeltaFeatureError: the delta-rs reader does not handle a feature the table
+            needs (its allow-list; the README's Delta section lists it).
     """
     if version is not None and (not isinstance(version, int) or version < 0):
         raise InvalidArgumentError(
@@ -243,6 +248,7 @@ def table_info(path: str) -> TableInfo | None:
 
     Raises:
         InvalidArgumentError: `path` is a local file.
+        InvalidDeltaLogError: the log breaks the Delta protocol.
         StorageError: the log cannot be read from this process (credentials, network, scheme).
 
     Example:

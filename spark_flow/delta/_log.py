@@ -4,6 +4,10 @@ No Spark session is needed: the log gives a table's version, schema, partitionin
 features, the txn version each app committed, and so whether a write is already committed.
 Locations go through `spark_flow.storage`, so a log on `s3://`, `gs://` or `abfss://` is read
 like a local one. Only the delta-rs *commit* needs a local filesystem, and it says so itself.
+
+A log deltalake cannot open is diagnosed (`_validate`) into an `InvalidDeltaLogError` or an
+`UnsupportedDeltaFeatureError`; whether the reader may read a table, and our writer write to
+it, is decided by the allow-lists of `_protocol`.
 """
 
 from __future__ import annotations
@@ -14,9 +18,18 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from spark_flow import storage
+from spark_flow.delta import _validate
+from spark_flow.delta._protocol import Protocol, unreadable, unwritable
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import TableInfo, WriteRequest, WriteResult
-from spark_flow.errors import InvalidArgumentError, NotADeltaTableError, StorageError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    InvalidDeltaLogError,
+    NotADeltaTableError,
+    SparkFlowError,
+    StorageError,
+    UnsupportedDeltaFeatureError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +39,8 @@ def open_table(path: str, version: int | None = None) -> DeltaTable | None:
 
     Raises:
         InvalidArgumentError: `path` is a local file, or `version` is not one of the table's.
+        InvalidDeltaLogError: the log breaks the Delta protocol (at `version`).
+        UnsupportedDeltaFeatureError: the log needs a feature deltalake cannot even open.
         StorageError: the log cannot be read from this process (credentials, network, scheme).
     """
     location = storage.folder(path)
@@ -38,18 +53,44 @@ def open_table(path: str, version: int | None = None) -> DeltaTable | None:
         # ever be at such a path, so it is no table still to be created.
         if isinstance(exc, TableNotFoundError) and "Unknown scheme" not in str(exc):
             return None
-        raise StorageError(path, "read the Delta log of", str(exc).strip()) from exc
+        if version is None:
+            raise _unreadable_log(path, None, exc) from exc
+        # A log broken after `version` still serves time travel to it.
+        return _open_at(path, location, version)
     if version is None:
         return table
     latest = table.version()
     if not 0 <= version <= latest:
-        raise InvalidArgumentError(
+        # The listing knows the first version too, where log cleanup removed the ones before.
+        raise _validate.diagnose(path, version) or InvalidArgumentError(
             "version",
             f"the table at {path!r} has versions 0 to {latest}, not {version}",
             "Pick a version in that range (see the table's history).",
         )
-    table.load_as_version(version)
+    try:
+        table.load_as_version(version)
+    except (DeltaError, OSError) as exc:
+        raise _unreadable_log(path, version, exc) from exc
     return table
+
+
+def _open_at(path: str, location: str, version: int) -> DeltaTable:
+    try:
+        return DeltaTable(location, version=version)
+    except (DeltaError, OSError) as exc:
+        raise _unreadable_log(path, version, exc) from exc
+
+
+def _unreadable_log(path: str, version: int | None, cause: Exception) -> SparkFlowError:
+    """Our error for a log deltalake failed to open: the defect, or the store's failure."""
+    try:
+        found = _validate.diagnose(path, version)
+    except StorageError:  # the store that failed deltalake fails the listing too: say why once
+        found = None
+    if found is not None:
+        log.debug("deltalake could not open %s: %s", path, cause)
+        return found
+    return StorageError(path, "read the Delta log of", str(cause).strip())
 
 
 def require_table(path: str, version: int | None = None) -> DeltaTable:
@@ -60,6 +101,67 @@ def require_table(path: str, version: int | None = None) -> DeltaTable:
     return table
 
 
+def readable_table(path: str, version: int | None = None) -> DeltaTable:
+    """The table at `path` (at `version`), once the reader is known to read it right.
+
+    The allow-list of `_protocol` decides on the reader version and features; the data files
+    the log names are checked to exist (one listing), so a missing file is an error of ours
+    here, not a FileNotFoundException in the middle of a Spark job.
+
+    Raises:
+        NotADeltaTableError: no table is at `path`.
+        InvalidDeltaLogError: the log breaks the protocol, or names data files that are gone.
+        UnsupportedDeltaFeatureError: the table needs a reader feature the reader lacks.
+    """
+    table = require_table(path, version)
+    at = table.version()
+    protocol = Protocol.of(table.protocol())
+    defect = protocol.defect()
+    if defect is not None:
+        raise InvalidDeltaLogError(path, at, defect, "The table's writer broke the protocol.")
+    refused = unreadable(protocol)
+    if refused:
+        raise _validate.unsupported(path, at, refused)
+    missing = _validate.missing_files(path, table.file_uris())
+    if missing:
+        raise InvalidDeltaLogError(
+            path,
+            at,
+            f"{len(missing)} data file(s) the log names are missing, first {missing[0]!r}",
+            "Restore the files from a backup; if they were deleted on purpose (a VACUUM with a "
+            "retention shorter than your readers, a manual delete), remove them from the log "
+            "with delta-spark's FSCK REPAIR TABLE, or read a version from before they were added",
+        )
+    return table
+
+
+def check_writable(path: str, table: DeltaTable, request: WriteRequest) -> None:
+    """Refuse, before any Spark job, a write to `table` that our commit cannot make right.
+
+    Raises:
+        UnsupportedDeltaFeatureError: the table needs writer features our commit does not honour
+            (see `_protocol.WRITER_FEATURES`).
+        InvalidArgumentError: an overwrite of an append-only table.
+    """
+    metadata = table.metadata()
+    refused = unwritable(Protocol.of(table.protocol()), metadata.configuration, table.schema())
+    if refused:
+        raise UnsupportedDeltaFeatureError(
+            f"writing to the table at {path!r}: it needs {', '.join(refused)}, which this "
+            "backend's commit does not honour (it writes the files Spark wrote as they are: no "
+            "constraint checked, no value generated, no row id assigned)",
+            "Write it with the delta-spark connector (backend 'jvm', see enable_delta)",
+        )
+    append_only = metadata.configuration.get("delta.appendOnly", "false").lower() == "true"
+    if append_only and request.mode == "overwrite":
+        raise InvalidArgumentError(
+            "mode",
+            f"the table at {path!r} is append-only (delta.appendOnly=true), so an overwrite "
+            "cannot remove its rows",
+            "Append to it, or set the table property delta.appendOnly to false first",
+        )
+
+
 def info(path: str, table: DeltaTable) -> TableInfo:
     """What the log of `table` (opened from `path`) says about it."""
     return TableInfo(
@@ -67,7 +169,8 @@ def info(path: str, table: DeltaTable) -> TableInfo:
         version=table.version(),
         schema=table_spark_schema(table),
         partition_columns=tuple(table.metadata().partition_columns),
-        reader_features=tuple(sorted(table.protocol().reader_features or ())),
+        # Reader version 2 needs column mapping without listing it: say so like version 3 does.
+        reader_features=tuple(sorted(Protocol.of(table.protocol()).reader_needs())),
     )
 
 

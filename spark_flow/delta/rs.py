@@ -62,8 +62,6 @@ _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _WRITE_ID_KEY = "spark_flow.writeId"
 # Commits retried on a newer snapshot after a concurrent commit won (each retry re-checks).
 _COMMIT_RETRIES = 10
-# Reader features that change what a file's rows mean; reading Parquet alone would be wrong.
-_UNREADABLE_FEATURES = {"deletionVectors", "columnMapping"}
 
 
 def _local_root(path: str) -> str:
@@ -76,18 +74,6 @@ def _local_root(path: str) -> str:
             "'jvm', see enable_delta), or write to a mounted path.",
         )
     return storage.folder(path)
-
-
-def readable_table(path: str, version: int | None = None) -> DeltaTable:
-    """The table at `path` (at `version`) if reading its Parquet files alone reads it right."""
-    table = _log.require_table(path, version)
-    unreadable = _UNREADABLE_FEATURES & set(table.protocol().reader_features or [])
-    if unreadable:
-        raise UnsupportedDeltaFeatureError(
-            f"reading tables with reader features {sorted(unreadable)}",
-            "Read this table with the delta-spark JARs on the classpath (backend 'jvm').",
-        )
-    return table
 
 
 def write(df: DataFrame, request: WriteRequest) -> WriteResult:
@@ -133,12 +119,14 @@ class WritePlan:
 
 
 def plan_write(request: WriteRequest, data_schema: StructType) -> WritePlan | WriteResult:
-    """Check a write against the table before any Spark job: skip, schema, partitioning."""
+    """Check a write against the table before any Spark job: skip, features, schema, partitions."""
     root = _local_root(request.path)
     table = _log.open_table(root)
     skipped = _log.skipped_write(table, request)
     if skipped:
         return skipped
+    if table is not None:
+        _log.check_writable(request.path, table, request)
     return _checked_plan(WritePlan(request, root, None, data_schema, []), table)
 
 
@@ -392,7 +380,7 @@ def _remove(root: str, relative_paths: list[str]) -> None:
 
 def read(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
     """Read the table (at `version`) by letting Spark scan the Parquet files the log names."""
-    table = readable_table(path, version)
+    table = _log.readable_table(path, version)
     schema = table_spark_schema(table)
     files = table.file_uris()
     if not files:

@@ -32,7 +32,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from spark_flow import storage
-from spark_flow.delta import rs
+from spark_flow.delta import _log, rs
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
@@ -75,7 +75,7 @@ class DeltaDataSource(DataSource):
         return "delta"
 
     def _table(self) -> DeltaTable:
-        return rs.readable_table(_path(self.options), _int_option(self.options, "versionAsOf"))
+        return _log.readable_table(_path(self.options), _int_option(self.options, "versionAsOf"))
 
     def schema(self) -> StructType:
         return table_spark_schema(self._table())

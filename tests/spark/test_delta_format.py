@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _delta_logs as logs
 import pandas as pd
 import pytest
 from deltalake import write_deltalake
@@ -106,17 +107,20 @@ def test_enable_delta_attaches_the_bridge_to_a_session_built_elsewhere(
 def test_both_readers_refuse_a_table_whose_files_alone_would_read_wrong(
     spark: SparkSession, tmp_delta_path: str
 ) -> None:
-    # Deletion vectors mark rows deleted outside the Parquet files: scanning them reads ghosts.
-    write_deltalake(
+    # Shredded variants spread each value over several Parquet columns: scanning the files as
+    # they are reads wrong values. The reader does not handle the feature, so it refuses it.
+    write_deltalake(tmp_delta_path, pd.DataFrame({"id": [1, 2]}))
+    feature = ["variantShredding-preview"]
+    logs.set_protocol(
         tmp_delta_path,
-        pd.DataFrame({"id": [1, 2]}),
-        configuration={"delta.enableDeletionVectors": "true"},
-    )
+        {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": feature,
+         "writerFeatures": feature},
+    )  # fmt: skip
 
     info = delta.table_info(tmp_delta_path)
     assert info is not None
-    assert "deletionVectors" in info.reader_features
-    with pytest.raises(UnsupportedDeltaFeatureError, match="deletionVectors"):
+    assert "variantShredding-preview" in info.reader_features
+    with pytest.raises(UnsupportedDeltaFeatureError, match="variantShredding-preview"):
         delta.read(spark, tmp_delta_path)
-    with pytest.raises(PySparkException, match="deletionVectors"):
+    with pytest.raises(PySparkException, match="variantShredding-preview"):
         spark.read.format("delta").load(tmp_delta_path).collect()

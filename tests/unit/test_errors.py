@@ -13,6 +13,7 @@ from spark_flow.errors import (
     DependsOnPastError,
     InputNotReadyError,
     InvalidArgumentError,
+    InvalidDeltaLogError,
     JobProcessError,
     MissingDependencyError,
     NotADeltaTableError,
@@ -42,6 +43,7 @@ ERRORS = [
     SchemaMismatchError("/out", [("id", "bigint", "string")], fix="Publish to a new output."),
     PostgresConnectionError("loader@db:5432/shop", "Connection refused", "Check the server."),
     MissingDependencyError("the postgres output", "psycopg", "postgres"),
+    InvalidDeltaLogError("/t", 3, "commit 3 is not JSON", "Restore it from a backup."),
 ]
 
 
@@ -113,6 +115,9 @@ def every_error(end: str) -> list[SparkFlowError]:
                               "found nothing there", f"Rerun{end}",
                               f"[PATH_NOT_FOUND] Path does not exist: file:/data/in{end}"),
         SkipParent(f"no new file for hour 07{end}"),
+        InvalidDeltaLogError("/t", 2, f"the commit of version 2 is missing{end}",
+                             f"Restore the log's files from a backup{end}"),
+        InvalidDeltaLogError("/t", None, f"_last_checkpoint is not JSON{end}", f"Delete it{end}"),
     ]  # fmt: skip
 
 
@@ -147,3 +152,15 @@ def test_a_step_failure_caused_by_a_sentence_keeps_one_period() -> None:
     error = every_error(".")[8]
 
     assert "YYYYMMDD. Rerun with run_id='r'." in str(error)
+
+
+def test_an_invalid_log_names_the_table_the_version_and_the_defect() -> None:
+    at_version = InvalidDeltaLogError("/t", 2, "the commit of version 2 is missing", "Restore it.")
+    whole_log = InvalidDeltaLogError("/t", None, "_last_checkpoint is not JSON", "Delete it.")
+
+    assert str(at_version) == (
+        "expected a valid Delta log at '/t', but it is broken at version 2: the commit of "
+        "version 2 is missing. Restore it."
+    )
+    assert "but it is broken: _last_checkpoint is not JSON. Delete it." in str(whole_log)
+    assert isinstance(at_version, ValueError)

@@ -1,0 +1,182 @@
+"""A table's protocol action against the Delta protocol and against what spark_flow handles.
+
+Two allow-lists decide, never a deny-list, so a feature Delta adds tomorrow is refused by name
+instead of read or written wrong:
+
+- `READER_FEATURES`: what the delta-rs reader handles. A table is read only if its
+  `minReaderVersion` is 1, 2 or 3 and every feature it needs is in the list; reader version 2
+  needs column mapping (the protocol's legacy form of that feature).
+- `WRITER_FEATURES`: what our delta-rs *write* path honours. Our commit adds files Spark wrote;
+  it evaluates no constraint, generates no value and assigns no row id. Features in
+  `WRITER_FEATURES_WHEN_UNUSED` are honoured only while the table does not use them (a CHECK
+  constraint defined, a column mapped ...): Delta lets a table support a feature it does not use.
+
+Facts come from deltalake's `ProtocolVersions` or, when deltalake cannot open a log, from the
+raw action (`from_action`), so both paths decide alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+READER_FEATURES = frozenset(
+    {
+        "checkpointProtection",
+        "columnMapping",
+        "deletionVectors",
+        "timestampNtz",
+        "typeWidening",
+        "typeWidening-preview",
+        "v2Checkpoint",
+        "vacuumProtocolCheck",
+        "variantType",
+        "variantType-preview",
+    }
+)
+"""Reader features the delta-rs reader handles. Refused among the protocol's others:
+`catalogManaged` (commits live in a catalog, not only in `_delta_log`), variant shredding
+(values split over several Parquet columns), collations (string comparison changes)."""
+
+WRITER_FEATURES = frozenset(
+    {
+        "appendOnly",  # an overwrite is refused before any Spark job (and by deltalake's commit)
+        "changeDataFeed",  # appends and overwrites change no row in place: no CDC file needed
+        "deletionVectors",  # we add files without deletion vectors
+        "timestampNtz",
+        "variantType",
+        "variantType-preview",
+    }
+)
+"""Writer features the delta-rs write path honours on every table that lists them."""
+
+
+def _field_metadata(schema: Any) -> Iterator[Mapping[str, Any]]:
+    """The metadata of every field of a deltalake schema, nested ones included."""
+    for field in schema.fields:
+        yield field.metadata
+        nested = field.type
+        while nested is not None:
+            if hasattr(nested, "fields"):
+                yield from _field_metadata(nested)
+                break
+            nested = getattr(nested, "element_type", None) or getattr(nested, "value_type", None)
+
+
+def _any_field_has(key: str) -> Callable[[Mapping[str, str], Any], bool]:
+    return lambda _, schema: any(key in m for m in _field_metadata(schema))
+
+
+WRITER_FEATURES_WHEN_UNUSED: Mapping[str, Callable[[Mapping[str, str], Any], bool]] = {
+    "invariants": _any_field_has("delta.invariants"),
+    "checkConstraints": lambda config, _: any(k.startswith("delta.constraints.") for k in config),
+    "generatedColumns": _any_field_has("delta.generationExpression"),
+    "columnMapping": lambda config, _: config.get("delta.columnMapping.mode", "none") != "none",
+}
+"""Writer features honoured while unused, each with the test of whether `(configuration,
+schema)` uses it: our files carry no generated value, no physical column name, and nothing
+checks their rows against a constraint or invariant."""
+
+# The features a legacy protocol version implies (Delta's "Writer/Reader Version Requirements").
+_LEGACY_READER = {1: (), 2: ("columnMapping",)}
+_LEGACY_WRITER = {
+    1: (),
+    2: ("appendOnly", "invariants"),
+    3: ("appendOnly", "invariants", "checkConstraints"),
+    4: ("appendOnly", "invariants", "checkConstraints", "changeDataFeed", "generatedColumns"),
+    5: ("appendOnly", "invariants", "checkConstraints", "changeDataFeed", "generatedColumns",
+        "columnMapping"),
+    6: ("appendOnly", "invariants", "checkConstraints", "changeDataFeed", "generatedColumns",
+        "columnMapping", "identityColumns"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A protocol action: versions, and the feature lists (None where the action has none)."""
+
+    min_reader_version: int
+    min_writer_version: int
+    reader_features: tuple[str, ...] | None = None
+    writer_features: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, versions: Any) -> Protocol:
+        """From deltalake's `ProtocolVersions` (`DeltaTable.protocol()`)."""
+        return cls(
+            versions.min_reader_version,
+            versions.min_writer_version,
+            None if versions.reader_features is None else tuple(versions.reader_features),
+            None if versions.writer_features is None else tuple(versions.writer_features),
+        )
+
+    @classmethod
+    def from_action(cls, action: Mapping[str, Any]) -> Protocol:
+        """From the `protocol` object of a commit line; malformed fields read as invalid."""
+
+        def features(key: str) -> tuple[str, ...] | None:
+            raw = action.get(key)
+            return None if raw is None else tuple(str(f) for f in raw)
+
+        reader, writer = action.get("minReaderVersion"), action.get("minWriterVersion")
+        return cls(
+            reader if isinstance(reader, int) else -1,
+            writer if isinstance(writer, int) else -1,
+            features("readerFeatures"),
+            features("writerFeatures"),
+        )
+
+    def defect(self) -> str | None:
+        """How this action breaks the Delta protocol, or None when it keeps it."""
+        reader, writer = self.min_reader_version, self.min_writer_version
+        if reader < 1 or writer < 1:
+            return (
+                f"its protocol action has minReaderVersion={reader} and minWriterVersion="
+                f"{writer}, where both must be integers of at least 1"
+            )
+        if (reader == 3) != (self.reader_features is not None):
+            listed = "lists no readerFeatures" if reader == 3 else "lists readerFeatures"
+            return f"its protocol action {listed} with minReaderVersion={reader}; only 3 has them"
+        if (writer == 7) != (self.writer_features is not None):
+            listed = "lists no writerFeatures" if writer == 7 else "lists writerFeatures"
+            return f"its protocol action {listed} with minWriterVersion={writer}; only 7 has them"
+        if reader == 3 and writer != 7:
+            return f"its protocol action has minReaderVersion=3 but minWriterVersion={writer}"
+        unlisted = sorted(set(self.reader_features or ()) - set(self.writer_features or ()))
+        if unlisted:
+            return f"its protocol action lists reader features {unlisted} not in writerFeatures"
+        return None
+
+    def reader_needs(self) -> tuple[str, ...]:
+        """The reader features this protocol requires, the legacy versions' included."""
+        if self.reader_features is not None:
+            return self.reader_features
+        return _LEGACY_READER.get(self.min_reader_version, ())
+
+    def writer_needs(self) -> tuple[str, ...]:
+        """The writer features this protocol requires, the legacy versions' included."""
+        if self.writer_features is not None:
+            return self.writer_features
+        return _LEGACY_WRITER.get(self.min_writer_version, ())
+
+
+def unreadable(protocol: Protocol) -> list[str]:
+    """What of `protocol` the reader does not handle: features, or a reader version; [] if none."""
+    if protocol.min_reader_version > 3:
+        return [f"minReaderVersion={protocol.min_reader_version}"]
+    return sorted(set(protocol.reader_needs()) - READER_FEATURES)
+
+
+def unwritable(protocol: Protocol, configuration: Mapping[str, str], schema: Any) -> list[str]:
+    """What of `protocol` (and the table's use of it) our writes do not honour; [] if none."""
+    if protocol.min_writer_version > 7:
+        return [f"minWriterVersion={protocol.min_writer_version}"]
+    refused = []
+    for feature in sorted(set(protocol.writer_needs())):
+        if feature in WRITER_FEATURES:
+            continue
+        in_use = WRITER_FEATURES_WHEN_UNUSED.get(feature)
+        if in_use is None or in_use(configuration, schema):
+            refused.append(feature)
+    return refused

@@ -1,0 +1,340 @@
+"""Why a Delta log cannot be read, told in the protocol's terms instead of deltalake's.
+
+deltalake refuses a broken log with its kernel's text ("Kernel error: Expected contiguous
+commit files ..."). When it does, `diagnose` lists and reads the log itself (only then: a
+healthy table costs nothing here) and names the table, the version and the defect. Data files
+the log names but the store lacks are found by `missing_files` before any Spark job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spark_flow import storage
+from spark_flow.delta._protocol import Protocol, unreadable
+from spark_flow.errors import (
+    InvalidArgumentError,
+    InvalidDeltaLogError,
+    SparkFlowError,
+    UnsupportedDeltaFeatureError,
+)
+
+log = logging.getLogger(__name__)
+
+LOG_DIR = "_delta_log"
+_COMMIT = re.compile(r"^(\d{20})\.json$")
+# Classic `v.checkpoint.parquet`, multi-part `v.checkpoint.i.n.parquet`, v2 `v.checkpoint.<id>.*`
+_CHECKPOINT = re.compile(
+    r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?(?:\.[\w-]+)?\.(?:parquet|json)$"
+)
+_RESTORE = "Restore the log's files from a backup or a copy of the table"
+
+
+@dataclass
+class _Log:
+    """What a listing of `_delta_log/` holds: commit files and complete checkpoints by version,
+    and what multi-part checkpoints lack."""
+
+    commits: dict[int, str] = field(default_factory=dict)
+    checkpoints: dict[int, list[str]] = field(default_factory=dict)
+    incomplete: dict[int, str] = field(default_factory=dict)
+    has_hint: bool = False
+
+    @classmethod
+    def listed(cls, path: str) -> _Log:
+        found = cls()
+        parts: dict[tuple[int, int], dict[int, str]] = {}
+        for name in storage.list_files(storage.join(path, LOG_DIR)):
+            if commit := _COMMIT.match(name):
+                found.commits[int(commit.group(1))] = name
+            elif checkpoint := _CHECKPOINT.match(name):
+                version, part, of = checkpoint.groups()
+                if part is None:
+                    found.checkpoints.setdefault(int(version), []).append(name)
+                else:
+                    parts.setdefault((int(version), int(of)), {})[int(part)] = name
+            found.has_hint = found.has_hint or name == "_last_checkpoint"
+        # A multi-part checkpoint counts only when every part is there.
+        for (version, of), seen in parts.items():
+            lacking = sorted(set(range(1, of + 1)) - set(seen))
+            if lacking:
+                found.incomplete[version] = (
+                    f"its multi-part checkpoint of version {version} lacks part(s) {lacking} of "
+                    f"{of}"
+                )
+            else:
+                found.checkpoints.setdefault(version, []).extend(seen[i] for i in sorted(seen))
+        return found
+
+
+def diagnose(path: str, version: int | None) -> SparkFlowError | None:
+    """The error that says why the log at `path` (read at `version`) is unreadable, or None.
+
+    None where no log is listed; the caller then reports the library's failure as a storage
+    error. Where the store lists a log but shows no defect this function knows, the log holds
+    an action deltalake rejects (a field of the wrong type, a schema that does not parse).
+    """
+    listing = _Log.listed(path)
+    if not listing.commits and not listing.checkpoints:
+        return None
+    try:
+        return (
+            _out_of_range(path, listing, version)
+            or _hint_defect(path, listing)
+            or _checkpoint_defect(path, listing, version)
+            or _gap(path, listing, version)
+            or _actions_defect(path, listing, version)
+            or InvalidDeltaLogError(
+                path,
+                _target(listing, version),
+                "an action in it does not parse as the protocol defines it, though no commit or "
+                "checkpoint is missing or torn (deltalake's error, this error's cause, names the "
+                "field)",
+                _RESTORE,
+            )
+        )
+    except InvalidDeltaLogError as found:  # a commit that is not JSON, found while replaying
+        return found
+
+
+def _out_of_range(path: str, listing: _Log, version: int | None) -> InvalidArgumentError | None:
+    """A version after the latest, or before the first the log can still rebuild.
+
+    Versions before the earliest checkpoint are gone once Delta's log cleanup removed their
+    commits: a normal state of an old table, not a broken log.
+    """
+    if version is None:
+        return None
+    latest = _target(listing, None)
+    earliest = 0 if 0 in listing.commits or not listing.checkpoints else min(listing.checkpoints)
+    if earliest <= version <= latest:
+        return None
+    cleaned = (
+        f"; the commits before {earliest} were removed by log cleanup (delta.logRetentionDuration)"
+        if earliest
+        else ""
+    )
+    return InvalidArgumentError(
+        "version",
+        f"the table at {path!r} has versions {earliest} to {latest}, not {version}{cleaned}",
+        "Pick a version in that range (see the table's history).",
+    )
+
+
+def _hint_defect(path: str, listing: _Log) -> InvalidDeltaLogError | None:
+    """`_last_checkpoint` that does not parse, or names a checkpoint the log lacks."""
+    if not listing.has_hint:
+        return None
+    text = storage.read_text(storage.join(path, LOG_DIR, "_last_checkpoint")) or ""
+    advice = (
+        "Delete _delta_log/_last_checkpoint: it is only a hint, and readers then find the "
+        "latest checkpoint by listing the log"
+    )
+    try:
+        hinted = json.loads(text)["version"]
+    except (ValueError, KeyError, TypeError):
+        return InvalidDeltaLogError(path, None, "_delta_log/_last_checkpoint is not JSON", advice)
+    if hinted in listing.incomplete:
+        return InvalidDeltaLogError(path, hinted, listing.incomplete[hinted], _checkpoint_advice())
+    if hinted not in listing.checkpoints:
+        return InvalidDeltaLogError(
+            path,
+            hinted if isinstance(hinted, int) else None,
+            f"_delta_log/_last_checkpoint names a checkpoint at version {hinted}, which the log "
+            "does not have",
+            advice,
+        )
+    return None
+
+
+def _start(listing: _Log, version: int) -> int:
+    """The version a reader starts replaying at: after the latest checkpoint, else 0."""
+    below = [v for v in listing.checkpoints if v <= version]
+    return max(below) + 1 if below else 0
+
+
+def _target(listing: _Log, version: int | None) -> int:
+    return max([*listing.commits, *listing.checkpoints]) if version is None else version
+
+
+def _gap(path: str, listing: _Log, version: int | None) -> InvalidDeltaLogError | None:
+    """The first commit missing between where a reader starts and the version it reads."""
+    target = _target(listing, version)
+    start = _start(listing, target)
+    missing = [v for v in range(start, target + 1) if v not in listing.commits]
+    if not missing:
+        return None
+    first = missing[0]
+    broken = [v for v in listing.incomplete if first <= v <= target]
+    if broken:  # the checkpoint that would have stood in for the missing commits
+        return InvalidDeltaLogError(
+            path, max(broken), listing.incomplete[max(broken)], _checkpoint_advice()
+        )
+    return InvalidDeltaLogError(
+        path,
+        first,
+        f"the commit file of version {first} ({LOG_DIR}/{first:020d}.json) is missing, so the "
+        f"versions after it cannot be rebuilt ({len(missing)} missing up to version {target})",
+        _restore_or_read_before(first),
+    )
+
+
+def _restore_or_read_before(version: int) -> str:
+    """Restore the log, or time-travel to before `version` (a checkpoint or commits rebuild it)."""
+    earlier = f", or read version={version - 1} or earlier" if version > 0 else ""
+    return _RESTORE + earlier
+
+
+def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowError | None:
+    """A commit that is not JSON, a protocol that breaks the spec or is unsupported, or no
+    protocol or metadata where the replay (without a checkpoint) must find both."""
+    target = _target(listing, version)
+    start = _start(listing, target)
+    protocol: tuple[int, Protocol] | None = None
+    metadata = False
+    for commit in range(start, target + 1):
+        advice = _restore_or_read_before(commit)
+        for action in _actions(path, commit, listing.commits[commit], advice):
+            if "protocol" in action:
+                raw = action["protocol"]
+                protocol = (commit, Protocol.from_action(raw if isinstance(raw, dict) else {}))
+            metadata = metadata or "metaData" in action
+    if protocol is not None:
+        at, found = protocol
+        defect = found.defect()
+        if defect is not None:
+            return InvalidDeltaLogError(
+                path, at, defect, "The table's writer broke the Delta protocol; " + _RESTORE
+            )
+        refused = unreadable(found)
+        if refused:
+            return unsupported(path, at, refused)
+    if start > 0:  # a checkpoint holds the protocol and metadata this replay did not see
+        return None
+    lacking = [name for name, seen in (("protocol", protocol), ("metaData", metadata)) if not seen]
+    if lacking:
+        return InvalidDeltaLogError(
+            path,
+            target,
+            f"no {' and no '.join(lacking)} action in versions 0 to {target}; every table "
+            "has both from its first commit",
+            f"{_RESTORE}; the commit of version 0 must hold them",
+        )
+    return None
+
+
+def _actions(path: str, version: int, name: str, advice: str) -> list[dict[str, Any]]:
+    """The actions of a JSON log file; InvalidDeltaLogError when a line is not a JSON object."""
+    text = storage.read_text(storage.join(path, LOG_DIR, name)) or ""
+    actions = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            action = json.loads(line)
+        except ValueError:
+            action = None
+        if not isinstance(action, dict):
+            raise InvalidDeltaLogError(
+                path,
+                version,
+                f"line {number} of {LOG_DIR}/{name} is not a JSON object (a torn or foreign write)",
+                advice,
+            )
+        actions.append(action)
+    return actions
+
+
+def _checkpoint_advice() -> str:
+    return (
+        "Delete that checkpoint's files and _delta_log/_last_checkpoint if the log still has "
+        f"every commit before it (readers then replay those); otherwise {_RESTORE[0].lower()}"
+        f"{_RESTORE[1:]}"
+    )
+
+
+def _checkpoint_defect(path: str, listing: _Log, version: int | None) -> SparkFlowError | None:
+    """A checkpoint the reader starts from that does not read, or names a sidecar that is gone."""
+    target = _target(listing, version)
+    below = [v for v in listing.checkpoints if v <= target]
+    if not below:
+        return None
+    at = max(below)
+    present = set(storage.list_files(storage.join(path, LOG_DIR, "_sidecars")))
+    for name in listing.checkpoints[at]:
+        missing = sorted(set(_sidecars_of(path, at, name)) - present)
+        if missing:
+            return InvalidDeltaLogError(
+                path,
+                at,
+                f"its checkpoint {LOG_DIR}/{name} names {len(missing)} sidecar file(s) that "
+                f"{LOG_DIR}/_sidecars/ lacks, first {missing[0]!r}",
+                _checkpoint_advice(),
+            )
+    return None
+
+
+def _sidecars_of(path: str, version: int, name: str) -> list[str]:
+    """The sidecar files a checkpoint names; InvalidDeltaLogError when it does not read."""
+    if name.endswith(".json"):
+        rows = _actions(path, version, name, _checkpoint_advice())
+        sidecars = [row["sidecar"] for row in rows if "sidecar" in row]
+    else:
+        data = storage.read_bytes(storage.join(path, LOG_DIR, name)) or b""
+        try:
+            checkpoint = pq.ParquetFile(pa.BufferReader(data))
+            has_sidecars = "sidecar" in checkpoint.schema_arrow.names
+            column = checkpoint.read(columns=["sidecar"]) if has_sidecars else None
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidDeltaLogError(
+                path,
+                version,
+                f"its checkpoint {LOG_DIR}/{name} is not a readable Parquet file (a torn or "
+                "foreign write)",
+                _checkpoint_advice(),
+            ) from exc
+        sidecars = [] if column is None else [s for s in column["sidecar"].to_pylist() if s]
+    # The protocol keeps sidecars in _delta_log/_sidecars/ and recommends naming them alone.
+    return [unquote(str(sidecar["path"])).rsplit("/", 1)[-1] for sidecar in sidecars]
+
+
+def unsupported(path: str, version: int, refused: list[str]) -> UnsupportedDeltaFeatureError:
+    """The refusal of a table whose protocol needs what the reader does not handle."""
+    return UnsupportedDeltaFeatureError(
+        f"reading the table at {path!r} (version {version}): it needs {', '.join(refused)}, "
+        "which this reader does not handle, and reading its files without would return wrong "
+        "rows or values",
+        "Read it with the delta-spark connector (backend 'jvm', see enable_delta), or have its "
+        "owner drop the feature (ALTER TABLE ... DROP FEATURE)",
+    )
+
+
+def missing_files(root: str, uris: list[str]) -> list[str]:
+    """The files among `uris` (the log's data files of the table at `root`) that do not exist.
+
+    Locally each file is looked up (a stat costs less than walking every partition folder); on
+    a store one listing of the table's prefix replaces a request per file, and only files it
+    does not show (absolute paths elsewhere, names the store spells differently) are looked up
+    one by one. bench/bench_delta_log.py measures both ways.
+    """
+    location = storage.folder(root).rstrip("/") + "/"
+    if storage.is_local(root):  # deltalake names a local table's files by plain absolute paths
+        return [uri.removeprefix(location) for uri in uris if not os.path.exists(uri)]
+    present = set(storage.list_files(root, recursive=True))
+    missing = []
+    for uri in uris:
+        inside = uri.startswith(location)
+        if inside and uri[len(location) :] in present:
+            continue
+        if not storage.exists(uri):
+            missing.append(uri[len(location) :] if inside else uri)
+    return missing
