@@ -213,8 +213,8 @@ class FileWriter:
         folder = partition_directory(values)
         name = f"part-{self.write_id}-{uuid.uuid4().hex}.c000.snappy.parquet"
         path = f"{folder}/{name}" if folder else name
-        if folder and local:  # object stores have no folders to create
-            store.create_dir(f"{location}/{folder}", recursive=True)
+        if local:  # object stores have no folders to create
+            store.create_dir(f"{location}/{folder}".rstrip("/"), recursive=True)
         stream = store.open_output_stream(f"{location}/{path}")
         writer = pq.ParquetWriter(stream, schema, compression="snappy", coerce_timestamps="us")
         return _OpenFile(writer, stream, path, values)

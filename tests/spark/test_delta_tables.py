@@ -19,7 +19,6 @@ from spark_flow.errors import (
     NotADeltaTableError,
     SchemaMismatchError,
     UnknownValueError,
-    UnsupportedDeltaFeatureError,
 )
 from spark_flow.testing import assert_df_equal
 
