@@ -17,6 +17,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +198,9 @@ class FileWriter:
             return [self._close(store, location, file) for file in opened.values()]
         except BaseException:
             for file in opened.values():
-                file.stream.close()
+                with suppress(pa.ArrowException, OSError):  # the first error is the one to tell
+                    file.writer.close()
+                    file.stream.close()
             storage.delete_files(self.root, [file.path for file in opened.values()])
             raise
 
