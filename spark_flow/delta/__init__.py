@@ -153,8 +153,8 @@ def write(
 
     Args:
         df: the data.
-        path: table location; the delta-rs backend commits to local paths and `file:` URIs
-            (mounted volumes included), the jvm backend wherever the session's connector can.
+        path: table location: a local path, a `file:` URI (mounted volumes included) or an
+            object store URI (`s3://` ..., reached with `spark_flow.storage`'s settings).
         mode: `append` or `overwrite` (replaces the table's data in a new version).
         app_id: stable name of the writer, e.g. the job name.
         txn_version: the batch number (Delta's txnVersion); only increasing numbers commit.
@@ -173,6 +173,8 @@ def write(
             that differs from the table's, `replace_where` on non-partition columns or with
             rows outside the replaced partitions.
         UnknownValueError: an unknown `mode`.
+        StorageError: the store of `path` cannot be reached (scheme, credentials, bucket),
+            found before any Spark job.
 
     Example:
         >>> write(df, "data/devices", app_id="devices-loader", txn_version=1).committed
