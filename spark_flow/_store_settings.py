@@ -25,7 +25,6 @@ from spark_flow.errors import InvalidArgumentError
 Client = Literal["deltalake", "pyarrow", "obstore"]
 CLIENTS: tuple[str, ...] = get_args(Client)
 S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
-STORAGE_KEYS = frozenset({"endpoint", "region", "allow_http"})
 
 # Where the AWS SDKs (and deltalake's credential chain) look for credentials besides the keys.
 _CREDENTIAL_VARIABLES = (

@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from pyspark.sql import SparkSession
 
 from spark_flow import storage
 from spark_flow._paths import shipped_dirs
-from spark_flow._store_settings import STORAGE_KEYS
 from spark_flow.delta import enable_delta
 from spark_flow.errors import ConfigError, InvalidArgumentError
 
@@ -112,7 +111,7 @@ def load_profile(name: str) -> Profile:
 
 def _storage_settings(source: Path, table: Mapping[str, Any]) -> storage.StorageSettings:
     """The profile's `[storage]` table, checked: unknown keys and bad values name the file."""
-    _reject_unknown(source, "storage.", table, set(STORAGE_KEYS))
+    _reject_unknown(source, "storage.", table, {f.name for f in fields(storage.StorageSettings)})
     try:
         return storage.StorageSettings(**table)
     except InvalidArgumentError as exc:
