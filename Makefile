@@ -69,6 +69,7 @@ bench: setup postgres-server jdbc-driver
 	$(BIN)/python bench/bench_streaming.py --rows 50000
 	$(BIN)/python bench/bench_streaming.py --rows 25000 --decode-rounds 8
 	$(BIN)/python bench/bench_postgres.py --rows 1000000
+	$(BIN)/python bench/bench_object_store.py --rows 1000000 --repeat 3
 	$(BIN)/python bench/report.py $$(cat bench/results/.started)
 
 package: setup

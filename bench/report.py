@@ -115,6 +115,18 @@ FIGURES = [
            lambda r: f"S3 median {r['s3_median_s'] * 1000:.1f} ms, p99 {r['s3_p99_s'] * 1000:.1f} "
            f"ms; local median {r['local_median_s'] * 1000:.2f} ms ({r['rounds']} rounds)"),
     _stream("0", "JSON"), _stream("8", "Python decode"),
+    Figure("object_store", "Delta write to S3 (moto) / pyarrow writing the same rows there",
+           lambda r: r["write_ratio"],
+           lambda r: f"{r['delta_write_s']:.2f} s / {r['floor_write_s']:.2f} s "
+           f"({r['rows']:,} rows); Spark's handoff to Arrow alone {r['handoff_over_floor']:.2f}"
+           " of the floor", "<= 1.3", lambda x: x <= 1.3),
+    Figure("object_store", "Delta write to S3 / the same Spark job writing without Delta",
+           lambda r: r["delta_over_plain_job"],
+           lambda r: f"{r['delta_write_s']:.2f} s / {r['plain_parquet_job_s']:.2f} s"),
+    Figure("object_store", "delta.read + aggregate on S3 / pyarrow dataset scan + aggregate",
+           lambda r: float("nan") if r["read_ratio"] is None else r["read_ratio"],
+           lambda r: r["read_problem"] or f"{r['delta_read_aggregate_s']:.2f} s / "
+           f"{r['floor_read_aggregate_s']:.2f} s", "<= 1.3", lambda x: x <= 1.3),
     Figure("postgres", "PostgreSQL output / df.write.jdbc", lambda r: r["write_ratio"],
            lambda r: f"{r['ours_s']:.2f} s / {r['jdbc_s']:.2f} s ({r['rows']:,} rows); the "
            f"exactly-once publish {r['publish_s']:.2f} s, {r['publish_share']:.0%} of the write",

@@ -6,6 +6,7 @@ Sessions and Delta Lake
     `get_session` builds a session from a `Profile` (`load_profile`) and picks a Delta backend;
     `enable_delta` does it for a session built elsewhere. The `delta` module reads and writes
     tables idempotently on either backend (`WriteResult`) and reads their logs (`TableInfo`).
+    Object stores are reached with a profile's `StorageSettings` (`spark_flow.storage`).
 Status
     `Status`: the one vocabulary every report below uses (`spark_flow.status` says what each
     word means).
@@ -129,6 +130,7 @@ from spark_flow.runners import (
 from spark_flow.sequence import LocalSequencer, SequenceReport, Step, StepReport, sql_step, step
 from spark_flow.session import Profile, get_session, load_profile
 from spark_flow.status import Status
+from spark_flow.storage import StorageSettings
 from spark_flow.validation import (
     Accounting,
     Rule,
@@ -142,6 +144,7 @@ from spark_flow.validation import (
 __all__ = [
     # Sessions and Delta Lake
     "Profile",
+    "StorageSettings",
     "TableInfo",
     "WriteResult",
     "delta",

@@ -8,15 +8,16 @@ import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
+from spark_flow import storage
 from spark_flow._paths import shipped_dirs
 from spark_flow.delta import enable_delta
-from spark_flow.errors import ConfigError
+from spark_flow.errors import ConfigError, InvalidArgumentError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 PROFILE_ENV = "SPARK_FLOW_PROFILE"
 CONF_DIR_ENV = "SPARK_FLOW_CONF_DIR"
-_PROFILE_KEYS = {"master", "spark", "delta", "state", "postgres"}
+_PROFILE_KEYS = {"master", "spark", "delta", "state", "postgres", "storage"}
 _DELTA_KEYS = {"backend"}
 _STATE_KEYS = {"location"}
 _POSTGRES_KEYS = {"dsn", "host", "port", "dbname", "user"}
@@ -40,6 +41,7 @@ class Profile:
 
     `postgres` is the profile's `[postgres]` table as written (`dsn`, `host`, `port`, `dbname`,
     `user`): where `output_writer("postgres")` connects (`spark_flow.postgres`).
+    `storage` is its `[storage]` table: how object stores are reached (`spark_flow.storage`).
     """
 
     name: str
@@ -49,6 +51,7 @@ class Profile:
     delta_backend: str = "auto"
     state_location: str = DEFAULT_STATE_LOCATION
     postgres: Mapping[str, Any] = field(default_factory=dict)
+    storage: storage.StorageSettings = field(default_factory=storage.StorageSettings)
 
 
 def conf_dirs() -> list[Path]:
@@ -88,6 +91,7 @@ def load_profile(name: str) -> Profile:
             "Remove it and set PGPASSWORD, or add the server to ~/.pgpass: libpq reads both.",
         )
     _reject_unknown(source, "postgres.", postgres, _POSTGRES_KEYS)
+    settings = _storage_settings(source, raw.get("storage", {}))
     conf_dir = str(source.parent.resolve())
     spark_conf = {
         str(key): str(value).replace("{conf_dir}", conf_dir)
@@ -101,7 +105,17 @@ def load_profile(name: str) -> Profile:
         delta_backend=str(delta.get("backend", "auto")),
         state_location=str(state.get("location", DEFAULT_STATE_LOCATION)),
         postgres=dict(postgres),
+        storage=settings,
     )
+
+
+def _storage_settings(source: Path, table: Mapping[str, Any]) -> storage.StorageSettings:
+    """The profile's `[storage]` table, checked: unknown keys and bad values name the file."""
+    _reject_unknown(source, "storage.", table, {f.name for f in fields(storage.StorageSettings)})
+    try:
+        return storage.StorageSettings(**table)
+    except InvalidArgumentError as exc:
+        raise ConfigError(str(source), f"[storage] {exc.argument}: {exc.problem}", exc.fix) from exc
 
 
 def _reject_unknown(source: Path, prefix: str, table: Mapping[str, Any], known: set[str]) -> None:
@@ -157,6 +171,7 @@ def get_session(
             builder = builder.config(key, value)
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
+    storage.configure(chosen.storage)
     spark = builder.getOrCreate()
     log.info("Spark session %r from profile %s (%s)", app_name, chosen.name, chosen.source)
     enable_delta(spark, chosen.delta_backend)

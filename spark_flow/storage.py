@@ -7,9 +7,11 @@ Two kinds of location:
   rename.
 - **stores**: every other scheme, object stores first (`s3://`, `gs://`, `abfss://` ...). No folder
   can be renamed atomically, but one object is written whole by one PUT, which is all a small
-  file such as a readiness marker needs. pyarrow.fs reads and writes those objects and deltalake
-  reads Delta logs there, both with the credentials of the environment (`AWS_*`, `GOOGLE_*`,
-  `AZURE_*` variables, instance profiles).
+  file such as a readiness marker needs. pyarrow.fs reads and writes those objects, deltalake
+  reads and commits Delta logs there, obstore serves conditional puts; all three take their
+  credentials the standard ways (`AWS_*`, `GOOGLE_*`, `AZURE_*` variables, `~/.aws` profiles,
+  instance profiles) and the endpoint and options from `options(path, client=...)`, which
+  merges a profile's `[storage]` table (`configure`) with the environment.
 
 Pattern modules pass every path through here instead of parsing it themselves, so a new scheme
 is taught once.
@@ -17,14 +19,26 @@ is taught once.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlparse
 
-from spark_flow.errors import InvalidArgumentError, StorageError
+from spark_flow._store_settings import (
+    CLIENTS,
+    S3_SCHEMES,
+    Client,
+    S3Settings,
+    StorageSettings,
+    client_options,
+    configure,
+    missing_credentials,
+    s3_settings,
+)
+from spark_flow.errors import InvalidArgumentError, StorageError, UnknownValueError
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
@@ -32,19 +46,28 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STAGING_DIR",
+    "Client",
+    "StorageSettings",
     "absolute",
+    "check_reachable",
+    "configure",
+    "delete_files",
     "exists",
+    "filesystem",
     "folder",
     "is_local",
     "join",
     "list_files",
     "local_folder",
     "object_store",
+    "options",
     "read_bytes",
     "read_text",
     "scheme",
     "write_text_atomically",
 ]
+
+log = logging.getLogger(__name__)
 
 STAGING_DIR = "_spark_flow_staging"
 """Where writers stage files inside an output before publishing them; readers skip `_` folders."""
@@ -53,6 +76,10 @@ _T = TypeVar("_T")
 
 # Hadoop's names for S3, which pyarrow.fs knows as s3 only.
 _PYARROW_SCHEMES = {"s3a": "s3", "s3n": "s3"}
+# The object stores deltalake, pyarrow.fs and obstore all reach.
+STORE_SCHEMES = frozenset({*S3_SCHEMES, "gs", "gcs", "az", "abfs", "abfss", "adl", "azure"})
+# Buckets found reachable with the settings of the time: checked once per process.
+_reached: set[tuple[str, S3Settings]] = set()
 
 
 def scheme(path: str) -> str:
@@ -161,8 +188,8 @@ def exists(path: str) -> bool:
         return os.path.exists(_local(path))
     from pyarrow.fs import FileType
 
-    filesystem, location = _store(path)
-    info = _attempt(path, "look up", lambda: filesystem.get_file_info(location))
+    store, location = filesystem(path)
+    info = _attempt(path, "look up", lambda: store.get_file_info(location))
     return bool(info.type != FileType.NotFound)
 
 
@@ -184,9 +211,9 @@ def list_files(path: str, *, recursive: bool = False) -> list[str]:
         return sorted(found)
     from pyarrow.fs import FileSelector, FileType
 
-    filesystem, location = _store(path)
+    store, location = filesystem(path)
     selector = FileSelector(location, allow_not_found=True, recursive=recursive)
-    infos = _attempt(path, "list", lambda: filesystem.get_file_info(selector))
+    infos = _attempt(path, "list", lambda: store.get_file_info(selector))
     prefix = location.rstrip("/") + "/"
     return sorted(i.path[len(prefix) :] for i in infos if i.type == FileType.File)
 
@@ -204,11 +231,11 @@ def read_bytes(path: str) -> bytes | None:
             return Path(_local(path)).read_bytes()
         except FileNotFoundError:
             return None
-    filesystem, location = _store(path)
+    store, location = filesystem(path)
 
     def read() -> bytes | None:
         try:
-            with filesystem.open_input_stream(location) as source:
+            with store.open_input_stream(location) as source:
                 return bytes(source.read())
         except FileNotFoundError:
             return None
@@ -223,10 +250,10 @@ def write_text_atomically(path: str, text: str) -> None:
     one upload, which becomes visible only when complete.
     """
     if not is_local(path):
-        filesystem, location = _store(path)
+        store, location = filesystem(path)
 
         def upload() -> None:
-            with filesystem.open_output_stream(location) as out:
+            with store.open_output_stream(location) as out:
                 out.write(text.encode())
 
         _attempt(path, "write", upload)
@@ -257,18 +284,122 @@ def _local(path: str) -> str:
     return os.path.abspath(unquote(parsed.path))
 
 
-def _store(path: str) -> tuple[FileSystem, str]:
-    """The pyarrow filesystem of a store URI and the location inside it."""
-    from pyarrow.fs import FileSystem
+def options(path: str, *, client: Client = "deltalake") -> dict[str, Any]:
+    """How `client` reaches the store of `path`: the configured `[storage]` table and the
+    environment, in that client's own terms (environment variables win over the profile).
 
-    uri = path
-    alias = _PYARROW_SCHEMES.get(scheme(path))
-    if alias is not None:
-        uri = alias + path[len(urlparse(path).scheme) :]
-    opened: tuple[FileSystem, str] = _attempt(
-        path, "open the store of", lambda: FileSystem.from_uri(uri)
-    )
-    return opened
+    - `deltalake`: its `storage_options`, e.g. `DeltaTable(path, storage_options=...)`;
+    - `pyarrow`: keyword arguments of `pyarrow.fs.S3FileSystem`;
+    - `obstore`: keyword arguments of `obstore.store.from_url` (`config`, `client_options`).
+
+    Only S3 and S3-compatible stores (`s3://`, `s3a://`) take settings; other schemes give an
+    empty mapping and their clients read their own variables (`GOOGLE_*`, `AZURE_*`). Local
+    paths give an empty mapping too.
+
+    Raises:
+        UnknownValueError: an unknown `client`.
+
+    Example:
+        >>> DeltaTable("s3://warehouse/devices", storage_options=options("s3://warehouse"))
+    """
+    if client not in CLIENTS:
+        raise UnknownValueError("client", client, CLIENTS)
+    return client_options(scheme(path), client)
+
+
+def check_reachable(path: str) -> None:
+    """Fail fast, before any Spark job, where the store of `path` cannot be used.
+
+    Checks the scheme, the credentials' presence and, on S3, that the bucket exists (one
+    request, once per bucket and settings in a process). Local paths pass.
+
+    Raises:
+        StorageError: an unsupported scheme, no credentials, a plain-http endpoint without
+            `allow_http`, an unknown bucket, or an unreachable endpoint.
+    """
+    kind = scheme(path)
+    if kind == "file":
+        return
+    if kind not in STORE_SCHEMES:
+        raise StorageError(
+            path,
+            "reach",
+            f"no object store is known for {kind}://; the supported schemes are "
+            f"{sorted(STORE_SCHEMES)}",
+        )
+    if kind not in S3_SCHEMES:
+        return  # GCS and Azure clients report their own credential errors clearly
+    settings = s3_settings()
+    bucket = urlparse(path).netloc
+    if (bucket, settings) in _reached:
+        return
+    problem = missing_credentials()
+    plain_http = (settings.endpoint or "").startswith("http://")
+    if problem is None and plain_http and not settings.allow_http:
+        problem = (
+            f"the endpoint {settings.endpoint} is plain http, which deltalake refuses "
+            "unless allowed: set allow_http = true in the profile's [storage] table "
+            "(or AWS_ALLOW_HTTP=true)"
+        )
+    if problem is not None:
+        raise StorageError(path, "reach the bucket of", problem)
+    from pyarrow.fs import FileType
+
+    store, _ = filesystem(path)
+    info = _attempt(path, "reach the bucket of", lambda: store.get_file_info(bucket))
+    if info.type == FileType.NotFound:
+        where = settings.endpoint or "AWS"
+        raise StorageError(
+            path, "reach the bucket of", f"bucket {bucket!r} does not exist at {where}"
+        )
+    _reached.add((bucket, settings))
+
+
+def filesystem(path: str, settings: Mapping[str, Any] | None = None) -> tuple[FileSystem, str]:
+    """The pyarrow filesystem of the store of `path` and the location of `path` inside it.
+
+    Args:
+        path: a store URI (`s3://bucket/table`).
+        settings: `options(path, client="pyarrow")` as resolved elsewhere, e.g. on the driver
+            for a Python worker whose environment lacks the driver's; default: resolved here.
+
+    Raises:
+        StorageError: the store cannot be opened from this process.
+    """
+    from pyarrow.fs import FileSystem, S3FileSystem
+
+    kind = scheme(path)
+    alias = _PYARROW_SCHEMES.get(kind, kind)
+    uri = alias + path[len(urlparse(path).scheme) :]
+    if alias != "s3":
+        opened: tuple[FileSystem, str] = _attempt(
+            path, "open the store of", lambda: FileSystem.from_uri(uri)
+        )
+        return opened
+    arguments = options(path, client="pyarrow") if settings is None else dict(settings)
+    store = _attempt(path, "open the store of", lambda: S3FileSystem(**arguments))
+    return store, uri[len("s3://") :].rstrip("/")
+
+
+def delete_files(root: str, relative_paths: Iterable[str]) -> None:
+    """Remove the files at `relative_paths` below `root`, ignoring those already gone.
+
+    Best effort by design: it cleans up after a failed or lost write, whose error is the one
+    to report.
+    """
+    relative = list(relative_paths)
+    if is_local(root):
+        for name in relative:
+            Path(join(root, name)).unlink(missing_ok=True)
+        return
+    if not relative:
+        return
+    store, location = filesystem(root)
+    for name in relative:
+        try:
+            store.delete_file(f"{location}/{name}")
+        except OSError as exc:
+            log.warning("could not remove %s/%s: %s", root, name, exc)
 
 
 def _attempt(path: str, action: str, call: Callable[[], _T]) -> _T:

@@ -165,8 +165,8 @@ def write(
 
     Args:
         df: the data.
-        path: table location; the delta-rs backend commits to local paths and `file:` URIs
-            (mounted volumes included), the jvm backend wherever the session's connector can.
+        path: table location: a local path, a `file:` URI (mounted volumes included) or an
+            object store URI (`s3://` ..., reached with `spark_flow.storage`'s settings).
         mode: `append` or `overwrite` (replaces the table's data in a new version).
         app_id: stable name of the writer, e.g. the job name.
         txn_version: the batch number (Delta's txnVersion); only increasing numbers commit.
@@ -192,6 +192,8 @@ def write(
         UnsupportedDeltaFeatureError: on the delta-rs backend, a table whose writer features
             its commit does not honour (CHECK constraints, generated columns ...).
         UnknownValueError: an unknown `mode`.
+        StorageError: the store of `path` cannot be reached (scheme, credentials, bucket),
+            found before any Spark job.
 
     Example:
         >>> write(df, "data/devices", app_id="devices-loader", txn_version=1).committed

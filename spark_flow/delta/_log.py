@@ -3,7 +3,8 @@
 No Spark session is needed: the log gives a table's version, schema, partitioning and reader
 features, the txn version each app committed, and so whether a write is already committed.
 Locations go through `spark_flow.storage`, so a log on `s3://`, `gs://` or `abfss://` is read
-like a local one. Only the delta-rs *commit* needs a local filesystem, and it says so itself.
+like a local one, with the store settings of `storage.options`, once the store was found
+reachable (`storage.check_reachable`).
 
 A log deltalake cannot open is diagnosed (`_validate`) into an `InvalidDeltaLogError` or an
 `UnsupportedDeltaFeatureError`; whether the reader may read a table, and our writer write to
@@ -44,10 +45,11 @@ def open_table(path: str, version: int | None = None) -> DeltaTable | None:
         StorageError: the log cannot be read from this process (credentials, network, scheme).
     """
     location = storage.folder(path)
+    storage.check_reachable(location)
     try:
         # One open, not is_deltatable() first: that call also holds the GIL while it waits on
         # the store, which stalls every other Python thread of the driver.
-        table = DeltaTable(location)
+        table = DeltaTable(location, storage_options=storage.options(location))
     except (DeltaError, OSError) as exc:
         # deltalake reports a scheme it has no store for as "table not found" too: no table can
         # ever be at such a path, so it is no table still to be created.

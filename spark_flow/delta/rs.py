@@ -2,28 +2,30 @@
 
 Used where the delta-spark JARs are not on the classpath. A write goes in four moves:
 
-1. open the table's log (driver, no Spark job) and stop if `(app_id, txn_version)` is committed;
-2. Spark's executors write Parquet into a staging folder inside the table, so no row of data
-   passes through the driver;
-3. the driver moves the staged files next to the table's data (a rename on the same filesystem)
-   and reads their footers for the files' statistics (row count, min/max, null counts);
-4. one Delta commit adds exactly those files, carrying the app transaction. delta-rs rejects the
-   commit when a concurrent writer committed the same app id since step 1; the loser removes its
+1. check the store is reachable and open the table's log (driver, no Spark job); stop if
+   `(app_id, txn_version)` is committed;
+2. executors write the Parquet files, so no row of data passes through the driver:
+   - on a local or mounted disk Spark's writer stages them in a folder inside the table, and
+     the driver moves them next to the table's data (a rename) and reads their footers;
+   - on an object store Python workers write them with Arrow straight into the table
+     (`_files.FileWriter` in `mapInArrow`: plain pip-installed Spark has no S3 filesystem) and
+     return each file's description; no rename is needed, as uncommitted files are invisible;
+3. one Delta commit adds exactly those files, carrying the app transaction; on a store it is
+   the store's conditional put that makes the commit exclusive. delta-rs rejects the commit
+   when a concurrent writer committed the same app id since step 1; the loser removes its
    files and reports a skip.
 
 Readers see either the old version or the new one: uncommitted files are never in the log.
-Step 3 needs an atomic rename, so this backend commits to local or mounted filesystems only;
-it reads tables wherever deltalake reads their log.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import time
 import uuid
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,6 +45,14 @@ from deltalake.transaction import (
 
 from spark_flow import storage
 from spark_flow.delta import _log, _stats
+from spark_flow.delta._files import (
+    HIVE_NULL,
+    WRITTEN_SCHEMA,
+    FileWriter,
+    WrittenFile,
+    add_action,
+    rows_of,
+)
 from spark_flow.delta._schema import (
     planned_partitioning,
     planned_schema,
@@ -50,7 +60,7 @@ from spark_flow.delta._schema import (
     to_delta_schema,
 )
 from spark_flow.delta._types import WriteRequest, WriteResult
-from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
+from spark_flow.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -58,22 +68,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _WRITE_ID_KEY = "spark_flow.writeId"
 # Commits retried on a newer snapshot after a concurrent commit won (each retry re-checks).
 _COMMIT_RETRIES = 10
-
-
-def _local_root(path: str) -> str:
-    """The local folder of a table this backend commits to; object stores are refused here."""
-    if not storage.is_local(path):
-        raise UnsupportedDeltaFeatureError(
-            f"committing to {storage.scheme(path)}:// ({path!r}): it publishes the written files "
-            "with a rename, which is atomic on local or mounted filesystems only",
-            "Write to object stores from a session with the delta-spark connector (backend "
-            "'jvm', see enable_delta), or write to a mounted path.",
-        )
-    return storage.folder(path)
 
 
 def write(df: DataFrame, request: WriteRequest) -> WriteResult:
@@ -85,6 +82,11 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
         # Spark's adaptive execution sizes the partitions of a rebalance: a small write lands in
         # one file per partition value instead of one per core, a large one is not squeezed.
         df = df.hint("rebalance", *plan.partition_by)
+    if not plan.local:
+        started = time.perf_counter()
+        rows = df.mapInArrow(file_writer(plan, plan.root), WRITTEN_SCHEMA).collect()
+        log.debug("wrote %s in %.2fs", request.path, time.perf_counter() - started)
+        return commit_written(plan, [WrittenFile.from_row(row.asDict()) for row in rows])
     try:
         writer = df.write.mode("overwrite").option("compression", "snappy")
         if plan.partition_by:
@@ -99,9 +101,11 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
 
 @dataclass(frozen=True)
 class WritePlan:
-    """A write that passed its checks: the table version it read, and where files are staged.
+    """A write that passed its checks: the table version it read, and where files go.
 
-    Picklable: the `delta` data source plans on the driver and commits in another process.
+    Picklable: the `delta` data source plans on the driver and commits in another process,
+    and Python workers write with the store settings resolved here (`deltalake`, `pyarrow`:
+    `storage.options` of the root, credentials included, hence kept out of the repr).
     """
 
     request: WriteRequest
@@ -110,8 +114,15 @@ class WritePlan:
     schema: StructType
     partition_by: list[str]
     write_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    deltalake: Mapping[str, str] = field(default_factory=dict, repr=False)
+    pyarrow: Mapping[str, Any] = field(default_factory=dict, repr=False)
     # The table's choice of columns with statistics (delta.dataSkipping* properties).
     indexed_columns: int | tuple[str, ...] = _stats.DEFAULT_INDEXED_COLUMNS
+
+    @property
+    def local(self) -> bool:
+        """True on a local or mounted disk: files are staged and renamed into place."""
+        return storage.is_local(self.root)
 
     @property
     def staging(self) -> Path:
@@ -120,14 +131,23 @@ class WritePlan:
 
 def plan_write(request: WriteRequest, data_schema: StructType) -> WritePlan | WriteResult:
     """Check a write against the table before any Spark job: skip, features, schema, partitions."""
-    root = _local_root(request.path)
-    table = _log.open_table(root)
+    root = storage.folder(request.path)
+    table = _log.open_table(root)  # checks the store is reachable first
     skipped = _log.skipped_write(table, request)
     if skipped:
         return skipped
     if table is not None:
         _log.check_writable(request.path, table, request)
-    return _checked_plan(WritePlan(request, root, None, data_schema, []), table)
+    plan = WritePlan(
+        request,
+        root,
+        None,
+        data_schema,
+        [],
+        deltalake=storage.options(root),
+        pyarrow=storage.options(root, client="pyarrow"),
+    )
+    return _checked_plan(plan, table)
 
 
 def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
@@ -171,14 +191,31 @@ def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
     )
 
 
+def file_writer(plan: WritePlan, root: str) -> FileWriter:
+    """The Arrow writer of the plan's files below `root` (the table, or a staging folder)."""
+    return FileWriter(
+        root,
+        plan.write_id,
+        tuple(plan.partition_by),
+        plan.pyarrow,
+        schema=plan.schema,
+        indexed_columns=plan.indexed_columns,
+    )
+
+
 def commit_staged(plan: WritePlan) -> WriteResult:
     """Move the staged files into the table and commit them; remove them if the commit fails."""
-    actions = _publish(plan)
+    return commit_written(plan, _publish(plan))
+
+
+def commit_written(plan: WritePlan, files: list[WrittenFile]) -> WriteResult:
+    """Commit files written in place; remove them if the commit fails."""
+    actions = [add_action(file) for file in files]
     try:
         _check_replaced_partitions(plan.request, actions)
         return _commit(plan, actions)
     except BaseException:
-        _remove(plan.root, [action.path for action in actions])
+        storage.delete_files(plan.root, [action.path for action in actions])
         raise
 
 
@@ -193,7 +230,7 @@ def commit_rewrite(plan: WritePlan, rewritten: list[str]) -> tuple[int, int] | N
     Returns:
         (version committed, files added), or None when a concurrent commit won.
     """
-    actions = _publish(plan, data_change=False)
+    actions = [add_action(file, data_change=False) for file in _publish(plan)]
     now = int(time.time() * 1000)
     removes = [RemoveAction(path, data_change=False, deletion_timestamp=now) for path in rewritten]
     table = DeltaTable(plan.root, version=plan.read_version)
@@ -210,10 +247,10 @@ def commit_rewrite(plan: WritePlan, rewritten: list[str]) -> tuple[int, int] | N
         )
     except CommitFailedError as exc:
         log.info("rewrite of %s lost to a concurrent commit (%s)", plan.root, exc)
-        _remove(plan.root, [action.path for action in actions])
+        storage.delete_files(plan.root, [action.path for action in actions])
         return None
     except BaseException:
-        _remove(plan.root, [action.path for action in actions])
+        storage.delete_files(plan.root, [action.path for action in actions])
         raise
     return _version_of(plan.root, plan.write_id, after=plan.read_version), len(actions)
 
@@ -225,43 +262,40 @@ def discard_staging(plan: WritePlan) -> None:
         plan.staging.parent.rmdir()
 
 
-def _publish(plan: WritePlan, *, data_change: bool = True) -> list[AddAction]:
-    """Move the staged Parquet files into the table and describe them as Delta add actions.
+def _publish(plan: WritePlan) -> list[WrittenFile]:
+    """Move the staged Parquet files into the table and describe them for their add actions.
 
-    Each action carries the file's statistics, read from the footer the writer just wrote.
-    If a move fails, the files already moved are removed again: nothing is left outside staging.
-    `data_change=False` marks a rewrite of rows already in the table (compaction).
+    Each carries the file's statistics, read from the footer the writer just wrote. If a move
+    fails, the files already moved are removed again: nothing is left outside staging.
     """
-    staging, root = plan.staging, Path(plan.root)
-    actions: list[AddAction] = []
+    staging, root, partition_by = plan.staging, Path(plan.root), plan.partition_by
+    files: list[WrittenFile] = []
     try:
         for file in sorted(staging.rglob("*.parquet")):
             relative = file.relative_to(staging)
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            stats = _stats.file_stats(
-                pq.read_metadata(file),
-                plan.schema,
-                partition_by=plan.partition_by,
-                indexed_columns=plan.indexed_columns,
-            )
+            metadata = pq.read_metadata(file)
             os.replace(file, target)
             stat = target.stat()
-            actions.append(
-                AddAction(
-                    # Raw path: deltalake URI-encodes it into the log itself.
+            files.append(
+                WrittenFile(
                     path=relative.as_posix(),
                     size=stat.st_size,
-                    partition_values=_partition_values(relative, plan.partition_by),
                     modification_time=int(stat.st_mtime * 1000),
-                    data_change=data_change,
-                    stats=stats,
+                    partition_values=_partition_values(relative, partition_by),
+                    stats=_stats.file_stats(
+                        metadata,
+                        plan.schema,
+                        partition_by=partition_by,
+                        indexed_columns=plan.indexed_columns,
+                    ),
                 )
             )
     except BaseException:
-        _remove(str(root), [action.path for action in actions])
+        storage.delete_files(str(root), [file.path for file in files])
         raise
-    return actions
+    return files
 
 
 def _check_replaced_partitions(request: WriteRequest, actions: list[AddAction]) -> None:
@@ -281,7 +315,7 @@ def _partition_values(relative: Path, partition_by: list[str]) -> dict[str, str 
     values: dict[str, str | None] = {}
     for part in relative.parts[: len(partition_by)]:
         name, _, raw = part.partition("=")
-        values[unquote(name)] = None if raw == _HIVE_NULL else unquote(raw)
+        values[unquote(name)] = None if raw == HIVE_NULL else unquote(raw)
     return values
 
 
@@ -291,7 +325,11 @@ def _commit(
     root, request, partition_by = plan.root, plan.request, plan.partition_by
     # Commit against the snapshot the checks read: delta-rs then rejects a concurrent commit
     # of the same app id that landed in between.
-    table = None if plan.read_version is None else DeltaTable(root, version=plan.read_version)
+    table = (
+        None
+        if plan.read_version is None
+        else DeltaTable(root, version=plan.read_version, storage_options=dict(plan.deltalake))
+    )
     properties = CommitProperties(
         custom_metadata={_WRITE_ID_KEY: plan.write_id},
         app_transactions=(
@@ -309,6 +347,7 @@ def _commit(
                 actions,
                 mode="error",
                 partition_by=partition_by,
+                storage_options=dict(plan.deltalake),
                 commit_properties=properties,
             )
         else:
@@ -329,7 +368,7 @@ def _commit(
         skipped = _log.skipped_write(current, request)
         if skipped is not None:
             log.info("lost a commit race on %s (%s); removed this write's files", root, exc)
-            _remove(root, [action.path for action in actions])
+            storage.delete_files(root, [action.path for action in actions])
             return skipped
         moved_on = current is not None and current.version() != plan.read_version
         if moved_on and retries > 0:
@@ -337,7 +376,7 @@ def _commit(
             return _commit(_checked_plan(plan, current), actions, retries - 1)
         raise
     version = _version_of(root, plan.write_id, after=plan.read_version)
-    rows = sum(json.loads(action.stats)["numRecords"] for action in actions)
+    rows = sum(rows_of(action.stats) for action in actions)
     log.info("committed %s version %s: %d rows in %d files", root, version, rows, len(actions))
     return WriteResult(
         committed=True,
@@ -361,21 +400,14 @@ def _version_of(root: str, write_id: str, *, after: int | None) -> int:
     The commit files are read directly: `DeltaTable.history()` numbers the commits it lists from
     its own snapshot's version, which is wrong when a concurrent commit landed after the load.
     """
-    log_dir = Path(root) / "_delta_log"
     version = 0 if after is None else after + 1
-    while (commit := log_dir / f"{version:020d}.json").exists():
-        if write_id in commit.read_text():
+    while commit := storage.read_text(storage.join(root, "_delta_log", f"{version:020d}.json")):
+        if write_id in commit:
             return version
         version += 1
     raise RuntimeError(  # a committed write always leaves its commit file; say so if it did not
         f"committed to {root!r} but found no commit carrying write id {write_id} after {after}"
     )
-
-
-def _remove(root: str, relative_paths: list[str]) -> None:
-    for relative in relative_paths:
-        with suppress(OSError):
-            os.remove(os.path.join(root, relative))
 
 
 def read(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:

@@ -7,15 +7,20 @@ It keeps existing code working unchanged on the delta-rs backend:
 
 Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `versionAsOf`. Spark gives Python data
 sources only `append` and `overwrite`, and never passes them `partitionBy`; partitioned writes go
-through `spark_flow.delta.write(df, path, partition_by=[...])`, which is also the faster path:
-there Spark's own Parquet writer does the work, here Python workers do.
+through `spark_flow.delta.write(df, path, partition_by=[...])`, which passes them as the internal
+options `spark_flow.partitionBy` (a JSON list) and `spark_flow.replaceWhere` (a JSON object)
+where it writes through this source (Spark Connect).
+
+Python workers write the files with Arrow (`_files.FileWriter`): into a staging folder on a local
+disk, renamed into the table at commit; straight into the table on an object store, where each
+task's commit message names its files and the commit adds exactly those.
 """
 
 from __future__ import annotations
 
-import uuid
+import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
@@ -33,6 +38,7 @@ from pyspark.sql.types import StructType
 
 from spark_flow import storage
 from spark_flow.delta import _log, rs
+from spark_flow.delta._files import WrittenFile
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
@@ -40,6 +46,8 @@ from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
+PARTITION_BY_OPTION = "spark_flow.partitionBy"
+REPLACE_WHERE_OPTION = "spark_flow.replaceWhere"
 PARTITION_BY_HINT = (
     "Spark does not pass DataFrameWriter.partitionBy to Python data sources; write partitioned "
     "tables with spark_flow.delta.write(df, path, partition_by=[...])."
@@ -67,6 +75,23 @@ def _int_option(options: Any, name: str) -> int | None:
         ) from None
 
 
+def _json_option(options: Any, name: str, kind: type[list[Any]] | type[dict[str, Any]]) -> Any:
+    raw = options.get(name)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, kind):
+        raise InvalidArgumentError(
+            name,
+            f"expected a JSON {kind.__name__}, got {raw!r}",
+            "Write through spark_flow.delta.write(partition_by=..., replace_where=...).",
+        )
+    return value
+
+
 class DeltaDataSource(DataSource):
     """`format("delta")` backed by delta-rs; see the module docstring."""
 
@@ -88,14 +113,20 @@ class DeltaDataSource(DataSource):
             raise UnsupportedDeltaFeatureError(
                 "partitionBy with format('delta')", PARTITION_BY_HINT
             )
+        partition_by = _json_option(self.options, PARTITION_BY_OPTION, list)
+        replace_where = _json_option(self.options, REPLACE_WHERE_OPTION, dict)
         request = WriteRequest(
             path=_path(self.options),
             mode="overwrite" if overwrite else "append",
             app_id=self.options.get("txnAppId"),
             txn_version=_int_option(self.options, "txnVersion"),
+            partition_by=None if partition_by is None else tuple(partition_by),
             merge_schema=str(self.options.get("mergeSchema", "false")).lower() == "true",
+            replace_where=None
+            if replace_where is None
+            else tuple((column, str(value)) for column, value in replace_where.items()),
         )
-        return _Writer(rs.plan_write(request, schema), schema)
+        return _Writer(rs.plan_write(request, schema))
 
 
 @dataclass(frozen=True)
@@ -136,27 +167,46 @@ class _Reader(DataSourceReader):
         yield from pa.Table.from_arrays(columns, schema=self.arrow_schema).to_batches()
 
 
+@dataclass(frozen=True)
+class _Written(WriterCommitMessage):
+    """What one task wrote in place (object stores); empty where it staged files locally."""
+
+    files: list[WrittenFile] = field(default_factory=list)
+
+
+def _written(messages: list[WriterCommitMessage | None]) -> list[WrittenFile]:
+    return [file for m in messages if isinstance(m, _Written) for file in m.files]
+
+
 class _Writer(DataSourceArrowWriter):
-    def __init__(self, plan: rs.WritePlan | WriteResult, schema: StructType) -> None:
+    def __init__(self, plan: rs.WritePlan | WriteResult) -> None:
         self.plan = plan
-        self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> WriterCommitMessage:
-        if isinstance(self.plan, rs.WritePlan):  # else: already committed, compute nothing
-            self.plan.staging.mkdir(parents=True, exist_ok=True)
-            target = self.plan.staging / f"part-{uuid.uuid4().hex}.snappy.parquet"
-            with pq.ParquetWriter(target, self.arrow_schema, coerce_timestamps="us") as out:
-                for batch in iterator:
-                    out.write_batch(batch)
-        return WriterCommitMessage()
+        plan = self.plan
+        if not isinstance(plan, rs.WritePlan):  # already committed: compute nothing
+            return _Written()
+        root = plan.root if not plan.local else str(plan.staging)
+        written = rs.file_writer(plan, root).write(iterator)
+        return _Written([] if plan.local else written)
 
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
-        if isinstance(self.plan, rs.WritePlan):
-            try:
-                rs.commit_staged(self.plan)
-            finally:
-                rs.discard_staging(self.plan)
+        plan = self.plan
+        if not isinstance(plan, rs.WritePlan):
+            return
+        if not plan.local:
+            rs.commit_written(plan, _written(messages))
+            return
+        try:
+            rs.commit_staged(plan)
+        finally:
+            rs.discard_staging(plan)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
-        if isinstance(self.plan, rs.WritePlan):
-            rs.discard_staging(self.plan)
+        plan = self.plan
+        if not isinstance(plan, rs.WritePlan):
+            return
+        if plan.local:
+            rs.discard_staging(plan)
+        else:  # the tasks that succeeded wrote files nobody will commit
+            storage.delete_files(plan.root, [file.path for file in _written(messages)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import _delta_logs as logs
 import pandas as pd
 import pytest
@@ -124,3 +126,33 @@ def test_both_readers_refuse_a_table_whose_files_alone_would_read_wrong(
         delta.read(spark, tmp_delta_path)
     with pytest.raises(PySparkException, match="variantShredding-preview"):
         spark.read.format("delta").load(tmp_delta_path).collect()
+
+
+def test_internal_partition_options_write_hive_folders_and_replace_partitions(
+    spark: SparkSession, tmp_delta_path: str
+) -> None:
+    # What delta.write sends through format("delta") where it cannot write files itself.
+    rows = [(1, "fr"), (2, None), (3, "a/b"), (4, "fr")]
+    df = spark.createDataFrame(rows, "id long, country string")
+    df.write.format("delta").mode("append").option("spark_flow.partitionBy", '["country"]').save(
+        tmp_delta_path
+    )
+
+    spark.createDataFrame([(9, "fr")], "id long, country string").write.format("delta").mode(
+        "overwrite"
+    ).option("spark_flow.replaceWhere", '{"country": "fr"}').save(tmp_delta_path)
+
+    info = delta.table_info(tmp_delta_path)
+    assert info is not None
+    assert (info.version, info.partition_columns) == (1, ("country",))
+    folders = {p.name for p in Path(tmp_delta_path).iterdir() if not p.name.startswith("_")}
+    assert folders == {"country=fr", "country=__HIVE_DEFAULT_PARTITION__", "country=a%2Fb"}
+    expected = spark.createDataFrame([(2, None), (3, "a/b"), (9, "fr")], "id long, country string")
+    assert_df_equal(delta.read(spark, tmp_delta_path), expected)
+
+
+def test_a_malformed_internal_option_names_itself(spark: SparkSession, tmp_delta_path: str) -> None:
+    with pytest.raises(PySparkException, match=r"spark_flow\.partitionBy: expected a JSON list"):
+        spark.range(1).write.format("delta").mode("append").option(
+            "spark_flow.partitionBy", "country"
+        ).save(tmp_delta_path)

@@ -19,7 +19,6 @@ from spark_flow.errors import (
     NotADeltaTableError,
     SchemaMismatchError,
     UnknownValueError,
-    UnsupportedDeltaFeatureError,
 )
 from spark_flow.testing import assert_df_equal
 
@@ -208,16 +207,6 @@ def test_reading_a_version_the_table_does_not_have_names_the_range(
         delta.read(spark, tmp_delta_path, version=4)
     with pytest.raises(InvalidArgumentError, match="expected an integer >= 0"):
         delta.read(spark, tmp_delta_path, version=-1)
-
-
-def test_the_delta_rs_backend_refuses_to_commit_to_object_stores_with_the_way_out(
-    spark: SparkSession,
-) -> None:
-    with pytest.raises(UnsupportedDeltaFeatureError) as caught:
-        delta.write(spark.range(1), "s3://bucket/table")
-
-    assert caught.value.feature.startswith("committing to s3:// ('s3://bucket/table')")
-    assert "backend 'jvm'" in str(caught.value)
 
 
 def test_a_python_udf_over_a_table_read_completes(spark: SparkSession, tmp_delta_path: str) -> None:

@@ -1,0 +1,178 @@
+"""How object stores are reached: a profile's `[storage]` table merged with the environment.
+
+Three clients talk to the stores (deltalake for Delta logs and commits, pyarrow.fs for data
+files and markers, obstore for conditional puts), each with its own names for the same few
+settings. They are resolved here once, in one order, and rendered in each client's terms, so
+an endpoint set in a profile reaches all three alike.
+
+The environment wins over the profile, as in AWS's own tools (`AWS_ENDPOINT_URL` overrides a
+config file's `endpoint_url`): a job pointed at another endpoint by its launcher needs no
+profile edit. Credentials never come from a profile (profiles are shared files, not secret
+stores): the clients find them the standard ways. Keys found in the environment are passed on
+explicitly too, so Python workers started before they were set (Spark starts them from its
+JVM's environment) reach the store with the driver's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from spark_flow.errors import InvalidArgumentError
+
+Client = Literal["deltalake", "pyarrow", "obstore"]
+CLIENTS: tuple[str, ...] = get_args(Client)
+S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
+
+# Where the AWS SDKs (and deltalake's credential chain) look for credentials besides the keys.
+_CREDENTIAL_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+_CREDENTIAL_FILES = (
+    ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+    ("AWS_CONFIG_FILE", "~/.aws/config"),
+)
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """A profile's `[storage]` table: where S3 and S3-compatible stores are reached.
+
+    Attributes:
+        endpoint: the S3 API's URL for MinIO, Ceph, moto ..., e.g. `http://127.0.0.1:9000`;
+            None for AWS itself. `$AWS_ENDPOINT_URL` wins.
+        region: the buckets' region. `$AWS_REGION` (or `$AWS_DEFAULT_REGION`) wins.
+        allow_http: permit an `http://` endpoint; deltalake and obstore refuse one otherwise.
+            `$AWS_ALLOW_HTTP` wins.
+    """
+
+    endpoint: str | None = None
+    region: str | None = None
+    allow_http: bool = False
+
+    def __post_init__(self) -> None:
+        if self.endpoint is not None and (
+            not isinstance(self.endpoint, str)
+            or not self.endpoint.startswith(("http://", "https://"))
+        ):
+            raise InvalidArgumentError(
+                "endpoint",
+                f"expected an http:// or https:// URL, got {self.endpoint!r}",
+                'Write the S3 API\'s URL, e.g. endpoint = "http://127.0.0.1:9000".',
+            )
+        if self.region is not None and (not isinstance(self.region, str) or not self.region):
+            raise InvalidArgumentError(
+                "region", f"expected a region name, got {self.region!r}", 'E.g. "eu-west-1".'
+            )
+        if not isinstance(self.allow_http, bool):
+            raise InvalidArgumentError(
+                "allow_http",
+                f"expected true or false, got {self.allow_http!r}",
+                "Write allow_http = true (TOML's boolean, no quotes).",
+            )
+
+
+# The settings in force: one slot, replaced whole by configure().
+_configured = [StorageSettings()]
+
+
+def configure(settings: StorageSettings) -> None:
+    """Make `settings` the ones this process reaches stores with (`get_session` passes the
+    profile's `[storage]` table here)."""
+    if not isinstance(settings, StorageSettings):
+        raise InvalidArgumentError(
+            "settings",
+            f"expected StorageSettings, got {type(settings).__name__}",
+            "Pass StorageSettings(endpoint=..., region=..., allow_http=...).",
+        )
+    _configured[0] = settings
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """The S3 settings in force: the configured ones with the environment's on top."""
+
+    endpoint: str | None
+    region: str | None
+    allow_http: bool
+    access_key: str | None
+    secret_key: str | None
+    session_token: str | None
+
+
+def s3_settings() -> S3Settings:
+    """The S3 settings this process has now (read per call: the environment may change)."""
+    env, current = os.environ, _configured[0]
+    allow_http = env.get("AWS_ALLOW_HTTP")
+    key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+    has_keys = bool(key and secret)
+    return S3Settings(
+        endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or current.endpoint,
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or current.region,
+        allow_http=current.allow_http if allow_http is None else allow_http.lower() == "true",
+        access_key=key if has_keys else None,
+        secret_key=secret if has_keys else None,
+        session_token=env.get("AWS_SESSION_TOKEN") if has_keys else None,
+    )
+
+
+def client_options(kind: str, client: Client) -> dict[str, Any]:
+    """The settings for the store of scheme `kind` in `client`'s terms (see storage.options)."""
+    if kind not in S3_SCHEMES:
+        return {}
+    s3 = s3_settings()
+    if client == "pyarrow":
+        pyarrow = {
+            "endpoint_override": s3.endpoint,
+            "region": s3.region,
+            "access_key": s3.access_key,
+            "secret_key": s3.secret_key,
+            "session_token": s3.session_token,
+        }
+        if s3.endpoint is not None:
+            pyarrow["scheme"] = s3.endpoint.split("://", 1)[0]
+        return {name: value for name, value in pyarrow.items() if value is not None}
+    delta = {
+        "AWS_ENDPOINT_URL": s3.endpoint,
+        "AWS_REGION": s3.region,
+        "AWS_ALLOW_HTTP": "true" if s3.allow_http else None,
+        "AWS_ACCESS_KEY_ID": s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+        "AWS_SESSION_TOKEN": s3.session_token,
+    }
+    if client == "deltalake":
+        return {name: value for name, value in delta.items() if value is not None}
+    config = {
+        name.removeprefix("AWS_").lower().replace("endpoint_url", "endpoint"): value
+        for name, value in delta.items()
+        if value is not None and name != "AWS_ALLOW_HTTP"
+    }
+    return {"config": config, "client_options": {"allow_http": s3.allow_http}}
+
+
+def missing_credentials() -> str | None:
+    """Why no S3 client of this process can find credentials, or None when one may.
+
+    Instance metadata (EC2, ECS) is a source no file or variable shows; only
+    `AWS_EC2_METADATA_DISABLED=true` rules it out, so only then is the answer certain.
+    """
+    if s3_settings().access_key is not None:
+        return None
+    if any(os.environ.get(name) for name in _CREDENTIAL_VARIABLES):
+        return None
+    if any(
+        Path(os.environ.get(name, default)).expanduser().is_file()
+        for name, default in _CREDENTIAL_FILES
+    ):
+        return None
+    if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() != "true":
+        return None
+    return (
+        "no AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and AWS_PROFILE are unset, "
+        "there is no ~/.aws/credentials or ~/.aws/config, and instance metadata is disabled"
+    )

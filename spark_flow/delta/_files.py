@@ -1,0 +1,264 @@
+"""Data files of a delta-rs write: Parquet written with Arrow, described as Delta add actions.
+
+Every file a write commits is described by one `WrittenFile`, wherever it was written (Spark's
+writer on a local disk, Arrow in a Python worker on an object store), and becomes an add action
+through `add_action` alone; its statistics come from its footer (`_stats.file_stats`).
+
+`FileWriter` is the Arrow writer that Python workers run (the `delta` data source's writer and
+`mapInArrow` in `rs.write`): it splits each task's batches by partition value into Hive-style
+`col=value/` files, names every file after the write, and writes it with one upload, so an
+uncommitted file is never half-visible and is invisible to readers anyway (not in the log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake.transaction import AddAction
+from pyspark.sql.types import StructType
+
+from spark_flow.delta._stats import DEFAULT_INDEXED_COLUMNS, file_stats
+
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+# What a mapInArrow task returns per file: the driver turns the rows back into WrittenFiles.
+WRITTEN_SCHEMA = (
+    "path string, size long, modification_time long, partition_values string, stats string"
+)
+# Rows gathered before a row group is written: Arrow hands a task batches of 10,000 rows
+# (spark.sql.execution.arrow.maxRecordsPerBatch), and a row group per batch makes files slower
+# to write and to scan. Spark's own writer cuts row groups at 128 MB; this is about as many
+# rows of a narrow table while keeping a worker's buffer small.
+_ROW_GROUP_ROWS = 1 << 20
+_ROW_GROUP_BYTES = 64 << 20
+# Spark's ExternalCatalogUtils.escapePathName: characters a partition directory name escapes.
+_ESCAPED = frozenset("\"#%'*/:=?\\\x7f{[]^") | {chr(c) for c in range(0x01, 0x20)}
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """One data file of a write, not yet committed.
+
+    Attributes:
+        path: relative to the table root, raw (deltalake URI-encodes it into the log).
+        size: bytes.
+        modification_time: milliseconds since the epoch.
+        partition_values: the file's partition column values as Delta stores them.
+        stats: the add action's statistics, as JSON.
+    """
+
+    path: str
+    size: int
+    modification_time: int
+    partition_values: Mapping[str, str | None]
+    stats: str
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "modification_time": self.modification_time,
+            "partition_values": json.dumps(dict(self.partition_values)),
+            "stats": self.stats,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> WrittenFile:
+        return cls(
+            path=row["path"],
+            size=row["size"],
+            modification_time=row["modification_time"],
+            partition_values=json.loads(row["partition_values"]),
+            stats=row["stats"],
+        )
+
+
+def rows_of(stats: str) -> int:
+    """The row count in an add action's statistics."""
+    return int(json.loads(stats)["numRecords"])
+
+
+def add_action(file: WrittenFile, *, data_change: bool = True) -> AddAction:
+    """The Delta add action that commits `file`; `data_change=False` for a rewrite (compaction)."""
+    return AddAction(
+        path=file.path,
+        size=file.size,
+        partition_values=dict(file.partition_values),
+        modification_time=file.modification_time,
+        data_change=data_change,
+        stats=file.stats,
+    )
+
+
+def escape_path_name(value: str) -> str:
+    """`value` as Spark writes it in a `col=value` directory name (`%XX` for unsafe chars)."""
+    return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in value)
+
+
+def partition_text(value: object) -> str | None:
+    """A partition value as Delta stores it in the log (and Spark names its directory)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def partition_directory(values: Mapping[str, str | None]) -> str:
+    """The Hive-style folders of `values`, e.g. `date=2024-01-01/country=fr`."""
+    return "/".join(
+        f"{escape_path_name(column)}={HIVE_NULL if value is None else escape_path_name(value)}"
+        for column, value in values.items()
+    )
+
+
+@dataclass
+class _OpenFile:
+    writer: pq.ParquetWriter
+    stream: Any
+    path: str
+    partition_values: dict[str, str | None]
+    pending: list[pa.Table] = field(default_factory=list)
+
+    def add(self, rows: pa.Table) -> None:
+        self.pending.append(rows)
+        if (
+            sum(t.num_rows for t in self.pending) >= _ROW_GROUP_ROWS
+            or sum(t.nbytes for t in self.pending) >= _ROW_GROUP_BYTES
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.writer.write_table(pa.concat_tables(self.pending), row_group_size=_ROW_GROUP_ROWS)
+            self.pending = []
+
+
+@dataclass(frozen=True)
+class FileWriter:
+    """Writes a task's Arrow batches as Parquet files below `root`, one per partition value.
+
+    Picklable: the driver builds it, Python workers call it.
+
+    Attributes:
+        root: the table root (object stores: files land in place) or a local staging folder.
+        write_id: names every file, so a write's files can be told apart.
+        partition_by: the partition columns, outermost first; they are not stored in files.
+        store_options: `storage.options(root, client="pyarrow")` as resolved on the driver.
+        schema: the table's schema after the write, for the files' statistics.
+        indexed_columns: the columns with statistics (see `_stats.indexed_columns`).
+    """
+
+    root: str
+    write_id: str
+    partition_by: tuple[str, ...] = ()
+    store_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    schema: StructType = field(default_factory=StructType)
+    indexed_columns: int | tuple[str, ...] = DEFAULT_INDEXED_COLUMNS
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """`mapInArrow`'s function: write the batches, yield one row per written file."""
+        files = self.write(batches)
+        if files:
+            yield pa.RecordBatch.from_pylist([file.as_row() for file in files])
+
+    def write(self, batches: Iterable[pa.RecordBatch]) -> list[WrittenFile]:
+        """Write the batches; on a failure, remove the files this call wrote and re-raise."""
+        from spark_flow import storage
+
+        local = storage.is_local(self.root)
+        if local:
+            from pyarrow.fs import LocalFileSystem
+
+            store: Any = LocalFileSystem()
+            location = storage.folder(self.root)
+        else:
+            store, location = storage.filesystem(self.root, self.store_options)
+        opened: dict[tuple[str | None, ...], _OpenFile] = {}
+        try:
+            for batch in batches:
+                for values, rows in self._split(batch):
+                    key = tuple(values.values())
+                    if key not in opened:
+                        opened[key] = self._open(store, location, values, rows.schema, local)
+                    opened[key].add(rows)
+            return [self._close(store, location, file) for file in opened.values()]
+        except BaseException:
+            for file in opened.values():
+                with suppress(pa.ArrowException, OSError):  # the first error is the one to tell
+                    file.writer.close()
+                    file.stream.close()
+            storage.delete_files(self.root, [file.path for file in opened.values()])
+            raise
+
+    def _split(self, batch: pa.RecordBatch) -> Iterator[tuple[dict[str, str | None], pa.Table]]:
+        table = pa.Table.from_batches([batch])
+        if not self.partition_by:
+            if table.num_rows:
+                yield {}, table
+            return
+        columns = list(self.partition_by)
+        combinations = table.select(columns).group_by(columns, use_threads=False).aggregate([])
+        for combination in combinations.to_pylist():
+            mask = None
+            for column in columns:
+                value, data = combination[column], table[column]
+                match = (
+                    pc.is_null(data)
+                    if value is None
+                    else pc.fill_null(pc.equal(data, pa.scalar(value, data.type)), False)
+                )
+                mask = match if mask is None else pc.and_(mask, match)
+            values = {column: partition_text(combination[column]) for column in columns}
+            yield values, table.filter(mask).drop_columns(columns)
+
+    def _open(
+        self,
+        store: Any,
+        location: str,
+        values: dict[str, str | None],
+        schema: pa.Schema,
+        local: bool,
+    ) -> _OpenFile:
+        folder = partition_directory(values)
+        name = f"part-{self.write_id}-{uuid.uuid4().hex}.c000.snappy.parquet"
+        path = f"{folder}/{name}" if folder else name
+        if local:  # object stores have no folders to create
+            store.create_dir(f"{location}/{folder}".rstrip("/"), recursive=True)
+        stream = store.open_output_stream(f"{location}/{path}")
+        writer = pq.ParquetWriter(stream, schema, compression="snappy", coerce_timestamps="us")
+        return _OpenFile(writer, stream, path, values)
+
+    def _close(self, store: Any, location: str, file: _OpenFile) -> WrittenFile:
+        file.flush()
+        file.writer.close()
+        size = file.stream.tell()
+        # The upload completes on close: only then does the object exist on a store.
+        file.stream.close()
+        return WrittenFile(
+            path=file.path,
+            size=size,
+            modification_time=int(time.time() * 1000),
+            partition_values=file.partition_values,
+            stats=file_stats(
+                file.writer.writer.metadata,
+                self.schema,
+                partition_by=self.partition_by,
+                indexed_columns=self.indexed_columns,
+            ),
+        )

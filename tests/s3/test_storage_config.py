@@ -1,0 +1,161 @@
+"""Where object stores are reached: a profile's `[storage]` table, the environment, and the
+errors a bad configuration gets on the driver, before any Spark job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _s3_tables import table_rows
+from pyspark.sql import SparkSession
+
+from spark_flow import delta, storage
+from spark_flow.errors import ConfigError, StorageError
+from spark_flow.local_s3 import LocalS3
+from spark_flow.session import load_profile
+from spark_flow.testing import count_spark_jobs
+
+_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ALLOW_HTTP", "AWS_REGION")
+
+
+@pytest.fixture
+def configured() -> Iterator[None]:
+    """Restores the process's storage settings after a test that configures its own."""
+    yield
+    storage.configure(storage.StorageSettings())
+
+
+@pytest.fixture
+def profile_only(
+    s3_bucket: str, s3_server: LocalS3, monkeypatch: pytest.MonkeyPatch, configured: None
+) -> str:
+    """The bucket, reachable only through the configured settings: no endpoint variables."""
+    for name in (*_ENVIRONMENT, "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    storage.configure(
+        storage.StorageSettings(endpoint=s3_server.endpoint, region="eu-west-3", allow_http=True)
+    )
+    return s3_bucket
+
+
+def test_the_settings_reach_each_client_in_its_own_terms(
+    profile_only: str, s3_server: LocalS3
+) -> None:
+    endpoint = s3_server.endpoint
+
+    assert storage.options(profile_only) == {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": "eu-west-3",
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    pyarrow = storage.options(profile_only, client="pyarrow")
+    assert (pyarrow["endpoint_override"], pyarrow["scheme"], pyarrow["region"]) == (
+        endpoint,
+        "http",
+        "eu-west-3",
+    )
+    obstore = storage.options(profile_only, client="obstore")
+    assert obstore["config"]["endpoint"] == endpoint
+    assert obstore["client_options"] == {"allow_http": True}
+    assert storage.options("gs://bucket/t") == {}
+    assert storage.options("/data/t") == {}
+
+
+def test_the_environment_wins_over_the_profile(
+    profile_only: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://s3.example.org")
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+
+    assert storage.options(profile_only)["AWS_ENDPOINT_URL"] == "https://s3.example.org"
+    assert storage.options(profile_only, client="pyarrow")["region"] == "us-west-2"
+
+
+def test_a_profile_endpoint_alone_reaches_the_store_from_every_client(
+    spark: SparkSession, profile_only: str
+) -> None:
+    import obstore
+    from obstore.store import from_url
+
+    table = f"{profile_only}/configured"
+
+    result = delta.write(spark.range(3), table, app_id="loader", txn_version=1)
+
+    assert result.committed
+    assert [row["id"] for row in table_rows(table)] == [0, 1, 2]
+    assert delta.already_committed(table, app_id="loader", txn_version=1) is not None
+    store = from_url(profile_only, **storage.options(profile_only, client="obstore"))
+    listed = {item["path"] for batch in obstore.list(store, "configured/") for item in batch}
+    assert {f"configured/{name}" for name in result.files} <= listed
+
+
+def test_a_profile_storage_table_is_read_and_checked(tmp_path: Path) -> None:
+    good = tmp_path / "store.toml"
+    good.write_text('[storage]\nendpoint = "http://127.0.0.1:9000"\nallow_http = true\n')
+    bad_key = tmp_path / "typo.toml"
+    bad_key.write_text('[storage]\nendpont = "http://127.0.0.1:9000"\n')
+    bad_value = tmp_path / "quoted.toml"
+    bad_value.write_text('[storage]\nallow_http = "yes"\n')
+
+    assert load_profile(str(good)).storage == storage.StorageSettings(
+        endpoint="http://127.0.0.1:9000", allow_http=True
+    )
+    with pytest.raises(ConfigError, match=r"\['storage.endpont'\]"):
+        load_profile(str(bad_key))
+    with pytest.raises(ConfigError, match="allow_http: expected true or false") as caught:
+        load_profile(str(bad_value))
+    assert caught.value.source == str(bad_value)
+
+
+def test_an_unknown_bucket_is_reported_before_any_spark_job(
+    spark: SparkSession, s3_bucket: str
+) -> None:
+    with count_spark_jobs(spark) as jobs, pytest.raises(StorageError) as caught:
+        delta.write(spark.range(3), "s3://no-such-bucket/devices")
+
+    assert jobs.count == 0
+    assert "bucket 'no-such-bucket' does not exist at http://127.0.0.1:" in caught.value.cause
+
+
+def test_missing_credentials_are_reported_before_any_spark_job(
+    spark: SparkSession, s3_bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+
+    with count_spark_jobs(spark) as jobs, pytest.raises(StorageError) as caught:
+        delta.write(spark.range(3), f"{s3_bucket}/devices")
+
+    assert jobs.count == 0
+    assert caught.value.cause.startswith("no AWS credentials")
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("ftp://host/devices", "no object store is known for ftp://"),
+        ("hdfs://namenode/devices", "the supported schemes are ['abfs', 'abfss'"),
+    ],
+)
+def test_an_unsupported_scheme_is_reported_before_any_spark_job(
+    spark: SparkSession, path: str, fragment: str
+) -> None:
+    with count_spark_jobs(spark) as jobs, pytest.raises(StorageError) as caught:
+        delta.write(spark.range(3), path)
+
+    assert jobs.count == 0
+    assert fragment in caught.value.cause
+
+
+def test_a_plain_http_endpoint_needs_allow_http(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ALLOW_HTTP")
+
+    with pytest.raises(StorageError, match="set allow_http = true"):
+        delta.table_info(f"{s3_bucket}/devices")
