@@ -33,6 +33,7 @@ __all__ = [
     "STAGING_DIR",
     "absolute",
     "exists",
+    "filesystem",
     "folder",
     "is_local",
     "join",
@@ -182,6 +183,20 @@ def write_text_atomically(path: str, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def filesystem(path: str) -> tuple[FileSystem, str]:
+    """The pyarrow filesystem of `path` and the location inside it, for code that lists, reads or
+    writes many files there (executors included: the filesystem pickles with its options).
+
+    Raises:
+        StorageError: the store's client cannot be set up for `path` (scheme, credentials).
+    """
+    if is_local(path):
+        from pyarrow.fs import LocalFileSystem
+
+        return LocalFileSystem(), _local(path)
+    return _store(path)
 
 
 def _local(path: str) -> str:
