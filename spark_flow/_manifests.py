@@ -194,7 +194,7 @@ def read_published(
         # adds `batch_id` from the folder names; staging folders start with `_`, so are skipped.
         return spark.read.format(format).schema(schema).options(**options).load(root)
     files = [
-        (storage.join(batch_folder(root, batch), name), batch)
+        (f"{_BATCH}{batch}/{name}", batch)
         for batch, record in batches
         for name in record["files"]
     ]
