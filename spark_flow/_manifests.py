@@ -194,9 +194,7 @@ def read_published(
         # adds `batch_id` from the folder names; staging folders start with `_`, so are skipped.
         return spark.read.format(format).schema(schema).options(**options).load(root)
     files = [
-        (f"{_BATCH}{batch}/{name}", batch)
-        for batch, record in batches
-        for name in record["files"]
+        (f"{_BATCH}{batch}/{name}", batch) for batch, record in batches for name in record["files"]
     ]
     return _files.read_listed(spark, root, files, format=format, schema=schema, options=options)
 
