@@ -6,6 +6,8 @@ Sessions and Delta Lake
     `get_session` builds a session from a `Profile` (`load_profile`) and picks a Delta backend;
     `enable_delta` does it for a session built elsewhere. The `delta` module reads and writes
     tables idempotently on either backend (`WriteResult`) and reads their logs (`TableInfo`).
+    `read_files` reads JSON lines, CSV or Parquet inputs on any store (Arrow in Python workers
+    where Spark has no filesystem for it).
 Status
     `Status`: the one vocabulary every report below uses (`spark_flow.status` says what each
     word means).
@@ -105,6 +107,7 @@ from spark_flow.fan_out import (
     route_by_parameter,
     route_by_schema,
 )
+from spark_flow.files import read_files
 from spark_flow.markers import Marker, mark_ready, read_ready, wait_until_ready
 from spark_flow.outputs import (
     DeltaOutput,
@@ -147,6 +150,7 @@ __all__ = [
     "enable_delta",
     "get_session",
     "load_profile",
+    "read_files",
     # Status
     "Status",
     # Local Sequencer

@@ -24,9 +24,10 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from spark_flow import _files, storage
+from spark_flow import storage
 from spark_flow.delta import WriteResult
 from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, StorageError
+from spark_flow.files import list_files, read_listed, write_files
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -157,9 +158,7 @@ def publish_in_place(
     manifest if absent; `df` has the output's columns already."""
     folder = batch_folder(root, batch)
     attempt = uuid.uuid4().hex[:12]
-    written = _files.write_files(
-        df, folder, format=format, prefix=f"part-{attempt}", options=options
-    )
+    written = write_files(df, folder, format=format, prefix=f"part-{attempt}", options=options)
     files = [name for name, _ in written]
     record = manifest(app_id, batch, sum(rows for _, rows in written), files, df.schema)
     if not _create(folder, MANIFEST, json.dumps(record)):
@@ -196,7 +195,7 @@ def read_published(
     files = [
         (f"{_BATCH}{batch}/{name}", batch) for batch, record in batches for name in record["files"]
     ]
-    return _files.read_listed(spark, root, files, format=format, schema=schema, options=options)
+    return read_listed(spark, root, files, format=format, schema=schema, options=options)
 
 
 def _create(folder: str, name: str, text: str) -> bool:
@@ -218,7 +217,7 @@ def _create(folder: str, name: str, text: str) -> bool:
 def _orphans(folder: str, published_files: list[str]) -> list[str]:
     """Data files in `folder` that `published_files` does not list: crashed attempts' files."""
     keep = set(published_files)
-    names = [path.rsplit("/", 1)[-1] for path in _files.list_files(folder)]
+    names = [path.rsplit("/", 1)[-1] for path in list_files(folder)]
     return [name for name in names if name not in keep]
 
 

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import storage
-from spark_flow._files import list_files, read_files, spark_reads
+from spark_flow.files import list_files, read_files, spark_reads
 from spark_flow.outputs import FileOutput, output_writer
 from spark_flow.testing import assert_df_equal, read_output, rendezvous
 from spark_flow.validation import permissive
@@ -84,9 +84,7 @@ def test_csv_batches_keep_the_first_batch_columns_and_a_header(
     writer.write(devices(spark, 3, 5).select("name", "id"), output, app_id="a", txn_version=2)
 
     first_file = next(f for f in list_files(f"{output}/batch_id=2") if f.endswith(".csv"))
-    filesystem, _ = storage.filesystem(output)
-    with filesystem.open_input_stream(first_file) as source:
-        header = bytes(source.read()).decode().splitlines()[0]
+    header = (storage.read_text(first_file) or "").splitlines()[0]
 
     assert header.replace('"', "") == "id,name"
     assert read_output(spark, "csv", output).columns == ["id", "name", "batch_id"]

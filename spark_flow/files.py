@@ -76,25 +76,29 @@ def spark_reads(spark: SparkSession, path: str) -> bool:
 
 
 def list_files(path: str) -> list[str]:
-    """The data files under `path` (a file or folder), full locations for `storage.filesystem`,
-    sorted; like Spark, names starting with `_` or `.` (and everything below them) are skipped."""
+    """The data files under `path` (a file or folder), sorted, named as `path` is (local paths,
+    or URIs on a store); like Spark, names starting with `_` or `.` (and all below) are skipped.
+
+    Raises:
+        StorageError: `path` does not exist, or the store cannot be listed.
+    """
+    return [storage.join(path, name) if name else path for name in _relative_files(path)]
+
+
+def _relative_files(path: str) -> list[str]:
+    """The data files under `path` relative to it; `[""]` when `path` is a file itself."""
     from pyarrow.fs import FileSelector, FileType
 
     filesystem, location = storage.filesystem(path)
     root = location.rstrip("/")
     try:
         if filesystem.get_file_info(root).type == FileType.File:
-            return [root]
+            return [""]
         entries = filesystem.get_file_info(FileSelector(root, recursive=True))
     except OSError as exc:
         raise StorageError(path, "list", str(exc).strip()) from exc
-    files = [
-        e.path
-        for e in entries
-        if e.type == FileType.File
-        and not any(part[:1] in "_." for part in e.path[len(root) :].split("/") if part)
-    ]
-    return sorted(files)
+    relative = [e.path[len(root) + 1 :] for e in entries if e.type == FileType.File]
+    return sorted(r for r in relative if not any(part[:1] in "_." for part in r.split("/")))
 
 
 def read_files(
@@ -131,7 +135,7 @@ def read_files(
         return spark.read.format(format).schema(schema).options(**options).load(path)
     if format == "json":
         _check_json_schema(schema)
-    files = list_files(path)
+    files = _relative_files(path)
     log.info("reading %d %s files under %s with Arrow in Python workers", len(files), format, path)
     return _scan(spark, path, [(f, None) for f in files], schema, format=format, options=options)
 
@@ -149,10 +153,8 @@ def read_listed(
     the batch number as a last column `batch_id`, read by Arrow in Python workers."""
     from pyspark.sql.types import LongType, StructField, StructType
 
-    _, location = storage.filesystem(root)
-    listing = [(f"{location.rstrip('/')}/{name}", batch) for name, batch in files]
     with_batch = StructType([*schema.fields, StructField(BATCH_COLUMN, LongType())])
-    return _scan(spark, root, listing, with_batch, format=format, options=options)
+    return _scan(spark, root, files, with_batch, format=format, options=options)
 
 
 def _scan(
@@ -164,10 +166,14 @@ def _scan(
     format: str,
     options: Mapping[str, str],
 ) -> DataFrame:
-    """One task per listed file (a location in `root`'s filesystem), yielding `schema`'s rows."""
+    """One task per listed file (relative to `root`, or "" for `root` itself), yielding
+    `schema`'s rows."""
     if not listing:
         return spark.createDataFrame([], schema)
-    filesystem = _for_workers(storage.filesystem(root)[0])
+    filesystem, location = storage.filesystem(root)
+    filesystem = _for_workers(filesystem)
+    base = location.rstrip("/")
+    listing = [(f"{base}/{name}" if name else base, batch) for name, batch in listing]
     read = partial(_read_partition, filesystem, format, schema.jsonValue(), dict(options))
     files = spark.createDataFrame(list(listing), "path STRING, batch LONG")
     return files.repartition(len(listing)).mapInArrow(read, schema)
