@@ -76,6 +76,21 @@ def _read_manifest(folder: str) -> dict[str, Any] | None:
 
 def published(root: str) -> list[tuple[int, dict[str, Any]]]:
     """`(batch, manifest)` of every published batch of the output at `root`, by batch number."""
+    found = [(batch, _read_manifest(batch_folder(root, batch))) for batch in _batches(root)]
+    return [(batch, m) for batch, m in found if m is not None]
+
+
+def _first_published(root: str) -> dict[str, Any] | None:
+    """The manifest of the lowest published batch: one read, not one per batch."""
+    for batch in _batches(root):
+        found = _read_manifest(batch_folder(root, batch))
+        if found is not None:
+            return found
+    return None
+
+
+def _batches(root: str) -> list[int]:
+    """The numbers of the `batch_id=N` folders under `root`, published or not, ascending."""
     from pyarrow.fs import FileSelector, FileType
 
     filesystem, location = storage.filesystem(root)
@@ -83,15 +98,13 @@ def published(root: str) -> list[tuple[int, dict[str, Any]]]:
         entries = filesystem.get_file_info(FileSelector(location, allow_not_found=True))
     except OSError as exc:
         raise StorageError(root, "list", str(exc).strip()) from exc
-    batches = sorted(
+    return sorted(
         int(name[len(_BATCH) :])
         for e in entries
         if e.type == FileType.Directory
         and (name := e.base_name).startswith(_BATCH)
         and name[len(_BATCH) :].isdigit()
     )
-    found = [(batch, _read_manifest(batch_folder(root, batch))) for batch in batches]
-    return [(batch, m) for batch, m in found if m is not None]
 
 
 def skip_if_published(root: str, app_id: str, batch: int) -> WriteResult | None:
@@ -127,10 +140,10 @@ def columns_like_earlier_batches(root: str, df: DataFrame) -> list[str]:
     """The data's columns in the order of the first published batch; a schema change fails."""
     from pyspark.sql.types import StructType
 
-    earlier = published(root)
-    if not earlier:
+    earlier = _first_published(root)
+    if earlier is None:
         return df.columns
-    first = StructType.fromJson(earlier[0][1]["schema"])
+    first = StructType.fromJson(earlier["schema"])
     had = {f.name: f.dataType.simpleString() for f in first.fields}
     has = {f.name: f.dataType.simpleString() for f in df.schema.fields}
     conflicts = [(name, had.get(name), kind) for name, kind in has.items() if had.get(name) != kind]
