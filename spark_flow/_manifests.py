@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_flow import storage
 from spark_flow.delta import WriteResult
 from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, StorageError
-from spark_flow.files import list_files, read_listed, write_files
+from spark_flow.files import list_files, read_listed, spark_reads, write_files
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -41,6 +44,7 @@ __all__ = [
     "publish_in_place",
     "published",
     "read_published",
+    "save_with_spark",
     "skip_if_published",
 ]
 
@@ -167,13 +171,20 @@ def publish_in_place(
     format: str,
     options: Mapping[str, str],
 ) -> WriteResult:
-    """Write `df` into batch `batch`'s folder on an object store and publish it by creating its
-    manifest if absent; `df` has the output's columns already."""
+    """Write `df` into batch `batch`'s folder and publish it by creating its manifest if absent
+    (for object stores, where nothing can be renamed); `df` has the output's columns already."""
     folder = batch_folder(root, batch)
     attempt = uuid.uuid4().hex[:12]
-    written = write_files(df, folder, format=format, prefix=f"part-{attempt}", options=options)
-    files = [name for name, _ in written]
-    record = manifest(app_id, batch, sum(rows for _, rows in written), files, df.schema)
+    if spark_reads(df.sparkSession, root):
+        # Spark has a filesystem for the store (a connector on the cluster): its own writer,
+        # into a folder of this attempt's own.
+        target = storage.join(folder, f"attempt-{attempt}")
+        rows = save_with_spark(df, target, format=format, options=options)
+        files = _relative(folder, list_files(target))
+    else:
+        written = write_files(df, folder, format=format, prefix=f"part-{attempt}", options=options)
+        files, rows = [name for name, _ in written], sum(n for _, n in written)
+    record = manifest(app_id, batch, rows, files, df.schema)
     if not _create(folder, MANIFEST, json.dumps(record)):
         # Another attempt published the batch while this one wrote: its files are the batch.
         _remove(folder, files)
@@ -189,6 +200,18 @@ def publish_in_place(
         rows_written=int(record["rows"]),
         files=tuple(f"{_BATCH}{batch}/{name}" for name in record["files"]),
     )
+
+
+def save_with_spark(df: DataFrame, target: str, *, format: str, options: Mapping[str, str]) -> int:
+    """Write `df` to the new folder `target` with Spark's writer; the rows it wrote, counted by an
+    Observation on the write itself (no second pass)."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    rows = Observation(f"spark_flow_rows_{uuid.uuid4().hex}")
+    writer = df.observe(rows, F.count(F.lit(1)).alias("rows")).write
+    writer.format(format).options(**options).save(target)
+    return int(rows.get["rows"])
 
 
 def read_published(
@@ -212,8 +235,10 @@ def read_published(
 
 
 def _create(folder: str, name: str, text: str) -> bool:
-    """Create `folder/name` holding `text` unless it exists (one conditional PUT); True if
-    this call created it."""
+    """Create `folder/name` holding `text` unless it exists (one conditional PUT; locally a
+    hard link, which fails on an existing name); True if this call created it."""
+    if storage.is_local(folder):
+        return _create_locally(Path(storage.join(folder, name)), text)
     import obstore
     from obstore.exceptions import AlreadyExistsError, BaseError
     from obstore.store import from_url
@@ -227,11 +252,29 @@ def _create(folder: str, name: str, text: str) -> bool:
     return True
 
 
+def _create_locally(target: Path, text: str) -> bool:
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.link(temporary, target)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(temporary)
+    return True
+
+
+def _relative(folder: str, paths: list[str]) -> list[str]:
+    """`paths` (as `list_files` names them) relative to `folder`."""
+    prefix = storage.join(folder, "")
+    return [path[len(prefix) :] for path in paths]
+
+
 def _orphans(folder: str, published_files: list[str]) -> list[str]:
     """Data files in `folder` that `published_files` does not list: crashed attempts' files."""
     keep = set(published_files)
-    names = [path.rsplit("/", 1)[-1] for path in list_files(folder)]
-    return [name for name in names if name not in keep]
+    return [name for name in _relative(folder, list_files(folder)) if name not in keep]
 
 
 def _remove(folder: str, names: list[str]) -> None:

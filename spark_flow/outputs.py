@@ -177,18 +177,14 @@ class FileOutput:
     def _publish_by_rename(
         self, aligned: DataFrame, root: Path, *, batch: int, app_id: str
     ) -> WriteResult:
-        from pyspark.sql import Observation
-        from pyspark.sql import functions as F
-
         target = root / f"batch_id={batch}"
         staging = root / storage.STAGING_DIR / f"batch_id={batch}-{uuid.uuid4().hex[:12]}"
-        rows = Observation(f"spark_flow_rows_{uuid.uuid4().hex}")
         try:
-            writer = aligned.observe(rows, F.count(F.lit(1)).alias("rows")).write
-            writer = writer.format(self.format).options(**self._writer_options())
-            writer.save(str(staging))
+            rows = _manifests.save_with_spark(
+                aligned, str(staging), format=self.format, options=self._writer_options()
+            )
             files = [p.name for p in staging.iterdir() if not p.name.startswith(("_", "."))]
-            manifest = _manifests.manifest(app_id, batch, rows.get["rows"], files, aligned.schema)
+            manifest = _manifests.manifest(app_id, batch, rows, files, aligned.schema)
             (staging / MANIFEST).write_text(json.dumps(manifest))
             try:
                 os.rename(staging, target)
