@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow.arguments import JobParser, batch_id, existing_input, folder_location
+from spark_flow.files import read_files
 from spark_flow.jobs import MERGED, JobReport, add_trigger_argument, job_main
 from spark_flow.markers import mark_ready
 from spark_flow.sequence import LocalSequencer, step
@@ -88,7 +89,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> LoaderReport:
     idempotent: dict[str, Any] = {}
     if args.batch_id is not None:
         idempotent = {"app_id": f"{NAME}.{args.batch_id}", "txn_version": args.batch_id}
-    raw = spark.read.schema(permissive(DEVICE_SCHEMA)).json(args.input)
+    raw = read_files(spark, args.input, format="json", schema=permissive(DEVICE_SCHEMA))
     validated: list[ValidatedWrite] = []
 
     def write_and_mark(devices: DataFrame) -> dict[str, Any]:

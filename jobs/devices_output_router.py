@@ -25,10 +25,10 @@ row read.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
@@ -51,6 +51,7 @@ from spark_flow.fan_out import (
     route_by_parameter,
     route_by_schema,
 )
+from spark_flow.files import list_files, read_files
 from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.outputs import output_types, output_writer
 from spark_flow.validation import (
@@ -102,10 +103,10 @@ def check_route(args: argparse.Namespace) -> None:
 
 def sniff_schema(folder: str) -> StructType:
     """The devices' fields from the first record of the first file: metadata, not a scan."""
-    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.name[0] not in "._")
-    for file in files:
-        with file.open() as handle:
-            for line in handle:
+    for file in list_files(folder):
+        filesystem, location = storage.filesystem(file)
+        with filesystem.open_input_stream(location, compression="detect") as source:
+            for line in io.TextIOWrapper(io.BufferedReader(source)):
                 if line.strip():
                     fields = json.loads(line)
                     return StructType([StructField(name, StringType()) for name in fields])
@@ -139,11 +140,11 @@ def run(spark: SparkSession, args: argparse.Namespace) -> RouterReport:
         choices, route = BY_SCHEMA, route_by_schema(schema, min_fields=NEW_LAYOUT_FIELDS)
     chosen = choices.choose(route)
     output_type, subfolder = chosen.value
-    output = str(Path(args.output) / subfolder) if subfolder else args.output
+    output = storage.join(args.output, subfolder) if subfolder else args.output
     batch = args.batch_id
     if batch is None and args.run_date is not None:
         batch = int(args.run_date.strftime("%Y%m%d"))
-    devices = spark.read.schema(permissive(schema)).json(args.input)
+    devices = read_files(spark, args.input, format="json", schema=permissive(schema))
     # One app id per batch: a backfill of an older date must not be skipped behind a newer one.
     app_id = NAME if batch is None else f"{NAME}.{batch}"
     # A postgres output is a table name, not a folder: its quarantine goes where Spark keeps

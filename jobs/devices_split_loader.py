@@ -30,6 +30,7 @@ from spark_flow.arguments import (
     positive_int,
 )
 from spark_flow.fan_out import Branch, ParallelSplit, SplitReport
+from spark_flow.files import read_files
 from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.validation import (
     QUARANTINE,
@@ -124,7 +125,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> SplitLoaderReport:
         args.raw_output, args.enriched_output, tally=tally, max_parallel=args.max_parallel,
         fail_fast=args.fail_fast,
     )  # fmt: skip
-    devices = spark.read.schema(permissive(DEVICE_SCHEMA)).json(args.input)
+    devices = read_files(spark, args.input, format="json", schema=permissive(DEVICE_SCHEMA))
     # Classified before the split persists it: once, not once per branch.
     devices = devices.transform(RULES.classify)
     report = split.run(devices, app_id=args.app_id, txn_version=args.batch_id)

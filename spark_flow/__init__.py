@@ -7,6 +7,8 @@ Sessions and Delta Lake
     `enable_delta` does it for a session built elsewhere. The `delta` module reads and writes
     tables idempotently on either backend (`WriteResult`) and reads their logs (`TableInfo`).
     Object stores are reached with a profile's `StorageSettings` (`spark_flow.storage`).
+    `read_files` reads JSON lines, CSV or Parquet inputs on any store (Arrow in Python workers
+    where Spark has no filesystem for it).
 Status
     `Status`: the one vocabulary every report below uses (`spark_flow.status` says what each
     word means).
@@ -107,6 +109,7 @@ from spark_flow.fan_out import (
     route_by_parameter,
     route_by_schema,
 )
+from spark_flow.files import read_files
 from spark_flow.markers import Marker, mark_ready, read_ready, wait_until_ready
 from spark_flow.outputs import (
     DeltaOutput,
@@ -151,6 +154,7 @@ __all__ = [
     "enable_delta",
     "get_session",
     "load_profile",
+    "read_files",
     # Status
     "Status",
     # Local Sequencer

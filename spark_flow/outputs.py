@@ -7,11 +7,11 @@ is one `register_output` call and no existing branch changes.
 Every writer is idempotent per `(output, app_id, txn_version)`:
 
 - `delta` commits through `spark_flow.delta` with `txnAppId=app_id`, `txnVersion=txn_version`.
-- `parquet`, `csv`, `json` write the batch into a staging folder and publish it with one
-  atomic rename as the output's own partition `batch_id=<txn_version>/`. Readers see the whole
-  batch or none of it, and a replay finds the folder and writes nothing. The rename is atomic on
-  local and mounted filesystems only, so file outputs accept local paths (`spark_flow.storage`
-  refuses object stores for them).
+- `parquet`, `csv`, `json` publish the batch as the output's own partition
+  `batch_id=<txn_version>/`, made visible by its manifest: on local and mounted filesystems a
+  staged folder renamed into place, on object stores files written in place and a manifest
+  created with put-if-absent (`spark_flow._manifests`). Readers see the whole batch or none of
+  it, and a replay finds the manifest and writes nothing.
 - `postgres` (`spark_flow.postgres`, the `postgres` extra, imported only when asked for)
   COPYs from the executors into staging and publishes the batch in one transaction that also
   records `(table, app_id, txn_version)` under a unique key.
@@ -27,16 +27,16 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from spark_flow import delta, storage
+from spark_flow import _manifests, delta, storage
+from spark_flow._manifests import MANIFEST
 from spark_flow.delta import WriteResult
-from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, UnknownValueError
+from spark_flow.errors import InvalidArgumentError, UnknownValueError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
     "DeltaOutput",
@@ -50,8 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-MANIFEST = "_spark_flow_batch.json"
 
 
 class OutputWriter(Protocol):
@@ -109,11 +107,17 @@ class DeltaOutput:
 class FileOutput:
     """Publishes each batch as `<path>/batch_id=N/` in a file format (parquet, csv, json).
 
+    A batch is published when its manifest `_spark_flow_batch.json` is; readers see the whole
+    batch or none of it, and a replay finds the manifest and writes nothing. On a local or
+    mounted path the batch folder is staged and renamed into place; on an object store the
+    files are written in place by Python workers (Arrow) and the manifest is created with
+    put-if-absent: there, read the output by its manifests (`read`), not by listing it.
+
     Every batch keeps the columns, order and types of the first published batch, so readers of
     the whole output (`spark.read.csv(path, header=True)`) see one schema; CSV gets a header.
 
     Attributes:
-        format: a Spark file format name.
+        format: a Spark file format name (parquet, csv or json on an object store).
         options: writer options, e.g. `{"compression": "gzip"}`.
     """
 
@@ -124,17 +128,13 @@ class FileOutput:
         """Why batch `txn_version` of `app_id` is already published under `path`, or None."""
         if txn_version is None:
             return None
-        published = _skip_if_published(_local_root(path, self.format) / f"batch_id={txn_version}",
-                                       app_id, txn_version)  # fmt: skip
+        published = _manifests.skip_if_published(storage.folder(path), app_id, txn_version)
         return None if published is None else published.skipped_reason
 
     def write(
         self, df: DataFrame, path: str, *, app_id: str, txn_version: int | None
     ) -> WriteResult:
-        from pyspark.sql import Observation
-        from pyspark.sql import functions as F
-
-        root = _local_root(path, self.format)
+        root = storage.folder(path)
         batch = txn_version
         if batch is None or isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
             raise InvalidArgumentError(
@@ -143,32 +143,54 @@ class FileOutput:
                 f"got txn_version {batch!r}",
                 "Pass the batch number (an integer >= 0), e.g. the run date as YYYYMMDD.",
             )
-        target = root / f"batch_id={batch}"
-        published = _skip_if_published(target, app_id, batch)
+        published = _manifests.skip_if_published(root, app_id, batch)
         if published is not None:
             return published
-        aligned = df.select(*_columns_like_earlier_batches(root, df))
+        aligned = df.select(*_manifests.columns_like_earlier_batches(root, df))
+        if not storage.is_local(root):
+            return _manifests.publish_in_place(
+                aligned,
+                root,
+                batch=batch,
+                app_id=app_id,
+                format=self.format,
+                options=self._writer_options(),
+            )
+        return self._publish_by_rename(aligned, Path(root), batch=batch, app_id=app_id)
+
+    def read(self, spark: SparkSession, path: str) -> DataFrame:
+        """Every published batch under `path`, with its `batch_id`, in the first batch's schema.
+
+        Raises:
+            InvalidArgumentError: nothing is published under `path` yet.
+        """
+        root = storage.folder(path)
+        found = _manifests.read_published(
+            spark, root, format=self.format, options=self._writer_options()
+        )
+        if found is None:
+            raise InvalidArgumentError(
+                "path", f"no batch is published under {path!r}", "Write a batch first."
+            )
+        return found
+
+    def _publish_by_rename(
+        self, aligned: DataFrame, root: Path, *, batch: int, app_id: str
+    ) -> WriteResult:
+        target = root / f"batch_id={batch}"
         staging = root / storage.STAGING_DIR / f"batch_id={batch}-{uuid.uuid4().hex[:12]}"
-        rows = Observation(f"spark_flow_rows_{uuid.uuid4().hex}")
         try:
-            writer = aligned.observe(rows, F.count(F.lit(1)).alias("rows")).write
-            writer = writer.format(self.format).options(**self._writer_options())
-            writer.save(str(staging))
-            files = sorted(p.name for p in staging.iterdir() if not p.name.startswith(("_", ".")))
-            manifest = {
-                "app_id": app_id,
-                "txn_version": batch,
-                "rows": rows.get["rows"],
-                "files": files,
-                "schema": aligned.schema.jsonValue(),
-                "published_at": datetime.now(timezone.utc).isoformat(),
-            }
+            rows = _manifests.save_with_spark(
+                aligned, str(staging), format=self.format, options=self._writer_options()
+            )
+            files = [p.name for p in staging.iterdir() if not p.name.startswith(("_", "."))]
+            manifest = _manifests.manifest(app_id, batch, rows, files, aligned.schema)
             (staging / MANIFEST).write_text(json.dumps(manifest))
             try:
                 os.rename(staging, target)
             except OSError:
                 # Another writer published the batch between our check and our rename.
-                lost = _skip_if_published(target, app_id, batch)
+                lost = _manifests.skip_if_published(str(root), app_id, batch)
                 if lost is None:
                     raise
                 return lost
@@ -179,65 +201,12 @@ class FileOutput:
             committed=True,
             table_version=None,
             rows_written=int(manifest["rows"]),
-            files=tuple(f"{target.name}/{name}" for name in files),
+            files=tuple(f"{target.name}/{name}" for name in manifest["files"]),
         )
 
     def _writer_options(self) -> dict[str, str]:
         defaults = {"header": "true"} if self.format == "csv" else {}
         return {**defaults, **self.options}
-
-
-def _local_root(path: str, output_format: str) -> Path:
-    return storage.local_folder(
-        path,
-        purpose=f"{output_format} outputs publish each batch with a folder rename",
-        fix="Write to a mounted path, or use the 'delta' output type for object stores.",
-    )
-
-
-def _skip_if_published(target: Path, app_id: str, batch: int) -> WriteResult | None:
-    manifest_path = target / MANIFEST
-    if not manifest_path.is_file():
-        if target.exists():
-            raise InvalidArgumentError(
-                "path",
-                f"{target} exists but has no {MANIFEST}: it was not published by spark_flow",
-                "Move that folder away, or write to another output.",
-            )
-        return None
-    manifest = json.loads(manifest_path.read_text())
-    if manifest["app_id"] != app_id:
-        raise InvalidArgumentError(
-            "txn_version",
-            f"batch {batch} of {target.parent} was published by app {manifest['app_id']!r}, "
-            f"not {app_id!r}",
-            "Give each writer of a shared output its own batch numbers, or its own output.",
-        )
-    reason = f"batch {batch} was already published by {app_id!r} at {manifest['published_at']}"
-    log.info("skipping %s: %s", target, reason)
-    return WriteResult(committed=False, table_version=None, skipped_reason=reason)
-
-
-def _columns_like_earlier_batches(root: Path, df: DataFrame) -> list[str]:
-    """The data's columns in the order of the first published batch; a schema change fails."""
-    from pyspark.sql.types import StructType
-
-    earlier = sorted(root.glob(f"batch_id=*/{MANIFEST}"))
-    if not earlier:
-        return df.columns
-    published = StructType.fromJson(json.loads(earlier[0].read_text())["schema"])
-    had = {f.name: f.dataType.simpleString() for f in published.fields}
-    has = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-    conflicts = [(name, had.get(name), kind) for name, kind in has.items() if had.get(name) != kind]
-    conflicts += [(name, kind, "no such column") for name, kind in had.items() if name not in has]
-    if conflicts:
-        raise SchemaMismatchError(
-            str(root),
-            conflicts,
-            fix="Every batch of a file output needs the same columns and types: cast or select "
-            "them, or publish the new shape to a new output.",
-        )
-    return published.fieldNames()
 
 
 def _postgres_output() -> OutputWriter:

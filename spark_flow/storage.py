@@ -150,8 +150,8 @@ def object_store(path: str) -> ObjectStore:
     """The obstore client of the store folder `path`, its paths relative to it.
 
     For what one upload cannot do alone: create an object only if absent, replace it only if
-    unchanged since read (its ETag), as runner leases and record tables do. Credentials come
-    from the environment, as for pyarrow.fs and deltalake.
+    unchanged since read (its ETag), as runner leases, record tables and file outputs'
+    manifests do. Reached with the same settings as pyarrow.fs and deltalake (`options`).
 
     Raises:
         InvalidArgumentError: `path` is local (a rename or hard link does that work there).
@@ -165,7 +165,7 @@ def object_store(path: str) -> ObjectStore:
     from obstore.store import from_url
 
     try:
-        return from_url(path)
+        return from_url(path, **options(path, client="obstore"))
     except BaseError as exc:
         raise StorageError(path, "open the store of", str(exc).splitlines()[0]) from exc
 
@@ -356,18 +356,21 @@ def check_reachable(path: str) -> None:
 
 
 def filesystem(path: str, settings: Mapping[str, Any] | None = None) -> tuple[FileSystem, str]:
-    """The pyarrow filesystem of the store of `path` and the location of `path` inside it.
+    """The pyarrow filesystem of `path` and the location of `path` inside it, for code that
+    lists, reads or writes many files there (executors included: it pickles with its options).
 
     Args:
-        path: a store URI (`s3://bucket/table`).
+        path: a local path, a `file:` URI or a store URI (`s3://bucket/table`).
         settings: `options(path, client="pyarrow")` as resolved elsewhere, e.g. on the driver
             for a Python worker whose environment lacks the driver's; default: resolved here.
 
     Raises:
         StorageError: the store cannot be opened from this process.
     """
-    from pyarrow.fs import FileSystem, S3FileSystem
+    from pyarrow.fs import FileSystem, LocalFileSystem, S3FileSystem
 
+    if is_local(path):
+        return LocalFileSystem(), _local(path)
     kind = scheme(path)
     alias = _PYARROW_SCHEMES.get(kind, kind)
     uri = alias + path[len(urlparse(path).scheme) :]

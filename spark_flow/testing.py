@@ -223,12 +223,13 @@ def rendezvous(
 def read_output(spark: SparkSession, output_type: str, path: str) -> DataFrame:
     """Everything a `spark_flow.outputs` output holds, read the way its consumers would.
 
-    File outputs come back with their `batch_id` partition column; CSV types are inferred.
+    File outputs are read by their manifests (on object stores too), with their `batch_id`
+    column, in the schema of their first batch.
     """
     if output_type == "delta":
         from spark_flow import delta
 
         return delta.read(spark, path)
-    if output_type == "csv":
-        return spark.read.options(header=True, inferSchema=True).csv(path)
-    return spark.read.format(output_type).load(path)
+    from spark_flow.outputs import FileOutput
+
+    return FileOutput(output_type).read(spark, path)

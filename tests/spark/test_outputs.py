@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_flow import outputs
+from spark_flow import _manifests, outputs
 from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, UnknownValueError
 from spark_flow.outputs import FileOutput, output_types, output_writer, register_output
 from spark_flow.testing import assert_df_equal, read_output, rendezvous
@@ -154,20 +156,12 @@ def test_a_batch_published_by_another_app_is_an_error(spark: SparkSession, tmp_p
         output_writer("json").write(devices(spark), path, app_id="other", txn_version=1)
 
 
-@pytest.mark.parametrize(
-    ("path", "batch", "fragment"),
-    [
-        ("OUT", None, "publish each batch as its own folder"),
-        ("OUT", -1, "publish each batch as its own folder"),
-        ("s3://bucket/out", 1, "atomic only on local"),
-    ],
-)
-def test_file_outputs_reject_what_they_cannot_publish_atomically(
-    spark: SparkSession, tmp_path: Path, path: str, batch: int | None, fragment: str
+@pytest.mark.parametrize("batch", [None, -1])
+def test_file_outputs_reject_a_batch_without_a_batch_number(
+    spark: SparkSession, tmp_path: Path, batch: int | None
 ) -> None:
-    target = str(tmp_path / "out") if path == "OUT" else path
-    with pytest.raises(InvalidArgumentError, match=fragment):
-        output_writer("csv").write(devices(spark), target, app_id="a", txn_version=batch)
+    with pytest.raises(InvalidArgumentError, match="publish each batch as its own folder"):
+        output_writer("csv").write(devices(spark), str(tmp_path), app_id="a", txn_version=batch)
 
 
 def test_a_foreign_folder_in_the_batch_slot_is_not_taken_for_a_published_batch(
@@ -204,3 +198,32 @@ def test_custom_output_types_register_once_unless_replaced(
     assert output_writer("orc") == FileOutput("orc", {"compression": "zlib"})
     with pytest.raises(InvalidArgumentError, match="expected a callable"):
         register_output("avro", "not a factory")  # type: ignore[arg-type]
+
+
+def test_publishing_in_place_writes_with_spark_where_spark_has_the_filesystem(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # The object-store path on a filesystem Spark has (as a cluster with an S3 connector has):
+    # Spark's own writer, a folder per attempt, the manifest created if absent.
+    folder = tmp_path / "out" / "batch_id=1"
+    (folder / "attempt-crashed").mkdir(parents=True)
+    (folder / "attempt-crashed" / "part-0.json").write_text('{"id": 99}\n')
+    publish = partial(
+        _manifests.publish_in_place, devices(spark), str(tmp_path / "out"), batch=1, app_id="a",
+        format="json", options={},
+    )  # fmt: skip
+
+    first, loser = publish(), publish()
+
+    manifest = json.loads((folder / "_spark_flow_batch.json").read_text())
+    data_files = sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith(("_", "."))
+    )
+    assert (first.committed, first.rows_written) == (True, 50)
+    assert not loser.committed
+    assert data_files == manifest["files"]
+    assert all(name.startswith("attempt-") for name in data_files)
+    assert "attempt-crashed/part-0.json" not in data_files
+    assert spark.read.json([str(folder / name) for name in data_files]).count() == 50

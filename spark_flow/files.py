@@ -1,0 +1,430 @@
+"""Files on stores Spark has no filesystem for, read and written by Arrow in Python workers.
+
+A plain pip-installed pyspark has no Hadoop connector for `s3://` (nor `gs://`, `az://`): its
+`spark.read.json("s3://...")` fails. pyarrow.fs reaches those stores with the environment's
+credentials, so the executors' Python workers do the I/O themselves:
+
+- reading: the driver lists the files (`storage.filesystem`), one Spark task per file opens it
+  with pyarrow and yields Arrow batches in the caller's schema (`mapInArrow`). JSON lines follow
+  Spark's PERMISSIVE mode: a line that is not an object, or whose fields do not fit the schema,
+  keeps its text in `_corrupt_record` (when the schema has that column) and nulls elsewhere.
+- writing: each task writes its partition as one file named after the attempt and the
+  partition, and returns `(file, rows)`: what the driver then publishes (`outputs`' manifests).
+
+Where Spark has a filesystem for the path (local paths, or a cluster with the connector), jobs
+read with Spark itself: `read_files` decides.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from spark_flow import storage
+from spark_flow.errors import InvalidArgumentError, StorageError, UnknownValueError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyarrow.fs import FileSystem
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+__all__ = ["FORMATS", "list_files", "read_files", "read_listed", "spark_reads", "write_files"]
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("csv", "json", "parquet")
+WRITTEN_SCHEMA = "file STRING, rows LONG"
+BATCH_COLUMN = "batch_id"
+_CORRUPT_RECORD = "_corrupt_record"  # Spark's columnNameOfCorruptRecord default
+_EXTENSIONS = {"csv": ".csv", "json": ".json", "parquet": ".parquet"}
+# What a JSON value must be for a column of each simple type (Spark's own JSON reader accepts
+# any token for a string column, as its text).
+_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
+    "boolean": lambda v: isinstance(v, bool),
+    "byte": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "short": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "long": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "double": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "string": lambda v: True,
+}
+_WRITE_OPTIONS = {"compression", "header", "sep"}
+
+
+def spark_reads(spark: SparkSession, path: str) -> bool:
+    """True when Spark's own readers and writers reach `path`: local, or a store whose Hadoop
+    filesystem is on the classpath. A Spark Connect session cannot be asked, so it says False."""
+    if storage.is_local(path):
+        return True
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:
+        return False
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        hadoop = spark._jsc.hadoopConfiguration()
+        jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(storage.scheme(path), hadoop)
+    except Py4JJavaError:
+        return False
+    return True
+
+
+def list_files(path: str) -> list[str]:
+    """The data files under `path` (a file or folder), sorted, named as `path` is (local paths,
+    or URIs on a store); like Spark, names starting with `_` or `.` (and all below) are skipped.
+
+    Raises:
+        StorageError: `path` does not exist, or the store cannot be listed.
+    """
+    return [storage.join(path, name) if name else path for name in _relative_files(path)]
+
+
+def _relative_files(path: str) -> list[str]:
+    """The data files under `path` relative to it; `[""]` when `path` is a file itself."""
+    from pyarrow.fs import FileSelector, FileType
+
+    filesystem, location = storage.filesystem(path)
+    root = location.rstrip("/")
+    try:
+        if filesystem.get_file_info(root).type == FileType.File:
+            return [""]
+        entries = filesystem.get_file_info(FileSelector(root, recursive=True))
+    except OSError as exc:
+        raise StorageError(path, "list", str(exc).strip()) from exc
+    relative = [e.path[len(root) + 1 :] for e in entries if e.type == FileType.File]
+    return sorted(r for r in relative if not any(part[:1] in "_." for part in r.split("/")))
+
+
+def read_files(
+    spark: SparkSession,
+    path: str,
+    *,
+    format: str,
+    schema: StructType,
+    options: Mapping[str, str] | None = None,
+) -> DataFrame:
+    """The `format` files under `path` in `schema`: Spark's reader where Spark reaches `path`,
+    else Arrow in Python workers, one task per file.
+
+    Args:
+        spark: the session.
+        path: a file or folder, local or on a store (`s3://bucket/devices`).
+        format: `json` (lines), `csv` or `parquet`.
+        schema: the columns to read; with `_corrupt_record` (a string), JSON lines that do not
+            fit keep their text there (`validation.permissive`).
+        options: reader options; on the Arrow path `header` and `sep` (CSV).
+
+    Raises:
+        UnknownValueError: another format.
+        InvalidArgumentError: a column type the Arrow path cannot read from JSON.
+
+    Example:
+        >>> devices = read_files(spark, "s3://landing/devices", format="json",
+        ...                      schema=permissive(DEVICE_SCHEMA))
+    """
+    if format not in FORMATS:
+        raise UnknownValueError("format", format, FORMATS)
+    options = dict(options or {})
+    if spark_reads(spark, path):
+        return spark.read.format(format).schema(schema).options(**options).load(path)
+    if format == "json":
+        _check_json_schema(schema)
+    files = _relative_files(path)
+    log.info("reading %d %s files under %s with Arrow in Python workers", len(files), format, path)
+    return _scan(spark, path, [(f, None) for f in files], schema, format=format, options=options)
+
+
+def read_listed(
+    spark: SparkSession,
+    root: str,
+    files: Sequence[tuple[str, int]],
+    *,
+    format: str,
+    schema: StructType,
+    options: Mapping[str, str],
+) -> DataFrame:
+    """The rows of `files` (paths below `root`, each with its batch number) in `schema`, with
+    the batch number as a last column `batch_id`, read by Arrow in Python workers."""
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    with_batch = StructType([*schema.fields, StructField(BATCH_COLUMN, LongType())])
+    return _scan(spark, root, files, with_batch, format=format, options=options)
+
+
+def _scan(
+    spark: SparkSession,
+    root: str,
+    listing: Sequence[tuple[str, int | None]],
+    schema: StructType,
+    *,
+    format: str,
+    options: Mapping[str, str],
+) -> DataFrame:
+    """One task per listed file (relative to `root`, or "" for `root` itself), yielding
+    `schema`'s rows."""
+    if not listing:
+        return spark.createDataFrame([], schema)
+    filesystem, location = storage.filesystem(root)
+    filesystem = _for_workers(filesystem)
+    base = location.rstrip("/")
+    listing = [(f"{base}/{name}" if name else base, batch) for name, batch in listing]
+    read = partial(_read_partition, filesystem, format, schema.jsonValue(), dict(options))
+    files = spark.createDataFrame(list(listing), "path STRING, batch LONG")
+    return files.repartition(len(listing)).mapInArrow(read, schema)
+
+
+def write_files(
+    df: DataFrame, folder: str, *, format: str, prefix: str, options: Mapping[str, str]
+) -> list[tuple[str, int]]:
+    """Write each partition of `df` as one file `<prefix>-<partition>.<ext>` into `folder`, from
+    the Python workers; `(file name, rows)` of every non-empty partition Spark accepted.
+
+    A retried task rewrites its file under the same name, so each partition counts once.
+    """
+    if format not in FORMATS:
+        raise UnknownValueError("format", format, FORMATS)
+    unknown = sorted(set(options) - _WRITE_OPTIONS)
+    if unknown:
+        raise InvalidArgumentError(
+            "options",
+            f"writing {format} with Arrow (a store Spark has no filesystem for) takes "
+            f"{sorted(_WRITE_OPTIONS)}, got {unknown}",
+            "Drop those options, or give Spark a filesystem connector for the store.",
+        )
+    filesystem, location = storage.filesystem(folder)
+    filesystem = _for_workers(filesystem)
+    stem = f"{location.rstrip('/')}/{prefix}"
+    write = partial(_write_partition, filesystem, format, dict(options), stem)
+    rows = df.mapInArrow(write, WRITTEN_SCHEMA).collect()
+    return sorted((str(r["file"]), int(r["rows"])) for r in rows)
+
+
+def _for_workers(filesystem: FileSystem) -> FileSystem:
+    """`filesystem` with the driver's AWS_* keys in it when it would otherwise look for them in
+    the workers' environment: that is the environment the JVM started with, which lacks keys
+    set later in the driver (a notebook, a test), and unsigned uploads corrupt what they write."""
+    import os
+
+    from pyarrow.fs import S3FileSystem
+
+    key = os.environ.get("AWS_ACCESS_KEY_ID")
+    if not isinstance(filesystem, S3FileSystem) or key is None:
+        return filesystem
+    rebuild, (options,) = filesystem.__reduce__()
+    if options.get("access_key"):
+        return filesystem
+    region = options.get("region") or os.environ.get("AWS_REGION", "")
+    with_keys = {
+        **options,
+        "access_key": key,
+        "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        "session_token": os.environ.get("AWS_SESSION_TOKEN"),
+        "region": region,
+    }
+    shipped: FileSystem = rebuild(with_keys)
+    return shipped
+
+
+def _check_json_schema(schema: StructType) -> None:
+    refused = [
+        f"{f.name} {f.dataType.simpleString()}"
+        for f in schema.fields
+        if f.dataType.typeName() not in _JSON_TYPES
+    ]
+    if refused:
+        raise InvalidArgumentError(
+            "schema",
+            f"JSON read by Arrow workers takes {sorted(_JSON_TYPES)} columns, got {refused}",
+            "Read those columns as strings and cast them in a step.",
+        )
+
+
+# --- in the Python workers ---------------------------------------------------------------------
+
+
+def _read_partition(
+    filesystem: FileSystem,
+    format: str,
+    schema_json: dict[str, Any],
+    options: dict[str, str],
+    listings: Iterator[pa.RecordBatch],
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+    from pyspark.sql.types import StructType
+
+    schema = StructType.fromJson(schema_json)
+    batch_id = schema.fieldNames()[-1] == BATCH_COLUMN
+    if batch_id:
+        schema = StructType(schema.fields[:-1])
+    arrow_schema = to_arrow_schema(schema)
+    for listing in listings:
+        paths, batches = listing.column("path").to_pylist(), listing.column("batch").to_pylist()
+        for path, batch in zip(paths, batches, strict=True):
+            if format == "json":
+                read = _json_batches(filesystem, path, schema, arrow_schema)
+            else:
+                read = iter(_table_batches(filesystem, path, format, arrow_schema, options))
+            for rows in read:
+                yield (
+                    rows.append_column(
+                        BATCH_COLUMN, pa.repeat(pa.scalar(batch, pa.int64()), rows.num_rows)
+                    )
+                    if batch_id
+                    else rows
+                )
+
+
+def _json_batches(
+    filesystem: FileSystem, path: str, schema: StructType, arrow_schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+
+    kinds = {f.name: f.dataType.typeName() for f in schema.fields if f.name != _CORRUPT_RECORD}
+    keeps_corrupt = _CORRUPT_RECORD in schema.fieldNames()
+    rows: list[dict[str, Any]] = []
+    with filesystem.open_input_stream(path, compression="detect") as source:
+        text = bytes(source.read()).decode()
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        row = _json_row(line, kinds)
+        if row is None:
+            row = {_CORRUPT_RECORD: line} if keeps_corrupt else {}
+        rows.append(row)
+    if rows:
+        yield pa.RecordBatch.from_pylist(rows, schema=arrow_schema)
+
+
+def _json_row(line: str, kinds: Mapping[str, str]) -> dict[str, Any] | None:
+    """The row of one JSON line in `kinds`' columns, or None when it does not fit them."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    row: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        value = record.get(name)
+        if value is None:
+            continue
+        if not _JSON_TYPES[kind](value):
+            return None
+        row[name] = value if kind != "string" or isinstance(value, str) else json.dumps(value)
+    return row
+
+
+def _table_batches(
+    filesystem: FileSystem,
+    path: str,
+    format: str,
+    arrow_schema: pa.Schema,
+    options: Mapping[str, str],
+) -> list[pa.RecordBatch]:
+    import pyarrow as pa
+    from pyarrow import csv, parquet
+
+    if format == "parquet":
+        table = parquet.read_table(path, filesystem=filesystem)
+    else:
+        header = options.get("header", "false").lower() == "true"
+        names = None if header else arrow_schema.names
+        with filesystem.open_input_stream(path, compression="detect") as source:
+            table = csv.read_csv(
+                source,
+                read_options=csv.ReadOptions(column_names=names),
+                parse_options=csv.ParseOptions(delimiter=options.get("sep", ",")),
+                convert_options=csv.ConvertOptions(
+                    column_types={f.name: f.type for f in arrow_schema}
+                ),
+            )
+    columns = [
+        table.column(f.name).cast(f.type)
+        if f.name in table.column_names
+        else pa.nulls(table.num_rows, f.type)
+        for f in arrow_schema
+    ]
+    batches: list[pa.RecordBatch] = pa.Table.from_arrays(columns, schema=arrow_schema).to_batches()
+    return batches
+
+
+def _write_partition(
+    filesystem: FileSystem,
+    format: str,
+    options: dict[str, str],
+    stem: str,
+    batches: Iterator[pa.RecordBatch],
+) -> Iterator[pa.RecordBatch]:
+    import itertools
+
+    import pyarrow as pa
+    from pyspark import TaskContext
+
+    first = next(batches, None)
+    context = TaskContext.get()
+    if first is None or context is None:
+        return
+    compression = options.get("compression")
+    suffix = ".gz" if format != "parquet" and compression == "gzip" else ""
+    path = f"{stem}-{context.partitionId():05d}{_EXTENSIONS[format]}{suffix}"
+    rows = 0
+    stream = filesystem.open_output_stream(path, compression="gzip" if suffix else None)
+    with stream:
+        write = _batch_writer(stream, format, first.schema, options)
+        for batch in itertools.chain([first], batches):
+            write(batch)
+            rows += batch.num_rows
+        write(None)
+    yield pa.RecordBatch.from_pydict({"file": [path.rsplit("/", 1)[-1]], "rows": [rows]})
+
+
+def _batch_writer(
+    stream: Any, format: str, schema: pa.Schema, options: Mapping[str, str]
+) -> Callable[[pa.RecordBatch | None], None]:
+    """A function writing each batch to `stream` in `format`; None closes the format's writer."""
+    from pyarrow import csv, parquet
+
+    if format == "json":
+
+        def json_lines(batch: pa.RecordBatch | None) -> None:
+            # Like Spark's JSON writer: a null field is left out of its line.
+            for row in [] if batch is None else batch.to_pylist():
+                fields = {k: v for k, v in row.items() if v is not None}
+                stream.write((json.dumps(fields, default=_iso) + "\n").encode())
+
+        return json_lines
+    writer: Any
+    if format == "parquet":
+        writer = parquet.ParquetWriter(
+            stream, schema, compression=options.get("compression", "snappy")
+        )
+    else:
+        writer = csv.CSVWriter(
+            stream,
+            schema,
+            write_options=csv.WriteOptions(
+                include_header=options.get("header", "true").lower() == "true",
+                delimiter=options.get("sep", ","),
+            ),
+        )
+
+    def tables(batch: pa.RecordBatch | None) -> None:
+        if batch is None:
+            writer.close()
+        else:
+            writer.write_batch(batch)
+
+    return tables
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,210 @@
+"""File outputs and file inputs on an object store (a real S3 API, moto, on 127.0.0.1).
+
+A plain pip-installed pyspark has no Hadoop S3 connector, so everything here goes through Arrow
+in Python workers; a batch is visible when its manifest is, whatever files lie beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_flow import storage
+from spark_flow.files import list_files, read_files, spark_reads
+from spark_flow.outputs import FileOutput, output_writer
+from spark_flow.testing import assert_df_equal, read_output, rendezvous
+from spark_flow.validation import permissive
+
+FILE_TYPES = ["parquet", "csv", "json"]
+MANIFEST = "_spark_flow_batch.json"
+
+
+def devices(spark: SparkSession, start: int, end: int) -> DataFrame:
+    return spark.range(start, end).select(
+        F.col("id"), F.concat(F.lit("device-"), F.col("id")).alias("name")
+    )
+
+
+def names(folder: str) -> set[str]:
+    """The data files under `folder` (manifests, like every `_` name, left out)."""
+    return {path.rsplit("/", 1)[-1] for path in list_files(folder)}
+
+
+def manifest(folder: str) -> dict[str, object]:
+    return dict(json.loads(storage.read_text(f"{folder}/{MANIFEST}") or "null"))
+
+
+def test_plain_pyspark_has_no_filesystem_for_s3(spark: SparkSession, tmp_path: Path) -> None:
+    assert spark_reads(spark, str(tmp_path))
+    assert not spark_reads(spark, "s3://bucket/devices")
+
+
+@pytest.mark.parametrize("output_type", FILE_TYPES)
+def test_a_batch_is_published_once_by_its_manifest_and_read_back_by_manifests(
+    spark: SparkSession, s3_bucket: str, output_type: str
+) -> None:
+    output = f"{s3_bucket}/devices"
+    writer = output_writer(output_type)
+
+    first = writer.write(devices(spark, 0, 50), output, app_id="loader", txn_version=1)
+    objects_after_first = names(output)
+    replay = writer.write(devices(spark, 0, 50), output, app_id="loader", txn_version=1)
+    second = writer.write(devices(spark, 50, 60), output, app_id="loader", txn_version=2)
+
+    assert (first.committed, first.rows_written) == (True, 50)
+    assert (replay.committed, replay.rows_written) == (False, 0)
+    assert "already published" in (replay.skipped_reason or "")
+    assert (second.committed, second.rows_written) == (True, 10)
+    batch_1 = f"{output}/batch_id=1"
+    assert names(batch_1) == set(manifest(batch_1)["files"])  # type: ignore[arg-type]
+    assert objects_after_first <= names(output)
+    assert writer.written(output, app_id="loader", txn_version=2) is not None  # type: ignore[attr-defined]
+    expected = devices(spark, 0, 60).withColumn(
+        "batch_id", F.when(F.col("id") < 50, 1).otherwise(2).cast("long")
+    )
+    assert_df_equal(read_output(spark, output_type, output), expected)
+
+
+def test_csv_batches_keep_the_first_batch_columns_and_a_header(
+    spark: SparkSession, s3_bucket: str
+) -> None:
+    output = f"{s3_bucket}/devices"
+    writer = output_writer("csv")
+    writer.write(devices(spark, 0, 3), output, app_id="a", txn_version=1)
+    writer.write(devices(spark, 3, 5).select("name", "id"), output, app_id="a", txn_version=2)
+
+    first_file = next(f for f in list_files(f"{output}/batch_id=2") if f.endswith(".csv"))
+    header = (storage.read_text(first_file) or "").splitlines()[0]
+
+    assert header.replace('"', "") == "id,name"
+    assert read_output(spark, "csv", output).columns == ["id", "name", "batch_id"]
+
+
+def test_files_without_a_manifest_are_invisible_and_the_replay_removes_them(
+    spark: SparkSession, s3_bucket: str
+) -> None:
+    output = f"{s3_bucket}/devices"
+    writer = output_writer("json")
+    writer.write(devices(spark, 0, 5), output, app_id="a", txn_version=1)
+    # What a crashed attempt leaves: a data file in the batch's folder, no manifest.
+    storage.write_text_atomically(f"{output}/batch_id=2/part-crashed-00000.json", '{"id": 99}\n')
+
+    visible = read_output(spark, "json", output)
+    replay = writer.write(devices(spark, 5, 8), output, app_id="a", txn_version=2)
+
+    assert visible.count() == 5
+    assert writer.written(output, app_id="a", txn_version=3) is None  # type: ignore[attr-defined]
+    assert (replay.committed, replay.rows_written) == (True, 3)
+    assert "part-crashed-00000.json" not in names(f"{output}/batch_id=2")
+    assert sorted(r.id for r in read_output(spark, "json", output).collect()) == list(range(8))
+
+
+def test_two_writers_racing_for_one_batch_publish_it_once(
+    spark: SparkSession, s3_bucket: str, tmp_path: Path
+) -> None:
+    output = f"{s3_bucket}/devices"
+    arrive = rendezvous(tmp_path, parties=2)
+    results = {}
+
+    def write(name: str) -> None:
+        # Both writers get past the "already published?" check before either writes a file.
+        racer = devices(spark, 0, 20).repartition(1).withColumn("id", arrive("id"))
+        results[name] = output_writer("parquet").write(racer, output, app_id="a", txn_version=1)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(r.committed for r in results.values()) == [False, True]
+    batch_1 = f"{output}/batch_id=1"
+    assert names(batch_1) == set(manifest(batch_1)["files"])  # type: ignore[arg-type]
+    assert read_output(spark, "parquet", output).count() == 20
+
+
+def test_a_writer_killed_mid_batch_leaves_nothing_visible_and_the_replay_completes_it_once(
+    spark: SparkSession, s3_bucket: str, tmp_path: Path
+) -> None:
+    output = f"{s3_bucket}/devices"
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    log = (tmp_path / "writer.log").open("w")
+    script = Path(__file__).with_name("_crash_file_output.py")
+    writer_process = subprocess.Popen(
+        [sys.executable, str(script), output, "parquet", str(tmp_path)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not (tmp_path / "arrived").exists() and writer_process.poll() is None:
+            assert time.monotonic() < deadline, "the writer never reached the rendezvous"
+            time.sleep(0.05)  # polling the rendezvous file the writer creates
+        assert writer_process.poll() is None, (tmp_path / "writer.log").read_text()[-3000:]
+    finally:
+        # Its whole process group: the driver, its JVM and the JVM's Python workers.
+        os.killpg(writer_process.pid, signal.SIGKILL)
+        writer_process.wait()
+        log.close()
+    batch_1 = f"{output}/batch_id=1"
+    left_behind = names(batch_1)
+    manifest_left = storage.read_text(f"{batch_1}/{MANIFEST}")
+    writer = FileOutput("parquet")
+
+    visible = sorted(r.batch_id for r in writer.read(spark, output).collect())
+    replay = writer.write(spark.range(10, 30), output, app_id="crash", txn_version=1)
+    again = writer.write(spark.range(10, 30), output, app_id="crash", txn_version=1)
+
+    assert left_behind  # the first partition's file
+    assert manifest_left is None
+    assert visible == [0] * 10
+    assert (replay.committed, replay.rows_written) == (True, 20)
+    assert not again.committed
+    assert not left_behind & names(batch_1)
+    assert sorted(r.id for r in writer.read(spark, output).collect()) == list(range(30))
+
+
+def test_json_lines_on_a_store_read_like_sparks_permissive_reader(
+    spark: SparkSession, s3_bucket: str, tmp_path: Path
+) -> None:
+    lines = (
+        '{"type": "phone", "full_name": "Galaxy", "version": "S24"}\n'
+        "not json at all\n"
+        '{"type": "tablet", "version": 7}\n'
+        "\n"
+        '{"type": ["a", "list"], "extra": true}\n'
+        "[1, 2]\n"
+    )
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "part-0.json").write_text(lines)
+    storage.write_text_atomically(f"{s3_bucket}/landing/part-0.json", lines)
+    storage.write_text_atomically(f"{s3_bucket}/landing/_ignored/part-1.json", lines)
+    schema = permissive("type STRING, full_name STRING, version STRING")
+
+    from_store = read_files(spark, f"{s3_bucket}/landing", format="json", schema=schema)
+    by_spark = spark.read.schema(schema).json(str(tmp_path / "local"))
+
+    assert_df_equal(from_store, by_spark)
+
+
+@pytest.mark.parametrize(("file_format", "options"), [("csv", {"header": "true"}), ("parquet", {})])
+def test_csv_and_parquet_inputs_on_a_store_read_in_the_given_schema(
+    spark: SparkSession, s3_bucket: str, file_format: str, options: dict[str, str]
+) -> None:
+    landing = f"{s3_bucket}/landing"
+    output_writer(file_format).write(devices(spark, 0, 7), landing, app_id="a", txn_version=1)
+    schema = devices(spark, 0, 1).schema
+
+    read = read_files(spark, f"{landing}/batch_id=1", format=file_format, schema=schema,
+                      options=options)  # fmt: skip
+
+    assert_df_equal(read, devices(spark, 0, 7))

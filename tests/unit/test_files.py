@@ -1,0 +1,59 @@
+"""The Arrow-worker file reader's JSON rules and what it ships to the workers, without Spark."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from pyarrow.fs import S3FileSystem
+
+from spark_flow.files import _for_workers, _json_row
+
+KINDS = {"type": "string", "n": "long", "x": "double", "ok": "boolean"}
+
+
+@pytest.mark.parametrize(
+    ("line", "row"),
+    [
+        ('{"type": "phone", "n": 3, "x": 1.5, "ok": true}',
+         {"type": "phone", "n": 3, "x": 1.5, "ok": True}),
+        ('{"type": "phone", "extra": 1}', {"type": "phone"}),  # unknown fields are dropped
+        ('{"type": null}', {}),  # null and missing fields are null
+        ('{"type": 5, "x": 2}', {"type": "5", "x": 2}),  # a string column takes any token's text
+        ('{"type": {"a": 1}}', {"type": '{"a": 1}'}),
+        ('{"n": "3"}', None),  # a string where a number belongs: the line is malformed
+        ('{"n": 1.5}', None),
+        ('{"n": true}', None),
+        ('{"ok": 1}', None),
+        ("[1, 2]", None),  # not an object
+        ('{"type": "phone"', None),  # cut short
+        ("not json", None),
+    ],
+)  # fmt: skip
+def test_a_json_line_becomes_a_row_or_is_malformed_as_in_sparks_permissive_mode(
+    line: str, row: dict[str, object] | None
+) -> None:
+    assert _json_row(line, KINDS) == row
+
+
+def test_workers_get_the_drivers_aws_keys_when_the_filesystem_would_look_them_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    store = S3FileSystem(endpoint_override="http://127.0.0.1:9")
+
+    shipped = pickle.loads(pickle.dumps(_for_workers(store)))
+
+    options = shipped.__reduce__()[1][0]
+    assert (options["access_key"], options["secret_key"]) == ("key", "secret")
+    assert options["region"] == "eu-west-1"
+    assert options["endpoint_override"] == "http://127.0.0.1:9"
+
+
+def test_explicit_keys_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "from-env")
+    store = S3FileSystem(access_key="mine", secret_key="s", region="us-east-1")
+
+    assert _for_workers(store) is store
