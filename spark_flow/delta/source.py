@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
@@ -95,7 +95,11 @@ class DeltaDataSource(DataSource):
             txn_version=_int_option(self.options, "txnVersion"),
             merge_schema=str(self.options.get("mergeSchema", "false")).lower() == "true",
         )
-        return _Writer(rs.plan_write(request, schema), schema)
+        plan = rs.plan_write(request, schema)
+        write_id = self.options.get("spark_flow.writeId")
+        if write_id and isinstance(plan, rs.WritePlan):  # spark_flow.delta.write on Connect
+            plan = replace(plan, write_id=str(write_id))  # finds its commit by this id
+        return _Writer(plan, schema)
 
 
 @dataclass(frozen=True)
