@@ -95,14 +95,18 @@ _sessions: dict[str, ConnectSession] = {}
 
 def _address(url: str) -> tuple[str, int]:
     # Connect URLs are `sc://host:port/;key=value`: parsed as http, like pyspark does.
-    parsed = urllib.parse.urlparse("http" + url[2:]) if url.startswith("sc://") else None
-    if parsed is None or not parsed.hostname:
-        raise ConnectServerError(
-            shown(url),
-            "the URL is not of the form sc://host:port",
-            "Set spark.remote or $SPARK_REMOTE to e.g. sc://127.0.0.1:15002",
-        )
-    return parsed.hostname, parsed.port or DEFAULT_PORT
+    bare = shown(url)
+    try:
+        parsed = urllib.parse.urlparse("http" + bare[2:]) if bare.startswith("sc://") else None
+        if parsed is not None and parsed.hostname:
+            return parsed.hostname, parsed.port or DEFAULT_PORT
+    except ValueError:  # a port that is not a number
+        pass
+    raise ConnectServerError(
+        bare,
+        "the URL is not of the form sc://host:port",
+        "Set spark.remote or $SPARK_REMOTE to e.g. sc://127.0.0.1:15002",
+    )
 
 
 def set_settings(spark: SparkSession, settings: Mapping[str, str]) -> list[str]:

@@ -1,0 +1,73 @@
+"""Joining a real Spark Connect server: settings, the Delta backend the server has, bad URLs."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+from pyspark.sql import SparkSession
+
+from spark_flow import delta, get_session
+from spark_flow.errors import ConnectServerError
+from spark_flow.local_connect import LocalConnectServer
+from spark_flow.session import is_connect
+
+
+def test_get_session_joins_the_server_the_url_names_and_sets_what_it_takes(
+    connect_server: LocalConnectServer,
+    connect_spark: SparkSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="spark_flow"):
+        spark = get_session(
+            "joins",
+            conf={"spark.remote": connect_server.url, "spark.sql.shuffle.partitions": "3"},
+        )
+
+    assert is_connect(spark)  # the profile's master did not stop it (no JVM here)
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "3"  # runtime: set
+    refused = " ".join(r.getMessage() for r in caplog.records)
+    assert "spark.sql.warehouse.dir" in refused  # static: named, not dropped silently
+    assert spark.range(3).count() == 3
+
+
+def test_spark_remote_in_the_environment_is_enough(
+    connect_server: LocalConnectServer, connect_spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPARK_REMOTE", connect_server.url)
+
+    spark = get_session("from-env")
+
+    assert is_connect(spark)
+
+
+def test_enable_delta_asks_the_server_for_the_connector(connect_spark: SparkSession) -> None:
+    # The test server has no delta-spark JARs: the answer is the delta-rs bridge, not "jvm".
+    assert delta.backend(connect_spark) == "delta-rs"
+    assert not is_connect(connect_spark) or connect_spark.conf.get(delta.BACKEND_CONF) == "delta-rs"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_url_nothing_answers_is_a_clear_error_before_any_spark_call(
+    connect_spark: SparkSession,
+) -> None:
+    url = f"sc://127.0.0.1:{free_port()};token=secret"
+
+    with pytest.raises(ConnectServerError) as failed:
+        get_session("nowhere", conf={"spark.remote": url})
+
+    assert failed.value.server == url.split(";")[0]  # where, without the token
+    assert "nothing answered" in failed.value.problem
+    assert "spark.remote" in failed.value.fix
+    assert "secret" not in str(failed.value)
+
+
+def test_a_url_that_is_not_sc_is_refused(connect_spark: SparkSession) -> None:
+    with pytest.raises(ConnectServerError, match="sc://host:port"):
+        get_session("bad", conf={"spark.remote": "http://127.0.0.1:15002"})
