@@ -134,7 +134,7 @@ def set_settings(spark: SparkSession, settings: Mapping[str, str]) -> list[str]:
     if refused:
         log.warning(
             "the Spark Connect server keeps its own values of %s (fixed when it started); "
-            "set them where the server starts where they matter",
+            "set them when the server starts if they matter",
             refused,
         )
     return refused
