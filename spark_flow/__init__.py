@@ -44,7 +44,8 @@ Errors
     Every error is a `SparkFlowError`, picklable, its facts kept as attributes. Bad input:
     `InvalidArgumentError`, `UnknownValueError`, `ConfigError`, `SchemaMismatchError`. Tables
     and stores: `NotADeltaTableError`, `UnsupportedDeltaFeatureError`, `StorageError`,
-    `PostgresConnectionError`; an optional extra not installed: `MissingDependencyError`. A
+    `PostgresConnectionError`; a Spark Connect server that does not answer or cannot import
+    spark_flow: `ConnectServerError`; an optional extra not installed: `MissingDependencyError`. A
     pattern's rule: `StepFailedError`, `InputNotReadyError`, `TriggerRuleError`,
     `ParallelSplitError`. Runners: `ConcurrentRunError`, `DependsOnPastError`,
     `JobProcessError`. A bundled job's input or output gone wrong while it ran:
@@ -59,6 +60,7 @@ from spark_flow.errors import (
     ArgumentLocationError,
     ConcurrentRunError,
     ConfigError,
+    ConnectServerError,
     DependsOnPastError,
     InputNotReadyError,
     InvalidArgumentError,
@@ -219,6 +221,7 @@ __all__ = [
     "ArgumentLocationError",
     "ConcurrentRunError",
     "ConfigError",
+    "ConnectServerError",
     "DependsOnPastError",
     "InputNotReadyError",
     "InvalidArgumentError",

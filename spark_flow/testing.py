@@ -233,7 +233,19 @@ def count_spark_jobs(spark: SparkSession) -> Iterator[JobCount]:
 
     Jobs are tagged with a fresh job group and looked up in the status tracker afterwards, so
     jobs of other threads are not counted.
+
+    Raises:
+        InvalidArgumentError: `spark` is a Spark Connect session, which has no status tracker.
     """
+    from spark_flow.errors import InvalidArgumentError
+    from spark_flow.session import is_connect
+
+    if is_connect(spark):
+        raise InvalidArgumentError(
+            "spark",
+            "counting Spark jobs needs a classic session; Spark Connect has no status tracker",
+            "Count jobs in a test that uses the classic `spark` fixture",
+        )
     context = spark.sparkContext
     result = JobCount(group=f"spark_flow-count-{next(_groups)}")
     context.setJobGroup(result.group, "counted by spark_flow.testing")

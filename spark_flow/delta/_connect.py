@@ -192,7 +192,7 @@ def _on_server() -> Iterator[None]:
     try:
         yield
     except PySparkException as exc:
-        if "No module named 'spark_flow'" not in str(exc):
+        if "No module named 'spark_flow" not in str(exc):  # the package or one of its modules
             raise
         raise ConnectServerError(
             "this session's server",
