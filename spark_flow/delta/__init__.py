@@ -11,8 +11,11 @@ deltalake and no Spark session, wherever deltalake reads it (local paths, `file:
 Delta's own warning applies to both: a write whose `(app_id, txn_version)` is already committed
 is skipped, *even when its data differs*. Give each distinct batch of data its own txn version.
 
-Everything else in this package (`jvm`, `rs`, `source`, `_log`, `_schema`, `_types`) is private
-to it; `records` is the public exception, for the runners' run history.
+On a Spark Connect session the delta-rs backend commits on the server (`_connect`): the table
+is visible there, not necessarily in the client.
+
+Everything else in this package (`jvm`, `rs`, `source`, `_connect`, `_log`, `_schema`,
+`_types`) is private to it; `records` is the public exception, for the runners' run history.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
@@ -74,3 +77,25 @@ def test_a_url_nothing_answers_is_a_clear_error_before_any_spark_call(
 def test_a_url_that_is_not_sc_is_refused(connect_spark: SparkSession) -> None:
     with pytest.raises(ConnectServerError, match="sc://host:port"):
         get_session("bad", conf={"spark.remote": "http://127.0.0.1:15002"})
+
+
+API_MODE_CONNECT = """
+import sys
+from spark_flow import delta, get_session
+from spark_flow.session import is_connect
+spark = get_session("api-mode", conf={"spark.api.mode": "connect", "spark.master": "local[1]"})
+result = delta.write(spark.range(3), sys.argv[1], app_id="a", txn_version=1)
+print(is_connect(spark), delta.backend(spark), result.committed, result.rows_written)
+spark.stop()
+"""
+
+
+def test_api_mode_connect_without_a_url_starts_a_local_connect_server(tmp_path: Path) -> None:
+    # Its own process: pyspark switches a whole process to Connect for such a session.
+    done = subprocess.run(
+        [sys.executable, "-c", API_MODE_CONNECT, str(tmp_path / "t")],
+        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["True", "delta-rs", "True", "3"]
