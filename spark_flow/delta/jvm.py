@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+# What a Connect server answers to format("delta") without the connector (see below).
+_NOT_THE_CONNECTOR = ("DATA_SOURCE_NOT_FOUND", "PYTHON_DATA_SOURCE_ERROR")
 
 
 def is_available(spark: SparkSession) -> bool:
@@ -40,15 +42,17 @@ def _server_has_connector(spark: SparkSession) -> bool:
     """Ask a Spark Connect server whether `format("delta")` resolves there.
 
     The classpath is the server's. Analysing a read of a path that cannot exist resolves the
-    format and fails: with DATA_SOURCE_NOT_FOUND where no Delta source is, with another error
-    (the path is not a table) where the connector is. No Spark job runs.
+    format and fails: with DATA_SOURCE_NOT_FOUND where no Delta source is, with a Python data
+    source's error where only our `delta` source is registered (the connector's JVM source
+    would win the name), with the connector's own error (no table there) where it is. No
+    Spark job runs.
     """
     from pyspark.errors import PySparkException
 
     try:
         _ = spark.read.format("delta").load(f"/spark_flow_probe/{uuid.uuid4().hex}").schema
     except PySparkException as exc:
-        found = exc.getCondition() != "DATA_SOURCE_NOT_FOUND"
+        found = exc.getCondition() not in _NOT_THE_CONNECTOR
     else:  # pragma: no cover - a table at a random path
         found = True
     log.info("the Spark Connect server %s the Delta connector", "has" if found else "lacks")

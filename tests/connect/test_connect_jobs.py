@@ -67,4 +67,4 @@ def test_a_bundled_job_runs_against_the_server_named_by_spark_remote(
     assert report["committed"] is True
     assert "the Spark Connect server keeps its own values" in done.stderr  # it joined the server
     table = str(tmp_path / "devices")
-    assert delta.transaction_version(table, "devices_loader") == 1
+    assert delta.transaction_version(table, "devices_loader.1") == 1
