@@ -47,7 +47,8 @@ Errors
     Every error is a `SparkFlowError`, picklable, its facts kept as attributes. Bad input:
     `InvalidArgumentError`, `UnknownValueError`, `ConfigError`, `SchemaMismatchError`. Tables
     and stores: `NotADeltaTableError`, `InvalidDeltaLogError`, `UnsupportedDeltaFeatureError`,
-    `StorageError`, `PostgresConnectionError`; an optional extra not installed:
+    `StorageError`, `PostgresConnectionError`; a Spark Connect server that does not answer or
+    cannot import spark_flow: `ConnectServerError`; an optional extra not installed:
     `MissingDependencyError`. A pattern's rule: `StepFailedError`, `InputNotReadyError`,
     `TriggerRuleError`, `ParallelSplitError`. Runners: `ConcurrentRunError`, `DependsOnPastError`,
     `JobProcessError`. A bundled job's input or output gone wrong while it ran:
@@ -62,6 +63,7 @@ from spark_flow.errors import (
     ArgumentLocationError,
     ConcurrentRunError,
     ConfigError,
+    ConnectServerError,
     DependsOnPastError,
     InputNotReadyError,
     InvalidArgumentError,
@@ -227,6 +229,7 @@ __all__ = [
     "ArgumentLocationError",
     "ConcurrentRunError",
     "ConfigError",
+    "ConnectServerError",
     "DependsOnPastError",
     "InputNotReadyError",
     "InvalidArgumentError",

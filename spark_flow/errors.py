@@ -385,6 +385,25 @@ class PostgresConnectionError(SparkFlowError, ConnectionError):
         )
 
 
+class ConnectServerError(SparkFlowError, ConnectionError):
+    """A Spark Connect server did not answer, or cannot run what spark_flow sends it.
+
+    `server` is the `sc://` URL (its token parameters left out); `problem` what happened;
+    `fix` what to check or install.
+    """
+
+    def __init__(self, server: str, problem: str, fix: str) -> None:
+        super().__init__(server, problem, fix)
+        self.server = server
+        self.problem = problem
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return _sentences(
+            f"expected a Spark Connect server at {self.server}, but {self.problem}", self.fix
+        )
+
+
 class MissingDependencyError(SparkFlowError, ImportError):
     """A feature needs an optional package that is not installed."""
 

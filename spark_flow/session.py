@@ -14,7 +14,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from spark_flow import storage
+from spark_flow import _connect, storage
 from spark_flow._paths import shipped_dirs
 from spark_flow.delta import enable_delta
 from spark_flow.errors import ConfigError, InvalidArgumentError
@@ -143,6 +143,11 @@ def get_session(
     Under `spark-submit`, what the command line set wins over the profile: the profile fills
     in only what is not set yet. `conf` always wins.
 
+    With a Spark Connect URL (`spark.remote` in the profile or `conf`, else `$SPARK_REMOTE`)
+    it joins that server instead: no master, the settings the server accepts at runtime are
+    set, the others logged by name. `spark.api.mode = "connect"` without a URL starts a local
+    Connect server from the profile's master, as pyspark does.
+
     Args:
         app_name: the application name shown in the UI and logs.
         profile: profile name or `.toml` path; default `$SPARK_FLOW_PROFILE`, else `local`.
@@ -151,10 +156,18 @@ def get_session(
     Returns:
         The session, with a Delta backend chosen (`spark_flow.delta.backend(spark)`).
 
+    Raises:
+        ConfigError: the profile does not exist or has unknown keys.
+        ConnectServerError: nothing answers at the Connect URL.
+
     Example:
         >>> spark = get_session("devices-loader", conf={"spark.sql.shuffle.partitions": "8"})
     """
     chosen = load_profile(profile_name(profile))
+    settings = {**chosen.spark_conf, **(conf or {})}
+    url = _connect.remote_url(settings)
+    if url is not None:
+        return _join_connect(app_name, chosen, url, settings)
     submitted = _submitted_conf()
     builder = SparkSession.builder.appName(app_name)
     if chosen.master and "spark.master" not in submitted:
@@ -176,6 +189,27 @@ def get_session(
     log.info("Spark session %r from profile %s (%s)", app_name, chosen.name, chosen.source)
     enable_delta(spark, chosen.delta_backend)
     return spark
+
+
+def _join_connect(
+    app_name: str, chosen: Profile, url: str, settings: dict[str, str]
+) -> SparkSession:
+    """A Spark Connect session: the server runs Spark, so the profile's master does not apply."""
+    spark = _connect.join(url, settings)
+    log.info(
+        "Spark Connect session for %r on %s from profile %s (%s)",
+        app_name,
+        _connect.shown(url),
+        chosen.name,
+        chosen.source,
+    )
+    enable_delta(spark, chosen.delta_backend)
+    return spark
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """True for a Spark Connect session, False for a classic one (a JVM in this process)."""
+    return _connect.is_connect(spark)
 
 
 def _submitted_conf() -> dict[str, str]:

@@ -11,10 +11,13 @@ gets these fixtures with no conftest of its own:
 free 127.0.0.1 port) and makes it the configured one for `output_writer("postgres")`.
 `s3_bucket` gives a test a fresh bucket on a real S3-compatible server (moto, started once per
 test run on a free 127.0.0.1 port), with the AWS_* environment pointing at it.
+`connect_spark` gives a test a Spark Connect session on a real Connect server of the run's own
+(`connect_server`, started once on a free 127.0.0.1 port with this interpreter's packages).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 from collections.abc import Iterator
@@ -29,12 +32,16 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql._typing import UserDefinedFunctionLike
 
+    from spark_flow.local_connect import LocalConnectServer
     from spark_flow.local_s3 import LocalS3
     from spark_flow.postgres.local import LocalPostgres
 
 __all__ = [
     "JobCount",
     "assert_df_equal",
+    "connect_server",
+    "connect_session",
+    "connect_spark",
     "count_spark_jobs",
     "postgres",
     "postgres_server",
@@ -113,6 +120,57 @@ def s3_server() -> Iterator[LocalS3]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConnectServer]:
+    """A Spark Connect server of the test run's own on a free 127.0.0.1 port, stopped at the end.
+
+    Its Python workers run this interpreter, so they import the spark_flow under test. Needs
+    the `connect` extra; without it the tests using it are skipped, except under CI.
+    """
+    from spark_flow.local_connect import LocalConnectServer
+
+    if importlib.util.find_spec("grpc") is None:
+        reason = "pyspark's Connect client is not installed (the connect extra)"
+        if os.environ.get("CI", "").lower() in ("1", "true"):
+            pytest.fail(f"{reason}: under CI the Connect tests must run", pytrace=False)
+        pytest.skip(reason)
+    with LocalConnectServer(tmp_path_factory.mktemp("connect-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def connect_session(connect_server: LocalConnectServer) -> Iterator[SparkSession]:
+    """One Spark Connect session on `connect_server` for the test run; use `connect_spark`."""
+    from spark_flow._connect import MODE_ENV
+    from spark_flow.session import get_session
+
+    before = os.environ.get(MODE_ENV)
+    session = get_session(
+        "spark_flow-tests", profile="local", conf={"spark.remote": connect_server.url}
+    )
+    # pyspark's functions build Connect columns while this is set, classic ones otherwise: it
+    # is set for each test that uses `connect_spark` only, so the classic `spark` works too.
+    _restore_env(MODE_ENV, before)
+    yield session
+    session.stop()
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+@pytest.fixture
+def connect_spark(connect_session: SparkSession, monkeypatch: pytest.MonkeyPatch) -> SparkSession:
+    """The run's Spark Connect session, with pyspark in Connect mode for this test."""
+    from spark_flow._connect import MODE_ENV
+
+    monkeypatch.setenv(MODE_ENV, "1")
+    return connect_session
+
+
 _buckets = itertools.count()
 
 
@@ -175,7 +233,19 @@ def count_spark_jobs(spark: SparkSession) -> Iterator[JobCount]:
 
     Jobs are tagged with a fresh job group and looked up in the status tracker afterwards, so
     jobs of other threads are not counted.
+
+    Raises:
+        InvalidArgumentError: `spark` is a Spark Connect session, which has no status tracker.
     """
+    from spark_flow.errors import InvalidArgumentError
+    from spark_flow.session import is_connect
+
+    if is_connect(spark):
+        raise InvalidArgumentError(
+            "spark",
+            "counting Spark jobs needs a classic session; Spark Connect has no status tracker",
+            "Count jobs in a test that uses the classic `spark` fixture",
+        )
     context = spark.sparkContext
     result = JobCount(group=f"spark_flow-count-{next(_groups)}")
     context.setJobGroup(result.group, "counted by spark_flow.testing")

@@ -13,9 +13,12 @@ is skipped, *even when its data differs*. Give each distinct batch of data its o
 
 `optimize` compacts small files and `vacuum` deletes unreferenced ones (`maintenance`).
 
-Everything else in this package (`jvm`, `rs`, `source`, `_log`, `_schema`, `_stats`,
-`_compact`, `_types`) is private to it; `records` is the public exception, for the runners'
-run history.
+On a Spark Connect session the delta-rs backend commits on the server (`_connect`): the table
+is visible there, not necessarily in the client.
+
+Everything else in this package (`jvm`, `rs`, `source`, `_connect`, `_log`, `_schema`,
+`_stats`, `_compact`, `_files`, `_types`) is private to it; `records` is the public exception,
+for the runners' run history.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
-from spark_flow.delta import _log, jvm, rs
+from spark_flow._connect import is_connect
+from spark_flow.delta import _connect, _log, jvm, rs
 from spark_flow.delta._types import (
     BACKENDS,
     Backend,
@@ -107,9 +111,12 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
     )
     if chosen == "delta-rs":
         _register_data_source(spark)
+        if is_connect(spark):  # the server commits; its answers come back through this source
+            _connect.register(spark)
         spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     if backend == "auto":
-        reason = f"the delta-spark connector is {'' if has_connector else 'not '}on the classpath"
+        where = "the Connect server's classpath" if is_connect(spark) else "the classpath"
+        reason = f"the delta-spark connector is {'' if has_connector else 'not '}on {where}"
     else:
         reason = f"backend {backend!r} was requested"
     log.info("Delta backend: %s (%s)", chosen, reason)
@@ -215,6 +222,8 @@ def write(
     )
     if backend(df.sparkSession) == "jvm":
         return jvm.write(df, request)
+    if is_connect(df.sparkSession):
+        return _connect.write(df, request)
     return rs.write(df, request)
 
 
@@ -238,7 +247,8 @@ def read(spark: SparkSession, path: str, *, version: int | None = None) -> DataF
         raise InvalidArgumentError(
             "version", f"expected an integer >= 0, got {version!r}", "Pass a table version."
         )
-    if backend(spark) == "jvm":
+    if backend(spark) == "jvm" or is_connect(spark):
+        # format("delta"): on Connect the server reads the log (the `delta` data source there)
         return jvm.read(spark, path, version)
     return rs.read(spark, path, version)
 

@@ -8,6 +8,7 @@ so a replay costs no computation on either backend, on every store deltalake rea
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING
 
 from spark_flow.delta import _log
@@ -20,22 +21,42 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+# What a Connect server answers to format("delta") without the connector (see below).
+_NOT_THE_CONNECTOR = ("DATA_SOURCE_NOT_FOUND", "PYTHON_DATA_SOURCE_ERROR")
 
 
 def is_available(spark: SparkSession) -> bool:
     """True when the delta-spark connector classes can be loaded by this session."""
     jvm = getattr(spark, "_jvm", None)
     if jvm is None:
-        # Spark Connect: the classpath is the server's. Serverless and shared Databricks
-        # compute always carry Delta; say so rather than guess silently.
-        log.info("Spark Connect session: assuming the server has the delta-spark connector")
-        return True
+        return _server_has_connector(spark)
     try:
         loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
         jvm.java.lang.Class.forName(_EXTENSION, False, loader)
     except Exception:  # noqa: BLE001 - any Py4J failure means "not loadable"
         return False
     return True
+
+
+def _server_has_connector(spark: SparkSession) -> bool:
+    """Ask a Spark Connect server whether `format("delta")` resolves there.
+
+    The classpath is the server's. Analysing a read of a path that cannot exist resolves the
+    format and fails: with DATA_SOURCE_NOT_FOUND where no Delta source is, with a Python data
+    source's error where only our `delta` source is registered (the connector's JVM source
+    would win the name), with the connector's own error (no table there) where it is. No
+    Spark job runs.
+    """
+    from pyspark.errors import PySparkException
+
+    try:
+        _ = spark.read.format("delta").load(f"/spark_flow_probe/{uuid.uuid4().hex}").schema
+    except PySparkException as exc:
+        found = exc.getCondition() not in _NOT_THE_CONNECTOR
+    else:  # pragma: no cover - a table at a random path
+        found = True
+    log.info("the Spark Connect server %s the Delta connector", "has" if found else "lacks")
+    return found
 
 
 def write(df: DataFrame, request: WriteRequest) -> WriteResult:

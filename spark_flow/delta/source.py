@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
@@ -126,7 +126,11 @@ class DeltaDataSource(DataSource):
             if replace_where is None
             else tuple((column, str(value)) for column, value in replace_where.items()),
         )
-        return _Writer(rs.plan_write(request, schema))
+        plan = rs.plan_write(request, schema)
+        write_id = self.options.get("spark_flow.writeId")
+        if write_id and isinstance(plan, rs.WritePlan):  # spark_flow.delta.write on Connect
+            plan = replace(plan, write_id=str(write_id))  # finds its commit by this id
+        return _Writer(plan)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from spark_flow.errors import (
     ArgumentLocationError,
     ConcurrentRunError,
     ConfigError,
+    ConnectServerError,
     DependsOnPastError,
     InputNotReadyError,
     InvalidArgumentError,
@@ -44,6 +45,7 @@ ERRORS = [
     PostgresConnectionError("loader@db:5432/shop", "Connection refused", "Check the server."),
     MissingDependencyError("the postgres output", "psycopg", "postgres"),
     InvalidDeltaLogError("/t", 3, "commit 3 is not JSON", "Restore it from a backup."),
+    ConnectServerError("sc://127.0.0.1:15002", "nothing answered", "Start the server."),
 ]
 
 
@@ -111,6 +113,8 @@ def every_error(end: str) -> list[SparkFlowError]:
         PostgresConnectionError("loader@db:5432/shop", f"Connection refused{end}",
                                 f"Check the server{end}"),
         MissingDependencyError("the postgres output", "psycopg", "postgres"),
+        ConnectServerError("sc://127.0.0.1:15002", f"nothing answered{end}",
+                           f"Start the server{end}"),
         ArgumentLocationError("--input", "/data/in", "expected an existing file or folder, "
                               "found nothing there", f"Rerun{end}",
                               f"[PATH_NOT_FOUND] Path does not exist: file:/data/in{end}"),

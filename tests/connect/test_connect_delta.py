@@ -1,0 +1,85 @@
+"""Delta writes from a Spark Connect client: the server plans and commits, the client is told."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from spark_flow import delta
+
+
+def devices(spark: SparkSession, n: int = 10):  # type: ignore[no-untyped-def]
+    return spark.range(n).selectExpr("id", "IF(id % 2 = 0, 'phone', 'tablet') AS type")
+
+
+def test_an_idempotent_write_commits_once_and_its_replay_is_skipped(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    table = str(tmp_path / "devices")
+
+    first = delta.write(devices(connect_spark), table, app_id="loader", txn_version=1)
+    replay = delta.write(devices(connect_spark), table, app_id="loader", txn_version=1)
+    second = delta.write(devices(connect_spark, 4), table, app_id="loader", txn_version=2)
+
+    assert (first.committed, first.table_version, first.rows_written) == (True, 0, 10)
+    assert first.files
+    assert not replay.committed
+    assert "already committed" in (replay.skipped_reason or "")
+    assert (second.committed, second.table_version, second.rows_written) == (True, 1, 4)
+    assert delta.read(connect_spark, table).count() == 14
+    assert delta.read(connect_spark, table, version=0).count() == 10
+    assert delta.transaction_version(table, "loader") == 2
+
+
+def test_the_commit_runs_on_the_server_not_in_the_client(
+    connect_spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spark_flow.delta import rs
+
+    def no_commit_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the client committed")
+
+    # This process's delta-rs commit path is broken: only the server's can commit.
+    monkeypatch.setattr(rs, "commit_staged", no_commit_here)
+    monkeypatch.setattr(rs, "write", no_commit_here)
+
+    result = delta.write(devices(connect_spark), str(tmp_path / "t"), app_id="a", txn_version=1)
+
+    assert result.committed
+    assert delta.table_info(str(tmp_path / "t")).version == 0  # type: ignore[union-attr]
+
+
+def test_overwrite_and_merge_schema_go_through_the_server(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    table = str(tmp_path / "t")
+    delta.write(devices(connect_spark), table)
+
+    delta.write(devices(connect_spark, 3), table, mode="overwrite")
+    wider = devices(connect_spark, 2).selectExpr("*", "'x' AS extra")
+    merged = delta.write(wider, table, merge_schema=True)
+
+    assert merged.committed
+    assert delta.read(connect_spark, table).count() == 5
+    assert delta.table_info(table).schema.fieldNames() == ["id", "type", "extra"]  # type: ignore[union-attr]
+
+
+def test_a_partitioned_write_is_partitioned_on_the_server(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    table = str(tmp_path / "by_type")
+
+    result = delta.write(devices(connect_spark), table, partition_by=["type"])
+    delta.write(
+        devices(connect_spark, 4).where("type = 'phone'"),
+        table,
+        mode="overwrite",
+        replace_where={"type": "phone"},
+    )
+
+    assert result.committed
+    assert delta.table_info(table).partition_columns == ("type",)  # type: ignore[union-attr]
+    rows = delta.read(connect_spark, table).groupBy("type").count().collect()
+    assert {r["type"]: r["count"] for r in rows} == {"phone": 2, "tablet": 5}
