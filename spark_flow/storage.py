@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlparse
 from spark_flow.errors import InvalidArgumentError, StorageError
 
 if TYPE_CHECKING:
+    from pyarrow import NativeFile
     from pyarrow.fs import FileSystem
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "is_local",
     "join",
     "local_folder",
+    "open_input_file",
     "read_text",
     "scheme",
     "write_text_atomically",
@@ -155,6 +157,16 @@ def read_text(path: str) -> str | None:
             return None
 
     return _attempt(path, "read", read)
+
+
+def open_input_file(path: str) -> NativeFile:
+    """The file at `path` opened for random access (Parquet readers seek to the footer)."""
+    if is_local(path):
+        from pyarrow import OSFile
+
+        return _attempt(path, "open", lambda: OSFile(_local(path)))
+    filesystem, location = _store(path)
+    return _attempt(path, "open", lambda: filesystem.open_input_file(location))
 
 
 def write_text_atomically(path: str, text: str) -> None:

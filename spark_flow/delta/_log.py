@@ -16,9 +16,31 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from spark_flow import storage
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import TableInfo, WriteRequest, WriteResult
-from spark_flow.errors import InvalidArgumentError, NotADeltaTableError, StorageError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    NotADeltaTableError,
+    StorageError,
+    UnsupportedDeltaFeatureError,
+)
 
 log = logging.getLogger(__name__)
+
+# Reader features the delta-rs readers (spark_flow.delta._read) handle; any other one is refused
+# by name, so a feature added to Delta later can never read as wrong data.
+READABLE_FEATURES = frozenset(
+    {
+        "columnMapping",
+        "deletionVectors",
+        "timestampNtz",
+        "typeWidening",
+        "typeWidening-preview",
+        "v2Checkpoint",
+        "vacuumProtocolCheck",
+        "variantType",
+        "variantType-preview",
+    }
+)
+_READER_VERSION = 3
 
 
 def open_table(path: str, version: int | None = None) -> DeltaTable | None:
@@ -57,6 +79,26 @@ def require_table(path: str, version: int | None = None) -> DeltaTable:
     table = open_table(path, version)
     if table is None:
         raise NotADeltaTableError(path)
+    return table
+
+
+def readable_table(path: str, version: int | None = None) -> DeltaTable:
+    """The table at `path` (at `version`) if every reader feature it uses is one we handle.
+
+    Raises:
+        NotADeltaTableError: nothing at `path` is a Delta table.
+        UnsupportedDeltaFeatureError: a reader feature or protocol version we do not read.
+    """
+    table = require_table(path, version)
+    protocol = table.protocol()
+    unknown = sorted(set(protocol.reader_features or ()) - READABLE_FEATURES)
+    if protocol.min_reader_version > _READER_VERSION:
+        unknown.append(f"minReaderVersion {protocol.min_reader_version}")
+    if unknown:
+        raise UnsupportedDeltaFeatureError(
+            f"reading tables with reader features {unknown}",
+            "Read this table with the delta-spark JARs on the classpath (backend 'jvm').",
+        )
     return table
 
 

@@ -13,7 +13,7 @@ Used where the delta-spark JARs are not on the classpath. A write goes in four m
 
 Readers see either the old version or the new one: uncommitted files are never in the log.
 Step 3 needs an atomic rename, so this backend commits to local or mounted filesystems only;
-it reads tables wherever deltalake reads their log.
+it reads tables wherever deltalake reads their log (`_read`, `_read_spark`, `_read_arrow`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from deltalake.transaction import (
 )
 
 from spark_flow import storage
-from spark_flow.delta import _log
+from spark_flow.delta import _log, _read_spark
 from spark_flow.delta._schema import (
     planned_partitioning,
     planned_schema,
@@ -53,7 +53,7 @@ from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,6 @@ _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _WRITE_ID_KEY = "spark_flow.writeId"
 # Commits retried on a newer snapshot after a concurrent commit won (each retry re-checks).
 _COMMIT_RETRIES = 10
-# Reader features that change what a file's rows mean; reading Parquet alone would be wrong.
-_UNREADABLE_FEATURES = {"deletionVectors", "columnMapping"}
 
 
 def _local_root(path: str) -> str:
@@ -76,18 +74,6 @@ def _local_root(path: str) -> str:
             "'jvm', see enable_delta), or write to a mounted path.",
         )
     return storage.folder(path)
-
-
-def readable_table(path: str, version: int | None = None) -> DeltaTable:
-    """The table at `path` (at `version`) if reading its Parquet files alone reads it right."""
-    table = _log.require_table(path, version)
-    unreadable = _UNREADABLE_FEATURES & set(table.protocol().reader_features or [])
-    if unreadable:
-        raise UnsupportedDeltaFeatureError(
-            f"reading tables with reader features {sorted(unreadable)}",
-            "Read this table with the delta-spark JARs on the classpath (backend 'jvm').",
-        )
-    return table
 
 
 def write(df: DataFrame, request: WriteRequest) -> WriteResult:
@@ -329,14 +315,11 @@ def _remove(root: str, relative_paths: list[str]) -> None:
             os.remove(os.path.join(root, relative))
 
 
-def read(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
-    """Read the table (at `version`) by letting Spark scan the Parquet files the log names."""
-    table = readable_table(path, version)
-    schema = table_spark_schema(table)
-    files = table.file_uris()
-    if not files:
-        return spark.createDataFrame([], schema)
-    # basePath makes Spark turn `col=value/` directories into the partition columns, typed by
-    # the schema we pass; the select restores the table's column order.
-    frame = spark.read.schema(schema).option("basePath", storage.folder(path)).parquet(*files)
-    return frame.select(*schema.fieldNames())
+def read(
+    spark: SparkSession,
+    path: str,
+    version: int | None = None,
+    row_filter: str | Column | None = None,
+) -> DataFrame:
+    """Read the table (at `version`) as its log plans it; see `spark_flow.delta._read`."""
+    return _read_spark.read(spark, path, version, row_filter)

@@ -5,10 +5,13 @@ It keeps existing code working unchanged on the delta-rs backend:
     df.write.format("delta").mode("append").option("txnAppId", "a").option("txnVersion", 1).save(p)
     spark.read.format("delta").option("versionAsOf", 3).load(p)
 
-Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `versionAsOf`. Spark gives Python data
-sources only `append` and `overwrite`, and never passes them `partitionBy`; partitioned writes go
-through `spark_flow.delta.write(df, path, partition_by=[...])`, which is also the faster path:
-there Spark's own Parquet writer does the work, here Python workers do.
+Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `versionAsOf`. Reads follow the
+log's plan (`_read`): column mapping, deletion vectors, partition values from the log; the
+`spark_flow.filter` option (a SQL predicate, set by `delta.read(..., filter=)`) skips files.
+Spark gives Python data sources only `append` and `overwrite`, and never passes them
+`partitionBy`; partitioned writes go through `spark_flow.delta.write(df, path,
+partition_by=[...])`, which is also the faster path: there Spark's own Parquet writer does the
+work, here Python workers do.
 """
 
 from __future__ import annotations
@@ -16,8 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,14 +33,10 @@ from pyspark.sql.datasource import (
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
-from spark_flow import storage
-from spark_flow.delta import rs
-from spark_flow.delta._schema import table_spark_schema
+from spark_flow.delta import _read, _read_arrow, _read_spark, rs
+from spark_flow.delta._read import PlannedFile
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
-
-if TYPE_CHECKING:
-    from deltalake import DeltaTable
 
 PARTITION_BY_HINT = (
     "Spark does not pass DataFrameWriter.partitionBy to Python data sources; write partitioned "
@@ -74,14 +72,16 @@ class DeltaDataSource(DataSource):
     def name(cls) -> str:
         return "delta"
 
-    def _table(self) -> DeltaTable:
-        return rs.readable_table(_path(self.options), _int_option(self.options, "versionAsOf"))
-
     def schema(self) -> StructType:
-        return table_spark_schema(self._table())
+        return _read.logical_schema(_path(self.options), _int_option(self.options, "versionAsOf"))
 
     def reader(self, schema: StructType) -> DataSourceReader:
-        return _Reader(self._table(), schema)
+        return _Reader(
+            _path(self.options),
+            _int_option(self.options, "versionAsOf"),
+            self.options.get(_read_spark.FILTER_OPTION),
+            schema,
+        )
 
     def writer(self, schema: StructType, overwrite: bool) -> _Writer:
         if self.options.get("partitionBy"):  # a user trying the option form of partitionBy
@@ -100,40 +100,22 @@ class DeltaDataSource(DataSource):
 
 @dataclass(frozen=True)
 class _File(InputPartition):
-    uri: str
-    partition_values: dict[str, Any]
+    file: PlannedFile
 
 
 class _Reader(DataSourceReader):
-    def __init__(self, table: DeltaTable, schema: StructType) -> None:
-        partition_columns = list(table.metadata().partition_columns)
-        actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-        self.files = [
-            _File(
-                uri=storage.join(table.table_uri, unquote(action["path"])),
-                partition_values={c: action.get(f"partition.{c}") for c in partition_columns},
-            )
-            for action in actions
-        ]
+    """Reads the files the log plans with Arrow; `predicate` (SQL) skips files, not rows."""
+
+    def __init__(self, path: str, version: int | None, predicate: str | None, schema: StructType):
+        self.plan = _read.plan(path, version, predicate=predicate)
         self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
 
     def partitions(self) -> Sequence[InputPartition]:
-        return self.files
+        return [_File(file) for file in self.plan.files]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        partition = cast(_File, partition)  # partitions() hands out only _File
-        names = set(pq.read_schema(partition.uri).names)
-        data = pq.read_table(
-            partition.uri, columns=[n for n in self.arrow_schema.names if n in names]
-        )
-        columns = []
-        for target in self.arrow_schema:
-            if target.name in names:
-                columns.append(data.column(target.name).cast(target.type))
-            else:  # a partition column, or a column added after this file was written
-                value = partition.partition_values.get(target.name)
-                columns.append(pa.array([value] * data.num_rows).cast(target.type))
-        yield from pa.Table.from_arrays(columns, schema=self.arrow_schema).to_batches()
+        planned = cast(_File, partition).file  # partitions() hands out only _File
+        yield from _read_arrow.read_file(self.plan, planned, self.arrow_schema).to_batches()
 
 
 class _Writer(DataSourceArrowWriter):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
-from deltalake import write_deltalake
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
-from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
+from spark_flow.errors import InvalidArgumentError
 from spark_flow.testing import assert_df_equal
 
 
@@ -101,22 +99,3 @@ def test_enable_delta_attaches_the_bridge_to_a_session_built_elsewhere(
     assert delta.enable_delta(other) == "delta-rs"  # again: a no-op
     assert other.conf.get("spark.sql.parquet.outputTimestampType") == "TIMESTAMP_MICROS"
     assert delta.read(other, tmp_delta_path).count() == 3
-
-
-def test_both_readers_refuse_a_table_whose_files_alone_would_read_wrong(
-    spark: SparkSession, tmp_delta_path: str
-) -> None:
-    # Deletion vectors mark rows deleted outside the Parquet files: scanning them reads ghosts.
-    write_deltalake(
-        tmp_delta_path,
-        pd.DataFrame({"id": [1, 2]}),
-        configuration={"delta.enableDeletionVectors": "true"},
-    )
-
-    info = delta.table_info(tmp_delta_path)
-    assert info is not None
-    assert "deletionVectors" in info.reader_features
-    with pytest.raises(UnsupportedDeltaFeatureError, match="deletionVectors"):
-        delta.read(spark, tmp_delta_path)
-    with pytest.raises(PySparkException, match="deletionVectors"):
-        spark.read.format("delta").load(tmp_delta_path).collect()
