@@ -148,9 +148,13 @@ def plan(path: str, version: int | None = None, *, predicate: str | None = None)
 
 def _uri(table_uri: str, path: str) -> str:
     """An add action's file as an absolute location: paths in the log are URI-encoded."""
-    if urlparse(path).scheme:  # an absolute URI (shallow clones, other writers)
-        return path if not storage.is_local(path) else storage.folder(path)
-    return storage.join(table_uri, unquote(path))
+    parsed = urlparse(path)
+    if not parsed.scheme:
+        return storage.join(table_uri, unquote(path))
+    # An absolute URI (shallow clones, other writers' layouts), encoded as well.
+    if storage.is_local(path):
+        return storage.absolute(path)
+    return f"{parsed.scheme}://{parsed.netloc}{unquote(parsed.path)}"
 
 
 def file_key(uri: str) -> str:
