@@ -110,7 +110,10 @@ class TableBuilder:
             }
         else:
             legacy = mapping != "none"
-            protocol = {"minReaderVersion": 2 if legacy else 1, "minWriterVersion": 5 if legacy else 2}
+            protocol = {
+                "minReaderVersion": 2 if legacy else 1,
+                "minWriterVersion": 5 if legacy else 2,
+            }
         self.configuration = {"delta.columnMapping.mode": mapping}
         if mapping != "none":
             self.configuration["delta.columnMapping.maxColumnId"] = str(next(self.ids) - 1)
@@ -264,7 +267,10 @@ class TableBuilder:
         if value is None or isinstance(data_type, str):
             return value
         if data_type["type"] == "struct":
-            return {self._name(f): self._value(f["type"], value.get(f["name"])) for f in data_type["fields"]}
+            return {
+                self._name(f): self._value(f["type"], value.get(f["name"]))
+                for f in data_type["fields"]
+            }
         if data_type["type"] == "array":
             return [self._value(data_type["elementType"], v) for v in value]
         key, item = data_type["keyType"], data_type["valueType"]

@@ -33,7 +33,7 @@ from spark_flow.delta._types import (
 from spark_flow.errors import InvalidArgumentError, UnknownValueError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
     "Backend",
@@ -196,20 +196,49 @@ def write(
     return rs.write(df, request)
 
 
-def read(spark: SparkSession, path: str, *, version: int | None = None) -> DataFrame:
+def read(
+    spark: SparkSession,
+    path: str,
+    *,
+    version: int | None = None,
+    filter: str | Column | None = None,
+) -> DataFrame:
     """Read the Delta table at `path`, at its latest version or at `version` (time travel).
+
+    On the delta-rs backend the log decides what is read: the files of the version, their
+    partition values, column mapping (`name` and `id`), deletion vectors, the table's types;
+    Spark scans the files (or, for stores Spark has no filesystem for, the `delta` data source
+    reads them with Arrow). A table using a reader feature this backend does not handle is
+    refused by name, never read wrong.
+
+    Args:
+        spark: the session.
+        path: the table location.
+        version: a table version (time travel); the latest when None.
+        filter: keep only the rows matching it. A SQL predicate string also skips, before
+            Spark scans, the files whose partition values or min/max/null-count statistics prove
+            that no row matches; a Column filters the rows only.
+
+    Returns:
+        The table's rows in its logical schema.
 
     Raises:
         NotADeltaTableError: nothing at `path` is a Delta table.
         InvalidArgumentError: `version` is not one of the table's versions.
+        UnsupportedDeltaFeatureError: the table needs a reader feature the backend lacks.
+
+    Example:
+        >>> read(spark, "data/devices", filter="date = '2024-01-01' AND id > 100").count()
+        42
     """
     if version is not None and (not isinstance(version, int) or version < 0):
         raise InvalidArgumentError(
             "version", f"expected an integer >= 0, got {version!r}", "Pass a table version."
         )
     if backend(spark) == "jvm":
-        return jvm.read(spark, path, version)
-    return rs.read(spark, path, version)
+        frame = jvm.read(spark, path, version)
+        return frame if filter is None else frame.where(filter)
+    return rs.read(spark, path, version, filter)
 
 
 def table_info(path: str) -> TableInfo | None:

@@ -61,7 +61,9 @@ def both_readers(spark: SparkSession, root: Path, version: int | None = None) ->
     return [delta.read(spark, str(root), version=version), reader.load(str(root))]
 
 
-def assert_reads_like_deltalake(spark: SparkSession, root: Path, version: int | None = None) -> None:
+def assert_reads_like_deltalake(
+    spark: SparkSession, root: Path, version: int | None = None
+) -> None:
     expected = deltalake_rows(root, version)
     assert expected  # a fixture that reads empty proves nothing
     for frame in both_readers(spark, root, version):
