@@ -48,9 +48,9 @@ def z85(data: bytes) -> str:
     data += b"\0" * (-len(data) % 4)
     out = []
     for (word,) in struct.iter_unpack(">I", data):
-        chars = []
+        chars, rest = [], word
         for _ in range(5):
-            word, digit = divmod(word, 85)
+            rest, digit = divmod(rest, 85)
             chars.append(_Z85[digit])
         out.extend(reversed(chars))
     return "".join(out)

@@ -1,4 +1,4 @@
-"""Column mapping (`name` and `id`, legacy and table-features protocols) read right, by both readers.
+"""Column mapping (`name`, `id`; legacy and table-features protocols) read right by both readers.
 
 Each table is written per the protocol (`tests/_delta_tables.py`): the files store physical names
 (`col-<uuid>`) and field ids, the log the logical ones. Every read is compared in full with

@@ -62,12 +62,11 @@ PREDICATES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("predicate", "matches", "files"), PREDICATES, ids=[p[0] for p in PREDICATES]
-)
+@pytest.mark.parametrize("case", PREDICATES, ids=[p[0] for p in PREDICATES])
 def test_a_sql_filter_skips_files_and_reads_exactly_the_matching_rows(
-    spark: SparkSession, sorted_batches: str, read_path: str, predicate: str, matches, files: int
+    spark: SparkSession, sorted_batches: str, read_path: str, case: tuple
 ) -> None:
+    predicate, matches, files = case
     plan = _read.plan(sorted_batches, predicate=predicate)
     rows = delta.read(spark, sorted_batches, filter=predicate).select("id").collect()
 
