@@ -171,11 +171,13 @@ class TableBuilder:
         relative: str | None = None,
         absolute: bool = False,
         stats: bool = True,
+        **parquet: Any,
     ) -> dict[str, Any]:
         """Write `rows` (logical names; maps as lists of pairs) to a new file; its add action.
 
         The file goes to `relative` (a path inside the table, any layout; default a random name
-        at the root); `absolute` names it by its full `file:` URI in the log.
+        at the root); `absolute` names it by its full `file:` URI in the log; `parquet` are
+        options of `pyarrow.parquet.write_table` (INT96 timestamps, decimals as integers ...).
         """
         relative = relative or f"{uuid.uuid4().hex[:4]}/part-{uuid.uuid4()}.parquet"
         data_fields = [f for f in self.schema["fields"] if f["name"] not in self.partition_columns]
@@ -186,7 +188,7 @@ class TableBuilder:
         ]
         target = self.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(physical_rows, schema=arrow_schema), target)
+        pq.write_table(pa.Table.from_pylist(physical_rows, schema=arrow_schema), target, **parquet)
         values = {self.physical(c): v for c, v in (partition_values or {}).items()}
         path = target.as_uri() if absolute else quote(relative)
         add = {
@@ -235,6 +237,13 @@ class TableBuilder:
         for f in self.schema["fields"]:
             if f["name"] == column:
                 f["name"] = new
+        return self.commit(self._metadata())
+
+    def widen(self, column: str, data_type: str) -> int:
+        """Change a column's type (type widening: files written before keep the narrower one)."""
+        for f in self.schema["fields"]:
+            if f["name"] == column:
+                f["type"] = data_type
         return self.commit(self._metadata())
 
     def drop(self, column: str) -> int:
