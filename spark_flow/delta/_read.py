@@ -84,11 +84,6 @@ class ScanPlan:
     def has_deletions(self) -> bool:
         return any(f.deleted_rows is not None for f in self.files)
 
-    def physical_name(self, column: str) -> str:
-        """The name under which the data files store the logical top-level `column`."""
-        index = [f.name for f in self.data_fields].index(column)
-        return self.physical.fields[index].name
-
     @property
     def data_fields(self) -> list[StructField]:
         """The logical fields stored in the data files, in the order of `physical`."""
