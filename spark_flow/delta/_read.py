@@ -92,8 +92,9 @@ class ScanPlan:
 
 def logical_schema(path: str, version: int | None = None) -> StructType:
     """The schema a read of the table at `path` (at `version`) returns."""
-    table = _log.readable_table(path, version)
-    schema: StructType = _strip_metadata(StructType.fromJson(json.loads(table.schema().to_json())))
+    schema: StructType = _strip_metadata(
+        StructType.fromJson(_schema_json(_log.readable_table(path, version)))
+    )
     return schema
 
 
@@ -107,11 +108,10 @@ def plan(path: str, version: int | None = None, *, predicate: str | None = None)
             row matches are left out. The caller still filters the rows.
     """
     table = _log.readable_table(path, version)
-    schema_json = json.loads(table.schema().to_json())
-    mapped = table.metadata().configuration.get(_MAPPING_MODE, "none") != "none"
+    schema_json = _schema_json(table)
     logical = _strip_metadata(StructType.fromJson(schema_json))
     partition_columns = tuple(table.metadata().partition_columns)
-    stored = StructType.fromJson(_physical_json(schema_json) if mapped else schema_json)
+    stored = StructType.fromJson(_physical_json(schema_json) if _mapped(table) else schema_json)
     physical = StructType(
         [
             _strip_metadata(p)
@@ -139,6 +139,25 @@ def plan(path: str, version: int | None = None, *, predicate: str | None = None)
         files=tuple(files),
         files_in_table=len(actions),
     )
+
+
+def _schema_json(table: DeltaTable) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(table.schema().to_json())
+    return schema
+
+
+def _mapped(table: DeltaTable) -> bool:
+    """Whether the files store physical names: a mapping mode *and* a protocol that has it.
+
+    deltalake writes `delta.columnMapping.mode` and physical names into tables whose protocol
+    lacks the feature, and stores logical names in their files; the protocol decides.
+    """
+    if table.metadata().configuration.get(_MAPPING_MODE, "none") == "none":
+        return False
+    protocol = table.protocol()
+    if protocol.min_reader_version == 2:  # the legacy protocol of column mapping
+        return True
+    return "columnMapping" in (protocol.reader_features or ())
 
 
 def _uri(table_uri: str, path: str) -> str:

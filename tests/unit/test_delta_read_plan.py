@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from _delta_tables import TableBuilder
 
@@ -35,3 +36,15 @@ def test_the_plan_maps_logical_to_physical_names_and_keeps_log_partition_values(
     assert [f.name for f in plan.physical.fields] == [table.physical("id")]
     assert str(plan.files[0].partition_values["p"]) == "2024-01-02"
     assert plan.files[0].deleted_rows is None
+
+
+def test_a_mapping_mode_without_the_protocol_feature_reads_logical_names(tmp_path: Path) -> None:
+    # deltalake writes such tables when deletion vectors are enabled too: the mode and physical
+    # names in the log, logical names in the files, and a reader-3 protocol without
+    # columnMapping, which makes the mode inert.
+    from deltalake import write_deltalake
+
+    configuration = {"delta.columnMapping.mode": "name", "delta.enableDeletionVectors": "true"}
+    write_deltalake(str(tmp_path), pa.table({"id": [1]}), configuration=configuration)
+
+    assert [f.name for f in _read.plan(str(tmp_path)).physical.fields] == ["id"]
