@@ -197,10 +197,13 @@ def _deleted_rows(table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:
         return {}
     import numpy as np
 
+    vectors = pa.table(table.deletion_vectors())
+    paths = vectors.column("filepath").to_pylist()
+    masks = vectors.column("selection_vector").combine_chunks()
     deleted = {}
-    for row in pa.table(table.deletion_vectors()).to_pylist():
-        keep = np.asarray(row["selection_vector"], dtype=bool)
-        deleted[file_key(row["filepath"])] = np.flatnonzero(~keep).astype(np.int64)
+    for index, path in enumerate(paths):
+        keep = masks[index].values.to_numpy(zero_copy_only=False)
+        deleted[file_key(path)] = np.flatnonzero(~keep).astype(np.int64)
     return deleted
 
 

@@ -17,7 +17,6 @@ import logging
 import re
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
-import numpy as np
 import pyarrow as pa
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
@@ -142,18 +141,19 @@ def _partition_frame(spark: SparkSession, plan: ScanPlan, spark_names: list[str]
 def _deleted_frame(
     spark: SparkSession, files: tuple[PlannedFile, ...], spark_names: list[str]
 ) -> DataFrame:
-    names, rows = [], []
-    for name, file in zip(spark_names, files, strict=True):
-        if file.deleted_rows is not None and len(file.deleted_rows):
-            names.append(np.full(len(file.deleted_rows), name, dtype=object))
-            rows.append(file.deleted_rows)
+    """(file, deleted row index) rows: one Arrow row per file, exploded by Spark."""
+    with_deletions = [
+        (name, file.deleted_rows)
+        for name, file in zip(spark_names, files, strict=True)
+        if file.deleted_rows is not None
+    ]
     table = pa.table(
         {
-            _FILE: pa.array(np.concatenate(names) if names else [], pa.string()),
-            _ROW: pa.array(np.concatenate(rows) if rows else [], pa.int64()),
+            _FILE: pa.array([name for name, _ in with_deletions], pa.string()),
+            _ROW: pa.array([rows for _, rows in with_deletions], pa.list_(pa.int64())),
         }
     )
-    return spark.createDataFrame(table)
+    return spark.createDataFrame(table).select(_FILE, F.explode(_ROW).alias(_ROW))
 
 
 def _logical_columns(plan: ScanPlan) -> list[Column]:
@@ -165,8 +165,8 @@ def _logical_columns(plan: ScanPlan) -> list[Column]:
             columns.append(F.col(_quoted(field.name)))
             continue
         column = F.col(_quoted(physical.name))
-        if physical != StructField(field.name, field.dataType, field.nullable):
-            column = column.cast(field.dataType)  # column mapping: renames nested fields too
+        if physical.dataType != field.dataType:  # nested fields stored under physical names
+            column = column.cast(field.dataType)  # a struct cast renames by position
         columns.append(column.alias(field.name))
     return columns
 
