@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STAGING_DIR",
     "absolute",
+    "decode_uri",
     "exists",
     "folder",
     "is_local",
@@ -75,6 +76,23 @@ def absolute(path: str) -> str:
         ('/data/in', 's3://bucket/in')
     """
     return _local(path) if is_local(path) else path
+
+
+def decode_uri(uri: str) -> str:
+    """What a URI-encoded `uri` names: `file:` URIs as absolute local paths, store URIs with
+    their path decoded, scheme-less (relative) text decoded. Delta logs and Spark's file
+    names encode every location this way.
+
+    Example:
+        >>> decode_uri("file:///data/a%20b"), decode_uri("s3://bucket/a%20b"), decode_uri("x%3Dy")
+        ('/data/a b', 's3://bucket/a b', 'x=y')
+    """
+    parsed = urlparse(uri)
+    if not parsed.scheme:
+        return unquote(uri)
+    if is_local(uri):
+        return _local(uri)
+    return f"{parsed.scheme}://{parsed.netloc}{unquote(parsed.path)}"
 
 
 def folder(path: str) -> str:

@@ -17,7 +17,6 @@ import logging
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 from deltalake.exceptions import DeltaError
@@ -162,21 +161,18 @@ def _mapped(table: DeltaTable) -> bool:
 
 def _uri(table_uri: str, path: str) -> str:
     """An add action's file as an absolute location: paths in the log are URI-encoded."""
-    parsed = urlparse(path)
-    if not parsed.scheme:
-        return storage.join(table_uri, unquote(path))
-    # An absolute URI (shallow clones, other writers' layouts), encoded as well.
-    if storage.is_local(path):
-        return storage.absolute(path)
-    return f"{parsed.scheme}://{parsed.netloc}{unquote(parsed.path)}"
+    # Absolute URIs appear too (shallow clones, other writers' layouts).
+    absolute = storage.scheme(path) != "file" or path.startswith("file:")
+    decoded = storage.decode_uri(path)
+    return decoded if absolute else storage.join(table_uri, decoded)
 
 
 def file_key(uri: str) -> str:
-    """One spelling per file, whatever form (plain path, `file:` URI, encoded) names it."""
+    """One spelling per file, whatever names it: a plain path (deltalake), a `file:` or store
+    URI, encoded (Spark, deletion vectors); `s3://` and `s3a://` name the same object."""
     if storage.is_local(uri):
         return os.path.normpath(storage.absolute(uri))
-    parsed = urlparse(uri)  # s3:// and s3a:// name the same object
-    return parsed.netloc + unquote(parsed.path)
+    return storage.decode_uri(uri).split("://", 1)[1]
 
 
 def _kept_files(table: DeltaTable, predicate: str | None) -> set[str] | None:
