@@ -90,3 +90,27 @@ def test_timestamps_of_every_parquet_encoding_and_timestamp_ntz(
         assert [f.dataType.simpleString() for f in frame.schema.fields] == [
             "timestamp", "timestamp_ntz"
         ]  # fmt: skip
+
+
+def test_variant_columns_read_as_spark_variants(spark: SparkSession, tmp_path: Path) -> None:
+    # The file as Spark writes a variant: struct<value, metadata> with the variant annotation.
+    spark.conf.set("spark.sql.variant.writeShredding.enabled", "false")  # variantType, unshredded
+    try:
+        written = spark.sql(
+            """SELECT 1L AS id, parse_json('{"a": 1, "b": [1, 2]}') AS v
+               UNION ALL SELECT 2L, NULL"""
+        )
+        written.coalesce(1).write.parquet(str(tmp_path / "data"))
+    finally:
+        spark.conf.unset("spark.sql.variant.writeShredding.enabled")
+    table = TableBuilder(tmp_path, [("id", "long"), ("v", "variant")],
+                         reader_features=("variantType",))  # fmt: skip
+    file = next((tmp_path / "data").glob("*.parquet"))
+    add = {"path": file.relative_to(tmp_path).as_posix(), "partitionValues": {},
+           "size": file.stat().st_size, "modificationTime": 0, "dataChange": True}  # fmt: skip
+    table.commit({"add": add})
+
+    for frame in both_readers(spark, tmp_path):
+        assert frame.schema["v"].dataType.simpleString() == "variant"
+        rows = frame.selectExpr("id", "to_json(v) AS v").orderBy("id").collect()
+        assert [tuple(r) for r in rows] == [(1, '{"a":1,"b":[1,2]}'), (2, None)]
