@@ -80,10 +80,6 @@ class ScanPlan:
     files_in_table: int
 
     @property
-    def has_deletions(self) -> bool:
-        return any(f.deleted_rows is not None for f in self.files)
-
-    @property
     def data_fields(self) -> list[StructField]:
         """The logical fields stored in the data files, in the order of `physical`."""
         return [f for f in self.schema.fields if f.name not in self.partition_columns]

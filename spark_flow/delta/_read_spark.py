@@ -6,8 +6,9 @@ Either way the rows stay in the executors; the driver reads only the log.
 
 The log's facts reach the rows through the file each row came from (`_metadata.file_path`):
 a broadcast join adds the partition values of its add action, and an anti join on
-(`file_path`, `_metadata.row_index`) drops the rows its deletion vector removes. Tables without
-partitions or deletion vectors are scanned as they are. Column mapping is a projection: each
+(`file_path`, `_metadata.row_index`) drops the rows its deletion vector removes (files without
+one are scanned apart, without that join). Tables without partitions or deletion vectors are
+scanned as they are. Column mapping is a projection: each
 stored (physical) column is cast to its logical type, which renames nested fields by position.
 """
 
@@ -90,9 +91,21 @@ def scan(spark: SparkSession, plan: ScanPlan) -> DataFrame:
     """The rows of `plan` in the table's logical schema."""
     if not plan.files:
         return spark.createDataFrame([], plan.schema)
-    frame = spark.read.schema(plan.physical).parquet(*[_spark_path(f.uri) for f in plan.files])
-    if plan.partition_columns or plan.has_deletions:
-        frame = _with_log_facts(spark, plan, frame)
+    # Only the files with a deletion vector pay for the anti join; the rest are scanned plainly.
+    groups = [
+        tuple(f for f in plan.files if f.deleted_rows is None),
+        tuple(f for f in plan.files if f.deleted_rows is not None),
+    ]
+    frames = [_scan(spark, plan, files) for files in groups if files]
+    return frames[0] if len(frames) == 1 else frames[0].union(frames[1])
+
+
+def _scan(spark: SparkSession, plan: ScanPlan, files: tuple[PlannedFile, ...]) -> DataFrame:
+    """The rows of `files`, which all have a deletion vector or none has."""
+    frame = spark.read.schema(plan.physical).parquet(*[_spark_path(f.uri) for f in files])
+    deletions = files[0].deleted_rows is not None
+    if plan.partition_columns or deletions:
+        frame = _with_log_facts(spark, plan, files, frame, deletions=deletions)
     return frame.select(*_logical_columns(plan))
 
 
@@ -102,17 +115,25 @@ def _spark_path(uri: str) -> str:
     return _GLOB.sub(r"\\\1", located)
 
 
-def _with_log_facts(spark: SparkSession, plan: ScanPlan, frame: DataFrame) -> DataFrame:
+def _with_log_facts(
+    spark: SparkSession,
+    plan: ScanPlan,
+    files: tuple[PlannedFile, ...],
+    frame: DataFrame,
+    *,
+    deletions: bool,
+) -> DataFrame:
     extra = [F.col("_metadata.file_path").alias(_FILE)]
-    if plan.has_deletions:
+    if deletions:
         extra.append(F.col("_metadata.row_index").alias(_ROW))
     frame = frame.select("*", *extra)
     names = {file_key(name): _metadata_path(name) for name in frame.inputFiles()}
-    spark_names = [names[file_key(f.uri)] for f in plan.files]
+    spark_names = [names[file_key(f.uri)] for f in files]
     if plan.partition_columns:
-        frame = frame.join(F.broadcast(_partition_frame(spark, plan, spark_names)), on=_FILE)
-    if plan.has_deletions:
-        deleted = _deleted_frame(spark, plan.files, spark_names)
+        partitions = _partition_frame(spark, plan, files, spark_names)
+        frame = frame.join(F.broadcast(partitions), on=_FILE)
+    if deletions:
+        deleted = _deleted_frame(spark, files, spark_names)
         frame = frame.join(F.broadcast(deleted), on=[_FILE, _ROW], how="left_anti")
     return frame
 
@@ -128,12 +149,14 @@ def _metadata_path(input_file: str) -> str:
     return input_file
 
 
-def _partition_frame(spark: SparkSession, plan: ScanPlan, spark_names: list[str]) -> DataFrame:
+def _partition_frame(
+    spark: SparkSession, plan: ScanPlan, files: tuple[PlannedFile, ...], spark_names: list[str]
+) -> DataFrame:
     fields = [plan.schema[c] for c in plan.partition_columns]
     schema = StructType([StructField(_FILE, StringType(), False), *fields])
     rows = [
         (name, *(f.partition_values[c] for c in plan.partition_columns))
-        for name, f in zip(spark_names, plan.files, strict=True)
+        for name, f in zip(spark_names, files, strict=True)
     ]
     return spark.createDataFrame(rows, schema)
 
@@ -142,15 +165,10 @@ def _deleted_frame(
     spark: SparkSession, files: tuple[PlannedFile, ...], spark_names: list[str]
 ) -> DataFrame:
     """(file, deleted row index) rows: one Arrow row per file, exploded by Spark."""
-    with_deletions = [
-        (name, file.deleted_rows)
-        for name, file in zip(spark_names, files, strict=True)
-        if file.deleted_rows is not None
-    ]
     table = pa.table(
         {
-            _FILE: pa.array([name for name, _ in with_deletions], pa.string()),
-            _ROW: pa.array([rows for _, rows in with_deletions], pa.list_(pa.int64())),
+            _FILE: pa.array(spark_names, pa.string()),
+            _ROW: pa.array([file.deleted_rows for file in files], pa.list_(pa.int64())),
         }
     )
     return spark.createDataFrame(table).select(_FILE, F.explode(_ROW).alias(_ROW))
