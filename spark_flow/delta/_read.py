@@ -156,16 +156,28 @@ def _mapped(table: DeltaTable) -> bool:
 
 
 def _uri(table_uri: str, path: str) -> str:
-    """An add action's file as an absolute location: paths in the log are URI-encoded."""
+    """An add action's file as an absolute location; paths in the log are URI-encoded.
+
+    Locally that is a decoded path; on a store it stays an encoded URI, which is what
+    `spark_flow.storage` (pyarrow) and Spark take there.
+    """
     # Absolute URIs appear too (shallow clones, other writers' layouts).
     absolute = storage.scheme(path) != "file" or path.startswith("file:")
-    decoded = storage.decode_uri(path)
-    return decoded if absolute else storage.join(table_uri, decoded)
+    if storage.is_local(table_uri) and (not absolute or storage.is_local(path)):
+        location = storage.decode_uri(path)
+        return location if absolute else storage.join(table_uri, location)
+    return path if absolute else storage.join(table_uri, path)
 
 
-def file_key(uri: str) -> str:
-    """One spelling per file, whatever names it: a plain path (deltalake), a `file:` or store
-    URI, encoded (Spark, deletion vectors); `s3://` and `s3a://` name the same object."""
+def file_key(uri: str, *, encoded: bool = True) -> str:
+    """One spelling per file, whoever names it; `s3://` and `s3a://` name the same object.
+
+    Spark, deletion vectors and our plans name files by encoded URIs (or plain local paths);
+    deltalake's `file_uris` names them literally (`encoded=False`), with or without a scheme.
+    """
+    if not encoded:
+        literal = uri.split("://", 1)[1] if "://" in uri else uri
+        return os.path.normpath(literal) if storage.is_local(uri) else literal
     if storage.is_local(uri):
         return os.path.normpath(storage.absolute(uri))
     return storage.decode_uri(uri).split("://", 1)[1]
@@ -176,7 +188,8 @@ def _kept_files(table: DeltaTable, predicate: str | None) -> set[str] | None:
     if predicate is None:
         return None
     try:
-        return {file_key(uri) for uri in table.file_uris(file_pruning_predicate=predicate)}
+        listed = table.file_uris(file_pruning_predicate=predicate)
+        return {file_key(uri, encoded=False) for uri in listed}
     except (DeltaError, ValueError) as exc:
         # Skipping is an optimisation: a predicate delta-rs cannot use still filters the rows.
         log.info("no file skipping for %r on %s: %s", predicate, table.table_uri, exc)
