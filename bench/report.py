@@ -87,6 +87,19 @@ FIGURES = [
            lambda r: r["optimized_write_ratio"],
            lambda r: f"{r['optimized_files']} files for {r['optimized_appends']} writes "
            f"({r['plain_files_per_write']:.1f} per write without)"),
+    Figure("delta_read", "column-mapped read + aggregate / the same files unmapped",
+           lambda r: r["mapped_ratio"], lambda r: f"{r['mapped_s']:.2f} s / {r['plain_s']:.2f} s",
+           "<= 1.1", lambda x: x <= 1.1),
+    Figure("delta_read", "read + aggregate, 10 % of rows deleted by DVs / plain",
+           lambda r: r["deleted_ratio"],
+           lambda r: f"{r['deleted_s']:.2f} s / {r['plain_again_s']:.2f} s", "<= 1.3",
+           lambda x: x <= 1.3),
+    Figure("delta_read", "delta.read with a selective filter: files scanned / files (20 batches)",
+           lambda r: r["skipping"]["files_ratio"],
+           lambda r: f"{r['skipping']['files_scanned']} / {r['skipping']['files_in_table']} "
+           f"(written by delta.write); by deltalake: "
+           f"{r['skipping_deltalake_written']['files_scanned']} / "
+           f"{r['skipping_deltalake_written']['files_in_table']}", "<= 0.1", lambda x: x <= 0.1),
     Figure("sequence", "Sequence resume after the boundary / full run",
            lambda r: r["resume_ratio"],
            lambda r: f"{r['resume_s']:.2f} s / {r['full_run_s']:.2f} s", "<= 0.3",

@@ -42,6 +42,7 @@ from spark_flow.errors import InvalidArgumentError, StorageError, UnknownValueEr
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
+    from pyarrow import NativeFile
     from pyarrow.fs import FileSystem
 
 __all__ = [
@@ -49,8 +50,10 @@ __all__ = [
     "Client",
     "StorageSettings",
     "absolute",
+    "adopt_environment",
     "check_reachable",
     "configure",
+    "decode_uri",
     "delete_files",
     "exists",
     "filesystem",
@@ -60,10 +63,12 @@ __all__ = [
     "list_files",
     "local_folder",
     "object_store",
+    "open_input_file",
     "options",
     "read_bytes",
     "read_text",
     "scheme",
+    "store_environment",
     "write_text_atomically",
 ]
 
@@ -104,6 +109,23 @@ def absolute(path: str) -> str:
         ('/data/in', 's3://bucket/in')
     """
     return _local(path) if is_local(path) else path
+
+
+def decode_uri(uri: str) -> str:
+    """What a URI-encoded `uri` names: `file:` URIs as absolute local paths, store URIs with
+    their path decoded, scheme-less (relative) text decoded. Delta logs and Spark's file
+    names encode every location this way.
+
+    Example:
+        >>> decode_uri("file:///data/a%20b"), decode_uri("s3://bucket/a%20b"), decode_uri("x%3Dy")
+        ('/data/a b', 's3://bucket/a b', 'x=y')
+    """
+    parsed = urlparse(uri)
+    if not parsed.scheme:
+        return unquote(uri)
+    if is_local(uri):
+        return _local(uri)
+    return f"{parsed.scheme}://{parsed.netloc}{unquote(parsed.path)}"
 
 
 def folder(path: str) -> str:
@@ -241,6 +263,38 @@ def read_bytes(path: str) -> bytes | None:
             return None
 
     return _attempt(path, "read", read)
+
+
+def open_input_file(path: str) -> NativeFile:
+    """The file at `path` opened for random access (Parquet readers seek to the footer)."""
+    if is_local(path):
+        from pyarrow import OSFile
+
+        return _attempt(path, "open", lambda: OSFile(_local(path)))
+    store, location = filesystem(path)
+    return _attempt(path, "open", lambda: store.open_input_file(location))
+
+
+# Prefixes of the variables the stores' clients read (credentials, endpoints, regions).
+_STORE_VARIABLES = ("AWS_", "GOOGLE_", "AZURE_")
+
+
+def store_environment() -> dict[str, str]:
+    """This process's store variables (AWS_*, GOOGLE_*, AZURE_*), for `adopt_environment`.
+
+    The Python processes Spark starts (a data source's planner, its readers) inherit the
+    environment the JVM started with, not variables the driver set since (a notebook, a test
+    fixture); the driver hands them its own this way. Spark redacts option values that name a
+    secret in its plans and UI.
+    """
+    return {k: v for k, v in os.environ.items() if k.startswith(_STORE_VARIABLES)}
+
+
+def adopt_environment(variables: Mapping[str, str]) -> None:
+    """Take the driver's store variables (`store_environment`) into this process."""
+    for name, value in variables.items():
+        if name.startswith(_STORE_VARIABLES):
+            os.environ[name] = value
 
 
 def write_text_atomically(path: str, text: str) -> None:

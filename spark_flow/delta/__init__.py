@@ -43,7 +43,7 @@ from spark_flow.delta.maintenance import optimize, vacuum
 from spark_flow.errors import InvalidArgumentError, UnknownValueError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
     "Backend",
@@ -233,8 +233,31 @@ def _optimize_write(spark: SparkSession, asked: bool | None) -> bool:
     return str(spark.conf.get(OPTIMIZE_WRITE_CONF, "false")).strip().lower() == "true"
 
 
-def read(spark: SparkSession, path: str, *, version: int | None = None) -> DataFrame:
+def read(
+    spark: SparkSession,
+    path: str,
+    *,
+    version: int | None = None,
+    filter: str | Column | None = None,
+) -> DataFrame:
     """Read the Delta table at `path`, at its latest version or at `version` (time travel).
+
+    On the delta-rs backend the log decides what is read: the files of the version, their
+    partition values, column mapping (`name` and `id`), deletion vectors, the table's types;
+    Spark scans the files (or, for stores Spark has no filesystem for, the `delta` data source
+    reads them with Arrow). A table using a reader feature this backend does not handle is
+    refused by name, never read wrong.
+
+    Args:
+        spark: the session.
+        path: the table location.
+        version: a table version (time travel); the latest when None.
+        filter: keep only the rows matching it. A SQL predicate string also skips, before
+            Spark scans, the files whose partition values or min/max/null-count statistics prove
+            that no row matches; a Column filters the rows only.
+
+    Returns:
+        The table's rows in its logical schema.
 
     Raises:
         NotADeltaTableError: nothing at `path` is a Delta table.
@@ -242,6 +265,10 @@ def read(spark: SparkSession, path: str, *, version: int | None = None) -> DataF
         InvalidDeltaLogError: the log breaks the Delta protocol, or names missing data files.
         UnsupportedDeltaFeatureError: the delta-rs reader does not handle a feature the table
             needs (its allow-list; the README's Delta section lists it).
+
+    Example:
+        >>> read(spark, "data/devices", filter="date = '2024-01-01' AND id > 100").count()
+        42
     """
     if version is not None and (not isinstance(version, int) or version < 0):
         raise InvalidArgumentError(
@@ -249,8 +276,9 @@ def read(spark: SparkSession, path: str, *, version: int | None = None) -> DataF
         )
     if backend(spark) == "jvm" or is_connect(spark):
         # format("delta"): on Connect the server reads the log (the `delta` data source there)
-        return jvm.read(spark, path, version)
-    return rs.read(spark, path, version)
+        frame = jvm.read(spark, path, version)
+        return frame if filter is None else frame.where(filter)
+    return rs.read(spark, path, version, filter)
 
 
 def table_info(path: str) -> TableInfo | None:

@@ -44,7 +44,7 @@ from deltalake.transaction import (
 )
 
 from spark_flow import storage
-from spark_flow.delta import _log, _stats
+from spark_flow.delta import _log, _read_spark, _stats
 from spark_flow.delta._files import (
     HIVE_NULL,
     WRITTEN_SCHEMA,
@@ -63,7 +63,7 @@ from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
@@ -410,14 +410,11 @@ def _version_of(root: str, write_id: str, *, after: int | None) -> int:
     )
 
 
-def read(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
-    """Read the table (at `version`) by letting Spark scan the Parquet files the log names."""
-    table = _log.readable_table(path, version)
-    schema = table_spark_schema(table)
-    files = table.file_uris()
-    if not files:
-        return spark.createDataFrame([], schema)
-    # basePath makes Spark turn `col=value/` directories into the partition columns, typed by
-    # the schema we pass; the select restores the table's column order.
-    frame = spark.read.schema(schema).option("basePath", storage.folder(path)).parquet(*files)
-    return frame.select(*schema.fieldNames())
+def read(
+    spark: SparkSession,
+    path: str,
+    version: int | None = None,
+    row_filter: str | Column | None = None,
+) -> DataFrame:
+    """Read the table (at `version`) as its log plans it; see `spark_flow.delta._read`."""
+    return _read_spark.read(spark, path, version, row_filter)

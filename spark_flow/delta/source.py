@@ -5,11 +5,14 @@ It keeps existing code working unchanged on the delta-rs backend:
     df.write.format("delta").mode("append").option("txnAppId", "a").option("txnVersion", 1).save(p)
     spark.read.format("delta").option("versionAsOf", 3).load(p)
 
-Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `versionAsOf`. Spark gives Python data
-sources only `append` and `overwrite`, and never passes them `partitionBy`; partitioned writes go
-through `spark_flow.delta.write(df, path, partition_by=[...])`, which passes them as the internal
-options `spark_flow.partitionBy` (a JSON list) and `spark_flow.replaceWhere` (a JSON object)
-where it writes through this source (Spark Connect).
+Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `versionAsOf`. Reads follow the
+log's plan (`_read`): column mapping, deletion vectors, partition values from the log; the
+`spark_flow.filter` option (a SQL predicate, set by `delta.read(..., filter=)`) skips files.
+Spark gives Python data sources only `append` and `overwrite`, and never passes them
+`partitionBy`; partitioned writes go through `spark_flow.delta.write(df, path,
+partition_by=[...])`, which passes them as the internal options `spark_flow.partitionBy` (a
+JSON list) and `spark_flow.replaceWhere` (a JSON object) where it writes through this source
+(Spark Connect).
 
 Python workers write the files with Arrow (`_files.FileWriter`): into a staging folder on a local
 disk, renamed into the table at commit; straight into the table on an object store, where each
@@ -21,11 +24,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
+from typing import Any, cast
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pyspark.sql.datasource import (
     DataSource,
     DataSourceArrowWriter,
@@ -37,14 +38,11 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from spark_flow import storage
-from spark_flow.delta import _log, rs
+from spark_flow.delta import _read, _read_arrow, _read_spark, rs
 from spark_flow.delta._files import WrittenFile
-from spark_flow.delta._schema import table_spark_schema
+from spark_flow.delta._read import PlannedFile
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
-
-if TYPE_CHECKING:
-    from deltalake import DeltaTable
 
 PARTITION_BY_OPTION = "spark_flow.partitionBy"
 REPLACE_WHERE_OPTION = "spark_flow.replaceWhere"
@@ -95,18 +93,28 @@ def _json_option(options: Any, name: str, kind: type[list[Any]] | type[dict[str,
 class DeltaDataSource(DataSource):
     """`format("delta")` backed by delta-rs; see the module docstring."""
 
+    def __init__(self, options: dict[str, str]) -> None:
+        super().__init__(options)
+        # Planning runs in a Python process of Spark's: it has the JVM's environment, not the
+        # driver's store variables, which delta.read hands over (storage.store_environment).
+        self.environment = json.loads(options.get(_read_spark.ENVIRONMENT_OPTION) or "{}")
+        storage.adopt_environment(self.environment)
+
     @classmethod
     def name(cls) -> str:
         return "delta"
 
-    def _table(self) -> DeltaTable:
-        return _log.readable_table(_path(self.options), _int_option(self.options, "versionAsOf"))
-
     def schema(self) -> StructType:
-        return table_spark_schema(self._table())
+        return _read.logical_schema(_path(self.options), _int_option(self.options, "versionAsOf"))
 
     def reader(self, schema: StructType) -> DataSourceReader:
-        return _Reader(self._table(), schema)
+        return _Reader(
+            _path(self.options),
+            _int_option(self.options, "versionAsOf"),
+            self.options.get(_read_spark.FILTER_OPTION),
+            schema,
+            self.environment,
+        )
 
     def writer(self, schema: StructType, overwrite: bool) -> _Writer:
         if self.options.get("partitionBy"):  # a user trying the option form of partitionBy
@@ -135,40 +143,31 @@ class DeltaDataSource(DataSource):
 
 @dataclass(frozen=True)
 class _File(InputPartition):
-    uri: str
-    partition_values: dict[str, Any]
+    file: PlannedFile
 
 
 class _Reader(DataSourceReader):
-    def __init__(self, table: DeltaTable, schema: StructType) -> None:
-        partition_columns = list(table.metadata().partition_columns)
-        actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-        self.files = [
-            _File(
-                uri=storage.join(table.table_uri, unquote(action["path"])),
-                partition_values={c: action.get(f"partition.{c}") for c in partition_columns},
-            )
-            for action in actions
-        ]
+    """Reads the files the log plans with Arrow; `predicate` (SQL) skips files, not rows."""
+
+    def __init__(
+        self,
+        path: str,
+        version: int | None,
+        predicate: str | None,
+        schema: StructType,
+        environment: dict[str, str],
+    ) -> None:
+        self.plan = _read.plan(path, version, predicate=predicate)
         self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
+        self.environment = environment  # for the executors' Python workers too
 
     def partitions(self) -> Sequence[InputPartition]:
-        return self.files
+        return [_File(file) for file in self.plan.files]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        partition = cast(_File, partition)  # partitions() hands out only _File
-        names = set(pq.read_schema(partition.uri).names)
-        data = pq.read_table(
-            partition.uri, columns=[n for n in self.arrow_schema.names if n in names]
-        )
-        columns = []
-        for target in self.arrow_schema:
-            if target.name in names:
-                columns.append(data.column(target.name).cast(target.type))
-            else:  # a partition column, or a column added after this file was written
-                value = partition.partition_values.get(target.name)
-                columns.append(pa.array([value] * data.num_rows).cast(target.type))
-        yield from pa.Table.from_arrays(columns, schema=self.arrow_schema).to_batches()
+        planned = cast(_File, partition).file  # partitions() hands out only _File
+        storage.adopt_environment(self.environment)
+        yield from _read_arrow.read_file(self.plan, planned, self.arrow_schema).to_batches()
 
 
 @dataclass(frozen=True)

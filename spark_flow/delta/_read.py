@@ -1,0 +1,240 @@
+"""Planning a read from the Delta log alone: which files, with which values, minus which rows.
+
+Both readers of the delta-rs backend execute the same plan: `delta.read` lets Spark's Parquet
+scan do the work (`_read_spark`), `format("delta")` reads each planned file with Arrow in a Python
+worker (`_read_arrow`). The plan holds what the log says and the files do not:
+
+- the file list, pruned by a predicate on partition values and min/max/nullCount statistics;
+- each file's partition values, typed, from its add action (never from folder names);
+- column mapping: the physical name under which each logical column is stored;
+- the rows a deletion vector removes from each file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from deltalake.exceptions import DeltaError
+from pyspark.sql.types import (
+    ArrayType,
+    DataType,
+    MapType,
+    StructField,
+    StructType,
+)
+
+from spark_flow import storage
+from spark_flow.delta import _log
+
+if TYPE_CHECKING:
+    import numpy as np
+    from deltalake import DeltaTable
+
+log = logging.getLogger(__name__)
+
+_MAPPING_MODE = "delta.columnMapping.mode"
+_PHYSICAL_NAME = "delta.columnMapping.physicalName"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One data file of a read.
+
+    Attributes:
+        uri: the file's absolute path (local) or URI (stores), as deltalake names it.
+        partition_values: logical partition column -> typed value (None: a null partition).
+        deleted_rows: ascending row indexes a deletion vector removes; None: no deletion vector.
+    """
+
+    uri: str
+    partition_values: dict[str, Any]
+    deleted_rows: np.ndarray[Any, Any] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What to scan for one version of a table, and how its files map to the table's columns.
+
+    Attributes:
+        path: the table as the caller named it.
+        version: the table version read.
+        schema: the table's logical schema (the read's result), in the table's column order.
+        physical: the schema of the data files: the non-partition columns under their physical
+            names (column mapping) with the table's types, so older files widen on read.
+        partition_columns: logical names of the partition columns.
+        files: the files to scan, after pruning.
+        files_in_table: how many files the version has before pruning.
+    """
+
+    path: str
+    version: int
+    schema: StructType
+    physical: StructType
+    partition_columns: tuple[str, ...]
+    files: tuple[PlannedFile, ...]
+    files_in_table: int
+
+    @property
+    def data_fields(self) -> list[StructField]:
+        """The logical fields stored in the data files, in the order of `physical`."""
+        return [f for f in self.schema.fields if f.name not in self.partition_columns]
+
+
+def logical_schema(path: str, version: int | None = None) -> StructType:
+    """The schema a read of the table at `path` (at `version`) returns."""
+    schema: StructType = _strip_metadata(
+        StructType.fromJson(_schema_json(_log.readable_table(path, version)))
+    )
+    return schema
+
+
+def plan(path: str, version: int | None = None, *, predicate: str | None = None) -> ScanPlan:
+    """Plan a read of the table at `path` (at `version`) from its log; no Spark job.
+
+    Args:
+        path: the table location.
+        version: a table version; the latest when None.
+        predicate: a SQL predicate; files whose partition values or statistics prove that no
+            row matches are left out. The caller still filters the rows.
+    """
+    table = _log.readable_table(path, version)
+    schema_json = _schema_json(table)
+    logical = _strip_metadata(StructType.fromJson(schema_json))
+    partition_columns = tuple(table.metadata().partition_columns)
+    stored = StructType.fromJson(_physical_json(schema_json) if _mapped(table) else schema_json)
+    physical = StructType(
+        [
+            _strip_metadata(p)
+            for p, f in zip(stored.fields, logical.fields, strict=True)
+            if f.name not in partition_columns
+        ]
+    )
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    kept = _kept_files(table, predicate)
+    deleted = _deleted_rows(table)
+    files = []
+    for action in actions:
+        uri = _uri(table.table_uri, action["path"])
+        if kept is not None and file_key(uri) not in kept:
+            continue
+        values = {c: action.get(f"partition.{c}") for c in partition_columns}
+        files.append(PlannedFile(uri, values, deleted.get(file_key(uri))))
+    log.debug("planned %s: %d of %d files", path, len(files), len(actions))
+    return ScanPlan(
+        path=path,
+        version=table.version(),
+        schema=logical,
+        physical=physical,
+        partition_columns=partition_columns,
+        files=tuple(files),
+        files_in_table=len(actions),
+    )
+
+
+def _schema_json(table: DeltaTable) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(table.schema().to_json())
+    return schema
+
+
+def _mapped(table: DeltaTable) -> bool:
+    """Whether the files store physical names: a mapping mode *and* a protocol that has it.
+
+    deltalake writes `delta.columnMapping.mode` and physical names into tables whose protocol
+    lacks the feature, and stores logical names in their files; the protocol decides.
+    """
+    if table.metadata().configuration.get(_MAPPING_MODE, "none") == "none":
+        return False
+    protocol = table.protocol()
+    if protocol.min_reader_version == 2:  # the legacy protocol of column mapping
+        return True
+    return "columnMapping" in (protocol.reader_features or ())
+
+
+def _uri(table_uri: str, path: str) -> str:
+    """An add action's file as an absolute location; paths in the log are URI-encoded.
+
+    Locally that is a decoded path; on a store it stays an encoded URI, which is what
+    `spark_flow.storage` (pyarrow) and Spark take there.
+    """
+    # Absolute URIs appear too (shallow clones, other writers' layouts).
+    absolute = storage.scheme(path) != "file" or path.startswith("file:")
+    if storage.is_local(table_uri) and (not absolute or storage.is_local(path)):
+        location = storage.decode_uri(path)
+        return location if absolute else storage.join(table_uri, location)
+    return path if absolute else storage.join(table_uri, path)
+
+
+def file_key(uri: str, *, encoded: bool = True) -> str:
+    """One spelling per file, whoever names it; `s3://` and `s3a://` name the same object.
+
+    Spark, deletion vectors and our plans name files by encoded URIs (or plain local paths);
+    deltalake's `file_uris` names them literally (`encoded=False`), with or without a scheme.
+    """
+    if not encoded:
+        literal = uri.split("://", 1)[1] if "://" in uri else uri
+        return os.path.normpath(literal) if storage.is_local(uri) else literal
+    if storage.is_local(uri):
+        return os.path.normpath(storage.absolute(uri))
+    return storage.decode_uri(uri).split("://", 1)[1]
+
+
+def _kept_files(table: DeltaTable, predicate: str | None) -> set[str] | None:
+    """The files that may hold rows matching `predicate`, or None (keep all)."""
+    if predicate is None:
+        return None
+    try:
+        listed = table.file_uris(file_pruning_predicate=predicate)
+        return {file_key(uri, encoded=False) for uri in listed}
+    except (DeltaError, ValueError) as exc:
+        # Skipping is an optimisation: a predicate delta-rs cannot use still filters the rows.
+        log.info("no file skipping for %r on %s: %s", predicate, table.table_uri, exc)
+        return None
+
+
+def _deleted_rows(table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:
+    """File -> the row indexes its deletion vector removes (files with one only)."""
+    if "deletionVectors" not in (table.protocol().reader_features or []):
+        return {}
+    import numpy as np
+
+    vectors = pa.table(table.deletion_vectors())
+    paths = vectors.column("filepath").to_pylist()
+    masks = vectors.column("selection_vector").combine_chunks()
+    deleted = {}
+    for index, path in enumerate(paths):
+        keep = masks[index].values.to_numpy(zero_copy_only=False)
+        deleted[file_key(path)] = np.flatnonzero(~keep).astype(np.int64)
+    return deleted
+
+
+def _physical_json(node: Any) -> Any:
+    """A Delta schema (JSON) with every field renamed to its physical name, nested ones too."""
+    if isinstance(node, dict):
+        renamed = {key: _physical_json(value) for key, value in node.items()}
+        if "name" in node and "metadata" in node and _PHYSICAL_NAME in node["metadata"]:
+            renamed["name"] = node["metadata"][_PHYSICAL_NAME]
+        return renamed
+    if isinstance(node, list):
+        return [_physical_json(item) for item in node]
+    return node
+
+
+def _strip_metadata(data: Any) -> Any:
+    """`data` (a type or field) without field metadata: column mapping keys are the log's."""
+    if isinstance(data, StructField):
+        return StructField(data.name, _strip_metadata(data.dataType), data.nullable)
+    if isinstance(data, StructType):
+        return StructType([_strip_metadata(f) for f in data.fields])
+    if isinstance(data, ArrayType):
+        return ArrayType(_strip_metadata(data.elementType), data.containsNull)
+    if isinstance(data, MapType):
+        return MapType(
+            _strip_metadata(data.keyType), _strip_metadata(data.valueType), data.valueContainsNull
+        )
+    result: DataType = data
+    return result
