@@ -16,6 +16,7 @@ JVM's environment) reach the store with the driver's.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -176,3 +177,38 @@ def missing_credentials() -> str | None:
         "no AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and AWS_PROFILE are unset, "
         "there is no ~/.aws/credentials or ~/.aws/config, and instance metadata is disabled"
     )
+
+
+def s3_problem(settings: S3Settings) -> str | None:
+    """Why no S3 client of this process can use `settings`, or None when one may."""
+    problem = missing_credentials()
+    plain_http = (settings.endpoint or "").startswith("http://")
+    if problem is None and plain_http and not settings.allow_http:
+        problem = (
+            f"the endpoint {settings.endpoint} is plain http, which deltalake refuses "
+            "unless allowed: set allow_http = true in the profile's [storage] table "
+            "(or AWS_ALLOW_HTTP=true)"
+        )
+    return problem
+
+
+# Prefixes of the variables the stores' clients read (credentials, endpoints, regions).
+_STORE_VARIABLES = ("AWS_", "GOOGLE_", "AZURE_")
+
+
+def store_environment() -> dict[str, str]:
+    """This process's store variables (AWS_*, GOOGLE_*, AZURE_*), for `adopt_environment`.
+
+    The Python processes Spark starts (a data source's planner, its readers) inherit the
+    environment the JVM started with, not variables the driver set since (a notebook, a test
+    fixture); the driver hands them its own this way. Spark redacts option values that name a
+    secret in its plans and UI.
+    """
+    return {k: v for k, v in os.environ.items() if k.startswith(_STORE_VARIABLES)}
+
+
+def adopt_environment(variables: Mapping[str, str]) -> None:
+    """Take the driver's store variables (`store_environment`) into this process."""
+    for name, value in variables.items():
+        if name.startswith(_STORE_VARIABLES):
+            os.environ[name] = value

@@ -171,7 +171,6 @@ def _scan(
     if not listing:
         return spark.createDataFrame([], schema)
     filesystem, location = storage.filesystem(root)
-    filesystem = _for_workers(filesystem)
     base = location.rstrip("/")
     listing = [(f"{base}/{name}" if name else base, batch) for name, batch in listing]
     read = partial(_read_partition, filesystem, format, schema.jsonValue(), dict(options))
@@ -198,37 +197,10 @@ def write_files(
             "Drop those options, or give Spark a filesystem connector for the store.",
         )
     filesystem, location = storage.filesystem(folder)
-    filesystem = _for_workers(filesystem)
     stem = f"{location.rstrip('/')}/{prefix}"
     write = partial(_write_partition, filesystem, format, dict(options), stem)
     rows = df.mapInArrow(write, WRITTEN_SCHEMA).collect()
     return sorted((str(r["file"]), int(r["rows"])) for r in rows)
-
-
-def _for_workers(filesystem: FileSystem) -> FileSystem:
-    """`filesystem` with the driver's AWS_* keys in it when it would otherwise look for them in
-    the workers' environment: that is the environment the JVM started with, which lacks keys
-    set later in the driver (a notebook, a test), and unsigned uploads corrupt what they write."""
-    import os
-
-    from pyarrow.fs import S3FileSystem
-
-    key = os.environ.get("AWS_ACCESS_KEY_ID")
-    if not isinstance(filesystem, S3FileSystem) or key is None:
-        return filesystem
-    rebuild, (options,) = filesystem.__reduce__()
-    if options.get("access_key"):
-        return filesystem
-    region = options.get("region") or os.environ.get("AWS_REGION", "")
-    with_keys = {
-        **options,
-        "access_key": key,
-        "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY"),
-        "session_token": os.environ.get("AWS_SESSION_TOKEN"),
-        "region": region,
-    }
-    shipped: FileSystem = rebuild(with_keys)
-    return shipped
 
 
 def _check_json_schema(schema: StructType) -> None:

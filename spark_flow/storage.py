@@ -33,10 +33,12 @@ from spark_flow._store_settings import (
     Client,
     S3Settings,
     StorageSettings,
+    adopt_environment,
     client_options,
     configure,
-    missing_credentials,
+    s3_problem,
     s3_settings,
+    store_environment,
 )
 from spark_flow.errors import InvalidArgumentError, StorageError, UnknownValueError
 
@@ -266,35 +268,16 @@ def read_bytes(path: str) -> bytes | None:
 
 
 def open_input_file(path: str) -> NativeFile:
-    """The file at `path` opened for random access (Parquet readers seek to the footer)."""
+    """The file at `path` opened for random access (Parquet readers seek to the footer).
+
+    A store URI is URI-encoded, as Delta logs write them (`decode_uri`).
+    """
     if is_local(path):
         from pyarrow import OSFile
 
         return _attempt(path, "open", lambda: OSFile(_local(path)))
-    store, location = filesystem(path)
+    store, location = filesystem(decode_uri(path))
     return _attempt(path, "open", lambda: store.open_input_file(location))
-
-
-# Prefixes of the variables the stores' clients read (credentials, endpoints, regions).
-_STORE_VARIABLES = ("AWS_", "GOOGLE_", "AZURE_")
-
-
-def store_environment() -> dict[str, str]:
-    """This process's store variables (AWS_*, GOOGLE_*, AZURE_*), for `adopt_environment`.
-
-    The Python processes Spark starts (a data source's planner, its readers) inherit the
-    environment the JVM started with, not variables the driver set since (a notebook, a test
-    fixture); the driver hands them its own this way. Spark redacts option values that name a
-    secret in its plans and UI.
-    """
-    return {k: v for k, v in os.environ.items() if k.startswith(_STORE_VARIABLES)}
-
-
-def adopt_environment(variables: Mapping[str, str]) -> None:
-    """Take the driver's store variables (`store_environment`) into this process."""
-    for name, value in variables.items():
-        if name.startswith(_STORE_VARIABLES):
-            os.environ[name] = value
 
 
 def write_text_atomically(path: str, text: str) -> None:
@@ -387,14 +370,7 @@ def check_reachable(path: str) -> None:
     bucket = urlparse(path).netloc
     if (bucket, settings) in _reached:
         return
-    problem = missing_credentials()
-    plain_http = (settings.endpoint or "").startswith("http://")
-    if problem is None and plain_http and not settings.allow_http:
-        problem = (
-            f"the endpoint {settings.endpoint} is plain http, which deltalake refuses "
-            "unless allowed: set allow_http = true in the profile's [storage] table "
-            "(or AWS_ALLOW_HTTP=true)"
-        )
+    problem = s3_problem(settings)
     if problem is not None:
         raise StorageError(path, "reach the bucket of", problem)
     from pyarrow.fs import FileType

@@ -103,12 +103,18 @@ class Protocol:
 
     @classmethod
     def of(cls, versions: Any) -> Protocol:
-        """From deltalake's `ProtocolVersions` (`DeltaTable.protocol()`)."""
+        """From deltalake's `ProtocolVersions` (`DeltaTable.protocol()`).
+
+        deltalake gives an empty feature list as None; at reader 3 / writer 7 that is the
+        empty list the log holds (a legal protocol), not a missing one.
+        """
+        reader, writer = versions.min_reader_version, versions.min_writer_version
+        readers, writers = versions.reader_features, versions.writer_features
         return cls(
-            versions.min_reader_version,
-            versions.min_writer_version,
-            None if versions.reader_features is None else tuple(versions.reader_features),
-            None if versions.writer_features is None else tuple(versions.writer_features),
+            reader,
+            writer,
+            tuple(readers or ()) if readers is not None or reader == 3 else None,
+            tuple(writers or ()) if writers is not None or writer == 7 else None,
         )
 
     @classmethod

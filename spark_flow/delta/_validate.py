@@ -327,8 +327,16 @@ def missing_files(root: str, uris: list[str]) -> list[str]:
     one by one. bench/bench_delta_log.py measures both ways.
     """
     location = storage.folder(root).rstrip("/") + "/"
-    if storage.is_local(root):  # deltalake names a local table's files by plain absolute paths
-        return [uri.removeprefix(location) for uri in uris if not os.path.exists(uri)]
+    if storage.is_local(root):
+        # deltalake names a local table's own files by plain absolute paths, and a file the log
+        # names by an absolute URI by the table's path followed by that URI, still encoded.
+        missing = []
+        for uri in uris:
+            relative = uri.removeprefix(location)
+            absolute = relative.startswith("file:")
+            if not os.path.exists(storage.decode_uri(relative) if absolute else uri):
+                missing.append(relative)
+        return missing
     present = set(storage.list_files(root, recursive=True))
     missing = []
     for uri in uris:

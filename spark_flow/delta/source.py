@@ -95,19 +95,22 @@ class DeltaDataSource(DataSource):
 
     def __init__(self, options: dict[str, str]) -> None:
         super().__init__(options)
-        # Planning runs in a Python process of Spark's: it has the JVM's environment, not the
-        # driver's store variables, which delta.read hands over (storage.store_environment).
+        # Spark calls schema(), reader() and writer() in Python processes of its own, with the
+        # JVM's environment: the driver's store variables come with the options instead
+        # (delta.read sets them, see storage.store_environment). The object is unpickled, not
+        # constructed, in those processes, so each call adopts them.
         self.environment = json.loads(options.get(_read_spark.ENVIRONMENT_OPTION) or "{}")
-        storage.adopt_environment(self.environment)
 
     @classmethod
     def name(cls) -> str:
         return "delta"
 
     def schema(self) -> StructType:
+        storage.adopt_environment(self.environment)
         return _read.logical_schema(_path(self.options), _int_option(self.options, "versionAsOf"))
 
     def reader(self, schema: StructType) -> DataSourceReader:
+        storage.adopt_environment(self.environment)
         return _Reader(
             _path(self.options),
             _int_option(self.options, "versionAsOf"),
@@ -117,6 +120,7 @@ class DeltaDataSource(DataSource):
         )
 
     def writer(self, schema: StructType, overwrite: bool) -> _Writer:
+        storage.adopt_environment(self.environment)
         if self.options.get("partitionBy"):  # a user trying the option form of partitionBy
             raise UnsupportedDeltaFeatureError(
                 "partitionBy with format('delta')", PARTITION_BY_HINT

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from pyarrow.fs import S3FileSystem
 
-from spark_flow.files import _for_workers, _json_row
+from spark_flow import storage
+from spark_flow.files import _json_row
 
 KINDS = {"type": "string", "n": "long", "x": "double", "ok": "boolean"}
 
@@ -36,24 +36,19 @@ def test_a_json_line_becomes_a_row_or_is_malformed_as_in_sparks_permissive_mode(
     assert _json_row(line, KINDS) == row
 
 
-def test_workers_get_the_drivers_aws_keys_when_the_filesystem_would_look_them_up(
+def test_workers_get_the_drivers_aws_keys_with_the_filesystem(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Python workers have the environment the JVM started with, not keys set since.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    store = S3FileSystem(endpoint_override="http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
 
-    shipped = pickle.loads(pickle.dumps(_for_workers(store)))
+    store, _ = storage.filesystem("s3://bucket/folder")
+    shipped = pickle.loads(pickle.dumps(store))
 
     options = shipped.__reduce__()[1][0]
     assert (options["access_key"], options["secret_key"]) == ("key", "secret")
     assert options["region"] == "eu-west-1"
     assert options["endpoint_override"] == "http://127.0.0.1:9"
-
-
-def test_explicit_keys_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "from-env")
-    store = S3FileSystem(access_key="mine", secret_key="s", region="us-east-1")
-
-    assert _for_workers(store) is store
