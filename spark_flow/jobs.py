@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from spark_flow._common import error_summary, failure_details, one_line
-from spark_flow._paths import shipped_dirs
+from spark_flow._resources import shipped_dirs
 from spark_flow.arguments import location_named_in
 from spark_flow.errors import (
     ArgumentLocationError,
@@ -76,7 +76,7 @@ _FAILED: Status = "failed"
 
 
 def jobs_dirs() -> list[Path]:
-    """Where bundled jobs are looked up: $SPARK_FLOW_JOBS_DIR, the wheel's copy, the checkout."""
+    """Where bundled jobs are looked up: $SPARK_FLOW_JOBS_DIR, the package's, the checkout's."""
     return shipped_dirs(JOBS_DIR_ENV, "_jobs", "jobs")
 
 

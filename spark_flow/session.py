@@ -14,7 +14,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from spark_flow._paths import shipped_dirs
+from spark_flow._resources import shipped_dirs
 from spark_flow.delta import enable_delta
 from spark_flow.errors import ConfigError
 
@@ -52,7 +52,7 @@ class Profile:
 
 
 def conf_dirs() -> list[Path]:
-    """Where profiles are looked up: $SPARK_FLOW_CONF_DIR, the wheel's copy, the checkout's."""
+    """Where profiles are looked up: $SPARK_FLOW_CONF_DIR, the package's copy, the checkout's."""
     return shipped_dirs(CONF_DIR_ENV, "conf", "conf")
 
 
