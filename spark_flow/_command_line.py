@@ -17,6 +17,8 @@ from spark_flow.arguments import Refused, iso_date
 from spark_flow.errors import InvalidArgumentError
 
 TODAY = "today"
+# A bundled job's own logical-date option, by the names jobs give it.
+JOB_DATE_OPTIONS = ("--date", "--run-date")
 
 
 def logical_date_value(value: str) -> date:
@@ -62,34 +64,38 @@ def run_date(
 ) -> tuple[date, list[str]]:
     """The logical date of `spark-flow run JOB` and the arguments its job gets.
 
-    `--date` is the run's whether it stands before the job's name or among the job's arguments.
-    A job that declares `--date` gets the run's date (a `{ds}` macro there expands to it); a
-    job that does not is keyed by its date alone. Two different dates, or none for a job that
-    takes one, are refused rather than guessed; a job without `--date` runs as of today.
+    `--date` is the run's whether it stands before the job's name or among the job's arguments,
+    and so is the job's own date option (`--date`, or `--run-date`). A job that declares one
+    gets the run's date there (a `{ds}` macro in it expands to that date). Two different dates,
+    or none for a job that takes one, are refused rather than guessed; a job that takes no
+    date runs as of today.
 
     Raises:
         InvalidArgumentError: the dates disagree, or a job that takes a date got none.
     """
-    takes_date = "--date" in job_parser._option_string_actions
-    values, rest = pop_option(job_args, "--date")
+    declared = [o for o in JOB_DATE_OPTIONS if o in job_parser._option_string_actions]
+    values, rest = [], list(job_args)
+    for option in dict.fromkeys(["--date", *declared]):
+        found, rest = pop_option(rest, option)
+        values += found
     # A macro is the job's own templated date: it becomes the run's date when the run expands it.
-    literal = [_job_date(v) for v in values if "{" not in v]
-    found = sorted({*literal, *([given] if given else [])})
+    macros = [v for v in values if "{" in v]
+    found_dates = sorted({*(_job_date(v) for v in values if "{" not in v), *filter(None, [given])})
     right_form = f"spark-flow run {job} --date YYYY-MM-DD [job args]"
-    if len(found) > 1:
+    if len(found_dates) > 1:
         raise InvalidArgumentError(
             "--date",
-            f"expected one logical date for the run, found {[d.isoformat() for d in found]}",
+            f"expected one logical date for the run, found {[d.isoformat() for d in found_dates]}",
             f"Give it once: {right_form} (in the job's arguments, {{ds}} stands for it).",
         )
-    if not found and takes_date:
+    if not found_dates and declared:
         raise InvalidArgumentError(
             "--date",
-            f"{job} takes a date and the run was given none, so its logical date would be a guess",
+            f"{job} takes a date ({declared[0]}) and the run was given none, so its logical "
+            "date would be a guess",
             f"Give it: {right_form}, or --date {TODAY} to mean today.",
         )
-    day = found[0] if found else datetime.now(timezone.utc).date()
-    if not takes_date:
+    day = found_dates[0] if found_dates else datetime.now(timezone.utc).date()
+    if not declared:
         return day, rest
-    macros = [v for v in values if "{" in v]
-    return day, [*rest, "--date", macros[0] if macros else day.isoformat()]
+    return day, [*rest, declared[0], macros[0] if macros else day.isoformat()]

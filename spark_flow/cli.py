@@ -125,17 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("job")
     run.add_argument("job_args", nargs=argparse.REMAINDER, help="arguments for the job")
 
-    submit = _command(
-        commands,
-        "submit",
-        _submit,
-        "spark-submit a bundled job from any shell, with this environment's Spark and Python:"
-        " spark-flow submit JOB [--profile P] [spark-submit options] -- [job args]",
-        takes_after_dash=True,
-    )
-    submit.add_argument("--profile", default=None, help="profile name or .toml (default: local)")
-    submit.add_argument("job", help="a bundled job's name (spark-flow jobs) or a .py script")
-    submit.add_argument("spark_options", nargs=argparse.REMAINDER, help="spark-submit's options")
+    _submit_command(commands)
 
     backfill = _command(
         commands,
@@ -185,6 +175,20 @@ def _command(
     command = commands.add_parser(name, help=help_text)
     command.set_defaults(handler=handler, usage=command, takes_after_dash=takes_after_dash)
     return command
+
+
+def _submit_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    submit = _command(
+        commands,
+        "submit",
+        _submit,
+        "spark-submit a bundled job from any shell, with this environment's Spark and Python:"
+        " spark-flow submit JOB [--profile P] [spark-submit options] -- [job args]",
+        takes_after_dash=True,
+    )
+    submit.add_argument("--profile", default=None, help="profile name or .toml (default: local)")
+    submit.add_argument("job", help="a bundled job's name (spark-flow jobs) or a .py script")
+    submit.add_argument("spark_options", nargs=argparse.REMAINDER, help="spark-submit's options")
 
 
 def _runner_options(command: argparse.ArgumentParser) -> None:
