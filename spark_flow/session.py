@@ -14,6 +14,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from spark_flow._jvm_session import start_session
 from spark_flow._resources import shipped_dirs
 from spark_flow.delta import enable_delta
 from spark_flow.errors import ConfigError
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 PROFILE_ENV = "SPARK_FLOW_PROFILE"
 CONF_DIR_ENV = "SPARK_FLOW_CONF_DIR"
 _PROFILE_KEYS = {"master", "spark", "delta", "state", "postgres"}
-_DELTA_KEYS = {"backend"}
+_DELTA_KEYS = {"backend", "packages"}
 _STATE_KEYS = {"location"}
 _POSTGRES_KEYS = {"dsn", "host", "port", "dbname", "user"}
 DEFAULT_STATE_LOCATION = "data/spark_flow_state"
@@ -38,6 +39,8 @@ DEFAULT_STATE_LOCATION = "data/spark_flow_state"
 class Profile:
     """A named set of Spark settings read from `<conf dir>/<name>.toml`.
 
+    `delta_packages` (`[delta] packages = true`, with `backend = "jvm"`): Spark fetches the
+    delta-spark JARs from Maven when the session starts (the `jvm` extra's delta-spark).
     `postgres` is the profile's `[postgres]` table as written (`dsn`, `host`, `port`, `dbname`,
     `user`): where `output_writer("postgres")` connects (`spark_flow.postgres`).
     """
@@ -47,6 +50,7 @@ class Profile:
     master: str | None = None
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     delta_backend: str = "auto"
+    delta_packages: bool = False
     state_location: str = DEFAULT_STATE_LOCATION
     postgres: Mapping[str, Any] = field(default_factory=dict)
 
@@ -88,6 +92,13 @@ def load_profile(name: str) -> Profile:
             "Remove it and set PGPASSWORD, or add the server to ~/.pgpass: libpq reads both.",
         )
     _reject_unknown(source, "postgres.", postgres, _POSTGRES_KEYS)
+    packages = delta.get("packages", False)
+    if packages not in (True, False) or (packages and delta.get("backend") != "jvm"):
+        raise ConfigError(
+            str(source),
+            f'[delta] packages = {packages!r}: expected true (with backend = "jvm") or false',
+            'Write packages = true under backend = "jvm" to fetch delta-spark\'s JARs from Maven.',
+        )
     conf_dir = str(source.parent.resolve())
     spark_conf = {
         str(key): str(value).replace("{conf_dir}", conf_dir)
@@ -99,6 +110,7 @@ def load_profile(name: str) -> Profile:
         master=raw.get("master"),
         spark_conf=spark_conf,
         delta_backend=str(delta.get("backend", "auto")),
+        delta_packages=packages,
         state_location=str(state.get("location", DEFAULT_STATE_LOCATION)),
         postgres=dict(postgres),
     )
@@ -157,7 +169,7 @@ def get_session(
             builder = builder.config(key, value)
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    spark = start_session(builder, packages=chosen.delta_packages, source=chosen.source)
     log.info("Spark session %r from profile %s (%s)", app_name, chosen.name, chosen.source)
     enable_delta(spark, chosen.delta_backend)
     return spark
