@@ -10,7 +10,7 @@ CLUSTER_UI_PORT ?= 8080
 # pyspark 4.3 beside the dev pin (4.2.0, which the jvm extra's delta-spark needs): a smoke subset.
 SMOKE_VENV := .venv-spark43
 SMOKE_PYSPARK ?= 4.3.*
-SMOKE_TESTS := tests/unit/test_cli.py tests/unit/test_submit.py tests/unit/test_profiles.py \
+SMOKE_TESTS := tests/unit/test_cli.py tests/unit/test_submit_command.py tests/unit/test_profiles.py \
 	tests/spark/test_delta_format.py tests/spark/test_delta_idempotency.py \
 	tests/spark/test_sequence.py tests/spark/test_fan_out.py tests/e2e/test_submit.py
 

@@ -1,7 +1,8 @@
 """Bundled jobs: finding them by name, their typed reports, and the one way a run ends.
 
 Jobs live in `jobs/` (or `$SPARK_FLOW_JOBS_DIR`) as plain scripts, so `spark-submit jobs/x.py`
-works; `spark-flow run x` and task-based triggers load them by name. spark_flow never imports
+works; the wheel carries them as package resources (`spark_flow._resources`). `spark-flow run x`,
+`spark-flow submit x` and task-based triggers find them by name. spark_flow never imports
 them statically: `jobs/` depends on spark_flow, not the reverse.
 
 Every run ends the same way whoever started it: `run_and_report` times it, catches and renders
