@@ -106,8 +106,8 @@ def _parser() -> argparse.ArgumentParser:
         commands,
         "run",
         _run,
-        "run a bundled job once, as a Single Runner: spark-flow run JOB --date YYYY-MM-DD"
-        " [options] [job args] [-- triggered job's args]",
+        "run a bundled job once, as a Single Runner: spark-flow run [options] JOB"
+        " --date YYYY-MM-DD [job args] [-- triggered job's args]",
         takes_after_dash=True,
     )
     run.add_argument(

@@ -93,7 +93,7 @@ def load_profile(name: str) -> Profile:
         )
     _reject_unknown(source, "postgres.", postgres, _POSTGRES_KEYS)
     packages = delta.get("packages", False)
-    if packages not in (True, False) or (packages and delta.get("backend") != "jvm"):
+    if not isinstance(packages, bool) or (packages and delta.get("backend") != "jvm"):
         raise ConfigError(
             str(source),
             f'[delta] packages = {packages!r}: expected true (with backend = "jvm") or false',

@@ -61,7 +61,11 @@ def test_profile_argument_then_environment_then_local(monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize(
     "delta",
-    ['backend = "auto"\npackages = true', 'backend = "jvm"\npackages = "yes"'],
+    [
+        'backend = "auto"\npackages = true',
+        'backend = "jvm"\npackages = "yes"',
+        'backend = "jvm"\npackages = 1',
+    ],
 )
 def test_delta_packages_is_a_switch_of_the_jvm_backend(tmp_path: Path, delta: str) -> None:
     bad = tmp_path / "bad.toml"
