@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 import sys
 from importlib.util import find_spec
 from pathlib import Path
@@ -103,8 +104,15 @@ def test_delta_packages_out_of_maven_s_reach_is_a_clear_error(tmp_path: Path) ->
         '[delta]\nbackend = "jvm"\npackages = true\n'
     )
 
-    with pytest.raises(ConfigError) as caught:
-        get_session("maven-out-of-reach", profile=str(profile))
+    # A process of its own: in one that already has a session, getOrCreate joins it instead.
+    started = subprocess.run(
+        [sys.executable, "-c", "from spark_flow.session import get_session\n"
+         f"get_session('maven-out-of-reach', profile={str(profile)!r})"],
+        capture_output=True, text=True, check=False, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
 
-    assert "fetch the delta-spark JARs ([delta] packages = true) from Maven" in str(caught.value)
-    assert 'backend = "delta-rs"' in str(caught.value)
+    assert started.returncode == 1
+    error = started.stderr.strip().splitlines()[-1]  # the traceback's last line: the error
+    assert error.startswith("spark_flow.errors.ConfigError: ")
+    assert "fetch the delta-spark JARs ([delta] packages = true) from Maven" in error
+    assert 'backend = "delta-rs"' in error
