@@ -7,7 +7,14 @@ PYTEST_ARGS ?=
 CLUSTER_PORT ?= 7077
 CLUSTER_UI_PORT ?= 8080
 
-.PHONY: setup run test lint bench package cluster-up cluster-down clean postgres-server jdbc-driver
+# pyspark 4.3 beside the dev pin (4.2.0, which the jvm extra's delta-spark needs): a smoke subset.
+SMOKE_VENV := .venv-spark43
+SMOKE_PYSPARK ?= 4.3.*
+SMOKE_TESTS := tests/unit/test_cli.py tests/unit/test_submit_command.py tests/unit/test_profiles.py \
+	tests/spark/test_delta_format.py tests/spark/test_delta_idempotency.py \
+	tests/spark/test_sequence.py tests/spark/test_fan_out.py tests/e2e/test_submit.py
+
+.PHONY: setup run test smoke-43 lint bench package cluster-up cluster-down clean postgres-server jdbc-driver
 
 setup: $(STAMP)
 
@@ -28,6 +35,16 @@ run: setup
 
 test: setup postgres-server
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+smoke-43: $(SMOKE_VENV)/.installed
+	$(SMOKE_VENV)/bin/python -c 'import pyspark; print("pyspark", pyspark.__version__)'
+	$(SMOKE_VENV)/bin/pytest $(PYTEST_ARGS) $(SMOKE_TESTS)
+
+$(SMOKE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(SMOKE_VENV)
+	$(SMOKE_VENV)/bin/pip install --quiet --upgrade pip
+	$(SMOKE_VENV)/bin/pip install --quiet -e '.[test]' 'pyspark==$(SMOKE_PYSPARK)'
+	@touch $@
 
 # Debian packages a target needs, installed when missing (as root with apt-get; elsewhere say so).
 define apt_install
@@ -78,6 +95,7 @@ package: setup
 	@ls dist/*.whl
 
 # A standalone master and worker on 127.0.0.1 (pids and logs in data/cluster); prints the URL.
+# Jobs go to it with: $(BIN)/spark-flow submit JOB --profile cluster --master spark://127.0.0.1:$(CLUSTER_PORT) -- ...
 cluster-up: setup
 	$(BIN)/spark-flow cluster up --port $(CLUSTER_PORT) --ui-port $(CLUSTER_UI_PORT)
 
@@ -85,4 +103,4 @@ cluster-down: setup
 	$(BIN)/spark-flow cluster down
 
 clean:
-	rm -rf $(VENV) dist data spark-warehouse .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SMOKE_VENV) dist data spark-warehouse .pytest_cache .mypy_cache .ruff_cache

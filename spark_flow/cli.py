@@ -13,11 +13,11 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from spark_flow._command_line import logical_date_value, pop_option, run_date
 from spark_flow.arguments import hours, iso_date
 from spark_flow.errors import ConcurrentRunError, DependsOnPastError, SparkFlowError
 from spark_flow.isolation import ISOLATION_MODES
@@ -106,11 +106,17 @@ def _parser() -> argparse.ArgumentParser:
         commands,
         "run",
         _run,
-        "run a bundled job once, as a Single Runner: spark-flow run [options] JOB [job args]"
-        " [-- triggered job's args]",
+        "run a bundled job once, as a Single Runner: spark-flow run [options] JOB"
+        " --date YYYY-MM-DD [job args] [-- triggered job's args]",
         takes_after_dash=True,
     )
-    run.add_argument("--date", type=iso_date, default=None, help="logical date (default: today)")
+    run.add_argument(
+        "--date",
+        type=logical_date_value,
+        default=None,
+        help="the run's logical date, YYYY-MM-DD or 'today'; before or after JOB, the job gets"
+        " it too when it takes --date",
+    )
     run.add_argument("--key", default=None, help="lock per key instead of per job")
     _runner_options(run)
     run.add_argument(
@@ -118,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("job")
     run.add_argument("job_args", nargs=argparse.REMAINDER, help="arguments for the job")
+
+    _submit_command(commands)
 
     backfill = _command(
         commands,
@@ -167,6 +175,20 @@ def _command(
     command = commands.add_parser(name, help=help_text)
     command.set_defaults(handler=handler, usage=command, takes_after_dash=takes_after_dash)
     return command
+
+
+def _submit_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    submit = _command(
+        commands,
+        "submit",
+        _submit,
+        "spark-submit a bundled job from any shell, with this environment's Spark and Python:"
+        " spark-flow submit JOB [--profile P] [spark-submit options] -- [job args]",
+        takes_after_dash=True,
+    )
+    submit.add_argument("--profile", default=None, help="profile name or .toml (default: local)")
+    submit.add_argument("job", help="a bundled job's name (spark-flow jobs) or a .py script")
+    submit.add_argument("spark_options", nargs=argparse.REMAINDER, help="spark-submit's options")
 
 
 def _runner_options(command: argparse.ArgumentParser) -> None:
@@ -256,9 +278,10 @@ def _run(args: argparse.Namespace) -> int:
 
     declared = policy(args.job)
     past = declared.depends_on_past if args.depends_on_past is None else args.depends_on_past
-    day = args.date or datetime.now(timezone.utc).date()
+    module = load(args.job)
+    day, job_args = run_date(args.job, args.date, args.job_args, module.parser())
     # Parsed up front: bad job arguments exit 2 before any lock is taken or JVM started.
-    trigger = getattr(job_arguments(load(args.job), args.job_args, day), "trigger", None)
+    trigger = getattr(job_arguments(module, job_args, day), "trigger", None)
     runner = SingleRunner(
         args.job, state=RunState.from_profile(), key=args.key, depends_on_past=past,
         wait=args.wait, rerun=True,
@@ -267,15 +290,21 @@ def _run(args: argparse.Namespace) -> int:
         args.job,
         # The session starts once the lock is ours: a refused run never starts Spark.
         lambda session: (
-            runner.run(
-                day, ThreadIsolation(args.job, args.job_args, session), first=args.first
-            ).report
+            runner.run(day, ThreadIsolation(args.job, job_args, session), first=args.first).report
         ),
         trigger=trigger,
         downstream=args.after_dash,
         context={"logical_date": day.isoformat()},
         advice=partial(_advice, _RUN_ADVICE),
     )
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from spark_flow.submit import submit
+
+    profiles, spark_options = pop_option(args.spark_options, "--profile")
+    profile = profiles[-1] if profiles else args.profile
+    return submit(args.job, spark_options, args.after_dash, profile=profile)
 
 
 def _backfill(args: argparse.Namespace) -> int:

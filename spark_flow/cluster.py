@@ -3,7 +3,7 @@
 `spark-flow cluster up` (and `make cluster-up`) starts both from the installed pyspark with
 `spark-class`, records their pids and waits until the worker has registered with the master;
 `spark-flow cluster down` stops exactly those processes. Jobs then run as on any cluster:
-`spark-submit --master spark://127.0.0.1:7077 jobs/<job>.py ...`, executors in their own JVMs.
+`spark-flow submit <job> --master spark://127.0.0.1:7077 -- ...`, executors in their own JVMs.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from spark_flow._common import pid_alive
 from spark_flow.errors import InvalidArgumentError
+from spark_flow.submit import spark_home
 
 __all__ = ["Cluster", "start", "stop"]
 
@@ -54,6 +55,7 @@ def start(
 
     Raises:
         InvalidArgumentError: a cluster recorded in `folder` is still running.
+        ConfigError: no Spark installation to start it with (`spark_flow.submit.spark_home`).
         TimeoutError: the worker did not register within `timeout` (both are stopped again).
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -62,14 +64,17 @@ def start(
             "cluster", f"one is already running from {folder}", "Stop it first (cluster down)."
         )
     url = f"spark://{HOST}:{port}"
+    home = spark_home()
     environment = {
         **os.environ,
+        # Set, so pyspark's launcher scripts do not look for Spark with the python3 on PATH.
+        "SPARK_HOME": str(home),
         "SPARK_LOCAL_IP": HOST,
         # Executors start Python workers with the interpreter that has spark_flow and its deps.
         "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
         "SPARK_WORKER_DIR": str(folder / "work"),
     }
-    spark_class = str(Path(sys.executable).parent / "spark-class")
+    spark_class = str(home / "bin" / "spark-class")
     _launch(folder, "master", environment, [spark_class, _MASTER, "--host", HOST,
             "--port", str(port), "--webui-port", str(ui_port)])  # fmt: skip
     _launch(folder, "worker", environment, [spark_class, _WORKER, url, "--host", HOST,

@@ -1,7 +1,8 @@
 """Bundled jobs: finding them by name, their typed reports, and the one way a run ends.
 
 Jobs live in `jobs/` (or `$SPARK_FLOW_JOBS_DIR`) as plain scripts, so `spark-submit jobs/x.py`
-works; `spark-flow run x` and task-based triggers load them by name. spark_flow never imports
+works; the wheel carries them as package resources (`spark_flow._resources`). `spark-flow run x`,
+`spark-flow submit x` and task-based triggers find them by name. spark_flow never imports
 them statically: `jobs/` depends on spark_flow, not the reverse.
 
 Every run ends the same way whoever started it: `run_and_report` times it, catches and renders
@@ -28,7 +29,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from spark_flow._common import error_summary, failure_details, one_line
-from spark_flow._paths import shipped_dirs
+from spark_flow._resources import shipped_dirs
 from spark_flow.arguments import location_named_in
 from spark_flow.errors import (
     ArgumentLocationError,
@@ -76,7 +77,7 @@ _FAILED: Status = "failed"
 
 
 def jobs_dirs() -> list[Path]:
-    """Where bundled jobs are looked up: $SPARK_FLOW_JOBS_DIR, the wheel's copy, the checkout."""
+    """Where bundled jobs are looked up: $SPARK_FLOW_JOBS_DIR, the package's, the checkout's."""
     return shipped_dirs(JOBS_DIR_ENV, "_jobs", "jobs")
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from spark_flow import _connect, storage
-from spark_flow._paths import shipped_dirs
+from spark_flow._jvm_session import start_session
+from spark_flow._resources import shipped_dirs
 from spark_flow.delta import enable_delta
 from spark_flow.errors import ConfigError, InvalidArgumentError
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 PROFILE_ENV = "SPARK_FLOW_PROFILE"
 CONF_DIR_ENV = "SPARK_FLOW_CONF_DIR"
 _PROFILE_KEYS = {"master", "spark", "delta", "state", "postgres", "storage"}
-_DELTA_KEYS = {"backend"}
+_DELTA_KEYS = {"backend", "packages"}
 _STATE_KEYS = {"location"}
 _POSTGRES_KEYS = {"dsn", "host", "port", "dbname", "user"}
 DEFAULT_STATE_LOCATION = "data/spark_flow_state"
@@ -39,6 +40,8 @@ DEFAULT_STATE_LOCATION = "data/spark_flow_state"
 class Profile:
     """A named set of Spark settings read from `<conf dir>/<name>.toml`.
 
+    `delta_packages` (`[delta] packages = true`, with `backend = "jvm"`): Spark fetches the
+    delta-spark JARs from Maven when the session starts (the `jvm` extra's delta-spark).
     `postgres` is the profile's `[postgres]` table as written (`dsn`, `host`, `port`, `dbname`,
     `user`): where `output_writer("postgres")` connects (`spark_flow.postgres`).
     `storage` is its `[storage]` table: how object stores are reached (`spark_flow.storage`).
@@ -49,13 +52,14 @@ class Profile:
     master: str | None = None
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     delta_backend: str = "auto"
+    delta_packages: bool = False
     state_location: str = DEFAULT_STATE_LOCATION
     postgres: Mapping[str, Any] = field(default_factory=dict)
     storage: storage.StorageSettings = field(default_factory=storage.StorageSettings)
 
 
 def conf_dirs() -> list[Path]:
-    """Where profiles are looked up: $SPARK_FLOW_CONF_DIR, the wheel's copy, the checkout's."""
+    """Where profiles are looked up: $SPARK_FLOW_CONF_DIR, the package's copy, the checkout's."""
     return shipped_dirs(CONF_DIR_ENV, "conf", "conf")
 
 
@@ -92,6 +96,13 @@ def load_profile(name: str) -> Profile:
         )
     _reject_unknown(source, "postgres.", postgres, _POSTGRES_KEYS)
     settings = _storage_settings(source, raw.get("storage", {}))
+    packages = delta.get("packages", False)
+    if not isinstance(packages, bool) or (packages and delta.get("backend") != "jvm"):
+        raise ConfigError(
+            str(source),
+            f'[delta] packages = {packages!r}: expected true (with backend = "jvm") or false',
+            'Write packages = true under backend = "jvm" to fetch delta-spark\'s JARs from Maven.',
+        )
     conf_dir = str(source.parent.resolve())
     spark_conf = {
         str(key): str(value).replace("{conf_dir}", conf_dir)
@@ -103,6 +114,7 @@ def load_profile(name: str) -> Profile:
         master=raw.get("master"),
         spark_conf=spark_conf,
         delta_backend=str(delta.get("backend", "auto")),
+        delta_packages=packages,
         state_location=str(state.get("location", DEFAULT_STATE_LOCATION)),
         postgres=dict(postgres),
         storage=settings,
@@ -165,6 +177,7 @@ def get_session(
     """
     chosen = load_profile(profile_name(profile))
     settings = {**chosen.spark_conf, **(conf or {})}
+    storage.configure(chosen.storage)
     url = _connect.remote_url(settings)
     if url is not None:
         return _join_connect(app_name, chosen, url, settings)
@@ -184,8 +197,7 @@ def get_session(
             builder = builder.config(key, value)
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
-    storage.configure(chosen.storage)
-    spark = builder.getOrCreate()
+    spark = start_session(builder, packages=chosen.delta_packages, source=chosen.source)
     log.info("Spark session %r from profile %s (%s)", app_name, chosen.name, chosen.source)
     enable_delta(spark, chosen.delta_backend)
     return spark

@@ -151,3 +151,20 @@ def test_runs_of_a_job_that_never_ran_is_an_empty_table(tmp_path: Path) -> None:
     assert shown.returncode == 0
     assert shown.stdout.splitlines()[0].split()[:3] == ["date", "attempt", "status"]
     assert len(shown.stdout.splitlines()) == 1
+
+
+def test_a_date_after_the_job_s_name_is_the_run_s_logical_date(tmp_path: Path) -> None:
+    visits = tmp_path / "visits"
+    made = run(SPARK_FLOW, "generate", "visits", "--date", "2024-02-02", "--rows-per-hour", "2",
+               "--output", str(visits))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+
+    ran = run(SPARK_FLOW, "run", "--first", "visits_trends", "--input", str(visits),
+              "--date", "2024-02-02", "--output", str(tmp_path / "t"),
+              state=tmp_path / "state")  # fmt: skip
+
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    (report,) = reports(ran.stdout)
+    assert (report["logical_date"], report["status"]) == ("2024-02-02", "success")
+    (record,) = RunState(tmp_path / "state").history("visits_trends")
+    assert (record.logical_date.isoformat() if record.logical_date else None) == "2024-02-02"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 from _probe import failure_lines, reports
 
 from spark_flow import cli
+from spark_flow._command_line import run_date
 from spark_flow.jobs import load
 from spark_flow.runners import RunLock
 from spark_flow.runners.state import RunState
@@ -28,6 +31,7 @@ LOADER_ARGS = ("--input", HERE, "--output", "out", "--batch-id", "{ds_nodash}")
          cli._generate_visits),
         (["jobs"], cli._jobs),
         (["run", "devices_loader", "--input", "x"], cli._run),
+        (["submit", "devices_loader", "--master", "local[1]"], cli._submit),
         (["backfill", "devices_loader", *SOME_DATES], cli._backfill),
         (["cluster", "up", "--port", "7078"], cli._cluster_up),
         (["cluster", "down"], cli._cluster_down),
@@ -50,6 +54,17 @@ def test_main_calls_the_handler_of_the_command(capsys: pytest.CaptureFixture[str
         (["run", "nope"], "job='nope' is not supported"),
         (["run", "--date", "2024-13-01", "devices_loader"], "'2024-13-01' is not a date"),
         (["run", "devices_loader", "--input", HERE], "the following arguments are required"),
+        (["run", "visits_trends", "--input", HERE, "--date", "2024-02-30", "--output", "y"],
+         "--date: '2024-02-30' is not a date"),
+        (["run", "--date", "2024-02-01", "visits_trends", "--date", "2024-02-02"],
+         "found ['2024-02-01', '2024-02-02']. Give it once: spark-flow run visits_trends --date"),
+        (["run", "visits_trends", "--input", HERE, "--output", "y"],
+         "visits_trends takes a date (--date) and the run was given none"),
+        (["run", "visits_trends", "--date", "{ds}", "--input", HERE, "--output", "y"],
+         "Give it: spark-flow run visits_trends --date YYYY-MM-DD [job args], or --date today"),
+        (["submit", "nope"], "job='nope' is not supported; use one of 'devices_aggregator'"),
+        (["submit", "nowhere/job.py"], "expected a bundled job's name or a .py script"),
+        (["submit", "devices_loader", "--profile", "lcoal"], "profile 'lcoal': no such profile"),
         (["backfill", "nope", *SOME_DATES], "job='nope' is not supported"),
         (["backfill", "devices_loader", "--start", "2024-01-05", "--end", "2024-01-01"],
          "start 2024-01-05 is after end 2024-01-01"),
@@ -114,6 +129,50 @@ def test_spark_flow_run_reports_the_date_and_triggers_the_next_job(
     assert triggered["argv"] == ["-x"]
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--date", "2024-01-02", "{probe}", "--fail-on", "2024-01-02"],
+        ["{probe}", "--fail-on", "2024-01-02", "--date", "2024-01-02"],
+        ["{probe}", "--fail-on", "2024-01-02", "--date=2024-01-02"],
+        ["--date", "2024-01-02", "{probe}", "--date", "{ds}", "--fail-on", "2024-01-02"],
+    ],
+)
+def test_the_run_s_date_is_the_job_s_wherever_it_stands(
+    argv: list[str], probe: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["run", *(a.format(probe=probe) if a != "{ds}" else a for a in argv)])
+
+    (report,) = reports(capsys.readouterr().out)
+    # The probe fails on its --fail-on date: it was handed the run's logical date.
+    assert (code, report["logical_date"], report["status"]) == (1, "2024-01-02", "failed")
+
+
+def test_today_is_a_logical_date_only_when_said(
+    probe: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    today = datetime.now(timezone.utc).date().isoformat()
+
+    assert cli.main(["run", probe, "--date", "today"]) == 0
+
+    (report,) = reports(capsys.readouterr().out)
+    assert report["logical_date"] == today
+
+
+def test_a_missing_or_broken_spark_home_is_refused_before_spark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SPARK_HOME", str(tmp_path))
+
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["submit", "devices_loader", "--master", "local[1]"])
+
+    assert caught.value.code == 2
+    error = capsys.readouterr().err
+    assert f"expected a Spark installation (bin/spark-submit and jars/) at '{tmp_path}'" in error
+    assert "Unset SPARK_HOME to use the installed pyspark's" in error
+
+
 def test_a_run_refused_by_a_held_lock_adds_the_flag_that_waits(
     probe: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -153,3 +212,16 @@ def test_a_backfill_date_refused_by_depends_on_past_says_how_to_go_on(
     assert code == 1
     assert [run["status"] for run in summary["runs"]] == ["failed", "not_run"]  # type: ignore[index]
     assert "spark-flow backfill: Rerun the backfill once the earlier date succeeds" in err
+
+
+def test_a_job_s_own_date_option_is_the_run_s_date_by_either_name() -> None:
+    router = argparse.ArgumentParser(prog="router")
+    router.add_argument("--run-date")
+
+    day, job_args = run_date("router", None, ["--run-date", "2024-01-31", "-x"], router)
+    assert (day.isoformat(), job_args) == ("2024-01-31", ["-x", "--run-date", "2024-01-31"])
+    day, job_args = run_date("router", date(2024, 2, 1), ["-x"], router)
+    assert job_args == ["-x", "--run-date", "2024-02-01"]
+    # A job with no date of its own is keyed by the day it runs; a --date is the run's alone.
+    day, job_args = run_date("plain", date(2024, 2, 2), ["-x"], argparse.ArgumentParser())
+    assert (day, job_args) == (date(2024, 2, 2), ["-x"])
