@@ -366,42 +366,42 @@ class JobProcessError(SparkFlowError, RuntimeError):
         return f"{self.job} exited with {self.exit_code}: {self.cause}"
 
 
-class PostgresConnectionError(SparkFlowError, ConnectionError):
+class _ServerError(SparkFlowError, ConnectionError):
+    """A server spark_flow talks to could not be reached or refused what it was sent."""
+
+    what = "a server"
+
+    def __init__(self, server: str, problem: str, fix: str) -> None:
+        super().__init__(server, problem, fix)
+        self.server = server
+        self.problem = problem
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return _sentences(f"expected {self.what} at {self.server}, but {self.problem}", self.fix)
+
+
+class PostgresConnectionError(_ServerError):
     """A PostgreSQL server could not be reached or refused the connection.
 
     `server` describes where it connected (user, host, port, database: never the password);
     `problem` is libpq's message; `fix` what to check for that kind of failure.
     """
 
-    def __init__(self, server: str, problem: str, fix: str) -> None:
-        super().__init__(server, problem, fix)
-        self.server = server
-        self.problem = problem
-        self.fix = fix
+    what = "a PostgreSQL server"
 
     def __str__(self) -> str:
-        return _sentences(
-            f"expected a PostgreSQL server at {self.server}, but: {self.problem}", self.fix
-        )
+        return _sentences(f"expected {self.what} at {self.server}, but: {self.problem}", self.fix)
 
 
-class ConnectServerError(SparkFlowError, ConnectionError):
+class ConnectServerError(_ServerError):
     """A Spark Connect server did not answer, or cannot run what spark_flow sends it.
 
     `server` is the `sc://` URL (its token parameters left out); `problem` what happened;
     `fix` what to check or install.
     """
 
-    def __init__(self, server: str, problem: str, fix: str) -> None:
-        super().__init__(server, problem, fix)
-        self.server = server
-        self.problem = problem
-        self.fix = fix
-
-    def __str__(self) -> str:
-        return _sentences(
-            f"expected a Spark Connect server at {self.server}, but {self.problem}", self.fix
-        )
+    what = "a Spark Connect server"
 
 
 class MissingDependencyError(SparkFlowError, ImportError):

@@ -34,23 +34,6 @@ from spark_flow.errors import (
 
 log = logging.getLogger(__name__)
 
-# Reader features the delta-rs readers (spark_flow.delta._read) handle; any other one is refused
-# by name, so a feature added to Delta later can never read as wrong data.
-READABLE_FEATURES = frozenset(
-    {
-        "columnMapping",
-        "deletionVectors",
-        "timestampNtz",
-        "typeWidening",
-        "typeWidening-preview",
-        "v2Checkpoint",
-        "vacuumProtocolCheck",
-        "variantType",
-        "variantType-preview",
-    }
-)
-_READER_VERSION = 3
-
 
 def open_table(path: str, version: int | None = None) -> DeltaTable | None:
     """The table at `path` (at `version`), or None where no table exists yet.
