@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from deltalake import DeltaTable, write_deltalake
 from pyarrow.fs import FileSystem
 
 from spark_flow import storage
+from spark_flow.delta._create import create_on_store
 
 __all__ = ["append_records", "read_records"]
 
@@ -95,23 +95,7 @@ def _create(root: str, schema: pa.Schema) -> None:
 
 
 def _create_in_store(root: str, schema: pa.Schema) -> None:
-    """`_create` on an object store, where no folder moves: the table's first commit is made in
-    a scratch table beside it, then published with put-if-absent, which only the first wins."""
+    """`_create` on an object store, where no folder moves (see `_create.create_on_store`)."""
     if DeltaTable.is_deltatable(root):
         return
-    import obstore
-    from obstore.exceptions import AlreadyExistsError
-
-    store = storage.object_store(root)
-    scratch = f"_spark_flow_create/{uuid.uuid4().hex}"
-    first = f"{_LOG}/{0:020d}.json"
-    try:
-        DeltaTable.create(storage.join(root, scratch), schema=schema)
-        commit = bytes(obstore.get(store, f"{scratch}/{first}").bytes())
-        try:
-            obstore.put(store, first, commit, mode="create")
-        except AlreadyExistsError:
-            log.debug("another writer created %s first", root)
-    finally:
-        leftovers = [meta["path"] for meta in obstore.list(store, scratch).collect()]
-        obstore.delete(store, leftovers)
+    create_on_store(root, lambda scratch: DeltaTable.create(scratch, schema=schema))

@@ -45,6 +45,7 @@ from deltalake.transaction import (
 
 from spark_flow import storage
 from spark_flow.delta import _log, _read_spark, _stats
+from spark_flow.delta._create import create_on_store
 from spark_flow.delta._files import (
     HIVE_NULL,
     WRITTEN_SCHEMA,
@@ -341,15 +342,22 @@ def _commit(
     delta_schema = to_delta_schema(plan.schema)
     try:
         if table is None:
-            create_table_with_add_actions(
-                root,
-                delta_schema,
-                actions,
-                mode="error",
-                partition_by=partition_by,
-                storage_options=dict(plan.deltalake),
-                commit_properties=properties,
-            )
+
+            def create(location: str) -> None:
+                create_table_with_add_actions(
+                    location,
+                    delta_schema,
+                    actions,
+                    mode="error",
+                    partition_by=partition_by,
+                    storage_options=dict(plan.deltalake),
+                    commit_properties=properties,
+                )
+
+            if plan.local:
+                create(root)
+            elif not create_on_store(root, create):  # lost the race to create the table
+                raise CommitFailedError(f"another writer created {root} first")
         else:
             if request.merge_schema and request.mode == "append":
                 _add_new_columns(table, delta_schema)
