@@ -215,7 +215,13 @@ def _join_connect(
         chosen.name,
         chosen.source,
     )
-    enable_delta(spark, chosen.delta_backend)
+    try:
+        enable_delta(spark, chosen.delta_backend)
+    except BaseException:
+        # Unusable (e.g. its Python workers cannot import spark_flow): released now, while the
+        # server answers, not by pyspark at exit, which retries a gone server for minutes.
+        spark.stop()
+        raise
     return spark
 
 
