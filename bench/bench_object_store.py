@@ -21,42 +21,20 @@ import argparse
 import json
 import os
 import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+# The generated rows, timing and aggregate of the Delta write bench, so the figures compare.
+from bench_delta import aggregate, source, timed
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from spark_flow import delta, get_session, storage
 from spark_flow.local_s3 import LocalS3
-
-
-def source(spark: Any, rows: int) -> DataFrame:
-    """rows x (long, string, double, timestamp), as bench_delta.py generates them."""
-    return spark.range(rows).select(
-        F.col("id"),
-        F.concat(F.lit("device-"), (F.col("id") % 10_000).cast("string")).alias("name"),
-        (F.col("id") * 0.37).alias("value"),
-        F.timestamp_seconds(F.lit(1_700_000_000) + F.col("id") % 86_400).alias("ts"),
-    )
-
-
-def timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
-
-
-def spark_aggregate(df: DataFrame) -> list[object]:
-    return (
-        df.groupBy((F.col("id") % 100).alias("bucket")).agg(F.sum("value"), F.max("ts")).collect()
-    )
 
 
 def arrow_aggregate(table: str) -> object:
@@ -146,9 +124,7 @@ def main() -> None:
                 floor_reads.append(timed(lambda t=table: arrow_aggregate(t)))
                 if read_problem is None:
                     try:
-                        delta_reads.append(
-                            timed(lambda t=table: spark_aggregate(delta.read(spark, t)))
-                        )
+                        delta_reads.append(timed(lambda t=table: aggregate(delta.read(spark, t))))
                     except Exception as exc:  # noqa: BLE001 - recorded as the figure's reason
                         lines = str(exc).splitlines()
                         # A JVM error's telling line is its exception's, not py4j's first.
