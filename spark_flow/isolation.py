@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from spark_flow.errors import InvalidArgumentError, JobProcessError, UnknownValueError
 from spark_flow.jobs import job_arguments, load, resolve, run_for_report
 from spark_flow.runners import RunContext, expand
+from spark_flow.submit import submit_command, submit_environment
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -119,7 +116,7 @@ class ProcessIsolation:
         self.argv = list(argv)
         self.script = resolve(job)
         self.submit_args = list(submit_args)
-        self.spark_submit = _spark_submit()
+        self.environment = submit_environment()  # no Spark to submit with: refused here
         self._processes: dict[date, subprocess.Popen[str]] = {}
         self._guard = threading.Lock()
 
@@ -130,15 +127,13 @@ class ProcessIsolation:
             job_arguments(module, self.argv, day)
 
     def __call__(self, run: RunContext) -> Mapping[str, Any]:
-        command = [self.spark_submit, *self.submit_args, str(self.script)]
-        command += expand(self.argv, run.logical_date)
-        python = os.environ.get("PYSPARK_PYTHON", sys.executable)
-        environment = {**os.environ, "PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python}
+        arguments = expand(self.argv, run.logical_date)
+        command = submit_command(self.script, self.submit_args, arguments)
         log.info("%s %s: %s", self.job, run.logical_date, " ".join(command))
         with self._guard:
             process = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env=environment,
+                env=self.environment,
             )  # fmt: skip
             self._processes[run.logical_date] = process
         try:
@@ -194,16 +189,3 @@ def _tag(label: str) -> str:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else ""
-
-
-def _spark_submit() -> str:
-    """`spark-submit` next to this interpreter (the venv's pyspark), else the one on PATH."""
-    beside = Path(sys.executable).parent / "spark-submit"
-    found = str(beside) if beside.exists() else shutil.which("spark-submit")
-    if found is None:
-        raise InvalidArgumentError(
-            "isolation",
-            "spark-submit is not installed here",
-            "Install pyspark, or run the dates in threads (thread isolation).",
-        )
-    return found

@@ -28,7 +28,7 @@ from spark_flow.errors import ConfigError, InvalidArgumentError
 from spark_flow.jobs import resolve
 from spark_flow.session import PROFILE_ENV, load_profile, profile_name
 
-__all__ = ["package_zip", "spark_home", "submit", "submit_command"]
+__all__ = ["package_zip", "spark_home", "submit", "submit_command", "submit_environment"]
 
 log = logging.getLogger(__name__)
 
@@ -134,17 +134,26 @@ def submit(
     with tempfile.TemporaryDirectory(prefix="spark-flow-submit-") as folder:
         ship = package_zip(Path(folder)) if remote else None
         command = submit_command(script, spark_options, job_args, ship=ship)
-        home = spark_home()
-        environment = {
-            **os.environ,
-            SPARK_HOME_ENV: str(home),
-            # Not the first python3 on PATH: this one has spark_flow and its dependencies.
-            "PYSPARK_PYTHON": sys.executable,
-            "PYSPARK_DRIVER_PYTHON": sys.executable,
-            PROFILE_ENV: profile_name(profile),
-        }
-        log.info("spark-submit from %s: %s", home, command)
+        environment = submit_environment(profile)
+        log.info("spark-submit from %s: %s", environment[SPARK_HOME_ENV], command)
         return subprocess.run(command, env=environment, check=False).returncode
+
+
+def submit_environment(profile: str | None = None) -> dict[str, str]:
+    """The environment `spark-submit` runs in: this process's, with the Spark to use
+    (`spark_home()`), this interpreter for the driver and executors, and the profile.
+
+    Raises:
+        ConfigError: no Spark installation to submit with.
+    """
+    return {
+        **os.environ,
+        SPARK_HOME_ENV: str(spark_home()),
+        # Not the first python3 on PATH: this one has spark_flow and its dependencies.
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        PROFILE_ENV: profile_name(profile),
+    }
 
 
 def _script(job: str) -> Path:

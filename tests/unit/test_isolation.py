@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 from _probe import FakeSession
 
-from spark_flow.errors import UnknownValueError
+from spark_flow.errors import ConfigError, UnknownValueError
 from spark_flow.isolation import (
     _ISOLATIONS,
     ISOLATION_MODES,
@@ -17,6 +19,7 @@ from spark_flow.isolation import (
 )
 from spark_flow.jobs import LazySession
 from spark_flow.runners import RunContext
+from spark_flow.submit import spark_home
 
 DAY = date(2024, 1, 2)
 
@@ -75,3 +78,27 @@ def test_a_thread_run_is_given_its_own_arguments_not_those_after_double_dash(
     assert task(RunContext(job=probe, logical_date=DAY, run_id="r1", attempt=1)) == {
         "rows_written": 3
     }
+
+
+def test_a_process_run_submits_with_the_installed_spark_and_this_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A shell without the virtualenv: the first python3 on PATH would have no pyspark.
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    monkeypatch.setenv("PYSPARK_PYTHON", "/usr/bin/python3")
+
+    task = ProcessIsolation("devices_loader", ["--input", "x"])
+
+    assert task.environment["SPARK_HOME"] == str(spark_home())
+    assert task.environment["PYSPARK_PYTHON"] == sys.executable
+    assert task.environment["PYSPARK_DRIVER_PYTHON"] == sys.executable
+
+
+def test_a_process_backfill_without_a_spark_to_submit_with_is_refused_before_any_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SPARK_HOME", str(tmp_path))  # no bin/spark-submit there
+
+    with pytest.raises(ConfigError, match="SPARK_HOME"):
+        isolation("process", "devices_loader", ["--input", "x"], session=no_session)  # type: ignore[arg-type]
