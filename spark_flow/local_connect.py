@@ -24,15 +24,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
+from spark_flow._local_server import HOST as LOCAL_HOST
+from spark_flow._local_server import LocalServer, free_port
 from spark_flow.errors import ConnectServerError
 
 __all__ = ["LocalConnectServer"]
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
+HOST = LOCAL_HOST
 _SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 _START_TIMEOUT_S = 180.0
 _SERVER_CONF = {
@@ -44,14 +45,8 @@ _SERVER_CONF = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
-class LocalConnectServer:
+class LocalConnectServer(LocalServer):
     """A Spark Connect server of its own on a free 127.0.0.1 port, `local[2]`.
 
     Attributes:
@@ -83,7 +78,7 @@ class LocalConnectServer:
             ConnectServerError: it exited while starting, or did not listen in time.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = free_port()
         launcher = Path(sys.executable).parent
         settings = {
             **_SERVER_CONF,
@@ -148,14 +143,3 @@ class LocalConnectServer:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-    def __enter__(self) -> LocalConnectServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

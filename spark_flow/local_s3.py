@@ -21,8 +21,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 
+from spark_flow._local_server import LocalServer, free_port
 from spark_flow.errors import MissingDependencyError, SparkFlowError
 
 __all__ = ["LocalS3"]
@@ -32,14 +32,8 @@ log = logging.getLogger(__name__)
 _START_TIMEOUT_S = 60.0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
-class LocalS3:
+class LocalS3(LocalServer):
     """moto's S3 server of its own, on a free 127.0.0.1 port.
 
     Attributes:
@@ -78,7 +72,7 @@ class LocalS3:
             import moto.server  # noqa: F401  (only to fail early with a clear error)
         except ImportError as exc:
             raise MissingDependencyError("a local S3 server", "moto[server]", "dev") from exc
-        self.port = _free_port()
+        self.port = free_port()
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
         self._process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -126,14 +120,3 @@ class LocalS3:
             self._process.terminate()
             self._process.wait(timeout=30)
             self._process = None
-
-    def __enter__(self) -> LocalS3:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

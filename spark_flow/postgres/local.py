@@ -20,16 +20,15 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
 from psycopg import sql
 
+from spark_flow._local_server import LocalServer, free_port
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.postgres._settings import PostgresSettings
 
@@ -55,7 +54,7 @@ def server_binaries() -> Path | None:
 
 
 @dataclass
-class LocalPostgres:
+class LocalPostgres(LocalServer):
     """A PostgreSQL server of its own in a temporary folder, on a free 127.0.0.1 port.
 
     Attributes:
@@ -120,20 +119,9 @@ class LocalPostgres:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder = None
 
-    def __enter__(self) -> LocalPostgres:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def _start_on_a_free_port(self, binaries: Path, folder: Path) -> None:
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            self.port = _free_port()
+            self.port = free_port()
             options = (
                 f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={folder}"
                 " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -174,9 +162,3 @@ def _run(*command: str | Path) -> None:
     except subprocess.CalledProcessError as failed:
         log.error("%s failed: %s", Path(command[0]).name, (failed.stderr or failed.stdout).strip())
         raise
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
