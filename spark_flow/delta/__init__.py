@@ -277,6 +277,9 @@ def read(
     if backend(spark) == "jvm" or is_connect(spark):
         # format("delta"): on Connect the server reads the log (the `delta` data source there)
         frame = jvm.read(spark, path, version)
+        if is_connect(spark):
+            with _connect.on_server():  # analysed now: a table refused is refused here, typed
+                frame.schema  # noqa: B018  (the analysis is the point)
         return frame if filter is None else frame.where(filter)
     return rs.read(spark, path, version, filter)
 

@@ -28,6 +28,7 @@ from pyspark.sql.datasource import DataSource, DataSourceReader
 
 from spark_flow import storage
 from spark_flow.delta import _log
+from spark_flow.delta._remote_errors import noting, recovered
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import ConnectServerError
 
@@ -71,6 +72,7 @@ class DeltaLogSource(DataSource):
     def schema(self) -> str:
         return _LOG_SCHEMA
 
+    @noting
     def reader(self, schema: Any) -> DataSourceReader:
         # Read here, in the planner process on the server's driver, not in an executor.
         return _AnswerReader(_answer(self.options))
@@ -145,7 +147,7 @@ def read_log(
     for key, value in (("appId", app_id), ("writeId", write_id), ("after", after)):
         if value is not None:
             reader = reader.option(key, str(value))
-    with _on_server():
+    with on_server():
         (row,) = reader.load().collect()
     return LogAnswer(
         row.table_version, row.txn_version, row.commit_version, row.rows, tuple(row.files)
@@ -173,7 +175,7 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
         writer = writer.option(PARTITION_BY_OPTION, json.dumps(list(request.partition_by)))
     if request.replace_where is not None:
         writer = writer.option(REPLACE_WHERE_OPTION, json.dumps(dict(request.replace_where)))
-    with _on_server():
+    with on_server():
         writer.save(request.path)
     after = read_log(
         spark, request.path, app_id=request.app_id, write_id=write_id, after=before.table_version
@@ -187,13 +189,17 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
 
 
 @contextmanager
-def _on_server() -> Iterator[None]:
-    """Rephrase a server whose Python workers cannot import spark_flow: say what to install."""
+def on_server() -> Iterator[None]:
+    """Raise the errors of ours the server raised as themselves, and rephrase a server whose
+    Python workers cannot import spark_flow: say what to install."""
     from pyspark.errors import PySparkException
 
     try:
         yield
     except PySparkException as exc:
+        ours = recovered(exc)
+        if ours is not None:
+            raise ours from exc
         if "No module named 'spark_flow" not in str(exc):  # the package or one of its modules
             raise
         raise ConnectServerError(

@@ -41,6 +41,7 @@ from spark_flow import storage
 from spark_flow.delta import _read, _read_arrow, _read_spark, rs
 from spark_flow.delta._files import WrittenFile
 from spark_flow.delta._read import PlannedFile
+from spark_flow.delta._remote_errors import noting
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
 
@@ -105,10 +106,12 @@ class DeltaDataSource(DataSource):
     def name(cls) -> str:
         return "delta"
 
+    @noting
     def schema(self) -> StructType:
         storage.adopt_environment(self.environment)
         return _read.logical_schema(_path(self.options), _int_option(self.options, "versionAsOf"))
 
+    @noting
     def reader(self, schema: StructType) -> DataSourceReader:
         storage.adopt_environment(self.environment)
         return _Reader(
@@ -119,6 +122,7 @@ class DeltaDataSource(DataSource):
             self.environment,
         )
 
+    @noting
     def writer(self, schema: StructType, overwrite: bool) -> _Writer:
         storage.adopt_environment(self.environment)
         if self.options.get("partitionBy"):  # a user trying the option form of partitionBy
@@ -165,9 +169,11 @@ class _Reader(DataSourceReader):
         self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
         self.environment = environment  # for the executors' Python workers too
 
+    @noting
     def partitions(self) -> Sequence[InputPartition]:
         return [_File(file) for file in self.plan.files]
 
+    @noting
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         planned = cast(_File, partition).file  # partitions() hands out only _File
         storage.adopt_environment(self.environment)
@@ -189,6 +195,7 @@ class _Writer(DataSourceArrowWriter):
     def __init__(self, plan: rs.WritePlan | WriteResult) -> None:
         self.plan = plan
 
+    @noting
     def write(self, iterator: Iterator[pa.RecordBatch]) -> WriterCommitMessage:
         plan = self.plan
         if not isinstance(plan, rs.WritePlan):  # already committed: compute nothing
@@ -197,6 +204,7 @@ class _Writer(DataSourceArrowWriter):
         written = rs.file_writer(plan, root).write(iterator)
         return _Written([] if plan.local else written)
 
+    @noting
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
         plan = self.plan
         if not isinstance(plan, rs.WritePlan):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
+from spark_flow.errors import NotADeltaTableError, UnsupportedDeltaFeatureError
 
 
 def devices(spark: SparkSession, n: int = 10):  # type: ignore[no-untyped-def]
@@ -83,3 +85,23 @@ def test_a_partitioned_write_is_partitioned_on_the_server(
     assert delta.table_info(table).partition_columns == ("type",)  # type: ignore[union-attr]
     rows = delta.read(connect_spark, table).groupBy("type").count().collect()
     assert {r["type"]: r["count"] for r in rows} == {"phone": 2, "tablet": 5}
+
+
+def test_a_table_the_server_refuses_is_refused_with_our_typed_error(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    table = tmp_path / "future"
+    delta.write(devices(connect_spark), str(table))
+    future = ["futureFeature"]
+    protocol = {"minReaderVersion": 3, "minWriterVersion": 7,
+                "readerFeatures": future, "writerFeatures": future}  # fmt: skip
+    (table / "_delta_log" / f"{1:020d}.json").write_text(json.dumps({"protocol": protocol}) + "\n")
+
+    with pytest.raises(UnsupportedDeltaFeatureError, match="futureFeature") as refused:
+        delta.read(connect_spark, str(table))
+    with pytest.raises(UnsupportedDeltaFeatureError, match="futureFeature"):
+        delta.write(devices(connect_spark), str(table))
+    with pytest.raises(NotADeltaTableError):
+        delta.read(connect_spark, str(tmp_path / "nothing"))
+
+    assert "futureFeature" in refused.value.feature  # the facts, not only the text
