@@ -1,9 +1,8 @@
 """Other engines skip files of the tables spark_flow writes, thanks to the statistics it writes.
 
-DuckDB's `delta_scan` would be the second independent reader, but its `delta` extension
-downloads from extensions.duckdb.org, which this machine cannot reach; deltalake (its pyarrow
-dataset and its DataFusion query engine) is the reader here, and deltalake's own writer the
-reference for what the statistics must say.
+Two independent readers: DuckDB's `delta_scan` (delta-kernel-rs; its extension from PyPI, see
+`tests/_duckdb_reader.py`) and deltalake (its pyarrow dataset and its DataFusion query engine),
+whose own writer is also the reference for what the statistics must say.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from _duckdb_reader import duckdb_files_scanned, duckdb_rows
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -71,6 +71,17 @@ def test_deltalake_skips_the_files_whose_statistics_exclude_a_filter(sorted_tabl
     assert _files_in_plan(table, f"id >= {(BATCHES - 1) * ROWS}") == 1
     assert _files_in_plan(table, "day < DATE '2024-01-05'") == 1
     assert dataset.to_table(filter=last_batch).num_rows == ROWS
+
+
+def test_duckdb_skips_the_files_whose_statistics_exclude_a_filter(sorted_table: str) -> None:
+    last_batch = f"id >= {(BATCHES - 1) * ROWS}"
+
+    assert duckdb_files_scanned(sorted_table, last_batch) == (1, BATCHES)
+    assert duckdb_files_scanned(sorted_table, "day < DATE '2024-01-05'") == (1, BATCHES)
+    assert duckdb_files_scanned(sorted_table, "price = 3.25") == (1, BATCHES)  # 13 / 4
+    assert sorted(row["id"] for row in duckdb_rows(sorted_table, last_batch)) == list(
+        range((BATCHES - 1) * ROWS, BATCHES * ROWS)
+    )
 
 
 def _stats(table: DeltaTable) -> dict[str, Any]:
