@@ -6,7 +6,7 @@ Figures (median of --repeat runs, interleaved so drift hits both sides alike):
   mapped ratio     column-mapped table / the same files unmapped, delta.read + aggregate  <= 1.1
   deletions ratio  10 % of rows deleted by deletion vectors / plain, delta.read + aggregate <= 1.3
   field-id ratio   a mode-`id` table read by Parquet field id / by physical name (delta.read),
-                   both planned from the log, + aggregate                      (measured, no target)
+                   both listing the files from the log, + aggregate            (measured, no target)
   skipping         files scanned / files in the table, delta.read with a selective filter over
                    20 sorted batches (written by delta.write; and by deltalake)           <= 0.1
 
@@ -33,7 +33,6 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
 from spark_flow import delta, get_session
-from spark_flow.delta import _read
 
 # The tests' protocol-level table writer: one implementation of column-mapped logs and DVs.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -103,8 +102,8 @@ def id_mapped_table(df: DataFrame, root: Path) -> StructType:
 
 
 def read_by_field_id(spark: SparkSession, root: Path, schema: StructType) -> DataFrame:
-    """The files the log plans, matched to the logical `schema` by Parquet field id."""
-    files = [file.uri for file in _read.plan(str(root)).files]
+    """The table's files (listed from the log), matched to the logical `schema` by field id."""
+    files = DeltaTable(str(root)).file_uris()
     spark.conf.set(FIELD_ID_READ_CONF, "true")
     return spark.read.schema(schema).parquet(*files)
 
