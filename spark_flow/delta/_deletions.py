@@ -68,7 +68,7 @@ def without_deleted_rows(
     row = F.col(row_column)
     keys = hashed_keys(spark_names, deleted, buckets)
     if keys is None:
-        log.info("deletion vectors of %d files joined on (file, bucket): hashed keys collide",
+        log.info("deletion vectors of %d files joined on (file, bucket): hashed keys could collide",
                  len(deleted))  # fmt: skip
         names = [name for name, b in zip(spark_names, buckets, strict=True) for _ in b]
         columns = {file_column: pa.array(names, pa.string()), _BUCKET: np.concatenate(buckets)}

@@ -104,7 +104,7 @@ def test_colliding_file_hashes_join_on_the_exact_file(
     with caplog.at_level(logging.INFO, logger=_deletions.__name__):
         frame = delta.read(spark, str(tmp_path))
     assert sorted(row["id"] for row in spark_rows(frame)) == kept
-    assert "hashed keys collide" in caplog.text
+    assert "joined on (file, bucket)" in caplog.text
 
 
 def test_the_driver_hashes_file_paths_as_spark_does(spark: SparkSession) -> None:
