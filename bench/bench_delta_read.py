@@ -5,6 +5,8 @@
 Figures (median of --repeat runs, interleaved so drift hits both sides alike):
   mapped ratio     column-mapped table / the same files unmapped, delta.read + aggregate  <= 1.1
   deletions ratio  10 % of rows deleted by deletion vectors / plain, delta.read + aggregate <= 1.3
+  field-id ratio   a mode-`id` table read by Parquet field id / by physical name (delta.read),
+                   both listing the files from the log, + aggregate            (measured, no target)
   skipping         files scanned / files in the table, delta.read with a selective filter over
                    20 sorted batches (written by delta.write; and by deltalake)           <= 0.1
 
@@ -28,14 +30,18 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
 
 from spark_flow import delta, get_session
 
 # The tests' protocol-level table writer: one implementation of column-mapped logs and DVs.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _delta_tables import TableBuilder
+from _delta_tables import FIELD_ID, TableBuilder
 
 BATCHES = 20
+FIELD_ID_KEY = "parquet.field.id"
+# A session conf read when the scan runs: the bench sets it for the field-id side only.
+FIELD_ID_READ_CONF = "spark.sql.parquet.fieldId.read.enabled"
 FIELDS = [("id", "long"), ("name", "string"), ("value", "double")]
 
 
@@ -77,6 +83,29 @@ def mapped_table(df: DataFrame, root: Path) -> None:
     table = TableBuilder(root, FIELDS, mapping="name")
     df.toDF(*(table.physical(name) for name, _ in FIELDS)).write.parquet(str(root / "data"))
     table.commit(*(add_action(root, f"data/{p}", n) for p, n in files_of(root / "data")))
+
+
+def id_mapped_table(df: DataFrame, root: Path) -> StructType:
+    """The data of `df` in a table mapped by id; the logical schema carrying the field ids.
+
+    Spark writes a column's `parquet.field.id` metadata as the Parquet field id.
+    """
+    table = TableBuilder(root, FIELDS, mapping="id")
+    ids = {f["name"]: f["metadata"][FIELD_ID] for f in table.schema["fields"]}
+    df.select(
+        *(F.col(n).alias(table.physical(n), metadata={FIELD_ID_KEY: ids[n]}) for n, _ in FIELDS)
+    ).write.parquet(str(root / "data"))
+    table.commit(*(add_action(root, f"data/{p}", n) for p, n in files_of(root / "data")))
+    return StructType(
+        [StructField(f.name, f.dataType, True, {FIELD_ID_KEY: ids[f.name]}) for f in df.schema]
+    )
+
+
+def read_by_field_id(spark: SparkSession, root: Path, schema: StructType) -> DataFrame:
+    """The table's files (listed from the log), matched to the logical `schema` by field id."""
+    files = DeltaTable(str(root)).file_uris()
+    spark.conf.set(FIELD_ID_READ_CONF, "true")
+    return spark.read.schema(schema).parquet(*files)
 
 
 def deleted_table(df: DataFrame, root: Path) -> None:
@@ -138,6 +167,8 @@ def main() -> None:
         plain, mapped, deleted = str(work / "plain"), work / "mapped", work / "deleted"
         delta.write(df, plain)
         mapped_table(df, mapped)
+        by_id = work / "by_id"
+        id_schema = id_mapped_table(df, by_id)
         deleted_table(df, deleted)
         aggregate(delta.read(spark, plain))  # JIT and Python workers warm for both sides
         plain_s, mapped_s = median_pair(
@@ -150,6 +181,17 @@ def main() -> None:
             lambda: aggregate(delta.read(spark, plain)),
             lambda: aggregate(delta.read(spark, str(deleted))),
         )
+
+        def by_name() -> object:
+            spark.conf.unset(FIELD_ID_READ_CONF)
+            return sorted(aggregate(delta.read(spark, str(by_id))))
+
+        def by_field_id() -> object:
+            return sorted(aggregate(read_by_field_id(spark, by_id, id_schema)))
+
+        assert by_name() == by_field_id()  # the same rows, or the figure means nothing
+        name_s, field_id_s = median_pair(args.repeat, by_name, by_field_id)
+        spark.conf.unset(FIELD_ID_READ_CONF)
         skipped = skipping(spark, args.rows, str(work / "ours"), writer="spark_flow")
         skipped_deltalake = skipping(spark, args.rows, str(work / "theirs"), writer="deltalake")
     finally:
@@ -164,6 +206,9 @@ def main() -> None:
         "plain_again_s": plain_again_s,
         "deleted_s": deleted_s,
         "deleted_ratio": deleted_s / plain_again_s,
+        "by_physical_name_s": name_s,
+        "by_field_id_s": field_id_s,
+        "field_id_ratio": field_id_s / name_s,
         "skipping": skipped,
         "skipping_deltalake_written": skipped_deltalake,
     }
@@ -174,6 +219,8 @@ def main() -> None:
           f"({mapped_s:.2f} s / {plain_s:.2f} s, target <= 1.1)")  # fmt: skip
     print(f"10 % deleted by DVs / plain  {figures['deleted_ratio']:.3f}   "
           f"({deleted_s:.2f} s / {plain_again_s:.2f} s, target <= 1.3)")  # fmt: skip
+    print(f"by field id / by phys. name  {figures['field_id_ratio']:.3f}   "
+          f"({field_id_s:.2f} s / {name_s:.2f} s, mode-id table, measured)")  # fmt: skip
     for name, found in [("spark_flow", skipped), ("deltalake", skipped_deltalake)]:
         print(f"files scanned / in table     {found['files_scanned']} / {found['files_in_table']}"
               f" = {found['files_ratio']:.3f}   (target <= 0.1), written by {name}")  # fmt: skip

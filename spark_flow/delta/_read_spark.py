@@ -5,11 +5,11 @@ scheme, else the `delta` data source, which reads the same plan with Arrow in Py
 Either way the rows stay in the executors; the driver reads only the log.
 
 The log's facts reach the rows through the file each row came from (`_metadata.file_path`):
-a broadcast join adds the partition values of its add action, and an anti join on
-(`file_path`, `_metadata.row_index`) drops the rows its deletion vector removes (files without
-one are scanned apart, without that join). Tables without partitions or deletion vectors are
-scanned as they are. Column mapping is a projection: each
-stored (physical) column is cast to its logical type, which renames nested fields by position.
+a broadcast join adds the partition values of its add action, and a join of bitmaps on
+(`file_path`, `_metadata.row_index`) drops the rows its deletion vector removes (`_deletions`;
+files without one are scanned apart, without that join). Tables without partitions or deletion
+vectors are scanned as they are. Column mapping is a projection: each stored (physical) column
+is cast to its logical type, which renames nested fields by position.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ import logging
 import re
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
-import pyarrow as pa
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from spark_flow import storage
-from spark_flow.delta import _read
+from spark_flow.delta import _deletions, _read
 from spark_flow.delta._read import PlannedFile, ScanPlan, file_key
 from spark_flow.errors import UnknownValueError
 
@@ -137,8 +136,14 @@ def _with_log_facts(
         partitions = _partition_frame(spark, plan, files, spark_names)
         frame = frame.join(F.broadcast(partitions), on=_FILE)
     if deletions:
-        deleted = _deleted_frame(spark, files, spark_names)
-        frame = frame.join(F.broadcast(deleted), on=[_FILE, _ROW], how="left_anti")
+        deleted = {
+            name: f.deleted_rows
+            for name, f in zip(spark_names, files, strict=True)
+            if f.deleted_rows is not None
+        }
+        frame = _deletions.without_deleted_rows(
+            spark, frame, deleted, file_column=_FILE, row_column=_ROW
+        )
     return frame
 
 
@@ -163,19 +168,6 @@ def _partition_frame(
         for name, f in zip(spark_names, files, strict=True)
     ]
     return spark.createDataFrame(rows, schema)
-
-
-def _deleted_frame(
-    spark: SparkSession, files: tuple[PlannedFile, ...], spark_names: list[str]
-) -> DataFrame:
-    """(file, deleted row index) rows: one Arrow row per file, exploded by Spark."""
-    table = pa.table(
-        {
-            _FILE: pa.array(spark_names, pa.string()),
-            _ROW: pa.array([file.deleted_rows for file in files], pa.list_(pa.int64())),
-        }
-    )
-    return spark.createDataFrame(table).select(_FILE, F.explode(_ROW).alias(_ROW))
 
 
 def _logical_columns(plan: ScanPlan) -> list[Column]:

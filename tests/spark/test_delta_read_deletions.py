@@ -7,13 +7,20 @@ from a checkpoint. Every read is compared in full with deltalake's reader.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _delta_tables import TableBuilder
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from test_delta_read_mapping import assert_reads_like_deltalake, both_readers, spark_rows
+
+from spark_flow import delta
+from spark_flow.delta import _deletions
+from spark_flow.delta._deletions import BUCKET_BITS
 
 FIELDS = [("id", "long"), ("day", "date"), ("name", "string")]
 
@@ -54,3 +61,61 @@ def test_deletions_read_from_a_checkpoint(spark: SparkSession, tmp_path: Path) -
     assert_reads_like_deltalake(spark, tmp_path)
     for frame in both_readers(spark, tmp_path):
         assert sorted(row["id"] for row in spark_rows(frame)) == [0, 3, 4, 5, 6, 7]
+
+
+def bucketed_table(root: Path) -> tuple[TableBuilder, list[int]]:
+    """Two files with DVs: one spanning four bitmap buckets, one with every row deleted.
+
+    The big file has deletions in its first, third and last (partial) buckets, none in its
+    second; the first and last rows of a bucket and of the file are among them. A third file
+    has no DV. Returns the builder and the ids a read must return.
+    """
+    size = 1 << BUCKET_BITS
+    table = TableBuilder(root, [("id", "long"), ("name", "string")], deletion_vectors=True)
+    big = table.add(rows(0, 3 * size + 100))
+    gone = table.add(rows(100_000, 10))
+    plain = table.add(rows(200_000, 3))
+    table.commit(big, gone, plain)
+    removed = [0, 1, 63, 64, size - 1, 2 * size, 2 * size + 4000, 3 * size, 3 * size + 99]
+    table.commit(*table.delete(big, removed, inline=False))
+    table.commit(*table.delete(gone, list(range(10)), inline=True))
+    kept = [*sorted(set(range(3 * size + 100)) - set(removed)), 200_000, 200_001, 200_002]
+    return table, kept
+
+
+def test_deletions_across_bitmap_buckets(spark: SparkSession, tmp_path: Path) -> None:
+    _, kept = bucketed_table(tmp_path)
+
+    assert_reads_like_deltalake(spark, tmp_path)
+    for frame in both_readers(spark, tmp_path):
+        assert sorted(row["id"] for row in spark_rows(frame)) == kept
+
+
+def test_colliding_file_hashes_join_on_the_exact_file(
+    spark: SparkSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Every file hashing alike on the driver: a hashed join would match no row Spark hashes.
+    monkeypatch.setattr(_deletions, "path_hash", lambda name: 7)
+    _, kept = bucketed_table(tmp_path)
+
+    with caplog.at_level(logging.INFO, logger=_deletions.__name__):
+        frame = delta.read(spark, str(tmp_path))
+    assert sorted(row["id"] for row in spark_rows(frame)) == kept
+    assert "joined on (file, bucket)" in caplog.text
+
+
+def test_the_driver_hashes_file_paths_as_spark_does(spark: SparkSession) -> None:
+    names = ["file:/tmp/t/part-0.parquet", "s3a://b/d%3D1/é ü.parquet", "", "x" * 200]
+    hashed = spark.createDataFrame([(n,) for n in names], "f string").select(F.xxhash64("f"))
+    assert [row[0] for row in hashed.collect()] == [_deletions.path_hash(n) for n in names]
+
+
+def test_rows_past_the_hashed_key_range_join_on_the_exact_file() -> None:
+    far = np.array([1, 1 << 40], dtype=np.int64)
+    near = np.array([1, 2], dtype=np.int64)
+    buckets = [np.unique(r >> BUCKET_BITS) for r in (near, far)]
+    assert _deletions.hashed_keys(["a", "b"], [near, far], buckets) is None
+    assert _deletions.hashed_keys(["a", "b"], [near, near], buckets[:1] * 2) is not None
