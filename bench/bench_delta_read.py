@@ -7,8 +7,9 @@ Figures (median of --repeat runs, interleaved so drift hits both sides alike):
   deletions ratio  10 % of rows deleted by deletion vectors / plain, delta.read + aggregate <= 1.3
   field-id ratio   a mode-`id` table read by Parquet field id / by physical name (delta.read),
                    both listing the files from the log, + aggregate            (measured, no target)
-  skipping         files scanned / files in the table, delta.read with a selective filter over
-                   20 sorted batches (written by delta.write; and by deltalake)           <= 0.1
+  skipping         files scanned / files in the table, delta.read and DuckDB's delta_scan with a
+                   selective filter over 20 sorted batches (written by delta.write; and by
+                   deltalake)                                                            <= 0.1
 
 The column-mapped and DV tables are logs written per the protocol over the very files of the
 plain table (the tests' `TableBuilder`), so both sides scan the same bytes.
@@ -37,6 +38,7 @@ from spark_flow import delta, get_session
 # The tests' protocol-level table writer: one implementation of column-mapped logs and DVs.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _delta_tables import FIELD_ID, TableBuilder
+from _duckdb_reader import duckdb_files_scanned
 
 BATCHES = 20
 FIELD_ID_KEY = "parquet.field.id"
@@ -147,8 +149,11 @@ def skipping(spark: SparkSession, rows: int, table: str, *, writer: str) -> dict
     predicate = f"id >= {3 * per_batch} AND id < {3 * per_batch + 10}"
     frame = delta.read(spark, table, filter=predicate)
     scanned, total = len(frame.inputFiles()), len(DeltaTable(table).file_uris())
+    duckdb_scanned, _ = duckdb_files_scanned(table, predicate)
     return {"predicate": predicate, "files_scanned": scanned, "files_in_table": total,
-            "matching_rows": frame.count(), "files_ratio": scanned / total}  # fmt: skip
+            "matching_rows": frame.count(), "files_ratio": scanned / total,
+            "duckdb_files_scanned": duckdb_scanned,
+            "duckdb_files_ratio": duckdb_scanned / total}  # fmt: skip
 
 
 def main() -> None:
@@ -224,6 +229,8 @@ def main() -> None:
     for name, found in [("spark_flow", skipped), ("deltalake", skipped_deltalake)]:
         print(f"files scanned / in table     {found['files_scanned']} / {found['files_in_table']}"
               f" = {found['files_ratio']:.3f}   (target <= 0.1), written by {name}")  # fmt: skip
+        print(f"  DuckDB delta_scan          {found['duckdb_files_scanned']} / "
+              f"{found['files_in_table']} = {found['duckdb_files_ratio']:.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

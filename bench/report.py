@@ -100,6 +100,11 @@ FIGURES = [
            f"(written by delta.write); by deltalake: "
            f"{r['skipping_deltalake_written']['files_scanned']} / "
            f"{r['skipping_deltalake_written']['files_in_table']}", "<= 0.1", lambda x: x <= 0.1),
+    Figure("delta_read", "DuckDB delta_scan, same filter: files scanned / files (20 batches)",
+           lambda r: r["skipping"]["duckdb_files_ratio"],
+           lambda r: f"{r['skipping']['duckdb_files_scanned']} / "
+           f"{r['skipping']['files_in_table']} (written by delta.write)", "<= 0.1",
+           lambda x: x <= 0.1),
     Figure("sequence", "Sequence resume after the boundary / full run",
            lambda r: r["resume_ratio"],
            lambda r: f"{r['resume_s']:.2f} s / {r['full_run_s']:.2f} s", "<= 0.3",
