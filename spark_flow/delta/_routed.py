@@ -48,7 +48,8 @@ class RoutedTable:
     Attributes:
         path: the Delta table.
         columns: the columns its files hold, exactly (the route column only if listed).
-        routes: the route values whose rows it takes; None for rows whose route is null.
+        routes: the route values whose rows it takes; None for rows whose route is null. A
+            table taking none is still committed (empty), like a write of no rows.
     """
 
     path: str
@@ -58,11 +59,11 @@ class RoutedTable:
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", tuple(self.columns))
         object.__setattr__(self, "routes", tuple(self.routes))
-        if not self.columns or not self.routes:
+        if not self.columns:
             raise InvalidArgumentError(
-                "RoutedTable",
-                f"{self.path!r} got columns {list(self.columns)} and routes {list(self.routes)}",
-                "Give each table the columns it holds and at least one route value.",
+                "columns",
+                f"table {self.path!r} got none",
+                "Give each table the columns it holds.",
             )
 
 
@@ -190,7 +191,9 @@ def _check_routes(df: DataFrame, route: str, tables: Sequence[RoutedTable]) -> N
     missing = sorted({route, *(c for t in tables for c in t.columns)} - set(df.columns))
     if missing:
         raise InvalidArgumentError(
-            "tables", f"columns {missing} are not in the DataFrame {df.columns}", "Add them."
+            "tables",
+            f"columns {missing} are not in the DataFrame {df.columns}",
+            "Route by a column of the DataFrame, and give each table only columns it has.",
         )
     routes = [value for table in tables for value in table.routes]
     if len(set(routes)) != len(routes):
