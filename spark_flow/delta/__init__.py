@@ -13,12 +13,16 @@ is skipped, *even when its data differs*. Give each distinct batch of data its o
 
 `optimize` compacts small files and `vacuum` deletes unreferenced ones (`maintenance`).
 
+`write_routed` writes several tables from one Spark job on the delta-rs backend (a classic
+session), each row to the table its route column names: a validated load's output and
+quarantine without computing the input twice.
+
 On a Spark Connect session the delta-rs backend commits on the server (`_connect`): the table
 is visible there, not necessarily in the client.
 
-Everything else in this package (`jvm`, `rs`, `source`, `_connect`, `_log`, `_schema`,
-`_stats`, `_compact`, `_files`, `_types`) is private to it; `records` is the public exception,
-for the runners' run history.
+Everything else in this package (`jvm`, `rs`, `source`, `_connect`, `_log`, `_routed`,
+`_schema`, `_stats`, `_compact`, `_files`, `_types`) is private to it; `records` is the public
+exception, for the runners' run history.
 """
 
 from __future__ import annotations
