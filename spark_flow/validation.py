@@ -309,7 +309,7 @@ class Validation:
             txn_version=txn_version,
         )
         quarantined, written = done.results
-        if not done.rows:
+        if not (quarantined.committed or written.committed):  # an empty input commits both
             return quarantined, written, nothing_read([self.name], reasons)
         accounting = counted(
             sum(done.rows.values()),

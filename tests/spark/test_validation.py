@@ -143,6 +143,17 @@ def test_one_spark_job_writes_both_tables_each_with_its_own_columns(
     assert file_columns(result.quarantine_path, result.quarantine.files) == {("reason", "raw")}
 
 
+def test_an_empty_input_is_accounted_as_nothing_read_and_nothing_missing(
+    devices: DataFrame, tmp_path: Path
+) -> None:
+    result = RULES.write(devices.limit(0), str(tmp_path / "out"), app_id="a", txn_version=0)
+
+    assert result.output.committed
+    assert result.accounting == Accounting(
+        0, {"output": 0}, {MALFORMED: 0, "type_too_short": 0, "no_name": 0}
+    )
+
+
 def file_columns(table: str, files: tuple[str, ...]) -> set[tuple[str, ...]]:
     assert files
     return {tuple(pq.read_schema(Path(table) / file).names) for file in files}
