@@ -257,6 +257,9 @@ class Validation:
         """
         classified = self._classified(df)
         target = quarantine or quarantine_path(output)
+        # One job needs both tables' files written by this process's workers and committed by
+        # this driver: not on Connect (the server commits) nor the jvm backend; and a transform
+        # or another writer sees only valid rows, so they keep the cached two-write path.
         if (
             writer is delta.write
             and transform is None
