@@ -13,8 +13,10 @@ row accounted for:
 - `Validation.write` writes the valid rows to the output and the rejected ones (`reason`,
   `raw`) to a quarantine Delta table, `<output>/_spark_flow_quarantine` unless told otherwise,
   both idempotently under the same `(app_id, txn_version)`: a rerun duplicates neither. The
-  counts come from `Observation`s on those writes: the input is persisted once and read once,
-  no `count()` pass. The result's `Accounting` says rows read, written, rejected by reason.
+  input is computed once and no `count()` pass runs: on the delta-rs backend one Spark job
+  writes both tables and counts the rows it writes; elsewhere the input is persisted and
+  `Observation`s on the writes count. The result's `Accounting` says rows read, written,
+  rejected by reason.
 
     devices = spark.read.schema(permissive(DEVICE_SCHEMA)).json("data/devices")
     rules = Validation([Rule("type_too_short", "length(type) > 3"),
@@ -32,8 +34,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation
@@ -41,6 +42,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from spark_flow import delta, storage
+from spark_flow._accounting import Accounting, counted, nothing_read
 from spark_flow._common import check_name, check_unique
 from spark_flow.delta import WriteResult
 from spark_flow.errors import InvalidArgumentError
@@ -136,53 +138,6 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Accounting:
-    """Where a run's input rows went: `rows_read = written + rejected` for every output.
-
-    Attributes:
-        rows_read: rows this run read (0 when every write was already committed).
-        rows_written: per output, rows this run committed there.
-        rows_rejected: per reason, rows rejected (every reason, zeros included).
-        note: why the sum does not hold, when it does not (e.g. an output already held the
-            batch); required then, so a report never shows a gap without a reason.
-    """
-
-    rows_read: int
-    rows_written: Mapping[str, int]
-    rows_rejected: Mapping[str, int] = field(default_factory=dict)
-    note: str | None = None
-
-    def __post_init__(self) -> None:
-        counts = [self.rows_read, *self.rows_written.values(), *self.rows_rejected.values()]
-        if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts):
-            raise InvalidArgumentError(
-                "Accounting", f"row counts are integers >= 0, got {counts}", "Pass row counts."
-            )
-        if not self.balanced and not self.note:
-            raise InvalidArgumentError(
-                "note",
-                f"{self.rows_read} rows read is not rows written {dict(self.rows_written)} "
-                f"+ rejected {dict(self.rows_rejected)}, and no note says why",
-                "Say in the note why rows read differ from rows written and rejected.",
-            )
-
-    @property
-    def balanced(self) -> bool:
-        """Every output's rows written plus the rows rejected are the rows read."""
-        rejected = sum(self.rows_rejected.values())
-        return all(self.rows_read == n + rejected for n in self.rows_written.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rows_read": self.rows_read,
-            "rows_written": dict(self.rows_written),
-            "rows_rejected": dict(self.rows_rejected),
-            "balanced": self.balanced,
-            "note": self.note,
-        }
-
-
-@dataclass(frozen=True)
 class ValidatedWrite:
     """What `Validation.write` did: the output's write, the quarantine's, and the accounting."""
 
@@ -274,10 +229,14 @@ class Validation:
     ) -> ValidatedWrite:
         """Write valid rows to `output`, rejected ones to the quarantine, and count them.
 
-        `df` is classified unless it already is (a `classify` step ran in a sequence), persisted
-        and read once: the quarantine's write fills the cache, the output's reads it. The write
-        that computes the input is observed before its filter and yields the rows read and
-        rejected, also in a rerun after a crash between the two writes.
+        `df` is classified unless it already is (a `classify` step ran in a sequence), and
+        computed once. With the default writer, no `transform` and the delta-rs backend on a
+        classic session, one Spark job writes both tables' files (`delta.write_routed`) and
+        counts the rows as it writes them; the quarantine is committed first, then the output.
+        Otherwise (another writer, a transform, Spark Connect, the jvm backend) `df` is
+        persisted: the quarantine's write fills the cache, the output's reads it, and an
+        `Observation` on the write that computes the input counts the rows. Either way a rerun
+        after a crash between the two commits writes only the output, and counts every row.
 
         Args:
             df: the input, read with `permissive(schema)` to catch malformed records.
@@ -298,6 +257,83 @@ class Validation:
         """
         classified = self._classified(df)
         target = quarantine or quarantine_path(output)
+        # One job needs both tables' files written by this process's workers and committed by
+        # this driver: not on Connect (the server commits) nor the jvm backend; and a transform
+        # or another writer sees only valid rows, so they keep the cached two-write path.
+        if (
+            writer is delta.write
+            and transform is None
+            and delta.routed_writes(classified.sparkSession)
+        ):
+            quarantined, written, accounting = self._write_routed(
+                classified, output, target, app_id=app_id, txn_version=txn_version
+            )
+        else:
+            quarantined, written, accounting = self._write_cached(
+                classified,
+                output,
+                target,
+                app_id=app_id,
+                txn_version=txn_version,
+                transform=transform,
+                writer=writer,
+            )
+        log.info(
+            "validation %s: %d rows read, %s written, rejected %s",
+            self.name,
+            accounting.rows_read,
+            dict(accounting.rows_written),
+            dict(accounting.rows_rejected),
+        )
+        return ValidatedWrite(written, quarantined, target, accounting)
+
+    def _write_routed(
+        self,
+        classified: DataFrame,
+        output: str,
+        target: str,
+        *,
+        app_id: str | None,
+        txn_version: int | None,
+    ) -> tuple[WriteResult, WriteResult, Accounting]:
+        """Both tables from one Spark job: the input parsed once, no cache, no Observation."""
+        reasons = self.reasons(classified)
+        data = tuple(c for c in classified.columns if c not in (REASON, RAW, CORRUPT_RECORD))
+        # The quarantine first: a replay after a crash before the output's commit skips it and
+        # writes the output, as the cached path does.
+        done = delta.write_routed(
+            classified,
+            REASON,
+            [
+                delta.RoutedTable(target, (REASON, RAW), reasons),
+                delta.RoutedTable(output, data, (None,)),
+            ],
+            app_id=app_id,
+            txn_version=txn_version,
+        )
+        quarantined, written = done.results
+        if not (quarantined.committed or written.committed):  # an empty input commits both
+            return quarantined, written, nothing_read([self.name], reasons)
+        accounting = counted(
+            sum(done.rows.values()),
+            {self.name: written.rows_written},
+            {reason: done.rows.get(reason, 0) for reason in reasons},
+            skipped={} if written.committed else {self.name: written.skipped_reason or ""},
+        )
+        return quarantined, written, accounting
+
+    def _write_cached(
+        self,
+        classified: DataFrame,
+        output: str,
+        target: str,
+        *,
+        app_id: str | None,
+        txn_version: int | None,
+        transform: Callable[[DataFrame], DataFrame] | None,
+        writer: Writer,
+    ) -> tuple[WriteResult, WriteResult, Accounting]:
+        """Two writes over the persisted input, counted by an Observation on the first that runs."""
         owns_cache = not classified.is_cached
         shared = (
             classified.persist(StorageLevel.MEMORY_AND_DISK_DESER) if owns_cache else classified
@@ -333,14 +369,7 @@ class Validation:
             computed=computed,
             skipped={} if written.committed else {self.name: written.skipped_reason or ""},
         )
-        log.info(
-            "validation %s: %d rows read, %s written, rejected %s",
-            self.name,
-            accounting.rows_read,
-            dict(accounting.rows_written),
-            dict(accounting.rows_rejected),
-        )
-        return ValidatedWrite(written, quarantined, target, accounting)
+        return quarantined, written, accounting
 
     def _classified(self, df: DataFrame) -> DataFrame:
         return df if REASON in df.columns and RAW in df.columns else self.classify(df)
@@ -409,16 +438,7 @@ class Tally:
         """
         key = next((k for k in computed if k in self._seen), None)
         if key is None:
-            return Accounting(
-                0,
-                dict.fromkeys(written, 0),
-                dict.fromkeys(self._reasons, 0),
-                note="nothing read: every write of this batch was already committed",
-            )
+            return nothing_read(written, self._reasons)
         metrics = self._seen[key].get
         rejected = {reason: int(metrics[f"r{i}"]) for i, reason in enumerate(self._reasons)}
-        notes = [why] if why else []
-        if skipped:
-            held = "; ".join(f"{output} ({reason})" for output, reason in skipped.items())
-            notes.append(f"already held this batch: {held}")
-        return Accounting(int(metrics["rows"]), written, rejected, note="; ".join(notes) or None)
+        return counted(int(metrics["rows"]), written, rejected, skipped=skipped, why=why)

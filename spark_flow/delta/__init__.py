@@ -13,12 +13,16 @@ is skipped, *even when its data differs*. Give each distinct batch of data its o
 
 `optimize` compacts small files and `vacuum` deletes unreferenced ones (`maintenance`).
 
+`write_routed` writes several tables from one Spark job on the delta-rs backend (a classic
+session), each row to the table its route column names: a validated load's output and
+quarantine without computing the input twice.
+
 On a Spark Connect session the delta-rs backend commits on the server (`_connect`): the table
 is visible there, not necessarily in the client.
 
-Everything else in this package (`jvm`, `rs`, `source`, `_connect`, `_log`, `_schema`,
-`_stats`, `_compact`, `_files`, `_types`) is private to it; `records` is the public exception,
-for the runners' run history.
+Everything else in this package (`jvm`, `rs`, `source`, `_connect`, `_log`, `_routed`,
+`_schema`, `_stats`, `_compact`, `_files`, `_types`) is private to it; `records` is the public
+exception, for the runners' run history.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from spark_flow._connect import is_connect
-from spark_flow.delta import _connect, _log, jvm, rs
+from spark_flow.delta import _connect, _log, _routed, jvm, rs
+from spark_flow.delta._routed import RoutedTable, RoutedWrite
 from spark_flow.delta._types import (
     BACKENDS,
     Backend,
@@ -49,6 +54,8 @@ __all__ = [
     "Backend",
     "Mode",
     "OptimizeReport",
+    "RoutedTable",
+    "RoutedWrite",
     "TableInfo",
     "VacuumReport",
     "WriteResult",
@@ -57,10 +64,12 @@ __all__ = [
     "enable_delta",
     "optimize",
     "read",
+    "routed_writes",
     "table_info",
     "transaction_version",
     "vacuum",
     "write",
+    "write_routed",
 ]
 
 log = logging.getLogger(__name__)
@@ -225,6 +234,59 @@ def write(
     if is_connect(df.sparkSession):
         return _connect.write(df, request)
     return rs.write(df, request)
+
+
+def routed_writes(spark: SparkSession) -> bool:
+    """True where `write_routed` writes: the delta-rs backend on a classic session."""
+    return backend(spark) == "delta-rs" and not is_connect(spark)
+
+
+def write_routed(
+    df: DataFrame,
+    route: str,
+    tables: Sequence[RoutedTable],
+    *,
+    app_id: str | None = None,
+    txn_version: int | None = None,
+) -> RoutedWrite:
+    """Write `df`'s rows to several Delta tables in one Spark job, each by its `route` value.
+
+    Each table's files hold exactly its `columns`; the rows are counted per route value as
+    they are written (no other job). One commit per table, in the order of `tables`, each with
+    the same Delta transaction: a table that already holds `(app_id, txn_version)` is skipped
+    (its rows are counted, not written), so a replay after a crash between two commits writes
+    only what is missing. Delta skips such a replay *even when the data differs*.
+
+    Args:
+        df: the rows.
+        route: the column whose value says which table a row goes to.
+        tables: where rows go; a row whose route no table takes is counted, not written.
+        app_id: stable name of the writer, the same for every table.
+        txn_version: the batch number.
+
+    Returns:
+        Each table's write, and rows per route value (empty when every table was skipped).
+
+    Raises:
+        InvalidArgumentError: columns missing from `df`, a route value given to two tables,
+            or a session `routed_writes` says no to (the jvm backend, Spark Connect): write
+            each table with `write` there.
+        SchemaMismatchError: a table's columns do not fit the existing table.
+
+    Example:
+        >>> tables = [RoutedTable("out/_rejected", ("reason", "raw"), ("bad",)),
+        ...           RoutedTable("out", ("id", "name"), (None,))]
+        >>> write_routed(df, "reason", tables, app_id="loader", txn_version=7).rows
+        {None: 95, 'bad': 5}
+    """
+    if not routed_writes(df.sparkSession):
+        where = "Spark Connect" if is_connect(df.sparkSession) else "the jvm backend"
+        raise InvalidArgumentError(
+            "df",
+            f"a routed write needs the delta-rs backend on a classic session, got {where}",
+            "Write each table with spark_flow.delta.write here.",
+        )
+    return _routed.write(df, route, tables, app_id=app_id, txn_version=txn_version)
 
 
 def _optimize_write(spark: SparkSession, asked: bool | None) -> bool:

@@ -179,6 +179,17 @@ class FileWriter:
 
     def write(self, batches: Iterable[pa.RecordBatch]) -> list[WrittenFile]:
         """Write the batches; on a failure, remove the files this call wrote and re-raise."""
+        files = self.open()
+        try:
+            for batch in batches:
+                files.add(pa.Table.from_batches([batch]))
+            return files.close()
+        except BaseException:
+            files.abort()
+            raise
+
+    def open(self) -> TaskFiles:
+        """The files of one task, written as rows are added: a routed write feeds several."""
         from spark_flow import storage
 
         local = storage.is_local(self.root)
@@ -189,25 +200,9 @@ class FileWriter:
             location = storage.folder(self.root)
         else:
             store, location = storage.filesystem(self.root, self.store_options)
-        opened: dict[tuple[str | None, ...], _OpenFile] = {}
-        try:
-            for batch in batches:
-                for values, rows in self._split(batch):
-                    key = tuple(values.values())
-                    if key not in opened:
-                        opened[key] = self._open(store, location, values, rows.schema, local)
-                    opened[key].add(rows)
-            return [self._close(store, location, file) for file in opened.values()]
-        except BaseException:
-            for file in opened.values():
-                with suppress(pa.ArrowException, OSError):  # the first error is the one to tell
-                    file.writer.close()
-                    file.stream.close()
-            storage.delete_files(self.root, [file.path for file in opened.values()])
-            raise
+        return TaskFiles(self, store, location, local)
 
-    def _split(self, batch: pa.RecordBatch) -> Iterator[tuple[dict[str, str | None], pa.Table]]:
-        table = pa.Table.from_batches([batch])
+    def _split(self, table: pa.Table) -> Iterator[tuple[dict[str, str | None], pa.Table]]:
         if not self.partition_by:
             if table.num_rows:
                 yield {}, table
@@ -262,3 +257,36 @@ class FileWriter:
                 indexed_columns=self.indexed_columns,
             ),
         )
+
+
+@dataclass
+class TaskFiles:
+    """The files one task of a `FileWriter` has open: one per partition value."""
+
+    writer: FileWriter
+    store: Any
+    location: str
+    local: bool
+    opened: dict[tuple[str | None, ...], _OpenFile] = field(default_factory=dict)
+
+    def add(self, table: pa.Table) -> None:
+        for values, rows in self.writer._split(table):
+            key = tuple(values.values())
+            if key not in self.opened:
+                self.opened[key] = self.writer._open(
+                    self.store, self.location, values, rows.schema, self.local
+                )
+            self.opened[key].add(rows)
+
+    def close(self) -> list[WrittenFile]:
+        return [self.writer._close(self.store, self.location, f) for f in self.opened.values()]
+
+    def abort(self) -> None:
+        """Close and remove every file opened; the first error is the one to tell."""
+        from spark_flow import storage
+
+        for file in self.opened.values():
+            with suppress(pa.ArrowException, OSError):
+                file.writer.close()
+                file.stream.close()
+        storage.delete_files(self.writer.root, [file.path for file in self.opened.values()])

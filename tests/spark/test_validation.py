@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import delta
 from spark_flow.errors import InvalidArgumentError
+from spark_flow.testing import count_spark_jobs
 from spark_flow.validation import (
     CORRUPT_RECORD,
     MALFORMED,
@@ -108,13 +111,15 @@ def test_write_counts_exactly_and_a_rerun_duplicates_nothing(
     assert quarantined.count() == 5
 
 
+# No transform: one routed job writes both tables; a transform: two writes over a cache.
+@pytest.mark.parametrize("transform", [None, lambda d: d], ids=["routed", "cached"])
 def test_a_rerun_after_a_crash_between_the_writes_counts_from_the_output_write(
-    devices: DataFrame, tmp_path: Path
+    devices: DataFrame, tmp_path: Path, transform: Callable[[DataFrame], DataFrame] | None
 ) -> None:
     out = str(tmp_path / "out")
     delta.write(RULES.rejected(devices), quarantine_path(out), app_id="load.1", txn_version=1)
 
-    rerun = RULES.write(devices, out, app_id="load.1", txn_version=1, transform=lambda d: d)
+    rerun = RULES.write(devices, out, app_id="load.1", txn_version=1, transform=transform)
 
     assert not rerun.quarantine.committed
     assert rerun.output.committed
@@ -122,6 +127,36 @@ def test_a_rerun_after_a_crash_between_the_writes_counts_from_the_output_write(
         6, {"output": 1}, {MALFORMED: 2, "type_too_short": 2, "no_name": 1}
     )
     assert delta.read(devices.sparkSession, quarantine_path(out)).count() == 5
+
+
+def test_one_spark_job_writes_both_tables_each_with_its_own_columns(
+    devices: DataFrame, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "out")
+
+    with count_spark_jobs(devices.sparkSession) as jobs:
+        result = RULES.write(devices, out, app_id="load.1", txn_version=1)
+
+    assert jobs.count == 1
+    assert result.accounting.balanced
+    assert file_columns(out, result.output.files) == {("type", "full_name", "version")}
+    assert file_columns(result.quarantine_path, result.quarantine.files) == {("reason", "raw")}
+
+
+def test_an_empty_input_is_accounted_as_nothing_read_and_nothing_missing(
+    devices: DataFrame, tmp_path: Path
+) -> None:
+    result = RULES.write(devices.limit(0), str(tmp_path / "out"), app_id="a", txn_version=0)
+
+    assert result.output.committed
+    assert result.accounting == Accounting(
+        0, {"output": 0}, {MALFORMED: 0, "type_too_short": 0, "no_name": 0}
+    )
+
+
+def file_columns(table: str, files: tuple[str, ...]) -> set[tuple[str, ...]]:
+    assert files
+    return {tuple(pq.read_schema(Path(table) / file).names) for file in files}
 
 
 def test_a_classify_step_before_write_is_not_repeated(devices: DataFrame, tmp_path: Path) -> None:
