@@ -7,11 +7,12 @@ Two kinds of location:
   rename.
 - **stores**: every other scheme, object stores first (`s3://`, `gs://`, `abfss://` ...). No folder
   can be renamed atomically, but one object is written whole by one PUT, which is all a small
-  file such as a readiness marker needs. pyarrow.fs reads and writes those objects, deltalake
-  reads and commits Delta logs there, obstore serves conditional puts; all three take their
-  credentials the standard ways (`AWS_*`, `GOOGLE_*`, `AZURE_*` variables, `~/.aws` profiles,
-  instance profiles) and the endpoint and options from `options(path, client=...)`, which
-  merges a profile's `[storage]` table (`configure`) with the environment.
+  file such as a readiness marker needs. pyarrow.fs writes and lists those objects, deltalake
+  reads and commits Delta logs there, obstore reads objects (one GET each) and serves
+  conditional puts; all three take their credentials the standard ways (`AWS_*`, `GOOGLE_*`,
+  `AZURE_*` variables, `~/.aws` profiles, instance profiles) and the endpoint and options from
+  `options(path, client=...)`, which merges a profile's `[storage]` table (`configure`) with
+  the environment.
 
 Pattern modules pass every path through here instead of parsing it themselves, so a new scheme
 is taught once.
@@ -272,9 +273,8 @@ def open_input_file(path: str) -> NativeFile:
     """The file at `path` opened for random access (Parquet readers seek to the footer).
 
     A store URI is URI-encoded, as Delta logs write them (`decode_uri`). A store's object is
-    read whole by one GET and served from memory, where pyarrow's store file sends a HEAD and a
-    GET per range read (footer, column chunks); the callers read every column anyway.
-    """
+    read whole by one GET, where pyarrow's store file sends a HEAD and a GET per range read
+    (footer, column chunks): the callers read every column anyway."""
     from pyarrow import BufferReader, OSFile
 
     if is_local(path):
