@@ -136,15 +136,15 @@ class LocalS3:
 
     @contextmanager
     def recording(self) -> Iterator[list[tuple[str, str]]]:
-        """(method, object path) of each request the server answers inside the block, from any
+        """(method, `/bucket/key`) of each request the server answers inside the block, from any
         process (Spark's Python workers too), in order; the list is filled when the block ends.
 
         For tests and benchmarks that count requests: on a real store each one is a round trip.
 
         Example:
-            >>> with server.recording() as requests:  # doctest: +SKIP
-            ...     delta.read(spark, table).collect()
-            >>> [method for method, _ in requests]  # doctest: +SKIP
+            with server.recording() as requests:
+                delta.read(spark, "s3://warehouse/devices").collect()
+            gets = [path for method, path in requests if method == "GET"]
         """
 
         def recorder(action: str) -> bytes:
