@@ -15,12 +15,19 @@ on the store would stall a server thread of the same process they are waiting fo
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from spark_flow._local_server import LocalServer, free_port
 from spark_flow.errors import MissingDependencyError, SparkFlowError
@@ -48,6 +55,7 @@ class LocalS3(LocalServer):
     secret_key: str = field(default="testing", repr=False)
     region: str = "us-east-1"
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _folder: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -74,8 +82,14 @@ class LocalS3(LocalServer):
             raise MissingDependencyError("a local S3 server", "moto[server]", "dev") from exc
         self.port = free_port()
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self._folder = tempfile.TemporaryDirectory(prefix="spark_flow-local-s3-")
+        # moto's request recorder (`recording`) writes into its working folder unless told.
+        recording = os.path.join(self._folder.name, "requests.jsonl")
         self._process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "MOTO_RECORDER_FILEPATH": recording},
         )
         self._wait_until_listening(self._process)
         log.info("local S3 server listening on %s", self.endpoint)
@@ -114,9 +128,43 @@ class LocalS3(LocalServer):
         store.create_dir(name)
         return f"s3://{name}"
 
+    @contextmanager
+    def recording(self) -> Iterator[list[tuple[str, str]]]:
+        """(method, `/bucket/key`) of each request the server answers inside the block, from any
+        process (Spark's Python workers too), in order; the list is filled when the block ends.
+
+        For tests and benchmarks that count requests: on a real store each one is a round trip.
+
+        Example:
+            with server.recording() as requests:
+                delta.read(spark, "s3://warehouse/devices").collect()
+            gets = [path for method, path in requests if method == "GET"]
+        """
+
+        def recorder(action: str) -> bytes:
+            url = f"{self.endpoint}/moto-api/recorder/{action}"
+            body = None if action.startswith("download") else b"{}"
+            with urllib.request.urlopen(urllib.request.Request(url, body)) as reply:
+                return bytes(reply.read())
+
+        requests: list[tuple[str, str]] = []
+        recorder("reset-recording")
+        recorder("start-recording")
+        try:
+            yield requests
+        finally:
+            recorder("stop-recording")
+        for line in recorder("download-recording").decode().splitlines():
+            request = json.loads(line)
+            path = request["url"].removeprefix(self.endpoint).split("?", 1)[0]
+            requests.append((request["method"], unquote(path)))
+
     def stop(self) -> None:
         """Stop the server; its buckets are gone with it."""
         if self._process is not None:
             self._process.terminate()
             self._process.wait(timeout=30)
             self._process = None
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None

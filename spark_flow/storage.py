@@ -7,11 +7,12 @@ Two kinds of location:
   rename.
 - **stores**: every other scheme, object stores first (`s3://`, `gs://`, `abfss://` ...). No folder
   can be renamed atomically, but one object is written whole by one PUT, which is all a small
-  file such as a readiness marker needs. pyarrow.fs reads and writes those objects, deltalake
-  reads and commits Delta logs there, obstore serves conditional puts; all three take their
-  credentials the standard ways (`AWS_*`, `GOOGLE_*`, `AZURE_*` variables, `~/.aws` profiles,
-  instance profiles) and the endpoint and options from `options(path, client=...)`, which
-  merges a profile's `[storage]` table (`configure`) with the environment.
+  file such as a readiness marker needs. pyarrow.fs writes and lists those objects, deltalake
+  reads and commits Delta logs there, obstore reads objects (one GET each) and serves
+  conditional puts; all three take their credentials the standard ways (`AWS_*`, `GOOGLE_*`,
+  `AZURE_*` variables, `~/.aws` profiles, instance profiles) and the endpoint and options from
+  `options(path, client=...)`, which merges a profile's `[storage]` table (`configure`) with
+  the environment.
 
 Pattern modules pass every path through here instead of parsing it themselves, so a new scheme
 is taught once.
@@ -249,35 +250,39 @@ def read_text(path: str) -> str | None:
 
 
 def read_bytes(path: str) -> bytes | None:
-    """The bytes of the file at `path`, or None when there is none."""
+    """The bytes of the file at `path`, or None when there is none; on a store by one GET."""
     if is_local(path):
         try:
             return Path(_local(path)).read_bytes()
         except FileNotFoundError:
             return None
-    store, location = filesystem(path)
+    import obstore
+    from obstore.exceptions import BaseError
 
-    def read() -> bytes | None:
-        try:
-            with store.open_input_stream(location) as source:
-                return bytes(source.read())
-        except FileNotFoundError:
-            return None
-
-    return _attempt(path, "read", read)
+    # The key whole, below the bucket: from_url would percent-decode a longer prefix.
+    bucket, key = path.split("://", 1)[1].split("/", 1)
+    try:
+        return bytes(obstore.get(object_store(f"{scheme(path)}://{bucket}"), key).bytes())
+    except FileNotFoundError:  # obstore's NotFoundError is one
+        return None
+    except BaseError as exc:
+        raise StorageError(path, "read", str(exc).splitlines()[0]) from exc
 
 
 def open_input_file(path: str) -> NativeFile:
     """The file at `path` opened for random access (Parquet readers seek to the footer).
 
-    A store URI is URI-encoded, as Delta logs write them (`decode_uri`).
-    """
-    if is_local(path):
-        from pyarrow import OSFile
+    A store URI is URI-encoded, as Delta logs write them (`decode_uri`). A store's object is
+    read whole by one GET, where pyarrow's store file sends a HEAD and a GET per range read
+    (footer, column chunks): the callers read every column anyway."""
+    from pyarrow import BufferReader, OSFile
 
+    if is_local(path):
         return _attempt(path, "open", lambda: OSFile(_local(path)))
-    store, location = filesystem(decode_uri(path))
-    return _attempt(path, "open", lambda: store.open_input_file(location))
+    data = read_bytes(decode_uri(path))
+    if data is None:
+        raise StorageError(path, "open", "there is no such object")
+    return BufferReader(data)
 
 
 def write_text_atomically(path: str, text: str) -> None:

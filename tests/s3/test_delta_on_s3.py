@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 
 from spark_flow import delta
 from spark_flow.errors import InvalidArgumentError
+from spark_flow.local_s3 import LocalS3
 from spark_flow.testing import assert_df_equal, count_spark_jobs
 
 ROWS = [(1, "fr", 1.5), (2, None, None), (3, "a/b=c", 3.0), (4, "fr", 4.0)]
@@ -99,3 +100,20 @@ def test_delta_read_round_trips_a_table_on_the_store(spark: SparkSession, s3_buc
     delta.write(df, table, partition_by=["country"])
 
     assert_df_equal(delta.read(spark, table), df, ignore_column_order=True)
+
+
+def test_each_data_file_is_read_by_one_request(
+    spark: SparkSession, s3_server: LocalS3, s3_bucket: str
+) -> None:
+    # On a real store each request waits a round trip: no HEAD, no GET per footer or column.
+    table = f"{s3_bucket}/one-get"
+    delta.write(spark.createDataFrame(ROWS, SCHEMA).repartition(2), table)
+    files = committed_files(table)
+
+    with s3_server.recording() as requests:
+        rows = delta.read(spark, table).collect()
+
+    bucket = s3_bucket.removeprefix("s3://")
+    data = [(method, p) for method, p in requests if p.removeprefix(f"/{bucket}/one-get/") in files]
+    assert sorted(row.id for row in rows) == [1, 2, 3, 4]
+    assert sorted(data) == sorted(("GET", f"/{bucket}/one-get/{name}") for name in files)
