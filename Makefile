@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# `make test` runs the suite in this many processes, each with its own Spark session; a test
+# file stays in one process (its module fixtures are built once). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 CLUSTER_PORT ?= 7077
 CLUSTER_UI_PORT ?= 8080
 
@@ -34,7 +37,7 @@ run: setup
 	$(BIN)/spark-flow demo
 
 test: setup postgres-server
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 smoke-43: $(SMOKE_VENV)/.installed
 	$(SMOKE_VENV)/bin/python -c 'import pyspark; print("pyspark", pyspark.__version__)'
