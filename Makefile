@@ -93,9 +93,12 @@ bench: setup postgres-server jdbc-driver
 	$(BIN)/python bench/bench_object_store.py --rows 1000000 --repeat 3
 	$(BIN)/python bench/report.py $$(cat bench/results/.started)
 
+# dist/spark_flow.zip: the wheel's contents for spark-submit --py-files, which puts only .zip,
+# .egg and .jar files on the executors' path (a .whl there reaches the driver alone).
 package: setup
 	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
-	@ls dist/*.whl
+	cp "$$(ls -t dist/spark_flow-*.whl | head -n 1)" dist/spark_flow.zip
+	@ls dist/*.whl dist/spark_flow.zip
 
 # A standalone master and worker on 127.0.0.1 (pids and logs in data/cluster); prints the URL.
 # Jobs go to it with: $(BIN)/spark-flow submit JOB --profile cluster --master spark://127.0.0.1:$(CLUSTER_PORT) -- ...

@@ -183,17 +183,21 @@ def test_bundled_jobs_run_on_the_cluster_executors(
     assert len(list((folder / "work").glob("app-*"))) >= 3
 
 
-def test_a_bundled_job_runs_from_the_wheel_on_py_files(
+def test_a_bundled_job_runs_from_the_wheel_s_zip_on_py_files(
     cluster: tuple[str, Path], wheel: Path, python_without_spark_flow: Path, tmp_path: Path
 ) -> None:
-    """The README's spark-submit: the driver and executors import spark_flow from the wheel
-    only, and its profiles and the job's siblings come with it."""
+    """The README's spark-submit: the driver and executors import spark_flow from the wheel's
+    contents only (as `make package`'s zip: pyspark puts no `.whl` on the executors' path),
+    and its profiles and the job's siblings come with it. The loader's routed write runs
+    spark_flow code in the executors' Python workers."""
     url, _ = cluster
     valid = generated_devices(tmp_path / "devices")
     python = str(python_without_spark_flow)
     home = spark_home()
+    shipped = tmp_path / "spark_flow.zip"
+    shutil.copyfile(wheel, shipped)
     result = subprocess.run(
-        [str(home / "bin" / "spark-submit"), "--master", url, *EXECUTOR, "--py-files", str(wheel),
+        [str(home / "bin" / "spark-submit"), "--master", url, *EXECUTOR, "--py-files", str(shipped),
          str(JOBS / "devices_loader.py"), "--input", str(tmp_path / "devices"),
          "--output", str(tmp_path / "loaded"), "--batch-id", "1"],
         env={**ENV, "SPARK_HOME": str(home), "PYSPARK_PYTHON": python,
