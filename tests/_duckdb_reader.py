@@ -29,7 +29,7 @@ def duckdb_rows(table: str | Path, where: str = "TRUE") -> list[dict[str, Any]]:
     """The rows of the Delta table at `table` matching `where`, as DuckDB reads them."""
     with _connection() as connection:
         result = connection.execute(f"SELECT * FROM delta_scan('{table}') WHERE {where}")
-        return result.fetch_arrow_table().to_pylist()
+        return result.to_arrow_table().to_pylist()
 
 
 def duckdb_files_scanned(table: str | Path, where: str) -> tuple[int, int]:
