@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from spark_flow._connect import is_connect
-from spark_flow.delta import _connect, _log, _routed, jvm, rs
+from spark_flow.delta import _connect, _log, _read_spark, _routed, jvm, rs
 from spark_flow.delta._routed import RoutedTable, RoutedWrite
 from spark_flow.delta._types import (
     BACKENDS,
@@ -343,7 +343,7 @@ def read(
             with _connect.on_server():  # analysed now: a table refused is refused here, typed
                 frame.schema  # noqa: B018  (the analysis is the point)
         return frame if filter is None else frame.where(filter)
-    return rs.read(spark, path, version, filter)
+    return _read_spark.read(spark, path, version, filter)
 
 
 def table_info(path: str) -> TableInfo | None:

@@ -44,7 +44,7 @@ from deltalake.transaction import (
 )
 
 from spark_flow import storage
-from spark_flow.delta import _log, _read_spark, _stats
+from spark_flow.delta import _log, _stats
 from spark_flow.delta._create import create_on_store
 from spark_flow.delta._files import (
     HIVE_NULL,
@@ -64,7 +64,7 @@ from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame
     from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
@@ -416,13 +416,3 @@ def _version_of(root: str, write_id: str, *, after: int | None) -> int:
     raise RuntimeError(  # a committed write always leaves its commit file; say so if it did not
         f"committed to {root!r} but found no commit carrying write id {write_id} after {after}"
     )
-
-
-def read(
-    spark: SparkSession,
-    path: str,
-    version: int | None = None,
-    row_filter: str | Column | None = None,
-) -> DataFrame:
-    """Read the table (at `version`) as its log plans it; see `spark_flow.delta._read`."""
-    return _read_spark.read(spark, path, version, row_filter)
