@@ -336,11 +336,12 @@ def read(
         raise InvalidArgumentError(
             "version", f"expected an integer >= 0, got {version!r}", "Pass a table version."
         )
-    if backend(spark) == "jvm" or is_connect(spark):
+    connector = backend(spark) == "jvm"
+    if connector or is_connect(spark):
         # format("delta"): on Connect the server reads the log (the `delta` data source there)
         frame = jvm.read(spark, path, version)
-        if is_connect(spark):
-            with _connect.on_server():  # analysed now: a table refused is refused here, typed
+        if not connector:  # our data source on the server: analysed now, so a table it
+            with _connect.on_server():  # refuses is refused here, with our typed error
                 frame.schema  # noqa: B018  (the analysis is the point)
         return frame if filter is None else frame.where(filter)
     return _read_spark.read(spark, path, version, filter)
