@@ -134,6 +134,8 @@ def client_options(kind: str, client: Client) -> dict[str, Any]:
             "access_key": s3.access_key,
             "secret_key": s3.secret_key,
             "session_token": s3.session_token,
+            # A file smaller than one part goes up in one PUT, not a 3-request multipart upload.
+            "allow_delayed_open": True,
         }
         if s3.endpoint is not None:
             pyarrow["scheme"] = s3.endpoint.split("://", 1)[0]

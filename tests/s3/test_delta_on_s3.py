@@ -117,3 +117,18 @@ def test_each_data_file_is_read_by_one_request(
     data = [(method, p) for method, p in requests if p.removeprefix(f"/{bucket}/one-get/") in files]
     assert sorted(row.id for row in rows) == [1, 2, 3, 4]
     assert sorted(data) == sorted(("GET", f"/{bucket}/one-get/{name}") for name in files)
+
+
+def test_each_data_file_is_written_by_one_request(
+    spark: SparkSession, s3_server: LocalS3, s3_bucket: str
+) -> None:
+    # A multipart upload costs three round trips (create, part, complete) for a small file.
+    table = f"{s3_bucket}/one-put"
+    with s3_server.recording() as requests:
+        delta.write(spark.createDataFrame(ROWS, SCHEMA).repartition(2), table)
+    files = committed_files(table)
+
+    bucket = s3_bucket.removeprefix("s3://")
+    data = [(method, p) for method, p in requests if p.removeprefix(f"/{bucket}/one-put/") in files]
+    assert files
+    assert sorted(data) == sorted(("PUT", f"/{bucket}/one-put/{name}") for name in files)
