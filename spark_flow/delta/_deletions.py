@@ -1,21 +1,26 @@
 """Dropping the rows deletion vectors remove, inside Spark's Parquet scan.
 
-A row is identified by its file (`_metadata.file_path`) and its position in it
-(`_metadata.row_index`). Joining every scanned row against one row per *deleted* row probes a
-table as large as the deletions; instead the deleted rows are sent as bitmaps: one build row per
-(file, bucket of `2**BUCKET_BITS` rows) that has deletions, carrying the bucket's bits as
-`array<bigint>`. Each scanned row finds its bucket by a broadcast left join on one long key
-and tests its own bit; rows of buckets without deletions find no bucket and are kept.
+A row is identified by its file and its position in it: the row index Spark's Parquet reader
+fills into a read-schema column named `ROW_INDEX_COLUMN` (what `_metadata.row_index` reads,
+without building the `_metadata` struct for every row). Joining every scanned row against one
+row per *deleted* row probes a table as large as the deletions; instead the deleted rows are
+sent as bitmaps: one build row per (file, bucket of `2**BUCKET_BITS` rows) that has deletions,
+carrying the bucket's bits as `array<bigint>`. Each scanned row finds its bucket by a broadcast
+left join on one long key and tests its own bit; rows of buckets without deletions find no
+bucket and are kept.
 
-The key is `xxhash64(file_path) << 24 | bucket`. A hash may collide, and a collision would drop
-rows of the wrong file, so the driver computes the same hash (xxhash64, Spark's seed) for every
-file scanned and keys the join on the exact (file path, bucket) pair when two files share
+The key is `file << 24 | bucket`, where `file` is the file's size (`_metadata.file_size`) when
+the driver has read every scanned file's size from the filesystem and no two are equal, else
+`xxhash64(file_path)`. A shared key would drop rows of the wrong file, so the driver computes
+the same keys (sizes by `stat`, never the log's `size`, which a writer may have got wrong;
+xxhash64 with Spark's seed) and joins on the exact (file path, bucket) pair when two files share
 their key bits, or a file could have more buckets than the key holds.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,10 +38,14 @@ BUCKET_BITS = 12
 _WORDS = 1 << (BUCKET_BITS - 6)
 _KEY_BUCKET_BITS = 24  # the low bits of the hashed key hold the bucket; the rest, the file's hash
 _ROW_LIMIT = 1 << (BUCKET_BITS + _KEY_BUCKET_BITS)  # rows past it have no hashed key
+_SIZE_LIMIT = 1 << (63 - _KEY_BUCKET_BITS)  # larger sizes would spill into the sign bit
 _SPARK_HASH_SEED = 42  # xxhash64's seed in Spark SQL
 _KEY = "_spark_flow_dv_key"
 _BUCKET = "_spark_flow_dv_bucket"
 _WORDS_COLUMN = "_spark_flow_dv_words"
+ROW_INDEX_COLUMN = "_tmp_metadata_row_index"
+"""A Parquet read schema's column that Spark fills with each row's index in its file
+(`ParquetFileFormat.ROW_INDEX_TEMPORARY_COLUMN_NAME`); `_kept` fails the read if it is ever null."""
 
 
 def without_deleted_rows(
@@ -44,19 +53,19 @@ def without_deleted_rows(
     frame: DataFrame,
     deletions: dict[str, np.ndarray[Any, Any]],
     *,
-    file_column: str,
-    row_column: str,
+    columns: DeletionColumns,
+    sizes: list[int] | None,
 ) -> DataFrame:
     """`frame` without the rows that `deletions` remove.
 
     Args:
         spark: the session building the bitmaps.
-        frame: a scan with each row's `_metadata.file_path` in `file_column` and
-            `_metadata.row_index` in `row_column`.
+        frame: a scan with the columns `columns` names.
         deletions: `_metadata.file_path` of each scanned file -> its deleted row indexes,
             ascending; every file of the scan has an entry.
-        file_column: the column of `frame` holding the file path.
-        row_column: the column of `frame` holding the row index.
+        columns: the columns of `frame` holding each row's file path, file size and row index.
+        sizes: each file's size in bytes as the filesystem lists it (as Spark does), in the
+            order of `deletions`; None when the driver could not read them.
     """
     spark_names = list(deletions)
     deleted = [rows.astype(np.int64, copy=False) for rows in deletions.values()]
@@ -65,22 +74,37 @@ def without_deleted_rows(
         pa.array(np.arange(sum(len(b) for b in buckets) + 1, dtype=np.int32) * _WORDS),
         pa.array(np.concatenate([_bitmaps(r, b) for r, b in zip(deleted, buckets, strict=True)])),
     )
-    row = F.col(row_column)
-    keys = hashed_keys(spark_names, deleted, buckets)
-    if keys is None:
+    row = F.col(columns.row)
+    prefixes = file_prefixes(spark_names, deleted, sizes)
+    if prefixes is None:
         log.info("deletion vectors of %d files joined on (file, bucket): hashed keys could collide",
                  len(deleted))  # fmt: skip
         names = [name for name, b in zip(spark_names, buckets, strict=True) for _ in b]
-        columns = {file_column: pa.array(names, pa.string()), _BUCKET: np.concatenate(buckets)}
-        on, helper = [file_column, _BUCKET], _BUCKET
-        frame = frame.withColumn(_BUCKET, F.shiftright(row, BUCKET_BITS))
+        build = {columns.file: pa.array(names, pa.string()), _BUCKET: np.concatenate(buckets)}
+        on, helper = [columns.file, _BUCKET], _BUCKET
+        bucket = F.when(row >= 0, F.shiftright(row, BUCKET_BITS))
+        frame = frame.withColumn(_BUCKET, _checked(row, bucket))
     else:
-        columns = {_KEY: keys}
+        shifted, by_size = prefixes
+        keys = [prefix | b.astype(np.uint64) for prefix, b in zip(shifted, buckets, strict=True)]
+        build = {_KEY: np.concatenate(keys).view(np.int64)}
         on, helper = [_KEY], _KEY
-        frame = frame.withColumn(_KEY, _hashed_key(F.col(file_column), row))
-    bitmaps = spark.createDataFrame(pa.table({**columns, _WORDS_COLUMN: words}))
+        file = F.col(columns.size) if by_size else F.xxhash64(columns.file)
+        log.debug("deletion vectors of %d files joined on the file's %s and the bucket",
+                  len(deleted), "size" if by_size else "path hash")  # fmt: skip
+        frame = frame.withColumn(_KEY, _key(file, row))
+    bitmaps = spark.createDataFrame(pa.table({**build, _WORDS_COLUMN: words}))
     joined = frame.join(F.broadcast(bitmaps), on=on, how="left")
     return joined.where(_kept(row)).drop(helper, _WORDS_COLUMN)
+
+
+@dataclass(frozen=True)
+class DeletionColumns:
+    """The scan's columns that locate a row: file path, file size (bytes) and row index."""
+
+    file: str
+    size: str
+    row: str
 
 
 def _bitmaps(rows: np.ndarray[Any, Any], buckets: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -93,26 +117,29 @@ def _bitmaps(rows: np.ndarray[Any, Any], buckets: np.ndarray[Any, Any]) -> np.nd
     return flat
 
 
-def hashed_keys(
+def file_prefixes(
     spark_names: list[str],
     deleted: list[np.ndarray[Any, Any]],
-    buckets: list[np.ndarray[Any, Any]],
-) -> np.ndarray[Any, Any] | None:
-    """The hashed key of each (file, bucket), flat; None when the keys cannot be trusted.
+    sizes: list[int] | None,
+) -> tuple[np.ndarray[Any, Any], bool] | None:
+    """Each file's part of the join key, shifted into place, and whether it is the file's size
+    (else the hash of its path); None when no key can be trusted.
 
-    The scan computes `_hashed_key` for every row of every file, bucket with deletions or not,
-    so the key is unique only if the files' hashes differ in the bits the key keeps and no
-    deleted row lies past the buckets the key holds.
+    The scan computes the key for every row of every file, bucket with deletions or not, so
+    it is unique only if the files' prefixes differ and no deleted row lies past the buckets
+    the key holds.
     """
     if any(len(rows) and rows[-1] >= _ROW_LIMIT for rows in deleted):
         return None
+    if sizes is not None and all(0 <= size < _SIZE_LIMIT for size in sizes):
+        by_size = np.left_shift(np.array(sizes, dtype=np.uint64), np.uint64(_KEY_BUCKET_BITS))
+        if len(np.unique(by_size)) == len(by_size):
+            return by_size, True
     hashes = np.array([path_hash(name) for name in spark_names], dtype=np.int64).view(np.uint64)
-    prefixes = np.left_shift(hashes, np.uint64(_KEY_BUCKET_BITS))
-    if len(np.unique(prefixes)) < len(prefixes):
-        return None
-    per_bucket = [prefix | b.astype(np.uint64) for prefix, b in zip(prefixes, buckets, strict=True)]
-    keys: np.ndarray[Any, Any] = np.concatenate(per_bucket).view(np.int64)
-    return keys
+    by_hash = np.left_shift(hashes, np.uint64(_KEY_BUCKET_BITS))
+    if len(np.unique(by_hash)) == len(by_hash):
+        return by_hash, False
+    return None
 
 
 def path_hash(name: str) -> int:
@@ -121,10 +148,23 @@ def path_hash(name: str) -> int:
     return unsigned - (1 << 64) if unsigned >= 1 << 63 else unsigned
 
 
-def _hashed_key(file: Column, row: Column) -> Column:
-    # Rows past _ROW_LIMIT get no key (kept): their bucket would spill into the hash bits.
-    key = F.shiftleft(F.xxhash64(file), _KEY_BUCKET_BITS).bitwiseOR(F.shiftright(row, BUCKET_BITS))
-    return F.when(row < _ROW_LIMIT, key)
+def _key(file: Column, row: Column) -> Column:
+    # Rows past _ROW_LIMIT get no key (kept): their bucket would spill into the file's bits.
+    key = F.shiftleft(file, _KEY_BUCKET_BITS).bitwiseOR(F.shiftright(row, BUCKET_BITS))
+    return _checked(row, F.when(row < _ROW_LIMIT, key))
+
+
+def _checked(row: Column, value: Column) -> Column:
+    """`value`, failing the read for a row without its index: it could be a deleted one."""
+    # The check comes second: evaluated only for rows the first condition did not match.
+    return value.when(row.isNull(), F.raise_error(F.lit(_NO_ROW_INDEX)))
+
+
+_NO_ROW_INDEX = (
+    "reading a table with deletion vectors: Spark's Parquet reader gave a row no index "
+    f"({ROW_INDEX_COLUMN}), so its deletion could not be checked. This Spark version reads "
+    "row indexes differently: read the table with spark.spark_flow.delta.readPath=arrow."
+)
 
 
 def _kept(row: Column) -> Column:

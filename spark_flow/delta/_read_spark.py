@@ -6,8 +6,8 @@ Either way the rows stay in the executors; the driver reads only the log.
 
 The log's facts reach the rows through the file each row came from (`_metadata.file_path`):
 a broadcast join adds the partition values of its add action, and a join of bitmaps on
-(`file_path`, `_metadata.row_index`) drops the rows its deletion vector removes (`_deletions`;
-files without one are scanned apart, without that join). Tables without partitions or deletion
+(file, row index) drops the rows its deletion vector removes (`_deletions`; files without one
+are scanned apart, without that join). Tables without partitions or deletion
 vectors are scanned as they are. Column mapping is a projection: each stored (physical) column
 is cast to its logical type, which renames nested fields by position.
 """
@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from spark_flow import storage
 from spark_flow.delta import _deletions, _read
@@ -43,7 +44,7 @@ _READ_PATHS: tuple[str, ...] = get_args(ReadPath)
 # Schemes a plain pip pyspark has a Hadoop filesystem for; others need `fs.<scheme>.impl` set.
 _HADOOP_SCHEMES = {"file", "hdfs"}
 _FILE = "_spark_flow_file"
-_ROW = "_spark_flow_row"
+_SIZE = "_spark_flow_size"
 # Spark globs the paths it is given; a file name may contain glob characters.
 _GLOB = re.compile(r"([\\\[\]{}*?])")
 
@@ -60,8 +61,16 @@ def read(
     Column filters the rows only (Spark still pushes it into the Parquet scan).
     """
     predicate = row_filter if isinstance(row_filter, str) else None
+    plan = None
     if _read_path(spark, path) == "spark":
-        frame = scan(spark, _read.plan(path, version, predicate=predicate))
+        plan = _read.plan(path, version, predicate=predicate)
+    if plan is not None and _deletions.ROW_INDEX_COLUMN in plan.physical.fieldNames():
+        # Spark's Parquet scan fills a column of that name with row indexes, not its values.
+        log.info("reading %s with Arrow in Python workers: it stores a column named %s",
+                 path, _deletions.ROW_INDEX_COLUMN)  # fmt: skip
+        plan = None
+    if plan is not None:
+        frame = scan(spark, plan)
     else:
         environment = json.dumps(storage.store_environment())
         reader = spark.read.format("delta").option(ENVIRONMENT_OPTION, environment)
@@ -105,8 +114,11 @@ def scan(spark: SparkSession, plan: ScanPlan) -> DataFrame:
 
 def _scan(spark: SparkSession, plan: ScanPlan, files: tuple[PlannedFile, ...]) -> DataFrame:
     """The rows of `files`, which all have a deletion vector or none has."""
-    frame = spark.read.schema(plan.physical).parquet(*[_spark_path(f.uri) for f in files])
     deletions = files[0].deleted_rows is not None
+    schema = plan.physical
+    if deletions:
+        schema = StructType([*schema.fields, StructField(_deletions.ROW_INDEX_COLUMN, LongType())])
+    frame = spark.read.schema(schema).parquet(*[_spark_path(f.uri) for f in files])
     if plan.partition_columns or deletions:
         frame = _with_log_facts(spark, plan, files, frame, deletions=deletions)
     return frame.select(*_logical_columns(plan))
@@ -126,9 +138,9 @@ def _with_log_facts(
     *,
     deletions: bool,
 ) -> DataFrame:
-    extra = [F.col("_metadata.file_path").alias(_FILE)]
+    extra = [F.col("_metadata.file_path").alias(_FILE)]  # unused ones are pruned from the scan
     if deletions:
-        extra.append(F.col("_metadata.row_index").alias(_ROW))
+        extra.append(F.col("_metadata.file_size").alias(_SIZE))
     frame = frame.select("*", *extra)
     names = {file_key(name): _metadata_path(name) for name in frame.inputFiles()}
     spark_names = [names[file_key(f.uri)] for f in files]
@@ -136,15 +148,26 @@ def _with_log_facts(
         partitions = _partition_frame(spark, plan, files, spark_names)
         frame = frame.join(F.broadcast(partitions), on=_FILE)
     if deletions:
-        deleted = {
+        deleted = {  # every file of the group has one: `scan` groups them
             name: f.deleted_rows
             for name, f in zip(spark_names, files, strict=True)
             if f.deleted_rows is not None
         }
+        columns = _deletions.DeletionColumns(_FILE, _SIZE, _deletions.ROW_INDEX_COLUMN)
         frame = _deletions.without_deleted_rows(
-            spark, frame, deleted, file_column=_FILE, row_column=_ROW
+            spark, frame, deleted, columns=columns, sizes=_local_sizes(files)
         )
     return frame
+
+
+def _local_sizes(files: tuple[PlannedFile, ...]) -> list[int] | None:
+    """Each file's size as Spark lists it, when all are on a disk the driver sees; else None."""
+    if not all(storage.is_local(f.uri) for f in files):
+        return None
+    try:
+        return [os.stat(storage.absolute(f.uri)).st_size for f in files]
+    except OSError:  # Spark's scan will name the missing file
+        return None
 
 
 def _metadata_path(input_file: str) -> str:

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from test_delta_read_mapping import assert_reads_like_deltalake, both_readers, spark_rows
 
 from spark_flow import delta
-from spark_flow.delta import _deletions
+from spark_flow.delta import _deletions, _read_spark
 from spark_flow.delta._deletions import BUCKET_BITS
 
 FIELDS = [("id", "long"), ("day", "date"), ("name", "string")]
@@ -91,20 +91,75 @@ def test_deletions_across_bitmap_buckets(spark: SparkSession, tmp_path: Path) ->
         assert sorted(row["id"] for row in spark_rows(frame)) == kept
 
 
-def test_colliding_file_hashes_join_on_the_exact_file(
+@pytest.mark.parametrize(
+    "case",
+    [
+        ((), "the file's size"),
+        (("sizes",), "the file's path hash"),
+        (("sizes", "hashes"), "(file, bucket)"),
+    ],
+)
+def test_files_sharing_a_key_join_on_the_next_exact_one(
     spark: SparkSession,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    case: tuple[tuple[str, ...], str],
 ) -> None:
-    # Every file hashing alike on the driver: a hashed join would match no row Spark hashes.
-    monkeypatch.setattr(_deletions, "path_hash", lambda name: 7)
+    collide, joined_on = case
+    # Keys alike on the driver only: a join on them would match none of the keys Spark computes.
+    if "sizes" in collide:
+        monkeypatch.setattr(_read_spark, "_local_sizes", lambda files: [5] * len(files))
+    if "hashes" in collide:
+        monkeypatch.setattr(_deletions, "path_hash", lambda name: 7)
     _, kept = bucketed_table(tmp_path)
 
-    with caplog.at_level(logging.INFO, logger=_deletions.__name__):
+    with caplog.at_level(logging.DEBUG, logger=_deletions.__name__):
         frame = delta.read(spark, str(tmp_path))
     assert sorted(row["id"] for row in spark_rows(frame)) == kept
-    assert "joined on (file, bucket)" in caplog.text
+    assert f"joined on {joined_on}" in caplog.text
+
+
+def test_file_sizes_come_from_the_files_not_the_log(spark: SparkSession, tmp_path: Path) -> None:
+    # A writer that logged wrong sizes: keys from the log's sizes would match no row.
+    table = TableBuilder(tmp_path, [("id", "long"), ("name", "string")], deletion_vectors=True)
+    first, second = table.add(rows(0, 20)), table.add(rows(20, 20))
+    first["size"] = second["size"] = 1234
+    table.commit(first, second)
+    table.commit(
+        *table.delete(first, [0, 19], inline=True), *table.delete(second, [5], inline=True)
+    )
+
+    expected = sorted(set(range(40)) - {0, 19, 25})
+    assert sorted(row["id"] for row in spark_rows(delta.read(spark, str(tmp_path)))) == expected
+
+
+@pytest.mark.parametrize("deleted", [False, True], ids=["plain", "deletion-vector"])
+def test_a_column_named_like_sparks_row_index_keeps_its_values(
+    spark: SparkSession, tmp_path: Path, deleted: bool
+) -> None:
+    # Spark's Parquet scan would fill it with row indexes: such a table is read with Arrow.
+    name = _deletions.ROW_INDEX_COLUMN
+    table = TableBuilder(tmp_path, [("id", "long"), (name, "long")], deletion_vectors=True)
+    first = table.add([{"id": n, name: 100 + n} for n in range(6)])
+    table.commit(first)
+    if deleted:
+        table.commit(*table.delete(first, [1, 4], inline=True))
+
+    assert_reads_like_deltalake(spark, tmp_path)
+    read = sorted((row["id"], row[name]) for row in spark_rows(delta.read(spark, str(tmp_path))))
+    ids = [0, 2, 3, 5] if deleted else range(6)
+    assert read == [(n, 100 + n) for n in ids]
+
+
+def test_row_indexes_from_the_row_based_parquet_reader(spark: SparkSession, tmp_path: Path) -> None:
+    _, kept = bucketed_table(tmp_path)
+    spark.conf.set("spark.sql.parquet.enableVectorizedReader", "false")
+    try:
+        frame = delta.read(spark, str(tmp_path))
+        assert sorted(row["id"] for row in spark_rows(frame)) == kept
+    finally:
+        spark.conf.unset("spark.sql.parquet.enableVectorizedReader")
 
 
 def test_the_driver_hashes_file_paths_as_spark_does(spark: SparkSession) -> None:
@@ -113,9 +168,23 @@ def test_the_driver_hashes_file_paths_as_spark_does(spark: SparkSession) -> None
     assert [row[0] for row in hashed.collect()] == [_deletions.path_hash(n) for n in names]
 
 
-def test_rows_past_the_hashed_key_range_join_on_the_exact_file() -> None:
+def test_rows_past_the_keyed_range_join_on_the_exact_file() -> None:
     far = np.array([1, 1 << 40], dtype=np.int64)
     near = np.array([1, 2], dtype=np.int64)
-    buckets = [np.unique(r >> BUCKET_BITS) for r in (near, far)]
-    assert _deletions.hashed_keys(["a", "b"], [near, far], buckets) is None
-    assert _deletions.hashed_keys(["a", "b"], [near, near], buckets[:1] * 2) is not None
+    assert _deletions.file_prefixes(["a", "b"], [near, far], [10, 20]) is None
+    assert _deletions.file_prefixes(["a", "b"], [near, near], [10, 20]) is not None
+
+
+def test_sizes_too_large_for_the_key_fall_back_to_path_hashes() -> None:
+    near = np.array([1, 2], dtype=np.int64)
+    prefixes = _deletions.file_prefixes(["a", "b"], [near, near], [10, 1 << 40])
+    assert prefixes is not None
+    assert prefixes[1] is False
+
+
+def test_a_row_without_its_index_fails_the_read(spark: SparkSession) -> None:
+    # Were Spark ever to leave the row index out, the row could be a deleted one.
+    rows = spark.range(1).select(F.lit(None).cast("long").alias("row"))
+    keyed = rows.select(_deletions._key(F.lit(5), F.col("row")))
+    with pytest.raises(Exception, match="gave a row no index"):
+        keyed.collect()
