@@ -48,22 +48,46 @@ ROW_INDEX_COLUMN = "_tmp_metadata_row_index"
 (`ParquetFileFormat.ROW_INDEX_TEMPORARY_COLUMN_NAME`); `_kept` fails the read if it is ever null."""
 
 
-def without_deleted_rows(
+@dataclass(frozen=True)
+class DeletionJoin:
+    """How a scan drops the rows deletion vectors remove.
+
+    Attributes:
+        columns: what the scan's projection adds: the join key, or with the exact fallback
+            the bucket (`on` then names the file path column too, which the scan must add).
+        bitmaps: the build side, one row per (file, bucket) with deletions.
+        on: the join's columns.
+        kept: the condition a joined row must meet.
+    """
+
+    columns: list[Column]
+    bitmaps: DataFrame
+    on: list[str]
+    kept: Column
+
+    def apply(self, scan: DataFrame) -> DataFrame:
+        """`scan`, which holds `columns`, without the deleted rows; the helper columns stay."""
+        joined = scan.join(F.broadcast(self.bitmaps), on=self.on, how="left")
+        return joined.where(self.kept)
+
+
+def deletion_join(
     spark: SparkSession,
-    frame: DataFrame,
     deletions: dict[str, np.ndarray[Any, Any]],
     *,
-    columns: DeletionColumns,
+    file_column: str,
     sizes: list[int] | None,
-) -> DataFrame:
-    """`frame` without the rows that `deletions` remove.
+) -> DeletionJoin:
+    """The join that drops from a scan the rows `deletions` remove.
+
+    The scan reads `ROW_INDEX_COLUMN` and can select `_metadata`. The expressions are SQL text:
+    each Column built through the API is a round trip to the JVM on a classic session.
 
     Args:
         spark: the session building the bitmaps.
-        frame: a scan with the columns `columns` names.
         deletions: `_metadata.file_path` of each scanned file -> its deleted row indexes,
             ascending; every file of the scan has an entry.
-        columns: the columns of `frame` holding each row's file path, file size and row index.
+        file_column: the scan's column of `_metadata.file_path`, if the fallback joins on it.
         sizes: each file's size in bytes as the filesystem lists it (as Spark does), in the
             order of `deletions`; None when the driver could not read them.
     """
@@ -74,37 +98,26 @@ def without_deleted_rows(
         pa.array(np.arange(sum(len(b) for b in buckets) + 1, dtype=np.int32) * _WORDS),
         pa.array(np.concatenate([_bitmaps(r, b) for r, b in zip(deleted, buckets, strict=True)])),
     )
-    row = F.col(columns.row)
     prefixes = file_prefixes(spark_names, deleted, sizes)
     if prefixes is None:
         log.info("deletion vectors of %d files joined on (file, bucket): hashed keys could collide",
                  len(deleted))  # fmt: skip
         names = [name for name, b in zip(spark_names, buckets, strict=True) for _ in b]
-        build = {columns.file: pa.array(names, pa.string()), _BUCKET: np.concatenate(buckets)}
-        on, helper = [columns.file, _BUCKET], _BUCKET
-        bucket = F.when(row >= 0, F.shiftright(row, BUCKET_BITS))
-        frame = frame.withColumn(_BUCKET, _checked(row, bucket))
+        build = {file_column: pa.array(names, pa.string()), _BUCKET: np.concatenate(buckets)}
+        on = [file_column, _BUCKET]
+        bucket = f"CASE WHEN {_ROW} >= 0 THEN shiftright({_ROW}, {BUCKET_BITS}) {_NO_INDEX} END"
+        columns = [F.expr(bucket).alias(_BUCKET)]
     else:
         shifted, by_size = prefixes
         keys = [prefix | b.astype(np.uint64) for prefix, b in zip(shifted, buckets, strict=True)]
         build = {_KEY: np.concatenate(keys).view(np.int64)}
-        on, helper = [_KEY], _KEY
-        file = F.col(columns.size) if by_size else F.xxhash64(columns.file)
+        on = [_KEY]
+        file = "_metadata.file_size" if by_size else "xxhash64(_metadata.file_path)"
         log.debug("deletion vectors of %d files joined on the file's %s and the bucket",
                   len(deleted), "size" if by_size else "path hash")  # fmt: skip
-        frame = frame.withColumn(_KEY, _key(file, row))
+        columns = [F.expr(_key_sql(file)).alias(_KEY)]
     bitmaps = spark.createDataFrame(pa.table({**build, _WORDS_COLUMN: words}))
-    joined = frame.join(F.broadcast(bitmaps), on=on, how="left")
-    return joined.where(_kept(row)).drop(helper, _WORDS_COLUMN)
-
-
-@dataclass(frozen=True)
-class DeletionColumns:
-    """The scan's columns that locate a row: file path, file size (bytes) and row index."""
-
-    file: str
-    size: str
-    row: str
+    return DeletionJoin(columns, bitmaps, on, F.expr(_KEPT))
 
 
 def _bitmaps(rows: np.ndarray[Any, Any], buckets: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -148,26 +161,24 @@ def path_hash(name: str) -> int:
     return unsigned - (1 << 64) if unsigned >= 1 << 63 else unsigned
 
 
-def _key(file: Column, row: Column) -> Column:
-    # Rows past _ROW_LIMIT get no key (kept): their bucket would spill into the file's bits.
-    key = F.shiftleft(file, _KEY_BUCKET_BITS).bitwiseOR(F.shiftright(row, BUCKET_BITS))
-    return _checked(row, F.when(row < _ROW_LIMIT, key))
-
-
-def _checked(row: Column, value: Column) -> Column:
-    """`value`, failing the read for a row without its index: it could be a deleted one."""
-    # The check comes second: evaluated only for rows the first condition did not match.
-    return value.when(row.isNull(), F.raise_error(F.lit(_NO_ROW_INDEX)))
-
-
-_NO_ROW_INDEX = (
-    "reading a table with deletion vectors: Spark's Parquet reader gave a row no index "
-    f"({ROW_INDEX_COLUMN}), so its deletion could not be checked. This Spark version reads "
-    "row indexes differently: read the table with spark.spark_flow.delta.readPath=arrow."
+_ROW = ROW_INDEX_COLUMN
+# A row without its index could be a deleted one: fail the read. Only rows that no earlier
+# branch of a CASE matched reach this one, so it costs nothing on the others.
+_NO_INDEX = (
+    f"WHEN {_ROW} IS NULL THEN raise_error('reading a table with deletion vectors: the Parquet "
+    f"reader gave a row no index ({_ROW}), so its deletion could not be checked. This Spark "
+    "version reads row indexes differently: read the table with "
+    "spark.spark_flow.delta.readPath=arrow.')"
+)
+_KEPT = (
+    f"{_WORDS_COLUMN} IS NULL OR getbit("
+    f"element_at({_WORDS_COLUMN}, CAST((shiftright({_ROW}, 6) & {_WORDS - 1}) + 1 AS INT)), "
+    f"CAST({_ROW} & 63 AS INT)) = 0"
 )
 
 
-def _kept(row: Column) -> Column:
-    position = F.shiftright(row, 6).bitwiseAND(_WORDS - 1) + 1  # element_at counts from 1
-    word = F.element_at(_WORDS_COLUMN, position.cast("int"))
-    return F.col(_WORDS_COLUMN).isNull() | (F.getbit(word, row.bitwiseAND(63).cast("int")) == 0)
+def _key_sql(file: str) -> str:
+    """The join key of a row of the file whose prefix is the SQL `file`."""
+    # Rows past _ROW_LIMIT get no key (kept): their bucket would spill into the file's bits.
+    key = f"shiftleft({file}, {_KEY_BUCKET_BITS}) | shiftright({_ROW}, {BUCKET_BITS})"
+    return f"CASE WHEN {_ROW} < {_ROW_LIMIT} THEN {key} {_NO_INDEX} END"

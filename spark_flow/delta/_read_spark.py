@@ -138,26 +138,26 @@ def _with_log_facts(
     *,
     deletions: bool,
 ) -> DataFrame:
-    extra = [F.col("_metadata.file_path").alias(_FILE)]  # unused ones are pruned from the scan
-    if deletions:
-        extra.append(F.col("_metadata.file_size").alias(_SIZE))
-    frame = frame.select("*", *extra)
     names = {file_key(name): _metadata_path(name) for name in frame.inputFiles()}
     spark_names = [names[file_key(f.uri)] for f in files]
-    if plan.partition_columns:
-        partitions = _partition_frame(spark, plan, files, spark_names)
-        frame = frame.join(F.broadcast(partitions), on=_FILE)
+    deletion = None
     if deletions:
         deleted = {  # every file of the group has one: `scan` groups them
             name: f.deleted_rows
             for name, f in zip(spark_names, files, strict=True)
             if f.deleted_rows is not None
         }
-        columns = _deletions.DeletionColumns(_FILE, _SIZE, _deletions.ROW_INDEX_COLUMN)
-        frame = _deletions.without_deleted_rows(
-            spark, frame, deleted, columns=columns, sizes=_local_sizes(files)
+        deletion = _deletions.deletion_join(
+            spark, deleted, file_column=_FILE, sizes=_local_sizes(files)
         )
-    return frame
+    extra = [] if deletion is None else list(deletion.columns)
+    if plan.partition_columns or (deletion is not None and _FILE in deletion.on):
+        extra.append(F.col("_metadata.file_path").alias(_FILE))
+    frame = frame.select("*", *extra)
+    if plan.partition_columns:
+        partitions = _partition_frame(spark, plan, files, spark_names)
+        frame = frame.join(F.broadcast(partitions), on=_FILE)
+    return frame if deletion is None else deletion.apply(frame)
 
 
 def _local_sizes(files: tuple[PlannedFile, ...]) -> list[int] | None:

@@ -120,6 +120,27 @@ def test_files_sharing_a_key_join_on_the_next_exact_one(
     assert f"joined on {joined_on}" in caplog.text
 
 
+def test_the_exact_join_on_a_partitioned_table(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fallback joins on the file path, which the partition values join on too.
+    monkeypatch.setattr(_read_spark, "_local_sizes", lambda files: [5] * len(files))
+    monkeypatch.setattr(_deletions, "path_hash", lambda name: 7)
+    table = TableBuilder(tmp_path, FIELDS, deletion_vectors=True, partition_columns=("day",))
+    first = table.add(rows(0, 10), {"day": "2024-01-01"})
+    second = table.add(rows(10, 5), {"day": None})
+    table.commit(first, second)
+    table.commit(
+        *table.delete(first, [0, 9], inline=True), *table.delete(second, [1], inline=False)
+    )
+
+    read = spark_rows(delta.read(spark, str(tmp_path)))
+    assert sorted((row["id"], str(row["day"])) for row in read) == [
+        *((n, "2024-01-01") for n in range(1, 9)),
+        *((n, "None") for n in (10, 12, 13, 14)),
+    ]
+
+
 def test_file_sizes_come_from_the_files_not_the_log(spark: SparkSession, tmp_path: Path) -> None:
     # A writer that logged wrong sizes: keys from the log's sizes would match no row.
     table = TableBuilder(tmp_path, [("id", "long"), ("name", "string")], deletion_vectors=True)
@@ -184,7 +205,7 @@ def test_sizes_too_large_for_the_key_fall_back_to_path_hashes() -> None:
 
 def test_a_row_without_its_index_fails_the_read(spark: SparkSession) -> None:
     # Were Spark ever to leave the row index out, the row could be a deleted one.
-    rows = spark.range(1).select(F.lit(None).cast("long").alias("row"))
-    keyed = rows.select(_deletions._key(F.lit(5), F.col("row")))
+    rows = spark.range(1).select(F.lit(None).cast("long").alias(_deletions.ROW_INDEX_COLUMN))
+    keyed = rows.select(F.expr(_deletions._key_sql("5")))
     with pytest.raises(Exception, match="gave a row no index"):
         keyed.collect()
