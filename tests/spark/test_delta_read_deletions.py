@@ -209,3 +209,24 @@ def test_a_row_without_its_index_fails_the_read(spark: SparkSession) -> None:
     keyed = rows.select(F.expr(_deletions._key_sql("5")))
     with pytest.raises(Exception, match="gave a row no index"):
         keyed.collect()
+
+
+def test_a_file_split_over_several_tasks_keeps_its_row_indexes(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Row groups of 1,000 rows, splits of 4 KiB: each task starts mid-file.
+    table = TableBuilder(tmp_path, [("id", "long"), ("name", "string")], deletion_vectors=True)
+    big = table.add(rows(0, 20_000), row_group_size=1_000)
+    table.commit(big)
+    removed = [0, 999, 1_000, 12_345, 19_999]
+    table.commit(*table.delete(big, removed, inline=False))
+
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "4096")
+    try:
+        frame = delta.read(spark, str(tmp_path))
+        assert frame.rdd.getNumPartitions() > 1
+        assert sorted(row["id"] for row in spark_rows(frame)) == sorted(
+            set(range(20_000)) - set(removed)
+        )
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
