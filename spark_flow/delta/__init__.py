@@ -252,9 +252,9 @@ def write_routed(
     """Write `df`'s rows to several Delta tables in one Spark job, each by its `route` value.
 
     Each table's files hold exactly its `columns`; the rows are counted per route value as
-    they are written (no other job). One commit per table, in the order of `tables`, each with
-    the same Delta transaction: a table that already holds `(app_id, txn_version)` is skipped
-    (its rows are counted, not written), so a replay after a crash between two commits writes
+    they are written (no other job). One commit per table, all at once, each with the same
+    Delta transaction: a table that already holds `(app_id, txn_version)` is skipped (its rows
+    are counted, not written), so a replay after a crash that let some commits land writes
     only what is missing. Delta skips such a replay *even when the data differs*.
 
     Args:
