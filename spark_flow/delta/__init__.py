@@ -36,6 +36,7 @@ from spark_flow.delta import _connect, _log, _read_spark, _routed, jvm, rs
 from spark_flow.delta._routed import RoutedTable, RoutedWrite
 from spark_flow.delta._types import (
     BACKENDS,
+    MAX_TXN_VERSION,
     Backend,
     Mode,
     OptimizeReport,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
+    "MAX_TXN_VERSION",
     "Backend",
     "Mode",
     "OptimizeReport",
