@@ -394,7 +394,9 @@ class Tally:
     def __init__(self, validation: Validation) -> None:
         self.validation = validation
         self._seen: dict[str, Observation] = {}
-        self._reasons: tuple[str, ...] = tuple(r.name for r in validation.rules)
+        # Until a write observes its input: a batch read with `permissive` may reject rows as
+        # malformed, and a rerun that computes nothing lists every reason with zeros too.
+        self._reasons: tuple[str, ...] = (MALFORMED, *(r.name for r in validation.rules))
         self._guard = threading.Lock()  # a split's branches build their plans in threads
 
     def observe(self, key: str, df: DataFrame) -> DataFrame:
