@@ -63,6 +63,7 @@ from spark_flow.validation import (
 
 NAME = "devices_output_router"
 NEW_LAYOUT_FIELDS = 3
+SNIFFED_LINES = 1000  # lines looked at for the first record before the input is refused
 # Branch -> (output type, subfolder of --output); the parameter router writes to --output.
 BY_DATE = ExclusiveChoice(NAME, {"legacy": ("csv", "legacy"), "current": ("delta", "current")})
 BY_SCHEMA = ExclusiveChoice(NAME, {"legacy": ("delta", "legacy"), "current": ("delta", "current")})
@@ -102,17 +103,40 @@ def check_route(args: argparse.Namespace) -> None:
 
 
 def sniff_schema(folder: str) -> StructType:
-    """The devices' fields from the first record of the first file: metadata, not a scan."""
+    """The devices' fields from the first record, read on the driver: metadata, not a scan.
+
+    Read as Spark reads JSON lines: a UTF-8 BOM is no part of the first line, a line holding
+    an array of records holds records, and a line that is no record is skipped here (the read
+    quarantines it); only the first `SNIFFED_LINES` lines are looked at.
+    """
+    looked = 0
     for file in list_files(folder):
         filesystem, location = storage.filesystem(file)
         with filesystem.open_input_stream(location, compression="detect") as source:
-            for line in io.TextIOWrapper(io.BufferedReader(source)):
-                if line.strip():
-                    fields = json.loads(line)
+            lines = io.TextIOWrapper(io.BufferedReader(source), "utf-8-sig", errors="replace")
+            for line in lines:
+                looked += 1
+                if looked > SNIFFED_LINES:
+                    break
+                fields = _record(line)
+                if fields:
                     return StructType([StructField(name, StringType()) for name in fields])
     raise InvalidArgumentError(
-        "--input", f"no JSON record found under {folder!r}", "Point --input at the devices files."
+        "--input",
+        f"expected a JSON record (an object per line) under {folder!r}, found none in its "
+        f"first {min(looked, SNIFFED_LINES)} lines",
+        "Point --input at the devices files, JSON lines.",
     )
+
+
+def _record(line: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(value, list) and value:
+        value = value[0]
+    return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from spark_flow import storage
+from spark_flow.delta import MAX_TXN_VERSION
 from spark_flow.errors import InvalidArgumentError, StorageError, _sentences
 from spark_flow.runners.dates import parse_date
 
@@ -120,11 +121,14 @@ def _number(
 
 
 def batch_id(value: str) -> int:
-    """A batch id, Delta's txn version: an integer >= 0."""
-    return _number(
-        int, value, lambda n: n >= 0, "an integer >= 0",
-        "Pass the batch number, e.g. the run date as YYYYMMDD.",
-    )  # fmt: skip
+    """A batch id, Delta's txn version: an integer >= 0 that fits a long."""
+    fix = "Pass the batch number, e.g. the run date as YYYYMMDD."
+    number = _number(int, value, lambda n: n >= 0, "an integer >= 0", fix)
+    if number > MAX_TXN_VERSION:
+        raise Refused(
+            f"expected at most {MAX_TXN_VERSION} (Delta stores it as a long), got {value!r}", fix
+        )
+    return number
 
 
 def positive_int(value: str) -> int:

@@ -29,6 +29,14 @@ def _sentences(*parts: str) -> str:
 class SparkFlowError(Exception):
     """Base class of every error raised by spark_flow."""
 
+    def told(self, advice: str) -> str:
+        """The message with another interface's `advice` (a command line's flag) for its own.
+
+        By default `advice` follows the message; an error whose advice names a library call
+        (`first=True`) gives it up for `advice`, so a user is told one way, the one they use.
+        """
+        return _sentences(str(self), advice)
+
 
 class UnknownValueError(SparkFlowError, ValueError):
     """A choice (mode, backend, profile, output type ...) outside its known values."""
@@ -320,14 +328,17 @@ class ConcurrentRunError(SparkFlowError, RuntimeError):
         self.waited = waited
 
     def __str__(self) -> str:
+        return self.told("To wait for it, pass wait=SECONDS to the runner")
+
+    def told(self, advice: str) -> str:
         scope = self.job if self.key is None else f"{self.job} [{self.key}]"
         waited = "" if self.waited is None else f" after waiting {self.waited:.1f}s"
         h = self.holder
-        return (
+        return _sentences(
             f"{scope} is already running{waited}: run {h['run_id']} on host {h['host']}, "
-            f"pid {h['pid']}, since {h['since']} (lease until {h['lease_until']}). To wait for it, "
-            "pass wait=SECONDS to the runner; if that process is gone, the next run takes the "
-            "lock over once its lease has expired."
+            f"pid {h['pid']}, since {h['since']} (lease until {h['lease_until']})",
+            "If that process is gone, the next run takes the lock over once its lease has expired",
+            advice,
         )
 
 
@@ -345,11 +356,16 @@ class DependsOnPastError(SparkFlowError, RuntimeError):
         self.found = found
 
     def __str__(self) -> str:
-        return (
+        return self.told(
+            f"If {self.logical_date} is the job's first date, pass first=True to the runner's run()"
+        )
+
+    def told(self, advice: str) -> str:
+        return _sentences(
             f"{self.job} for {self.logical_date} depends on its past: the run for "
-            f"{self.previous_date} must have succeeded, but it {self.found}. Run (or fix and "
-            f"rerun) {self.previous_date} first, or, if {self.logical_date} is the job's first "
-            "date, pass first=True to the runner's run()."
+            f"{self.previous_date} must have succeeded, but it {self.found}",
+            f"Run (or fix and rerun) {self.previous_date} first",
+            advice,
         )
 
 

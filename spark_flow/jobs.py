@@ -356,7 +356,7 @@ def _failure(
     error = one_line(exc)
     extra = advice(exc) if advice is not None else None
     if extra:
-        error = f"{error} {extra}"
+        error = exc.told(extra) if isinstance(exc, SparkFlowError) else f"{error} {extra}"
     if not isinstance(exc, SparkFlowError):  # Spark's and Python's: where it broke is news
         log.exception("%s failed", job)
     sys.stderr.write(f"{job}: {error}\n")

@@ -232,11 +232,11 @@ class Validation:
         `df` is classified unless it already is (a `classify` step ran in a sequence), and
         computed once. With the default writer, no `transform` and the delta-rs backend on a
         classic session, one Spark job writes both tables' files (`delta.write_routed`) and
-        counts the rows as it writes them; the quarantine is committed first, then the output.
-        Otherwise (another writer, a transform, Spark Connect, the jvm backend) `df` is
-        persisted: the quarantine's write fills the cache, the output's reads it, and an
-        `Observation` on the write that computes the input counts the rows. Either way a rerun
-        after a crash between the two commits writes only the output, and counts every row.
+        counts the rows as it writes them; both tables are committed at once. Otherwise
+        (another writer, a transform, Spark Connect, the jvm backend) `df` is persisted: the
+        quarantine's write fills the cache, the output's reads it, and an `Observation` on the
+        write that computes the input counts the rows. Either way a rerun after a crash that
+        let one commit land writes only the other table, and counts every row.
 
         Args:
             df: the input, read with `permissive(schema)` to catch malformed records.
@@ -299,8 +299,6 @@ class Validation:
         """Both tables from one Spark job: the input parsed once, no cache, no Observation."""
         reasons = self.reasons(classified)
         data = tuple(c for c in classified.columns if c not in (REASON, RAW, CORRUPT_RECORD))
-        # The quarantine first: a replay after a crash before the output's commit skips it and
-        # writes the output, as the cached path does.
         done = delta.write_routed(
             classified,
             REASON,
@@ -396,7 +394,9 @@ class Tally:
     def __init__(self, validation: Validation) -> None:
         self.validation = validation
         self._seen: dict[str, Observation] = {}
-        self._reasons: tuple[str, ...] = tuple(r.name for r in validation.rules)
+        # Until a write observes its input: a batch read with `permissive` may reject rows as
+        # malformed, and a rerun that computes nothing lists every reason with zeros too.
+        self._reasons: tuple[str, ...] = (MALFORMED, *(r.name for r in validation.rules))
         self._guard = threading.Lock()  # a split's branches build their plans in threads
 
     def observe(self, key: str, df: DataFrame) -> DataFrame:

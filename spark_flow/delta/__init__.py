@@ -36,6 +36,7 @@ from spark_flow.delta import _connect, _log, _read_spark, _routed, jvm, rs
 from spark_flow.delta._routed import RoutedTable, RoutedWrite
 from spark_flow.delta._types import (
     BACKENDS,
+    MAX_TXN_VERSION,
     Backend,
     Mode,
     OptimizeReport,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
+    "MAX_TXN_VERSION",
     "Backend",
     "Mode",
     "OptimizeReport",
@@ -252,9 +254,9 @@ def write_routed(
     """Write `df`'s rows to several Delta tables in one Spark job, each by its `route` value.
 
     Each table's files hold exactly its `columns`; the rows are counted per route value as
-    they are written (no other job). One commit per table, in the order of `tables`, each with
-    the same Delta transaction: a table that already holds `(app_id, txn_version)` is skipped
-    (its rows are counted, not written), so a replay after a crash between two commits writes
+    they are written (no other job). One commit per table, all at once, each with the same
+    Delta transaction: a table that already holds `(app_id, txn_version)` is skipped (its rows
+    are counted, not written), so a replay after a crash that let some commits land writes
     only what is missing. Delta skips such a replay *even when the data differs*.
 
     Args:

@@ -5,12 +5,12 @@ validated load parses its input once and writes the valid rows to the output and
 ones to a quarantine. Here Python workers (`mapInArrow`) take each task's rows once, send each
 row to its table's `FileWriter` by the value of a route column, each table's files holding
 exactly that table's columns, and count the rows per route value as they go. The driver then
-commits each table's files in the order the tables are given, each with the same app
-transaction, so a replay after a crash between two commits skips the tables committed and
-writes the rest (a skipped table's rows are counted, not written).
+commits every table's files at once, each with the same app transaction in its own table, so
+a replay after a crash that let some commits land skips those tables and writes the rest (a
+skipped table's rows are counted, not written).
 
 Files are written in place, on a local disk as on an object store: uncommitted files are
-invisible to readers, and a failed commit removes them (and those of the tables after it).
+invisible to readers, and a failed commit removes its files.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -172,19 +173,30 @@ def write(
             rows[row["route"]] += row["rows"]
         else:
             files[row["table"]].append(WrittenFile.from_row(json.loads(row["file"])))
+    return RoutedWrite(_commit_each(plans, files), dict(rows))
+
+
+def _commit_each(
+    plans: Sequence[rs.WritePlan | WriteResult], files: Sequence[list[WrittenFile]]
+) -> tuple[WriteResult, ...]:
+    """Commit every planned table at once; raise the first failure once all have finished.
+
+    Concurrent, not in turn: each commit is idempotent in its own table, so a replay after
+    any subset landed writes only the others, and in turn each waited for the one before it
+    (round trips on an object store). A failed commit removes its own files; the others stand.
+    """
+    with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="routed-commit") as pool:
+        futures = [
+            None if isinstance(plan, WriteResult) else pool.submit(rs.commit_written, plan, written)
+            for plan, written in zip(plans, files, strict=True)
+        ]
     results: list[WriteResult] = []
-    for i, plan in enumerate(plans):
-        if isinstance(plan, WriteResult):
+    for plan, future in zip(plans, futures, strict=True):  # every commit has finished here
+        if future is not None:
+            results.append(future.result())  # raises the first failure
+        elif isinstance(plan, WriteResult):
             results.append(plan)
-            continue
-        try:
-            results.append(rs.commit_written(plan, files[i]))
-        except BaseException:
-            for later, written in zip(plans[i + 1 :], files[i + 1 :], strict=True):
-                if not isinstance(later, WriteResult):
-                    storage.delete_files(later.root, [file.path for file in written])
-            raise
-    return RoutedWrite(tuple(results), dict(rows))
+    return tuple(results)
 
 
 def _check_routes(df: DataFrame, route: str, tables: Sequence[RoutedTable]) -> None:
@@ -194,6 +206,15 @@ def _check_routes(df: DataFrame, route: str, tables: Sequence[RoutedTable]) -> N
             "tables",
             f"columns {missing} are not in the DataFrame {df.columns}",
             "Route by a column of the DataFrame, and give each table only columns it has.",
+        )
+    paths = [storage.folder(table.path) for table in tables]
+    if len(set(paths)) != len(paths):
+        # One commit of the transaction lands in a table: a second one there would be skipped
+        # as a replay, and its rows lost.
+        raise InvalidArgumentError(
+            "tables",
+            f"each table at its own path, got {[t.path for t in tables]}",
+            "Give each table its own path.",
         )
     routes = [value for table in tables for value in table.routes]
     if len(set(routes)) != len(routes):

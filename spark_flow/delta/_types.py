@@ -14,6 +14,8 @@ Mode = Literal["append", "overwrite"]
 MODES: tuple[str, ...] = get_args(Mode)
 Backend = Literal["jvm", "delta-rs"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
+MAX_TXN_VERSION = 2**63 - 1
+"""The largest txn version: Delta's log stores it as a long."""
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,19 @@ class WriteRequest:
                 "Pass optimize_write=True to write few, larger files.",
             )
         version = self.txn_version
-        if version is not None and (
-            isinstance(version, bool) or not isinstance(version, int) or version < 0
-        ):
+        if version is None:
+            return
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
             raise InvalidArgumentError(
                 "txn_version",
                 f"expected an integer >= 0, got {version!r}",
                 "Use the batch number, e.g. a micro-batch id or a date as YYYYMMDD.",
+            )
+        if version > MAX_TXN_VERSION:
+            raise InvalidArgumentError(
+                "txn_version",
+                f"expected at most {MAX_TXN_VERSION} (Delta stores it as a long), got {version}",
+                "Use a smaller batch number, e.g. a date as YYYYMMDD.",
             )
 
     def _check_replace_where(self) -> None:

@@ -43,22 +43,24 @@ def test_one_job_writes_each_table_its_rows_and_counts_every_route(
     assert sorted(rejected.collect()) == [(2, "bad"), (4, "worse")]
 
 
+# The tables are committed at once: a crash can leave any one of them committed.
+@pytest.mark.parametrize("landed", [0, 1], ids=["first-landed", "second-landed"])
 def test_a_replay_writes_only_the_tables_missing_the_transaction(
-    rows: DataFrame, tmp_path: Path
+    rows: DataFrame, tmp_path: Path, landed: int
 ) -> None:
-    first, second = tables(tmp_path)
-    delta.write_routed(rows, "route", [first], app_id="r", txn_version=3)  # crashed after this
+    routed = tables(tmp_path)
+    delta.write_routed(rows, "route", [routed[landed]], app_id="r", txn_version=3)  # crashed
 
-    replay = delta.write_routed(rows, "route", [first, second], app_id="r", txn_version=3)
-    again = delta.write_routed(rows, "route", [first, second], app_id="r", txn_version=3)
+    replay = delta.write_routed(rows, "route", routed, app_id="r", txn_version=3)
+    again = delta.write_routed(rows, "route", routed, app_id="r", txn_version=3)
 
-    assert [r.committed for r in replay.results] == [False, True]
+    assert [r.committed for r in replay.results] == [i != landed for i in range(2)]
     assert sum(replay.rows.values()) == 5
     assert [r.committed for r in again.results] == [False, False]
     assert again.rows == {}
     spark = rows.sparkSession
-    assert delta.read(spark, first.path).count() == 2
-    assert delta.read(spark, second.path).count() == 2
+    assert delta.read(spark, routed[0].path).count() == 2
+    assert delta.read(spark, routed[1].path).count() == 2
 
 
 @pytest.mark.parametrize(
@@ -68,6 +70,10 @@ def test_a_replay_writes_only_the_tables_missing_the_transaction(
         (
             [RoutedTable("a", ("id",), ("bad",)), RoutedTable("b", ("id",), ("bad", None))],
             "a route value goes to one table",
+        ),
+        (
+            [RoutedTable("a", ("id",), ("bad",)), RoutedTable("a/", ("id",), (None,))],
+            "each table at its own path",
         ),
     ],
 )

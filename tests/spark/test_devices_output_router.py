@@ -98,8 +98,54 @@ def test_the_output_type_parameter_picks_the_writer(
 def test_an_empty_input_is_a_clear_error(spark: SparkSession, tmp_path: Path) -> None:
     # Date routing without its dates is refused earlier, when the arguments are parsed: see
     # tests/unit/test_job_arguments.py.
-    with pytest.raises(InvalidArgumentError, match="no JSON record found"):
+    with pytest.raises(InvalidArgumentError, match="expected a JSON record") as caught:
         route(spark, "--input", str(tmp_path), "--output", str(tmp_path), "--output-type", "csv")
+    assert caught.value.argument == "--input"
+
+
+def test_an_input_of_only_unparsable_lines_is_a_clear_error(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    (tmp_path / "devices.json").write_text("not json\n[1, 2]\n{}\n")
+
+    with pytest.raises(InvalidArgumentError, match="found none in its first 3 lines") as caught:
+        route(spark, "--input", str(tmp_path), "--output", str(tmp_path / "out"),
+              "--output-type", "delta")  # fmt: skip
+    assert caught.value.argument == "--input"
+
+
+GOOD = json.dumps({"type": "galaxy", "full_name": "galaxy s", "version": "1.0"})
+
+
+# Spark reads each of these; the router's look at the first record must too.
+@pytest.mark.parametrize(
+    ("text", "read", "malformed"),
+    [
+        (f"{{not json\n{GOOD}\n", 2, 1),
+        (f"\ufeff{GOOD}\n{GOOD}\n", 2, 0),
+        (f"{GOOD}\r\n{GOOD}\r\n", 2, 0),
+        (f"[{GOOD}, {GOOD}]\n", 2, 0),
+    ],
+    ids=["first-line-malformed", "bom", "crlf", "array-of-records"],
+)
+def test_inputs_spark_reads_are_routed_and_every_row_accounted(
+    spark: SparkSession, tmp_path: Path, text: str, read: int, malformed: int
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "devices.json").write_text(text, encoding="utf-8")
+    argv = ("--input", str(folder), "--output", str(tmp_path / "out"), "--output-type", "delta",
+            "--batch-id", "3")  # fmt: skip
+
+    report = route(spark, *argv)
+    rerun = route(spark, *argv)
+
+    assert report["accounting"]["rows_read"] == read
+    assert report["accounting"]["rows_written"] == {"devices": read - malformed}
+    assert report["accounting"]["rows_rejected"] == {"malformed_record": malformed}
+    assert rerun["accounting"]["rows_read"] == 0
+    assert delta.read(spark, str(tmp_path / "out")).count() == read - malformed
+    assert delta.read(spark, report["quarantine"]["path"]).count() == malformed
 
 
 def test_unparsable_lines_are_quarantined_beside_the_chosen_output_and_counted(

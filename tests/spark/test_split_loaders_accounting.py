@@ -56,6 +56,7 @@ def test_the_split_loader_quarantines_malformed_lines_and_counts_every_row_once(
     assert held == {"not json at all", '{"type": "iphone", "full_na'}
     assert {b["status"] for b in rerun["branches"]} == {"already_done"}
     assert rerun["accounting"]["rows_read"] == 0
+    assert rerun["accounting"]["rows_rejected"] == {"malformed_record": 0}  # every reason, as 0
     assert [delta.read(spark, t).count() for t in (raw, enriched, quarantine_path(raw))] == [
         3,
         3,

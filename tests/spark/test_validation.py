@@ -113,7 +113,7 @@ def test_write_counts_exactly_and_a_rerun_duplicates_nothing(
 
 # No transform: one routed job writes both tables; a transform: two writes over a cache.
 @pytest.mark.parametrize("transform", [None, lambda d: d], ids=["routed", "cached"])
-def test_a_rerun_after_a_crash_between_the_writes_counts_from_the_output_write(
+def test_a_rerun_after_a_crash_with_only_the_quarantine_committed_writes_the_output(
     devices: DataFrame, tmp_path: Path, transform: Callable[[DataFrame], DataFrame] | None
 ) -> None:
     out = str(tmp_path / "out")
@@ -127,6 +127,30 @@ def test_a_rerun_after_a_crash_between_the_writes_counts_from_the_output_write(
         6, {"output": 1}, {MALFORMED: 2, "type_too_short": 2, "no_name": 1}
     )
     assert delta.read(devices.sparkSession, quarantine_path(out)).count() == 5
+
+
+# The routed write commits both tables at once, so a crash may leave either one committed.
+@pytest.mark.parametrize("transform", [None, lambda d: d], ids=["routed", "cached"])
+def test_a_rerun_after_a_crash_with_only_the_output_committed_writes_the_quarantine(
+    devices: DataFrame, tmp_path: Path, transform: Callable[[DataFrame], DataFrame] | None
+) -> None:
+    out = str(tmp_path / "out")
+    delta.write(RULES.valid(devices), out, app_id="load.1", txn_version=1)
+
+    rerun = RULES.write(devices, out, app_id="load.1", txn_version=1, transform=transform)
+    again = RULES.write(devices, out, app_id="load.1", txn_version=1, transform=transform)
+
+    assert rerun.quarantine.committed
+    assert not rerun.output.committed
+    assert rerun.accounting.rows_read == 6
+    assert rerun.accounting.rows_written == {"output": 0}
+    assert rerun.accounting.rows_rejected == {MALFORMED: 2, "type_too_short": 2, "no_name": 1}
+    assert "already held this batch: output" in (rerun.accounting.note or "")
+    assert [again.quarantine.committed, again.output.committed] == [False, False]
+    spark = devices.sparkSession
+    assert delta.read(spark, out).count() == 1
+    quarantined = delta.read(spark, quarantine_path(out))
+    assert reasons_of(quarantined) == reasons_of(devices.transform(RULES.rejected))
 
 
 def test_one_spark_job_writes_both_tables_each_with_its_own_columns(

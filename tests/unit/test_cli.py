@@ -186,6 +186,7 @@ def test_a_run_refused_by_a_held_lock_adds_the_flag_that_waits(
     assert code == 1
     assert "probe is already running: run holder" in str(report["error"])
     assert str(report["error"]).endswith("Pass --wait SECONDS to wait for it.")
+    assert "wait=SECONDS" not in str(report["error"])  # the library's way, not the CLI's
     assert failure_lines(err, probe) == [f"probe: {report['error']}"]
 
 
@@ -198,6 +199,7 @@ def test_a_run_refused_by_depends_on_past_adds_the_flag_that_starts(
     assert code == 1
     assert "the run for 2024-01-01 must have succeeded" in str(report["error"])
     assert str(report["error"]).endswith("Pass --first if this date is the job's first.")
+    assert "first=True" not in str(report["error"])  # the library's way, not the CLI's
     assert fake_spark == []  # refused before the run: Spark never started
 
 

@@ -48,6 +48,9 @@ VALID = {
 BAD = [
     ("devices_loader", "--batch-id", "-5", "expected an integer >= 0, got '-5'"),
     ("devices_loader", "--batch-id", "five", "expected an integer >= 0, got 'five'"),
+    ("devices_loader", "--batch-id", str(2**63), "expected at most 9223372036854775807 (Delta"),
+    ("devices_split_loader", "--batch-id", str(2**64), "expected at most 9223372036854775807"),
+    ("devices_output_router", "--batch-id", str(2**63), "expected at most 9223372036854775807"),
     ("devices_loader", "--input", "{missing}", "expected an existing file or folder, found"),
     ("devices_loader", "--output", "{file}", "is a file, not a folder"),
     ("devices_loader", "--checkpoint-dir", "{file}", "is a file, not a folder"),

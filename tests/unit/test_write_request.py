@@ -12,6 +12,11 @@ from spark_flow.errors import InvalidArgumentError, UnknownValueError
         ({"txn_version": 1}, "app_id", "txn_version was given without app_id"),
         ({"app_id": "job"}, "txn_version", "app_id was given without txn_version"),
         ({"app_id": "job", "txn_version": -1}, "txn_version", "expected an integer >= 0, got -1"),
+        (
+            {"app_id": "job", "txn_version": 2**63},
+            "txn_version",
+            "expected at most 9223372036854775807",
+        ),
         ({"app_id": "job", "txn_version": 1.5}, "txn_version", "got 1.5"),
         ({"app_id": "job", "txn_version": True}, "txn_version", "got True"),
         ({"app_id": " ", "txn_version": 1}, "app_id", "it is empty"),
