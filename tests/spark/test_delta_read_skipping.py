@@ -57,6 +57,8 @@ PREDICATES = [
     ("NOT (id < 1990)", lambda i: i is not None and i >= 1990, 1),
     ("part = 'b' AND id < 1100", lambda i: i is not None and 1000 <= i < 1100, 1),
     ("id IN (3, 1500)", lambda i: i in (3, 1500), 2),
+    # Every file skipped: the data source then gets a partition of Spark's own, with no file.
+    ("id > 5000", lambda i: False, 0),
     # Spark-only SQL that delta-rs cannot use for skipping: every file is scanned, rows right.
     ("id > 1990 AND `name` LIKE 'n199%'", lambda i: i is not None and i > 1990, BATCHES),
 ]
