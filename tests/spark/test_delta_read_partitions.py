@@ -97,3 +97,18 @@ def test_files_spark_takes_for_hidden_ones_are_read(
     assert_reads_like_deltalake(spark, tmp_path)
     for frame in both_readers(spark, tmp_path):
         assert sorted(row["id"] for row in spark_rows(frame)) == [0, 1, 2, 3, 4]
+
+
+def test_a_file_name_with_a_control_character_is_not_taken_for_missing(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # deltalake leaves `%09` encoded in the file names it lists (its paths cannot hold a tab),
+    # and cannot read such a table itself: the expected rows are the values.
+    table = TableBuilder(tmp_path, [("id", "long"), ("p", "string")], partition_columns=("p",))
+    table.commit(
+        table.add([{"id": 1}], {"p": "a\tb"}, relative="p=a\tb/x\ty.parquet"),
+        table.add([{"id": 2}], {"p": "100%41"}, relative="p=100%41/z.parquet"),
+    )
+
+    for frame in both_readers(spark, tmp_path):
+        assert spark_rows(frame) == [{"id": 1, "p": "a\tb"}, {"id": 2, "p": "100%41"}]
