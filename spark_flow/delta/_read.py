@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MAPPING_MODE = "delta.columnMapping.mode"
+# An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
+_EMBEDDED_URI = re.compile(r"(?<=/)[a-zA-Z][a-zA-Z0-9+.-]*:/")
 _PHYSICAL_NAME = "delta.columnMapping.physicalName"
 
 
@@ -177,6 +180,11 @@ def file_key(uri: str, *, encoded: bool = True) -> str:
     """
     if not encoded:
         literal = uri.split("://", 1)[1] if "://" in uri else uri
+        embedded = _EMBEDDED_URI.search(literal)
+        if embedded:
+            # A file the log names by an absolute URI: deltalake appends that URI to the
+            # table's location, still encoded; its own path is the decoded one.
+            return file_key(literal[embedded.start() :])
         return os.path.normpath(literal) if storage.is_local(uri) else literal
     if storage.is_local(uri):
         return os.path.normpath(storage.absolute(uri))

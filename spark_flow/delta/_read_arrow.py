@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 def read_file(plan: ScanPlan, file: PlannedFile, schema: pa.Schema) -> pa.Table:
     """The rows of `file` in `schema` (the table's logical schema as Arrow types)."""
     with storage.open_input_file(file.uri) as source:
-        parquet = pq.ParquetFile(source)
+        # INT96 as nanoseconds overflows before 1677 and after 2262; Delta reads microseconds.
+        parquet = pq.ParquetFile(source, coerce_int96_timestamp_unit="us")
         present = set(parquet.schema_arrow.names)
         data = parquet.read(columns=[p.name for p in plan.physical.fields if p.name in present])
     if file.deleted_rows is not None:

@@ -329,12 +329,14 @@ def missing_files(root: str, uris: list[str]) -> list[str]:
     location = storage.folder(root).rstrip("/") + "/"
     if storage.is_local(root):
         # deltalake names a local table's own files by plain absolute paths, and a file the log
-        # names by an absolute URI by the table's path followed by that URI, still encoded.
+        # names by an absolute URI by the table's path followed by that URI, still encoded; so
+        # are characters its paths cannot hold (control characters: `a%09b` for a tab).
         missing = []
         for uri in uris:
             relative = uri.removeprefix(location)
             absolute = relative.startswith("file:")
-            if not os.path.exists(storage.decode_uri(relative) if absolute else uri):
+            decoded = storage.decode_uri(relative) if absolute else storage.decode_uri(uri)
+            if not os.path.exists(decoded) and (absolute or not os.path.exists(uri)):
                 missing.append(relative)
         return missing
     present = set(storage.list_files(root, recursive=True))

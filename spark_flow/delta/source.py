@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.datasource import (
@@ -175,7 +175,11 @@ class _Reader(DataSourceReader):
 
     @noting
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        planned = cast(_File, partition).file  # partitions() hands out only _File
+        if not isinstance(partition, _File):
+            # No file to read (an empty version, every file skipped): Spark then asks for one
+            # partition of its own, `InputPartition(None)`.
+            return
+        planned = partition.file
         storage.adopt_environment(self.environment)
         yield from _read_arrow.read_file(self.plan, planned, self.arrow_schema).to_batches()
 

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from _delta_tables import TableBuilder
 from pyspark.sql import SparkSession
-from test_delta_read_mapping import both_readers, deltalake_rows, spark_rows
+from test_delta_read_mapping import (
+    assert_reads_like_deltalake,
+    both_readers,
+    deltalake_rows,
+    spark_rows,
+)
 
 PARTITION_TYPES = [
     ("s", "string"),
@@ -68,3 +74,41 @@ def test_every_partition_type_and_null_read_from_the_log(
         assert by_id[1]["s"] == "a b:c/d%e=f é"
         assert by_id[2]["s"] is None
         assert by_id[4]["s"] is None
+
+
+# Spark's file index drops files named like these even when it is handed them one by one.
+SPARK_HIDDEN = ["_x.parquet", ".x.parquet", "_metadata_x.parquet", "x._COPYING_"]
+
+
+@pytest.mark.parametrize("partitioned", [False, True], ids=["plain", "partitioned"])
+def test_files_spark_takes_for_hidden_ones_are_read(
+    spark: SparkSession, tmp_path: Path, partitioned: bool
+) -> None:
+    table = TableBuilder(
+        tmp_path, [("id", "long"), ("p", "string")], partition_columns=("p",) if partitioned else ()
+    )
+    values = {"p": "a"} if partitioned else None
+    table.commit(
+        table.add([{"id": 0, "p": "a"}], values, relative="plain.parquet"),
+        *(table.add([{"id": n + 1, "p": "a"}], values, relative=f"dir/{name}")
+          for n, name in enumerate(SPARK_HIDDEN)),
+    )  # fmt: skip
+
+    assert_reads_like_deltalake(spark, tmp_path)
+    for frame in both_readers(spark, tmp_path):
+        assert sorted(row["id"] for row in spark_rows(frame)) == [0, 1, 2, 3, 4]
+
+
+def test_a_file_name_with_a_control_character_is_not_taken_for_missing(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # deltalake leaves `%09` encoded in the file names it lists (its paths cannot hold a tab),
+    # and cannot read such a table itself: the expected rows are the values.
+    table = TableBuilder(tmp_path, [("id", "long"), ("p", "string")], partition_columns=("p",))
+    table.commit(
+        table.add([{"id": 1}], {"p": "a\tb"}, relative="p=a\tb/x\ty.parquet"),
+        table.add([{"id": 2}], {"p": "100%41"}, relative="p=100%41/z.parquet"),
+    )
+
+    for frame in both_readers(spark, tmp_path):
+        assert spark_rows(frame) == [{"id": 1, "p": "a\tb"}, {"id": 2, "p": "100%41"}]

@@ -7,9 +7,11 @@ match, for every predicate form, on both readers (Spark's scan and the Arrow dat
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from _delta_tables import TableBuilder
 from deltalake import write_deltalake
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -57,6 +59,8 @@ PREDICATES = [
     ("NOT (id < 1990)", lambda i: i is not None and i >= 1990, 1),
     ("part = 'b' AND id < 1100", lambda i: i is not None and 1000 <= i < 1100, 1),
     ("id IN (3, 1500)", lambda i: i in (3, 1500), 2),
+    # Every file skipped: the data source then gets a partition of Spark's own, with no file.
+    ("id > 5000", lambda i: False, 0),
     # Spark-only SQL that delta-rs cannot use for skipping: every file is scanned, rows right.
     ("id > 1990 AND `name` LIKE 'n199%'", lambda i: i is not None and i > 1990, BATCHES),
 ]
@@ -87,3 +91,20 @@ def test_spark_scans_only_the_files_left_after_skipping(
     frame = delta.read(spark, sorted_batches, filter="id >= 1000 AND id < 1010")
 
     assert len(frame.inputFiles()) == 1
+
+
+def test_files_named_by_absolute_uris_survive_skipping(
+    spark: SparkSession, tmp_path: Path, read_path: str
+) -> None:
+    # deltalake lists such a file as the table's path followed by the URI, still encoded.
+    table = TableBuilder(tmp_path, [("id", "long"), ("p", "long")], partition_columns=("p",))
+    table.commit(
+        table.add([{"id": 1}], {"p": "1"}, absolute=True, relative="a b/p%20q é.parquet"),
+        table.add([{"id": 2}], {"p": "2"}, absolute=True, relative="c/d.parquet"),
+        table.add([{"id": 3}], {"p": "3"}, relative="e f/g.parquet"),
+    )
+
+    rows = delta.read(spark, str(tmp_path), filter="p <= 2").collect()
+
+    assert sorted(row.id for row in rows) == [1, 2]
+    assert len(_read.plan(str(tmp_path), predicate="p <= 2").files) == 2

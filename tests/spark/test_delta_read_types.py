@@ -114,3 +114,18 @@ def test_variant_columns_read_as_spark_variants(spark: SparkSession, tmp_path: P
         assert frame.schema["v"].dataType.simpleString() == "variant"
         rows = frame.selectExpr("id", "to_json(v) AS v").orderBy("id").collect()
         assert [tuple(r) for r in rows] == [(1, '{"a":1,"b":[1,2]}'), (2, None)]
+
+
+def test_int96_timestamps_outside_the_nanosecond_range(spark: SparkSession, tmp_path: Path) -> None:
+    # INT96 read as nanoseconds (Arrow's default) overflows before 1677 and after 2262.
+    table = TableBuilder(
+        tmp_path, [("ts", "timestamp"), ("ntz", "timestamp_ntz")],
+        reader_features=("timestampNtz",),
+    )  # fmt: skip
+    moments = [dt.datetime(1, 1, 1, 0, 0, 1), dt.datetime(1600, 5, 6, 7, 8, 9, 123456),
+               dt.datetime(9999, 12, 31, 23, 59, 59, 999999)]  # fmt: skip
+    written = [{"ts": m.replace(tzinfo=dt.timezone.utc), "ntz": m} for m in moments]
+    table.commit(table.add(written, use_deprecated_int96_timestamps=True))
+
+    for frame in both_readers(spark, tmp_path):
+        assert spark_rows(frame) == sorted(written, key=repr)
