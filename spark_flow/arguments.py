@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -140,16 +141,17 @@ def positive_int(value: str) -> int:
 
 
 def seconds(value: str) -> float:
-    """A duration in seconds, 0 or more (0: look once, do not wait)."""
+    """A duration in seconds, 0 or more (0: look once, do not wait); finite, as clocks are."""
     return _number(
-        float, value, lambda n: n >= 0, "a number of seconds >= 0", "Pass e.g. 600 for ten minutes."
-    )
+        float, value, lambda n: 0 <= n < math.inf, "a number of seconds >= 0",
+        "Pass e.g. 600 for ten minutes.",
+    )  # fmt: skip
 
 
 def positive_seconds(value: str) -> float:
-    """A duration in seconds above 0, e.g. the interval between two looks."""
+    """A duration in seconds above 0, e.g. the interval between two looks; finite."""
     return _number(
-        float, value, lambda n: n > 0, "a number of seconds > 0",
+        float, value, lambda n: 0 < n < math.inf, "a number of seconds > 0",
         "Pass e.g. 5 to look every five seconds.",
     )  # fmt: skip
 
