@@ -22,9 +22,11 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 from spark_flow import storage
 from spark_flow.delta import MAX_TXN_VERSION
@@ -211,11 +213,21 @@ def existing_input(value: str) -> str:
 
 
 def folder_location(value: str) -> str:
-    """Where a job writes or waits for a table: it may not exist yet, but must not be a file."""
+    """Where a job writes or waits for a table: it may not exist yet, but must not be a file,
+    lie below one, or be a store URI without a bucket: a write could never create it."""
     try:
-        storage.folder(value)
+        local = storage.folder(value)
     except InvalidArgumentError as exc:
         raise Refused(exc.problem, exc.fix) from None
+    kind = storage.scheme(value)
+    if kind in storage.STORE_SCHEMES and not urlparse(value).netloc:
+        raise Refused(f"{value!r} names no bucket", f"Write {kind}://bucket/folder.")
+    if kind == "file":
+        above = os.path.dirname(local)
+        while not os.path.exists(above) and above != os.path.dirname(above):
+            above = os.path.dirname(above)
+        if os.path.isfile(above):
+            raise Refused(f"{value!r} lies below the file {above!r}", "Fix the path.")
     return value
 
 

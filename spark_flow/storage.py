@@ -135,29 +135,15 @@ def folder(path: str) -> str:
     """`path` as deltalake, pyarrow and Spark take it: an absolute local path, or the URI.
 
     Raises:
-        InvalidArgumentError: a local `path` is a file where a folder is expected, or lies
-            below a file; a `file:` URI names another host; a store URI names no bucket.
+        InvalidArgumentError: a local `path` is a file where a folder is expected, or a `file:`
+            URI names another host.
     """
     if not is_local(path):
-        if scheme(path) in STORE_SCHEMES and not urlparse(path).netloc:
-            raise InvalidArgumentError(
-                "path", f"{path!r} names no bucket", f"Write {scheme(path)}://bucket/folder."
-            )
         return path
     local = _local(path)
     if os.path.isfile(local):
         raise InvalidArgumentError(
             "path", f"{path!r} is a file, not a folder", "Move the file away or fix the path."
-        )
-    # A folder below a file can never be created: say so now, not when a write fails.
-    above = os.path.dirname(local)
-    while not os.path.exists(above) and above != os.path.dirname(above):
-        above = os.path.dirname(above)
-    if os.path.isfile(above):
-        raise InvalidArgumentError(
-            "path",
-            f"{path!r} lies below the file {above!r}, so it cannot be a folder",
-            "Fix the path, or move the file away.",
         )
     return local
 
