@@ -203,6 +203,34 @@ def test_a_run_refused_by_depends_on_past_adds_the_flag_that_starts(
     assert fake_spark == []  # refused before the run: Spark never started
 
 
+@pytest.mark.parametrize(
+    "flags", [["--first"], ["--first", "--wait", "5"], ["--wait=0", "--first"]]
+)
+def test_the_flags_a_refusal_advises_work_after_the_job_name_too(
+    flags: list[str], probe: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["run", "--date", "2024-01-02", "--depends-on-past", probe, *flags])
+
+    (report,) = reports(capsys.readouterr().out)
+    assert code == 0
+    assert report["status"] == "success"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--wait", "-1", "{probe}"], ["{probe}", "--wait", "inf"], ["{probe}", "--wait"]],
+)
+def test_a_bad_wait_is_a_usage_error_before_anything_runs(
+    argv: list[str], probe: str, capsys: pytest.CaptureFixture[str], fake_spark: list[object]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["run", "--date", "2024-01-02", *(a.format(probe=probe) for a in argv)])
+
+    assert caught.value.code == 2
+    assert "--wait" in capsys.readouterr().err
+    assert fake_spark == []
+
+
 def test_a_backfill_date_refused_by_depends_on_past_says_how_to_go_on(
     probe: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
