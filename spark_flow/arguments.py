@@ -26,7 +26,6 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
 from spark_flow import storage
 from spark_flow.delta import MAX_TXN_VERSION
@@ -213,16 +212,13 @@ def existing_input(value: str) -> str:
 
 
 def folder_location(value: str) -> str:
-    """Where a job writes or waits for a table: it may not exist yet, but must not be a file,
-    lie below one, or be a store URI without a bucket: a write could never create it."""
+    """Where a job writes or waits for a table: it may not exist yet, but must not be a file or
+    lie below one: a write could never create it."""
     try:
         local = storage.folder(value)
     except InvalidArgumentError as exc:
         raise Refused(exc.problem, exc.fix) from None
-    kind = storage.scheme(value)
-    if kind in storage.STORE_SCHEMES and not urlparse(value).netloc:
-        raise Refused(f"{value!r} names no bucket", f"Write {kind}://bucket/folder.")
-    if kind == "file":
+    if storage.is_local(value):
         above = os.path.dirname(local)
         while not os.path.exists(above) and above != os.path.dirname(above):
             above = os.path.dirname(above)

@@ -55,7 +55,6 @@ BAD = [
     ("devices_loader", "--output", "{file}", "is a file, not a folder"),
     ("devices_loader", "--checkpoint-dir", "{file}", "is a file, not a folder"),
     ("devices_loader", "--output", "{file}/table", "lies below the file"),
-    ("devices_loader", "--output", "s3://", "'s3://' names no bucket"),
     ("devices_aggregator", "--wait-timeout", "inf", "expected a number of seconds >= 0"),
     ("devices_aggregator", "--poke-interval", "inf", "expected a number of seconds > 0"),
     ("devices_aggregator", "--input", "{file}", "is a file, not a folder"),
