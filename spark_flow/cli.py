@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,7 @@ from spark_flow.isolation import ISOLATION_MODES
 from spark_flow.jobs import split_at_double_dash
 
 if TYPE_CHECKING:
-    from spark_flow.runners import Progress
+    from spark_flow.runners import Progress, RunOutcome
     from spark_flow.runners.state import RunRecord
 
 Handler = Callable[[argparse.Namespace], int]
@@ -328,6 +329,7 @@ def _backfill(args: argparse.Namespace) -> int:
         report = runner.backfill(dates, task, cancel=task.cancel)
     finally:
         session.stop()
+    report = replace(report, runs=tuple(_in_cli_words(r, _BACKFILL_ADVICE) for r in report.runs))
     sys.stdout.write(report.table() + "\n")
     sys.stdout.write(json.dumps(report.as_dict(), default=str) + "\n")
     advice = (_advice(_BACKFILL_ADVICE, run.exception) for run in report.runs)
@@ -342,6 +344,19 @@ def _backfill(args: argparse.Namespace) -> int:
 def _advice(advice: Mapping[type[SparkFlowError], str], exc: BaseException | None) -> str | None:
     """The command line's flag for a runner error that leaves the choice to its caller."""
     return next((text for kind, text in advice.items() if isinstance(exc, kind)), None)
+
+
+def _in_cli_words(run: RunOutcome, advice: Mapping[type[SparkFlowError], str]) -> RunOutcome:
+    """`run` with its error or refusal giving the command line's advice, not the library's."""
+    exc, text = run.exception, _advice(advice, run.exception)
+    if not isinstance(exc, SparkFlowError) or text is None:
+        return run
+    library, told = str(exc), exc.told(text)
+    return replace(
+        run,
+        error=run.error and run.error.replace(library, told),
+        reason=run.reason and run.reason.replace(library, told),
+    )
 
 
 def _show_progress(progress: Progress) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -242,6 +243,9 @@ def test_a_backfill_date_refused_by_depends_on_past_says_how_to_go_on(
     assert code == 1
     assert [run["status"] for run in summary["runs"]] == ["failed", "not_run"]  # type: ignore[index]
     assert "spark-flow backfill: Rerun the backfill once the earlier date succeeds" in err
+    refused = summary["runs"][1]  # type: ignore[index]
+    assert "Rerun the backfill once the earlier date succeeds" in refused["reason"]
+    assert "first=True" not in json.dumps(summary)  # the library's way, not the command line's
 
 
 def test_a_job_s_own_date_option_is_the_run_s_date_by_either_name() -> None:
