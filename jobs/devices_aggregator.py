@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 
 from spark_flow import delta
 from spark_flow.arguments import JobParser, folder_location, positive_seconds, seconds
+from spark_flow.errors import ArgumentLocationError, InputNotReadyError
 from spark_flow.jobs import JobReport, job_main
 from spark_flow.markers import read_ready, wait_until_ready
 
@@ -54,9 +55,18 @@ class AggregatorReport(JobReport):
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> AggregatorReport:
-    marker = wait_until_ready(
-        args.input, timeout=args.wait_timeout, poke_interval=args.poke_interval
-    )
+    try:
+        marker = wait_until_ready(
+            args.input, timeout=args.wait_timeout, poke_interval=args.poke_interval
+        )
+    except InputNotReadyError as exc:  # the job's words: which argument, and its flags
+        raise ArgumentLocationError(
+            "--input",
+            args.input,
+            f"expected a table its producer marked ready, found no marker after {exc.waited:.1f}s",
+            "Run devices_loader with this --output first, or wait longer (--wait-timeout)",
+            str(exc),
+        ) from exc
     counts = read_ready(spark, marker).groupBy("type", "version").count()
     # One txn version per input version: re-running on the same input writes nothing.
     version = marker.table_version or 0

@@ -27,10 +27,12 @@ from spark_flow.arguments import JobParser, existing_input, folder_location, iso
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.runners import RunPolicy
+from spark_flow.validation import Accounting, Tally, Validation, permissive
 
 from _schemas import VISIT_SCHEMA
 
 NAME = "visits_trends"
+RULES = Validation([], name="trends")  # parsing is the only check: every parsed visit counts
 POLICY = RunPolicy(
     sequential=True,
     depends_on_past=True,
@@ -61,7 +63,8 @@ def visits_of(spark: SparkSession, source: str, day: date) -> DataFrame:
             f"no visits for {day} under {source} (expected {folder}/ or a Delta table)",
             "Load that day first, or check the path and the date.",
         )
-    return spark.read.schema(VISIT_SCHEMA).json(str(folder))
+    # Malformed lines kept, to be counted and left out: read plainly they are all-null visits.
+    return spark.read.schema(permissive(VISIT_SCHEMA)).json(str(folder))
 
 
 def trends(today: DataFrame, previous: DataFrame | None, day: date) -> DataFrame:
@@ -87,11 +90,13 @@ def trends(today: DataFrame, previous: DataFrame | None, day: date) -> DataFrame
 
 @dataclass(frozen=True)
 class TrendsReport(JobReport):
-    """The day computed, whether the previous day's counts were there, and the write."""
+    """The day computed, whether the previous day's counts were there, the write, and where
+    the visits read went."""
 
     date: str
     previous_day_found: bool
     written: Mapping[str, object] = field(metadata=MERGED)
+    accounting: Accounting
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> TrendsReport:
@@ -100,12 +105,20 @@ def run(spark: SparkSession, args: argparse.Namespace) -> TrendsReport:
     if delta.table_info(args.output) is not None:
         previous = delta.read(spark, args.output).where(F.col("date") == F.lit(before))
         previous = previous if previous.limit(1).count() else None
-    result = trends(visits_of(spark, args.input, day), previous, day)
+    tally = Tally(RULES)
+    result = trends(tally.valid("trends")(visits_of(spark, args.input, day)), previous, day)
     written = delta.write(
         result, args.output, mode="overwrite", partition_by=["date"],
         replace_where={"date": day.isoformat()},
     )  # fmt: skip
-    return TrendsReport(day.isoformat(), previous is not None, written=written.summary())
+    accounting = tally.accounting(
+        {"trends": written.rows_written},
+        computed=["trends"],  # the day's partition is replaced: the write always runs
+        why="an aggregate: the trends' rows are pages of the visits read, not one per visit",
+    )
+    return TrendsReport(
+        day.isoformat(), previous is not None, written=written.summary(), accounting=accounting
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

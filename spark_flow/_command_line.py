@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 
-from spark_flow.arguments import Refused, iso_date
+from spark_flow.arguments import Refused, iso_date, seconds
 from spark_flow.errors import InvalidArgumentError
 
 TODAY = "today"
@@ -99,3 +99,36 @@ def run_date(
     if not declared:
         return day, rest
     return day, [*rest, declared[0], macros[0] if macros else day.isoformat()]
+
+
+def runner_flags(
+    job_args: Sequence[str],
+    job_parser: argparse.ArgumentParser,
+    *,
+    first: bool,
+    wait: float | None,
+) -> tuple[bool, float | None, list[str]]:
+    """`spark-flow run`'s `--first` and `--wait SECONDS`, also where they follow the job's name.
+
+    A refused run's advice names them ("Pass --first ..."), and a user adds them at the end of
+    the line, where the job's parser would refuse them; a job with an option of that name
+    keeps it.
+
+    Returns:
+        first, wait and the job's arguments without them.
+
+    Raises:
+        InvalidArgumentError: a `--wait` that is not a number of seconds.
+    """
+    rest = list(job_args)
+    own = job_parser._option_string_actions
+    if "--first" not in own and "--first" in rest:
+        first, rest = True, [argument for argument in rest if argument != "--first"]
+    if "--wait" not in own:
+        waits, rest = pop_option(rest, "--wait")
+        if waits:
+            try:
+                wait = seconds(waits[-1])
+            except Refused as exc:
+                raise InvalidArgumentError("--wait", exc.problem, exc.fix) from None
+    return first, wait, rest

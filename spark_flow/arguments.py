@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -140,16 +142,17 @@ def positive_int(value: str) -> int:
 
 
 def seconds(value: str) -> float:
-    """A duration in seconds, 0 or more (0: look once, do not wait)."""
+    """A duration in seconds, 0 or more (0: look once, do not wait); finite, as clocks are."""
     return _number(
-        float, value, lambda n: n >= 0, "a number of seconds >= 0", "Pass e.g. 600 for ten minutes."
-    )
+        float, value, lambda n: 0 <= n < math.inf, "a number of seconds >= 0",
+        "Pass e.g. 600 for ten minutes.",
+    )  # fmt: skip
 
 
 def positive_seconds(value: str) -> float:
-    """A duration in seconds above 0, e.g. the interval between two looks."""
+    """A duration in seconds above 0, e.g. the interval between two looks; finite."""
     return _number(
-        float, value, lambda n: n > 0, "a number of seconds > 0",
+        float, value, lambda n: 0 < n < math.inf, "a number of seconds > 0",
         "Pass e.g. 5 to look every five seconds.",
     )  # fmt: skip
 
@@ -209,11 +212,18 @@ def existing_input(value: str) -> str:
 
 
 def folder_location(value: str) -> str:
-    """Where a job writes or waits for a table: it may not exist yet, but must not be a file."""
+    """Where a job writes or waits for a table: it may not exist yet, but must not be a file or
+    lie below one: a write could never create it."""
     try:
-        storage.folder(value)
+        local = storage.folder(value)
     except InvalidArgumentError as exc:
         raise Refused(exc.problem, exc.fix) from None
+    if storage.is_local(value):
+        above = os.path.dirname(local)
+        while not os.path.exists(above) and above != os.path.dirname(above):
+            above = os.path.dirname(above)
+        if os.path.isfile(above):
+            raise Refused(f"{value!r} lies below the file {above!r}", "Fix the path.")
     return value
 
 

@@ -13,18 +13,19 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spark_flow._command_line import logical_date_value, pop_option, run_date
-from spark_flow.arguments import hours, iso_date
+from spark_flow._command_line import logical_date_value, pop_option, run_date, runner_flags
+from spark_flow.arguments import hours, iso_date, seconds
 from spark_flow.errors import ConcurrentRunError, DependsOnPastError, SparkFlowError
 from spark_flow.isolation import ISOLATION_MODES
 from spark_flow.jobs import split_at_double_dash
 
 if TYPE_CHECKING:
-    from spark_flow.runners import Progress
+    from spark_flow.runners import Progress, RunOutcome
     from spark_flow.runners.state import RunRecord
 
 Handler = Callable[[argparse.Namespace], int]
@@ -199,7 +200,7 @@ def _runner_options(command: argparse.ArgumentParser) -> None:
         help="start a date only if the previous one succeeded (default: the job's policy)",
     )
     command.add_argument(
-        "--wait", type=float, default=None, metavar="SECONDS", help="wait for a running holder"
+        "--wait", type=seconds, default=None, metavar="SECONDS", help="wait for a running holder"
     )
 
 
@@ -279,18 +280,20 @@ def _run(args: argparse.Namespace) -> int:
     declared = policy(args.job)
     past = declared.depends_on_past if args.depends_on_past is None else args.depends_on_past
     module = load(args.job)
-    day, job_args = run_date(args.job, args.date, args.job_args, module.parser())
+    job_parser = module.parser()
+    day, job_args = run_date(args.job, args.date, args.job_args, job_parser)
+    first, wait, job_args = runner_flags(job_args, job_parser, first=args.first, wait=args.wait)
     # Parsed up front: bad job arguments exit 2 before any lock is taken or JVM started.
     trigger = getattr(job_arguments(module, job_args, day), "trigger", None)
     runner = SingleRunner(
         args.job, state=RunState.from_profile(), key=args.key, depends_on_past=past,
-        wait=args.wait, rerun=True,
+        wait=wait, rerun=True,
     )  # fmt: skip
     return run_and_report(
         args.job,
         # The session starts once the lock is ours: a refused run never starts Spark.
         lambda session: (
-            runner.run(day, ThreadIsolation(args.job, job_args, session), first=args.first).report
+            runner.run(day, ThreadIsolation(args.job, job_args, session), first=first).report
         ),
         trigger=trigger,
         downstream=args.after_dash,
@@ -326,6 +329,7 @@ def _backfill(args: argparse.Namespace) -> int:
         report = runner.backfill(dates, task, cancel=task.cancel)
     finally:
         session.stop()
+    report = replace(report, runs=tuple(_in_cli_words(r, _BACKFILL_ADVICE) for r in report.runs))
     sys.stdout.write(report.table() + "\n")
     sys.stdout.write(json.dumps(report.as_dict(), default=str) + "\n")
     advice = (_advice(_BACKFILL_ADVICE, run.exception) for run in report.runs)
@@ -340,6 +344,19 @@ def _backfill(args: argparse.Namespace) -> int:
 def _advice(advice: Mapping[type[SparkFlowError], str], exc: BaseException | None) -> str | None:
     """The command line's flag for a runner error that leaves the choice to its caller."""
     return next((text for kind, text in advice.items() if isinstance(exc, kind)), None)
+
+
+def _in_cli_words(run: RunOutcome, advice: Mapping[type[SparkFlowError], str]) -> RunOutcome:
+    """`run` with its error or refusal giving the command line's advice, not the library's."""
+    exc, text = run.exception, _advice(advice, run.exception)
+    if not isinstance(exc, SparkFlowError) or text is None:
+        return run
+    library, told = str(exc), exc.told(text)
+    return replace(
+        run,
+        error=run.error and run.error.replace(library, told),
+        reason=run.reason and run.reason.replace(library, told),
+    )
 
 
 def _show_progress(progress: Progress) -> None:

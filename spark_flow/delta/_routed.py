@@ -181,9 +181,9 @@ def _commit_each(
 ) -> tuple[WriteResult, ...]:
     """Commit every planned table at once; raise the first failure once all have finished.
 
-    Concurrent, not in turn: each commit is idempotent in its own table, so a replay after
-    any subset landed writes only the others, and in turn each waited for the one before it
-    (round trips on an object store). A failed commit removes its own files; the others stand.
+    At once rather than in turn, where each waited for the one before (round trips on an
+    object store): each commit is idempotent in its own table, so a replay after any of them
+    landed writes only the others. A failed commit removes its own files; the others stand.
     """
     with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="routed-commit") as pool:
         futures = [

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from _jobs import BIN, JOBS, reports, run, submit, table_rows
+from deltalake import write_deltalake
 
 pytestmark = pytest.mark.e2e
 
@@ -116,18 +119,17 @@ def test_a_bad_argument_is_refused_before_spark_starts(devices: Path, tmp_path: 
 def test_split_loader_rerun_after_a_failed_branch_loads_every_row_once(
     devices: Path, tmp_path: Path
 ) -> None:
-    # A file in the enriched table's way: past the argument checks (the output itself is no
-    # file), it fails that branch's write only.
-    blocker = tmp_path / "blocker"
-    raw, enriched = tmp_path / "raw", blocker / "enriched"
-    blocker.write_text("a file where the enriched table's folder should go")
+    # A table in the enriched output's place whose schema the rows do not fit: past the
+    # argument checks, it fails that branch's write only.
+    raw, enriched = tmp_path / "raw", tmp_path / "enriched"
+    write_deltalake(str(enriched), pa.table({"full_name": pa.array([1], pa.int64())}))
     arguments = (
         "--input", str(devices), "--raw-output", str(raw), "--enriched-output", str(enriched),
         "--batch-id", "1",
     )  # fmt: skip
 
     failed = submit("devices_split_loader", *arguments)
-    blocker.unlink()
+    shutil.rmtree(enriched)
     rerun = submit("devices_split_loader", *arguments)
 
     assert failed.returncode == 1

@@ -8,8 +8,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from _jobs import BIN, reports, run, submit, table_rows
+from deltalake import write_deltalake
 
 pytestmark = pytest.mark.e2e
 
@@ -56,10 +58,10 @@ def test_a_failed_branch_stops_the_stream_with_exit_1_naming_it(tmp_path: Path) 
     made = run(str(BIN / "spark-flow"), "generate", "devices", "--rows", "10",
                "--output", str(incoming))  # fmt: skip
     assert made.returncode == 0, made.stderr
-    # A file where the enriched table's folder should go: past the argument checks (the output
-    # itself is no file), it fails that branch's write only.
-    (tmp_path / "blocker").write_text("a file where the enriched table's folder should go")
-    blocked = tmp_path / "blocker" / "enriched"
+    # A table in the enriched output's place whose schema the rows do not fit: past the
+    # argument checks, it fails that branch's write only.
+    blocked = tmp_path / "enriched"
+    write_deltalake(str(blocked), pa.table({"full_name": pa.array([1], pa.int64())}))
 
     failed = submit(
         "devices_stream_loader", "--input", str(incoming), "--raw-output", str(tmp_path / "raw"),

@@ -32,3 +32,21 @@ def test_an_input_gone_since_the_check_is_named_with_spark_s_words_as_the_cause(
     assert caught.value.problem == "expected an existing file or folder, found nothing there"
     assert "PATH_NOT_FOUND" in caught.value.cause
     assert isinstance(caught.value.__cause__, AnalysisException)
+
+
+def test_the_aggregator_names_its_input_when_no_marker_came(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    aggregator = load("devices_aggregator")
+    args = aggregator.parser().parse_args(
+        ["--input", str(tmp_path / "never"), "--output", str(tmp_path / "counts"),
+         "--wait-timeout", "0"]
+    )  # fmt: skip
+
+    with pytest.raises(ArgumentLocationError) as caught:
+        run_for_report("devices_aggregator", aggregator.run, spark, args)
+
+    assert (caught.value.argument, caught.value.location) == ("--input", str(tmp_path / "never"))
+    assert "expected a table its producer marked ready" in caught.value.problem
+    assert "--wait-timeout" in caught.value.fix
+    assert "no readiness marker" in caught.value.cause

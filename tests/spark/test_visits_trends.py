@@ -123,3 +123,29 @@ def test_a_missing_input_day_is_a_clear_error(
 
     with pytest.raises(InvalidArgumentError, match="no visits for 2024-03-09"):
         SingleRunner("visits_trends", state=RunState(tmp_path / "s")).run(date(2024, 3, 9), task)
+
+
+def test_malformed_lines_are_counted_and_left_out_of_the_visits(
+    spark: SparkSession, visits: Path, tmp_path: Path
+) -> None:
+    day = DAYS[0]
+    parsed = sum(pages_in(visits, day).values())
+    hour = next((visits / f"date={day.isoformat()}").glob("hour=*"))
+    (hour / "broken.json").write_text('not json\n{"page": "home", "dura\n')
+    task = ThreadIsolation(
+        "visits_trends",
+        ["--input", str(visits), "--date", "{ds}", "--output", str(tmp_path / "t")],
+        spark,
+    )
+
+    outcome = SingleRunner("visits_trends", state=RunState(tmp_path / "s")).run(
+        day, task, first=True
+    )
+
+    accounting = outcome.report["accounting"]
+    assert accounting["rows_read"] == parsed + 2
+    assert accounting["rows_rejected"] == {"malformed_record": 2}
+    assert "an aggregate" in accounting["note"]
+    rows = delta.read(spark, str(tmp_path / "t")).collect()
+    assert None not in {r["page"] for r in rows}  # read plainly, a broken line was a visit
+    assert sum(r["visits"] for r in rows) == parsed

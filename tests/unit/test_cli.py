@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -203,6 +204,34 @@ def test_a_run_refused_by_depends_on_past_adds_the_flag_that_starts(
     assert fake_spark == []  # refused before the run: Spark never started
 
 
+@pytest.mark.parametrize(
+    "flags", [["--first"], ["--first", "--wait", "5"], ["--wait=0", "--first"]]
+)
+def test_the_flags_a_refusal_advises_work_after_the_job_name_too(
+    flags: list[str], probe: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["run", "--date", "2024-01-02", "--depends-on-past", probe, *flags])
+
+    (report,) = reports(capsys.readouterr().out)
+    assert code == 0
+    assert report["status"] == "success"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--wait", "-1", "{probe}"], ["{probe}", "--wait", "inf"], ["{probe}", "--wait"]],
+)
+def test_a_bad_wait_is_a_usage_error_before_anything_runs(
+    argv: list[str], probe: str, capsys: pytest.CaptureFixture[str], fake_spark: list[object]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["run", "--date", "2024-01-02", *(a.format(probe=probe) for a in argv)])
+
+    assert caught.value.code == 2
+    assert "--wait" in capsys.readouterr().err
+    assert fake_spark == []
+
+
 def test_a_backfill_date_refused_by_depends_on_past_says_how_to_go_on(
     probe: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -214,6 +243,9 @@ def test_a_backfill_date_refused_by_depends_on_past_says_how_to_go_on(
     assert code == 1
     assert [run["status"] for run in summary["runs"]] == ["failed", "not_run"]  # type: ignore[index]
     assert "spark-flow backfill: Rerun the backfill once the earlier date succeeds" in err
+    refused = summary["runs"][1]  # type: ignore[index]
+    assert "Rerun the backfill once the earlier date succeeds" in refused["reason"]
+    assert "first=True" not in json.dumps(summary)  # the library's way, not the command line's
 
 
 def test_a_job_s_own_date_option_is_the_run_s_date_by_either_name() -> None:
