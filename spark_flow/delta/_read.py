@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MAPPING_MODE = "delta.columnMapping.mode"
+# Text a number in a predicate cannot hide in: string literals and quoted identifiers.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`]|``)*`")
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?|\.\d+)")
+_FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits exactly
 # An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
 _EMBEDDED_URI = re.compile(r"(?<=/)[a-zA-Z][a-zA-Z0-9+.-]*:/")
 _PHYSICAL_NAME = "delta.columnMapping.physicalName"
@@ -195,6 +199,10 @@ def _kept_files(table: DeltaTable, predicate: str | None) -> set[str] | None:
     """The files that may hold rows matching `predicate`, or None (keep all)."""
     if predicate is None:
         return None
+    if _rounds_decimals(predicate, table):
+        log.info("no file skipping for %r on %s: delta-rs would compare its numbers as floats",
+                 predicate, table.table_uri)  # fmt: skip
+        return None
     try:
         listed = table.file_uris(file_pruning_predicate=predicate)
         return {file_key(uri, encoded=False) for uri in listed}
@@ -202,6 +210,21 @@ def _kept_files(table: DeltaTable, predicate: str | None) -> set[str] | None:
         # Skipping is an optimisation: a predicate delta-rs cannot use still filters the rows.
         log.info("no file skipping for %r on %s: %s", predicate, table.table_uri, exc)
         return None
+
+
+def _rounds_decimals(predicate: str, table: DeltaTable) -> bool:
+    """Whether delta-rs's skipping could drop files with matching rows: it parses a number
+    of the predicate as a 64-bit float, and a literal of more than 15 significant digits then
+    rounds, so against a decimal column's statistics `d = 978717917231933506.8604905661` or
+    `d > 12.339999999999999999` skips the very file that holds the row.
+    """
+    if "decimal" not in table.schema().to_json():
+        return False
+    outside_quotes = _QUOTED.sub(" ", predicate)
+    return any(
+        len(number.replace(".", "").lstrip("0")) > _FLOAT_DIGITS
+        for number in _NUMBER.findall(outside_quotes)
+    )
 
 
 def _deleted_rows(table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:
