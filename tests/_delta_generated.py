@@ -53,7 +53,7 @@ class Generated:
     absolute_paths: bool = False
     earlier: int | None = None
     types: dict[int, dict[str, Any]] = field(default_factory=dict)
-    partition_columns: tuple[str, ...] = ()
+    partition_columns: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _decimal(rng: random.Random, data_type: str) -> Decimal:
@@ -222,7 +222,6 @@ class _Story:
         )
         generated.partitioned, generated.mapped = bool(self.partition_types), self.mapping != "none"
         generated.deletions = deletions
-        generated.partition_columns = tuple(self.partition_types)
         generated.description.append(
             f"mapping={self.mapping} features={features} dv={deletions} fields={fields} "
             f"partitions={list(self.partition_types)}"
@@ -240,6 +239,7 @@ class _Story:
         self.generated.versions[self.table.version] = rows
         types = {**self.columns, **self.partition_types}
         self.generated.types[self.table.version] = {name: types[name] for name in self.order}
+        self.generated.partition_columns[self.table.version] = tuple(self.partition_types)
 
     def step(self) -> None:
         """One commit: add files, remove one, delete rows by a DV, rename or drop a column."""
@@ -320,13 +320,24 @@ class _Story:
         return actions
 
     def rename(self) -> None:
-        old = self.rng.choice(list(self.columns))
+        """Rename a data or partition column: the log changes, the files and values do not."""
+        old = self.rng.choice(self.order)
         new = self.rng.choice(["renamed", "r é", "r.x"]) + str(self.table.version)
+        if old in self.partition_types:
+            self.table.partition_columns = tuple(
+                new if c == old else c for c in self.table.partition_columns
+            )
+            self.partition_types = {
+                (new if c == old else c): t for c, t in self.partition_types.items()
+            }
+            for f in self.live:
+                f.partitions = {(new if c == old else c): v for c, v in f.partitions.items()}
+        else:
+            self.columns[new], self.nulls[new] = self.columns.pop(old), self.nulls.pop(old)
+            for f in self.live:
+                f.rows = [{(new if k == old else k): v for k, v in r.items()} for r in f.rows]
         self.table.rename(old, new)
         self.order[self.order.index(old)] = new
-        self.columns[new], self.nulls[new] = self.columns.pop(old), self.nulls.pop(old)
-        for f in self.live:
-            f.rows = [{(new if k == old else k): v for k, v in r.items()} for r in f.rows]
         self.generated.description.append(f"v{self.table.version}: rename {old!r} -> {new!r}")
         self.snapshot()
 
