@@ -199,8 +199,8 @@ def _kept_files(table: DeltaTable, predicate: str | None) -> set[str] | None:
     """The files that may hold rows matching `predicate`, or None (keep all)."""
     if predicate is None:
         return None
-    if _rounds_decimals(predicate, table):
-        log.info("no file skipping for %r on %s: delta-rs would compare its numbers as floats",
+    if not _read_alike(predicate, table):
+        log.info("no file skipping for %r on %s: delta-rs would read the predicate otherwise",
                  predicate, table.table_uri)  # fmt: skip
         return None
     try:
@@ -212,17 +212,22 @@ def _kept_files(table: DeltaTable, predicate: str | None) -> set[str] | None:
         return None
 
 
-def _rounds_decimals(predicate: str, table: DeltaTable) -> bool:
-    """Whether delta-rs's skipping could drop files with matching rows: it parses a number
-    of the predicate as a 64-bit float, and a literal of more than 15 significant digits then
-    rounds, so against a decimal column's statistics `d = 978717917231933506.8604905661` or
-    `d > 12.339999999999999999` skips the very file that holds the row.
+def _read_alike(predicate: str, table: DeltaTable) -> bool:
+    """Whether delta-rs (DataFusion's SQL) reads `predicate` as Spark does; skipping by a
+    predicate read otherwise drops files holding matching rows.
+
+    They differ on string literals: a backslash escapes in Spark, not in DataFusion, so
+    `s = 'a\\\\b'` skips the files holding `a\\b`. And on numbers: DataFusion parses a literal
+    as a double, which rounds past 15 significant digits, so against a decimal column's
+    statistics `d = 978717917231933506.8604905661` skips the very file that holds the row.
     """
-    if "decimal" not in table.schema().to_json():
+    if "\\" in predicate:
         return False
+    if "decimal" not in table.schema().to_json():
+        return True
     outside_quotes = _QUOTED.sub(" ", predicate)
-    return any(
-        len(number.replace(".", "").lstrip("0")) > _FLOAT_DIGITS
+    return all(
+        len(number.replace(".", "").lstrip("0")) <= _FLOAT_DIGITS
         for number in _NUMBER.findall(outside_quotes)
     )
 
