@@ -22,11 +22,12 @@ import pyarrow as pa
 import pytest
 from _delta_generated import Generated, generate
 from _duckdb_reader import duckdb_rows
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import SparkSession
-from test_delta_read_mapping import both_readers
+from test_delta_read_mapping import assert_reads_like_deltalake, both_readers
 
 from spark_flow import delta
+from spark_flow.delta import _read_spark
 
 SEEDS = list(range(12))
 
@@ -97,13 +98,20 @@ def test_generated_table_reads_as_written(spark: SparkSession, tmp_path: Path, s
             assert read == expected, f"seed {seed} version {version}\n{story}"
         for name, read in witnesses(generated, version).items():
             assert read == expected, f"{name}: seed {seed} version {version}\n{story}"
-        condition = predicate(random.Random(seed * 1000 + at), generated, at)
+        rng = random.Random(seed * 1000 + at)
+        condition = predicate(rng, generated, at)
         if condition is not None:
-            skipped = delta.read(spark, str(tmp_path), version=version, filter=condition)
             everything = delta.read(spark, str(tmp_path), version=version).where(condition)
-            assert canonical(skipped.toArrow().to_pylist()) == canonical(
-                everything.toArrow().to_pylist()
-            ), f"filter {condition!r}: seed {seed} version {version}\n{story}"
+            expected = canonical(everything.toArrow().to_pylist())
+            read_path = rng.choice(["spark", "arrow"])  # either reader skips files
+            spark.conf.set(_read_spark.READ_PATH_CONF, read_path)
+            try:
+                skipped = delta.read(spark, str(tmp_path), version=version, filter=condition)
+                assert canonical(skipped.toArrow().to_pylist()) == expected, (
+                    f"filter {condition!r} ({read_path}): seed {seed} version {version}\n{story}"
+                )
+            finally:
+                spark.conf.unset(_read_spark.READ_PATH_CONF)
 
 
 def predicate(rng: random.Random, generated: Generated, version: int) -> str | None:
@@ -138,3 +146,39 @@ def _literal(rng: random.Random, data_type: str, value: Any) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     return repr(value)
+
+
+def _batch(start: int, count: int, *, wide: bool = False) -> pa.Table:
+    ids = range(start, start + count)
+    columns = {
+        "id": pa.array(ids, pa.int64()),
+        "p": pa.array([["a", "b c", None, "é/=%"][i % 4] for i in ids]),
+        "amount": pa.array([Decimal(i) / 100 for i in ids], pa.decimal128(12, 2)),
+    }
+    if wide:  # columns a schema merge adds
+        columns["added"] = pa.array([f"x{i}" for i in ids])
+        columns["s"] = pa.array([{"a": i} for i in ids], pa.struct([("a", pa.int32())]))
+    return pa.table(columns)
+
+
+def test_tables_deltalake_rewrote_read_like_deltalake(spark: SparkSession, tmp_path: Path) -> None:
+    """Schema merges, delete / update / merge (deltalake rewrites files: no deletion vectors,
+    even with them enabled), compaction, a checkpoint and a vacuum: every version read alike."""
+    path = str(tmp_path)
+    write_deltalake(path, _batch(0, 40), partition_by=["p"],
+                    configuration={"delta.enableDeletionVectors": "true"})  # fmt: skip
+    write_deltalake(path, _batch(40, 20, wide=True), mode="append", schema_mode="merge")
+    DeltaTable(path).delete("id % 7 = 0")
+    DeltaTable(path).update(predicate="id > 30", updates={"amount": "amount * 2"})
+    source = _batch(50, 20, wide=True)
+    merge = DeltaTable(path).merge(source, "t.id = s.id", source_alias="s", target_alias="t")
+    merge.when_matched_update_all().when_not_matched_insert_all().execute()
+    DeltaTable(path).optimize.compact()
+    DeltaTable(path).create_checkpoint()
+    write_deltalake(path, _batch(100, 5), mode="append", schema_mode="merge")
+
+    for version in (1, 4, 5):  # after the schema merge, the merge, the compaction
+        assert_reads_like_deltalake(spark, tmp_path, version, duckdb=False)
+    assert_reads_like_deltalake(spark, tmp_path)  # and DuckDB
+    DeltaTable(path).vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    assert_reads_like_deltalake(spark, tmp_path)
