@@ -278,6 +278,9 @@ class _Story:
         ]
         typed = {p: partition_value(rng, t) for p, t in self.partition_types.items()}
         texts = {p: partition_text(self.partition_types[p], v) for p, v in typed.items()}
+        for p, v in typed.items():  # the protocol's other spelling: ISO 8601 in UTC
+            if self.partition_types[p] == "timestamp" and v is not None and rng.random() < 0.5:
+                texts[p] = v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         # Delta reads an empty partition value as null (deltalake's scan reads '').
         typed = {p: None if texts[p] == "" else v for p, v in typed.items()}
         layout = rng.choice([None, "hive", "absolute", "odd"])
