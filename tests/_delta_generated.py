@@ -34,8 +34,9 @@ PARTITION_TYPES = ["string", "long", "integer", "short", "byte", "boolean", "dat
 STRINGS = ["", " ", "a", "a b", "x=y", "a/b", "100%", "%2F", "é", "日本語", "🙂", "null",
            "__HIVE_DEFAULT_PARTITION__", "tab\there", "quote'\"", "back\\slash",
            "a string longer than the 32 characters of stats"]  # fmt: skip
-# delta-rs (object_store) refuses control characters in paths: no tab in file names.
-FILE_NAMES = [name for name in STRINGS[1:] if "\t" not in name]
+# delta-rs (object_store) refuses control characters in paths: no tab in file names. Names
+# Spark cannot read by name (hidden ones, a `:`) go to the Arrow reader.
+FILE_NAMES = [name for name in STRINGS[1:] if "\t" not in name] + ["10:30", "_x", ".x"]
 _INTEGERS = {"long": 63, "integer": 31, "short": 15, "byte": 7}
 
 
