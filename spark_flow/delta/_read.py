@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from deltalake.exceptions import DeltaError
 from pyspark.sql.types import (
     ArrayType,
     DataType,
@@ -206,8 +205,10 @@ def _kept_files(table: DeltaTable, predicate: str | None) -> set[str] | None:
     try:
         listed = table.file_uris(file_pruning_predicate=predicate)
         return {file_key(uri, encoded=False) for uri in listed}
-    except (DeltaError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001
         # Skipping is an optimisation: a predicate delta-rs cannot use still filters the rows.
+        # Besides DeltaError, delta-rs raises bare Exceptions (a timestamp before 1677 cast
+        # to nanoseconds), and whatever it raises must not fail a read that needs no skipping.
         log.info("no file skipping for %r on %s: %s", predicate, table.table_uri, exc)
         return None
 

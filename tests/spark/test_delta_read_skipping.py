@@ -6,6 +6,7 @@ match, for every predicate form, on both readers (Spark's scan and the Arrow dat
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -150,3 +151,18 @@ def test_a_backslash_in_a_string_literal_skips_no_matching_file(
 
     assert sorted(skipped.collect()) == sorted(filtered.collect())
     assert filtered.count() >= 1
+
+
+def test_a_timestamp_delta_rs_cannot_skip_by_still_reads(
+    spark: SparkSession, tmp_path: Path, read_path: str
+) -> None:
+    # delta-rs casts timestamps to nanoseconds, which end before 1677, and raises a bare Exception.
+    table = TableBuilder(tmp_path, [("ts", "timestamp")])
+    row = {"ts": dt.datetime(1000, 5, 11, 14, 4, 51, 142487, tzinfo=dt.timezone.utc)}
+    add = table.add([row])
+    add["add"]["stats"] = stats_json(table.schema["fields"], [row])
+    table.commit(add)
+
+    frame = delta.read(spark, str(tmp_path), filter="ts <= TIMESTAMP '1000-05-11 14:04:51.142487'")
+
+    assert frame.selectExpr("CAST(ts AS STRING)").first()[0] == "1000-05-11 14:04:51.142487"
