@@ -177,6 +177,9 @@ class _File:
     partitions: dict[str, Any]
     deleted: set[int] = field(default_factory=set)
 
+    def kept(self) -> list[int]:
+        return [index for index in range(len(self.rows)) if index not in self.deleted]
+
 
 def generate(seed: int, root: Path) -> Generated:
     """Build the table of `seed` under `root`; its versions' expected rows."""
@@ -250,7 +253,7 @@ class _Story:
             actions = self.add(rng.randint(1, 3))
         elif roll < 0.6:
             actions = self.remove()
-        elif roll < 0.85 and self.generated.deletions and any(f.rows for f in self.live):
+        elif roll < 0.85 and self.generated.deletions and any(map(_File.kept, self.live)):
             actions = self.delete()
         elif mapped and roll < 0.93:
             return self.rename()
@@ -312,11 +315,15 @@ class _Story:
         return [{"remove": remove}]
 
     def delete(self) -> list[dict[str, Any]]:
-        """A deletion vector on one file: some of its rows, or all of them."""
+        """A deletion vector on one file: some of its rows left, or all of them.
+
+        Always more rows than before: re-adding a file with the DV it has in the commit that
+        removes it is an invalid version (the protocol leaves the order of its actions open).
+        """
         rng = self.rng
-        f = rng.choice([f for f in self.live if f.rows])
-        some = rng.sample(range(len(f.rows)), k=rng.randint(1, len(f.rows)))
-        f.deleted |= set(rng.choice([range(len(f.rows)), some]))
+        f = rng.choice([f for f in self.live if f.kept()])
+        left = f.kept()
+        f.deleted |= set(rng.choice([left, rng.sample(left, k=rng.randint(1, len(left)))]))
         inline = rng.random() < 0.5
         actions = self.table.delete(f.add, sorted(f.deleted), inline=inline)
         f.add = actions[-1]

@@ -29,10 +29,10 @@ from test_delta_read_mapping import assert_reads_like_deltalake, both_readers
 from spark_flow import delta
 from spark_flow.delta import _read_spark
 
-# 69, 103 and 187 between them delete rows inline, in files, every row of a file and the only
+# 16, 20, 21 and 52 between them delete rows inline, in files, every row of a file and the only
 # row of one; rename, drop and rename a partition column; use the legacy protocol, checkpoints,
 # removes and time travel. About 40 s on two cores; SPARK_FLOW_DELTA_SEEDS for more.
-SEEDS = [0, 1, 2, 5, 8, 69, 103, 187]
+SEEDS = [0, 1, 2, 5, 16, 20, 21, 52]
 
 
 def _seeds() -> list[int]:
