@@ -34,8 +34,9 @@ PARTITION_TYPES = ["string", "long", "integer", "short", "byte", "boolean", "dat
 STRINGS = ["", " ", "a", "a b", "x=y", "a/b", "100%", "%2F", "é", "日本語", "🙂", "null",
            "__HIVE_DEFAULT_PARTITION__", "tab\there", "quote'\"", "back\\slash",
            "a string longer than the 32 characters of stats"]  # fmt: skip
-# delta-rs (object_store) refuses control characters in paths: no tab in file names.
-FILE_NAMES = [name for name in STRINGS[1:] if "\t" not in name]
+# delta-rs (object_store) refuses control characters in paths: no tab in file names. Names
+# Spark cannot read by name (hidden ones, a `:`) go to the Arrow reader.
+FILE_NAMES = [name for name in STRINGS[1:] if "\t" not in name] + ["10:30", "_x", ".x"]
 _INTEGERS = {"long": 63, "integer": 31, "short": 15, "byte": 7}
 
 
@@ -53,7 +54,7 @@ class Generated:
     absolute_paths: bool = False
     earlier: int | None = None
     types: dict[int, dict[str, Any]] = field(default_factory=dict)
-    partition_columns: tuple[str, ...] = ()
+    partition_columns: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _decimal(rng: random.Random, data_type: str) -> Decimal:
@@ -176,6 +177,9 @@ class _File:
     partitions: dict[str, Any]
     deleted: set[int] = field(default_factory=set)
 
+    def kept(self) -> list[int]:
+        return [index for index in range(len(self.rows)) if index not in self.deleted]
+
 
 def generate(seed: int, root: Path) -> Generated:
     """Build the table of `seed` under `root`; its versions' expected rows."""
@@ -222,7 +226,6 @@ class _Story:
         )
         generated.partitioned, generated.mapped = bool(self.partition_types), self.mapping != "none"
         generated.deletions = deletions
-        generated.partition_columns = tuple(self.partition_types)
         generated.description.append(
             f"mapping={self.mapping} features={features} dv={deletions} fields={fields} "
             f"partitions={list(self.partition_types)}"
@@ -240,6 +243,7 @@ class _Story:
         self.generated.versions[self.table.version] = rows
         types = {**self.columns, **self.partition_types}
         self.generated.types[self.table.version] = {name: types[name] for name in self.order}
+        self.generated.partition_columns[self.table.version] = tuple(self.partition_types)
 
     def step(self) -> None:
         """One commit: add files, remove one, delete rows by a DV, rename or drop a column."""
@@ -249,7 +253,7 @@ class _Story:
             actions = self.add(rng.randint(1, 3))
         elif roll < 0.6:
             actions = self.remove()
-        elif roll < 0.85 and self.generated.deletions and any(f.rows for f in self.live):
+        elif roll < 0.85 and self.generated.deletions and any(map(_File.kept, self.live)):
             actions = self.delete()
         elif mapped and roll < 0.93:
             return self.rename()
@@ -278,6 +282,9 @@ class _Story:
         ]
         typed = {p: partition_value(rng, t) for p, t in self.partition_types.items()}
         texts = {p: partition_text(self.partition_types[p], v) for p, v in typed.items()}
+        for p, v in typed.items():  # the protocol's other spelling: ISO 8601 in UTC
+            if self.partition_types[p] == "timestamp" and v is not None and rng.random() < 0.5:
+                texts[p] = v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         # Delta reads an empty partition value as null (deltalake's scan reads '').
         typed = {p: None if texts[p] == "" else v for p, v in typed.items()}
         layout = rng.choice([None, "hive", "absolute", "odd"])
@@ -308,11 +315,15 @@ class _Story:
         return [{"remove": remove}]
 
     def delete(self) -> list[dict[str, Any]]:
-        """A deletion vector on one file: some of its rows, or all of them."""
+        """A deletion vector on one file: some of its rows left, or all of them.
+
+        Always more rows than before: re-adding a file with the DV it has in the commit that
+        removes it is an invalid version (the protocol leaves the order of its actions open).
+        """
         rng = self.rng
-        f = rng.choice([f for f in self.live if f.rows])
-        some = rng.sample(range(len(f.rows)), k=rng.randint(1, len(f.rows)))
-        f.deleted |= set(rng.choice([range(len(f.rows)), some]))
+        f = rng.choice([f for f in self.live if f.kept()])
+        left = f.kept()
+        f.deleted |= set(rng.choice([left, rng.sample(left, k=rng.randint(1, len(left)))]))
         inline = rng.random() < 0.5
         actions = self.table.delete(f.add, sorted(f.deleted), inline=inline)
         f.add = actions[-1]
@@ -320,13 +331,24 @@ class _Story:
         return actions
 
     def rename(self) -> None:
-        old = self.rng.choice(list(self.columns))
+        """Rename a data or partition column: the log changes, the files and values do not."""
+        old = self.rng.choice(self.order)
         new = self.rng.choice(["renamed", "r é", "r.x"]) + str(self.table.version)
+        if old in self.partition_types:
+            self.table.partition_columns = tuple(
+                new if c == old else c for c in self.table.partition_columns
+            )
+            self.partition_types = {
+                (new if c == old else c): t for c, t in self.partition_types.items()
+            }
+            for f in self.live:
+                f.partitions = {(new if c == old else c): v for c, v in f.partitions.items()}
+        else:
+            self.columns[new], self.nulls[new] = self.columns.pop(old), self.nulls.pop(old)
+            for f in self.live:
+                f.rows = [{(new if k == old else k): v for k, v in r.items()} for r in f.rows]
         self.table.rename(old, new)
         self.order[self.order.index(old)] = new
-        self.columns[new], self.nulls[new] = self.columns.pop(old), self.nulls.pop(old)
-        for f in self.live:
-            f.rows = [{(new if k == old else k): v for k, v in r.items()} for r in f.rows]
         self.generated.description.append(f"v{self.table.version}: rename {old!r} -> {new!r}")
         self.snapshot()
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from deltalake.exceptions import DeltaError
 from pyspark.sql.types import (
     ArrayType,
     DataType,
@@ -39,6 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MAPPING_MODE = "delta.columnMapping.mode"
+# Text a number in a predicate cannot hide in: string literals and quoted identifiers.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`]|``)*`")
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?|\.\d+)")
+_FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits exactly
 # An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
 _EMBEDDED_URI = re.compile(r"(?<=/)[a-zA-Z][a-zA-Z0-9+.-]*:/")
 _PHYSICAL_NAME = "delta.columnMapping.physicalName"
@@ -195,13 +198,39 @@ def _kept_files(table: DeltaTable, predicate: str | None) -> set[str] | None:
     """The files that may hold rows matching `predicate`, or None (keep all)."""
     if predicate is None:
         return None
+    if not _read_alike(predicate, table):
+        log.info("no file skipping for %r on %s: delta-rs would read the predicate otherwise",
+                 predicate, table.table_uri)  # fmt: skip
+        return None
     try:
         listed = table.file_uris(file_pruning_predicate=predicate)
         return {file_key(uri, encoded=False) for uri in listed}
-    except (DeltaError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001
         # Skipping is an optimisation: a predicate delta-rs cannot use still filters the rows.
+        # Besides DeltaError, delta-rs raises bare Exceptions (a timestamp before 1677 cast
+        # to nanoseconds), and whatever it raises must not fail a read that needs no skipping.
         log.info("no file skipping for %r on %s: %s", predicate, table.table_uri, exc)
         return None
+
+
+def _read_alike(predicate: str, table: DeltaTable) -> bool:
+    """Whether delta-rs (DataFusion's SQL) reads `predicate` as Spark does; skipping by a
+    predicate read otherwise drops files holding matching rows.
+
+    They differ on string literals: a backslash escapes in Spark, not in DataFusion, so
+    `s = 'a\\\\b'` skips the files holding `a\\b`. And on numbers: DataFusion parses a literal
+    as a double, which rounds past 15 significant digits, so against a decimal column's
+    statistics `d = 978717917231933506.8604905661` skips the very file that holds the row.
+    """
+    if "\\" in predicate:
+        return False
+    if "decimal" not in table.schema().to_json():
+        return True
+    outside_quotes = _QUOTED.sub(" ", predicate)
+    return all(
+        len(number.replace(".", "").lstrip("0")) <= _FLOAT_DIGITS
+        for number in _NUMBER.findall(outside_quotes)
+    )
 
 
 def _deleted_rows(table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:

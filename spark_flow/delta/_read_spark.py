@@ -69,10 +69,10 @@ def read(
         log.info("reading %s with Arrow in Python workers: it stores a column named %s",
                  path, _deletions.ROW_INDEX_COLUMN)  # fmt: skip
         plan = None
-    hidden = [f.uri for f in plan.files if _hidden_from_spark(f.uri)] if plan is not None else []
-    if hidden:
-        log.info("reading %s with Arrow in Python workers: Spark skips data files named like %r",
-                 path, hidden[0])  # fmt: skip
+    unnamable = [f.uri for f in plan.files if _spark_misreads(f.uri)] if plan is not None else []
+    if unnamable:
+        log.info("reading %s with Arrow in Python workers: Spark cannot read data files named "
+                 "like %r", path, unnamable[0])  # fmt: skip
         plan = None
     if plan is not None:
         frame = scan(spark, plan)
@@ -89,18 +89,21 @@ def read(
     return frame.where(F.expr(row_filter) if isinstance(row_filter, str) else row_filter)
 
 
-def _hidden_from_spark(uri: str) -> bool:
-    """Whether Spark's file index drops the file at `uri` even when it is named explicitly.
+def _spark_misreads(uri: str) -> bool:
+    """Whether Spark cannot read the file at `uri` by its name, even when named explicitly.
 
-    Spark takes names starting with `_` (but not `_x=y`) or `.` for hidden files, `._COPYING_`
-    for files being copied, and `_metadata` / `_common_metadata` for Parquet summaries
-    (`HadoopFSUtils.shouldFilterOutPathName`): it would return none of their rows, silently.
+    Spark's file index takes names starting with `_` (but not `_x=y`) or `.` for hidden files,
+    `._COPYING_` for files being copied, and `_metadata` / `_common_metadata` for Parquet
+    summaries (`HadoopFSUtils.shouldFilterOutPathName`): it would return none of their rows,
+    silently. And Hadoop's checksummed filesystems fail on a name with a `:`, which makes
+    their `.<name>.crc` look like a URI with a scheme.
     """
     name = uri.rsplit("/", 1)[-1]
     return (
         (name.startswith("_") and "=" not in name)
         or name.startswith((".", "_metadata", "_common_metadata"))
         or name.endswith("._COPYING_")
+        or ":" in name
     )
 
 

@@ -6,11 +6,14 @@ match, for every predicate form, on both readers (Spark's scan and the Arrow dat
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from _delta_generated_stats import stats_json
 from _delta_tables import TableBuilder
 from deltalake import write_deltalake
 from pyspark.sql import SparkSession
@@ -108,3 +111,58 @@ def test_files_named_by_absolute_uris_survive_skipping(
 
     assert sorted(row.id for row in rows) == [1, 2]
     assert len(_read.plan(str(tmp_path), predicate="p <= 2").files) == 2
+
+
+@pytest.mark.parametrize(
+    "predicate",
+    ["d = 978717917231933506.8604905661", "d >= 978717917231933506.8604905661",
+     "e > 12.339999999999999999", "d38 = 12345678901234567890123"],
+)  # fmt: skip
+def test_decimal_literals_a_double_cannot_hold_skip_no_matching_file(
+    spark: SparkSession, tmp_path: Path, read_path: str, predicate: str
+) -> None:
+    # Exact decimal statistics, as delta-spark writes them; delta-rs parses the literal as a
+    # double, which rounds past 15 significant digits.
+    table = TableBuilder(
+        tmp_path, [("d", "decimal(28,10)"), ("e", "decimal(10,2)"), ("d38", "decimal(38,0)")]
+    )
+    row = {"d": Decimal("978717917231933506.8604905661"), "e": Decimal("12.34"),
+           "d38": Decimal("12345678901234567890123")}  # fmt: skip
+    add = table.add([row])
+    add["add"]["stats"] = stats_json(table.schema["fields"], [row])
+    table.commit(add)
+
+    assert delta.read(spark, str(tmp_path), filter=predicate).count() == 1
+
+
+@pytest.mark.parametrize("predicate", ["s = 'back\\\\slash'", "s IN ('a', 'back\\\\slash')"])
+def test_a_backslash_in_a_string_literal_skips_no_matching_file(
+    spark: SparkSession, tmp_path: Path, read_path: str, predicate: str
+) -> None:
+    # Spark reads `\\` as one backslash, DataFusion as two. One value per file, with statistics.
+    table = TableBuilder(tmp_path, [("s", "string")])
+    for value in ["back\\slash", "a", "z"]:
+        add = table.add([{"s": value}])
+        add["add"]["stats"] = stats_json(table.schema["fields"], [{"s": value}])
+        table.commit(add)
+
+    skipped = delta.read(spark, str(tmp_path), filter=predicate)
+    filtered = delta.read(spark, str(tmp_path)).where(predicate)
+
+    assert sorted(skipped.collect()) == sorted(filtered.collect())
+    assert filtered.count() >= 1
+
+
+def test_a_timestamp_delta_rs_cannot_skip_by_still_reads(
+    spark: SparkSession, tmp_path: Path, read_path: str
+) -> None:
+    # delta-rs casts timestamps to nanoseconds, which end before 1677, and raises a bare Exception.
+    table = TableBuilder(tmp_path, [("ts", "timestamp")])
+    row = {"ts": dt.datetime(1000, 5, 11, 14, 4, 51, 142487, tzinfo=dt.timezone.utc)}
+    add = table.add([row])
+    add["add"]["stats"] = stats_json(table.schema["fields"], [row])
+    table.commit(add)
+
+    frame = delta.read(spark, str(tmp_path), filter="ts <= TIMESTAMP '1000-05-11 14:04:51.142487'")
+
+    assert frame.selectExpr("CAST(ts AS STRING)").first()[0] == "1000-05-11 14:04:51.142487"
