@@ -145,6 +145,9 @@ def _refuse_unrewritable(table: DeltaTable) -> None:
     mode = table.metadata().configuration.get("delta.columnMapping.mode") or "none"
     if mode != "none":  # the legacy protocol (reader 2) lists no features, only this property
         features.add("columnMapping")
+    if "deletionVectors" in features and not pa.table(table.deletion_vectors()).num_rows:
+        # Enabled (Databricks' default for new tables) but no file has one: plain files.
+        features.discard("deletionVectors")
     found = sorted(features & _UNREWRITABLE)
     if found:
         raise UnsupportedDeltaFeatureError(

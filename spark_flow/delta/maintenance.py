@@ -75,8 +75,8 @@ def optimize(
 
     Raises:
         NotADeltaTableError: nothing at `path` is a Delta table.
-        UnsupportedDeltaFeatureError: the table uses deletion vectors or column mapping,
-            whose files cannot be rewritten as plain Parquet.
+        UnsupportedDeltaFeatureError: a file has a deletion vector, or the table uses column
+            mapping or row tracking: such files cannot be rewritten as plain Parquet.
         InvalidArgumentError: a bad size or count, a partition naming non-partition columns, or
             a path on an object store.
 

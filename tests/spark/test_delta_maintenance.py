@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from _delta_tables import TableBuilder
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -162,22 +163,41 @@ def test_optimize_loses_cleanly_to_a_concurrent_overwrite(
     assert set(_data_files(path)) == files_after_overwrite  # its rewritten files are gone
 
 
-@pytest.mark.parametrize(
-    ("configuration", "feature"),
-    [
-        ({"delta.enableDeletionVectors": "true"}, "deletionVectors"),
-        ({"delta.columnMapping.mode": "name"}, "columnMapping"),
-    ],
-)
 def test_optimize_refuses_tables_whose_files_it_cannot_rewrite(
-    spark: SparkSession, tmp_path: Path, configuration: dict[str, str], feature: str
+    spark: SparkSession, tmp_path: Path
 ) -> None:
     path = str(tmp_path / "table")
+    configuration = {"delta.columnMapping.mode": "name"}
     for value in range(2):
         write_deltalake(path, pa.table({"id": [value]}), mode="append", configuration=configuration)
     with pytest.raises(UnsupportedDeltaFeatureError) as caught:
         delta.optimize(spark, path)
-    assert feature in caught.value.feature
+    assert "columnMapping" in caught.value.feature
+
+
+def test_optimize_refuses_files_with_deletion_vectors(spark: SparkSession, tmp_path: Path) -> None:
+    # Rewritten as plain Parquet, the rows the DV deletes would come back.
+    table = TableBuilder(tmp_path, [("id", "long")], deletion_vectors=True)
+    first, second = table.add([{"id": 1}, {"id": 2}]), table.add([{"id": 3}])
+    table.commit(first, second)
+    table.commit(*table.delete(first, [0], inline=True))
+    with pytest.raises(UnsupportedDeltaFeatureError) as caught:
+        delta.optimize(spark, str(tmp_path))
+    assert "deletionVectors" in caught.value.feature
+
+
+def test_optimize_compacts_a_table_with_deletion_vectors_enabled_but_none_written(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Databricks enables the feature on new tables; until a delete writes one, files are plain.
+    path = str(tmp_path / "table")
+    configuration = {"delta.enableDeletionVectors": "true"}
+    for value in range(3):
+        write_deltalake(path, pa.table({"id": [value]}), mode="append", configuration=configuration)
+    report = delta.optimize(spark, path)
+    assert report.committed
+    assert report.files_removed == 3
+    assert sorted(row.id for row in delta.read(spark, path).collect()) == [0, 1, 2]
 
 
 def test_optimize_rejects_bad_arguments(spark: SparkSession, tmp_path: Path) -> None:
