@@ -163,13 +163,18 @@ def test_optimize_loses_cleanly_to_a_concurrent_overwrite(
     assert set(_data_files(path)) == files_after_overwrite  # its rewritten files are gone
 
 
+def _one_row_files(tmp_path: Path, count: int, configuration: dict[str, str]) -> str:
+    """A table deltalake wrote with `configuration`: ids 0 .. count - 1, one file each."""
+    path = str(tmp_path / "table")
+    for value in range(count):
+        write_deltalake(path, pa.table({"id": [value]}), mode="append", configuration=configuration)
+    return path
+
+
 def test_optimize_refuses_tables_whose_files_it_cannot_rewrite(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    path = str(tmp_path / "table")
-    configuration = {"delta.columnMapping.mode": "name"}
-    for value in range(2):
-        write_deltalake(path, pa.table({"id": [value]}), mode="append", configuration=configuration)
+    path = _one_row_files(tmp_path, 2, {"delta.columnMapping.mode": "name"})
     with pytest.raises(UnsupportedDeltaFeatureError) as caught:
         delta.optimize(spark, path)
     assert "columnMapping" in caught.value.feature
@@ -190,10 +195,7 @@ def test_optimize_compacts_a_table_with_deletion_vectors_enabled_but_none_writte
     spark: SparkSession, tmp_path: Path
 ) -> None:
     # Databricks enables the feature on new tables; until a delete writes one, files are plain.
-    path = str(tmp_path / "table")
-    configuration = {"delta.enableDeletionVectors": "true"}
-    for value in range(3):
-        write_deltalake(path, pa.table({"id": [value]}), mode="append", configuration=configuration)
+    path = _one_row_files(tmp_path, 3, {"delta.enableDeletionVectors": "true"})
     report = delta.optimize(spark, path)
     assert report.committed
     assert report.files_removed == 3
