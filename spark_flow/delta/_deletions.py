@@ -45,7 +45,22 @@ _BUCKET = "_spark_flow_dv_bucket"
 _WORDS_COLUMN = "_spark_flow_dv_words"
 ROW_INDEX_COLUMN = "_tmp_metadata_row_index"
 """A Parquet read schema's column that Spark fills with each row's index in its file
-(`ParquetFileFormat.ROW_INDEX_TEMPORARY_COLUMN_NAME`); `_kept` fails the read if it is ever null."""
+(`ParquetFileFormat.ROW_INDEX_TEMPORARY_COLUMN_NAME`); the join key fails the read if it is null."""
+_ROW = ROW_INDEX_COLUMN
+
+# A row without its index could be a deleted one: fail the read. Only rows that no earlier
+# branch of a CASE matched reach this one, so it costs nothing on the others.
+_NO_INDEX = (
+    f"WHEN {_ROW} IS NULL THEN raise_error('reading a table with deletion vectors: the Parquet "
+    f"reader gave a row no index ({_ROW}), so its deletion could not be checked. This Spark "
+    "version reads row indexes differently: read the table with "
+    "spark.spark_flow.delta.readPath=arrow.')"
+)
+_KEPT = (
+    f"{_WORDS_COLUMN} IS NULL OR getbit("
+    f"element_at({_WORDS_COLUMN}, CAST((shiftright({_ROW}, 6) & {_WORDS - 1}) + 1 AS INT)), "
+    f"CAST({_ROW} & 63 AS INT)) = 0"
+)
 
 
 @dataclass(frozen=True)
@@ -159,22 +174,6 @@ def path_hash(name: str) -> int:
     """Spark's `xxhash64(name)` (a signed long) for a string column holding `name`."""
     unsigned = xxhash.xxh64_intdigest(name.encode("utf-8"), seed=_SPARK_HASH_SEED)
     return unsigned - (1 << 64) if unsigned >= 1 << 63 else unsigned
-
-
-_ROW = ROW_INDEX_COLUMN
-# A row without its index could be a deleted one: fail the read. Only rows that no earlier
-# branch of a CASE matched reach this one, so it costs nothing on the others.
-_NO_INDEX = (
-    f"WHEN {_ROW} IS NULL THEN raise_error('reading a table with deletion vectors: the Parquet "
-    f"reader gave a row no index ({_ROW}), so its deletion could not be checked. This Spark "
-    "version reads row indexes differently: read the table with "
-    "spark.spark_flow.delta.readPath=arrow.')"
-)
-_KEPT = (
-    f"{_WORDS_COLUMN} IS NULL OR getbit("
-    f"element_at({_WORDS_COLUMN}, CAST((shiftright({_ROW}, 6) & {_WORDS - 1}) + 1 AS INT)), "
-    f"CAST({_ROW} & 63 AS INT)) = 0"
-)
 
 
 def _key_sql(file: str) -> str:

@@ -64,16 +64,10 @@ def read(
     plan = None
     if _read_path(spark, path) == "spark":
         plan = _read.plan(path, version, predicate=predicate)
-    if plan is not None and _deletions.ROW_INDEX_COLUMN in plan.physical.fieldNames():
-        # Spark's Parquet scan fills a column of that name with row indexes, not its values.
-        log.info("reading %s with Arrow in Python workers: it stores a column named %s",
-                 path, _deletions.ROW_INDEX_COLUMN)  # fmt: skip
-        plan = None
-    unnamable = [f.uri for f in plan.files if _spark_misreads(f.uri)] if plan is not None else []
-    if unnamable:
-        log.info("reading %s with Arrow in Python workers: Spark cannot read data files named "
-                 "like %r", path, unnamable[0])  # fmt: skip
-        plan = None
+        misread = _spark_misreads(plan)
+        if misread is not None:
+            log.info("reading %s with Arrow in Python workers: %s", path, misread)
+            plan = None
     if plan is not None:
         frame = scan(spark, plan)
     else:
@@ -89,7 +83,18 @@ def read(
     return frame.where(F.expr(row_filter) if isinstance(row_filter, str) else row_filter)
 
 
-def _spark_misreads(uri: str) -> bool:
+def _spark_misreads(plan: ScanPlan) -> str | None:
+    """Why Spark's Parquet scan would read `plan` wrong, or None when it reads it right."""
+    if _deletions.ROW_INDEX_COLUMN in plan.physical.fieldNames():
+        # Spark's Parquet scan fills a column of that name with row indexes, not its values.
+        return f"it stores a column named {_deletions.ROW_INDEX_COLUMN}"
+    unnamable = next((f.uri for f in plan.files if _unnamable(f.uri)), None)
+    if unnamable is not None:
+        return f"Spark cannot read data files named like {unnamable!r}"
+    return None
+
+
+def _unnamable(uri: str) -> bool:
     """Whether Spark cannot read the file at `uri` by its name, even when named explicitly.
 
     Spark's file index takes names starting with `_` (but not `_x=y`) or `.` for hidden files,
