@@ -32,8 +32,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from spark_flow._connect import is_connect
-from spark_flow.delta import _connect, _log, _read_spark, _routed, jvm, rs
+from spark_flow.delta import _connect, _log, _read_spark, _routed, _time_travel, jvm, rs
 from spark_flow.delta._routed import RoutedTable, RoutedWrite
+from spark_flow.delta._time_travel import AsOf
 from spark_flow.delta._types import (
     BACKENDS,
     MAX_TXN_VERSION,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_TXN_VERSION",
+    "AsOf",
     "Backend",
     "Mode",
     "OptimizeReport",
@@ -78,6 +80,7 @@ log = logging.getLogger(__name__)
 
 BACKEND_CONF = "spark.spark_flow.delta.backend"
 OPTIMIZE_WRITE_CONF = "spark.spark_flow.delta.optimizeWrite"
+SESSION_TIME_ZONE = "spark.sql.session.timeZone"
 BackendChoice = Literal["auto", "jvm", "delta-rs"]
 _CHOICES: tuple[str, ...] = get_args(BackendChoice)
 
@@ -302,9 +305,10 @@ def read(
     path: str,
     *,
     version: int | None = None,
+    timestamp: AsOf | None = None,
     filter: str | Column | None = None,
 ) -> DataFrame:
-    """Read the Delta table at `path`, at its latest version or at `version` (time travel).
+    """Read the Delta table at `path`: its latest version, or one from the past (time travel).
 
     On the delta-rs backend the log decides what is read: the files of the version, their
     partition values, column mapping (`name` and `id`), deletion vectors, the table's types;
@@ -316,6 +320,11 @@ def read(
         spark: the session.
         path: the table location.
         version: a table version (time travel); the latest when None.
+        timestamp: instead of `version`, a point in time (Delta's `timestampAsOf`): the
+            latest version committed at or before it. A `datetime`, a `date` or an ISO string
+            (`"2024-01-31 10:00:00"`); without a zone it is in the session's time zone
+            (`spark.sql.session.timeZone`), as Spark casts a string to a timestamp. A commit's
+            time is its in-commit timestamp where the table keeps them, else its log file's.
         filter: keep only the rows matching it. A SQL predicate string also skips, before
             Spark scans, the files whose partition values or min/max/null-count statistics prove
             that no row matches; a Column filters the rows only.
@@ -325,7 +334,9 @@ def read(
 
     Raises:
         NotADeltaTableError: nothing at `path` is a Delta table.
-        InvalidArgumentError: `version` is not one of the table's versions.
+        InvalidArgumentError: `version` is not one of the table's versions; both `version`
+            and `timestamp`; `timestamp` before the table's earliest version or after its
+            latest commit.
         InvalidDeltaLogError: the log breaks the Delta protocol, or names missing data files.
         UnsupportedDeltaFeatureError: the delta-rs reader does not handle a feature the table
             needs (its allow-list; the README's Delta section lists it).
@@ -338,14 +349,25 @@ def read(
         raise InvalidArgumentError(
             "version", f"expected an integer >= 0, got {version!r}", "Pass a table version."
         )
+    when = None
+    if timestamp is not None:
+        if version is not None:
+            raise InvalidArgumentError(
+                "timestamp",
+                f"a read is at one point in time, got version={version} and {timestamp=}",
+                "Pass either the version or the timestamp.",
+            )
+        when = _time_travel.parse(timestamp, time_zone=spark.conf.get(SESSION_TIME_ZONE, None))
     connector = backend(spark) == "jvm"
     if connector or is_connect(spark):
         # format("delta"): on Connect the server reads the log (the `delta` data source there)
-        frame = jvm.read(spark, path, version)
+        frame = jvm.read(spark, path, version, None if when is None else when.isoformat())
         if not connector:  # our data source on the server: analysed now, so a table it
             with _connect.on_server():  # refuses is refused here, with our typed error
                 frame.schema  # noqa: B018  (the analysis is the point)
         return frame if filter is None else frame.where(filter)
+    if when is not None:
+        version = _time_travel.version_at(path, when)
     return _read_spark.read(spark, path, version, filter)
 
 

@@ -29,6 +29,7 @@ from pyspark.sql.datasource import DataSource, DataSourceReader
 from spark_flow import storage
 from spark_flow.delta import _log
 from spark_flow.delta._remote_errors import noting, recovered
+from spark_flow.delta._source_options import PARTITION_BY_OPTION, REPLACE_WHERE_OPTION
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import ConnectServerError
 
@@ -39,8 +40,6 @@ log = logging.getLogger(__name__)
 
 LOG_SOURCE = "spark_flow_delta_log"
 WRITE_ID_OPTION = "spark_flow.writeId"
-PARTITION_BY_OPTION = "spark_flow.partitionBy"
-REPLACE_WHERE_OPTION = "spark_flow.replaceWhere"
 _LOG_SCHEMA = (
     "table_version BIGINT, txn_version BIGINT, commit_version BIGINT, rows BIGINT, "
     "files ARRAY<STRING>"

@@ -98,9 +98,13 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
     )
 
 
-def read(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
-    """Read through the connector, time-travelling with `versionAsOf`."""
+def read(
+    spark: SparkSession, path: str, version: int | None = None, timestamp: str | None = None
+) -> DataFrame:
+    """Read through the connector, time-travelling with `versionAsOf` or `timestampAsOf`."""
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
+    if timestamp is not None:
+        reader = reader.option("timestampAsOf", timestamp)
     return reader.load(path)

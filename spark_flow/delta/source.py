@@ -5,9 +5,13 @@ It keeps existing code working unchanged on the delta-rs backend:
     df.write.format("delta").mode("append").option("txnAppId", "a").option("txnVersion", 1).save(p)
     spark.read.format("delta").option("versionAsOf", 3).load(p)
 
-Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `versionAsOf`. Reads follow the
-log's plan (`_read`): column mapping, deletion vectors, partition values from the log; the
-`spark_flow.filter` option (a SQL predicate, set by `delta.read(..., filter=)`) skips files.
+Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `versionAsOf`, `timestampAsOf`,
+`replaceWhere` naming partitions (`date = '2024-01-31' AND region = 'eu'`); options of
+delta-spark this source cannot honour (change data feed reads, dynamic partition overwrite,
+`dataChange=false`, other `replaceWhere` predicates) are refused by name, never ignored
+(`_source_options`). Reads follow the log's plan (`_read`): column mapping, deletion vectors,
+partition values from the log; the `spark_flow.filter` option (a SQL predicate, set by
+`delta.read(..., filter=)`) skips files.
 Spark gives Python data sources only `append` and `overwrite`, and never passes them
 `partitionBy`; partitioned writes go through `spark_flow.delta.write(df, path,
 partition_by=[...])`, which passes them as the internal options `spark_flow.partitionBy` (a
@@ -24,7 +28,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.datasource import (
@@ -42,53 +45,21 @@ from spark_flow.delta import _read, _read_arrow, _read_spark, rs
 from spark_flow.delta._files import WrittenFile
 from spark_flow.delta._read import PlannedFile
 from spark_flow.delta._remote_errors import noting
+from spark_flow.delta._source_options import (
+    PARTITION_BY_OPTION,
+    int_option,
+    json_option,
+    path_of,
+    read_version,
+    replace_where,
+)
 from spark_flow.delta._types import WriteRequest, WriteResult
-from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
+from spark_flow.errors import UnsupportedDeltaFeatureError
 
-PARTITION_BY_OPTION = "spark_flow.partitionBy"
-REPLACE_WHERE_OPTION = "spark_flow.replaceWhere"
 PARTITION_BY_HINT = (
     "Spark does not pass DataFrameWriter.partitionBy to Python data sources; write partitioned "
     "tables with spark_flow.delta.write(df, path, partition_by=[...])."
 )
-
-
-def _path(options: Any) -> str:
-    path = options.get("path")
-    if not path:
-        raise InvalidArgumentError(
-            "path", "format('delta') needs a table location", "Call .load(path) / .save(path)."
-        )
-    return str(path)
-
-
-def _int_option(options: Any, name: str) -> int | None:
-    raw = options.get(name)
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidArgumentError(
-            name, f"expected an integer, got {raw!r}", f"Pass .option('{name}', <number>)."
-        ) from None
-
-
-def _json_option(options: Any, name: str, kind: type[list[Any]] | type[dict[str, Any]]) -> Any:
-    raw = options.get(name)
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, kind):
-        raise InvalidArgumentError(
-            name,
-            f"expected a JSON {kind.__name__}, got {raw!r}",
-            "Write through spark_flow.delta.write(partition_by=..., replace_where=...).",
-        )
-    return value
 
 
 class DeltaDataSource(DataSource):
@@ -109,14 +80,14 @@ class DeltaDataSource(DataSource):
     @noting
     def schema(self) -> StructType:
         storage.adopt_environment(self.environment)
-        return _read.logical_schema(_path(self.options), _int_option(self.options, "versionAsOf"))
+        return _read.logical_schema(path_of(self.options), read_version(self.options))
 
     @noting
     def reader(self, schema: StructType) -> DataSourceReader:
         storage.adopt_environment(self.environment)
         return _Reader(
-            _path(self.options),
-            _int_option(self.options, "versionAsOf"),
+            path_of(self.options),
+            read_version(self.options),
             self.options.get(_read_spark.FILTER_OPTION),
             schema,
             self.environment,
@@ -129,18 +100,15 @@ class DeltaDataSource(DataSource):
             raise UnsupportedDeltaFeatureError(
                 "partitionBy with format('delta')", PARTITION_BY_HINT
             )
-        partition_by = _json_option(self.options, PARTITION_BY_OPTION, list)
-        replace_where = _json_option(self.options, REPLACE_WHERE_OPTION, dict)
+        partition_by = json_option(self.options, PARTITION_BY_OPTION, list)
         request = WriteRequest(
-            path=_path(self.options),
+            path=path_of(self.options),
             mode="overwrite" if overwrite else "append",
             app_id=self.options.get("txnAppId"),
-            txn_version=_int_option(self.options, "txnVersion"),
+            txn_version=int_option(self.options, "txnVersion"),
             partition_by=None if partition_by is None else tuple(partition_by),
             merge_schema=str(self.options.get("mergeSchema", "false")).lower() == "true",
-            replace_where=None
-            if replace_where is None
-            else tuple((column, str(value)) for column, value in replace_where.items()),
+            replace_where=replace_where(self.options, overwrite=overwrite),
         )
         plan = rs.plan_write(request, schema)
         write_id = self.options.get("spark_flow.writeId")

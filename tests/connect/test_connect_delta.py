@@ -105,3 +105,21 @@ def test_a_table_the_server_refuses_is_refused_with_our_typed_error(
         delta.read(connect_spark, str(tmp_path / "nothing"))
 
     assert "futureFeature" in refused.value.feature  # the facts, not only the text
+
+
+def test_time_travel_by_timestamp_is_resolved_on_the_server(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    import os
+    from datetime import datetime, timezone
+
+    table = str(tmp_path / "t")
+    for n in (3, 4):
+        delta.write(devices(connect_spark, n), table)
+    first = Path(table, "_delta_log", f"{0:020d}.json")
+    at = datetime(2024, 1, 31, 10, tzinfo=timezone.utc).timestamp()
+    os.utime(first, (at, at))  # version 0 committed on 2024-01-31 10:00 UTC
+
+    # 12:00 in Paris is 11:00 UTC: after version 0, long before version 1.
+    assert delta.read(connect_spark, table, timestamp="2024-01-31T12:00:00+01:00").count() == 3
+    assert delta.read(connect_spark, table).count() == 7

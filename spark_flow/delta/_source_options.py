@@ -1,0 +1,171 @@
+"""What the `delta` data source makes of the options code written for delta-spark passes it.
+
+Code moved from the connector keeps its options; each one either means here what it means
+there, or is refused by name. An option ignored in silence would read the wrong version
+(`timestampAsOf`), the table instead of its changes (`readChangeFeed`) or replace a whole
+table where one partition was meant (`replaceWhere`). Spark hands data sources their options
+case-insensitively.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from spark_flow.delta import _time_travel
+from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
+
+PARTITION_BY_OPTION = "spark_flow.partitionBy"
+"""`spark_flow.delta.write`'s partition columns (a JSON list), where it writes through this
+source: Spark never passes `DataFrameWriter.partitionBy` to a Python data source."""
+REPLACE_WHERE_OPTION = "spark_flow.replaceWhere"
+"""`spark_flow.delta.write`'s `replace_where` (a JSON object), written through this source."""
+TIME_ZONE_OPTION = "spark_flow.timeZone"
+"""The session time zone a zoneless `timestampAsOf` is read in (set by `delta.read`)."""
+_CHANGE_FEED = ("readChangeFeed", "readChangeData")
+_CHANGE_RANGE = ("startingVersion", "startingTimestamp", "endingVersion", "endingTimestamp")
+# replaceWhere as this source can apply it: partition columns equal to literals, ANDed.
+_NAME = r"(?:[A-Za-z_][A-Za-z0-9_]*|`(?:[^`]|``)+`)"
+_VALUE = r"(?:'(?:[^'\\]|''|\\.)*'|-?\d+(?:\.\d+)?|true|false)"
+_TERM = re.compile(
+    rf"\s*({_NAME})\s*=\s*(?:DATE\s*|TIMESTAMP\s*)?({_VALUE})\s*(?:AND\b|$)", re.IGNORECASE
+)
+
+
+def path_of(options: Any) -> str:
+    path = options.get("path")
+    if not path:
+        raise InvalidArgumentError(
+            "path", "format('delta') needs a table location", "Call .load(path) / .save(path)."
+        )
+    return str(path)
+
+
+def int_option(options: Any, name: str) -> int | None:
+    raw = options.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidArgumentError(
+            name, f"expected an integer, got {raw!r}", f"Pass .option('{name}', <number>)."
+        ) from None
+
+
+def json_option(options: Any, name: str, kind: type[list[Any]] | type[dict[str, Any]]) -> Any:
+    raw = options.get(name)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, kind):
+        raise InvalidArgumentError(
+            name,
+            f"expected a JSON {kind.__name__}, got {raw!r}",
+            "Write through spark_flow.delta.write(partition_by=..., replace_where=...).",
+        )
+    return value
+
+
+def read_version(options: Any) -> int | None:
+    """The version a read asks for: `versionAsOf`, `timestampAsOf` resolved, or None (latest).
+
+    Raises:
+        InvalidArgumentError: both options, or a timestamp outside the table's commits.
+        UnsupportedDeltaFeatureError: a change data feed read, which this source cannot do.
+    """
+    for name in _CHANGE_FEED:
+        if str(options.get(name, "false")).strip().lower() == "true":
+            raise UnsupportedDeltaFeatureError(
+                f"change data feed reads (option {name!r})",
+                "Read them through the delta-spark connector (the jvm backend).",
+            )
+    ranged = [name for name in _CHANGE_RANGE if options.get(name) is not None]
+    if ranged:
+        raise UnsupportedDeltaFeatureError(
+            f"reads of a range of versions (option {ranged[0]!r})",
+            "Read one version with versionAsOf or timestampAsOf, or use the jvm backend.",
+        )
+    version = int_option(options, "versionAsOf")
+    stamp = options.get("timestampAsOf")
+    if stamp is None:
+        return version
+    if version is not None:
+        raise InvalidArgumentError(
+            "timestampAsOf",
+            f"a read is at one point in time, got versionAsOf={version} too",
+            "Pass either versionAsOf or timestampAsOf.",
+        )
+    when = _time_travel.parse(str(stamp), time_zone=options.get(TIME_ZONE_OPTION))
+    return _time_travel.version_at(path_of(options), when)
+
+
+def replace_where(options: Any, *, overwrite: bool) -> tuple[tuple[str, str], ...] | None:
+    """The partitions an overwrite replaces: `replaceWhere` or the internal JSON option.
+
+    Raises:
+        InvalidArgumentError: `replaceWhere` with an append.
+        UnsupportedDeltaFeatureError: a predicate other than partition values ANDed, or
+            dynamic partition overwrite, neither of which this source can apply.
+    """
+    mode = str(options.get("partitionOverwriteMode", "static")).strip().lower()
+    if overwrite and mode == "dynamic":
+        raise UnsupportedDeltaFeatureError(
+            "dynamic partition overwrite (partitionOverwriteMode=dynamic)",
+            "Name the partitions: spark_flow.delta.write(df, path, mode='overwrite', "
+            "replace_where={'date': '2024-01-31'}), or use the jvm backend.",
+        )
+    if str(options.get("dataChange", "true")).strip().lower() == "false":
+        raise UnsupportedDeltaFeatureError(
+            "writes marked dataChange=false",
+            "Compact a table with spark_flow.delta.optimize, which commits that way.",
+        )
+    internal = json_option(options, REPLACE_WHERE_OPTION, dict)
+    if internal is not None:
+        return tuple((column, str(value)) for column, value in internal.items())
+    predicate = options.get("replaceWhere")
+    if predicate is None:
+        return None
+    if not overwrite:
+        raise InvalidArgumentError(
+            "replaceWhere",
+            "it replaces the rows it matches, which only an overwrite does, not an append",
+            "Write with .mode('overwrite'), or drop the option to append.",
+        )
+    return _partition_values(str(predicate))
+
+
+def _partition_values(predicate: str) -> tuple[tuple[str, str], ...]:
+    """`col = 'v' AND other = 3` as ((col, v), (other, 3)); refused when it is anything else."""
+    terms: list[tuple[str, str]] = []
+    at = 0
+    while at < len(predicate):
+        term = _TERM.match(predicate, at)
+        if term is None or term.end() == at:
+            break
+        name, value = term.groups()
+        terms.append((_unquoted_name(name), _unquoted_value(value)))
+        at = term.end()
+    if not terms or at < len(predicate) or predicate.rstrip().upper().endswith("AND"):
+        raise UnsupportedDeltaFeatureError(
+            f"replaceWhere {predicate!r}",
+            "On this backend replaceWhere names partitions: partition columns equal to "
+            "values, joined by AND (date = '2024-01-31' AND region = 'eu'). Use the jvm "
+            "backend for other predicates.",
+        )
+    return tuple(terms)
+
+
+def _unquoted_name(name: str) -> str:
+    return name[1:-1].replace("``", "`") if name.startswith("`") else name
+
+
+def _unquoted_value(value: str) -> str:
+    if not value.startswith("'"):
+        return value.lower() if value.lower() in {"true", "false"} else value
+    inner = value[1:-1].replace("''", "'")
+    return re.sub(r"\\(.)", r"\1", inner)

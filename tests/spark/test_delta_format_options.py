@@ -1,0 +1,190 @@
+"""delta-spark's read and write options on the delta-rs backend: honoured, or refused by name.
+
+Code moved from the connector keeps its options. Ignored, `timestampAsOf` would read the latest
+version, `readChangeFeed` the table instead of its changes, and `replaceWhere` would replace
+the whole table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import _delta_logs as logs
+import pytest
+from pyspark.errors import PySparkException
+from pyspark.sql import SparkSession
+
+from spark_flow import delta
+from spark_flow.errors import InvalidArgumentError
+from spark_flow.testing import assert_df_equal
+
+T0 = datetime(2024, 1, 31, 10, 0, tzinfo=timezone.utc)
+
+
+def _stamp(table: str, version: int, moment: datetime) -> None:
+    """Give commit `version` the modification time `moment`, as its writer's clock would."""
+    os.utime(logs.commit_file(table, version), (moment.timestamp(), moment.timestamp()))
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> str:
+    """Versions 0, 1, 2 (one row each, `id` = version) committed at T0, T0+1h, T0+2h."""
+    table = logs.table(tmp_path / "history")
+    for version in range(3):
+        _stamp(table, version, T0 + timedelta(hours=version))
+    return table
+
+
+@pytest.fixture
+def utc_session(spark: SparkSession) -> Iterator[SparkSession]:
+    before = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    yield spark
+    spark.conf.set("spark.sql.session.timeZone", before)
+
+
+def _ids(spark: SparkSession, table: str, stamp: str) -> list[int]:
+    frame = spark.read.format("delta").option("timestampAsOf", stamp).load(table)
+    return sorted(row.id for row in frame.collect())
+
+
+@pytest.mark.parametrize(
+    ("stamp", "ids"),
+    [
+        ("2024-01-31T10:00:00Z", [0]),  # exactly the first commit
+        ("2024-01-31T10:59:59.999Z", [0]),  # between two commits: the earlier one
+        ("2024-01-31 11:00:00+00:00", [0, 1]),
+        ("2024-01-31T13:30:00+02:00", [0, 1]),  # 11:30 UTC: the offset counts
+        ("2024-01-31T12:00:00Z", [0, 1, 2]),  # exactly the latest commit
+    ],
+)
+def test_timestamp_as_of_reads_the_version_current_then(
+    spark: SparkSession, history: str, stamp: str, ids: list[int]
+) -> None:
+    assert _ids(spark, history, stamp) == ids
+
+
+def test_delta_read_takes_a_datetime_a_date_or_a_string_in_the_session_zone(
+    utc_session: SparkSession, history: str
+) -> None:
+    spark = utc_session
+    at_11 = datetime(2024, 1, 31, 11, 30)  # naive: the session's zone, UTC
+    assert delta.read(spark, history, timestamp=at_11).count() == 2
+    assert delta.read(spark, history, timestamp="2024-01-31 12:00:00").count() == 3
+    with pytest.raises(InvalidArgumentError, match="before the earliest version"):
+        delta.read(spark, history, timestamp=date(2024, 1, 31))  # midnight, before any commit
+    spark.conf.set("spark.sql.session.timeZone", "Asia/Tokyo")  # 20:30 in Tokyo is 11:30 UTC
+    assert delta.read(spark, history, timestamp="2024-01-31 20:30:00").count() == 2
+
+
+def test_timestamps_outside_the_commits_and_two_points_in_time_are_refused(
+    spark: SparkSession, history: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match="after the latest commit"):
+        delta.read(spark, history, timestamp=T0 + timedelta(days=1))
+    with pytest.raises(PySparkException, match="before the earliest version"):
+        _ids(spark, history, "2024-01-31T09:00:00Z")
+    with pytest.raises(InvalidArgumentError, match="either the version or the timestamp"):
+        delta.read(spark, history, version=1, timestamp=T0)
+    with pytest.raises(PySparkException, match="either versionAsOf or timestampAsOf"):
+        spark.read.format("delta").option("versionAsOf", 1).option(
+            "timestampAsOf", "2024-01-31T10:00:00Z"
+        ).load(history).collect()
+    with pytest.raises(InvalidArgumentError, match="expected an ISO date or timestamp"):
+        delta.read(spark, history, timestamp="yesterday")
+
+
+def test_a_commit_whose_file_looks_older_counts_as_just_after_its_predecessor(
+    spark: SparkSession, history: str
+) -> None:
+    # A writer with a slow clock: version 2's file is older than version 1's. Delta reads it
+    # as one millisecond after version 1, so time only moves forward.
+    _stamp(history, 2, T0 + timedelta(minutes=30))
+    assert _ids(spark, history, "2024-01-31T11:00:00Z") == [0, 1]
+    assert _ids(spark, history, "2024-01-31T11:00:00.001Z") == [0, 1, 2]
+
+
+def test_in_commit_timestamps_decide_where_the_table_keeps_them(
+    spark: SparkSession, history: str
+) -> None:
+    # From version 1 on the table keeps in-commit timestamps, a day after its files' times.
+    logs.set_metadata(
+        history,
+        configuration={
+            "delta.enableInCommitTimestamps": "true",
+            "delta.inCommitTimestampEnablementVersion": "1",
+        },
+    )
+    day = T0 + timedelta(days=1)
+    for version in (1, 2):
+        stamp = int((day + timedelta(hours=version)).timestamp() * 1000)
+        info = {"commitInfo": {"timestamp": stamp, "inCommitTimestamp": stamp}}
+        # The protocol puts the commitInfo of an in-commit timestamp first.
+        logs.rewrite(
+            history, version, lambda found, i=info: [i, *logs.without("commitInfo")(found)]
+        )
+    for version in range(3):  # the rewrites touched the files: their times as before
+        _stamp(history, version, T0 + timedelta(hours=version))
+
+    assert _ids(spark, history, "2024-01-31T23:00:00Z") == [0]  # file time of 1 passed; ICT not
+    assert _ids(spark, history, "2024-02-01T11:00:00Z") == [0, 1]
+    assert _ids(spark, history, "2024-02-01T12:00:00Z") == [0, 1, 2]
+
+
+def test_change_data_feed_reads_are_refused_not_answered_with_the_table(
+    spark: SparkSession, history: str
+) -> None:
+    for option, value in [("readChangeFeed", "true"), ("startingVersion", "0")]:
+        with pytest.raises(PySparkException, match=f"does not support .*{option}"):
+            spark.read.format("delta").option(option, value).load(history).collect()
+
+
+@pytest.fixture
+def by_country(spark: SparkSession, tmp_delta_path: str) -> str:
+    rows = [(1, "fr"), (2, "de"), (3, "fr"), (4, "it")]
+    delta.write(
+        spark.createDataFrame(rows, "id long, country string"),
+        tmp_delta_path,
+        partition_by=["country"],
+    )
+    return tmp_delta_path
+
+
+def test_replace_where_on_partitions_replaces_only_them(
+    spark: SparkSession, by_country: str
+) -> None:
+    new = spark.createDataFrame([(9, "fr")], "id long, country string")
+    new.write.format("delta").mode("overwrite").option("replaceWhere", "country = 'fr'").save(
+        by_country
+    )
+
+    expected = [(2, "de"), (4, "it"), (9, "fr")]
+    assert_df_equal(
+        delta.read(spark, by_country), spark.createDataFrame(expected, "id long, country string")
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "options", "error"),
+    [
+        ("overwrite", {"replaceWhere": "id > 2"}, "replaceWhere names partitions"),
+        ("overwrite", {"replaceWhere": "country = 'fr' OR country = 'de'"}, "replaceWhere"),
+        ("append", {"replaceWhere": "country = 'fr'"}, "only an overwrite does"),
+        ("overwrite", {"partitionOverwriteMode": "dynamic"}, "dynamic partition overwrite"),
+        ("append", {"dataChange": "false"}, "dataChange=false"),
+    ],
+)
+def test_options_this_backend_cannot_honour_fail_and_leave_the_table_as_it_was(
+    spark: SparkSession, by_country: str, mode: str, options: dict[str, str], error: str
+) -> None:
+    before = delta.read(spark, by_country).collect()
+    new = spark.createDataFrame([(9, "fr")], "id long, country string")
+
+    with pytest.raises(PySparkException, match=error):
+        new.write.format("delta").mode(mode).options(**options).save(by_country)
+
+    assert sorted(delta.read(spark, by_country).collect()) == sorted(before)
+    assert delta.table_info(by_country).version == 0  # type: ignore[union-attr]
