@@ -37,7 +37,10 @@ def path_of(options: Any) -> str:
     path = options.get("path")
     if not path:
         raise InvalidArgumentError(
-            "path", "format('delta') needs a table location", "Call .load(path) / .save(path)."
+            "path",
+            "format('delta') got no table location (Spark passes none to a Python data source "
+            "from a catalog table created USING delta)",
+            "Call .load(path) / .save(path), or spark_flow.delta.read / write.",
         )
     return str(path)
 

@@ -188,3 +188,8 @@ def test_options_this_backend_cannot_honour_fail_and_leave_the_table_as_it_was(
 
     assert sorted(delta.read(spark, by_country).collect()) == sorted(before)
     assert delta.table_info(by_country).version == 0  # type: ignore[union-attr]
+
+
+def test_a_read_without_a_location_says_how_to_give_one(spark: SparkSession) -> None:
+    with pytest.raises(PySparkException, match=r"got no table location.*\.load\(path\)"):
+        spark.read.format("delta").load().collect()
