@@ -175,6 +175,7 @@ def write(
     merge_schema: bool = False,
     replace_where: Mapping[str, object] | None = None,
     optimize_write: bool | None = None,
+    overwrite_schema: bool = False,
 ) -> WriteResult:
     """Write `df` to the Delta table at `path` as one commit, idempotently when asked.
 
@@ -201,6 +202,11 @@ def write(
             takes the session's `spark.spark_flow.delta.optimizeWrite` (false unless a profile
             sets it). It costs a shuffle; on the jvm backend, Delta's own
             `spark.databricks.delta.optimizeWrite.enabled` applies instead.
+        overwrite_schema: with `mode="overwrite"`, the data's schema replaces the table's
+            (Delta's overwriteSchema): columns may be dropped, retyped or renamed. The
+            partitioning stays the table's on the delta-rs backend (the data must keep its
+            columns); the jvm backend takes the write's. Earlier versions keep their schema for
+            time travel.
 
     Returns:
         What was committed, or why it was skipped.
@@ -233,6 +239,7 @@ def write(
         if replace_where is None
         else tuple((column, str(value)) for column, value in replace_where.items()),
         optimize_write=_optimize_write(df.sparkSession, optimize_write),
+        overwrite_schema=overwrite_schema,
     )
     if backend(df.sparkSession) == "jvm":
         return jvm.write(df, request)

@@ -170,6 +170,8 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
         writer = writer.option("txnVersion", str(request.txn_version))
     if request.merge_schema:
         writer = writer.option("mergeSchema", "true")
+    if request.overwrite_schema:
+        writer = writer.option("overwriteSchema", "true")
     if request.partition_by is not None:
         writer = writer.option(PARTITION_BY_OPTION, json.dumps(list(request.partition_by)))
     if request.replace_where is not None:

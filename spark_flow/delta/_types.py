@@ -30,6 +30,7 @@ class WriteRequest:
     merge_schema: bool = False
     replace_where: tuple[tuple[str, str], ...] | None = None
     optimize_write: bool = False
+    overwrite_schema: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
@@ -51,6 +52,7 @@ class WriteRequest:
         if self.app_id is not None and not self.app_id.strip():
             raise InvalidArgumentError("app_id", "it is empty", "Name the writing job.")
         self._check_replace_where()
+        self._check_overwrite_schema()
         if not isinstance(self.optimize_write, bool):
             raise InvalidArgumentError(
                 "optimize_write",
@@ -85,6 +87,23 @@ class WriteRequest:
         if not self.replace_where:
             raise InvalidArgumentError(
                 "replace_where", "it is empty", "Name the partition values to replace."
+            )
+
+    def _check_overwrite_schema(self) -> None:
+        if not self.overwrite_schema:
+            return
+        if self.overwrite_schema is not True:
+            raise InvalidArgumentError(
+                "overwrite_schema",
+                f"expected True or False, got {self.overwrite_schema!r}",
+                "Pass overwrite_schema=True to replace the table's schema.",
+            )
+        if self.mode != "overwrite" or self.replace_where is not None:
+            what = "replace_where" if self.replace_where is not None else f"mode={self.mode!r}"
+            raise InvalidArgumentError(
+                "overwrite_schema",
+                f"it replaces the schema of the whole table, which {what} does not replace",
+                "Pass mode='overwrite' without replace_where, or add columns with merge_schema.",
             )
 
     def skip_reason(self, last_version: int | None) -> str | None:

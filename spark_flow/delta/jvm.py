@@ -66,6 +66,8 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
         writer = writer.option("txnAppId", request.app_id).option("txnVersion", request.txn_version)
     if request.merge_schema:
         writer = writer.option("mergeSchema", "true")
+    if request.overwrite_schema:
+        writer = writer.option("overwriteSchema", "true")
     if request.replace_where:
         predicate = " AND ".join(f"`{c}` = '{v}'" for c, v in request.replace_where)
         writer = writer.option("replaceWhere", predicate)

@@ -158,15 +158,25 @@ def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
     new table can be re-checked against one that a concurrent writer created meanwhile.
     """
     request = plan.request
+    current = None if table is None else list(table.metadata().partition_columns)
+    lost = [c for c in current or () if c not in plan.schema.fieldNames()]
+    if request.overwrite_schema and lost:
+        # deltalake's commit would keep them in the table's metadata: a log no reader can read
+        raise InvalidArgumentError(
+            "overwrite_schema",
+            f"the table at {request.path!r} is partitioned by {current}, and the data lacks "
+            f"{lost}; the delta-rs backend's overwrite keeps a table's partitioning",
+            "Keep the partition columns in the data, write to a new table, or use the jvm backend.",
+        )
     schema = planned_schema(
         request.path,
-        None if table is None else table_spark_schema(table),
+        None if table is None or request.overwrite_schema else table_spark_schema(table),
         plan.schema,
         merge_schema=request.merge_schema,
     )
     partition_by = planned_partitioning(
         request.path,
-        None if table is None else list(table.metadata().partition_columns),
+        current,
         None if request.partition_by is None else list(request.partition_by),
         plan.schema,
     )

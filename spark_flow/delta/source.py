@@ -5,7 +5,8 @@ It keeps existing code working unchanged on the delta-rs backend:
     df.write.format("delta").mode("append").option("txnAppId", "a").option("txnVersion", 1).save(p)
     spark.read.format("delta").option("versionAsOf", 3).load(p)
 
-Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `versionAsOf`, `timestampAsOf`,
+Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `overwriteSchema`, `versionAsOf`,
+`timestampAsOf`,
 `replaceWhere` naming partitions (`date = '2024-01-31' AND region = 'eu'`); options of
 delta-spark this source cannot honour (change data feed reads, dynamic partition overwrite,
 `dataChange=false`, other `replaceWhere` predicates) are refused by name, never ignored
@@ -28,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.datasource import (
@@ -107,7 +109,8 @@ class DeltaDataSource(DataSource):
             app_id=self.options.get("txnAppId"),
             txn_version=int_option(self.options, "txnVersion"),
             partition_by=None if partition_by is None else tuple(partition_by),
-            merge_schema=str(self.options.get("mergeSchema", "false")).lower() == "true",
+            merge_schema=_flag(self.options, "mergeSchema"),
+            overwrite_schema=_flag(self.options, "overwriteSchema"),
             replace_where=replace_where(self.options, overwrite=overwrite),
         )
         plan = rs.plan_write(request, schema)
@@ -115,6 +118,10 @@ class DeltaDataSource(DataSource):
         if write_id and isinstance(plan, rs.WritePlan):  # spark_flow.delta.write on Connect
             plan = replace(plan, write_id=str(write_id))  # finds its commit by this id
         return _Writer(plan)
+
+
+def _flag(options: Any, name: str) -> bool:
+    return str(options.get(name, "false")).strip().lower() == "true"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import _delta_logs as logs
 import pytest
+from deltalake import DeltaTable
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
@@ -193,3 +194,52 @@ def test_options_this_backend_cannot_honour_fail_and_leave_the_table_as_it_was(
 def test_a_read_without_a_location_says_how_to_give_one(spark: SparkSession) -> None:
     with pytest.raises(PySparkException, match=r"got no table location.*\.load\(path\)"):
         spark.read.format("delta").load().collect()
+
+
+def test_overwrite_schema_replaces_columns_and_keeps_the_old_version_readable(
+    spark: SparkSession, by_country: str
+) -> None:
+    new = spark.createDataFrame([("fr", 1.5), ("de", 2.5)], "country string, score double")
+
+    new.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(by_country)
+
+    info = delta.table_info(by_country)
+    assert info is not None
+    assert info.partition_columns == ("country",)  # still there, so still partitioned by it
+    assert_df_equal(delta.read(spark, by_country), new)
+    assert DeltaTable(by_country).schema().to_arrow().names == ["country", "score"]
+    assert delta.read(spark, by_country, version=0).columns == ["id", "country"]
+
+
+def test_overwrite_schema_keeps_the_partitioning_and_refuses_data_without_its_columns(
+    spark: SparkSession, by_country: str
+) -> None:
+    retyped = spark.createDataFrame([("1", "fr")], "id string, country string")
+    delta.write(retyped, by_country, mode="overwrite", overwrite_schema=True)
+    assert_df_equal(delta.read(spark, by_country), retyped)
+
+    scores = spark.createDataFrame([(1, 1.5)], "id long, score double")
+    with pytest.raises(InvalidArgumentError, match=r"partitioned by \['country'\].*lacks"):
+        delta.write(scores, by_country, mode="overwrite", overwrite_schema=True)
+    with pytest.raises(InvalidArgumentError, match="partitioned by"):
+        delta.write(
+            retyped, by_country, mode="overwrite", overwrite_schema=True, partition_by=["id"]
+        )
+    assert delta.table_info(by_country).version == 1  # type: ignore[union-attr]
+    assert_df_equal(delta.read(spark, by_country), retyped)
+
+
+def test_overwrite_schema_is_refused_where_it_would_replace_only_part_of_the_table(
+    spark: SparkSession, by_country: str
+) -> None:
+    new = spark.createDataFrame([("fr", 1.5)], "country string, score double")
+    with pytest.raises(InvalidArgumentError, match="overwrite_schema: it replaces the schema"):
+        delta.write(new, by_country, overwrite_schema=True)  # an append
+    with pytest.raises(InvalidArgumentError, match="which replace_where does not replace"):
+        delta.write(
+            new,
+            by_country,
+            mode="overwrite",
+            replace_where={"country": "fr"},
+            overwrite_schema=True,
+        )
