@@ -243,3 +243,18 @@ def test_overwrite_schema_is_refused_where_it_would_replace_only_part_of_the_tab
             replace_where={"country": "fr"},
             overwrite_schema=True,
         )
+
+
+def test_versions_log_cleanup_removed_are_before_the_earliest_timestamp(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    table = logs.table(tmp_path / "cleaned", commits=4)
+    DeltaTable(table).create_checkpoint()  # at version 3; commits 0-2 then cleaned up
+    for version in range(4):
+        _stamp(table, version, T0 + timedelta(hours=version))
+    for version in range(3):
+        logs.commit_file(table, version).unlink()
+
+    with pytest.raises(InvalidArgumentError, match=r"earliest version .* \(version 3, committed"):
+        delta.read(spark, table, timestamp=T0 + timedelta(hours=2))
+    assert delta.read(spark, table, timestamp=T0 + timedelta(hours=3)).count() == 4
