@@ -74,6 +74,11 @@ def json_option(options: Any, name: str, kind: type[list[Any]] | type[dict[str, 
     return value
 
 
+def flag(options: Any, name: str) -> bool:
+    """A boolean option, false unless set to `true` (any case)."""
+    return str(options.get(name, "false")).strip().lower() == "true"
+
+
 def read_version(options: Any) -> int | None:
     """The version a read asks for: `versionAsOf`, `timestampAsOf` resolved, or None (latest).
 
@@ -82,7 +87,7 @@ def read_version(options: Any) -> int | None:
         UnsupportedDeltaFeatureError: a change data feed read, which this source cannot do.
     """
     for name in _CHANGE_FEED:
-        if str(options.get(name, "false")).strip().lower() == "true":
+        if flag(options, name):
             raise UnsupportedDeltaFeatureError(
                 f"change data feed reads (option {name!r})",
                 "Read them through the delta-spark connector (the jvm backend).",
@@ -107,14 +112,9 @@ def read_version(options: Any) -> int | None:
     return _time_travel.version_at(path_of(options), when)
 
 
-def replace_where(options: Any, *, overwrite: bool) -> tuple[tuple[str, str], ...] | None:
-    """The partitions an overwrite replaces: `replaceWhere` or the internal JSON option.
-
-    Raises:
-        InvalidArgumentError: `replaceWhere` with an append.
-        UnsupportedDeltaFeatureError: a predicate other than partition values ANDed, or
-            dynamic partition overwrite, neither of which this source can apply.
-    """
+def refuse_unhonoured_writes(options: Any, *, overwrite: bool) -> None:
+    """Raise UnsupportedDeltaFeatureError for a write option this source cannot honour:
+    dynamic partition overwrite, `dataChange=false`."""
     mode = str(options.get("partitionOverwriteMode", "static")).strip().lower()
     if overwrite and mode == "dynamic":
         raise UnsupportedDeltaFeatureError(
@@ -127,6 +127,15 @@ def replace_where(options: Any, *, overwrite: bool) -> tuple[tuple[str, str], ..
             "writes marked dataChange=false",
             "Compact a table with spark_flow.delta.optimize, which commits that way.",
         )
+
+
+def replace_where(options: Any, *, overwrite: bool) -> tuple[tuple[str, str], ...] | None:
+    """The partitions an overwrite replaces: `replaceWhere` or the internal JSON option.
+
+    Raises:
+        InvalidArgumentError: `replaceWhere` with an append.
+        UnsupportedDeltaFeatureError: a predicate other than partition values ANDed.
+    """
     internal = json_option(options, REPLACE_WHERE_OPTION, dict)
     if internal is not None:
         return tuple((column, str(value)) for column, value in internal.items())

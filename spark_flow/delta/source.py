@@ -6,12 +6,11 @@ It keeps existing code working unchanged on the delta-rs backend:
     spark.read.format("delta").option("versionAsOf", 3).load(p)
 
 Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `overwriteSchema`, `versionAsOf`,
-`timestampAsOf`,
-`replaceWhere` naming partitions (`date = '2024-01-31' AND region = 'eu'`); options of
-delta-spark this source cannot honour (change data feed reads, dynamic partition overwrite,
-`dataChange=false`, other `replaceWhere` predicates) are refused by name, never ignored
-(`_source_options`). Reads follow the log's plan (`_read`): column mapping, deletion vectors,
-partition values from the log; the `spark_flow.filter` option (a SQL predicate, set by
+`timestampAsOf`, `replaceWhere` naming partitions (`date = '2024-01-31' AND region = 'eu'`).
+Options of delta-spark this source cannot honour (change data feed reads, dynamic partition
+overwrite, `dataChange=false`, other `replaceWhere` predicates) are refused by name, never
+ignored (`_source_options`). Reads follow the log's plan (`_read`): column mapping, deletion
+vectors, partition values from the log; the `spark_flow.filter` option (a SQL predicate, set by
 `delta.read(..., filter=)`) skips files.
 Spark gives Python data sources only `append` and `overwrite`, and never passes them
 `partitionBy`; partitioned writes go through `spark_flow.delta.write(df, path,
@@ -29,7 +28,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.datasource import (
@@ -49,10 +47,12 @@ from spark_flow.delta._read import PlannedFile
 from spark_flow.delta._remote_errors import noting
 from spark_flow.delta._source_options import (
     PARTITION_BY_OPTION,
+    flag,
     int_option,
     json_option,
     path_of,
     read_version,
+    refuse_unhonoured_writes,
     replace_where,
 )
 from spark_flow.delta._types import WriteRequest, WriteResult
@@ -102,6 +102,7 @@ class DeltaDataSource(DataSource):
             raise UnsupportedDeltaFeatureError(
                 "partitionBy with format('delta')", PARTITION_BY_HINT
             )
+        refuse_unhonoured_writes(self.options, overwrite=overwrite)
         partition_by = json_option(self.options, PARTITION_BY_OPTION, list)
         request = WriteRequest(
             path=path_of(self.options),
@@ -109,8 +110,8 @@ class DeltaDataSource(DataSource):
             app_id=self.options.get("txnAppId"),
             txn_version=int_option(self.options, "txnVersion"),
             partition_by=None if partition_by is None else tuple(partition_by),
-            merge_schema=_flag(self.options, "mergeSchema"),
-            overwrite_schema=_flag(self.options, "overwriteSchema"),
+            merge_schema=flag(self.options, "mergeSchema"),
+            overwrite_schema=flag(self.options, "overwriteSchema"),
             replace_where=replace_where(self.options, overwrite=overwrite),
         )
         plan = rs.plan_write(request, schema)
@@ -118,10 +119,6 @@ class DeltaDataSource(DataSource):
         if write_id and isinstance(plan, rs.WritePlan):  # spark_flow.delta.write on Connect
             plan = replace(plan, write_id=str(write_id))  # finds its commit by this id
         return _Writer(plan)
-
-
-def _flag(options: Any, name: str) -> bool:
-    return str(options.get(name, "false")).strip().lower() == "true"
 
 
 @dataclass(frozen=True)
