@@ -114,7 +114,8 @@ def run(spark: SparkSession, compaction: Compaction) -> OptimizeReport:
     try:
         rows = _rewritten(spark, Path(write_plan.root), write_plan.schema, write_plan.partition_by,
                           bins)  # fmt: skip
-        writer = rows.write.mode("overwrite").option("compression", "snappy")
+        writer = rs.spark_writable(rows, write_plan).write.mode("overwrite")
+        writer = writer.option("compression", "snappy")
         if write_plan.partition_by:
             writer = writer.partitionBy(*write_plan.partition_by)
         writer.parquet(str(write_plan.staging))

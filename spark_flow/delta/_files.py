@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StructType, TimestampType
 
 from spark_flow.delta._stats import DEFAULT_INDEXED_COLUMNS, file_stats
 
@@ -40,6 +41,7 @@ WRITTEN_SCHEMA = (
 # rows of a narrow table while keeping a worker's buffer small.
 _ROW_GROUP_ROWS = 1 << 20
 _ROW_GROUP_BYTES = 64 << 20
+_MICROS = re.compile(r"-?\d+")
 # Spark's ExternalCatalogUtils.escapePathName: characters a partition directory name escapes.
 _ESCAPED = frozenset("\"#%'*/:=?\\\x7f{[]^") | {chr(c) for c in range(0x01, 0x20)}
 
@@ -105,18 +107,56 @@ def escape_path_name(value: str) -> str:
 
 
 def partition_text(value: object) -> str | None:
-    """A partition value as Delta stores it in the log (and Spark names its directory)."""
+    """A partition value as Delta stores it in the log (and Spark names its directory).
+
+    An instant (an aware datetime, a TIMESTAMP column) takes the protocol's UTC form,
+    `2024-01-31T10:00:00.000000Z`, which every reader takes as that instant; the plain form
+    (`2024-01-31 10:00:00`) is read as UTC by delta-rs and in the session's zone by delta-spark.
+    """
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            at = value.astimezone(dt.timezone.utc)
+            return (
+                f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:"
+                f"{at.second:02d}.{at.microsecond:06d}Z"
+            )
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
+
+
+def instants_as_micros(schema: StructType, partition_by: Iterable[str]) -> list[str]:
+    """The TIMESTAMP partition columns: Spark's writer gets them as epoch microseconds.
+
+    Spark names a partition folder after the value in the session's time zone, with no zone
+    in the name: `2024-01-31 11:00:00` in Paris is 10:00 UTC, which a Delta reader would take
+    as 11:00 UTC. As microseconds the folder name is exact; `spark_partition_text` turns it into
+    Delta's UTC form, and the file moves to that folder when it is published.
+    """
+    return [c for c in partition_by if isinstance(schema[c].dataType, TimestampType)]
+
+
+def spark_partition_text(raw: str | None, column: str, micros: Iterable[str]) -> str | None:
+    """A partition value as Spark's writer named its folder, as Delta stores it."""
+    if raw is None or column not in micros or not _MICROS.fullmatch(raw):
+        return raw
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    return partition_text(epoch + dt.timedelta(microseconds=int(raw)))
+
+
+def as_instant_text(value: str) -> str:
+    """A TIMESTAMP partition value as written (`partition_text`); a zoneless one is UTC, as in
+    the log. Text that is no timestamp is left as it is."""
+    try:
+        at = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value
+    return str(partition_text(at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)))
 
 
 def partition_directory(values: Mapping[str, str | None]) -> str:

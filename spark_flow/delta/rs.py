@@ -42,6 +42,7 @@ from deltalake.transaction import (
     Transaction,
     create_table_with_add_actions,
 )
+from pyspark.sql import functions as F
 
 from spark_flow import storage
 from spark_flow.delta import _log, _stats
@@ -52,7 +53,11 @@ from spark_flow.delta._files import (
     FileWriter,
     WrittenFile,
     add_action,
+    as_instant_text,
+    instants_as_micros,
+    partition_directory,
     rows_of,
+    spark_partition_text,
 )
 from spark_flow.delta._schema import (
     planned_partitioning,
@@ -89,7 +94,7 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
         log.debug("wrote %s in %.2fs", request.path, time.perf_counter() - started)
         return commit_written(plan, [WrittenFile.from_row(row.asDict()) for row in rows])
     try:
-        writer = df.write.mode("overwrite").option("compression", "snappy")
+        writer = spark_writable(df, plan).write.mode("overwrite").option("compression", "snappy")
         if plan.partition_by:
             writer = writer.partitionBy(*plan.partition_by)
         started = time.perf_counter()
@@ -223,7 +228,7 @@ def commit_written(plan: WritePlan, files: list[WrittenFile]) -> WriteResult:
     """Commit files written in place; remove them if the commit fails."""
     actions = [add_action(file) for file in files]
     try:
-        _check_replaced_partitions(plan.request, actions)
+        _check_replaced_partitions(plan, actions)
         return _commit(plan, actions)
     except BaseException:
         storage.delete_files(plan.root, [action.path for action in actions])
@@ -266,6 +271,13 @@ def commit_rewrite(plan: WritePlan, rewritten: list[str]) -> tuple[int, int] | N
     return _version_of(plan.root, plan.write_id, after=plan.read_version), len(actions)
 
 
+def spark_writable(df: DataFrame, plan: WritePlan) -> DataFrame:
+    """`df` as Spark's writer gets it: TIMESTAMP partition columns as epoch microseconds
+    (`_files.instants_as_micros`), turned into Delta's UTC form when the files are published."""
+    micros = instants_as_micros(plan.schema, plan.partition_by)
+    return df.withColumns({c: F.unix_micros(c) for c in micros}) if micros else df
+
+
 def discard_staging(plan: WritePlan) -> None:
     """Remove the plan's staging folder, and its parent when no other writer stages there."""
     shutil.rmtree(plan.staging, ignore_errors=True)
@@ -280,10 +292,14 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
     fails, the files already moved are removed again: nothing is left outside staging.
     """
     staging, root, partition_by = plan.staging, Path(plan.root), plan.partition_by
+    micros = instants_as_micros(plan.schema, partition_by)
     files: list[WrittenFile] = []
     try:
         for file in sorted(staging.rglob("*.parquet")):
             relative = file.relative_to(staging)
+            values = _partition_values(relative, partition_by, micros)
+            if micros:  # the folder named by microseconds becomes the one named by the value
+                relative = Path(partition_directory(values), relative.name)
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             metadata = pq.read_metadata(file)
@@ -294,7 +310,7 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
                     path=relative.as_posix(),
                     size=stat.st_size,
                     modification_time=int(stat.st_mtime * 1000),
-                    partition_values=_partition_values(relative, partition_by),
+                    partition_values=values,
                     stats=_stats.file_stats(
                         metadata,
                         plan.schema,
@@ -309,9 +325,10 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
     return files
 
 
-def _check_replaced_partitions(request: WriteRequest, actions: list[AddAction]) -> None:
+def _check_replaced_partitions(plan: WritePlan, actions: list[AddAction]) -> None:
     """Every file of a partition replacement lies in the partitions it replaces."""
-    wanted = dict(request.replace_where or ())
+    request, micros = plan.request, instants_as_micros(plan.schema, plan.partition_by)
+    wanted = {c: as_instant_text(v) if c in micros else v for c, v in request.replace_where or ()}
     for action in actions:
         found = {c: action.partition_values.get(c) for c in wanted}
         if found != wanted:
@@ -322,11 +339,15 @@ def _check_replaced_partitions(request: WriteRequest, actions: list[AddAction]) 
             )
 
 
-def _partition_values(relative: Path, partition_by: list[str]) -> dict[str, str | None]:
+def _partition_values(
+    relative: Path, partition_by: list[str], micros: list[str]
+) -> dict[str, str | None]:
     values: dict[str, str | None] = {}
     for part in relative.parts[: len(partition_by)]:
         name, _, raw = part.partition("=")
-        values[unquote(name)] = None if raw == HIVE_NULL else unquote(raw)
+        column = unquote(name)
+        value = None if raw == HIVE_NULL else unquote(raw)
+        values[column] = spark_partition_text(value, column, micros)
     return values
 
 

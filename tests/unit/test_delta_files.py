@@ -19,7 +19,13 @@ from spark_flow.delta._files import FileWriter, WrittenFile, escape_path_name, p
         (True, "true"),
         (7, "7"),
         (dt.date(2024, 1, 2), "2024-01-02"),
-        (dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc), "2024-01-02 03:04:05"),
+        # An instant in Delta's UTC form; a wall-clock time (TIMESTAMP_NTZ) as it is.
+        (
+            dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=9))),
+            "2024-01-01T18:04:05.000000Z",
+        ),
+        (dt.datetime(5, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc), "0005-01-02T03:04:05.000006Z"),
+        (dt.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02 03:04:05"),
         (None, None),
     ],
 )

@@ -1,0 +1,114 @@
+"""TIMESTAMP partition values are instants, written in Delta's UTC form in any session zone.
+
+Spark names a partition folder after the value in the session's time zone, without the zone;
+taken as Delta's partition value, every reader (delta-rs, DuckDB, delta.read itself) would move
+each row by the zone's offset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from _duckdb_reader import duckdb_rows
+from deltalake import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from spark_flow import delta
+
+# 19:00 and 08:30 in Tokyo (the session's zone in these tests), and a null partition.
+INSTANTS = [datetime(2024, 1, 31, 10, tzinfo=timezone.utc), datetime(2023, 12, 31, 23, 30, 0, 5,
+            tzinfo=timezone.utc), None]  # fmt: skip
+
+
+@pytest.fixture
+def tokyo(spark: SparkSession) -> Iterator[SparkSession]:
+    before = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "Asia/Tokyo")
+    yield spark
+    spark.conf.set("spark.sql.session.timeZone", before)
+
+
+def _events(spark: SparkSession) -> DataFrame:
+    rows = [(i, at) for i, at in enumerate(INSTANTS)]
+    return spark.createDataFrame(rows, "id long, at timestamp")
+
+
+def _logged_values(table: str) -> set[str | None]:
+    values = set()
+    for commit in sorted(Path(table, "_delta_log").glob("*.json")):
+        for line in commit.read_text().splitlines():
+            add = json.loads(line).get("add")
+            if add is not None:
+                values.add(add["partitionValues"]["at"])
+    return values
+
+
+def _read_back(spark: SparkSession, table: str) -> dict[int, datetime | None]:
+    rows = delta.read(spark, table).collect()
+    return {r.id: None if r.at is None else r.at.astimezone(timezone.utc) for r in rows}
+
+
+def _expected() -> dict[int, datetime | None]:
+    return dict(enumerate(INSTANTS))
+
+
+@pytest.mark.parametrize("writer", ["delta.write", "format('delta')"])
+def test_timestamp_partitions_keep_their_instant_in_every_reader(
+    tokyo: SparkSession, tmp_delta_path: str, writer: str
+) -> None:
+    spark = tokyo
+    if writer == "delta.write":  # Spark's Parquet writer
+        delta.write(_events(spark), tmp_delta_path, partition_by=["at"])
+    else:  # Arrow in Python workers, as on object stores and Spark Connect
+        _events(spark).write.format("delta").mode("append").option(
+            "spark_flow.partitionBy", '["at"]'
+        ).save(tmp_delta_path)
+
+    assert _logged_values(tmp_delta_path) == {
+        "2024-01-31T10:00:00.000000Z", "2023-12-31T23:30:00.000005Z", None
+    }  # fmt: skip
+    assert _read_back(spark, tmp_delta_path) == _expected()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert _read_back(spark, tmp_delta_path) == _expected()
+    by_deltalake = pa.table(DeltaTable(tmp_delta_path).get_add_actions(flatten=True)).to_pydict()
+    assert set(by_deltalake["partition.at"]) == set(INSTANTS)
+    by_duckdb = {r["id"]: r["at"] for r in duckdb_rows(tmp_delta_path)}
+    assert {i: None if at is None else at.astimezone(timezone.utc) for i, at in
+            by_duckdb.items()} == _expected()  # fmt: skip
+
+
+def test_compaction_keeps_timestamp_partition_values(
+    tokyo: SparkSession, tmp_delta_path: str
+) -> None:
+    spark = tokyo
+    for _ in range(2):
+        delta.write(_events(spark), tmp_delta_path, partition_by=["at"])
+
+    report = delta.optimize(spark, tmp_delta_path)
+
+    assert report.committed
+    assert _logged_values(tmp_delta_path) == {
+        "2024-01-31T10:00:00.000000Z", "2023-12-31T23:30:00.000005Z", None
+    }  # fmt: skip
+    rows = delta.read(spark, tmp_delta_path).collect()
+    assert sorted((r.id, r.at.astimezone(timezone.utc) if r.at else None) for r in rows) == sorted(
+        [*_expected().items(), *_expected().items()], key=lambda kv: kv[0]
+    )
+
+
+def test_a_timestamp_partition_is_replaced_by_its_value_in_either_form(
+    tokyo: SparkSession, tmp_delta_path: str
+) -> None:
+    spark = tokyo
+    delta.write(_events(spark), tmp_delta_path, partition_by=["at"])
+    again = spark.createDataFrame([(7, INSTANTS[0])], "id long, at timestamp")
+
+    for value in ("2024-01-31 10:00:00", "2024-01-31T19:00:00+09:00"):
+        delta.write(again, tmp_delta_path, mode="overwrite", replace_where={"at": value})
+
+    assert sorted(r.id for r in delta.read(spark, tmp_delta_path).collect()) == [1, 2, 7]
