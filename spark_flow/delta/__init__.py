@@ -80,7 +80,6 @@ log = logging.getLogger(__name__)
 
 BACKEND_CONF = "spark.spark_flow.delta.backend"
 OPTIMIZE_WRITE_CONF = "spark.spark_flow.delta.optimizeWrite"
-SESSION_TIME_ZONE = "spark.sql.session.timeZone"
 BackendChoice = Literal["auto", "jvm", "delta-rs"]
 _CHOICES: tuple[str, ...] = get_args(BackendChoice)
 
@@ -364,7 +363,9 @@ def read(
                 f"a read is at one point in time, got version={version} and {timestamp=}",
                 "Pass either the version or the timestamp.",
             )
-        when = _time_travel.parse(timestamp, time_zone=spark.conf.get(SESSION_TIME_ZONE, None))
+        when = _time_travel.parse(
+            timestamp, time_zone=spark.conf.get(_read_spark.SESSION_TIME_ZONE, None)
+        )
     connector = backend(spark) == "jvm"
     if connector or is_connect(spark):
         # format("delta"): on Connect the server reads the log (the `delta` data source there)

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from pyspark.sql.types import (
 )
 
 from spark_flow import storage
-from spark_flow.delta import _log
+from spark_flow.delta import _log, _time_travel
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 _MAPPING_MODE = "delta.columnMapping.mode"
 # Text a number in a predicate cannot hide in: string literals and quoted identifiers.
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`]|``)*`")
+_STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?|\.\d+)")
 _FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits exactly
 # An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
@@ -99,7 +101,13 @@ def logical_schema(path: str, version: int | None = None) -> StructType:
     return schema
 
 
-def plan(path: str, version: int | None = None, *, predicate: str | None = None) -> ScanPlan:
+def plan(
+    path: str,
+    version: int | None = None,
+    *,
+    predicate: str | None = None,
+    time_zone: str | None = None,
+) -> ScanPlan:
     """Plan a read of the table at `path` (at `version`) from its log; no Spark job.
 
     Args:
@@ -107,6 +115,8 @@ def plan(path: str, version: int | None = None, *, predicate: str | None = None)
         version: a table version; the latest when None.
         predicate: a SQL predicate; files whose partition values or statistics prove that no
             row matches are left out. The caller still filters the rows.
+        time_zone: the session time zone Spark reads the predicate's timestamps in (None:
+            this process's).
     """
     table = _log.readable_table(path, version)
     schema_json = _schema_json(table)
@@ -121,7 +131,7 @@ def plan(path: str, version: int | None = None, *, predicate: str | None = None)
         ]
     )
     actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-    kept = _kept_files(table, predicate)
+    kept = _kept_files(table, predicate, time_zone)
     deleted = _deleted_rows(table)
     files = []
     for action in actions:
@@ -194,11 +204,11 @@ def file_key(uri: str, *, encoded: bool = True) -> str:
     return storage.decode_uri(uri).split("://", 1)[1]
 
 
-def _kept_files(table: DeltaTable, predicate: str | None) -> set[str] | None:
+def _kept_files(table: DeltaTable, predicate: str | None, time_zone: str | None) -> set[str] | None:
     """The files that may hold rows matching `predicate`, or None (keep all)."""
     if predicate is None:
         return None
-    if not _read_alike(predicate, table):
+    if not _read_alike(predicate, table, time_zone):
         log.info("no file skipping for %r on %s: delta-rs would read the predicate otherwise",
                  predicate, table.table_uri)  # fmt: skip
         return None
@@ -213,16 +223,20 @@ def _kept_files(table: DeltaTable, predicate: str | None) -> set[str] | None:
         return None
 
 
-def _read_alike(predicate: str, table: DeltaTable) -> bool:
+def _read_alike(predicate: str, table: DeltaTable, time_zone: str | None) -> bool:
     """Whether delta-rs (DataFusion's SQL) reads `predicate` as Spark does; skipping by a
     predicate read otherwise drops files holding matching rows.
 
     They differ on string literals: a backslash escapes in Spark, not in DataFusion, so
-    `s = 'a\\\\b'` skips the files holding `a\\b`. And on numbers: DataFusion parses a literal
+    `s = 'a\\\\b'` skips the files holding `a\\b`. On numbers: DataFusion parses a literal
     as a double, which rounds past 15 significant digits, so against a decimal column's
     statistics `d = 978717917231933506.8604905661` skips the very file that holds the row.
+    And on time: Spark reads `at >= '2024-01-31 19:00:00'` in the session's time zone,
+    DataFusion in UTC, so outside UTC a predicate on a TIMESTAMP column skips nothing.
     """
     if "\\" in predicate:
+        return False
+    if not _time_travel.is_utc(time_zone) and _mentions_instants(predicate, table):
         return False
     if "decimal" not in table.schema().to_json():
         return True
@@ -231,6 +245,26 @@ def _read_alike(predicate: str, table: DeltaTable) -> bool:
         len(number.replace(".", "").lstrip("0")) <= _FLOAT_DIGITS
         for number in _NUMBER.findall(outside_quotes)
     )
+
+
+def _mentions_instants(predicate: str, table: DeltaTable) -> bool:
+    """Whether `predicate` names a TIMESTAMP (with time zone) field of the table, at any depth."""
+    outside_strings = _STRING.sub(" ", predicate)
+    return any(
+        re.search(rf"(?<!\w)`?{re.escape(name)}`?(?!\w)", outside_strings, re.IGNORECASE)
+        for name in _instant_fields(_schema_json(table))
+    )
+
+
+def _instant_fields(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if node.get("type") == "timestamp" and "name" in node:
+            yield node["name"]
+        for value in node.values():
+            yield from _instant_fields(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _instant_fields(value)
 
 
 def _deleted_rows(table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:

@@ -26,6 +26,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 from spark_flow import storage
 from spark_flow.delta import _deletions, _read
 from spark_flow.delta._read import PlannedFile, ScanPlan, file_key
+from spark_flow.delta._source_options import TIME_ZONE_OPTION
 from spark_flow.errors import UnknownValueError
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SESSION_TIME_ZONE = "spark.sql.session.timeZone"
 READ_PATH_CONF = "spark.spark_flow.delta.readPath"
 """Session conf: `spark` (Spark's Parquet scan), `arrow` (the data source) or `auto`."""
 FILTER_OPTION = "spark_flow.filter"
@@ -61,9 +63,10 @@ def read(
     Column filters the rows only (Spark still pushes it into the Parquet scan).
     """
     predicate = row_filter if isinstance(row_filter, str) else None
+    time_zone = spark.conf.get(SESSION_TIME_ZONE, None)
     plan = None
     if _read_path(spark, path) == "spark":
-        plan = _read.plan(path, version, predicate=predicate)
+        plan = _read.plan(path, version, predicate=predicate, time_zone=time_zone)
         misread = _spark_misreads(plan)
         if misread is not None:
             log.info("reading %s with Arrow in Python workers: %s", path, misread)
@@ -77,6 +80,8 @@ def read(
             reader = reader.option("versionAsOf", version)
         if predicate is not None:
             reader = reader.option(FILTER_OPTION, predicate)
+            if time_zone is not None:
+                reader = reader.option(TIME_ZONE_OPTION, time_zone)
         frame = reader.load(path)
     if row_filter is None:
         return frame

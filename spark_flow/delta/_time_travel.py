@@ -66,10 +66,10 @@ def parse(value: AsOf, *, time_zone: str | None) -> datetime:
         return parsed
     if time_zone is None:
         return parsed.astimezone()  # this process's zone, as Spark's JVM defaults to
-    return parsed.replace(tzinfo=_zone(time_zone))
+    return parsed.replace(tzinfo=zone(time_zone))
 
 
-def _zone(name: str) -> tzinfo:
+def zone(name: str) -> tzinfo:
     """A Spark session time zone: a region ID (`Europe/Paris`), `UTC`/`Z`, or an offset."""
     if name.strip().upper() in {"UTC", "Z", "GMT"}:
         return timezone.utc
@@ -86,6 +86,15 @@ def _zone(name: str) -> tzinfo:
             f"expected a region ID or an offset such as 'Europe/Paris' or '+02:00', got {name!r}",
             "Set spark.sql.session.timeZone to one, or pass a timestamp with its zone.",
         ) from None
+
+
+def is_utc(time_zone: str | None) -> bool:
+    """Whether `time_zone` (None: this process's) is UTC all year round."""
+    found = zone(time_zone) if time_zone is not None else datetime.now().astimezone().tzinfo
+    return all(
+        found is not None and found.utcoffset(datetime(2024, month, 1)) == timedelta(0)
+        for month in (1, 7)
+    )
 
 
 def version_at(path: str, when: datetime) -> int:

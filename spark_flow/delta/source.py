@@ -47,6 +47,7 @@ from spark_flow.delta._read import PlannedFile
 from spark_flow.delta._remote_errors import noting
 from spark_flow.delta._source_options import (
     PARTITION_BY_OPTION,
+    TIME_ZONE_OPTION,
     flag,
     int_option,
     json_option,
@@ -90,9 +91,10 @@ class DeltaDataSource(DataSource):
         return _Reader(
             path_of(self.options),
             read_version(self.options),
-            self.options.get(_read_spark.FILTER_OPTION),
-            schema,
-            self.environment,
+            predicate=self.options.get(_read_spark.FILTER_OPTION),
+            time_zone=self.options.get(TIME_ZONE_OPTION),
+            schema=schema,
+            environment=self.environment,
         )
 
     @noting
@@ -133,11 +135,13 @@ class _Reader(DataSourceReader):
         self,
         path: str,
         version: int | None,
+        *,
         predicate: str | None,
+        time_zone: str | None,
         schema: StructType,
         environment: dict[str, str],
     ) -> None:
-        self.plan = _read.plan(path, version, predicate=predicate)
+        self.plan = _read.plan(path, version, predicate=predicate, time_zone=time_zone)
         self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
         self.environment = environment  # for the executors' Python workers too
 

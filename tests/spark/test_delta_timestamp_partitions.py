@@ -17,8 +17,10 @@ import pytest
 from _duckdb_reader import duckdb_rows
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from spark_flow import delta
+from spark_flow.delta import _read
 
 # 19:00 and 08:30 in Tokyo (the session's zone in these tests), and a null partition.
 INSTANTS = [datetime(2024, 1, 31, 10, tzinfo=timezone.utc), datetime(2023, 12, 31, 23, 30, 0, 5,
@@ -112,3 +114,20 @@ def test_a_timestamp_partition_is_replaced_by_its_value_in_either_form(
         delta.write(again, tmp_delta_path, mode="overwrite", replace_where={"at": value})
 
     assert sorted(r.id for r in delta.read(spark, tmp_delta_path).collect()) == [1, 2, 7]
+
+
+@pytest.mark.parametrize("partition_by", [None, ["at"]])
+def test_a_filter_on_timestamps_keeps_every_matching_row_in_any_session_zone(
+    tokyo: SparkSession, tmp_delta_path: str, partition_by: list[str] | None
+) -> None:
+    # Spark reads '2024-01-31 19:00:00' in Tokyo (10:00 UTC); delta-rs' skipping would read it
+    # as 19:00 UTC and skip the file holding the row.
+    spark = tokyo
+    events = _events(spark).withColumn("copy", F.col("at")).repartition(3, "id")
+    delta.write(events, tmp_delta_path, partition_by=partition_by)
+
+    for column in ("at", "copy"):
+        condition = f"{column} >= '2024-01-31 19:00:00'"
+        assert [r.id for r in delta.read(spark, tmp_delta_path, filter=condition).collect()] == [0]
+    in_utc = _read.plan(tmp_delta_path, predicate="copy >= '2024-01-31 10:00:00'", time_zone="UTC")
+    assert (len(in_utc.files), in_utc.files_in_table) == (1, 3)  # in UTC both read it alike
