@@ -240,9 +240,12 @@ class TableBuilder:
         return self.commit(self._metadata())
 
     def widen(self, column: str, data_type: str) -> int:
-        """Change a column's type (type widening: files written before keep the narrower one)."""
+        """Change a column's type (type widening: files written before keep the narrower one),
+        recorded in its `delta.typeChanges` as the protocol asks."""
         for f in self.schema["fields"]:
             if f["name"] == column:
+                change = {"fromType": f["type"], "toType": data_type}
+                f["metadata"].setdefault("delta.typeChanges", []).append(change)
                 f["type"] = data_type
         return self.commit(self._metadata())
 

@@ -47,6 +47,9 @@ _FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits
 # An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
 _EMBEDDED_URI = re.compile(r"(?<=/)[a-zA-Z][a-zA-Z0-9+.-]*:/")
 _PHYSICAL_NAME = "delta.columnMapping.physicalName"
+_TYPE_CHANGES = "delta.typeChanges"
+_DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
+_INT32_DIGITS = 10
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class ScanPlan:
         partition_columns: logical names of the partition columns.
         files: the files to scan, after pruning.
         files_in_table: how many files the version has before pruning.
+        narrow_decimals: fields widened from a byte or short to a decimal of fewer than 10
+            integer digits, which Spark's Parquet reader does not read from such files.
     """
 
     path: str
@@ -86,6 +91,7 @@ class ScanPlan:
     partition_columns: tuple[str, ...]
     files: tuple[PlannedFile, ...]
     files_in_table: int
+    narrow_decimals: tuple[str, ...] = ()
 
     @property
     def data_fields(self) -> list[StructField]:
@@ -149,6 +155,7 @@ def plan(
         partition_columns=partition_columns,
         files=tuple(files),
         files_in_table=len(actions),
+        narrow_decimals=tuple(_narrow_decimals(schema_json)),
     )
 
 
@@ -245,6 +252,24 @@ def _read_alike(predicate: str, table: DeltaTable, time_zone: str | None) -> boo
         len(number.replace(".", "").lstrip("0")) <= _FLOAT_DIGITS
         for number in _NUMBER.findall(outside_quotes)
     )
+
+
+def _narrow_decimals(node: Any) -> Iterator[str]:
+    """Fields whose `delta.typeChanges` widened a byte or short to a decimal(p, s) with
+    p - s < 10: Delta allows it (3 and 5 integer digits suffice), Spark reads an INT32 column
+    as a decimal only with 10."""
+    if isinstance(node, dict):
+        changes = (node.get("metadata") or {}).get(_TYPE_CHANGES) or []
+        for change in changes if isinstance(changes, list) else []:
+            to = _DECIMAL.fullmatch(str(change.get("toType", "")))
+            digits = _INT32_DIGITS if to is None else int(to.group(1)) - int(to.group(2))
+            if change.get("fromType") in {"byte", "short"} and digits < _INT32_DIGITS:
+                yield str(node.get("name", "?"))
+        for value in node.values():
+            yield from _narrow_decimals(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _narrow_decimals(value)
 
 
 def _mentions_instants(predicate: str, table: DeltaTable) -> bool:

@@ -93,6 +93,8 @@ def _spark_misreads(plan: ScanPlan) -> str | None:
     if _deletions.ROW_INDEX_COLUMN in plan.physical.fieldNames():
         # Spark's Parquet scan fills a column of that name with row indexes, not its values.
         return f"it stores a column named {_deletions.ROW_INDEX_COLUMN}"
+    if plan.narrow_decimals:
+        return f"Spark reads no byte or short as the decimal of {list(plan.narrow_decimals)}"
     unnamable = next((f.uri for f in plan.files if _unnamable(f.uri)), None)
     if unnamable is not None:
         return f"Spark cannot read data files named like {unnamable!r}"

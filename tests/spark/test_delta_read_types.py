@@ -41,6 +41,30 @@ def test_files_written_before_a_type_widening_read_as_the_table_type(
         assert sorted(spark_rows(frame), key=lambda r: r["i"] or 0)[1]["i"] == 2**31 - 1
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("byte", -7, "decimal(5,1)", Decimal("-7.0")),  # 3 integer digits hold any byte
+        ("short", 300, "decimal(7,2)", Decimal("300.00")),  # 5 hold any short
+        ("integer", 2**31 - 1, "decimal(12,2)", Decimal("2147483647.00")),
+        ("integer", 7, "double", 7.0),
+        ("long", 2**40, "decimal(22,2)", Decimal("1099511627776.00")),
+    ],
+)
+def test_integers_widened_to_decimals_and_doubles(
+    spark: SparkSession, tmp_path: Path, case: tuple[str, int, str, object]
+) -> None:
+    # Spark's Parquet reader reads an INT32 column as a decimal of 10 integer digits or more
+    # only; narrower ones go to the Arrow reader instead of failing the scan.
+    narrow, value, wide, expected = case
+    table = TableBuilder(tmp_path, [("v", narrow)], reader_features=("typeWidening",))
+    table.commit(table.add([{"v": value}]))
+    table.widen("v", wide)
+    for frame in both_readers(spark, tmp_path):
+        assert spark_rows(frame) == [{"v": expected}]
+        assert frame.schema["v"].dataType.simpleString() == wide
+
+
 DECIMALS = ["decimal(1,0)", "decimal(9,2)", "decimal(10,10)", "decimal(18,3)", "decimal(38,0)",
             "decimal(38,37)", "decimal(25,5)"]  # fmt: skip
 
