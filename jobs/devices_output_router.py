@@ -41,6 +41,7 @@ from spark_flow.arguments import (
     existing_input,
     folder_location,
     iso_date,
+    separate_locations,
 )
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_out import (
@@ -73,7 +74,7 @@ RULES = Validation([], name="devices")  # routed as read: only unparsable lines 
 def parser() -> JobParser:
     parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--input", required=True, type=existing_input, help="folder of devices JSON lines"
+        "--input", required=True, type=existing_input, help="folder (or file) of devices JSON lines"
     )
     parser.add_argument(
         "--output", required=True, help="output location; for postgres, the table name"
@@ -91,7 +92,8 @@ def parser() -> JobParser:
 
 
 def check_route(args: argparse.Namespace) -> None:
-    """Routing by date needs both dates; every output but a postgres table is a folder."""
+    """Routing by date needs both dates; every output but a postgres table is a folder apart
+    from the input."""
     if args.route_by == "date" and (args.run_date is None or args.migration_date is None):
         raise InvalidArgumentError(
             "--route-by",
@@ -100,6 +102,7 @@ def check_route(args: argparse.Namespace) -> None:
         )
     if args.output_type != "postgres":
         check_argument("--output", folder_location, args.output)
+        separate_locations("--input", "--output")(args)
 
 
 def sniff_schema(folder: str) -> StructType:

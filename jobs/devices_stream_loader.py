@@ -26,7 +26,13 @@ from typing import Any
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_flow.arguments import JobParser, folder_location, positive_int
+from spark_flow.arguments import (
+    JobParser,
+    folder_location,
+    identifier,
+    positive_int,
+    separate_locations,
+)
 from spark_flow.fan_out import SplitReport
 from spark_flow.jobs import JobReport, job_main, load
 from spark_flow.outputs import MicroBatchWriter
@@ -55,7 +61,9 @@ def parser() -> JobParser:
     parser.add_argument(
         "--checkpoint", required=True, type=folder_location, help="the query's checkpoint folder"
     )
-    parser.add_argument("--app-id", default=NAME, help="Delta app id prefix (default: %(default)s)")
+    parser.add_argument(
+        "--app-id", type=identifier, default=NAME, help="Delta app id prefix (default: %(default)s)"
+    )
     parser.add_argument(
         "--max-files-per-trigger",
         type=positive_int,
@@ -68,6 +76,9 @@ def parser() -> JobParser:
     )
     trigger.add_argument(
         "--trigger-once", action="store_true", help="one micro-batch of everything, then stop"
+    )
+    parser.add_check(
+        separate_locations("--input", "--raw-output", "--enriched-output", "--checkpoint")
     )
     return parser
 

@@ -38,11 +38,12 @@ from spark_flow.arguments import (
     JobParser,
     Refused,
     check_argument,
-    existing_input,
+    existing_folder,
     folder_location,
     fraction,
     hours,
     iso_date,
+    separate_locations,
 )
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_in import read_partitions
@@ -74,10 +75,12 @@ def _dates(value: str) -> list[date]:
 
 
 def _check_partitions(args: argparse.Namespace) -> None:
-    """Without --layout the partitions are read, so they must be there; with it, written."""
+    """Without --layout the partitions are read, so they must be there; with it, written;
+    either way apart from the output."""
     check_argument(
-        "--partitions", folder_location if args.layout else existing_input, args.partitions
+        "--partitions", folder_location if args.layout else existing_folder, args.partitions
     )
+    separate_locations("--partitions", "--output")(args)
 
 
 def parser() -> JobParser:

@@ -23,7 +23,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import delta
-from spark_flow.arguments import JobParser, existing_input, folder_location, iso_date
+from spark_flow.arguments import (
+    JobParser,
+    existing_folder,
+    folder_location,
+    iso_date,
+    separate_locations,
+)
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.runners import RunPolicy
@@ -43,12 +49,16 @@ POLICY = RunPolicy(
 def parser() -> JobParser:
     parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--input", required=True, type=existing_input, help="visit partitions folder or Delta table"
+        "--input",
+        required=True,
+        type=existing_folder,
+        help="visit partitions folder or Delta table",
     )
     parser.add_argument("--date", required=True, type=iso_date, help="YYYY-MM-DD")
     parser.add_argument(
         "--output", required=True, type=folder_location, help="Delta table, partitioned by date"
     )
+    parser.add_check(separate_locations("--input", "--output"))
     return parser
 
 

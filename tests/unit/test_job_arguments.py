@@ -27,8 +27,8 @@ from spark_flow.arguments import (
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.jobs import available_jobs, load
 
-# A valid command line per job; {in} exists, {out*} do not exist yet, {file} is a file and
-# {missing} is nowhere.
+# A valid command line per job; {in} exists, {out*} do not exist yet, {file} is a file,
+# {missing} is nowhere and {root} holds them all.
 VALID = {
     "devices_loader": ["--input", "{in}", "--output", "{out}", "--batch-id", "1"],
     "devices_aggregator": ["--input", "{out}", "--output", "{out2}"],
@@ -86,6 +86,45 @@ BAD = [
     ("visits_trends", "--input", "{missing}", "expected an existing file or folder"),
     ("visits_trends", "--output", "{file}", "is a file, not a folder"),
     ("visits_trends", "--date", "yesterday", "'yesterday' is not a date"),
+    # Numbers in plain ASCII digits only: int() takes these, and the batch would be another.
+    ("devices_loader", "--batch-id", "1_000", "expected an integer >= 0, got '1_000'"),
+    ("devices_loader", "--batch-id", "+5", "expected an integer >= 0, got '+5'"),
+    ("devices_loader", "--batch-id", " 7 ", "expected an integer >= 0, got ' 7 '"),
+    ("devices_loader", "--batch-id", "\u0661\u0662", "in digits 0-9"),
+    ("devices_loader", "--batch-id", "-0", "expected an integer >= 0, got '-0'"),
+    ("devices_split_loader", "--batch-id", "1_0", "expected an integer >= 0, got '1_0'"),
+    ("devices_output_router", "--batch-id", "+1", "expected an integer >= 0, got '+1'"),
+    ("devices_stream_loader", "--max-files-per-trigger", "1_0", "expected an integer >= 1"),
+    ("devices_aggregator", "--wait-timeout", "1_0", "expected a number of seconds >= 0"),
+    ("flights_hourly_cube", "--hours", "\u0665-23", "expected hours from 0 to 23"),
+    ("flights_hourly_cube", "--hours", "3,,7", "expected hours from 0 to 23"),
+    # Dates in the one form YYYY-MM-DD, and days of the calendar.
+    ("visits_cube", "--date", "2024-02-30", "'2024-02-30' is not a date: 2024-02 has no day 30"),
+    ("visits_cube", "--date", "2024-1-1", "'2024-1-1' is not a date in YYYY-MM-DD form"),
+    ("visits_cube", "--date", "20240101", "'20240101' is not a date in YYYY-MM-DD form"),
+    ("visits_trends", "--date", "2024-W01-1", "is not a date in YYYY-MM-DD form"),
+    ("devices_output_router", "--run-date", "20231231", "is not a date in YYYY-MM-DD form"),
+    ("flights_hourly_cube", "--dates", "20130101", "is not a date in YYYY-MM-DD form"),
+    # Partition roots are folders.
+    ("visits_cube", "--input", "{file}", "is a file, not a folder"),
+    ("visits_trends", "--input", "{file}", "is a file, not a folder"),
+    ("flights_hourly_cube", "--partitions", "{file}", "is a file, not a folder"),
+    # Names that also name folders and app ids.
+    ("devices_loader", "--run-id", "a/b", "'a/b' is not a usable name"),
+    ("devices_split_loader", "--app-id", "", "'' is not a usable name"),
+    ("devices_stream_loader", "--app-id", "x y", "'x y' is not a usable name"),
+    # Locations apart: an output in the input is read back as input by the next run.
+    ("devices_loader", "--output", "{in}", "expected a location apart from --input"),
+    ("devices_loader", "--output", "{in}/table", "which lies inside it"),
+    ("devices_loader", "--checkpoint-dir", "{in}/checkpoints", "which lies inside it"),
+    ("devices_split_loader", "--enriched-output", "{out}", "which is the same location"),
+    ("devices_split_loader", "--raw-output", "{root}", "which holds it"),
+    ("devices_stream_loader", "--checkpoint", "{missing}/_checkpoint", "which lies inside it"),
+    ("devices_aggregator", "--output", "{out}/", "apart from --input"),
+    ("devices_output_router", "--output", "{in}", "apart from --input"),
+    ("flights_hourly_cube", "--output", "{in}/cube", "apart from --partitions"),
+    ("visits_cube", "--output", "{in}/cube", "apart from --input"),
+    ("visits_trends", "--output", "{in}", "apart from --input"),
 ]
 # Punctuation that only a careless join produces.
 DOUBLED = ("..", ". .", ",.", ";.", "  ")
@@ -96,7 +135,7 @@ def places(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "in").mkdir()
     (tmp_path / "file").write_text("not a folder")
     names = ("in", "out", "out2", "out3", "file", "missing")
-    return {name: str(tmp_path / name) for name in names}
+    return {"root": str(tmp_path), **{name: str(tmp_path / name) for name in names}}
 
 
 def command_line(job: str, places: dict[str, str], **replaced: str) -> list[str]:
