@@ -241,6 +241,23 @@ def test_checks_across_arguments_read_as_argparse_s_own(
     assert refusal(capsys) == f"{job}: error: {line.format(**places)}"
 
 
+@pytest.mark.usefixtures("no_spark")
+def test_routing_by_schema_needs_a_record_to_route_by(
+    places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (Path(places["in"]) / "devices.json").write_text("not json\n[1, 2]\n")
+    argv = ["--input", places["in"], "--output", places["out"], "--route-by", "schema"]
+
+    with pytest.raises(SystemExit) as caught:
+        load("devices_output_router").main(argv)
+
+    assert caught.value.code == 2
+    assert refusal(capsys).startswith(
+        "devices_output_router: error: argument --input: expected a JSON record (an object per "
+        "line) in the first 1000 lines under"
+    )
+
+
 def test_a_postgres_output_is_a_table_name_not_a_folder(places: dict[str, str]) -> None:
     argv = command_line("devices_output_router", places, **{"--output-type": "postgres"})
     argv[argv.index("--output") + 1] = places["file"]  # a file that happens to share its name
