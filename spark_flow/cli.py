@@ -288,8 +288,8 @@ def _runs(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     """One run as a Single Runner: one lock per job (or key), whatever the job's policy."""
     from spark_flow.isolation import ThreadIsolation
-    from spark_flow.jobs import job_arguments, load, policy, run_and_report
-    from spark_flow.runners import SingleRunner
+    from spark_flow.jobs import check_triggered, job_arguments, load, policy, run_and_report
+    from spark_flow.runners import SingleRunner, expand
     from spark_flow.runners.state import RunState
 
     declared = policy(args.job)
@@ -300,6 +300,9 @@ def _run(args: argparse.Namespace) -> int:
     first, wait, job_args = runner_flags(job_args, job_parser, first=args.first, wait=args.wait)
     # Parsed up front: bad job arguments exit 2 before any lock is taken or JVM started.
     trigger = getattr(job_arguments(module, job_args, day), "trigger", None)
+    # The triggered job runs as of the same day: its {ds} macros are this run's date.
+    downstream = expand(args.after_dash, day)
+    check_triggered(trigger, downstream)
     runner = SingleRunner(
         args.job, state=RunState.from_profile(), key=args.key, depends_on_past=past,
         wait=wait, rerun=True,
@@ -311,7 +314,7 @@ def _run(args: argparse.Namespace) -> int:
             runner.run(day, ThreadIsolation(args.job, job_args, session), first=first).report
         ),
         trigger=trigger,
-        downstream=args.after_dash,
+        downstream=downstream,
         context={"logical_date": day.isoformat()},
         advice=partial(_advice, _RUN_ADVICE),
     )

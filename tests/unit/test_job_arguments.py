@@ -202,6 +202,28 @@ def test_spark_flow_run_refuses_a_bad_argument_in_the_job_s_words(
 
 
 @pytest.mark.usefixtures("no_spark")
+@pytest.mark.parametrize("through", ["job", "spark-flow run"])
+def test_a_triggered_job_s_bad_argument_exits_2_before_the_first_job_runs(
+    through: str, places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [*command_line("devices_loader", places), "--trigger", "devices_aggregator",
+            "--", "--input", places["out"], "--output", places["out2"],
+            "--wait-timeout", "-5"]  # fmt: skip
+    main = load("devices_loader").main if through == "job" else cli.main
+    if through == "spark-flow run":
+        argv = ["run", "--date", "2024-01-01", "devices_loader", *argv]
+
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+
+    assert caught.value.code == 2
+    assert refusal(capsys).startswith(
+        "devices_aggregator: error: argument --wait-timeout: expected a number of seconds >= 0"
+    )
+    assert not Path(places["out"]).exists()  # the loader never ran
+
+
+@pytest.mark.usefixtures("no_spark")
 def test_a_backfill_checks_every_date_s_input_before_the_first_run(
     places: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
