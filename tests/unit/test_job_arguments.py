@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from _probe import FakeSession
+from deltalake import write_deltalake
 from pyspark import SparkContext
 
 from spark_flow import cli
@@ -125,6 +128,8 @@ BAD = [
     ("flights_hourly_cube", "--output", "{in}/cube", "apart from --partitions"),
     ("visits_cube", "--output", "{in}/cube", "apart from --input"),
     ("visits_trends", "--output", "{in}", "apart from --input"),
+    # The day's partition must be there (moved from a run failure after Spark started).
+    ("visits_trends", "--input", "{in}/date=2024-01-01", "expected the visits of 2024-01-01 under"),
 ]
 # Punctuation that only a careless join produces.
 DOUBLED = ("..", ". .", ",.", ";.", "  ")
@@ -132,7 +137,7 @@ DOUBLED = ("..", ". .", ",.", ";.", "  ")
 
 @pytest.fixture
 def places(tmp_path: Path) -> dict[str, str]:
-    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "date=2024-01-01").mkdir(parents=True)  # visits_trends' day
     (tmp_path / "file").write_text("not a folder")
     names = ("in", "out", "out2", "out3", "file", "missing")
     return {"root": str(tmp_path), **{name: str(tmp_path / name) for name in names}}
@@ -277,6 +282,24 @@ def test_routing_by_schema_needs_a_record_to_route_by(
     assert refusal(capsys).startswith(
         "devices_output_router: error: argument --input: expected a JSON record (an object per "
         "line) in the first 1000 lines under"
+    )
+
+
+@pytest.mark.usefixtures("no_spark")
+def test_visits_trends_output_is_a_trends_table_or_a_new_folder(
+    places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each run reads the previous day's counts from its output: another table broke the run
+    # after Spark started, with Spark's UNRESOLVED_COLUMN as its whole message.
+    write_deltalake(places["out"], pa.table({"date": [date(2024, 1, 1)], "page": ["p"]}))
+
+    with pytest.raises(SystemExit) as caught:
+        load("visits_trends").main(command_line("visits_trends", places))
+
+    assert caught.value.code == 2
+    assert refusal(capsys).startswith(
+        "visits_trends: error: argument --output: expected a table of visit trends (columns "
+        "['date', 'page', 'visits']), found a Delta table without ['visits']"
     )
 
 
