@@ -36,7 +36,7 @@ from spark_flow.fan_in import read_partitions
 from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.validation import Accounting, Tally, Validation, permissive
 
-from _recipes import fan_in_day
+from _recipes import check_completeness, fan_in_day
 from _schemas import VISIT_SCHEMA
 
 NAME = "visits_cube"
@@ -57,6 +57,7 @@ def parser() -> JobParser:
         "--min-completeness", type=fraction, default=0.0, help="unaligned: least fraction of hours"
     )
     parser.add_check(separate_locations("--input", "--output"))
+    parser.add_check(check_completeness)
     return parser
 
 

@@ -128,6 +128,10 @@ BAD = [
     ("flights_hourly_cube", "--output", "{in}/cube", "apart from --partitions"),
     ("visits_cube", "--output", "{in}/cube", "apart from --input"),
     ("visits_trends", "--output", "{in}", "apart from --input"),
+    # Options that the other options would silently ignore.
+    ("visits_cube", "--min-completeness", "0.5", "--mode aligned needs every hour"),
+    ("flights_hourly_cube", "--min-completeness", "0.5", "--mode aligned needs every hour"),
+    ("flights_hourly_cube", "--drop-hours", "9,14", "only --layout lays hours out"),
     # The day's partition must be there (moved from a run failure after Spark started).
     ("visits_trends", "--input", "{in}/date=2024-01-01", "expected the visits of 2024-01-01 under"),
 ]
