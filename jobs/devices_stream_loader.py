@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from spark_flow.arguments import (
     JobParser,
+    existing_folder,
     folder_location,
     identifier,
     positive_int,
@@ -45,9 +46,10 @@ NAME = "devices_stream_loader"
 
 def parser() -> JobParser:
     parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
-    # The input may not exist yet: files land in it while the stream runs.
+    # Files land in it while the stream runs, but Spark's file source lists it when the query
+    # starts: a folder that is not there yet failed the run with Spark's PATH_NOT_FOUND.
     parser.add_argument(
-        "--input", required=True, type=folder_location, help="folder the devices JSON files land in"
+        "--input", required=True, type=existing_folder, help="folder the devices JSON files land in"
     )
     parser.add_argument(
         "--raw-output", required=True, type=folder_location, help="Delta table for the rows as read"
