@@ -6,6 +6,7 @@ so a job imports them by plain name: `from _recipes import fan_in_day`.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import delta
+from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_in import (
     CompletenessRecord,
     FanIn,
@@ -23,7 +25,19 @@ from spark_flow.fan_in import (
     record_completeness,
 )
 
-__all__ = ["fan_in_day"]
+__all__ = ["check_completeness", "fan_in_day"]
+
+
+def check_completeness(args: argparse.Namespace) -> None:
+    """`--min-completeness` is the unaligned fan-in's: an aligned one needs every hour, and
+    would ignore it."""
+    if args.mode == "aligned" and args.min_completeness:
+        raise InvalidArgumentError(
+            "--min-completeness",
+            f"--mode aligned needs every hour, so a least completeness of "
+            f"{args.min_completeness} would be ignored",
+            "Leave it out, or pass --mode unaligned.",
+        )
 
 
 def fan_in_day(

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
-from spark_flow.arguments import JobParser, folder_location, positive_seconds, seconds
+from spark_flow.arguments import (
+    JobParser,
+    folder_location,
+    positive_seconds,
+    seconds,
+    separate_locations,
+)
 from spark_flow.errors import ArgumentLocationError, InputNotReadyError
 from spark_flow.jobs import JobReport, job_main
 from spark_flow.markers import read_ready, wait_until_ready
@@ -40,6 +46,7 @@ def parser() -> JobParser:
     parser.add_argument(
         "--poke-interval", type=positive_seconds, default=5.0, help="seconds between checks"
     )
+    parser.add_check(separate_locations("--input", "--output"))
     return parser
 
 

@@ -26,7 +26,14 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_flow.arguments import JobParser, batch_id, existing_input, folder_location
+from spark_flow.arguments import (
+    JobParser,
+    batch_id,
+    existing_input,
+    folder_location,
+    identifier,
+    separate_locations,
+)
 from spark_flow.files import read_files
 from spark_flow.jobs import MERGED, JobReport, add_trigger_argument, job_main
 from spark_flow.markers import mark_ready
@@ -52,7 +59,7 @@ LOAD = LocalSequencer(NAME, [step("validate", RULES.classify), step("enrich", en
 def parser() -> JobParser:
     parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--input", required=True, type=existing_input, help="folder of devices JSON lines"
+        "--input", required=True, type=existing_input, help="folder (or file) of devices JSON lines"
     )
     parser.add_argument(
         "--output", required=True, type=folder_location, help="Delta table to append to"
@@ -60,7 +67,9 @@ def parser() -> JobParser:
     parser.add_argument(
         "--batch-id", type=batch_id, help="txnVersion; a replayed batch writes nothing"
     )
-    parser.add_argument("--run-id", default=None, help="run identifier (default: random)")
+    parser.add_argument(
+        "--run-id", type=identifier, default=None, help="run identifier (default: random)"
+    )
     parser.add_argument(
         "--checkpoint-dir",
         type=folder_location,
@@ -68,6 +77,7 @@ def parser() -> JobParser:
         help="restart boundaries",
     )
     add_trigger_argument(parser)
+    parser.add_check(separate_locations("--input", "--output", "--checkpoint-dir"))
     return parser
 
 

@@ -41,8 +41,9 @@ from spark_flow.arguments import (
     existing_input,
     folder_location,
     iso_date,
+    separate_locations,
 )
-from spark_flow.errors import InvalidArgumentError
+from spark_flow.errors import InvalidArgumentError, StorageError
 from spark_flow.fan_out import (
     ChosenBranch,
     ExclusiveChoice,
@@ -61,9 +62,11 @@ from spark_flow.validation import (
     permissive,
 )
 
+from _schemas import DEVICE_SCHEMA
+
 NAME = "devices_output_router"
 NEW_LAYOUT_FIELDS = 3
-SNIFFED_LINES = 1000  # lines looked at for the first record before the input is refused
+SNIFFED_LINES = 1000  # lines looked at for the first record to route by
 # Branch -> (output type, subfolder of --output); the parameter router writes to --output.
 BY_DATE = ExclusiveChoice(NAME, {"legacy": ("csv", "legacy"), "current": ("delta", "current")})
 BY_SCHEMA = ExclusiveChoice(NAME, {"legacy": ("delta", "legacy"), "current": ("delta", "current")})
@@ -73,7 +76,7 @@ RULES = Validation([], name="devices")  # routed as read: only unparsable lines 
 def parser() -> JobParser:
     parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--input", required=True, type=existing_input, help="folder of devices JSON lines"
+        "--input", required=True, type=existing_input, help="folder (or file) of devices JSON lines"
     )
     parser.add_argument(
         "--output", required=True, help="output location; for postgres, the table name"
@@ -91,7 +94,8 @@ def parser() -> JobParser:
 
 
 def check_route(args: argparse.Namespace) -> None:
-    """Routing by date needs both dates; every output but a postgres table is a folder."""
+    """Routing by date needs both dates; every output but a postgres table is a folder apart
+    from the input."""
     if args.route_by == "date" and (args.run_date is None or args.migration_date is None):
         raise InvalidArgumentError(
             "--route-by",
@@ -100,14 +104,32 @@ def check_route(args: argparse.Namespace) -> None:
         )
     if args.output_type != "postgres":
         check_argument("--output", folder_location, args.output)
+        separate_locations("--input", "--output")(args)
+    if args.route_by == "schema":
+        try:
+            found = sniff_schema(args.input)
+        except StorageError:  # not reachable from here with these credentials: the run decides
+            return
+        if found is None:
+            raise _no_record(args.input)
 
 
-def sniff_schema(folder: str) -> StructType:
+def _no_record(folder: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        "--input",
+        f"expected a JSON record (an object per line) in the first {SNIFFED_LINES} lines under "
+        f"{folder!r} to route by its fields, found none",
+        "Point --input at the devices files, JSON lines, or route by --output-type.",
+    )
+
+
+def sniff_schema(folder: str) -> StructType | None:
     """The devices' fields from the first record, read on the driver: metadata, not a scan.
 
     Read as Spark reads JSON lines: a UTF-8 BOM is no part of the first line, a line holding
     an array of records holds records, and a line that is no record is skipped here (the read
-    quarantines it); only the first `SNIFFED_LINES` lines are looked at.
+    quarantines it); only the first `SNIFFED_LINES` lines are looked at. None: no record
+    there (an empty folder, or only lines Spark cannot parse).
     """
     looked = 0
     for file in list_files(folder):
@@ -121,12 +143,7 @@ def sniff_schema(folder: str) -> StructType:
                 fields = _record(line)
                 if fields:
                     return StructType([StructField(name, StringType()) for name in fields])
-    raise InvalidArgumentError(
-        "--input",
-        f"expected a JSON record (an object per line) under {folder!r}, found none in its "
-        f"first {min(looked, SNIFFED_LINES)} lines",
-        "Point --input at the devices files, JSON lines.",
-    )
+    return None
 
 
 def _record(line: str) -> dict[str, object] | None:
@@ -153,22 +170,27 @@ class RouterReport(JobReport):
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> RouterReport:
-    schema = sniff_schema(args.input)
+    sniffed = sniff_schema(args.input)
     route: Route
     if args.output_type:
         choices = ExclusiveChoice(NAME, {t: (t, "") for t in output_types()})
         route = route_by_parameter("--output-type", args.output_type)
     elif args.route_by == "date":
         choices, route = BY_DATE, route_by_date(args.run_date, args.migration_date)
+    elif sniffed is None:
+        raise _no_record(args.input)
     else:
-        choices, route = BY_SCHEMA, route_by_schema(schema, min_fields=NEW_LAYOUT_FIELDS)
+        choices, route = BY_SCHEMA, route_by_schema(sniffed, min_fields=NEW_LAYOUT_FIELDS)
     chosen = choices.choose(route)
     output_type, subfolder = chosen.value
     output = storage.join(args.output, subfolder) if subfolder else args.output
     batch = args.batch_id
     if batch is None and args.run_date is not None:
         batch = int(args.run_date.strftime("%Y%m%d"))
-    devices = read_files(spark, args.input, format="json", schema=permissive(schema))
+    # No record in the input (empty, or every line malformed): read with the devices' fields,
+    # so each line is quarantined and counted.
+    schema = permissive(sniffed or DEVICE_SCHEMA)
+    devices = read_files(spark, args.input, format="json", schema=schema)
     # One app id per batch: a backfill of an older date must not be skipped behind a newer one.
     app_id = NAME if batch is None else f"{NAME}.{batch}"
     # A postgres output is a table name, not a folder: its quarantine goes where Spark keeps

@@ -27,7 +27,9 @@ from spark_flow.arguments import (
     batch_id,
     existing_input,
     folder_location,
+    identifier,
     positive_int,
+    separate_locations,
 )
 from spark_flow.fan_out import Branch, ParallelSplit, SplitReport
 from spark_flow.files import read_files
@@ -57,7 +59,7 @@ def enrich(devices: DataFrame) -> DataFrame:
 def parser() -> JobParser:
     parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--input", required=True, type=existing_input, help="folder of devices JSON lines"
+        "--input", required=True, type=existing_input, help="folder (or file) of devices JSON lines"
     )
     parser.add_argument(
         "--raw-output", required=True, type=folder_location, help="Delta table for the rows as read"
@@ -71,9 +73,12 @@ def parser() -> JobParser:
     parser.add_argument(
         "--batch-id", type=batch_id, required=True, help="txnVersion; a committed batch is skipped"
     )
-    parser.add_argument("--app-id", default=NAME, help="Delta app id prefix (default: %(default)s)")
+    parser.add_argument(
+        "--app-id", type=identifier, default=NAME, help="Delta app id prefix (default: %(default)s)"
+    )
     parser.add_argument("--max-parallel", type=positive_int, default=None, help="branches at once")
     parser.add_argument("--fail-fast", action="store_true", help="cancel branches on a failure")
+    parser.add_check(separate_locations("--input", "--raw-output", "--enriched-output"))
     return parser
 
 

@@ -26,7 +26,14 @@ from typing import Any
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_flow.arguments import JobParser, folder_location, positive_int
+from spark_flow.arguments import (
+    JobParser,
+    existing_folder,
+    folder_location,
+    identifier,
+    positive_int,
+    separate_locations,
+)
 from spark_flow.fan_out import SplitReport
 from spark_flow.jobs import JobReport, job_main, load
 from spark_flow.outputs import MicroBatchWriter
@@ -39,9 +46,10 @@ NAME = "devices_stream_loader"
 
 def parser() -> JobParser:
     parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
-    # The input may not exist yet: files land in it while the stream runs.
+    # Files land in it while the stream runs, but Spark's file source lists it when the query
+    # starts: a folder that is not there yet failed the run with Spark's PATH_NOT_FOUND.
     parser.add_argument(
-        "--input", required=True, type=folder_location, help="folder the devices JSON files land in"
+        "--input", required=True, type=existing_folder, help="folder the devices JSON files land in"
     )
     parser.add_argument(
         "--raw-output", required=True, type=folder_location, help="Delta table for the rows as read"
@@ -55,7 +63,9 @@ def parser() -> JobParser:
     parser.add_argument(
         "--checkpoint", required=True, type=folder_location, help="the query's checkpoint folder"
     )
-    parser.add_argument("--app-id", default=NAME, help="Delta app id prefix (default: %(default)s)")
+    parser.add_argument(
+        "--app-id", type=identifier, default=NAME, help="Delta app id prefix (default: %(default)s)"
+    )
     parser.add_argument(
         "--max-files-per-trigger",
         type=positive_int,
@@ -68,6 +78,9 @@ def parser() -> JobParser:
     )
     trigger.add_argument(
         "--trigger-once", action="store_true", help="one micro-batch of everything, then stop"
+    )
+    parser.add_check(
+        separate_locations("--input", "--raw-output", "--enriched-output", "--checkpoint")
     )
     return parser
 

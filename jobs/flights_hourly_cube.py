@@ -38,18 +38,19 @@ from spark_flow.arguments import (
     JobParser,
     Refused,
     check_argument,
-    existing_input,
+    existing_folder,
     folder_location,
     fraction,
     hours,
     iso_date,
+    separate_locations,
 )
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_in import read_partitions
 from spark_flow.jobs import JobReport, job_main
 from spark_flow.validation import Tally, Validation, permissive
 
-from _recipes import fan_in_day
+from _recipes import check_completeness, fan_in_day
 
 log = logging.getLogger(__name__)
 NAME = "flights_hourly_cube"
@@ -74,10 +75,18 @@ def _dates(value: str) -> list[date]:
 
 
 def _check_partitions(args: argparse.Namespace) -> None:
-    """Without --layout the partitions are read, so they must be there; with it, written."""
+    """Without --layout the partitions are read, so they must be there; with it, written
+    (and only then are hours dropped); either way apart from the output."""
     check_argument(
-        "--partitions", folder_location if args.layout else existing_input, args.partitions
+        "--partitions", folder_location if args.layout else existing_folder, args.partitions
     )
+    separate_locations("--partitions", "--output")(args)
+    if args.drop_hours and not args.layout:
+        raise InvalidArgumentError(
+            "--drop-hours",
+            "only --layout lays hours out, and it was not given, so nothing would be dropped",
+            "Add --layout, or leave --drop-hours out.",
+        )
 
 
 def parser() -> JobParser:
@@ -93,6 +102,7 @@ def parser() -> JobParser:
     parser.add_argument("--drop-hours", type=hours, default=[], help="with --layout: left out")
     parser.add_argument("--hours", type=hours, default=list(range(5, 24)), help="expected")
     parser.add_check(_check_partitions)
+    parser.add_check(check_completeness)
     return parser
 
 

@@ -24,12 +24,19 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_flow.arguments import JobParser, existing_input, folder_location, fraction, iso_date
+from spark_flow.arguments import (
+    JobParser,
+    existing_folder,
+    folder_location,
+    fraction,
+    iso_date,
+    separate_locations,
+)
 from spark_flow.fan_in import read_partitions
 from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.validation import Accounting, Tally, Validation, permissive
 
-from _recipes import fan_in_day
+from _recipes import check_completeness, fan_in_day
 from _schemas import VISIT_SCHEMA
 
 NAME = "visits_cube"
@@ -39,7 +46,7 @@ RULES = Validation([], name="cube")  # parsing is the only check: every parsed v
 def parser() -> JobParser:
     parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--input", required=True, type=existing_input, help="root of date=D/hour=HH/ partitions"
+        "--input", required=True, type=existing_folder, help="root of date=D/hour=HH/ partitions"
     )
     parser.add_argument("--date", required=True, type=iso_date, help="YYYY-MM-DD")
     parser.add_argument(
@@ -49,6 +56,8 @@ def parser() -> JobParser:
     parser.add_argument(
         "--min-completeness", type=fraction, default=0.0, help="unaligned: least fraction of hours"
     )
+    parser.add_check(separate_locations("--input", "--output"))
+    parser.add_check(check_completeness)
     return parser
 
 

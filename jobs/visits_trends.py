@@ -17,13 +17,18 @@ import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_flow import delta
-from spark_flow.arguments import JobParser, existing_input, folder_location, iso_date
+from spark_flow import delta, storage
+from spark_flow.arguments import (
+    JobParser,
+    existing_folder,
+    folder_location,
+    iso_date,
+    separate_locations,
+)
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.runners import RunPolicy
@@ -33,6 +38,8 @@ from _schemas import VISIT_SCHEMA
 
 NAME = "visits_trends"
 RULES = Validation([], name="trends")  # parsing is the only check: every parsed visit counts
+# What a run reads back from its output: the previous day's visits per page.
+TRENDS_COLUMNS = ("date", "page", "visits")
 POLICY = RunPolicy(
     sequential=True,
     depends_on_past=True,
@@ -43,28 +50,66 @@ POLICY = RunPolicy(
 def parser() -> JobParser:
     parser = JobParser(prog=NAME, description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--input", required=True, type=existing_input, help="visit partitions folder or Delta table"
+        "--input",
+        required=True,
+        type=existing_folder,
+        help="visit partitions folder or Delta table",
     )
     parser.add_argument("--date", required=True, type=iso_date, help="YYYY-MM-DD")
     parser.add_argument(
         "--output", required=True, type=folder_location, help="Delta table, partitioned by date"
     )
+    parser.add_check(separate_locations("--input", "--output"))
+    parser.add_check(check_day)
+    parser.add_check(check_output)
     return parser
+
+
+def check_output(args: argparse.Namespace) -> None:
+    """An existing output is a trends table: each run reads the previous day's counts there."""
+    info = delta.table_info(args.output)
+    missing = sorted(set(TRENDS_COLUMNS) - set(info.schema.fieldNames())) if info else []
+    if info is not None and missing:
+        raise InvalidArgumentError(
+            "--output",
+            f"expected a table of visit trends (columns {list(TRENDS_COLUMNS)}), found a Delta "
+            f"table without {missing}",
+            "Point --output at this job's trends table, or at a new folder.",
+        )
+
+
+def check_day(args: argparse.Namespace) -> None:
+    """The day's visits are there before Spark starts (exit 2 when they are not)."""
+    _day_folder(args.input, args.date)
+
+
+def _day_folder(source: str, day: date) -> str | None:
+    """Day `day`'s partition folder under `source`; None when `source` is a Delta table.
+
+    Raises:
+        InvalidArgumentError: neither is there; checked when the arguments are parsed, and
+            again when the run reads (a backfill parses every date's arguments first).
+    """
+    if delta.table_info(source) is not None:
+        return None
+    folder = storage.join(source, f"date={day.isoformat()}")
+    if not storage.exists(folder):
+        raise InvalidArgumentError(
+            "--input",
+            f"expected the visits of {day} under {source!r} (its date={day}/ folder) or a "
+            "Delta table, found neither",
+            "Load that day first, or check the path and the date.",
+        )
+    return folder
 
 
 def visits_of(spark: SparkSession, source: str, day: date) -> DataFrame:
     """Day `day`'s visits, from a Delta table or from its `date=D/` partition folder."""
-    if delta.table_info(source) is not None:
+    folder = _day_folder(source, day)
+    if folder is None:
         return delta.read(spark, source).where(F.col("date") == F.lit(day))
-    folder = Path(source) / f"date={day.isoformat()}"
-    if not folder.is_dir():
-        raise InvalidArgumentError(
-            "--input",
-            f"no visits for {day} under {source} (expected {folder}/ or a Delta table)",
-            "Load that day first, or check the path and the date.",
-        )
     # Malformed lines kept, to be counted and left out: read plainly they are all-null visits.
-    return spark.read.schema(permissive(VISIT_SCHEMA)).json(str(folder))
+    return spark.read.schema(permissive(VISIT_SCHEMA)).json(folder)
 
 
 def trends(today: DataFrame, previous: DataFrame | None, day: date) -> DataFrame:

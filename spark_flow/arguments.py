@@ -23,11 +23,13 @@ import argparse
 import logging
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
 from spark_flow import storage
+from spark_flow._common import check_name
 from spark_flow.delta import MAX_TXN_VERSION
 from spark_flow.errors import InvalidArgumentError, StorageError, _sentences
 from spark_flow.runners.dates import parse_date
@@ -37,15 +39,19 @@ __all__ = [
     "Refused",
     "batch_id",
     "check_argument",
+    "count",
+    "existing_folder",
     "existing_input",
     "folder_location",
     "fraction",
     "hours",
+    "identifier",
     "iso_date",
     "location_named_in",
     "positive_int",
     "positive_seconds",
     "seconds",
+    "separate_locations",
 ]
 
 log = logging.getLogger(__name__)
@@ -109,22 +115,30 @@ def check_argument(argument: str, kind: Callable[[str], _T], value: str) -> _T:
 # -- values ----------------------------------------------------------------------------------------
 
 
+# Plain ASCII numbers only: `int()` and `float()` also take `1_000`, `+5`, ` 7 ` and other
+# scripts' digits (`١٢`), and a batch id taken that way names a batch the user never wrote.
+_DIGITS = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _number(
     kind: Callable[[str], _T], value: str, accept: Callable[[_T], bool], expected: str, fix: str
 ) -> _T:
-    """`value` as a `kind` that `accept` takes (a NaN fails every comparison), else Refused."""
-    try:
-        number = kind(value)
-    except ValueError:
-        number = None
+    """`value` as a `kind` that `accept` takes, written in plain ASCII digits, else Refused.
+
+    No sign is taken: every number here is 0 or more (`-0` is not a batch the user meant).
+    """
+    form = _DIGITS if kind is int else _DECIMAL
+    number = kind(value) if form.fullmatch(value) else None
     if number is None or not accept(number):
         raise Refused(f"expected {expected}, got {value!r}", fix)
     return number
 
 
 def batch_id(value: str) -> int:
-    """A batch id, Delta's txn version: an integer >= 0 that fits a long."""
-    fix = "Pass the batch number, e.g. the run date as YYYYMMDD."
+    """A batch id, Delta's txn version: an integer >= 0 in digits 0-9 that fits a long."""
+    fix = "Pass the batch number in digits 0-9, e.g. the run date as YYYYMMDD."
     number = _number(int, value, lambda n: n >= 0, "an integer >= 0", fix)
     if number > MAX_TXN_VERSION:
         raise Refused(
@@ -139,6 +153,11 @@ def positive_int(value: str) -> int:
         int, value, lambda n: n >= 1, "an integer >= 1",
         "Pass a count of at least 1, or leave the option out.",
     )  # fmt: skip
+
+
+def count(value: str) -> int:
+    """A number of things, 0 or more (rows to generate, runs to show)."""
+    return _number(int, value, lambda n: n >= 0, "an integer >= 0", "Pass e.g. 10.")
 
 
 def seconds(value: str) -> float:
@@ -166,24 +185,43 @@ def fraction(value: str) -> float:
 
 
 def iso_date(value: str) -> date:
-    """A date as YYYY-MM-DD."""
+    """A date as YYYY-MM-DD, a day of the calendar.
+
+    Python's `date.fromisoformat` also takes `20240131` and week dates (`2024-W05-3`); a job's
+    date names its partitions and batches, so only the one form is taken.
+    """
+    fix = "Write it like 2024-01-31."
+    if not _ISO_DATE.fullmatch(value):
+        raise Refused(f"{value!r} is not a date in YYYY-MM-DD form", fix)
     try:
         return parse_date(value)
+    except InvalidArgumentError:
+        year, month, day = (int(part) for part in value.split("-"))
+        wrong = (
+            "years start at 0001" if year < 1
+            else f"there is no month {month}" if not 1 <= month <= 12
+            else f"{value[:7]} has no day {day}"
+        )  # fmt: skip
+        raise Refused(f"{value!r} is not a date: {wrong}", fix) from None
+
+
+def identifier(value: str) -> str:
+    """A name that also names folders, Spark tags and Delta app ids (a run id, an app id)."""
+    try:
+        check_name("name", value)
     except InvalidArgumentError as exc:
         raise Refused(exc.problem, exc.fix) from None
+    return value
 
 
 def hours(value: str) -> list[int]:
     """Hours of a day, 0 to 23: a range `5-23` or a list `3,7` (a list: `Column.isin` takes it)."""
     expected, fix = "hours from 0 to 23", "Write a range like 5-23 or a list like 3,7."
-    try:
-        if "-" in value:
-            first, last = (int(part) for part in value.split("-"))
-            found = list(range(first, last + 1))
-        else:
-            found = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise Refused(f"expected {expected}, got {value!r}", fix) from None
+    parts = value.split("-") if "-" in value else value.split(",")
+    if not all(_DIGITS.fullmatch(part) for part in parts) or (len(parts) > 2 and "-" in value):
+        raise Refused(f"expected {expected}, got {value!r}", fix)
+    numbers = [int(part) for part in parts]
+    found = list(range(numbers[0], numbers[1] + 1)) if "-" in value else numbers
     if not found or any(not 0 <= hour <= 23 for hour in found):
         raise Refused(f"expected {expected}, got {value!r}", fix)
     return found
@@ -211,6 +249,11 @@ def existing_input(value: str) -> str:
     return value
 
 
+def existing_folder(value: str) -> str:
+    """A folder that must be there when the job starts, e.g. the root of hourly partitions."""
+    return folder_location(existing_input(value))
+
+
 def folder_location(value: str) -> str:
     """Where a job writes or waits for a table: it may not exist yet, but must not be a file or
     lie below one: a write could never create it."""
@@ -225,6 +268,53 @@ def folder_location(value: str) -> str:
         if os.path.isfile(above):
             raise Refused(f"{value!r} lies below the file {above!r}", "Fix the path.")
     return value
+
+
+def separate_locations(*arguments: str) -> Check:
+    """A check: the locations `arguments` name (`--input`, `--output`) lie apart, none in another.
+
+    A job reads everything below its input, so an output inside it is read back as input by
+    the next run (its Parquet files as malformed lines); two outputs in one place write one
+    table twice. Arguments left out (None) are not compared.
+    """
+
+    def check(args: argparse.Namespace) -> None:
+        seen: list[tuple[str, str, str]] = []
+        for argument in arguments:
+            value = getattr(args, argument.lstrip("-").replace("-", "_"), None)
+            if not isinstance(value, str):
+                continue
+            here = _comparable(value)
+            for other, other_value, there in seen:
+                relation = _relation(here, there)
+                if relation:
+                    raise InvalidArgumentError(
+                        argument,
+                        f"expected a location apart from {other} {other_value!r}, got "
+                        f"{value!r}, which {relation}",
+                        f"Give {argument} a folder of its own, neither in {other} nor holding it.",
+                    )
+            seen.append((argument, value, here))
+
+    return check
+
+
+def _comparable(value: str) -> str:
+    # Local paths as the filesystem resolves them (`./in/`, a symlink to it); store URIs as given.
+    if storage.is_local(value):
+        return os.path.realpath(storage.absolute(value))
+    return value.rstrip("/")
+
+
+def _relation(here: str, there: str) -> str | None:
+    separator = os.sep if here.startswith(os.sep) else "/"
+    if here == there:
+        return "is the same location"
+    if here.startswith(there.rstrip(separator) + separator):
+        return "lies inside it"
+    if there.startswith(here.rstrip(separator) + separator):
+        return "holds it"
+    return None
 
 
 def location_named_in(text: str, args: argparse.Namespace) -> tuple[str, str] | None:

@@ -19,8 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spark_flow._command_line import logical_date_value, pop_option, run_date, runner_flags
-from spark_flow.arguments import hours, iso_date, seconds
-from spark_flow.errors import ConcurrentRunError, DependsOnPastError, SparkFlowError
+from spark_flow.arguments import count, fraction, hours, iso_date, positive_int, seconds
+from spark_flow.errors import (
+    ConcurrentRunError,
+    DependsOnPastError,
+    InvalidArgumentError,
+    SparkFlowError,
+)
 from spark_flow.isolation import ISOLATION_MODES
 from spark_flow.jobs import split_at_double_dash
 
@@ -39,6 +44,14 @@ _BACKFILL_ADVICE: Mapping[type[SparkFlowError], str] = {
     # The first date of a range is exempt: a refused date follows one that did not succeed.
     DependsOnPastError: "Rerun the backfill once the earlier date succeeds (dates that "
     "succeeded are not run again), or start the range (--start) on the refused date.",
+}
+# The library's parameters that a refusal names, as the command line's flags, and what to do
+# with the flag: a refusal names the flag the user typed, not the function argument behind it.
+_FLAGS: Mapping[str, tuple[str, str]] = {
+    "max_active_runs": (
+        "--max-active-runs",
+        "Backfill it with --max-active-runs 1: slow, but correct.",
+    ),
 }
 # FAIR: concurrent runs in one session share the executors instead of queueing behind the first.
 _FAIR = {"spark.scheduler.mode": "FAIR"}
@@ -60,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except SparkFlowError as exc:  # refused before any work: a usage error
-        usage.error(str(exc))
+        usage.error(_refusal(exc))
 
 
 # -- the parsers ---------------------------------------------------------------------------------
@@ -73,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = _command(commands, "demo", _demo, "run the demo pipeline on generated data")
     demo.add_argument("--workdir", type=Path, default=Path("data/demo"), help="demo folder")
-    demo.add_argument("--rows", type=int, default=50, help="devices to generate")
+    demo.add_argument("--rows", type=positive_int, default=50, help="devices to generate")
     demo.add_argument(
         "--dataset",
         choices=("generated", "flights"),
@@ -86,16 +99,16 @@ def _parser() -> argparse.ArgumentParser:
     devices = _command(
         datasets, "devices", _generate_devices, "devices JSON lines (type, full_name, version)"
     )
-    devices.add_argument("--rows", type=int, required=True)
+    devices.add_argument("--rows", type=count, required=True)
     devices.add_argument("--output", type=Path, required=True, help="folder to write into")
-    devices.add_argument("--invalid-ratio", type=float, default=0.1)
+    devices.add_argument("--invalid-ratio", type=fraction, default=0.1)
     devices.add_argument("--seed", type=int, default=42)
 
     visits = _command(
         datasets, "visits", _generate_visits, "hourly visit partitions date=D/hour=HH/"
     )
     visits.add_argument("--date", type=iso_date, required=True, help="YYYY-MM-DD")
-    visits.add_argument("--rows-per-hour", type=int, required=True)
+    visits.add_argument("--rows-per-hour", type=count, required=True)
     visits.add_argument("--output", type=Path, required=True, help="folder to write into")
     visits.add_argument(
         "--skip-hours", type=hours, default=(), help="hours not written, e.g. 3,7 (late data)"
@@ -138,7 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("job")
     backfill.add_argument("--start", type=iso_date, required=True, help="first date, YYYY-MM-DD")
     backfill.add_argument("--end", type=iso_date, required=True, help="last date, included")
-    backfill.add_argument("--max-active-runs", type=int, default=1, help="runs at once")
+    backfill.add_argument("--max-active-runs", type=positive_int, default=1, help="runs at once")
     backfill.add_argument(
         "--isolation",
         choices=ISOLATION_MODES,
@@ -160,7 +173,9 @@ def _parser() -> argparse.ArgumentParser:
 
     runs = _command(commands, "runs", _runs, "the run history of a job")
     runs.add_argument("job")
-    runs.add_argument("--last", type=int, default=20, help="attempts to show (newest first)")
+    runs.add_argument(
+        "--last", type=positive_int, default=20, help="attempts to show (newest first)"
+    )
     return parser
 
 
@@ -273,8 +288,8 @@ def _runs(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     """One run as a Single Runner: one lock per job (or key), whatever the job's policy."""
     from spark_flow.isolation import ThreadIsolation
-    from spark_flow.jobs import job_arguments, load, policy, run_and_report
-    from spark_flow.runners import SingleRunner
+    from spark_flow.jobs import check_triggered, job_arguments, load, policy, run_and_report
+    from spark_flow.runners import SingleRunner, expand
     from spark_flow.runners.state import RunState
 
     declared = policy(args.job)
@@ -285,6 +300,9 @@ def _run(args: argparse.Namespace) -> int:
     first, wait, job_args = runner_flags(job_args, job_parser, first=args.first, wait=args.wait)
     # Parsed up front: bad job arguments exit 2 before any lock is taken or JVM started.
     trigger = getattr(job_arguments(module, job_args, day), "trigger", None)
+    # The triggered job runs as of the same day: its {ds} macros are this run's date.
+    downstream = expand(args.after_dash, day)
+    check_triggered(trigger, downstream)
     runner = SingleRunner(
         args.job, state=RunState.from_profile(), key=args.key, depends_on_past=past,
         wait=wait, rerun=True,
@@ -296,7 +314,7 @@ def _run(args: argparse.Namespace) -> int:
             runner.run(day, ThreadIsolation(args.job, job_args, session), first=first).report
         ),
         trigger=trigger,
-        downstream=args.after_dash,
+        downstream=downstream,
         context={"logical_date": day.isoformat()},
         advice=partial(_advice, _RUN_ADVICE),
     )
@@ -316,6 +334,12 @@ def _backfill(args: argparse.Namespace) -> int:
     from spark_flow.runners import daily, runner_for
     from spark_flow.runners.state import RunState
 
+    if args.end < args.start:
+        raise InvalidArgumentError(
+            "--end",
+            f"expected a date on or after --start {args.start}, got {args.end}",
+            "Give the range's first date as --start and its last as --end.",
+        )
     dates = daily(args.start, args.end)
     runner = runner_for(
         args.job, state=RunState.from_profile(), policy=policy(args.job),
@@ -347,16 +371,27 @@ def _advice(advice: Mapping[type[SparkFlowError], str], exc: BaseException | Non
 
 
 def _in_cli_words(run: RunOutcome, advice: Mapping[type[SparkFlowError], str]) -> RunOutcome:
-    """`run` with its error or refusal giving the command line's advice, not the library's."""
+    """`run` with its error or refusal told again from its exception, with the command line's
+    advice in place of the library's (an outcome's error or reason is its exception, told)."""
     exc, text = run.exception, _advice(advice, run.exception)
     if not isinstance(exc, SparkFlowError) or text is None:
         return run
-    library, told = str(exc), exc.told(text)
-    return replace(
-        run,
-        error=run.error and run.error.replace(library, told),
-        reason=run.reason and run.reason.replace(library, told),
-    )
+    told = exc.told(text)
+    return replace(run, error=told) if run.error else replace(run, reason=told)
+
+
+def _refusal(exc: SparkFlowError) -> str:
+    """A request refused before any work, in argparse's words: `argument --FLAG: ...`.
+
+    An argument error names the flag the user typed: the command line's own (`--date`), or
+    the flag behind the library parameter it names (`max_active_runs`), with the flag's advice.
+    """
+    if not isinstance(exc, InvalidArgumentError):
+        return str(exc)
+    if exc.argument in _FLAGS:
+        flag, fix = _FLAGS[exc.argument]
+        exc = InvalidArgumentError(flag, exc.problem, fix)
+    return f"argument {exc}" if exc.argument.startswith("-") else str(exc)
 
 
 def _show_progress(progress: Progress) -> None:

@@ -112,10 +112,12 @@ class SchemaMismatchError(SparkFlowError, ValueError):
             if new_only
             else "Cast the columns to the table's types before writing, or write to a new table."
         )
+        # One column a line; each ends as a clause, so the message flattened to one line (a
+        # job's report, a run's history) still reads as sentences.
         return (
             f"schema of the data does not match the table at {self.path!r}:\n"
-            + "\n".join(lines)
-            + f"\n{fix}"
+            + ";\n".join(lines)
+            + f".\n{fix}"
         )
 
 

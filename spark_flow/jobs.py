@@ -51,6 +51,7 @@ __all__ = [
     "Reportable",
     "add_trigger_argument",
     "available_jobs",
+    "check_triggered",
     "describe",
     "job_arguments",
     "job_main",
@@ -180,6 +181,21 @@ def add_trigger_argument(parser: argparse.ArgumentParser) -> None:
         metavar="JOB",
         help="bundled job to run after this one succeeds; its arguments follow `--`",
     )
+
+
+def check_triggered(trigger: str | None, argv: Sequence[str]) -> None:
+    """Parse the arguments of every job down a `--trigger` chain, before the first one runs.
+
+    `argv` is what follows the first `--`: the triggered job's arguments, and after its own
+    `--` those of the job it triggers. A bad one exits 2 (argparse) now, not once the jobs
+    before it have done their work. A job without a `parser()` checks its own when it runs.
+    """
+    while trigger:
+        own, argv = split_at_double_dash(argv)
+        parser = getattr(load(trigger), "parser", None)
+        if parser is None:
+            return
+        trigger = getattr(parser().parse_args(own), "trigger", None)
 
 
 class Reportable(Protocol):
@@ -375,6 +391,7 @@ def job_main(
     """
     own, downstream = split_at_double_dash(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(own)
+    check_triggered(getattr(args, "trigger", None), downstream)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -203,7 +203,9 @@ class Validation:
             reason = F.when(~passes, F.lit(name)).otherwise(reason)
         as_read = F.to_json(F.struct(*data))
         if CORRUPT_RECORD in df.columns:
-            as_read = F.coalesce(F.col(CORRUPT_RECORD), as_read)
+            # A line of another format (a Parquet file among JSON lines) keeps bytes that are
+            # no UTF-8: replaced (U+FFFD), so the quarantine holds text any reader can decode.
+            as_read = F.coalesce(F.make_valid_utf8(F.col(CORRUPT_RECORD)), as_read)
         return df.withColumn(REASON, reason).withColumn(
             RAW, F.when(F.col(REASON).isNotNull(), as_read)
         )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, get_args
 
-from spark_flow.delta import Mode, WriteResult
+from spark_flow.delta import MAX_TXN_VERSION, Mode, WriteResult
 from spark_flow.errors import InvalidArgumentError, UnknownValueError
 from spark_flow.postgres import _tables as tables
 from spark_flow.postgres._copy import RESULT_SCHEMA, CopyFunction, copy_partitions
@@ -193,4 +193,12 @@ def _check_batch(app_id: str, txn_version: int | None) -> None:
             "txn_version",
             f"expected an integer >= 0 or None, got {txn_version!r}",
             "Use the batch number, e.g. a micro-batch id or a date as YYYYMMDD.",
+        )
+    # The batch table's column is a bigint, as Delta's txn version is a long: one bound for
+    # every output, refused here rather than by the server after Spark copied the rows.
+    if txn_version is not None and txn_version > MAX_TXN_VERSION:
+        raise InvalidArgumentError(
+            "txn_version",
+            f"expected at most {MAX_TXN_VERSION} (a bigint, as Delta's long), got {txn_version}",
+            "Use a smaller batch number, e.g. a date as YYYYMMDD.",
         )

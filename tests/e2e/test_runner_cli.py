@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from _jobs import BIN, reports, run, submit, table_rows
+from deltalake import write_deltalake
 
 from spark_flow.runners import RunLock
 from spark_flow.runners.state import RunState
@@ -94,9 +97,11 @@ def test_a_run_is_refused_at_once_while_another_process_holds_the_job(tmp_path: 
 def test_a_failed_run_reads_the_same_from_spark_submit_and_spark_flow_run(
     tmp_path: Path,
 ) -> None:
-    # The input folder exists, so the arguments pass; the day's partition does not: the run fails.
-    (tmp_path / "no_visits").mkdir()
-    job_args = ("--input", str(tmp_path / "no_visits"), "--output", str(tmp_path / "trends"))
+    # The arguments pass; the output's page column is a number: the run fails on the write.
+    (tmp_path / "visits" / "date=2024-01-02").mkdir(parents=True)
+    trends = {"date": [date(2024, 1, 1)], "page": [1], "visits": [3]}
+    write_deltalake(str(tmp_path / "trends"), pa.table(trends))
+    job_args = ("--input", str(tmp_path / "visits"), "--output", str(tmp_path / "trends"))
 
     submitted = submit("visits_trends", *job_args, "--date", "2024-01-02")
     ran = run(
@@ -106,7 +111,7 @@ def test_a_failed_run_reads_the_same_from_spark_submit_and_spark_flow_run(
 
     assert (submitted.returncode, ran.returncode) == (1, 1)
     (by_submit,), (by_run,) = reports(submitted.stdout), reports(ran.stdout)
-    assert "no visits for 2024-01-02" in by_run["error"]
+    assert "schema of the data does not match the table at" in by_run["error"]
     assert by_submit["error"] == by_run["error"]
     assert set(by_run) - {"logical_date"} == set(by_submit)
     # spark-submit's PythonRunner sends the Python process's stderr to its stdout.
@@ -120,7 +125,8 @@ def test_a_failed_run_reads_the_same_from_spark_submit_and_spark_flow_run(
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (("--start", "2024-01-05", "--end", "2024-01-01"), "start 2024-01-05 is after end"),
+        (("--start", "2024-01-05", "--end", "2024-01-01"),
+         "argument --end: expected a date on or after --start 2024-01-05"),
         (("--start", "2024-13-01", "--end", "2024-12-01"), "'2024-13-01' is not a date"),
         (("--start", "2024-01-01", "--end", "2024-01-03", "--max-active-runs", "3"),
          "visits_trends is sequential"),

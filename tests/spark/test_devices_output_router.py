@@ -10,7 +10,6 @@ import pytest
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
-from spark_flow.errors import InvalidArgumentError
 from spark_flow.generate import generate_devices
 from spark_flow.jobs import load
 
@@ -95,23 +94,27 @@ def test_the_output_type_parameter_picks_the_writer(
     assert (tmp_path / "out" / "_delta_log").exists() == (output_type == "delta")
 
 
-def test_an_empty_input_is_a_clear_error(spark: SparkSession, tmp_path: Path) -> None:
-    # Date routing without its dates is refused earlier, when the arguments are parsed: see
-    # tests/unit/test_job_arguments.py.
-    with pytest.raises(InvalidArgumentError, match="expected a JSON record") as caught:
-        route(spark, "--input", str(tmp_path), "--output", str(tmp_path), "--output-type", "csv")
-    assert caught.value.argument == "--input"
-
-
-def test_an_input_of_only_unparsable_lines_is_a_clear_error(
-    spark: SparkSession, tmp_path: Path
+# `{}` is a record with no fields: Spark reads it as a row of nulls, not a malformed line.
+@pytest.mark.parametrize(
+    ("text", "read", "malformed"),
+    [("", 0, 0), ("not json\n[1, 2]\n", 2, 2), ("not json\n{}\n", 2, 1)],
+    ids=["empty", "unparsable", "unparsable-and-empty-record"],
+)
+def test_an_input_without_a_record_is_quarantined_and_accounted_not_refused(
+    spark: SparkSession, tmp_path: Path, text: str, read: int, malformed: int
 ) -> None:
-    (tmp_path / "devices.json").write_text("not json\n[1, 2]\n{}\n")
+    # As the loaders do: every line is accounted for, the unparsable ones kept to look at.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "devices.json").write_text(text)
 
-    with pytest.raises(InvalidArgumentError, match="found none in its first 3 lines") as caught:
-        route(spark, "--input", str(tmp_path), "--output", str(tmp_path / "out"),
-              "--output-type", "delta")  # fmt: skip
-    assert caught.value.argument == "--input"
+    report = route(spark, "--input", str(folder), "--output", str(tmp_path / "out"),
+                   "--output-type", "delta", "--batch-id", "1")  # fmt: skip
+
+    assert report["accounting"]["rows_read"] == read
+    assert report["accounting"]["rows_written"] == {"devices": read - malformed}
+    assert report["accounting"]["rows_rejected"] == {"malformed_record": malformed}
+    assert delta.read(spark, report["quarantine"]["path"]).count() == malformed
 
 
 GOOD = json.dumps({"type": "galaxy", "full_name": "galaxy s", "version": "1.0"})

@@ -223,3 +223,23 @@ def test_permissive_adds_the_corrupt_record_column_once() -> None:
 def test_bad_definitions_fail_when_defined(build: object, fragment: str) -> None:
     with pytest.raises(InvalidArgumentError, match=fragment):
         build()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("transform", [None, lambda d: d], ids=["routed", "cached"])
+def test_a_line_of_another_format_is_quarantined_as_text_any_reader_decodes(
+    spark: SparkSession, tmp_path: Path, transform: Callable[[DataFrame], DataFrame] | None
+) -> None:
+    # A Parquet file among the JSON lines: its bytes are no UTF-8, and the quarantine's write
+    # (its statistics, any reader) must still take them.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "devices.json").write_bytes(json.dumps(VALID).encode() + b"\nPAR1\xde\xff\x15\n")
+    devices = spark.read.schema(permissive(SCHEMA)).json(str(folder))
+    out = str(tmp_path / "out")
+
+    result = RULES.write(devices, out, app_id="load.1", txn_version=1, transform=transform)
+
+    assert result.accounting == Accounting(2, {"output": 1}, {MALFORMED: 1, "type_too_short": 0,
+                                                              "no_name": 0})  # fmt: skip
+    (held,) = delta.read(spark, result.quarantine_path).collect()
+    assert (held["reason"], held["raw"]) == (MALFORMED, "PAR1\ufffd\ufffd\x15")

@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
-from spark_flow.errors import DependsOnPastError, InvalidArgumentError
+from spark_flow.errors import DependsOnPastError
 from spark_flow.generate import generate_visits
 from spark_flow.isolation import ThreadIsolation
 from spark_flow.jobs import policy
@@ -110,19 +110,6 @@ def test_a_rerun_replaces_its_day_and_reads_a_delta_input_too(
     day_two = delta.read(spark, output).where(f"date = '{DAYS[1]}'")
     assert day_two.count() == len(pages_in(visits, DAYS[1]) | pages_in(visits, DAYS[0]))
     assert sum(r["visits"] for r in day_two.collect()) == sum(pages_in(visits, DAYS[1]).values())
-
-
-def test_a_missing_input_day_is_a_clear_error(
-    spark: SparkSession, visits: Path, tmp_path: Path
-) -> None:
-    task = ThreadIsolation(
-        "visits_trends",
-        ["--input", str(visits), "--date", "{ds}", "--output", str(tmp_path / "t")],
-        spark,
-    )
-
-    with pytest.raises(InvalidArgumentError, match="no visits for 2024-03-09"):
-        SingleRunner("visits_trends", state=RunState(tmp_path / "s")).run(date(2024, 3, 9), task)
 
 
 def test_malformed_lines_are_counted_and_left_out_of_the_visits(

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import importlib
 import pickle
+import pkgutil
 import re
 
 import pytest
 
-from spark_flow import errors
+import spark_flow
 from spark_flow.errors import (
     ArgumentLocationError,
     ConcurrentRunError,
@@ -125,15 +127,6 @@ def every_error(end: str) -> list[SparkFlowError]:
     ]  # fmt: skip
 
 
-def test_every_error_class_has_a_message_case() -> None:
-    classes = {
-        c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, SparkFlowError)
-    }
-
-    abstract = {c for c in classes if c.__name__.startswith("_")}  # shared bases, never raised
-    assert classes - {SparkFlowError} - abstract <= {type(e) for e in every_error("")}
-
-
 @pytest.mark.parametrize("end", ["", "."], ids=["cause-without-period", "cause-with-period"])
 @pytest.mark.parametrize("index", range(len(every_error(""))))
 def test_no_message_doubles_punctuation(index: int, end: str) -> None:
@@ -141,6 +134,31 @@ def test_no_message_doubles_punctuation(index: int, end: str) -> None:
 
     for line in str(error).splitlines():
         assert not [d for d in DOUBLED if d in line.strip()], f"{type(error).__name__}: {line!r}"
+
+
+@pytest.mark.parametrize("index", range(len(every_error(""))))
+def test_a_message_of_several_lines_reads_as_sentences_when_flattened(index: int) -> None:
+    # Reports, stderr and the run history show a message on one line, its line breaks spaces:
+    # every line but the last ends a sentence or a clause, so none runs into the next.
+    error = every_error("")[index]
+
+    for line in str(error).splitlines()[:-1]:
+        assert line.rstrip()[-1:] in (".", ":", ";", "?", "!"), f"{type(error).__name__}: {line!r}"
+
+
+def test_every_error_class_of_the_package_has_a_message_case() -> None:
+    # Classes defined outside errors.py (SkipParent) are raised too: every module is imported,
+    # then the hierarchy walked, so a new class anywhere needs its case in every_error().
+    for module in pkgutil.walk_packages(spark_flow.__path__, "spark_flow."):
+        importlib.import_module(module.name)
+    found, pending = set(), [SparkFlowError]
+    while pending:
+        kind = pending.pop()
+        found.add(kind)
+        pending += kind.__subclasses__()
+    abstract = {c for c in found if c.__name__.startswith("_")}  # shared bases, never raised
+
+    assert found - abstract - {SparkFlowError} <= {type(e) for e in every_error("")}
 
 
 # ArgumentLocationError names a bundled job's argument (`--input`) by design.

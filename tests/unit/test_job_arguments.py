@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from _probe import FakeSession
+from deltalake import write_deltalake
 from pyspark import SparkContext
 
 from spark_flow import cli
@@ -27,14 +30,14 @@ from spark_flow.arguments import (
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.jobs import available_jobs, load
 
-# A valid command line per job; {in} exists, {out*} do not exist yet, {file} is a file and
-# {missing} is nowhere.
+# A valid command line per job; {in} exists, {out*} do not exist yet, {file} is a file,
+# {missing} is nowhere and {root} holds them all.
 VALID = {
     "devices_loader": ["--input", "{in}", "--output", "{out}", "--batch-id", "1"],
     "devices_aggregator": ["--input", "{out}", "--output", "{out2}"],
     "devices_split_loader": ["--input", "{in}", "--raw-output", "{out}", "--enriched-output",
                              "{out2}", "--batch-id", "1"],
-    "devices_stream_loader": ["--input", "{missing}", "--raw-output", "{out}",
+    "devices_stream_loader": ["--input", "{in}", "--raw-output", "{out}",
                               "--enriched-output", "{out2}", "--checkpoint", "{out3}"],
     "devices_output_router": ["--input", "{in}", "--output", "{out}", "--output-type", "delta"],
     "flights_hourly_cube": ["--partitions", "{in}", "--dates", "2013-01-01", "--output", "{out}",
@@ -86,6 +89,53 @@ BAD = [
     ("visits_trends", "--input", "{missing}", "expected an existing file or folder"),
     ("visits_trends", "--output", "{file}", "is a file, not a folder"),
     ("visits_trends", "--date", "yesterday", "'yesterday' is not a date"),
+    # Numbers in plain ASCII digits only: int() takes these, and the batch would be another.
+    ("devices_loader", "--batch-id", "1_000", "expected an integer >= 0, got '1_000'"),
+    ("devices_loader", "--batch-id", "+5", "expected an integer >= 0, got '+5'"),
+    ("devices_loader", "--batch-id", " 7 ", "expected an integer >= 0, got ' 7 '"),
+    ("devices_loader", "--batch-id", "\u0661\u0662", "in digits 0-9"),
+    ("devices_loader", "--batch-id", "-0", "expected an integer >= 0, got '-0'"),
+    ("devices_split_loader", "--batch-id", "1_0", "expected an integer >= 0, got '1_0'"),
+    ("devices_output_router", "--batch-id", "+1", "expected an integer >= 0, got '+1'"),
+    ("devices_stream_loader", "--max-files-per-trigger", "1_0", "expected an integer >= 1"),
+    ("devices_aggregator", "--wait-timeout", "1_0", "expected a number of seconds >= 0"),
+    ("flights_hourly_cube", "--hours", "\u0665-23", "expected hours from 0 to 23"),
+    ("flights_hourly_cube", "--hours", "3,,7", "expected hours from 0 to 23"),
+    # Dates in the one form YYYY-MM-DD, and days of the calendar.
+    ("visits_cube", "--date", "2024-02-30", "'2024-02-30' is not a date: 2024-02 has no day 30"),
+    ("visits_cube", "--date", "2024-1-1", "'2024-1-1' is not a date in YYYY-MM-DD form"),
+    ("visits_cube", "--date", "20240101", "'20240101' is not a date in YYYY-MM-DD form"),
+    ("visits_trends", "--date", "2024-W01-1", "is not a date in YYYY-MM-DD form"),
+    ("devices_output_router", "--run-date", "20231231", "is not a date in YYYY-MM-DD form"),
+    ("flights_hourly_cube", "--dates", "20130101", "is not a date in YYYY-MM-DD form"),
+    # Partition roots are folders.
+    ("visits_cube", "--input", "{file}", "is a file, not a folder"),
+    ("visits_trends", "--input", "{file}", "is a file, not a folder"),
+    ("flights_hourly_cube", "--partitions", "{file}", "is a file, not a folder"),
+    # Names that also name folders and app ids.
+    ("devices_loader", "--run-id", "a/b", "'a/b' is not a usable name"),
+    ("devices_split_loader", "--app-id", "", "'' is not a usable name"),
+    ("devices_stream_loader", "--app-id", "x y", "'x y' is not a usable name"),
+    # Locations apart: an output in the input is read back as input by the next run.
+    ("devices_loader", "--output", "{in}", "expected a location apart from --input"),
+    ("devices_loader", "--output", "{in}/table", "which lies inside it"),
+    ("devices_loader", "--checkpoint-dir", "{in}/checkpoints", "which lies inside it"),
+    ("devices_split_loader", "--enriched-output", "{out}", "which is the same location"),
+    ("devices_split_loader", "--raw-output", "{root}", "which holds it"),
+    ("devices_stream_loader", "--checkpoint", "{in}/_checkpoint", "which lies inside it"),
+    ("devices_stream_loader", "--input", "{missing}", "expected an existing file or folder"),
+    ("devices_stream_loader", "--input", "{file}", "is a file, not a folder"),
+    ("devices_aggregator", "--output", "{out}/", "apart from --input"),
+    ("devices_output_router", "--output", "{in}", "apart from --input"),
+    ("flights_hourly_cube", "--output", "{in}/cube", "apart from --partitions"),
+    ("visits_cube", "--output", "{in}/cube", "apart from --input"),
+    ("visits_trends", "--output", "{in}", "apart from --input"),
+    # Options that the other options would silently ignore.
+    ("visits_cube", "--min-completeness", "0.5", "--mode aligned needs every hour"),
+    ("flights_hourly_cube", "--min-completeness", "0.5", "--mode aligned needs every hour"),
+    ("flights_hourly_cube", "--drop-hours", "9,14", "only --layout lays hours out"),
+    # The day's partition must be there (moved from a run failure after Spark started).
+    ("visits_trends", "--input", "{in}/date=2024-01-01", "expected the visits of 2024-01-01 under"),
 ]
 # Punctuation that only a careless join produces.
 DOUBLED = ("..", ". .", ",.", ";.", "  ")
@@ -93,10 +143,10 @@ DOUBLED = ("..", ". .", ",.", ";.", "  ")
 
 @pytest.fixture
 def places(tmp_path: Path) -> dict[str, str]:
-    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "date=2024-01-01").mkdir(parents=True)  # visits_trends' day
     (tmp_path / "file").write_text("not a folder")
     names = ("in", "out", "out2", "out3", "file", "missing")
-    return {name: str(tmp_path / name) for name in names}
+    return {"root": str(tmp_path), **{name: str(tmp_path / name) for name in names}}
 
 
 def command_line(job: str, places: dict[str, str], **replaced: str) -> list[str]:
@@ -163,6 +213,28 @@ def test_spark_flow_run_refuses_a_bad_argument_in_the_job_s_words(
 
 
 @pytest.mark.usefixtures("no_spark")
+@pytest.mark.parametrize("through", ["job", "spark-flow run"])
+def test_a_triggered_job_s_bad_argument_exits_2_before_the_first_job_runs(
+    through: str, places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [*command_line("devices_loader", places), "--trigger", "devices_aggregator",
+            "--", "--input", places["out"], "--output", places["out2"],
+            "--wait-timeout", "-5"]  # fmt: skip
+    main = load("devices_loader").main if through == "job" else cli.main
+    if through == "spark-flow run":
+        argv = ["run", "--date", "2024-01-01", "devices_loader", *argv]
+
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+
+    assert caught.value.code == 2
+    assert refusal(capsys).startswith(
+        "devices_aggregator: error: argument --wait-timeout: expected a number of seconds >= 0"
+    )
+    assert not Path(places["out"]).exists()  # the loader never ran
+
+
+@pytest.mark.usefixtures("no_spark")
 def test_a_backfill_checks_every_date_s_input_before_the_first_run(
     places: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -200,6 +272,41 @@ def test_checks_across_arguments_read_as_argparse_s_own(
 
     assert caught.value.code == 2
     assert refusal(capsys) == f"{job}: error: {line.format(**places)}"
+
+
+@pytest.mark.usefixtures("no_spark")
+def test_routing_by_schema_needs_a_record_to_route_by(
+    places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (Path(places["in"]) / "devices.json").write_text("not json\n[1, 2]\n")
+    argv = ["--input", places["in"], "--output", places["out"], "--route-by", "schema"]
+
+    with pytest.raises(SystemExit) as caught:
+        load("devices_output_router").main(argv)
+
+    assert caught.value.code == 2
+    assert refusal(capsys).startswith(
+        "devices_output_router: error: argument --input: expected a JSON record (an object per "
+        "line) in the first 1000 lines under"
+    )
+
+
+@pytest.mark.usefixtures("no_spark")
+def test_visits_trends_output_is_a_trends_table_or_a_new_folder(
+    places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each run reads the previous day's counts from its output: another table broke the run
+    # after Spark started, with Spark's UNRESOLVED_COLUMN as its whole message.
+    write_deltalake(places["out"], pa.table({"date": [date(2024, 1, 1)], "page": ["p"]}))
+
+    with pytest.raises(SystemExit) as caught:
+        load("visits_trends").main(command_line("visits_trends", places))
+
+    assert caught.value.code == 2
+    assert refusal(capsys).startswith(
+        "visits_trends: error: argument --output: expected a table of visit trends (columns "
+        "['date', 'page', 'visits']), found a Delta table without ['visits']"
+    )
 
 
 def test_a_postgres_output_is_a_table_name_not_a_folder(places: dict[str, str]) -> None:

@@ -108,3 +108,13 @@ def test_without_psycopg_the_postgres_module_says_which_extra_to_install(
 
     assert caught.value.extra == "postgres"
     assert "pip install 'spark-flow[postgres]'" in str(caught.value)
+
+
+@pytest.mark.parametrize("txn_version", [-1, 2**63])
+def test_a_batch_outside_a_bigint_is_refused_before_connecting(txn_version: int) -> None:
+    # No server is configured here: the refusal comes before any connection is tried.
+    with pytest.raises(InvalidArgumentError) as caught:
+        PostgresOutput().written("devices", app_id="loader", txn_version=txn_version)
+
+    assert caught.value.argument == "txn_version"
+    assert str(txn_version) in caught.value.problem
