@@ -175,6 +175,7 @@ def write(
     replace_where: Mapping[str, object] | None = None,
     optimize_write: bool | None = None,
     overwrite_schema: bool = False,
+    dynamic_partitions: bool = False,
 ) -> WriteResult:
     """Write `df` to the Delta table at `path` as one commit, idempotently when asked.
 
@@ -206,6 +207,9 @@ def write(
             partitioning stays the table's on the delta-rs backend (the data must keep its
             columns); the jvm backend takes the write's. Earlier versions keep their schema for
             time travel.
+        dynamic_partitions: with `mode="overwrite"` on a partitioned table, replace only the
+            partitions the data has rows in (Delta's dynamic partition overwrite, Spark's
+            `partitionOverwriteMode=dynamic`); the others stay. A daily rerun replaces its days.
 
     Returns:
         What was committed, or why it was skipped.
@@ -239,6 +243,7 @@ def write(
         else tuple((column, str(value)) for column, value in replace_where.items()),
         optimize_write=_optimize_write(df.sparkSession, optimize_write),
         overwrite_schema=overwrite_schema,
+        dynamic_partitions=dynamic_partitions,
     )
     if backend(df.sparkSession) == "jvm":
         return jvm.write(df, request)

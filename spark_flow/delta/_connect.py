@@ -29,7 +29,11 @@ from pyspark.sql.datasource import DataSource, DataSourceReader
 from spark_flow import storage
 from spark_flow.delta import _log
 from spark_flow.delta._remote_errors import noting, recovered
-from spark_flow.delta._source_options import PARTITION_BY_OPTION, REPLACE_WHERE_OPTION
+from spark_flow.delta._source_options import (
+    PARTITION_BY_OPTION,
+    PARTITION_OVERWRITE_OPTION,
+    REPLACE_WHERE_OPTION,
+)
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import ConnectServerError
 
@@ -172,6 +176,8 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
         writer = writer.option("mergeSchema", "true")
     if request.overwrite_schema:
         writer = writer.option("overwriteSchema", "true")
+    if request.dynamic_partitions:
+        writer = writer.option(PARTITION_OVERWRITE_OPTION, "dynamic")
     if request.partition_by is not None:
         writer = writer.option(PARTITION_BY_OPTION, json.dumps(list(request.partition_by)))
     if request.replace_where is not None:

@@ -21,6 +21,8 @@ PARTITION_BY_OPTION = "spark_flow.partitionBy"
 source: Spark never passes `DataFrameWriter.partitionBy` to a Python data source."""
 REPLACE_WHERE_OPTION = "spark_flow.replaceWhere"
 """`spark_flow.delta.write`'s `replace_where` (a JSON object), written through this source."""
+PARTITION_OVERWRITE_OPTION = "partitionOverwriteMode"
+"""`dynamic`: an overwrite replaces the partitions the data has rows in (Spark's option)."""
 TIME_ZONE_OPTION = "spark_flow.timeZone"
 """The session time zone a zoneless `timestampAsOf` is read in (set by `delta.read`)."""
 _CHANGE_FEED = ("readChangeFeed", "readChangeData")
@@ -112,16 +114,25 @@ def read_version(options: Any) -> int | None:
     return _time_travel.version_at(path_of(options), when)
 
 
-def refuse_unhonoured_writes(options: Any, *, overwrite: bool) -> None:
-    """Raise UnsupportedDeltaFeatureError for a write option this source cannot honour:
-    dynamic partition overwrite, `dataChange=false`."""
-    mode = str(options.get("partitionOverwriteMode", "static")).strip().lower()
-    if overwrite and mode == "dynamic":
-        raise UnsupportedDeltaFeatureError(
-            "dynamic partition overwrite (partitionOverwriteMode=dynamic)",
-            "Name the partitions: spark_flow.delta.write(df, path, mode='overwrite', "
-            "replace_where={'date': '2024-01-31'}), or use the jvm backend.",
+def dynamic_partitions(options: Any) -> bool:
+    """Whether the write asks for Delta's dynamic partition overwrite.
+
+    Raises:
+        InvalidArgumentError: a mode other than `static` or `dynamic`.
+    """
+    mode = str(options.get(PARTITION_OVERWRITE_OPTION, "static")).strip().lower()
+    if mode not in {"static", "dynamic"}:
+        raise InvalidArgumentError(
+            PARTITION_OVERWRITE_OPTION,
+            f"expected 'static' or 'dynamic', got {mode!r}",
+            "Pass .option('partitionOverwriteMode', 'dynamic') to replace the data's partitions.",
         )
+    return mode == "dynamic"
+
+
+def refuse_unhonoured_writes(options: Any) -> None:
+    """Raise UnsupportedDeltaFeatureError for a write option this source cannot honour:
+    `dataChange=false`."""
     if str(options.get("dataChange", "true")).strip().lower() == "false":
         raise UnsupportedDeltaFeatureError(
             "writes marked dataChange=false",

@@ -31,6 +31,7 @@ class WriteRequest:
     replace_where: tuple[tuple[str, str], ...] | None = None
     optimize_write: bool = False
     overwrite_schema: bool = False
+    dynamic_partitions: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
@@ -53,6 +54,7 @@ class WriteRequest:
             raise InvalidArgumentError("app_id", "it is empty", "Name the writing job.")
         self._check_replace_where()
         self._check_overwrite_schema()
+        self._check_dynamic_partitions()
         if not isinstance(self.optimize_write, bool):
             raise InvalidArgumentError(
                 "optimize_write",
@@ -98,12 +100,37 @@ class WriteRequest:
                 f"expected True or False, got {self.overwrite_schema!r}",
                 "Pass overwrite_schema=True to replace the table's schema.",
             )
-        if self.mode != "overwrite" or self.replace_where is not None:
-            what = "replace_where" if self.replace_where is not None else f"mode={self.mode!r}"
+        partial = [
+            name
+            for name, given in (
+                ("replace_where", self.replace_where is not None),
+                ("dynamic_partitions", self.dynamic_partitions),
+            )
+            if given
+        ]
+        if self.mode != "overwrite" or partial:
+            what = partial[0] if partial else f"mode={self.mode!r}"
             raise InvalidArgumentError(
                 "overwrite_schema",
                 f"it replaces the schema of the whole table, which {what} does not replace",
                 "Pass mode='overwrite' without replace_where, or add columns with merge_schema.",
+            )
+
+    def _check_dynamic_partitions(self) -> None:
+        if self.dynamic_partitions is False:
+            return
+        if self.dynamic_partitions is not True:
+            raise InvalidArgumentError(
+                "dynamic_partitions",
+                f"expected True or False, got {self.dynamic_partitions!r}",
+                "Pass dynamic_partitions=True to replace the partitions the data has rows in.",
+            )
+        if self.mode != "overwrite" or self.replace_where is not None:
+            what = "replace_where" if self.replace_where is not None else f"mode={self.mode!r}"
+            raise InvalidArgumentError(
+                "dynamic_partitions",
+                f"it replaces the partitions the data has rows in, which {what} does not",
+                "Pass mode='overwrite' without replace_where.",
             )
 
     def skip_reason(self, last_version: int | None) -> str | None:

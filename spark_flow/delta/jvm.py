@@ -68,6 +68,8 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
         writer = writer.option("mergeSchema", "true")
     if request.overwrite_schema:
         writer = writer.option("overwriteSchema", "true")
+    if request.dynamic_partitions:
+        writer = writer.option("partitionOverwriteMode", "dynamic")
     if request.replace_where:
         predicate = " AND ".join(f"`{c}` = '{v}'" for c, v in request.replace_where)
         writer = writer.option("replaceWhere", predicate)

@@ -29,8 +29,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
@@ -45,19 +44,16 @@ from deltalake.transaction import (
 from pyspark.sql import functions as F
 
 from spark_flow import storage
-from spark_flow.delta import _log, _stats
+from spark_flow.delta import _log, _partitions, _stats
 from spark_flow.delta._create import create_on_store
 from spark_flow.delta._files import (
-    HIVE_NULL,
     WRITTEN_SCHEMA,
     FileWriter,
     WrittenFile,
     add_action,
-    as_instant_text,
     instants_as_micros,
     partition_directory,
     rows_of,
-    spark_partition_text,
 )
 from spark_flow.delta._schema import (
     planned_partitioning,
@@ -228,7 +224,8 @@ def commit_written(plan: WritePlan, files: list[WrittenFile]) -> WriteResult:
     """Commit files written in place; remove them if the commit fails."""
     actions = [add_action(file) for file in files]
     try:
-        _check_replaced_partitions(plan, actions)
+        micros = instants_as_micros(plan.schema, plan.partition_by)
+        _partitions.check_replaced(plan.request, micros, actions)
         return _commit(plan, actions)
     except BaseException:
         storage.delete_files(plan.root, [action.path for action in actions])
@@ -297,7 +294,7 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
     try:
         for file in sorted(staging.rglob("*.parquet")):
             relative = file.relative_to(staging)
-            values = _partition_values(relative, partition_by, micros)
+            values = _partitions.folder_values(relative, partition_by, micros)
             if micros:  # the folder named by microseconds becomes the one named by the value
                 relative = Path(partition_directory(values), relative.name)
             target = root / relative
@@ -323,32 +320,6 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
         storage.delete_files(str(root), [file.path for file in files])
         raise
     return files
-
-
-def _check_replaced_partitions(plan: WritePlan, actions: list[AddAction]) -> None:
-    """Every file of a partition replacement lies in the partitions it replaces."""
-    request, micros = plan.request, instants_as_micros(plan.schema, plan.partition_by)
-    wanted = {c: as_instant_text(v) if c in micros else v for c, v in request.replace_where or ()}
-    for action in actions:
-        found = {c: action.partition_values.get(c) for c in wanted}
-        if found != wanted:
-            raise InvalidArgumentError(
-                "replace_where",
-                f"it replaces {wanted} of {request.path!r}, but the data has rows in {found}",
-                "Filter the data to the replaced partitions, or widen replace_where.",
-            )
-
-
-def _partition_values(
-    relative: Path, partition_by: list[str], micros: list[str]
-) -> dict[str, str | None]:
-    values: dict[str, str | None] = {}
-    for part in relative.parts[: len(partition_by)]:
-        name, _, raw = part.partition("=")
-        column = unquote(name)
-        value = None if raw == HIVE_NULL else unquote(raw)
-        values[column] = spark_partition_text(value, column, micros)
-    return values
 
 
 def _commit(
@@ -392,9 +363,12 @@ def _commit(
         else:
             if request.merge_schema and request.mode == "append":
                 _add_new_columns(table, delta_schema)
+            mode, removes = request.mode, []
+            if request.dynamic_partitions and partition_by:  # those the data touches only
+                mode, removes = "append", _partitions.replaced_by_data(table, actions, partition_by)
             table.create_write_transaction(
-                cast("list[AddAction | RemoveAction]", actions),
-                request.mode,
+                [*actions, *removes],
+                mode,
                 delta_schema,
                 partition_by=partition_by,
                 partition_filters=[(c, "=", v) for c, v in request.replace_where or ()] or None,

@@ -5,13 +5,13 @@ It keeps existing code working unchanged on the delta-rs backend:
     df.write.format("delta").mode("append").option("txnAppId", "a").option("txnVersion", 1).save(p)
     spark.read.format("delta").option("versionAsOf", 3).load(p)
 
-Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `overwriteSchema`, `versionAsOf`,
-`timestampAsOf`, `replaceWhere` naming partitions (`date = '2024-01-31' AND region = 'eu'`).
-Options of delta-spark this source cannot honour (change data feed reads, dynamic partition
-overwrite, `dataChange=false`, other `replaceWhere` predicates) are refused by name, never
-ignored (`_source_options`). Reads follow the log's plan (`_read`): column mapping, deletion
-vectors, partition values from the log; the `spark_flow.filter` option (a SQL predicate, set by
-`delta.read(..., filter=)`) skips files.
+Options honoured: `txnAppId`, `txnVersion`, `mergeSchema`, `overwriteSchema`,
+`partitionOverwriteMode`, `versionAsOf`, `timestampAsOf`, `replaceWhere` naming partitions
+(`date = '2024-01-31' AND region = 'eu'`). Options of delta-spark this source cannot honour
+(change data feed reads, `dataChange=false`, other `replaceWhere` predicates) are refused by
+name, never ignored (`_source_options`). Reads follow the log's plan (`_read`): column
+mapping, deletion vectors, partition values from the log; the `spark_flow.filter` option (a SQL
+predicate, set by `delta.read(..., filter=)`) skips files.
 Spark gives Python data sources only `append` and `overwrite`, and never passes them
 `partitionBy`; partitioned writes go through `spark_flow.delta.write(df, path,
 partition_by=[...])`, which passes them as the internal options `spark_flow.partitionBy` (a
@@ -48,6 +48,7 @@ from spark_flow.delta._remote_errors import noting
 from spark_flow.delta._source_options import (
     PARTITION_BY_OPTION,
     TIME_ZONE_OPTION,
+    dynamic_partitions,
     flag,
     int_option,
     json_option,
@@ -104,7 +105,7 @@ class DeltaDataSource(DataSource):
             raise UnsupportedDeltaFeatureError(
                 "partitionBy with format('delta')", PARTITION_BY_HINT
             )
-        refuse_unhonoured_writes(self.options, overwrite=overwrite)
+        refuse_unhonoured_writes(self.options)
         partition_by = json_option(self.options, PARTITION_BY_OPTION, list)
         request = WriteRequest(
             path=path_of(self.options),
@@ -115,6 +116,7 @@ class DeltaDataSource(DataSource):
             merge_schema=flag(self.options, "mergeSchema"),
             overwrite_schema=flag(self.options, "overwriteSchema"),
             replace_where=replace_where(self.options, overwrite=overwrite),
+            dynamic_partitions=overwrite and dynamic_partitions(self.options),
         )
         plan = rs.plan_write(request, schema)
         write_id = self.options.get("spark_flow.writeId")

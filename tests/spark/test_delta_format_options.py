@@ -174,7 +174,7 @@ def test_replace_where_on_partitions_replaces_only_them(
         ("overwrite", {"replaceWhere": "id > 2"}, "replaceWhere names partitions"),
         ("overwrite", {"replaceWhere": "country = 'fr' OR country = 'de'"}, "replaceWhere"),
         ("append", {"replaceWhere": "country = 'fr'"}, "only an overwrite does"),
-        ("overwrite", {"partitionOverwriteMode": "dynamic"}, "dynamic partition overwrite"),
+        ("overwrite", {"partitionOverwriteMode": "by-day"}, "expected 'static' or 'dynamic'"),
         ("append", {"dataChange": "false"}, "dataChange=false"),
     ],
 )
@@ -258,3 +258,58 @@ def test_versions_log_cleanup_removed_are_before_the_earliest_timestamp(
     with pytest.raises(InvalidArgumentError, match=r"earliest version .* \(version 3, committed"):
         delta.read(spark, table, timestamp=T0 + timedelta(hours=2))
     assert delta.read(spark, table, timestamp=T0 + timedelta(hours=3)).count() == 4
+
+
+REGIONS = "id long, day date, region string"
+
+
+@pytest.fixture
+def by_day_and_region(spark: SparkSession, tmp_delta_path: str) -> str:
+    rows = [(1, date(2024, 1, 1), "eu"), (2, date(2024, 1, 1), "us"), (3, date(2024, 1, 2), "eu"),
+            (4, date(2024, 1, 3), None)]  # fmt: skip
+    delta.write(
+        spark.createDataFrame(rows, REGIONS), tmp_delta_path, partition_by=["day", "region"]
+    )
+    return tmp_delta_path
+
+
+def _kept_ids(spark: SparkSession, table: str) -> list[int]:
+    return sorted(row.id for row in delta.read(spark, table).collect())
+
+
+def test_dynamic_partition_overwrite_replaces_only_the_partitions_the_data_has(
+    spark: SparkSession, by_day_and_region: str
+) -> None:
+    # (2024-01-01, eu) and (2024-01-02, us): not every day with every region of the two.
+    new = [(10, date(2024, 1, 1), "eu"), (11, date(2024, 1, 2), "us"), (12, date(2024, 1, 3), None)]
+    first = delta.write(
+        spark.createDataFrame(new, REGIONS), by_day_and_region, mode="overwrite",
+        dynamic_partitions=True, app_id="daily", txn_version=1,
+    )  # fmt: skip
+    replay = delta.write(
+        spark.createDataFrame(new, REGIONS), by_day_and_region, mode="overwrite",
+        dynamic_partitions=True, app_id="daily", txn_version=1,
+    )  # fmt: skip
+
+    assert (first.committed, replay.committed) == (True, False)
+    assert _kept_ids(spark, by_day_and_region) == [2, 3, 10, 11, 12]
+
+
+def test_the_connector_option_replaces_the_partitions_the_data_has(
+    spark: SparkSession, by_day_and_region: str
+) -> None:
+    new = spark.createDataFrame([(10, date(2024, 1, 2), "eu")], REGIONS)
+    new.write.format("delta").mode("overwrite").option("partitionOverwriteMode", "dynamic").save(
+        by_day_and_region
+    )
+    assert _kept_ids(spark, by_day_and_region) == [1, 2, 4, 10]
+
+
+def test_dynamic_partition_overwrite_of_an_unpartitioned_table_replaces_it(
+    spark: SparkSession, tmp_delta_path: str
+) -> None:
+    delta.write(spark.range(3), tmp_delta_path)
+    delta.write(spark.range(5, 6), tmp_delta_path, mode="overwrite", dynamic_partitions=True)
+    assert [r.id for r in delta.read(spark, tmp_delta_path).collect()] == [5]
+    with pytest.raises(InvalidArgumentError, match="dynamic_partitions: it replaces"):
+        delta.write(spark.range(1), tmp_delta_path, dynamic_partitions=True)  # an append

@@ -131,3 +131,15 @@ def test_a_filter_on_timestamps_keeps_every_matching_row_in_any_session_zone(
         assert [r.id for r in delta.read(spark, tmp_delta_path, filter=condition).collect()] == [0]
     in_utc = _read.plan(tmp_delta_path, predicate="copy >= '2024-01-31 10:00:00'", time_zone="UTC")
     assert (len(in_utc.files), in_utc.files_in_table) == (1, 3)  # in UTC both read it alike
+
+
+def test_dynamic_partition_overwrite_finds_a_timestamp_partition_by_its_instant(
+    tokyo: SparkSession, tmp_delta_path: str
+) -> None:
+    spark = tokyo
+    delta.write(_events(spark), tmp_delta_path, partition_by=["at"])
+    again = spark.createDataFrame([(7, INSTANTS[0]), (8, None)], "id long, at timestamp")
+
+    delta.write(again, tmp_delta_path, mode="overwrite", dynamic_partitions=True)
+
+    assert sorted(r.id for r in delta.read(spark, tmp_delta_path).collect()) == [1, 7, 8]
