@@ -34,6 +34,8 @@ from pyspark.sql.datasource import (
     DataSource,
     DataSourceArrowWriter,
     DataSourceReader,
+    DataSourceStreamReader,
+    DataSourceStreamWriter,
     InputPartition,
     WriterCommitMessage,
 )
@@ -96,6 +98,20 @@ class DeltaDataSource(DataSource):
             time_zone=self.options.get(TIME_ZONE_OPTION),
             schema=schema,
             environment=self.environment,
+        )
+
+    def streamReader(self, schema: StructType) -> DataSourceStreamReader:
+        raise UnsupportedDeltaFeatureError(
+            "streaming reads of format('delta') (readStream)",
+            "Read each new version in a batch job (spark_flow.delta.read(spark, path, "
+            "version=...)), or use the jvm backend.",
+        )
+
+    def streamWriter(self, schema: StructType, overwrite: bool) -> DataSourceStreamWriter:
+        raise UnsupportedDeltaFeatureError(
+            "streaming writes of format('delta') (writeStream)",
+            "Write each micro-batch with foreachBatch and spark_flow.delta.write(batch, path, "
+            "app_id=<query name>, txn_version=batch_id), which a restart cannot duplicate.",
         )
 
     @noting

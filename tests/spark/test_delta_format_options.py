@@ -17,6 +17,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
 
 from spark_flow import delta
 from spark_flow.errors import InvalidArgumentError
@@ -313,3 +314,24 @@ def test_dynamic_partition_overwrite_of_an_unpartitioned_table_replaces_it(
     assert [r.id for r in delta.read(spark, tmp_delta_path).collect()] == [5]
     with pytest.raises(InvalidArgumentError, match="dynamic_partitions: it replaces"):
         delta.write(spark.range(1), tmp_delta_path, dynamic_partitions=True)  # an append
+
+
+def _run_until_done(query: StreamingQuery) -> None:
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+
+
+def test_streams_through_format_delta_are_refused_with_the_way_that_works(
+    spark: SparkSession, history: str, tmp_path: Path
+) -> None:
+    reading = spark.readStream.format("delta").load(history).writeStream.format("noop").start()
+    with pytest.raises(PySparkException, match="streaming reads of format"):
+        _run_until_done(reading)
+    writing = (
+        spark.readStream.format("rate").load().writeStream.format("delta")
+        .option("checkpointLocation", str(tmp_path / "checkpoint")).start(str(tmp_path / "sink"))
+    )  # fmt: skip
+    with pytest.raises(PySparkException, match=r"streaming writes.*foreachBatch"):
+        _run_until_done(writing)
