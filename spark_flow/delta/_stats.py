@@ -287,7 +287,12 @@ def _value(statistics: Any, raw: Any, data_type: DataType, *, upper: bool) -> An
         per_milli = _UNIT_PER_MILLI[json.loads(logical.to_json())["timeUnit"]]
         return -(-raw // per_milli) if upper else raw // per_milli
     if isinstance(data_type, StringType):
-        return raw.decode() if isinstance(raw, bytes) else raw
+        if not isinstance(raw, bytes):
+            return raw
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:  # Spark keeps the bytes of text it read: no bound to log
+            return None
     if isinstance(data_type, (DecimalType, DateType)):
         return statistics.max if upper else statistics.min
     return raw

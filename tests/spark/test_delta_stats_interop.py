@@ -7,6 +7,7 @@ whose own writer is also the reference for what the statistics must say.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,29 @@ def test_the_delta_data_source_writes_statistics_too(spark: SparkSession, tmp_pa
     assert str(stats["min.day"]) == "2024-01-21"
     assert stats["null_count.name"] == 3
     assert stats["min.value"] is None  # Arrow's writer leaves NaN out of its bounds: none kept
+
+
+def test_text_that_is_not_utf8_is_written_without_a_string_bound(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Spark keeps the bytes of text it reads (a binary file among text lines), invalid UTF-8
+    # included: the write must not fail on decoding the footer's bounds; the column gets none.
+    source = tmp_path / "lines.txt"
+    source.write_bytes(b"plain\n\xff\xfe\x00broken\n")
+    table = str(tmp_path / "table")
+
+    result = delta.write(spark.read.text(str(source)), table)
+
+    assert result.rows_written == 2
+    stats = [a["stats"] for a in _adds(table)]
+    assert all('"value"' not in s.split('"nullCount"')[0] for s in stats)  # no min/max of value
+    assert delta.read(spark, table).count() == 2
+
+
+def _adds(table: str) -> list[dict[str, Any]]:
+    return [
+        json.loads(line)["add"]
+        for commit in sorted(Path(table, "_delta_log").glob("*.json"))
+        for line in commit.read_text().splitlines()
+        if '"add"' in line
+    ]
