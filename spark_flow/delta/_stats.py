@@ -287,15 +287,21 @@ def _value(statistics: Any, raw: Any, data_type: DataType, *, upper: bool) -> An
         per_milli = _UNIT_PER_MILLI[json.loads(logical.to_json())["timeUnit"]]
         return -(-raw // per_milli) if upper else raw // per_milli
     if isinstance(data_type, StringType):
-        if not isinstance(raw, bytes):
-            return raw
-        try:
-            return raw.decode()
-        except UnicodeDecodeError:  # Spark keeps the bytes of text it read: no bound to log
-            return None
+        return _text(raw)
     if isinstance(data_type, (DecimalType, DateType)):
         return statistics.max if upper else statistics.min
     return raw
+
+
+def _text(raw: Any) -> Any:
+    """A string bound, or None for bytes that are not UTF-8 (Spark keeps the bytes of text it
+    read from a binary file as they are): no bound to log."""
+    if not isinstance(raw, bytes):
+        return raw
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _truncated_max(value: str) -> str:
