@@ -68,3 +68,22 @@ def test_malformed_invalid_and_valid_lines_are_counted_quarantined_and_not_dupli
     assert "already committed" in rerun["accounting"]["note"]
     assert delta.read(spark, table).count() == 2
     assert delta.read(spark, quarantine).count() == 4
+
+
+def test_the_aggregator_accounts_for_the_rows_it_counts(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "devices.json").write_text("\n".join(LINES) + "\n")
+    load_batch(spark, tmp_path, "1")
+    aggregator = load("devices_aggregator")
+    argv = ["--input", str(tmp_path / "devices"), "--output", str(tmp_path / "counts")]
+
+    first = aggregator.run(spark, aggregator.parser().parse_args(argv)).as_dict()
+    rerun = aggregator.run(spark, aggregator.parser().parse_args(argv)).as_dict()
+
+    assert first["accounting"]["rows_read"] == 2  # the loader's valid rows
+    assert first["accounting"]["rows_written"] == {"counts": first["rows_written"]}
+    assert "an aggregate" in first["accounting"]["note"]
+    assert not rerun["committed"]
+    assert "nothing read" in rerun["accounting"]["note"]
