@@ -287,9 +287,12 @@ def _cluster_down(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
+    from spark_flow.jobs import resolve
     from spark_flow.runners.state import RunState
 
     records = RunState.from_profile().history(args.job)[: args.last]
+    if not records:  # a typo, more likely than a job that never ran: say which jobs there are
+        resolve(args.job)
     sys.stdout.write(_history_table(records) + "\n")
     return 0
 

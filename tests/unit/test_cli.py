@@ -86,6 +86,7 @@ def test_main_calls_the_handler_of_the_command(capsys: pytest.CaptureFixture[str
         (["run", "--date", "2024-01-01", "devices_loader", *LOADER_ARGS[:4], "--batch-id",
           "1_000"], "devices_loader: error: argument --batch-id: expected an integer >= 0"),
         (["runs", "devices_loader", "--last", "-1"], "argument --last: expected an integer >= 1"),
+        (["runs", "devices_loadr"], "job='devices_loadr' is not supported; use one of"),
         (["run", "--key", "../x", "devices_loader"], "argument --key: '../x' is not a usable name"),
         (["run", "--key", "", "devices_loader"], "argument --key: '' is not a usable name"),
         (["generate", "devices", "--rows", "-5", "--output", "x"],
