@@ -26,8 +26,10 @@ from spark_flow.arguments import (
 from spark_flow.errors import ArgumentLocationError, InputNotReadyError
 from spark_flow.jobs import JobReport, job_main
 from spark_flow.markers import read_ready, wait_until_ready
+from spark_flow.validation import Accounting, Tally, Validation
 
 NAME = "devices_aggregator"
+RULES = Validation([], name="counts")  # the loader validated the rows: every one counts
 
 
 def parser() -> JobParser:
@@ -52,13 +54,15 @@ def parser() -> JobParser:
 
 @dataclass(frozen=True)
 class AggregatorReport(JobReport):
-    """The input version counted (and the run that wrote it), and the counts' write."""
+    """The input version counted (and the run that wrote it), the counts' write, and the rows
+    read (an aggregate: the counts are groups of them, which the accounting's note says)."""
 
     input_version: int | None
     input_run_id: str
     committed: bool
     rows_written: int
     table_version: int | None
+    accounting: Accounting
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> AggregatorReport:
@@ -74,16 +78,23 @@ def run(spark: SparkSession, args: argparse.Namespace) -> AggregatorReport:
             "Run devices_loader with this --output first, or wait longer (--wait-timeout)",
             str(exc),
         ) from exc
-    counts = read_ready(spark, marker).groupBy("type", "version").count()
+    tally = Tally(RULES)  # counted by an Observation on the write: no pass of its own
+    counts = tally.valid("counts")(read_ready(spark, marker)).groupBy("type", "version").count()
     # One txn version per input version: re-running on the same input writes nothing.
     version = marker.table_version or 0
     result = delta.write(counts, args.output, mode="overwrite", app_id=NAME, txn_version=version)
+    accounting = tally.accounting(
+        {"counts": result.rows_written},
+        computed=["counts"] if result.committed else [],
+        why="an aggregate: the counts are (type, version) groups of the rows read",
+    )
     return AggregatorReport(
         input_version=marker.table_version,
         input_run_id=marker.run_id,
         committed=result.committed,
         rows_written=result.rows_written,
         table_version=result.table_version,
+        accounting=accounting,
     )
 
 

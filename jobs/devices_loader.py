@@ -34,6 +34,7 @@ from spark_flow.arguments import (
     identifier,
     separate_locations,
 )
+from spark_flow.errors import StepFailedError
 from spark_flow.files import read_files
 from spark_flow.jobs import MERGED, JobReport, add_trigger_argument, job_main
 from spark_flow.markers import mark_ready
@@ -114,7 +115,16 @@ def run(spark: SparkSession, args: argparse.Namespace) -> LoaderReport:
         )
         return {**result.summary(), "marker_version": marker.table_version}
 
-    outcome = LOAD.run(raw, run_id=run_id, checkpoint_dir=args.checkpoint_dir, sink=write_and_mark)
+    try:
+        outcome = LOAD.run(
+            raw, run_id=run_id, checkpoint_dir=args.checkpoint_dir, sink=write_and_mark
+        )
+    except StepFailedError as failed:
+        # The sequence's advice is the library's (`run_id=`, a boundary to resume after); the
+        # loader has no boundary, and its batch id is what makes a rerun safe.
+        raise StepFailedError(
+            failed.sequence, failed.step, failed.cause, _rerun_advice(args.batch_id)
+        ) from failed.__cause__
     done = validated[0]
     return LoaderReport(
         run_id,
@@ -124,6 +134,12 @@ def run(spark: SparkSession, args: argparse.Namespace) -> LoaderReport:
         accounting=done.accounting,
         quarantine={"path": done.quarantine_path, **done.quarantine.summary()},
     )
+
+
+def _rerun_advice(batch: int | None) -> str:
+    if batch is None:
+        return "Fix the cause and rerun; pass --batch-id N so that a rerun never loads twice"
+    return f"Fix the cause and rerun with --batch-id {batch}: a table that committed it is skipped"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,7 +43,7 @@ from spark_flow.arguments import (
     iso_date,
     separate_locations,
 )
-from spark_flow.errors import InvalidArgumentError, StorageError
+from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_out import (
     ChosenBranch,
     ExclusiveChoice,
@@ -105,13 +105,8 @@ def check_route(args: argparse.Namespace) -> None:
     if args.output_type != "postgres":
         check_argument("--output", folder_location, args.output)
         separate_locations("--input", "--output")(args)
-    if args.route_by == "schema":
-        try:
-            found = sniff_schema(args.input)
-        except StorageError:  # not reachable from here with these credentials: the run decides
-            return
-        if found is None:
-            raise _no_record(args.input)
+    if args.route_by == "schema" and sniff_schema(args.input) is None:
+        raise _no_record(args.input)
 
 
 def _no_record(folder: str) -> InvalidArgumentError:

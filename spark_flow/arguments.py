@@ -77,7 +77,8 @@ class JobParser(argparse.ArgumentParser):
     """An `ArgumentParser` that also runs the job's checks across arguments once they parsed.
 
     A check raises `InvalidArgumentError` naming the argument at fault; it becomes a usage error
-    in argparse's format (exit 2), like a value a type refused.
+    in argparse's format (exit 2), like a value a type refused. A check that cannot reach a
+    store (`StorageError`) is left to the run.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -97,6 +98,12 @@ class JobParser(argparse.ArgumentParser):
                 check(parsed)
             except InvalidArgumentError as exc:
                 self.error(f"argument {exc}")
+            except StorageError as exc:
+                # A store this process lacks credentials for (Spark may have them, through
+                # Hadoop's settings): as for an input's existence, the run decides.
+                log.info(
+                    "could not check the arguments on %s (%s); the run will", exc.path, exc.cause
+                )
         return parsed, rest
 
 

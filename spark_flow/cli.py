@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spark_flow._command_line import logical_date_value, pop_option, run_date, runner_flags
-from spark_flow.arguments import count, fraction, hours, iso_date, positive_int, seconds
+from spark_flow.arguments import (
+    count,
+    fraction,
+    hours,
+    identifier,
+    iso_date,
+    positive_int,
+    seconds,
+)
 from spark_flow.errors import (
     ConcurrentRunError,
     DependsOnPastError,
@@ -131,7 +139,8 @@ def _parser() -> argparse.ArgumentParser:
         help="the run's logical date, YYYY-MM-DD or 'today'; before or after JOB, the job gets"
         " it too when it takes --date",
     )
-    run.add_argument("--key", default=None, help="lock per key instead of per job")
+    # A name: the key names the lock's folder (`../x` would leave the locks' folder).
+    run.add_argument("--key", type=identifier, default=None, help="lock per key instead of per job")
     _runner_options(run)
     run.add_argument(
         "--first", action="store_true", help="exempt this date from depends_on_past (a start)"
@@ -278,9 +287,12 @@ def _cluster_down(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
+    from spark_flow.jobs import resolve
     from spark_flow.runners.state import RunState
 
     records = RunState.from_profile().history(args.job)[: args.last]
+    if not records:  # a typo, more likely than a job that never ran: say which jobs there are
+        resolve(args.job)
     sys.stdout.write(_history_table(records) + "\n")
     return 0
 

@@ -111,7 +111,7 @@ def test_a_bad_argument_is_refused_before_spark_starts(devices: Path, tmp_path: 
     # spark-submit passes the Python driver's stderr on through its own stdout.
     assert (
         "devices_loader: error: argument --batch-id: expected an integer >= 0, got '-5'. Pass "
-        "the batch number, e.g. the run date as YYYYMMDD.\n"
+        "the batch number in digits 0-9, e.g. the run date as YYYYMMDD.\n"
     ) in submitted.stdout + submitted.stderr
     assert not (tmp_path / "t").exists()
 

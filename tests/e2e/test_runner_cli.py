@@ -76,7 +76,7 @@ def test_a_process_backfill_isolates_a_failed_date_and_a_rerun_runs_only_that_da
 
 def test_a_run_is_refused_at_once_while_another_process_holds_the_job(tmp_path: Path) -> None:
     state = RunState(tmp_path / "state")
-    (tmp_path / "visits").mkdir()
+    (tmp_path / "visits" / "date=2024-01-02").mkdir(parents=True)  # the arguments pass
     command = (
         SPARK_FLOW, "run", "--date", "2024-01-02", "--first", "visits_trends",
         "--input", str(tmp_path / "visits"), "--date", "{ds}", "--output", str(tmp_path / "t"),

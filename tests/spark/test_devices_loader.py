@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pytest
+from deltalake import write_deltalake
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
+from spark_flow.errors import StepFailedError
 from spark_flow.jobs import load
 from spark_flow.validation import quarantine_path
 
@@ -68,3 +72,38 @@ def test_malformed_invalid_and_valid_lines_are_counted_quarantined_and_not_dupli
     assert "already committed" in rerun["accounting"]["note"]
     assert delta.read(spark, table).count() == 2
     assert delta.read(spark, quarantine).count() == 4
+
+
+def test_the_aggregator_accounts_for_the_rows_it_counts(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "devices.json").write_text("\n".join(LINES) + "\n")
+    load_batch(spark, tmp_path, "1")
+    aggregator = load("devices_aggregator")
+    argv = ["--input", str(tmp_path / "devices"), "--output", str(tmp_path / "counts")]
+
+    first = aggregator.run(spark, aggregator.parser().parse_args(argv)).as_dict()
+    rerun = aggregator.run(spark, aggregator.parser().parse_args(argv)).as_dict()
+
+    assert first["accounting"]["rows_read"] == 2  # the loader's valid rows
+    assert first["accounting"]["rows_written"] == {"counts": first["rows_written"]}
+    assert "an aggregate" in first["accounting"]["note"]
+    assert not rerun["committed"]
+    assert "nothing read" in rerun["accounting"]["note"]
+
+
+def test_a_failed_load_advises_the_job_s_own_flags(spark: SparkSession, tmp_path: Path) -> None:
+    # The sequence's own advice is the library's (`run_id=`); the job speaks in its flags.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "devices.json").write_text("\n".join(LINES) + "\n")
+    write_deltalake(str(tmp_path / "devices"), pa.table({"type": pa.array([1], pa.int64())}))
+
+    with pytest.raises(StepFailedError) as caught:
+        load_batch(spark, tmp_path, "3")
+
+    assert "schema of the data does not match the table" in str(caught.value)
+    assert str(caught.value).endswith(
+        "rerun with --batch-id 3: a table that committed it is skipped."
+    )
+    assert "run_id=" not in str(caught.value)

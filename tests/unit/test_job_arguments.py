@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -27,7 +28,7 @@ from spark_flow.arguments import (
     positive_seconds,
     seconds,
 )
-from spark_flow.errors import InvalidArgumentError
+from spark_flow.errors import InvalidArgumentError, StorageError
 from spark_flow.jobs import available_jobs, load
 
 # A valid command line per job; {in} exists, {out*} do not exist yet, {file} is a file,
@@ -373,3 +374,16 @@ def test_a_check_names_the_argument_it_refuses(places: dict[str, str]) -> None:
 
     assert caught.value.argument == "--output"
     assert caught.value.problem == f"{places['file']!r} is a file, not a folder"
+
+
+def test_a_check_that_cannot_reach_a_store_leaves_it_to_the_run() -> None:
+    # This process may lack the credentials Spark has (Hadoop's s3a settings): no refusal,
+    # and no traceback out of argparse either.
+    def unreachable(args: argparse.Namespace) -> None:
+        raise StorageError("s3://bucket/visits", "look up", "Access Denied")
+
+    parser = JobParser(prog="probe")
+    parser.add_argument("--input")
+    parser.add_check(unreachable)
+
+    assert parser.parse_args(["--input", "s3://bucket/visits"]).input == "s3://bucket/visits"
