@@ -152,7 +152,7 @@ def test_the_job_list_describes_visits_trends() -> None:
 
 
 def test_runs_of_a_job_that_never_ran_is_an_empty_table(tmp_path: Path) -> None:
-    shown = run(SPARK_FLOW, "runs", "nothing_yet", state=tmp_path)
+    shown = run(SPARK_FLOW, "runs", "visits_trends", state=tmp_path)  # a job, no history yet
 
     assert shown.returncode == 0
     assert shown.stdout.splitlines()[0].split()[:3] == ["date", "attempt", "status"]
