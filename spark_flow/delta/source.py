@@ -21,6 +21,9 @@ JSON list) and `spark_flow.replaceWhere` (a JSON object) where it writes through
 Python workers write the files with Arrow (`_files.FileWriter`): into a staging folder on a local
 disk, renamed into the table at commit; straight into the table on an object store, where each
 task's commit message names its files and the commit adds exactly those.
+
+`writeStream.format("delta")` commits each micro-batch as a Delta transaction of the query
+(`_stream_sink`): a replayed batch is skipped. Streaming reads are refused.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from spark_flow.delta._source_options import (
     refuse_unhonoured_writes,
     replace_where,
 )
+from spark_flow.delta._stream_sink import StreamSink, stream_app_id
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import UnsupportedDeltaFeatureError
 
@@ -107,12 +111,20 @@ class DeltaDataSource(DataSource):
             "version=...)), or use the jvm backend.",
         )
 
+    @noting
     def streamWriter(self, schema: StructType, overwrite: bool) -> DataSourceStreamWriter:
-        raise UnsupportedDeltaFeatureError(
-            "streaming writes of format('delta') (writeStream)",
-            "Write each micro-batch with foreachBatch and spark_flow.delta.write(batch, path, "
-            "app_id=<query name>, txn_version=batch_id), which a restart cannot duplicate.",
+        storage.adopt_environment(self.environment)
+        refuse_unhonoured_writes(self.options)
+        partition_by = json_option(self.options, PARTITION_BY_OPTION, list)
+        request = WriteRequest(
+            path=path_of(self.options),
+            mode="overwrite" if overwrite else "append",  # complete mode replaces the table
+            app_id=stream_app_id(self.options),
+            txn_version=0,
+            partition_by=None if partition_by is None else tuple(partition_by),
+            merge_schema=flag(self.options, "mergeSchema"),
         )
+        return StreamSink(request, schema)
 
     @noting
     def writer(self, schema: StructType, overwrite: bool) -> _Writer:

@@ -1,0 +1,104 @@
+"""`writeStream.format("delta")` on the delta-rs backend: one idempotent commit per micro-batch.
+
+Each micro-batch is a Delta transaction of the query's own app id (its checkpoint location, or
+its name where Spark keeps no location in the options) with the batch id as txn version, as
+the delta-spark sink does with its query id. Spark replays a batch whose commit landed but
+whose checkpoint entry did not (a crash between the two): the replay finds its transaction in
+the log, removes the files it wrote and commits nothing, so no row is written twice.
+
+Tasks write their files straight into the table (uncommitted files are invisible to readers);
+the batch's commit adds exactly the files the tasks name, or removes them when it skips or fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql.datasource import DataSourceStreamArrowWriter, WriterCommitMessage
+from pyspark.sql.types import StructType
+
+from spark_flow import storage
+from spark_flow.delta import rs
+from spark_flow.delta._files import WrittenFile
+from spark_flow.delta._remote_errors import noting
+from spark_flow.delta._types import WriteRequest
+from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
+
+log = logging.getLogger(__name__)
+
+APP_ID_PREFIX = "spark_flow.stream:"
+"""Before the query's checkpoint location (or name): the txnAppId of its micro-batches."""
+
+
+@dataclass(frozen=True)
+class Batch(WriterCommitMessage):
+    """The files one task of a micro-batch wrote into the table."""
+
+    files: list[WrittenFile] = field(default_factory=list)
+
+
+def stream_app_id(options: Any) -> str:
+    """The app id of the query writing with `options`: its checkpoint location, else its name.
+
+    Raises:
+        UnsupportedDeltaFeatureError: neither is known, so a restart could not be told from
+            another query and a replayed batch could be written twice.
+    """
+    location = options.get("checkpointLocation") or options.get("queryName")
+    if not location:
+        raise UnsupportedDeltaFeatureError(
+            "a stream without a checkpoint location or query name",
+            "Pass .option('checkpointLocation', <folder>) to writeStream: it names the query's "
+            "Delta transactions, which make a replayed micro-batch a no-op.",
+        )
+    return APP_ID_PREFIX + str(location)
+
+
+class StreamSink(DataSourceStreamArrowWriter):
+    """Writes each micro-batch's files in place; commits them as one Delta transaction."""
+
+    def __init__(self, request: WriteRequest, schema: StructType) -> None:
+        if request.app_id is None:
+            raise InvalidArgumentError("app_id", "a stream's batches need one", "Name the query.")
+        self.request = request
+        self.schema = schema
+        # The table as the query starts: where the tasks write, and how they partition.
+        planned = rs.plan_write(replace(request, app_id=None, txn_version=None), schema)
+        if not isinstance(planned, rs.WritePlan):  # pragma: no cover - nothing skips without txn
+            raise AssertionError(planned)
+        self.layout = planned
+
+    @noting
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> WriterCommitMessage:
+        return Batch(rs.file_writer(self.layout, self.layout.root).write(iterator))
+
+    @noting
+    def commit(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
+        files = _files(messages)
+        request = replace(self.request, txn_version=batchId)
+        plan = rs.plan_write(request, self.schema)
+        if not isinstance(plan, rs.WritePlan):
+            log.info("micro-batch %s of %s: %s; its files removed", batchId, request.app_id,
+                     plan.skipped_reason)  # fmt: skip
+            storage.delete_files(self.layout.root, [file.path for file in files])
+            return
+        if plan.partition_by != self.layout.partition_by:
+            storage.delete_files(self.layout.root, [file.path for file in files])
+            raise InvalidArgumentError(
+                "partitionBy",
+                f"the table at {request.path!r} is now partitioned by {plan.partition_by}, "
+                f"its files were written for {self.layout.partition_by}",
+                "Restart the query: it lays its files out as the table is then.",
+            )
+        rs.commit_written(plan, files)
+
+    def abort(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
+        storage.delete_files(self.layout.root, [file.path for file in _files(messages)])
+
+
+def _files(messages: list[WriterCommitMessage | None]) -> list[WrittenFile]:
+    return [file for m in messages if isinstance(m, Batch) for file in m.files]
