@@ -16,7 +16,7 @@ SMOKE_PYSPARK ?= 4.3.*
 SMOKE_TESTS := tests/unit/test_cli.py tests/unit/test_submit_command.py tests/unit/test_profiles.py \
 	tests/spark/test_delta_format.py tests/spark/test_delta_idempotency.py \
 	tests/spark/test_sequence.py tests/spark/test_fan_out.py tests/e2e/test_submit.py \
-	tests/spark/test_delta_read_deletions.py
+	tests/spark/test_delta_read_deletions.py tests/spark/test_delta_stream_sink.py
 
 .PHONY: setup run test smoke-43 lint bench package cluster-up cluster-down clean postgres-server jdbc-driver
 
