@@ -14,6 +14,7 @@ from pathlib import Path
 
 import _delta_logs as logs
 import pytest
+from _sessions import time_zone
 from deltalake import DeltaTable
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
@@ -42,10 +43,8 @@ def history(tmp_path: Path) -> str:
 
 @pytest.fixture
 def utc_session(spark: SparkSession) -> Iterator[SparkSession]:
-    before = spark.conf.get("spark.sql.session.timeZone")
-    spark.conf.set("spark.sql.session.timeZone", "UTC")
-    yield spark
-    spark.conf.set("spark.sql.session.timeZone", before)
+    with time_zone(spark, "UTC") as session:
+        yield session
 
 
 def _ids(spark: SparkSession, table: str, stamp: str) -> list[int]:
@@ -78,8 +77,8 @@ def test_delta_read_takes_a_datetime_a_date_or_a_string_in_the_session_zone(
     assert delta.read(spark, history, timestamp="2024-01-31 12:00:00").count() == 3
     with pytest.raises(InvalidArgumentError, match="before the earliest version"):
         delta.read(spark, history, timestamp=date(2024, 1, 31))  # midnight, before any commit
-    spark.conf.set("spark.sql.session.timeZone", "Asia/Tokyo")  # 20:30 in Tokyo is 11:30 UTC
-    assert delta.read(spark, history, timestamp="2024-01-31 20:30:00").count() == 2
+    with time_zone(spark, "Asia/Tokyo"):  # 20:30 in Tokyo is 11:30 UTC
+        assert delta.read(spark, history, timestamp="2024-01-31 20:30:00").count() == 2
 
 
 def test_timestamps_outside_the_commits_and_two_points_in_time_are_refused(

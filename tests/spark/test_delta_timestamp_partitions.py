@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from _duckdb_reader import duckdb_rows
+from _sessions import time_zone
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -29,10 +30,8 @@ INSTANTS = [datetime(2024, 1, 31, 10, tzinfo=timezone.utc), datetime(2023, 12, 3
 
 @pytest.fixture
 def tokyo(spark: SparkSession) -> Iterator[SparkSession]:
-    before = spark.conf.get("spark.sql.session.timeZone")
-    spark.conf.set("spark.sql.session.timeZone", "Asia/Tokyo")
-    yield spark
-    spark.conf.set("spark.sql.session.timeZone", before)
+    with time_zone(spark, "Asia/Tokyo") as session:
+        yield session
 
 
 def _events(spark: SparkSession) -> DataFrame:
@@ -75,8 +74,8 @@ def test_timestamp_partitions_keep_their_instant_in_every_reader(
         "2024-01-31T10:00:00.000000Z", "2023-12-31T23:30:00.000005Z", None
     }  # fmt: skip
     assert _read_back(spark, tmp_delta_path) == _expected()
-    spark.conf.set("spark.sql.session.timeZone", "UTC")
-    assert _read_back(spark, tmp_delta_path) == _expected()
+    with time_zone(spark, "UTC"):
+        assert _read_back(spark, tmp_delta_path) == _expected()
     by_deltalake = pa.table(DeltaTable(tmp_delta_path).get_add_actions(flatten=True)).to_pydict()
     assert set(by_deltalake["partition.at"]) == set(INSTANTS)
     by_duckdb = {r["id"]: r["at"] for r in duckdb_rows(tmp_delta_path)}
