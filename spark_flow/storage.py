@@ -78,6 +78,7 @@ __all__ = [
     "join",
     "list_files",
     "local_folder",
+    "location_problem",
     "object_store",
     "open_input_file",
     "options",
@@ -277,7 +278,7 @@ def check_reachable(path: str) -> None:
     kind = scheme(path)
     if kind == "file":
         return
-    problem = store_problem(path) or ambiguous_root(path)
+    problem = location_problem(path)
     if problem is None and kind not in S3_SCHEMES:
         problem = credentials_problem(kind)
     if problem is not None:
@@ -301,6 +302,22 @@ def check_reachable(path: str) -> None:
             path, "reach the bucket of", f"bucket {bucket!r} does not exist at {where}"
         )
     _reached.add((bucket, settings))
+
+
+def location_problem(path: str) -> str | None:
+    """Why no store client can take `path` as a table's or an output's location, or None.
+
+    No request is made, so it suits checks of a job's arguments: a store URI without a bucket
+    (`s3://`), a scheme no client reaches (`hdfs://`), or a `%XX` sequence (deltalake decodes it,
+    Spark and pyarrow do not). Local paths have none.
+
+    Example:
+        >>> location_problem("s3://")
+        'the URI names no bucket: write s3://<bucket>/<folder>, e.g. s3://warehouse/devices'
+    """
+    if is_local(path):
+        return None
+    return store_problem(path) or ambiguous_root(path)
 
 
 def _require_store(path: str) -> None:

@@ -186,3 +186,20 @@ def test_cloud_credentials_found_the_standard_ways_pass(
     (no_cloud / "dmi" / "product_name").write_text("Google Compute Engine\n")
     adc.unlink()
     storage.check_reachable("gs://bucket/devices")  # a GCE VM: the metadata server answers
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("s3://", "the URI names no bucket"),
+        ("hdfs://namenode/devices", "no object store is known for hdfs://"),
+        ("s3a://bucket/100%25", "reads as an escaped character to deltalake"),
+        ("s3a://bucket/sales 2024/café", None),
+        ("data/devices", None),
+    ],
+)
+def test_a_location_problem_is_known_without_a_request(path: str, fragment: str | None) -> None:
+    # For a job's argument checks: no credentials, no network, no store needed
+    problem = storage.location_problem(path)
+
+    assert problem is None if fragment is None else fragment in problem
