@@ -266,14 +266,25 @@ _STORE_VARIABLES = ("AWS_", "GOOGLE_", "AZURE_")
 
 
 def store_environment() -> dict[str, str]:
-    """This process's store variables (AWS_*, GOOGLE_*, AZURE_*), for `adopt_environment`.
+    """This process's store variables (AWS_*, GOOGLE_*, AZURE_*), for `adopt_environment`, with
+    the configured `[storage]` settings as the variables that would set them.
 
     The Python processes Spark starts (a data source's planner, its readers) inherit the
     environment the JVM started with, not variables the driver set since (a notebook, a test
-    fixture); the driver hands them its own this way. Spark redacts option values that name a
-    secret in its plans and UI.
+    fixture), nor what `configure` set here (a profile's endpoint); the driver hands them its
+    own this way. Spark redacts option values that name a secret in its plans and UI.
     """
-    return {k: v for k, v in os.environ.items() if k.startswith(_STORE_VARIABLES)}
+    variables = {k: v for k, v in os.environ.items() if k.startswith(_STORE_VARIABLES)}
+    s3 = s3_settings()  # the environment already wins there, so no variable is contradicted
+    configured = {
+        "AWS_ENDPOINT_URL": s3.endpoint,
+        "AWS_REGION": s3.region,
+        "AWS_ALLOW_HTTP": "true" if s3.allow_http else None,
+    }
+    for name, value in configured.items():
+        if value is not None:
+            variables.setdefault(name, value)
+    return variables
 
 
 def adopt_environment(variables: Mapping[str, str]) -> None:
