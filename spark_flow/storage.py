@@ -348,6 +348,9 @@ def filesystem(path: str, settings: Mapping[str, Any] | None = None) -> tuple[Fi
     alias = _PYARROW_SCHEMES.get(kind, kind)
     uri = alias + path[len(urlparse(path).scheme) :]
     if alias != "s3":
+        problem = None if settings is not None else credentials_problem(kind)
+        if problem is not None:  # else pyarrow would wait minutes on a metadata server
+            raise StorageError(path, "open the store of", problem)
         opened: tuple[FileSystem, str] = _attempt(
             path, "open the store of", lambda: FileSystem.from_uri(uri)
         )
