@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -86,6 +87,7 @@ __all__ = [
     "read_text",
     "scheme",
     "store_environment",
+    "store_error",
     "write_text_atomically",
 ]
 
@@ -95,6 +97,7 @@ STAGING_DIR = "_spark_flow_staging"
 """Where writers stage files inside an output before publishing them; readers skip `_` folders."""
 
 _T = TypeVar("_T")
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 # Hadoop's names for S3, which pyarrow.fs knows as s3 only.
 _PYARROW_SCHEMES = {"s3a": "s3", "s3n": "s3"}
@@ -295,7 +298,16 @@ def check_reachable(path: str) -> None:
     from pyarrow.fs import FileType
 
     store, _ = filesystem(path)
-    info = _attempt(path, "reach the bucket of", lambda: store.get_file_info(bucket))
+    try:
+        info = store.get_file_info(bucket)
+    except OSError as exc:
+        if "ACCESS_DENIED" not in str(exc):
+            raise store_error(path, "reach the bucket of", exc) from exc
+        # Asking for a bucket needs s3:ListBucket on all of it, which a role scoped to a prefix
+        # lacks; a bucket that is not there answers 404, and the work itself (a GET, a listing
+        # of the prefix) says whether these credentials are refused, and why.
+        log.debug("could not ask whether bucket %r exists: %s", bucket, exc)
+        return
     if info.type == FileType.NotFound:
         where = settings.endpoint or "AWS"
         raise StorageError(
@@ -381,6 +393,18 @@ def delete_files(root: str, relative_paths: Iterable[str]) -> None:
             log.warning("could not remove %s/%s: %s", root, name, exc)
 
 
+def store_error(path: str, action: str, failure: BaseException) -> StorageError:
+    """A store client's `failure` to `action` `path` as our error, its message on one line.
+
+    deltalake chains its causes over indented lines, each behind an arrow in terminal colours,
+    which a one-line JSON report or a log line would carry as escape codes.
+    """
+    lines = (
+        _COLOUR.sub("", line).strip().lstrip("↳").strip() for line in str(failure).splitlines()
+    )
+    return StorageError(path, action, ": ".join(line for line in lines if line))
+
+
 def _attempt(path: str, action: str, call: Callable[[], _T]) -> _T:
     """`call()`, with the store client's failures (credentials, network, scheme) as StorageError."""
     from pyarrow import ArrowException
@@ -388,4 +412,4 @@ def _attempt(path: str, action: str, call: Callable[[], _T]) -> _T:
     try:
         return call()
     except (OSError, ArrowException) as exc:
-        raise StorageError(path, action, str(exc).strip()) from exc
+        raise store_error(path, action, exc) from exc

@@ -95,7 +95,7 @@ def _unreadable_log(path: str, version: int | None, cause: Exception) -> SparkFl
     if found is not None:
         log.debug("deltalake could not open %s: %s", path, cause)
         return found
-    return StorageError(path, "read the Delta log of", str(cause).strip())
+    return storage.store_error(path, "read the Delta log of", cause)
 
 
 def require_table(path: str, version: int | None = None) -> DeltaTable:

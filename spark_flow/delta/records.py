@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError
 
 from spark_flow import storage
 from spark_flow.delta._create import create_on_store
@@ -38,7 +39,17 @@ def append_records(path: str, rows: Sequence[Mapping[str, Any]], schema: pa.Sche
 
     Returns:
         The table version of the commit.
+
+    Raises:
+        StorageError: the store refused or failed the commit (credentials, network).
     """
+    try:
+        return _append(path, rows, schema)
+    except (DeltaError, OSError) as exc:
+        raise storage.store_error(path, "append to", exc) from exc
+
+
+def _append(path: str, rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> int:
     root = storage.folder(path)
     storage.check_reachable(root)
     # The store settings of a profile's [storage] table too, not only the environment's.
@@ -57,7 +68,18 @@ def append_records(path: str, rows: Sequence[Mapping[str, Any]], schema: pa.Sche
 
 
 def read_records(path: str) -> list[dict[str, Any]]:
-    """Every row of the table, or no rows when there is no table yet."""
+    """Every row of the table, or no rows when there is no table yet.
+
+    Raises:
+        StorageError: the store refused or failed the read (credentials, network).
+    """
+    try:
+        return _read(path)
+    except (DeltaError, OSError) as exc:
+        raise storage.store_error(path, "read", exc) from exc
+
+
+def _read(path: str) -> list[dict[str, Any]]:
     root = storage.folder(path)
     storage.check_reachable(root)
     options = storage.options(root)

@@ -194,3 +194,25 @@ def test_an_endpoint_gone_after_the_first_read_is_named_in_the_error(
     assert f"127.0.0.1:{server.port}" in caught.value.cause
     assert "\n" not in caught.value.cause
     assert "\x1b[" not in caught.value.cause
+
+
+def test_refused_credentials_are_named_by_the_request_they_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from spark_flow.runners import RunState
+
+    # moto checks keys after its first two requests (creating the bucket): ours are unknown
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "2")
+    with LocalS3() as server:
+        for name, value in server.environment().items():
+            monkeypatch.setenv(name, value)
+        bucket = server.create_bucket("refused")
+        with pytest.raises(StorageError) as table:
+            delta.table_info(f"{bucket}/devices")
+        with pytest.raises(StorageError) as history:
+            RunState(f"{bucket}/state").history("loader")
+
+    # not HeadBucket's bodiless "access denied": the listing says which key was refused
+    assert "The AWS Access Key Id you provided does not exist" in table.value.cause
+    assert "InvalidAccessKeyId" in history.value.cause
+    assert "\x1b[" not in history.value.cause  # no terminal colours from deltalake
