@@ -194,19 +194,97 @@ def s3_problem(settings: S3Settings) -> str | None:
     return problem
 
 
+# Where Google's and Azure's clients find credentials without a request (variables, the CLIs'
+# files); on their own VMs (GCE, GKE, Dataproc; Azure VMs) the metadata server has them.
+_GCS_VARIABLES = (
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_SERVICE_ACCOUNT",
+    "GOOGLE_SERVICE_ACCOUNT_PATH",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "GCE_METADATA_HOST",
+    "K_SERVICE",  # Cloud Run and Cloud Functions
+    "CLOUD_RUN_JOB",
+)
+_AZURE_VARIABLES = (
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_USE_AZURE_CLI",
+    "AZURE_STORAGE_USE_EMULATOR",
+    "IDENTITY_ENDPOINT",
+    "MSI_ENDPOINT",
+)
+_DMI = Path("/sys/class/dmi/id")
+
+
+def credentials_problem(kind: str) -> str | None:
+    """Why no client of this process can find credentials for the Google Cloud or Azure store
+    of scheme `kind`, or None when one may (S3: `s3_problem`).
+
+    Without credentials those clients do not fail: they ask a metadata server that is not
+    there, retrying for minutes. So the answer is certain only off the clouds' own VMs, which
+    the machine's DMI data names (as google-auth and the Azure SDKs check).
+    """
+    if kind in ("gs", "gcs"):
+        config = Path(os.environ.get("CLOUDSDK_CONFIG", "~/.config/gcloud")).expanduser()
+        if (
+            any(os.environ.get(name) for name in _GCS_VARIABLES)
+            or (config / "application_default_credentials.json").is_file()
+            or _dmi("product_name").startswith("Google")
+        ):
+            return None
+        return (
+            "no Google Cloud credentials: GOOGLE_APPLICATION_CREDENTIALS and "
+            "GOOGLE_SERVICE_ACCOUNT are unset, there is no application default credentials "
+            "file (gcloud auth application-default login), and this is no Google Cloud VM"
+        )
+    if any(os.environ.get(name) for name in _AZURE_VARIABLES) or (
+        Path("~/.azure").expanduser().is_dir() or _dmi("sys_vendor") == "Microsoft Corporation"
+    ):
+        return None
+    return (
+        "no Azure credentials: AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_TOKEN, "
+        "AZURE_CLIENT_SECRET and AZURE_FEDERATED_TOKEN_FILE are unset, there is no Azure CLI "
+        "login (~/.azure), and this is no Azure VM"
+    )
+
+
+def _dmi(name: str) -> str:
+    """The machine's DMI field `name` (who made the VM), or "" where the system has none."""
+    try:
+        return (_DMI / name).read_text().strip()
+    except OSError:
+        return ""
+
+
 # Prefixes of the variables the stores' clients read (credentials, endpoints, regions).
 _STORE_VARIABLES = ("AWS_", "GOOGLE_", "AZURE_")
 
 
 def store_environment() -> dict[str, str]:
-    """This process's store variables (AWS_*, GOOGLE_*, AZURE_*), for `adopt_environment`.
+    """This process's store variables (AWS_*, GOOGLE_*, AZURE_*), for `adopt_environment`, with
+    the configured `[storage]` settings as the variables that would set them.
 
     The Python processes Spark starts (a data source's planner, its readers) inherit the
     environment the JVM started with, not variables the driver set since (a notebook, a test
-    fixture); the driver hands them its own this way. Spark redacts option values that name a
-    secret in its plans and UI.
+    fixture), nor what `configure` set here (a profile's endpoint); the driver hands them its
+    own this way. Spark redacts option values that name a secret in its plans and UI.
     """
-    return {k: v for k, v in os.environ.items() if k.startswith(_STORE_VARIABLES)}
+    variables = {k: v for k, v in os.environ.items() if k.startswith(_STORE_VARIABLES)}
+    s3 = s3_settings()  # the environment already wins there, so no variable is contradicted
+    configured = {
+        "AWS_ENDPOINT_URL": s3.endpoint,
+        "AWS_REGION": s3.region,
+        "AWS_ALLOW_HTTP": "true" if s3.allow_http else None,
+    }
+    for name, value in configured.items():
+        if value is not None:
+            variables.setdefault(name, value)
+    return variables
 
 
 def adopt_environment(variables: Mapping[str, str]) -> None:

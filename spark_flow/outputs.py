@@ -128,6 +128,7 @@ class FileOutput:
         """Why batch `txn_version` of `app_id` is already published under `path`, or None."""
         if txn_version is None:
             return None
+        storage.check_reachable(path)
         published = _manifests.skip_if_published(storage.folder(path), app_id, txn_version)
         return None if published is None else published.skipped_reason
 
@@ -135,6 +136,7 @@ class FileOutput:
         self, df: DataFrame, path: str, *, app_id: str, txn_version: int | None
     ) -> WriteResult:
         root = storage.folder(path)
+        storage.check_reachable(root)  # an unknown bucket is no failed Spark job
         batch = txn_version
         if batch is None or isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
             raise InvalidArgumentError(
@@ -163,8 +165,10 @@ class FileOutput:
 
         Raises:
             InvalidArgumentError: nothing is published under `path` yet.
+            StorageError: the store of `path` cannot be used (`storage.check_reachable`).
         """
         root = storage.folder(path)
+        storage.check_reachable(root)
         found = _manifests.read_published(
             spark, root, format=self.format, options=self._writer_options()
         )

@@ -22,12 +22,25 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
+from spark_flow._paths import (
+    absolute,
+    ambiguous_root,
+    decode_uri,
+    folder,
+    is_local,
+    join,
+    local_folder,
+    local_path,
+    scheme,
+    store_problem,
+)
 from spark_flow._store_settings import (
     CLIENTS,
     S3_SCHEMES,
@@ -37,6 +50,7 @@ from spark_flow._store_settings import (
     adopt_environment,
     client_options,
     configure,
+    credentials_problem,
     s3_problem,
     s3_settings,
     store_environment,
@@ -65,6 +79,7 @@ __all__ = [
     "join",
     "list_files",
     "local_folder",
+    "location_problem",
     "object_store",
     "open_input_file",
     "options",
@@ -72,6 +87,7 @@ __all__ = [
     "read_text",
     "scheme",
     "store_environment",
+    "store_error",
     "write_text_atomically",
 ]
 
@@ -81,94 +97,12 @@ STAGING_DIR = "_spark_flow_staging"
 """Where writers stage files inside an output before publishing them; readers skip `_` folders."""
 
 _T = TypeVar("_T")
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 # Hadoop's names for S3, which pyarrow.fs knows as s3 only.
 _PYARROW_SCHEMES = {"s3a": "s3", "s3n": "s3"}
-# The object stores deltalake, pyarrow.fs and obstore all reach.
-STORE_SCHEMES = frozenset({*S3_SCHEMES, "gs", "gcs", "az", "abfs", "abfss", "adl", "azure"})
 # Buckets found reachable with the settings of the time: checked once per process.
 _reached: set[tuple[str, S3Settings]] = set()
-
-
-def scheme(path: str) -> str:
-    """The scheme of `path`: `file` for plain paths and `file:` URIs, else the URI's, lower-case."""
-    if not isinstance(path, str) or not path:
-        raise InvalidArgumentError(
-            "path", f"expected a non-empty path or URI, got {path!r}", "Pass a path."
-        )
-    return urlparse(path).scheme.lower() or "file"
-
-
-def is_local(path: str) -> bool:
-    """True for plain paths and `file:` URIs: a filesystem with atomic renames."""
-    return scheme(path) == "file"
-
-
-def absolute(path: str) -> str:
-    """`path` as Spark names it: an absolute local path (file or folder), or a store's URI as is.
-
-    Example:
-        >>> absolute("file:///data/in"), absolute("s3://bucket/in")
-        ('/data/in', 's3://bucket/in')
-    """
-    return _local(path) if is_local(path) else path
-
-
-def decode_uri(uri: str) -> str:
-    """What a URI-encoded `uri` names: `file:` URIs as absolute local paths, store URIs with
-    their path decoded, scheme-less (relative) text decoded. Delta logs and Spark's file
-    names encode every location this way.
-
-    Example:
-        >>> decode_uri("file:///data/a%20b"), decode_uri("s3://bucket/a%20b"), decode_uri("x%3Dy")
-        ('/data/a b', 's3://bucket/a b', 'x=y')
-    """
-    parsed = urlparse(uri)
-    if not parsed.scheme:
-        return unquote(uri)
-    if is_local(uri):
-        return _local(uri)
-    return f"{parsed.scheme}://{parsed.netloc}{unquote(parsed.path)}"
-
-
-def folder(path: str) -> str:
-    """`path` as deltalake, pyarrow and Spark take it: an absolute local path, or the URI.
-
-    Raises:
-        InvalidArgumentError: a local `path` is a file where a folder is expected, or a `file:`
-            URI names another host.
-    """
-    if not is_local(path):
-        return path
-    local = _local(path)
-    if os.path.isfile(local):
-        raise InvalidArgumentError(
-            "path", f"{path!r} is a file, not a folder", "Move the file away or fix the path."
-        )
-    return local
-
-
-def local_folder(path: str, *, purpose: str, fix: str) -> Path:
-    """The absolute local folder of `path`, for work that needs an atomic rename.
-
-    Args:
-        path: a plain path or a `file:` URI.
-        purpose: what needs the rename, e.g. "csv outputs publish each batch with a folder
-            rename"; the error starts with it.
-        fix: what the caller can do instead on an object store.
-
-    Raises:
-        InvalidArgumentError: `path` is on an object store (or another non-local scheme), or is
-            a file.
-    """
-    if not is_local(path):
-        raise InvalidArgumentError(
-            "path",
-            f"{purpose}, which is atomic only on local or mounted filesystems, not on "
-            f"{scheme(path)}:// ({path!r})",
-            fix,
-        )
-    return Path(folder(path))
 
 
 def object_store(path: str) -> ObjectStore:
@@ -189,28 +123,17 @@ def object_store(path: str) -> ObjectStore:
     from obstore.exceptions import BaseError
     from obstore.store import from_url
 
+    _require_store(path)
     try:
         return from_url(path, **options(path, client="obstore"))
     except BaseError as exc:
         raise StorageError(path, "open the store of", str(exc).splitlines()[0]) from exc
 
 
-def join(path: str, *parts: str) -> str:
-    """`parts` below `path`: a local path for local locations, a URI for stores.
-
-    Example:
-        >>> join("s3://bucket/devices", "_spark_flow_ready", "latest.json")
-        's3://bucket/devices/_spark_flow_ready/latest.json'
-    """
-    if is_local(path):
-        return os.path.join(folder(path), *parts)
-    return "/".join([path.rstrip("/"), *parts])
-
-
 def exists(path: str) -> bool:
     """True when a file or folder is at `path` (on a store: an object or a prefix of some)."""
     if is_local(path):
-        return os.path.exists(_local(path))
+        return os.path.exists(local_path(path))
     from pyarrow.fs import FileType
 
     store, location = filesystem(path)
@@ -225,7 +148,7 @@ def list_files(path: str, *, recursive: bool = False) -> list[str]:
     or of a table on a store whose files are checked without a request per file.
     """
     if is_local(path):
-        root = _local(path)
+        root = local_path(path)
         found = []
         # os.walk reads file types from the directory entries: no stat per file.
         for folder, folders, files in os.walk(root):
@@ -244,7 +167,13 @@ def list_files(path: str, *, recursive: bool = False) -> list[str]:
 
 
 def read_text(path: str) -> str | None:
-    """The text of the file at `path`, or None when there is none."""
+    """The text of the file at `path` (a marker, a manifest, a commit), or None when there is none.
+
+    Raises:
+        StorageError: the store cannot be used (`check_reachable`): a bucket that does not
+            exist holds no file still to come, so waiting for one there would never end.
+    """
+    check_reachable(path)
     data = read_bytes(path)
     return None if data is None else data.decode()
 
@@ -253,14 +182,17 @@ def read_bytes(path: str) -> bytes | None:
     """The bytes of the file at `path`, or None when there is none; on a store by one GET."""
     if is_local(path):
         try:
-            return Path(_local(path)).read_bytes()
+            return Path(local_path(path)).read_bytes()
         except FileNotFoundError:
             return None
     import obstore
     from obstore.exceptions import BaseError
 
+    _require_store(path)
     # The key whole, below the bucket: from_url would percent-decode a longer prefix.
-    bucket, key = path.split("://", 1)[1].split("/", 1)
+    bucket, _, key = path.split("://", 1)[1].partition("/")
+    if not key.strip("/"):
+        return None  # a bucket is no file
     try:
         return bytes(obstore.get(object_store(f"{scheme(path)}://{bucket}"), key).bytes())
     except FileNotFoundError:  # obstore's NotFoundError is one
@@ -278,7 +210,7 @@ def open_input_file(path: str) -> NativeFile:
     from pyarrow import BufferReader, OSFile
 
     if is_local(path):
-        return _attempt(path, "open", lambda: OSFile(_local(path)))
+        return _attempt(path, "open", lambda: OSFile(local_path(path)))
     data = read_bytes(decode_uri(path))
     if data is None:
         raise StorageError(path, "open", "there is no such object")
@@ -300,7 +232,7 @@ def write_text_atomically(path: str, text: str) -> None:
 
         _attempt(path, "write", upload)
         return
-    target = Path(_local(path))
+    target = Path(local_path(path))
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
     try:
@@ -310,20 +242,6 @@ def write_text_atomically(path: str, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-
-
-def _local(path: str) -> str:
-    """The absolute local path of a plain path or `file:` URI."""
-    parsed = urlparse(path)
-    if not parsed.scheme:
-        return os.path.abspath(path)
-    if parsed.netloc not in ("", "localhost"):
-        raise InvalidArgumentError(
-            "path",
-            f"{path!r} names host {parsed.netloc!r}; a file: URI names a path on this machine",
-            "Write file:///absolute/path (three slashes) or a plain path.",
-        )
-    return os.path.abspath(unquote(parsed.path))
 
 
 def options(path: str, *, client: Client = "deltalake") -> dict[str, Any]:
@@ -352,25 +270,24 @@ def options(path: str, *, client: Client = "deltalake") -> dict[str, Any]:
 def check_reachable(path: str) -> None:
     """Fail fast, before any Spark job, where the store of `path` cannot be used.
 
-    Checks the scheme, the credentials' presence and, on S3, that the bucket exists (one
-    request, once per bucket and settings in a process). Local paths pass.
+    Checks the URI (a known scheme, a bucket, no `%XX` that clients read differently), the
+    credentials' presence and, on S3, that the bucket exists (one request, once per bucket and
+    settings in a process). Local paths pass.
 
     Raises:
-        StorageError: an unsupported scheme, no credentials, a plain-http endpoint without
-            `allow_http`, an unknown bucket, or an unreachable endpoint.
+        StorageError: an unsupported scheme, no bucket, no credentials, a plain-http endpoint
+            without `allow_http`, an unknown bucket, or an unreachable endpoint.
     """
     kind = scheme(path)
     if kind == "file":
         return
-    if kind not in STORE_SCHEMES:
-        raise StorageError(
-            path,
-            "reach",
-            f"no object store is known for {kind}://; the supported schemes are "
-            f"{sorted(STORE_SCHEMES)}",
-        )
+    problem = location_problem(path)
+    if problem is None and kind not in S3_SCHEMES:
+        problem = credentials_problem(kind)
+    if problem is not None:
+        raise StorageError(path, "reach", problem)
     if kind not in S3_SCHEMES:
-        return  # GCS and Azure clients report their own credential errors clearly
+        return
     settings = s3_settings()
     bucket = urlparse(path).netloc
     if (bucket, settings) in _reached:
@@ -381,13 +298,45 @@ def check_reachable(path: str) -> None:
     from pyarrow.fs import FileType
 
     store, _ = filesystem(path)
-    info = _attempt(path, "reach the bucket of", lambda: store.get_file_info(bucket))
+    try:
+        info = store.get_file_info(bucket)
+    except OSError as exc:
+        if "ACCESS_DENIED" not in str(exc):
+            raise store_error(path, "reach the bucket of", exc) from exc
+        # Asking for a bucket needs s3:ListBucket on all of it, which a role scoped to a prefix
+        # lacks; a bucket that is not there answers 404, and the work itself (a GET, a listing
+        # of the prefix) says whether these credentials are refused, and why.
+        log.debug("could not ask whether bucket %r exists: %s", bucket, exc)
+        return
     if info.type == FileType.NotFound:
         where = settings.endpoint or "AWS"
         raise StorageError(
             path, "reach the bucket of", f"bucket {bucket!r} does not exist at {where}"
         )
     _reached.add((bucket, settings))
+
+
+def location_problem(path: str) -> str | None:
+    """Why no store client can take `path` as a table's or an output's location, or None.
+
+    No request is made, so it suits checks of a job's arguments: a store URI without a bucket
+    (`s3://`), a scheme no client reaches (`hdfs://`), or a `%XX` sequence (deltalake decodes it,
+    Spark and pyarrow do not). Local paths have none.
+
+    Example:
+        >>> location_problem("s3://")
+        'the URI names no bucket: write s3://<bucket>/<folder>, e.g. s3://warehouse/devices'
+    """
+    if is_local(path):
+        return None
+    return store_problem(path) or ambiguous_root(path)
+
+
+def _require_store(path: str) -> None:
+    """Refuse a store URI no client can open (`s3://` without a bucket, `hdfs://`) by name."""
+    problem = store_problem(path)
+    if problem is not None:
+        raise StorageError(path, "open the store of", problem)
 
 
 def filesystem(path: str, settings: Mapping[str, Any] | None = None) -> tuple[FileSystem, str]:
@@ -405,11 +354,15 @@ def filesystem(path: str, settings: Mapping[str, Any] | None = None) -> tuple[Fi
     from pyarrow.fs import FileSystem, LocalFileSystem, S3FileSystem
 
     if is_local(path):
-        return LocalFileSystem(), _local(path)
+        return LocalFileSystem(), local_path(path)
+    _require_store(path)
     kind = scheme(path)
     alias = _PYARROW_SCHEMES.get(kind, kind)
     uri = alias + path[len(urlparse(path).scheme) :]
     if alias != "s3":
+        problem = None if settings is not None else credentials_problem(kind)
+        if problem is not None:  # else pyarrow would wait minutes on a metadata server
+            raise StorageError(path, "open the store of", problem)
         opened: tuple[FileSystem, str] = _attempt(
             path, "open the store of", lambda: FileSystem.from_uri(uri)
         )
@@ -440,6 +393,18 @@ def delete_files(root: str, relative_paths: Iterable[str]) -> None:
             log.warning("could not remove %s/%s: %s", root, name, exc)
 
 
+def store_error(path: str, action: str, failure: BaseException) -> StorageError:
+    """A store client's `failure` to `action` `path` as our error, its message on one line.
+
+    deltalake chains its causes over indented lines, each behind an arrow in terminal colours,
+    which a one-line JSON report or a log line would carry as escape codes.
+    """
+    lines = (
+        _COLOUR.sub("", line).strip().lstrip("↳").strip() for line in str(failure).splitlines()
+    )
+    return StorageError(path, action, ": ".join(line for line in lines if line))
+
+
 def _attempt(path: str, action: str, call: Callable[[], _T]) -> _T:
     """`call()`, with the store client's failures (credentials, network, scheme) as StorageError."""
     from pyarrow import ArrowException
@@ -447,4 +412,4 @@ def _attempt(path: str, action: str, call: Callable[[], _T]) -> _T:
     try:
         return call()
     except (OSError, ArrowException) as exc:
-        raise StorageError(path, action, str(exc).strip()) from exc
+        raise store_error(path, action, exc) from exc

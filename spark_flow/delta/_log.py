@@ -87,12 +87,15 @@ def _unreadable_log(path: str, version: int | None, cause: Exception) -> SparkFl
     """Our error for a log deltalake failed to open: the defect, or the store's failure."""
     try:
         found = _validate.diagnose(path, version)
-    except StorageError:  # the store that failed deltalake fails the listing too: say why once
-        found = None
+    except StorageError as failed:
+        # The store that failed deltalake fails the listing too: pyarrow says why in one line,
+        # where deltalake's message is a chain of lines with terminal colour codes in them.
+        log.debug("deltalake could not open %s: %s", path, cause)
+        return failed
     if found is not None:
         log.debug("deltalake could not open %s: %s", path, cause)
         return found
-    return StorageError(path, "read the Delta log of", str(cause).strip())
+    return storage.store_error(path, "read the Delta log of", cause)
 
 
 def require_table(path: str, version: int | None = None) -> DeltaTable:

@@ -340,11 +340,17 @@ def missing_files(root: str, uris: list[str]) -> list[str]:
                 missing.append(relative)
         return missing
     present = set(storage.list_files(root, recursive=True))
+    # deltalake names a store's files by the table's URI, encoded (`s3://b/my%20table/`),
+    # followed by the file's key below it, encoded where a character needs it: a space
+    # (`country=a%20b`) but not `%` (`country=c%25d` is that very key, Hive-escaped).
+    table = location.split("://", 1)[1].rstrip("/")
+    depth = table.count("/")
     missing = []
     for uri in uris:
-        inside = uri.startswith(location)
-        if inside and uri[len(location) :] in present:
+        parts = uri.split("://", 1)[-1].split("/", depth + 1)
+        inside = len(parts) == depth + 2 and unquote("/".join(parts[:-1])) == table
+        if inside and (parts[-1] in present or unquote(parts[-1]) in present):
             continue
         if not storage.exists(uri):
-            missing.append(uri[len(location) :] if inside else uri)
+            missing.append(parts[-1] if inside else uri)
     return missing

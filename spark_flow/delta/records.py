@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
-from pyarrow.fs import FileSystem
+from deltalake.exceptions import DeltaError
 
 from spark_flow import storage
 from spark_flow.delta._create import create_on_store
@@ -39,14 +39,28 @@ def append_records(path: str, rows: Sequence[Mapping[str, Any]], schema: pa.Sche
 
     Returns:
         The table version of the commit.
+
+    Raises:
+        StorageError: the store refused or failed the commit (credentials, network).
     """
+    try:
+        return _append(path, rows, schema)
+    except (DeltaError, OSError) as exc:
+        raise storage.store_error(path, "append to", exc) from exc
+
+
+def _append(path: str, rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> int:
     root = storage.folder(path)
+    storage.check_reachable(root)
+    # The store settings of a profile's [storage] table too, not only the environment's.
+    options = storage.options(root)
     if storage.is_local(root):
         _create(root, schema)
     else:
-        _create_in_store(root, schema)
-    write_deltalake(root, pa.Table.from_pylist(list(rows), schema=schema), mode="append")
-    table = DeltaTable(root)
+        _create_in_store(root, schema, options)
+    records = pa.Table.from_pylist(list(rows), schema=schema)
+    write_deltalake(root, records, mode="append", storage_options=options)
+    table = DeltaTable(root, storage_options=options)
     version = table.version()
     if version % _CHECKPOINT_EVERY == 0:
         table.create_checkpoint()
@@ -54,18 +68,34 @@ def append_records(path: str, rows: Sequence[Mapping[str, Any]], schema: pa.Sche
 
 
 def read_records(path: str) -> list[dict[str, Any]]:
-    """Every row of the table, or no rows when there is no table yet."""
+    """Every row of the table, or no rows when there is no table yet.
+
+    Raises:
+        StorageError: the store refused or failed the read (credentials, network).
+    """
+    try:
+        return _read(path)
+    except (DeltaError, OSError) as exc:
+        raise storage.store_error(path, "read", exc) from exc
+
+
+def _read(path: str) -> list[dict[str, Any]]:
     root = storage.folder(path)
-    if not DeltaTable.is_deltatable(root):
+    storage.check_reachable(root)
+    options = storage.options(root)
+    if not DeltaTable.is_deltatable(root, storage_options=options):
         return []
     # Reading the Parquet files ourselves: DeltaTable.to_pyarrow_table() aborts the interpreter
     # at exit with deltalake 1.5-1.6 and pyarrow 25-26. One filesystem for all of them: the
     # history has a file per record, and a client per file would cost a connection each. Our
     # record tables add files by relative paths, so each URI is the root's plus its name.
-    uris = DeltaTable(root).file_uris()
+    uris = DeltaTable(root, storage_options=options).file_uris()
     if not uris:
         return []
-    filesystem, base = FileSystem.from_uri(root)
+    filesystem, base = storage.filesystem(root)
+    if not storage.is_local(root):
+        # deltalake encodes a store's URIs (`my%20state`) and lower-cases their scheme.
+        root, uris = storage.decode_uri(root), [storage.decode_uri(uri) for uri in uris]
     prefix = root.rstrip("/")
     paths = [base.rstrip("/") + uri[len(prefix) :] for uri in uris]
     rows: list[dict[str, Any]] = pq.read_table(paths, filesystem=filesystem).to_pylist()
@@ -94,8 +124,10 @@ def _create(root: str, schema: pa.Schema) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _create_in_store(root: str, schema: pa.Schema) -> None:
+def _create_in_store(root: str, schema: pa.Schema, options: dict[str, str]) -> None:
     """`_create` on an object store, where no folder moves (see `_create.create_on_store`)."""
-    if DeltaTable.is_deltatable(root):
+    if DeltaTable.is_deltatable(root, storage_options=options):
         return
-    create_on_store(root, lambda scratch: DeltaTable.create(scratch, schema=schema))
+    create_on_store(
+        root, lambda scratch: DeltaTable.create(scratch, schema=schema, storage_options=options)
+    )

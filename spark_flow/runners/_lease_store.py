@@ -220,6 +220,8 @@ class ObjectLeases:
         from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 
         if self._store is None:
+            # A bucket that is not there answers a lease's PUT "not found": said here instead.
+            storage.check_reachable(self.folder)
             self._store = storage.object_store(self.folder)
         try:
             return call(self._store)

@@ -159,3 +159,60 @@ def test_a_plain_http_endpoint_needs_allow_http(
 
     with pytest.raises(StorageError, match="set allow_http = true"):
         delta.table_info(f"{s3_bucket}/devices")
+
+
+def test_a_profile_endpoint_alone_reaches_the_readers_python_workers(
+    spark: SparkSession, profile_only: str
+) -> None:
+    # Spark's Python workers never saw configure(): the driver hands them the settings.
+    table = f"{profile_only}/read-back"
+    delta.write(spark.range(3), table, app_id="loader", txn_version=1)
+
+    assert sorted(row.id for row in delta.read(spark, table).collect()) == [0, 1, 2]
+    assert (
+        storage.store_environment()["AWS_ENDPOINT_URL"]
+        == storage.options(table)["AWS_ENDPOINT_URL"]
+    )
+
+
+def test_an_endpoint_gone_after_the_first_read_is_named_in_the_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    with LocalS3() as server:  # a server of this test's own, to stop halfway
+        for name, value in server.environment().items():
+            monkeypatch.setenv(name, value)
+        table = f"{server.create_bucket('gone')}/devices"
+        write_deltalake(table, pa.table({"id": [1]}), storage_options=storage.options(table))
+        assert delta.table_info(table) is not None
+    with pytest.raises(StorageError) as caught:
+        delta.table_info(table)
+
+    # one line naming where it could not connect, not deltalake's chain of coloured lines
+    assert f"127.0.0.1:{server.port}" in caught.value.cause
+    assert "\n" not in caught.value.cause
+    assert "\x1b[" not in caught.value.cause
+
+
+def test_refused_credentials_are_named_by_the_request_they_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from spark_flow.runners import RunState
+
+    # moto checks keys after its first two requests (creating the bucket): ours are unknown
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "2")
+    with LocalS3() as server:
+        for name, value in server.environment().items():
+            monkeypatch.setenv(name, value)
+        bucket = server.create_bucket("refused")
+        with pytest.raises(StorageError) as table:
+            delta.table_info(f"{bucket}/devices")
+        with pytest.raises(StorageError) as history:
+            RunState(f"{bucket}/state").history("loader")
+
+    # not HeadBucket's bodiless "access denied": the listing says which key was refused
+    assert "The AWS Access Key Id you provided does not exist" in table.value.cause
+    assert "InvalidAccessKeyId" in history.value.cause
+    assert "\x1b[" not in history.value.cause  # no terminal colours from deltalake

@@ -111,7 +111,7 @@ def test_only_storage_parses_path_schemes() -> None:
     parsers = [
         f"{path.relative_to(ROOT)}:{line}"
         for path in sources(PACKAGE, ROOT / "jobs")
-        if path != PACKAGE / "storage.py"
+        if path not in (PACKAGE / "storage.py", PACKAGE / "_paths.py")  # storage and its spelling
         for line, name in imports(path.read_text())
         if name in ("urllib.parse.urlparse", "urllib.parse.urlsplit")
     ]

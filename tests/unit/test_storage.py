@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from spark_flow import storage
-from spark_flow.errors import InvalidArgumentError
+from spark_flow.errors import InvalidArgumentError, StorageError
 
 
 @pytest.mark.parametrize(
@@ -93,3 +93,114 @@ def test_text_is_written_whole_read_back_and_missing_reads_as_none(tmp_path: Pat
     assert storage.read_text(uri) == '{"run": 2}'
     assert storage.exists(uri)
     assert [p.name for p in (tmp_path / "deep").iterdir()] == ["marker.json"]  # no temp left
+
+
+@pytest.mark.parametrize("path", ["s3://", "s3:///devices", "S3A://", "gs://", "az:///devices"])
+def test_a_store_uri_without_a_bucket_is_refused_by_name_before_any_request(path: str) -> None:
+    calls = [
+        storage.check_reachable,
+        storage.exists,
+        storage.list_files,
+        storage.read_text,
+        storage.object_store,
+        lambda p: storage.write_text_atomically(p, "{}"),
+        lambda p: storage.join(p, "_spark_flow_ready", "latest.json"),
+    ]
+    for call in calls:
+        with pytest.raises(StorageError) as caught:
+            call(path)
+
+        assert caught.value.path == path
+        assert "the URI names no bucket: write" in caught.value.cause
+        assert "://warehouse/devices" in caught.value.cause
+
+
+def test_an_unsupported_scheme_says_what_to_use_instead() -> None:
+    with pytest.raises(StorageError) as caught:
+        storage.check_reachable("hdfs://namenode:8020/warehouse/devices")
+
+    assert "no object store is known for hdfs://" in caught.value.cause
+    assert "use one of those stores, or a local or mounted path" in caught.value.cause
+
+
+@pytest.mark.parametrize("path", ["s3://bucket/a%20b", "gs://bucket/100%25/devices"])
+def test_a_store_location_with_a_percent_escape_is_refused(path: str) -> None:
+    # deltalake would decode it, Spark and pyarrow would not: log and data in different folders
+    with pytest.raises(StorageError) as caught:
+        storage.check_reachable(path)
+
+    assert "reads as an escaped character to deltalake" in caught.value.cause
+
+
+def test_keys_below_a_location_may_hold_percent_escapes() -> None:
+    # Hive partition folders escape `/` and `=`: `country=a%2Fb` is a folder name, not a problem
+    assert storage.join("s3://bucket/t", "country=a%2Fb") == "s3://bucket/t/country=a%2Fb"
+
+
+@pytest.fixture
+def no_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A machine off every cloud, without credentials: no variables, no CLI logins, no VM
+    maker in its DMI data (a CI runner may well be an Azure VM, so it is described here)."""
+    for name in os.environ:
+        if name.startswith(("GOOGLE_", "AZURE_", "GCE_", "CLOUDSDK_")) or name in (
+            "K_SERVICE", "CLOUD_RUN_JOB", "IDENTITY_ENDPOINT", "MSI_ENDPOINT",
+        ):  # fmt: skip
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    dmi = tmp_path / "dmi"
+    dmi.mkdir()
+    (dmi / "product_name").write_text("Standard PC\n")
+    (dmi / "sys_vendor").write_text("QEMU\n")
+    monkeypatch.setattr("spark_flow._store_settings._DMI", dmi)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("gs://bucket/devices", "no Google Cloud credentials"),
+        ("abfss://data@account.dfs.core.windows.net/devices", "no Azure credentials"),
+        ("az://data/devices", "no Azure credentials"),
+    ],
+)
+def test_a_cloud_store_without_credentials_is_refused_before_its_client_waits_on_metadata(
+    no_cloud: Path, path: str, fragment: str
+) -> None:
+    # Without this, a gs:// read asks a metadata server that is not there, for minutes.
+    for call in (storage.check_reachable, storage.exists, storage.list_files):
+        with pytest.raises(StorageError) as caught:
+            call(path)
+
+        assert caught.value.cause.startswith(fragment)
+
+
+def test_cloud_credentials_found_the_standard_ways_pass(
+    no_cloud: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adc = no_cloud / ".config" / "gcloud" / "application_default_credentials.json"
+    adc.parent.mkdir(parents=True)
+    adc.write_text("{}")
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", "a-key")
+
+    storage.check_reachable("gs://bucket/devices")
+    storage.check_reachable("az://data/devices")
+    (no_cloud / "dmi" / "product_name").write_text("Google Compute Engine\n")
+    adc.unlink()
+    storage.check_reachable("gs://bucket/devices")  # a GCE VM: the metadata server answers
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("s3://", "the URI names no bucket"),
+        ("hdfs://namenode/devices", "no object store is known for hdfs://"),
+        ("s3a://bucket/100%25", "reads as an escaped character to deltalake"),
+        ("s3a://bucket/sales 2024/café", None),
+        ("data/devices", None),
+    ],
+)
+def test_a_location_problem_is_known_without_a_request(path: str, fragment: str | None) -> None:
+    # For a job's argument checks: no credentials, no network, no store needed
+    problem = storage.location_problem(path)
+
+    assert problem is None if fragment is None else fragment in problem

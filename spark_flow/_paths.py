@@ -1,0 +1,185 @@
+"""How a path is spelled: its scheme, local or on a store, joined, decoded, checked.
+
+No I/O here (`storage` does that): the rules that say what a path names, so every module reads
+`s3a://bucket/t`, `S3://bucket/t/` and `/data/t` alike, and a path no store client can take
+(`s3://` without a bucket, `hdfs://`) is refused by name before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from spark_flow._store_settings import S3_SCHEMES
+from spark_flow.errors import InvalidArgumentError, StorageError
+
+__all__ = [
+    "STORE_SCHEMES",
+    "absolute",
+    "ambiguous_root",
+    "decode_uri",
+    "folder",
+    "is_local",
+    "join",
+    "local_folder",
+    "local_path",
+    "scheme",
+    "store_problem",
+]
+
+# The object stores deltalake, pyarrow.fs and obstore all reach.
+STORE_SCHEMES = frozenset({*S3_SCHEMES, "gs", "gcs", "az", "abfs", "abfss", "adl", "azure"})
+# `%` and two hex digits: deltalake and obstore decode it in a URI, Spark and pyarrow keep it.
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def scheme(path: str) -> str:
+    """The scheme of `path`: `file` for plain paths and `file:` URIs, else the URI's, lower-case."""
+    if not isinstance(path, str) or not path:
+        raise InvalidArgumentError(
+            "path", f"expected a non-empty path or URI, got {path!r}", "Pass a path."
+        )
+    return urlparse(path).scheme.lower() or "file"
+
+
+def is_local(path: str) -> bool:
+    """True for plain paths and `file:` URIs: a filesystem with atomic renames."""
+    return scheme(path) == "file"
+
+
+def absolute(path: str) -> str:
+    """`path` as Spark names it: an absolute local path (file or folder), or a store's URI as is.
+
+    Example:
+        >>> absolute("file:///data/in"), absolute("s3://bucket/in")
+        ('/data/in', 's3://bucket/in')
+    """
+    return local_path(path) if is_local(path) else path
+
+
+def decode_uri(uri: str) -> str:
+    """What a URI-encoded `uri` names: `file:` URIs as absolute local paths, store URIs with
+    their path decoded, scheme-less (relative) text decoded. Delta logs and Spark's file
+    names encode every location this way.
+
+    Example:
+        >>> decode_uri("file:///data/a%20b"), decode_uri("s3://bucket/a%20b"), decode_uri("x%3Dy")
+        ('/data/a b', 's3://bucket/a b', 'x=y')
+    """
+    parsed = urlparse(uri)
+    if not parsed.scheme:
+        return unquote(uri)
+    if is_local(uri):
+        return local_path(uri)
+    return f"{parsed.scheme}://{parsed.netloc}{unquote(parsed.path)}"
+
+
+def folder(path: str) -> str:
+    """`path` as deltalake, pyarrow and Spark take it: an absolute local path, or the URI.
+
+    Raises:
+        InvalidArgumentError: a local `path` is a file where a folder is expected, or a `file:`
+            URI names another host.
+    """
+    if not is_local(path):
+        return path
+    local = local_path(path)
+    if os.path.isfile(local):
+        raise InvalidArgumentError(
+            "path", f"{path!r} is a file, not a folder", "Move the file away or fix the path."
+        )
+    return local
+
+
+def local_folder(path: str, *, purpose: str, fix: str) -> Path:
+    """The absolute local folder of `path`, for work that needs an atomic rename.
+
+    Args:
+        path: a plain path or a `file:` URI.
+        purpose: what needs the rename, e.g. "csv outputs publish each batch with a folder
+            rename"; the error starts with it.
+        fix: what the caller can do instead on an object store.
+
+    Raises:
+        InvalidArgumentError: `path` is on an object store (or another non-local scheme), or is
+            a file.
+    """
+    if not is_local(path):
+        raise InvalidArgumentError(
+            "path",
+            f"{purpose}, which is atomic only on local or mounted filesystems, not on "
+            f"{scheme(path)}:// ({path!r})",
+            fix,
+        )
+    return Path(folder(path))
+
+
+def join(path: str, *parts: str) -> str:
+    """`parts` below `path`: a local path for local locations, a URI for stores.
+
+    Raises:
+        StorageError: `path` is a store URI without a bucket (`s3://`): nothing is below it.
+
+    Example:
+        >>> join("s3://bucket/devices", "_spark_flow_ready", "latest.json")
+        's3://bucket/devices/_spark_flow_ready/latest.json'
+    """
+    if is_local(path):
+        return os.path.join(folder(path), *parts)
+    if not urlparse(path).netloc:
+        # Joined, `s3://` would lose a slash (`s3:/runs`) or take the part for a bucket.
+        raise StorageError(path, "find a place below", _no_bucket(scheme(path)))
+    return "/".join([path.rstrip("/"), *parts])
+
+
+def local_path(path: str) -> str:
+    """The absolute local path of a plain path or `file:` URI."""
+    parsed = urlparse(path)
+    if not parsed.scheme:
+        return os.path.abspath(path)
+    if parsed.netloc not in ("", "localhost"):
+        raise InvalidArgumentError(
+            "path",
+            f"{path!r} names host {parsed.netloc!r}; a file: URI names a path on this machine",
+            "Write file:///absolute/path (three slashes) or a plain path.",
+        )
+    return os.path.abspath(unquote(parsed.path))
+
+
+def store_problem(path: str) -> str | None:
+    """Why no store client can open the URI `path`, or None when they can: an unknown scheme,
+    or no bucket (container) named. Deeper keys may hold anything, `%` included: a Hive
+    partition folder of a value with `/` is `country=a%2Fb`."""
+    kind = scheme(path)
+    if kind not in STORE_SCHEMES:
+        return (
+            f"no object store is known for {kind}://; the supported schemes are "
+            f"{sorted(STORE_SCHEMES)}. Delta logs, markers and leases are read with deltalake, "
+            "pyarrow and obstore, which reach no other: use one of those stores, or a local or "
+            "mounted path (e.g. a FUSE or NFS mount)"
+        )
+    if not urlparse(path).netloc:
+        return _no_bucket(kind)
+    return None
+
+
+def _no_bucket(kind: str) -> str:
+    return (
+        f"the URI names no bucket: write {kind}://<bucket>/<folder>, e.g. "
+        f"{kind}://warehouse/devices"
+    )
+
+
+def ambiguous_root(path: str) -> str | None:
+    """Why the store location `path` (a table's, an output's) would name different objects in
+    different clients, or None: a `%XX` sequence, which deltalake decodes and Spark does not."""
+    escape = _ESCAPE.search(path)
+    if escape is None:
+        return None
+    return (
+        f"{escape.group()!r} in the path reads as an escaped character to deltalake and as "
+        "those three characters to Spark and pyarrow, so they would write to different "
+        "folders. Rename the folder without '%'"
+    )
