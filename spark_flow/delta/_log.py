@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
@@ -127,7 +128,8 @@ def readable_table(path: str, version: int | None = None) -> DeltaTable:
     refused = unreadable(protocol)
     if refused:
         raise _validate.unsupported(path, at, refused)
-    missing = _validate.missing_files(path, table.file_uris())
+    listed = pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist()
+    missing = _validate.missing_files(path, [data_file_uri(table.table_uri, p) for p in listed])
     if missing:
         raise InvalidDeltaLogError(
             path,
@@ -138,6 +140,20 @@ def readable_table(path: str, version: int | None = None) -> DeltaTable:
             "with delta-spark's FSCK REPAIR TABLE, or read a version from before they were added",
         )
     return table
+
+
+def data_file_uri(table_uri: str, path: str) -> str:
+    """An add action's file (`path` as the log holds it, URI-encoded) as an absolute location.
+
+    Locally that is a decoded path; on a store it stays an encoded URI, which is what
+    `spark_flow.storage` (pyarrow) and Spark take there.
+    """
+    # Absolute URIs appear too (shallow clones, other writers' layouts).
+    absolute = storage.scheme(path) != "file" or path.startswith("file:")
+    if storage.is_local(table_uri) and (not absolute or storage.is_local(path)):
+        location = storage.decode_uri(path)
+        return location if absolute else storage.join(table_uri, location)
+    return path if absolute else storage.join(table_uri, path)
 
 
 def check_writable(path: str, table: DeltaTable, request: WriteRequest) -> None:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 from pyspark.sql.types import (
@@ -141,8 +142,8 @@ def plan(
     deleted = _deleted_rows(table)
     files = []
     for action in actions:
-        uri = _uri(table.table_uri, action["path"])
-        if kept is not None and file_key(uri) not in kept:
+        uri = _log.data_file_uri(table.table_uri, action["path"])
+        if kept is not None and _loose(file_key(uri)) not in kept:
             continue
         values = {c: action.get(f"partition.{c}") for c in partition_columns}
         files.append(PlannedFile(uri, values, deleted.get(file_key(uri))))
@@ -178,20 +179,6 @@ def _mapped(table: DeltaTable) -> bool:
     return "columnMapping" in (protocol.reader_features or ())
 
 
-def _uri(table_uri: str, path: str) -> str:
-    """An add action's file as an absolute location; paths in the log are URI-encoded.
-
-    Locally that is a decoded path; on a store it stays an encoded URI, which is what
-    `spark_flow.storage` (pyarrow) and Spark take there.
-    """
-    # Absolute URIs appear too (shallow clones, other writers' layouts).
-    absolute = storage.scheme(path) != "file" or path.startswith("file:")
-    if storage.is_local(table_uri) and (not absolute or storage.is_local(path)):
-        location = storage.decode_uri(path)
-        return location if absolute else storage.join(table_uri, location)
-    return path if absolute else storage.join(table_uri, path)
-
-
 def file_key(uri: str, *, encoded: bool = True) -> str:
     """One spelling per file, whoever names it; `s3://` and `s3a://` name the same object.
 
@@ -211,6 +198,16 @@ def file_key(uri: str, *, encoded: bool = True) -> str:
     return storage.decode_uri(uri).split("://", 1)[1]
 
 
+def _loose(key: str) -> str:
+    """`key` decoded until it stops changing: deltalake's `file_uris` encode a table's root
+    but only some characters of a file's key (`sales%202024/country=a%252Fb c/...`), so one
+    decoding cannot match both. Two files equal only when loosened would both be kept: a
+    superset of the files is safe, the rows are filtered anyway."""
+    while (decoded := unquote(key)) != key:
+        key = decoded
+    return key
+
+
 def _kept_files(table: DeltaTable, predicate: str | None, time_zone: str | None) -> set[str] | None:
     """The files that may hold rows matching `predicate`, or None (keep all)."""
     if predicate is None:
@@ -221,7 +218,7 @@ def _kept_files(table: DeltaTable, predicate: str | None, time_zone: str | None)
         return None
     try:
         listed = table.file_uris(file_pruning_predicate=predicate)
-        return {file_key(uri, encoded=False) for uri in listed}
+        return {_loose(file_key(uri, encoded=False)) for uri in listed}
     except Exception as exc:  # noqa: BLE001
         # Skipping is an optimisation: a predicate delta-rs cannot use still filters the rows.
         # Besides DeltaError, delta-rs raises bare Exceptions (a timestamp before 1677 cast

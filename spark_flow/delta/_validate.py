@@ -319,7 +319,8 @@ def unsupported(path: str, version: int, refused: list[str]) -> UnsupportedDelta
 
 
 def missing_files(root: str, uris: list[str]) -> list[str]:
-    """The files among `uris` (the log's data files of the table at `root`) that do not exist.
+    """The files among `uris` (the log's data files of the table at `root`, as
+    `_log.data_file_uri` locates them) that do not exist.
 
     Locally each file is looked up (a stat costs less than walking every partition folder); on
     a store one listing of the table's prefix replaces a request per file, and only files it
@@ -327,22 +328,11 @@ def missing_files(root: str, uris: list[str]) -> list[str]:
     one by one. bench/bench_delta_log.py measures both ways.
     """
     location = storage.folder(root).rstrip("/") + "/"
-    if storage.is_local(root):
-        # deltalake names a local table's own files by plain absolute paths, and a file the log
-        # names by an absolute URI by the table's path followed by that URI, still encoded; so
-        # are characters its paths cannot hold (control characters: `a%09b` for a tab).
-        missing = []
-        for uri in uris:
-            relative = uri.removeprefix(location)
-            absolute = relative.startswith("file:")
-            decoded = storage.decode_uri(relative) if absolute else storage.decode_uri(uri)
-            if not os.path.exists(decoded) and (absolute or not os.path.exists(uri)):
-                missing.append(relative)
-        return missing
+    if storage.is_local(root):  # `uris` are plain paths here
+        return [uri.removeprefix(location) for uri in uris if not os.path.exists(uri)]
     present = set(storage.list_files(root, recursive=True))
-    # deltalake names a store's files by the table's URI, encoded (`s3://b/my%20table/`),
-    # followed by the file's key below it, encoded where a character needs it: a space
-    # (`country=a%20b`) but not `%` (`country=c%25d` is that very key, Hive-escaped).
+    # On a store each is the table's URI, encoded (`s3://b/my%20table/`), and the file's key
+    # as the log encodes it (`country=a%2520b` for the folder Spark named `country=a%20b`).
     table = location.split("://", 1)[1].rstrip("/")
     depth = table.count("/")
     missing = []
