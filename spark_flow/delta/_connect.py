@@ -28,7 +28,7 @@ from pyspark.sql.datasource import DataSource, DataSourceReader
 
 from spark_flow import storage
 from spark_flow.delta import _log
-from spark_flow.delta._remote_errors import noting, recovered
+from spark_flow.delta._remote_errors import as_ours, noting
 from spark_flow.delta._source_options import (
     PARTITION_BY_OPTION,
     PARTITION_OVERWRITE_OPTION,
@@ -202,11 +202,9 @@ def on_server() -> Iterator[None]:
     from pyspark.errors import PySparkException
 
     try:
-        yield
+        with as_ours():
+            yield
     except PySparkException as exc:
-        ours = recovered(exc)
-        if ours is not None:
-            raise ours from exc
         if "No module named 'spark_flow" not in str(exc):  # the package or one of its modules
             raise
         raise ConnectServerError(

@@ -26,6 +26,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 from spark_flow import storage
 from spark_flow.delta import _deletions, _read
 from spark_flow.delta._read import PlannedFile, ScanPlan, file_key
+from spark_flow.delta._remote_errors import as_ours
 from spark_flow.delta._source_options import TIME_ZONE_OPTION
 from spark_flow.errors import UnknownValueError
 
@@ -82,7 +83,8 @@ def read(
             reader = reader.option(FILTER_OPTION, predicate)
             if time_zone is not None:
                 reader = reader.option(TIME_ZONE_OPTION, time_zone)
-        frame = reader.load(path)
+        with as_ours():  # the source's errors (no table, no store ...) as themselves
+            frame = reader.load(path)
     if row_filter is None:
         return frame
     return frame.where(F.expr(row_filter) if isinstance(row_filter, str) else row_filter)

@@ -61,6 +61,21 @@ def noting(method: _Method) -> _Method:
     return cast(_Method, call)
 
 
+@contextmanager
+def as_ours() -> Iterator[None]:
+    """Raise an error of ours that a data source raised in a Python process of Spark's (the
+    driver's too, on a classic session) as itself, not as the AnalysisException around it."""
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except PySparkException as exc:
+        ours = recovered(exc)
+        if ours is None:
+            raise
+        raise ours from exc
+
+
 def recovered(failure: BaseException) -> SparkFlowError | None:
     """The error of ours `failure`'s text carries a note of, built again; else None."""
     text = str(failure)

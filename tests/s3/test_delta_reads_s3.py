@@ -1,12 +1,15 @@
-"""Time travel by timestamp on an object store: commit times come from the store's listing."""
+"""Reads on an object store: time travel by timestamp (commit times from the store's listing),
+errors of ours."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from pyspark.sql import SparkSession
 
 from spark_flow import delta, storage
+from spark_flow.errors import NotADeltaTableError
 
 
 def test_timestamp_as_of_follows_the_commit_objects_times(
@@ -28,3 +31,12 @@ def test_timestamp_as_of_follows_the_commit_objects_times(
     assert delta.read(spark, table, timestamp=second).count() == 5
     frame = spark.read.format("delta").option("timestampAsOf", second.isoformat())
     assert frame.load(table).count() == 5
+
+
+def test_a_read_of_no_table_in_the_bucket_raises_our_error(
+    spark: SparkSession, s3_bucket: str
+) -> None:
+    # The store's tables are read by the `delta` data source: its error came back wrapped in
+    # Spark's AnalysisException, and `except NotADeltaTableError` missed it.
+    with pytest.raises(NotADeltaTableError):
+        delta.read(spark, f"{s3_bucket}/nothing-here")
