@@ -79,7 +79,7 @@ def open_table(path: str, version: int | None = None) -> DeltaTable | None:
 
 def _open_at(path: str, location: str, version: int) -> DeltaTable:
     try:
-        return DeltaTable(location, version=version)
+        return DeltaTable(location, version=version, storage_options=storage.options(location))
     except (DeltaError, OSError) as exc:
         raise _unreadable_log(path, version, exc) from exc
 
