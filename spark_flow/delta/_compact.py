@@ -7,6 +7,7 @@ keeps a bin in one task), staged like any write; one commit swaps them (see `rs.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from spark_flow.delta import _log, _stats, rs
+from spark_flow.delta._files import as_instant_text, partition_text
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import OptimizeReport, WriteRequest
 from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
@@ -170,7 +172,7 @@ def _bins(
     partitions: dict[tuple[tuple[str, Any], ...], list[dict[str, Any]]] = {}
     for action in actions:
         values = tuple((c, action.get(f"partition.{c}")) for c in partition_by)
-        if wanted and any(str(dict(values)[c]) != v for c, v in wanted.items()):
+        if wanted and not _in_partition(dict(values), wanted):
             continue
         if action["size_bytes"] < target_file_size:
             partitions.setdefault(values, []).append(action)
@@ -188,6 +190,17 @@ def _bins(
             size += action["size_bytes"]
         bins.append(_Bin(values, tuple(current)))
     return [found for found in bins if len(found.files) > 1]
+
+
+def _in_partition(values: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
+    """Whether a file's typed partition `values` are those `wanted` (text, as in the log; an
+    instant in any spelling of it)."""
+    for column, text in wanted.items():
+        value = values[column]
+        instant = isinstance(value, dt.datetime) and value.tzinfo is not None
+        if partition_text(value) != (as_instant_text(text) if instant else text):
+            return False
+    return True
 
 
 def _rewritten(

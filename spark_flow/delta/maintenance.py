@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from spark_flow import storage
 from spark_flow.delta import _compact, _log
+from spark_flow.delta._files import partition_text
 from spark_flow.delta._types import OptimizeReport, VacuumReport
 from spark_flow.errors import InvalidArgumentError
 
@@ -102,10 +103,15 @@ def optimize(
             "Compaction merges at least two files; pass 2 or more.",
         )
     root = _root(path, "optimize rewrites files")
-    wanted = None if partition is None else {c: str(v) for c, v in partition.items()}
+    wanted = None if partition is None else {c: _text(v) for c, v in partition.items()}
     return _compact.compact(
         spark, path, root, wanted=wanted, target_file_size=target_file_size, min_files=min_files
     )
+
+
+def _text(value: object) -> str:
+    """A partition value given to `optimize`, spelled as the log spells it."""
+    return value if isinstance(value, str) else str(partition_text(value))
 
 
 def vacuum(

@@ -142,3 +142,20 @@ def test_dynamic_partition_overwrite_finds_a_timestamp_partition_by_its_instant(
     delta.write(again, tmp_delta_path, mode="overwrite", dynamic_partitions=True)
 
     assert sorted(r.id for r in delta.read(spark, tmp_delta_path).collect()) == [1, 7, 8]
+
+
+def test_optimize_of_one_timestamp_partition_finds_it_in_any_spelling(
+    tokyo: SparkSession, tmp_delta_path: str
+) -> None:
+    spark = tokyo
+    # As the log says it, then as the instant; the second round also takes the first's file.
+    for value, small_files in (("2024-01-31 10:00:00", 2), (INSTANTS[0], 3)):
+        for _ in range(2):
+            delta.write(_events(spark), tmp_delta_path, partition_by=["at"])
+
+        report = delta.optimize(spark, tmp_delta_path, partition={"at": value}, min_files=2)
+
+        assert (report.committed, report.files_removed, report.partitions) == (
+            True, small_files, 1
+        )  # fmt: skip
+    assert delta.read(spark, tmp_delta_path).count() == 12
