@@ -74,6 +74,7 @@ def mark_ready(
         InvalidArgumentError: `output` does not exist (nothing was committed to mark).
         StorageError: the output's store cannot be read or written from this process.
     """
+    storage.check_reachable(output)  # an unknown bucket is named, not taken for no output
     if not storage.exists(output):
         raise InvalidArgumentError(
             "output",

@@ -132,6 +132,16 @@ def test_waiting_for_a_marker_in_a_bucket_that_does_not_exist_fails_at_once(
     assert "bucket 'no-such-bucket' does not exist" in caught.value.cause
 
 
+def test_marking_an_output_in_a_bucket_that_does_not_exist_names_the_bucket(
+    s3_bucket: str,
+) -> None:
+    # Not "call mark_ready after the write": no write can ever create that output.
+    with pytest.raises(StorageError) as caught:
+        markers.mark_ready(MISSING, run_id="r1")
+
+    assert "bucket 'no-such-bucket' does not exist" in caught.value.cause
+
+
 def test_a_lock_in_a_bucket_that_does_not_exist_names_the_bucket(s3_bucket: str) -> None:
     lock = RunLock(RunState(MISSING).lock_folder("loader"), job="loader", renew=False)
 
