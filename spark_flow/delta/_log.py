@@ -14,6 +14,7 @@ it, is decided by the allow-lists of `_protocol`.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -108,7 +109,17 @@ def require_table(path: str, version: int | None = None) -> DeltaTable:
 
 
 def readable_table(path: str, version: int | None = None) -> DeltaTable:
-    """The table at `path` (at `version`), once the reader is known to read it right.
+    """The table at `path` (at `version`), once the reader is known to read it right; see
+    `readable_files`."""
+    return readable_files(path, version)[0]
+
+
+def readable_files(
+    path: str, version: int | None = None
+) -> tuple[DeltaTable, list[dict[str, Any]]]:
+    """The table at `path` (at `version`), once the reader is known to read it right, and its
+    add actions (`get_add_actions(flatten=True)` rows), listed once for both the check and
+    the caller's plan.
 
     The allow-list of `_protocol` decides on the reader version and features; the data files
     the log names are checked to exist (one listing), so a missing file is an error of ours
@@ -128,8 +139,9 @@ def readable_table(path: str, version: int | None = None) -> DeltaTable:
     refused = unreadable(protocol)
     if refused:
         raise _validate.unsupported(path, at, refused)
-    listed = pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist()
-    missing = _validate.missing_files(path, [data_file_uri(table.table_uri, p) for p in listed])
+    actions: list[dict[str, Any]] = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    uris = [data_file_uri(table.table_uri, action["path"]) for action in actions]
+    missing = _validate.missing_files(path, uris)
     if missing:
         raise InvalidDeltaLogError(
             path,
@@ -139,7 +151,7 @@ def readable_table(path: str, version: int | None = None) -> DeltaTable:
             "retention shorter than your readers, a manual delete), remove them from the log "
             "with delta-spark's FSCK REPAIR TABLE, or read a version from before they were added",
         )
-    return table
+    return table, actions
 
 
 def data_file_uri(table_uri: str, path: str) -> str:

@@ -125,7 +125,7 @@ def plan(
         time_zone: the session time zone Spark reads the predicate's timestamps in (None:
             this process's).
     """
-    table = _log.readable_table(path, version)
+    table, actions = _log.readable_files(path, version)
     schema_json = _schema_json(table)
     logical = _strip_metadata(StructType.fromJson(schema_json))
     partition_columns = tuple(table.metadata().partition_columns)
@@ -137,8 +137,7 @@ def plan(
             if f.name not in partition_columns
         ]
     )
-    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-    kept = _kept_files(table, predicate, time_zone)
+    kept = _kept_files(table, schema_json, predicate, time_zone)
     deleted = _deleted_rows(table)
     files = []
     for action in actions:
@@ -208,11 +207,13 @@ def _loose(key: str) -> str:
     return key
 
 
-def _kept_files(table: DeltaTable, predicate: str | None, time_zone: str | None) -> set[str] | None:
+def _kept_files(
+    table: DeltaTable, schema_json: dict[str, Any], predicate: str | None, time_zone: str | None
+) -> set[str] | None:
     """The files that may hold rows matching `predicate`, or None (keep all)."""
     if predicate is None:
         return None
-    if not _read_alike(predicate, table, time_zone):
+    if not _read_alike(predicate, schema_json, time_zone):
         log.info("no file skipping for %r on %s: delta-rs would read the predicate otherwise",
                  predicate, table.table_uri)  # fmt: skip
         return None
@@ -227,7 +228,7 @@ def _kept_files(table: DeltaTable, predicate: str | None, time_zone: str | None)
         return None
 
 
-def _read_alike(predicate: str, table: DeltaTable, time_zone: str | None) -> bool:
+def _read_alike(predicate: str, schema_json: dict[str, Any], time_zone: str | None) -> bool:
     """Whether delta-rs (DataFusion's SQL) reads `predicate` as Spark does; skipping by a
     predicate read otherwise drops files holding matching rows.
 
@@ -240,9 +241,9 @@ def _read_alike(predicate: str, table: DeltaTable, time_zone: str | None) -> boo
     """
     if "\\" in predicate:
         return False
-    if not _time_travel.is_utc(time_zone) and _mentions_instants(predicate, table):
+    if not _time_travel.is_utc(time_zone) and _mentions_instants(predicate, schema_json):
         return False
-    if "decimal" not in table.schema().to_json():
+    if "decimal" not in json.dumps(schema_json):  # at any depth, array elements included
         return True
     outside_quotes = _QUOTED.sub(" ", predicate)
     return all(
@@ -251,42 +252,39 @@ def _read_alike(predicate: str, table: DeltaTable, time_zone: str | None) -> boo
     )
 
 
-def _narrow_decimals(node: Any) -> Iterator[str]:
+def _fields(node: Any) -> Iterator[dict[str, Any]]:
+    """Every field of a schema's JSON, nested ones (in structs, arrays, maps) included."""
+    if isinstance(node, dict):
+        if "name" in node and "type" in node:
+            yield node
+        for value in node.values():
+            yield from _fields(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _fields(value)
+
+
+def _narrow_decimals(schema_json: dict[str, Any]) -> Iterator[str]:
     """Fields whose `delta.typeChanges` widened a byte or short to a decimal(p, s) with
     p - s < 10: Delta allows it (3 and 5 integer digits suffice), Spark reads an INT32 column
     as a decimal only with 10."""
-    if isinstance(node, dict):
+    for node in _fields(schema_json):
         changes = (node.get("metadata") or {}).get(_TYPE_CHANGES) or []
         for change in changes if isinstance(changes, list) else []:
             to = _DECIMAL.fullmatch(str(change.get("toType", "")))
             digits = _INT32_DIGITS if to is None else int(to.group(1)) - int(to.group(2))
             if change.get("fromType") in {"byte", "short"} and digits < _INT32_DIGITS:
-                yield str(node.get("name", "?"))
-        for value in node.values():
-            yield from _narrow_decimals(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _narrow_decimals(value)
+                yield str(node["name"])
 
 
-def _mentions_instants(predicate: str, table: DeltaTable) -> bool:
+def _mentions_instants(predicate: str, schema_json: dict[str, Any]) -> bool:
     """Whether `predicate` names a TIMESTAMP (with time zone) field of the table, at any depth."""
     outside_strings = _STRING.sub(" ", predicate)
     return any(
-        re.search(rf"(?<!\w)`?{re.escape(name)}`?(?!\w)", outside_strings, re.IGNORECASE)
-        for name in _instant_fields(_schema_json(table))
+        re.search(rf"(?<!\w)`?{re.escape(f['name'])}`?(?!\w)", outside_strings, re.IGNORECASE)
+        for f in _fields(schema_json)
+        if f["type"] == "timestamp"
     )
-
-
-def _instant_fields(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        if node.get("type") == "timestamp" and "name" in node:
-            yield node["name"]
-        for value in node.values():
-            yield from _instant_fields(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _instant_fields(value)
 
 
 def _deleted_rows(table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:
