@@ -53,13 +53,26 @@ class WriteRequest:
         if self.app_id is not None and not self.app_id.strip():
             raise InvalidArgumentError("app_id", "it is empty", "Name the writing job.")
         self._check_replace_where()
-        self._check_overwrite_schema()
-        self._check_dynamic_partitions()
-        if not isinstance(self.optimize_write, bool):
-            raise InvalidArgumentError(
-                "optimize_write",
-                f"expected True or False, got {self.optimize_write!r}",
-                "Pass optimize_write=True to write few, larger files.",
+        for name, value, use in (
+            ("optimize_write", self.optimize_write, "to write few, larger files"),
+            ("overwrite_schema", self.overwrite_schema, "to replace the table's schema"),
+            ("dynamic_partitions", self.dynamic_partitions, "to replace the data's partitions"),
+        ):
+            if not isinstance(value, bool):
+                raise InvalidArgumentError(
+                    name, f"expected True or False, got {value!r}", f"Pass {name}=True {use}."
+                )
+        if self.overwrite_schema:
+            self._check_whole_overwrite(
+                "overwrite_schema",
+                "the schema of the whole table, which {} does not replace",
+                "Pass mode='overwrite' without replace_where, or add columns with merge_schema.",
+            )
+        if self.dynamic_partitions:
+            self._check_whole_overwrite(
+                "dynamic_partitions",
+                "the partitions the data has rows in, which {} does not",
+                "Pass mode='overwrite' without replace_where.",
             )
         version = self.txn_version
         if version is None:
@@ -91,47 +104,19 @@ class WriteRequest:
                 "replace_where", "it is empty", "Name the partition values to replace."
             )
 
-    def _check_overwrite_schema(self) -> None:
-        if not self.overwrite_schema:
-            return
-        if self.overwrite_schema is not True:
-            raise InvalidArgumentError(
-                "overwrite_schema",
-                f"expected True or False, got {self.overwrite_schema!r}",
-                "Pass overwrite_schema=True to replace the table's schema.",
-            )
-        partial = [
-            name
-            for name, given in (
+    def _check_whole_overwrite(self, name: str, replaces: str, fix: str) -> None:
+        """`name` needs an overwrite that no other option narrows."""
+        narrower = [
+            other
+            for other, given in (
                 ("replace_where", self.replace_where is not None),
                 ("dynamic_partitions", self.dynamic_partitions),
             )
-            if given
+            if given and other != name
         ]
-        if self.mode != "overwrite" or partial:
-            what = partial[0] if partial else f"mode={self.mode!r}"
-            raise InvalidArgumentError(
-                "overwrite_schema",
-                f"it replaces the schema of the whole table, which {what} does not replace",
-                "Pass mode='overwrite' without replace_where, or add columns with merge_schema.",
-            )
-
-    def _check_dynamic_partitions(self) -> None:
-        if self.dynamic_partitions is False:
-            return
-        if self.dynamic_partitions is not True:
-            raise InvalidArgumentError(
-                "dynamic_partitions",
-                f"expected True or False, got {self.dynamic_partitions!r}",
-                "Pass dynamic_partitions=True to replace the partitions the data has rows in.",
-            )
-        if self.mode != "overwrite" or self.replace_where is not None:
-            what = "replace_where" if self.replace_where is not None else f"mode={self.mode!r}"
-            raise InvalidArgumentError(
-                "dynamic_partitions",
-                f"it replaces the partitions the data has rows in, which {what} does not",
-                "Pass mode='overwrite' without replace_where.",
-            )
+        if self.mode != "overwrite" or narrower:
+            what = narrower[0] if narrower else f"mode={self.mode!r}"
+            raise InvalidArgumentError(name, "it replaces " + replaces.format(what), fix)
 
     def skip_reason(self, last_version: int | None) -> str | None:
         """Why this write must not run, given the table's last version for our app id."""
