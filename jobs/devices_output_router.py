@@ -134,7 +134,7 @@ def sniff_schema(folder: str) -> StructType | None:
             for line in lines:
                 looked += 1
                 if looked > SNIFFED_LINES:
-                    break
+                    return None  # not another file opened past the limit
                 fields = _record(line)
                 if fields:
                     return StructType([StructField(name, StringType()) for name in fields])

@@ -388,7 +388,7 @@ def _in_cli_words(run: RunOutcome, advice: Mapping[type[SparkFlowError], str]) -
     exc, text = run.exception, _advice(advice, run.exception)
     if not isinstance(exc, SparkFlowError) or text is None:
         return run
-    told = exc.told(text)
+    told = " ".join(exc.told(text).split())  # one line, as in the table and the report
     return replace(run, error=told) if run.error else replace(run, reason=told)
 
 

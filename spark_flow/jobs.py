@@ -372,7 +372,8 @@ def _failure(
     error = one_line(exc)
     extra = advice(exc) if advice is not None else None
     if extra:
-        error = exc.told(extra) if isinstance(exc, SparkFlowError) else f"{error} {extra}"
+        told = exc.told(extra) if isinstance(exc, SparkFlowError) else f"{error} {extra}"
+        error = " ".join(told.split())  # one line, as the report and stderr hold it
     if not isinstance(exc, SparkFlowError):  # Spark's and Python's: where it broke is news
         log.exception("%s failed", job)
     sys.stderr.write(f"{job}: {error}\n")

@@ -131,6 +131,8 @@ def wait_until_ready(
         )
     path = marker_path(output, logical_date)
     started = time.monotonic()
+    # A bucket that does not exist holds no marker still to come: say so now, not at timeout.
+    storage.check_reachable(output)
     while True:
         marker = _read(path)  # one file per logical date: another date's marker is elsewhere
         if marker is not None:

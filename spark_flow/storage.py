@@ -169,11 +169,8 @@ def list_files(path: str, *, recursive: bool = False) -> list[str]:
 def read_text(path: str) -> str | None:
     """The text of the file at `path` (a marker, a manifest, a commit), or None when there is none.
 
-    Raises:
-        StorageError: the store cannot be used (`check_reachable`): a bucket that does not
-            exist holds no file still to come, so waiting for one there would never end.
+    Callers check the store once per operation (`check_reachable`), not per file read.
     """
-    check_reachable(path)
     data = read_bytes(path)
     return None if data is None else data.decode()
 
@@ -307,6 +304,7 @@ def check_reachable(path: str) -> None:
         # lacks; a bucket that is not there answers 404, and the work itself (a GET, a listing
         # of the prefix) says whether these credentials are refused, and why.
         log.debug("could not ask whether bucket %r exists: %s", bucket, exc)
+        _reached.add((bucket, settings))  # asked once: the work itself says the rest
         return
     if info.type == FileType.NotFound:
         where = settings.endpoint or "AWS"
