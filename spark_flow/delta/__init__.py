@@ -371,17 +371,16 @@ def read(
         when = _time_travel.parse(
             timestamp, time_zone=spark.conf.get(_read_spark.SESSION_TIME_ZONE, None)
         )
-    connector = backend(spark) == "jvm"
-    if connector or is_connect(spark):
-        # format("delta"): on Connect the server reads the log (the `delta` data source there)
-        frame = jvm.read(spark, path, version, None if when is None else when.isoformat())
-        if not connector:  # our data source on the server: analysed now, so a table it
-            with _connect.on_server():  # refuses is refused here, with our typed error
-                frame.schema  # noqa: B018  (the analysis is the point)
-        return frame if filter is None else frame.where(filter)
-    if when is not None:
-        version = _time_travel.version_at(path, when)
-    return _read_spark.read(spark, path, version, filter)
+    as_of = None if when is None else when.isoformat()
+    if backend(spark) == "jvm":
+        frame = jvm.read(spark, path, version, as_of)
+    elif is_connect(spark):  # the server reads the log, through the `delta` data source there
+        frame = _connect.read(spark, path, version=version, timestamp=as_of)
+    else:
+        if when is not None:
+            version = _time_travel.version_at(path, when)
+        return _read_spark.read(spark, path, version, filter)
+    return frame if filter is None else frame.where(filter)
 
 
 def table_info(path: str) -> TableInfo | None:

@@ -20,14 +20,14 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from pyspark.sql.datasource import DataSource, DataSourceReader
 
 from spark_flow import storage
-from spark_flow.delta import _log
+from spark_flow.delta import _log, jvm
 from spark_flow.delta._remote_errors import as_ours, noting
 from spark_flow.delta._source_options import (
     PARTITION_BY_OPTION,
@@ -160,6 +160,7 @@ def read_log(
 def write(df: DataFrame, request: WriteRequest) -> WriteResult:
     """Write `df` through the server's `delta` data source; see the module docstring."""
     spark = df.sparkSession
+    request = replace(request, path=storage.absolute(request.path))  # see read()
     before = read_log(spark, request.path, app_id=request.app_id)
     reason = request.skip_reason(before.txn_version)
     if reason is not None:
@@ -193,6 +194,22 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
         return WriteResult(False, after.table_version, skipped_reason=reason)
     log.info("the server committed %s version %s", request.path, after.commit_version)
     return WriteResult(True, after.commit_version, rows_written=after.rows, files=after.files)
+
+
+def read(
+    spark: SparkSession, path: str, *, version: int | None, timestamp: str | None
+) -> DataFrame:
+    """`format("delta")` on the server, analysed at once: a table our data source refuses is
+    refused here, with our typed error.
+
+    A local `path` is made absolute here: it is the client's, and the server's Python workers
+    run in a session folder of Spark's (deleted with the session), where a relative path would
+    find no table, or write one nobody finds again.
+    """
+    frame = jvm.read(spark, storage.absolute(path), version, timestamp)
+    with on_server():
+        frame.schema  # noqa: B018  (the analysis is the point)
+    return frame
 
 
 @contextmanager

@@ -123,3 +123,20 @@ def test_time_travel_by_timestamp_is_resolved_on_the_server(
     # 12:00 in Paris is 11:00 UTC: after version 0, long before version 1.
     assert delta.read(connect_spark, table, timestamp="2024-01-31T12:00:00+01:00").count() == 3
     assert delta.read(connect_spark, table).count() == 7
+
+
+def test_a_relative_path_is_the_clients_not_the_servers(
+    connect_spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server's Python workers run in a session folder of Spark's, deleted with the session:
+    # a table written there would be lost, and the client's log reads would never find it.
+    monkeypatch.chdir(tmp_path)
+
+    written = delta.write(devices(connect_spark), "devices", app_id="loader", txn_version=1)
+
+    assert written.committed
+    assert (tmp_path / "devices" / "_delta_log").is_dir()
+    assert delta.transaction_version("devices", "loader") == 1
+    assert delta.read(connect_spark, "devices").count() == 10
+    assert not delta.write(devices(connect_spark), "devices", app_id="loader",
+                           txn_version=1).committed  # fmt: skip
