@@ -132,7 +132,9 @@ def read_files(
         raise UnknownValueError("format", format, FORMATS)
     options = dict(options or {})
     if spark_reads(spark, path):
-        return spark.read.format(format).schema(schema).options(**options).load(path)
+        # A local path means this process's, not a Spark Connect server's working folder.
+        location = storage.absolute(path)
+        return spark.read.format(format).schema(schema).options(**options).load(location)
     if format == "json":
         _check_json_schema(schema)
     files = _relative_files(path)

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from spark_flow import delta
+from spark_flow import delta, storage
 from spark_flow.errors import InvalidArgumentError
 
 COMPLETENESS_DIR = "_spark_flow_completeness"
@@ -86,10 +86,13 @@ def read_partitions(
             f"none of the {len(listing.expected)} expected partitions under {listing.root} exists",
             "Wait for the producer, or check the root and the partition names.",
         )
-    reader = spark.read.format(format).option("basePath", listing.root).options(**(options or {}))
+    # Listed in this process: absolute here, or a Spark Connect server would resolve a relative
+    # root against its own working folder and read other files, or none.
+    root = storage.absolute(listing.root)
+    reader = spark.read.format(format).option("basePath", root).options(**(options or {}))
     if schema is not None:
         reader = reader.schema(schema)
-    paths = [str(Path(listing.root) / p) for p in listing.present]
+    paths = [str(Path(root) / p) for p in listing.present]
     df: DataFrame = reader.load(paths)
     return df
 

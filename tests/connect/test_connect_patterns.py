@@ -14,6 +14,7 @@ from spark_flow import delta
 from spark_flow.errors import StepFailedError
 from spark_flow.fan_in import FanIn, PartitionParents, TaskParents, list_partitions, read_partitions
 from spark_flow.fan_out import Branch, ExclusiveChoice, ParallelSplit, route_by_date
+from spark_flow.files import read_files
 from spark_flow.generate import DEVICE_SCHEMA, generate_devices, generate_visits
 from spark_flow.markers import mark_ready, read_ready, wait_until_ready
 from spark_flow.outputs import output_writer
@@ -90,6 +91,22 @@ def test_fan_in_of_tasks_and_of_partitions(connect_spark: SparkSession, tmp_path
     assert len(report.missing) == 1  # hour 03
     assert report.data is not None
     assert report.data.count() == 46
+
+
+def test_inputs_found_under_a_relative_path_are_read_from_there(
+    connect_spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Listed here, read by the server: both must mean the client's folder, not the server's.
+    monkeypatch.chdir(tmp_path)
+    generate_visits(Path("visits"), date="2024-01-01", rows_per_hour=2)
+    generate_devices(Path("devices"), rows=7, seed=2)
+    listing = list_partitions("visits", [{"date": "2024-01-01", "hour": "05"}])
+
+    visits = read_partitions(connect_spark, listing, format="json")
+    landed = read_files(connect_spark, "devices", format="json", schema=DEVICE_SCHEMA)
+
+    assert visits.count() == 2
+    assert landed.count() == 7
 
 
 def test_a_parallel_split_writes_each_branch_once(
