@@ -159,19 +159,21 @@ class InvalidDeltaLogError(SparkFlowError, ValueError):
 class StorageError(SparkFlowError):
     """A store could not be read or written from this process (credentials, network, scheme).
 
-    `cause` is the store client's own message (deltalake's or pyarrow's).
+    `cause` is the store client's own message (deltalake's or pyarrow's); `where` is what
+    tried to reach the store: this process, or a Spark Connect server's Python processes.
     """
 
-    def __init__(self, path: str, action: str, cause: str) -> None:
-        super().__init__(path, action, cause)
+    def __init__(self, path: str, action: str, cause: str, where: str = "this process") -> None:
+        super().__init__(path, action, cause, where)
         self.path = path
         self.action = action
         self.cause = cause
+        self.where = where
 
     def __str__(self) -> str:
         return _sentences(
             f"could not {self.action} {self.path!r}: {self.cause}",
-            "Check the path, and that this process reaches the store with credentials for it: "
+            f"Check the path, and that {self.where} reaches the store with credentials for it: "
             "deltalake and pyarrow take them from the environment (AWS_*, GOOGLE_*, AZURE_* "
             "variables, instance profiles).",
         )

@@ -35,7 +35,7 @@ from spark_flow.delta._source_options import (
     REPLACE_WHERE_OPTION,
 )
 from spark_flow.delta._types import WriteRequest, WriteResult
-from spark_flow.errors import ConnectServerError
+from spark_flow.errors import ConnectServerError, StorageError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 
 LOG_SOURCE = "spark_flow_delta_log"
 WRITE_ID_OPTION = "spark_flow.writeId"
+_SERVER = (
+    "the Spark Connect server (its Python processes, with the environment it was started with, "
+    "not this client's)"
+)
 _LOG_SCHEMA = (
     "table_version BIGINT, txn_version BIGINT, commit_version BIGINT, rows BIGINT, "
     "files ARRAY<STRING>"
@@ -214,13 +218,16 @@ def read(
 
 @contextmanager
 def on_server() -> Iterator[None]:
-    """Raise the errors of ours the server raised as themselves, and rephrase a server whose
-    Python workers cannot import spark_flow: say what to install."""
+    """Raise the errors of ours the server raised as themselves (a store it cannot reach is the
+    server's to fix, not this client's), and rephrase a server whose Python workers cannot
+    import spark_flow: say what to install."""
     from pyspark.errors import PySparkException
 
     try:
         with as_ours():
             yield
+    except StorageError as exc:  # the server's Python processes could not reach the store
+        raise StorageError(exc.path, exc.action, exc.cause, _SERVER) from exc
     except PySparkException as exc:
         if "No module named 'spark_flow" not in str(exc):  # the package or one of its modules
             raise

@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
-from spark_flow.errors import NotADeltaTableError, UnsupportedDeltaFeatureError
+from spark_flow.errors import NotADeltaTableError, StorageError, UnsupportedDeltaFeatureError
 
 
 def devices(spark: SparkSession, n: int = 10):  # type: ignore[no-untyped-def]
@@ -140,3 +140,16 @@ def test_a_relative_path_is_the_clients_not_the_servers(
     assert delta.read(connect_spark, "devices").count() == 10
     assert not delta.write(devices(connect_spark), "devices", app_id="loader",
                            txn_version=1).committed  # fmt: skip
+
+
+def test_a_store_the_server_cannot_reach_is_the_servers_to_fix(
+    connect_spark: SparkSession,
+) -> None:
+    # The server's Python processes open the table, with the environment the server started
+    # with: advice about this client's credentials would send the user the wrong way.
+    with pytest.raises(StorageError) as failed:
+        delta.write(devices(connect_spark), "gs://spark-flow-no-such-bucket/devices")
+
+    assert failed.value.path == "gs://spark-flow-no-such-bucket/devices"
+    assert "Spark Connect server" in failed.value.where
+    assert "this process" not in str(failed.value)
