@@ -10,9 +10,11 @@ case-insensitively.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
+from spark_flow import storage
 from spark_flow.delta import _time_travel
 from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
 
@@ -25,6 +27,7 @@ PARTITION_OVERWRITE_OPTION = "partitionOverwriteMode"
 """`dynamic`: an overwrite replaces the partitions the data has rows in (Spark's option)."""
 TIME_ZONE_OPTION = "spark_flow.timeZone"
 """The session time zone a zoneless `timestampAsOf` is read in (set by `delta.read`)."""
+_ARTIFACT_UUID = "SPARK_JOB_ARTIFACT_UUID"
 _CHANGE_FEED = ("readChangeFeed", "readChangeData")
 _CHANGE_RANGE = ("startingVersion", "startingTimestamp", "endingVersion", "endingTimestamp")
 # replaceWhere as this source can apply it: partition columns equal to literals, ANDed.
@@ -36,6 +39,13 @@ _TERM = re.compile(
 
 
 def path_of(options: Any) -> str:
+    """The table location, refused where it could not mean what its writer meant.
+
+    Raises:
+        InvalidArgumentError: no location, or a relative one on a Spark Connect server, whose
+            Python processes run in a folder of the session's own (deleted with the session):
+            a table written there would be lost, and one read there is never the user's.
+    """
     path = options.get("path")
     if not path:
         raise InvalidArgumentError(
@@ -44,7 +54,24 @@ def path_of(options: Any) -> str:
             "from a catalog table created USING delta)",
             "Call .load(path) / .save(path), or spark_flow.delta.read / write.",
         )
-    return str(path)
+    path = str(path)
+    relative = storage.is_local(path) and not path.startswith("file:") and not os.path.isabs(path)
+    if relative and _in_session_folder():
+        raise InvalidArgumentError(
+            "path",
+            f"{path!r} is relative, and the server resolves it in a folder of the Spark Connect "
+            "session's own, deleted with the session",
+            "Pass an absolute path or a URI; spark_flow.delta.read and write make a local path "
+            "absolute in the client.",
+        )
+    return path
+
+
+def _in_session_folder() -> bool:
+    """True in a Python process Spark runs for a Spark Connect session: in the folder of the
+    session's artifacts, named by the uuid Spark sets in SPARK_JOB_ARTIFACT_UUID."""
+    session = os.environ.get(_ARTIFACT_UUID)
+    return bool(session) and os.path.basename(os.getcwd()) == session
 
 
 def int_option(options: Any, name: str) -> int | None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
@@ -153,3 +154,19 @@ def test_a_store_the_server_cannot_reach_is_the_servers_to_fix(
     assert failed.value.path == "gs://spark-flow-no-such-bucket/devices"
     assert "Spark Connect server" in failed.value.where
     assert "this process" not in str(failed.value)
+
+
+def test_format_delta_refuses_a_path_the_server_would_resolve_in_its_session_folder(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    # Spark hands the data source the path as given; its Python processes run in a folder of
+    # the Connect session's own, deleted with it: the table would be lost, silently.
+    writer = devices(connect_spark).write.format("delta").mode("append")
+
+    with pytest.raises(PySparkException, match=r"relative.*Spark Connect session"):
+        writer.save("devices")
+    with pytest.raises(PySparkException, match=r"relative.*Spark Connect session"):
+        connect_spark.read.format("delta").load("devices").schema  # noqa: B018
+
+    writer.save(str(tmp_path / "devices"))  # an absolute one is written where it says
+    assert delta.table_info(str(tmp_path / "devices")).version == 0  # type: ignore[union-attr]
