@@ -375,7 +375,8 @@ def read(
     if backend(spark) == "jvm":
         frame = jvm.read(spark, path, version, as_of)
     elif is_connect(spark):  # the server reads the log, through the `delta` data source there
-        frame = _connect.read(spark, path, version=version, timestamp=as_of)
+        predicate = filter if isinstance(filter, str) else None
+        frame = _connect.read(spark, path, version=version, timestamp=as_of, predicate=predicate)
     else:
         if when is not None:
             version = _time_travel.version_at(path, when)

@@ -27,12 +27,14 @@ from urllib.parse import unquote
 from pyspark.sql.datasource import DataSource, DataSourceReader
 
 from spark_flow import storage
-from spark_flow.delta import _log, jvm
+from spark_flow.delta import _log
+from spark_flow.delta._read_spark import FILTER_OPTION, SESSION_TIME_ZONE
 from spark_flow.delta._remote_errors import as_ours, noting
 from spark_flow.delta._source_options import (
     PARTITION_BY_OPTION,
     PARTITION_OVERWRITE_OPTION,
     REPLACE_WHERE_OPTION,
+    TIME_ZONE_OPTION,
 )
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import ConnectServerError, StorageError
@@ -201,16 +203,30 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
 
 
 def read(
-    spark: SparkSession, path: str, *, version: int | None, timestamp: str | None
+    spark: SparkSession,
+    path: str,
+    *,
+    version: int | None,
+    timestamp: str | None,
+    predicate: str | None,
 ) -> DataFrame:
     """`format("delta")` on the server, analysed at once: a table our data source refuses is
-    refused here, with our typed error.
+    refused here, with our typed error. The server skips the files whose partition values or
+    statistics prove that no row matches `predicate` (SQL); the caller filters the rows.
 
     A local `path` is made absolute here: it is the client's, and the server's Python workers
     run in a session folder of Spark's (deleted with the session), where a relative path would
     find no table, or write one nobody finds again.
     """
-    frame = jvm.read(spark, storage.absolute(path), version, timestamp)
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    if timestamp is not None:
+        reader = reader.option("timestampAsOf", timestamp)
+    if predicate is not None:  # its zoneless timestamps are in the session's zone, as Spark's
+        reader = reader.option(FILTER_OPTION, predicate)
+        reader = reader.option(TIME_ZONE_OPTION, spark.conf.get(SESSION_TIME_ZONE))
+    frame = reader.load(storage.absolute(path))
     with on_server():
         frame.schema  # noqa: B018  (the analysis is the point)
     return frame

@@ -170,3 +170,16 @@ def test_format_delta_refuses_a_path_the_server_would_resolve_in_its_session_fol
 
     writer.save(str(tmp_path / "devices"))  # an absolute one is written where it says
     assert delta.table_info(str(tmp_path / "devices")).version == 0  # type: ignore[union-attr]
+
+
+def test_a_filter_skips_files_on_the_server_too(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    table = tmp_path / "by_type"
+    delta.write(devices(connect_spark), str(table), partition_by=["type"])
+    for file in (table / "type=tablet").glob("*.parquet"):
+        file.write_bytes(b"not parquet")  # read only if the filter does not skip it
+
+    phones = delta.read(connect_spark, str(table), filter="type = 'phone'")
+
+    assert phones.count() == 5
