@@ -343,7 +343,10 @@ class Validation:
         replayed = (
             app_id is not None
             and txn_version is not None
-            and delta.already_committed(target, app_id=app_id, txn_version=txn_version) is not None
+            and delta.already_committed(
+                target, app_id=app_id, txn_version=txn_version, spark=classified.sparkSession
+            )
+            is not None
         )
         tally = Tally(self)
         rejected_rows = self.rejected if replayed else tally.rejected(QUARANTINE)

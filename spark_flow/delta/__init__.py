@@ -419,19 +419,25 @@ def transaction_version(path: str, app_id: str) -> int | None:
     return _log.require_table(path).transaction_version(app_id)
 
 
-def already_committed(path: str, *, app_id: str, txn_version: int) -> str | None:
+def already_committed(
+    path: str, *, app_id: str, txn_version: int, spark: SparkSession | None = None
+) -> str | None:
     """Why `(app_id, txn_version)` is already in the log of the table at `path`, or None.
 
     A write of it would be skipped: `app_id` committed this txn version or a higher one. None
-    also where no table exists yet. Reads only the log (no Spark session).
+    also where no table exists yet. Reads only the log: in this process without `spark`;
+    with a Spark Connect session on the delta-rs backend, on the server (one small Spark job),
+    which reaches the table where this client may not.
 
     Raises:
         InvalidArgumentError: an empty `app_id`, or `txn_version` is not an integer >= 0.
-        StorageError: the log cannot be read from this process.
+        StorageError: the log cannot be read from this process (or from the server).
 
     Example:
         >>> already_committed("data/devices", app_id="devices-loader", txn_version=1)
         "txnAppId='devices-loader' already committed txnVersion=3 >= 1"
     """
     request = WriteRequest(path, app_id=app_id, txn_version=txn_version)
+    if spark is not None and is_connect(spark) and backend(spark) == "delta-rs":
+        return request.skip_reason(_connect.read_log(spark, path, app_id=app_id).txn_version)
     return _log.committed(_log.open_table(path), request)

@@ -152,7 +152,8 @@ def read_log(
     after: int | None = None,
 ) -> LogAnswer:
     """Ask the server what the log of the table at `path` says (one small Spark job)."""
-    reader = spark.read.format(LOG_SOURCE).option("path", path)
+    location = storage.absolute(path) if path else path  # see read(); "" asks about no table
+    reader = spark.read.format(LOG_SOURCE).option("path", location)
     for key, value in (("appId", app_id), ("writeId", write_id), ("after", after)):
         if value is not None:
             reader = reader.option(key, str(value))

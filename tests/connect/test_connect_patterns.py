@@ -20,6 +20,7 @@ from spark_flow.markers import mark_ready, read_ready, wait_until_ready
 from spark_flow.outputs import output_writer
 from spark_flow.sequence import LocalSequencer, sql_step, step
 from spark_flow.testing import assert_df_equal, read_output
+from spark_flow.validation import Rule, Validation
 
 
 def devices(spark: SparkSession, folder: Path, rows: int = 20) -> DataFrame:
@@ -174,3 +175,25 @@ def test_a_streaming_split_restarted_after_a_failed_branch_writes_every_row_once
         table = str(tmp_path / name)
         assert delta.read(connect_spark, table).count() == expected.total()
         assert delta.transaction_version(table, f"d.{name}") == 2
+
+
+def test_a_validated_write_asks_the_server_whether_its_batch_is_committed(
+    connect_spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spark_flow.delta import _log
+    from spark_flow.errors import StorageError
+
+    def unreachable(path: str) -> None:
+        raise StorageError(path, "read the Delta log of", "no credentials in this client")
+
+    # The client cannot read the tables (Databricks: the server holds the credentials).
+    monkeypatch.setattr(_log, "open_table", unreachable)
+    rules = Validation([Rule("long_type", "length(type) > 3")])
+    raw = devices(connect_spark, tmp_path / "in")
+
+    first = rules.write(raw, str(tmp_path / "out"), app_id="v", txn_version=1)
+    again = rules.write(raw, str(tmp_path / "out"), app_id="v", txn_version=1)
+
+    assert first.accounting.rows_read == 20
+    assert (first.output.committed, first.quarantine.committed) == (True, True)
+    assert (again.output.committed, again.quarantine.committed) == (False, False)
