@@ -236,6 +236,22 @@ def test_a_triggered_job_s_bad_argument_exits_2_before_the_first_job_runs(
 
 
 @pytest.mark.usefixtures("no_spark")
+def test_the_aggregator_waits_for_its_input_before_spark_starts(
+    places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--input", places["out"], "--output", places["out2"],
+            "--wait-timeout", "0", "--poke-interval", "0.1"]  # fmt: skip
+
+    exit_code = load("devices_aggregator").main(argv)
+
+    assert exit_code == 1  # the run failed (a report), not its arguments
+    output = capsys.readouterr()
+    assert '"status": "failed"' in output.out
+    assert "--input" in output.err
+    assert "found no marker" in output.err
+
+
+@pytest.mark.usefixtures("no_spark")
 def test_a_backfill_checks_every_date_s_input_before_the_first_run(
     places: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
