@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from spark_flow import storage
 from spark_flow._common import check_name
-from spark_flow.delta import MAX_TXN_VERSION
+from spark_flow.delta import check_txn_version
 from spark_flow.errors import InvalidArgumentError, StorageError, _sentences
 from spark_flow.runners.dates import parse_date
 
@@ -147,10 +147,10 @@ def batch_id(value: str) -> int:
     """A batch id, Delta's txn version: an integer >= 0 in digits 0-9 that fits a long."""
     fix = "Pass the batch number in digits 0-9, e.g. the run date as YYYYMMDD."
     number = _number(int, value, lambda n: n >= 0, "an integer >= 0", fix)
-    if number > MAX_TXN_VERSION:
-        raise Refused(
-            f"expected at most {MAX_TXN_VERSION} (Delta stores it as a long), got {value!r}", fix
-        )
+    try:
+        check_txn_version(number)
+    except InvalidArgumentError as exc:  # only the bound is left to break
+        raise Refused(exc.problem, fix) from None
     return number
 
 

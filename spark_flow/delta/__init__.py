@@ -37,7 +37,6 @@ from spark_flow.delta._routed import RoutedTable, RoutedWrite
 from spark_flow.delta._time_travel import AsOf
 from spark_flow.delta._types import (
     BACKENDS,
-    MAX_TXN_VERSION,
     Backend,
     Mode,
     OptimizeReport,
@@ -45,6 +44,7 @@ from spark_flow.delta._types import (
     VacuumReport,
     WriteRequest,
     WriteResult,
+    check_txn_version,
 )
 from spark_flow.delta.maintenance import optimize, vacuum
 from spark_flow.errors import InvalidArgumentError, UnknownValueError
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
-    "MAX_TXN_VERSION",
     "AsOf",
     "Backend",
     "Mode",
@@ -65,6 +64,7 @@ __all__ = [
     "WriteResult",
     "already_committed",
     "backend",
+    "check_txn_version",
     "enable_delta",
     "optimize",
     "read",
