@@ -291,7 +291,7 @@ def separate_locations(*arguments: str) -> Check:
             value = getattr(args, argument.lstrip("-").replace("-", "_"), None)
             if not isinstance(value, str):
                 continue
-            here = _comparable(value)
+            here = storage.comparable(value)
             for other, other_value, there in seen:
                 relation = _relation(here, there)
                 if relation:
@@ -304,13 +304,6 @@ def separate_locations(*arguments: str) -> Check:
             seen.append((argument, value, here))
 
     return check
-
-
-def _comparable(value: str) -> str:
-    # Local paths as the filesystem resolves them (`./in/`, a symlink to it); store URIs as given.
-    if storage.is_local(value):
-        return os.path.realpath(storage.absolute(value))
-    return value.rstrip("/")
 
 
 def _relation(here: str, there: str) -> str | None:

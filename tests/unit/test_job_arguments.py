@@ -28,6 +28,7 @@ from spark_flow.arguments import (
     positive_int,
     positive_seconds,
     seconds,
+    separate_locations,
 )
 from spark_flow.errors import InvalidArgumentError, StorageError
 from spark_flow.jobs import available_jobs, load
@@ -401,6 +402,32 @@ def test_iso_date_and_locations_keep_the_value_as_given(places: dict[str, str]) 
     assert existing_input(f"file://{places['in']}") == f"file://{places['in']}"
     assert folder_location(places["missing"]) == places["missing"]
     assert folder_location("s3://bucket/never/looked/up") == "s3://bucket/never/looked/up"
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "relation"),
+    [
+        ("s3a://bucket/in", "S3://bucket/in/", "is the same location"),
+        ("s3://bucket/in", "s3n://bucket/in/out", "lies inside it"),
+        ("gcs://bucket/in/deeper", "gs://bucket/in", "holds it"),
+        ("s3://bucket/in", "s3://bucket/input", None),
+        ("s3://bucket/in", "s3://other/in", None),
+    ],
+)
+def test_locations_on_a_store_are_told_apart_whatever_the_scheme_s_spelling(
+    source: str, target: str, relation: str | None
+) -> None:
+    check = separate_locations("--input", "--output")
+    args = argparse.Namespace(input=source, output=target)
+    if relation is None:
+        check(args)
+        return
+
+    with pytest.raises(InvalidArgumentError) as caught:
+        check(args)
+
+    assert caught.value.argument == "--output"
+    assert caught.value.problem.endswith(f"which {relation}")
 
 
 def test_a_check_names_the_argument_it_refuses(places: dict[str, str]) -> None:
