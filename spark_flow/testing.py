@@ -177,9 +177,17 @@ _buckets = itertools.count()
 @pytest.fixture
 def s3_bucket(s3_server: LocalS3, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh, empty bucket on the test S3 server, e.g. `s3://test-3`, with the AWS_*
-    environment pointing at the server for this test (deltalake, pyarrow, obstore, boto3)."""
+    environment pointing at the server for this test (deltalake, pyarrow, obstore, boto3), and
+    for `format("delta")` on a session already running (see `enable_delta`)."""
+    from pyspark.sql import SparkSession as Sessions
+
+    from spark_flow.delta import enable_delta
+
     for name, value in s3_server.environment().items():
         monkeypatch.setenv(name, value)
+    active = Sessions.getActiveSession()
+    if active is not None:
+        enable_delta(active)
     return s3_server.create_bucket(f"test-{os.getpid()}-{next(_buckets)}")
 
 

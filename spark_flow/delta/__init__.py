@@ -32,11 +32,19 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from spark_flow._connect import is_connect
-from spark_flow.delta import _connect, _log, _read_spark, _routed, _time_travel, jvm, rs
+from spark_flow.delta import (
+    _connect,
+    _log,
+    _read_spark,
+    _registration,
+    _routed,
+    _time_travel,
+    jvm,
+    rs,
+)
 from spark_flow.delta._routed import RoutedTable, RoutedWrite
 from spark_flow.delta._time_travel import AsOf
 from spark_flow.delta._types import (
-    BACKENDS,
     Backend,
     Mode,
     OptimizeReport,
@@ -110,6 +118,8 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
         raise UnknownValueError("backend", backend, _CHOICES)
     current = spark.conf.get(BACKEND_CONF, None)
     if current is not None and backend in ("auto", current):
+        if current == "delta-rs":
+            _registration.follow_environment(spark)
         return cast(Backend, current)
     has_connector = jvm.is_available(spark)
     if backend == "jvm" and not has_connector:
@@ -123,7 +133,7 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
         "jvm" if backend == "jvm" or (backend == "auto" and has_connector) else "delta-rs"
     )
     if chosen == "delta-rs":
-        _register_data_source(spark)
+        _registration.register(spark)
         if is_connect(spark):  # the server commits; its answers come back through this source
             _connect.register(spark)
         spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
@@ -137,29 +147,8 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
     return chosen
 
 
-def _register_data_source(spark: SparkSession) -> None:
-    from pyspark.errors import AnalysisException
-
-    from spark_flow.delta.source import DeltaDataSource
-
-    try:
-        spark.dataSource.register(DeltaDataSource)
-    except AnalysisException as exc:
-        if exc.getCondition() != "DATA_SOURCE_ALREADY_EXISTS":
-            raise
-        # Spark checks the name against the *active* session's registry, so a sibling session
-        # (spark.newSession()) of one that registered it cannot register it itself.
-        log.warning(
-            "format('delta') is not available on this session: a sibling session of the same "
-            "application registered it first. spark_flow.delta.read/write work regardless."
-        )
-
-
 def backend(spark: SparkSession) -> Backend:
     """The Delta backend of the session, choosing one (`auto`) if none was chosen yet."""
-    current = spark.conf.get(BACKEND_CONF, None)
-    if current in BACKENDS:
-        return cast(Backend, current)
     return enable_delta(spark)
 
 
