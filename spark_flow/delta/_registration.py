@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from spark_flow import storage
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 # A digest of the store variables the source was registered with (never the variables: a
 # session's conf is no place for an access key).
 ENVIRONMENT_CONF = "spark.spark_flow.delta.environment"
+# Registering lends `sc.environment` the variables for a moment: one thread at a time (a
+# backfill's runs write in threads of one session), or one could keep another's loan.
+_lending = threading.Lock()
 
 
 def register(spark: SparkSession) -> None:
@@ -42,13 +46,14 @@ def register(spark: SparkSession) -> None:
         # pyspark copies `sc.environment` into the source's Python function as it registers
         # it: the store variables for this source's processes, not for every UDF's.
         environment = spark.sparkContext.environment
-        before = dict(environment)
-        environment.update(variables)
-        try:
-            spark.dataSource.register(DeltaDataSource)
-        finally:
-            environment.clear()
-            environment.update(before)
+        with _lending:
+            before = dict(environment)
+            environment.update(variables)
+            try:
+                spark.dataSource.register(DeltaDataSource)
+            finally:
+                environment.clear()
+                environment.update(before)
     except AnalysisException as exc:
         if exc.getCondition() != "DATA_SOURCE_ALREADY_EXISTS":
             raise
