@@ -97,7 +97,9 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
 
     With `auto`, the delta-spark connector is used when the session can load it; otherwise the
     delta-rs bridge is attached: its `delta` Python data source is registered and Parquet
-    timestamps are written as microseconds, the unit Delta stores. Calling it again is cheap.
+    timestamps are written as microseconds, the unit Delta stores. Calling it again is cheap;
+    where the store variables (`AWS_*` ...) changed since, it registers the source again with
+    them, so `format("delta")` reaches the store as the driver does.
 
     Args:
         spark: the session, e.g. a Databricks notebook's `spark`.
