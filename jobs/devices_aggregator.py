@@ -25,7 +25,7 @@ from spark_flow.arguments import (
 )
 from spark_flow.errors import ArgumentLocationError, InputNotReadyError
 from spark_flow.jobs import JobReport, job_main
-from spark_flow.markers import read_ready, wait_until_ready
+from spark_flow.markers import Marker, read_ready, wait_until_ready
 from spark_flow.validation import Accounting, Tally, Validation
 
 NAME = "devices_aggregator"
@@ -65,9 +65,10 @@ class AggregatorReport(JobReport):
     accounting: Accounting
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> AggregatorReport:
+def wait_for_input(args: argparse.Namespace) -> Marker:
+    """The loader's marker on `--input`, once there (main waits before Spark starts)."""
     try:
-        marker = wait_until_ready(
+        return wait_until_ready(
             args.input, timeout=args.wait_timeout, poke_interval=args.poke_interval
         )
     except InputNotReadyError as exc:  # the job's words: which argument, and its flags
@@ -78,6 +79,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> AggregatorReport:
             "Run devices_loader with this --output first, or wait longer (--wait-timeout)",
             str(exc),
         ) from exc
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> AggregatorReport:
+    marker = wait_for_input(args)  # at once when main waited: the marker is there
     tally = Tally(RULES)  # counted by an Observation on the write: no pass of its own
     counts = tally.valid("counts")(read_ready(spark, marker)).groupBy("type", "version").count()
     # One txn version per input version: re-running on the same input writes nothing.
@@ -99,7 +104,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> AggregatorReport:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return job_main(NAME, parser(), run, argv)
+    return job_main(NAME, parser(), run, argv, before_spark=wait_for_input)
 
 
 if __name__ == "__main__":

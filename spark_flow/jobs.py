@@ -385,8 +385,14 @@ def job_main(
     parser: argparse.ArgumentParser,
     run: Callable[[SparkSession, argparse.Namespace], Reportable],
     argv: Sequence[str] | None = None,
+    *,
+    before_spark: Callable[[argparse.Namespace], object] | None = None,
 ) -> int:
     """A bundled job's `main`: parse, run on a session, report, trigger the next job.
+
+    `before_spark(args)` runs first, as part of the run (its failure is the run's, reported),
+    before any session starts: a job that waits for its input holds no Spark application,
+    and so no cluster resources, while it waits.
 
     Exit codes: 0 success, 1 the run failed (the report says why), 2 bad arguments (argparse).
     """
@@ -396,9 +402,15 @@ def job_main(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+    def produce(session: LazySession) -> Mapping[str, Any]:
+        if before_spark is not None:
+            before_spark(args)
+        return run_for_report(name, run, session(), args)
+
     return run_and_report(
         name,
-        lambda session: run_for_report(name, run, session(), args),
+        produce,
         trigger=getattr(args, "trigger", None),
         downstream=downstream,
     )

@@ -53,12 +53,16 @@ class LocalConnectServer(LocalServer):
         folder: its working folder (warehouse, `server.log`).
         python: the interpreter of its Python workers.
         conf: Spark settings it starts with, over small local defaults.
+        environment: variables its processes get on top of this one's, e.g. a store's
+            (`LocalS3.environment()`): a Connect server reaches stores with settings of its
+            own, never its clients'.
         port: the port, once started.
     """
 
     folder: Path
     python: str = sys.executable
     conf: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
     port: int = 0
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -92,6 +96,7 @@ class LocalConnectServer(LocalServer):
             command += ["--conf", f"{key}={value}"]
         environment = {
             **os.environ,
+            **self.environment,
             "PATH": f"{launcher}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYSPARK_PYTHON": self.python,
             "SPARK_LOCAL_IP": HOST,

@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 from spark_flow._paths import (
     absolute,
     ambiguous_root,
+    comparable,
     decode_uri,
     folder,
     is_local,
@@ -69,6 +70,7 @@ __all__ = [
     "absolute",
     "adopt_environment",
     "check_reachable",
+    "comparable",
     "configure",
     "decode_uri",
     "delete_files",

@@ -121,11 +121,15 @@ def s3_server() -> Iterator[LocalS3]:
 
 
 @pytest.fixture(scope="session")
-def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConnectServer]:
+def connect_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LocalConnectServer]:
     """A Spark Connect server of the test run's own on a free 127.0.0.1 port, stopped at the end.
 
-    Its Python workers run this interpreter, so they import the spark_flow under test. Needs
-    the `connect` extra; without it the tests using it are skipped, except under CI.
+    Its Python workers run this interpreter, so they import the spark_flow under test. It
+    reaches `s3_server` (started with it where moto is installed): a Connect server reaches
+    stores with its own settings, not its clients', so `s3_bucket` works on `connect_spark`.
+    Needs the `connect` extra; without it the tests using it are skipped, except under CI.
     """
     from spark_flow.local_connect import LocalConnectServer
 
@@ -134,7 +138,10 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCo
         if os.environ.get("CI", "").lower() in ("1", "true"):
             pytest.fail(f"{reason}: under CI the Connect tests must run", pytrace=False)
         pytest.skip(reason)
-    with LocalConnectServer(tmp_path_factory.mktemp("connect-server")) as server:
+    store: dict[str, str] = {}
+    if importlib.util.find_spec("moto") is not None:
+        store = request.getfixturevalue("s3_server").environment()
+    with LocalConnectServer(tmp_path_factory.mktemp("connect-server"), environment=store) as server:
         yield server
 
 
@@ -177,9 +184,17 @@ _buckets = itertools.count()
 @pytest.fixture
 def s3_bucket(s3_server: LocalS3, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh, empty bucket on the test S3 server, e.g. `s3://test-3`, with the AWS_*
-    environment pointing at the server for this test (deltalake, pyarrow, obstore, boto3)."""
+    environment pointing at the server for this test (deltalake, pyarrow, obstore, boto3), and
+    for `format("delta")` on a session already running (see `enable_delta`)."""
+    from pyspark.sql import SparkSession as Sessions
+
+    from spark_flow.delta import enable_delta
+
     for name, value in s3_server.environment().items():
         monkeypatch.setenv(name, value)
+    active = Sessions.getActiveSession()
+    if active is not None:
+        enable_delta(active)
     return s3_server.create_bucket(f"test-{os.getpid()}-{next(_buckets)}")
 
 

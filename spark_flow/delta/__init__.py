@@ -32,12 +32,19 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from spark_flow._connect import is_connect
-from spark_flow.delta import _connect, _log, _read_spark, _routed, _time_travel, jvm, rs
+from spark_flow.delta import (
+    _connect,
+    _log,
+    _read_spark,
+    _registration,
+    _routed,
+    _time_travel,
+    jvm,
+    rs,
+)
 from spark_flow.delta._routed import RoutedTable, RoutedWrite
 from spark_flow.delta._time_travel import AsOf
 from spark_flow.delta._types import (
-    BACKENDS,
-    MAX_TXN_VERSION,
     Backend,
     Mode,
     OptimizeReport,
@@ -45,6 +52,7 @@ from spark_flow.delta._types import (
     VacuumReport,
     WriteRequest,
     WriteResult,
+    check_txn_version,
 )
 from spark_flow.delta.maintenance import optimize, vacuum
 from spark_flow.errors import InvalidArgumentError, UnknownValueError
@@ -53,7 +61,6 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
-    "MAX_TXN_VERSION",
     "AsOf",
     "Backend",
     "Mode",
@@ -65,6 +72,7 @@ __all__ = [
     "WriteResult",
     "already_committed",
     "backend",
+    "check_txn_version",
     "enable_delta",
     "optimize",
     "read",
@@ -89,7 +97,9 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
 
     With `auto`, the delta-spark connector is used when the session can load it; otherwise the
     delta-rs bridge is attached: its `delta` Python data source is registered and Parquet
-    timestamps are written as microseconds, the unit Delta stores. Calling it again is cheap.
+    timestamps are written as microseconds, the unit Delta stores. Calling it again is cheap;
+    where the store variables (`AWS_*` ...) changed since, it registers the source again with
+    them, so `format("delta")` reaches the store as the driver does.
 
     Args:
         spark: the session, e.g. a Databricks notebook's `spark`.
@@ -110,6 +120,8 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
         raise UnknownValueError("backend", backend, _CHOICES)
     current = spark.conf.get(BACKEND_CONF, None)
     if current is not None and backend in ("auto", current):
+        if current == "delta-rs":
+            _registration.follow_environment(spark)
         return cast(Backend, current)
     has_connector = jvm.is_available(spark)
     if backend == "jvm" and not has_connector:
@@ -123,7 +135,7 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
         "jvm" if backend == "jvm" or (backend == "auto" and has_connector) else "delta-rs"
     )
     if chosen == "delta-rs":
-        _register_data_source(spark)
+        _registration.register(spark)
         if is_connect(spark):  # the server commits; its answers come back through this source
             _connect.register(spark)
         spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
@@ -137,29 +149,8 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
     return chosen
 
 
-def _register_data_source(spark: SparkSession) -> None:
-    from pyspark.errors import AnalysisException
-
-    from spark_flow.delta.source import DeltaDataSource
-
-    try:
-        spark.dataSource.register(DeltaDataSource)
-    except AnalysisException as exc:
-        if exc.getCondition() != "DATA_SOURCE_ALREADY_EXISTS":
-            raise
-        # Spark checks the name against the *active* session's registry, so a sibling session
-        # (spark.newSession()) of one that registered it cannot register it itself.
-        log.warning(
-            "format('delta') is not available on this session: a sibling session of the same "
-            "application registered it first. spark_flow.delta.read/write work regardless."
-        )
-
-
 def backend(spark: SparkSession) -> Backend:
     """The Delta backend of the session, choosing one (`auto`) if none was chosen yet."""
-    current = spark.conf.get(BACKEND_CONF, None)
-    if current in BACKENDS:
-        return cast(Backend, current)
     return enable_delta(spark)
 
 

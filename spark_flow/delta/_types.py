@@ -18,6 +18,29 @@ MAX_TXN_VERSION = 2**63 - 1
 """The largest txn version: Delta's log stores it as a long."""
 
 
+def check_txn_version(version: object) -> None:
+    """Refuse what cannot be a txn version: Delta's log stores one as a long, 0 or more.
+
+    One check for every writer that takes a batch id (Delta, PostgreSQL's bigint batch column,
+    the command line's `--batch-id`), so all refuse the same numbers alike.
+
+    Raises:
+        InvalidArgumentError: not an int (a bool is not one), negative, or past a long.
+    """
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise InvalidArgumentError(
+            "txn_version",
+            f"expected an integer >= 0, got {version!r}",
+            "Use the batch number, e.g. a micro-batch id or a date as YYYYMMDD.",
+        )
+    if version > MAX_TXN_VERSION:
+        raise InvalidArgumentError(
+            "txn_version",
+            f"expected at most {MAX_TXN_VERSION} (Delta stores it as a long), got {version}",
+            "Use a smaller batch number, e.g. a date as YYYYMMDD.",
+        )
+
+
 @dataclass(frozen=True)
 class WriteRequest:
     """A validated write: where, how, and under which Delta transaction identifier."""
@@ -74,21 +97,8 @@ class WriteRequest:
                 "the partitions the data has rows in, which {} does not",
                 "Pass mode='overwrite' without replace_where.",
             )
-        version = self.txn_version
-        if version is None:
-            return
-        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-            raise InvalidArgumentError(
-                "txn_version",
-                f"expected an integer >= 0, got {version!r}",
-                "Use the batch number, e.g. a micro-batch id or a date as YYYYMMDD.",
-            )
-        if version > MAX_TXN_VERSION:
-            raise InvalidArgumentError(
-                "txn_version",
-                f"expected at most {MAX_TXN_VERSION} (Delta stores it as a long), got {version}",
-                "Use a smaller batch number, e.g. a date as YYYYMMDD.",
-            )
+        if self.txn_version is not None:
+            check_txn_version(self.txn_version)
 
     def _check_replace_where(self) -> None:
         if self.replace_where is None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, get_args
 
-from spark_flow.delta import MAX_TXN_VERSION, Mode, WriteResult
+from spark_flow.delta import Mode, WriteResult, check_txn_version
 from spark_flow.errors import InvalidArgumentError, UnknownValueError
 from spark_flow.postgres import _tables as tables
 from spark_flow.postgres._copy import RESULT_SCHEMA, CopyFunction, copy_partitions
@@ -186,19 +186,7 @@ class PostgresOutput:
 def _check_batch(app_id: str, txn_version: int | None) -> None:
     if not isinstance(app_id, str) or not app_id.strip():
         raise InvalidArgumentError("app_id", f"expected a name, got {app_id!r}", "Name the job.")
-    if txn_version is not None and (
-        isinstance(txn_version, bool) or not isinstance(txn_version, int) or txn_version < 0
-    ):
-        raise InvalidArgumentError(
-            "txn_version",
-            f"expected an integer >= 0 or None, got {txn_version!r}",
-            "Use the batch number, e.g. a micro-batch id or a date as YYYYMMDD.",
-        )
     # The batch table's column is a bigint, as Delta's txn version is a long: one bound for
     # every output, refused here rather than by the server after Spark copied the rows.
-    if txn_version is not None and txn_version > MAX_TXN_VERSION:
-        raise InvalidArgumentError(
-            "txn_version",
-            f"expected at most {MAX_TXN_VERSION} (a bigint, as Delta's long), got {txn_version}",
-            "Use a smaller batch number, e.g. a date as YYYYMMDD.",
-        )
+    if txn_version is not None:
+        check_txn_version(txn_version)

@@ -87,6 +87,7 @@ def test_the_aggregator_without_a_marker_fails_after_its_timeout(tmp_path: Path)
     assert len(errors) == 1
     assert "no readiness marker" in errors[0]
     assert not (tmp_path / "counts").exists()
+    assert "Running Spark version" not in waited.stdout + waited.stderr  # waited before Spark
 
 
 def test_help_and_bad_arguments(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ the driver commits with deltalake. What was written is read back by deltalake al
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from _s3_tables import committed_files, data_objects, open_table, table_rows
 from pyspark.sql import SparkSession
@@ -132,3 +134,31 @@ def test_each_data_file_is_written_by_one_request(
     data = [(method, p) for method, p in requests if p.removeprefix(f"/{bucket}/one-put/") in files]
     assert files
     assert sorted(data) == sorted(("PUT", f"/{bucket}/one-put/{name}") for name in files)
+
+
+def test_a_stream_appends_each_micro_batch_once_to_a_table_in_the_bucket(
+    spark: SparkSession, s3_bucket: str, tmp_path: Path
+) -> None:
+    # The checkpoint stays on the driver's disk (Spark's own filesystem has no s3:// here);
+    # the table's files go to the bucket in place, one commit per micro-batch.
+    source, checkpoint, table = tmp_path / "in", tmp_path / "checkpoint", f"{s3_bucket}/stream"
+    source.mkdir()
+    for name, ids in (("a.json", range(0, 4)), ("b.json", range(4, 6))):
+        (source / name).write_text("".join(f'{{"id": {i}}}\n' for i in ids))
+
+    def run() -> None:
+        query = (
+            spark.readStream.schema("id long").option("maxFilesPerTrigger", 1).json(str(source))
+            .writeStream.format("delta").option("checkpointLocation", str(checkpoint))
+            .trigger(availableNow=True).start(table)
+        )  # fmt: skip
+        query.awaitTermination()
+
+    run()
+    for entry in ("1", ".1.crc"):  # a crash after batch 1's commit, before Spark recorded it
+        (checkpoint / "commits" / entry).unlink()
+    run()
+
+    assert [row["id"] for row in table_rows(table)] == list(range(6))
+    assert delta.transaction_version(table, f"spark_flow.stream:{checkpoint}") == 1
+    assert data_objects(table) == committed_files(table)

@@ -96,3 +96,16 @@ def test_format_delta_writes_a_partitioned_table_in_place(s3_bucket: str) -> Non
     assert data_objects(table) == committed_files(table)
     assert [row["id"] for row in table_rows(table)] == list(range(10))
     assert delta.transaction_version(table, "racer") == 4
+
+
+def test_format_delta_reaches_a_store_whose_variables_came_after_spark_started(
+    s3_bucket: str,
+) -> None:
+    # Spark starts the source's Python processes with the JVM's environment, which lacks the
+    # variables; enable_delta (get_session, the s3_bucket fixture) registers it with them.
+    table = f"{s3_bucket}/later"
+
+    summary = _summary(_start(table, "--txn", "1", "--format-delta", "--store-later"))
+
+    assert summary["read"] == 10
+    assert [row["id"] for row in table_rows(table)] == list(range(10))

