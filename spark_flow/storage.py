@@ -69,6 +69,7 @@ __all__ = [
     "StorageSettings",
     "absolute",
     "adopt_environment",
+    "ambiguous_root",
     "check_reachable",
     "comparable",
     "configure",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
+from spark_flow import storage
 from spark_flow.errors import InvalidArgumentError, UnknownValueError
 
 if TYPE_CHECKING:
@@ -60,6 +61,14 @@ class WriteRequest:
         if not isinstance(self.path, str) or not self.path:
             raise InvalidArgumentError(
                 "path", f"expected a non-empty table path, got {self.path!r}", "Pass a path."
+            )
+        # deltalake decodes %XX in a local path too (a store's is refused where it is reached)
+        ambiguous = storage.ambiguous_root(self.path) if storage.is_local(self.path) else None
+        if ambiguous is not None:
+            raise InvalidArgumentError(
+                "path",
+                f"{self.path!r} is no table location deltalake and Spark agree on",
+                ambiguous,
             )
         if self.mode not in MODES:
             raise UnknownValueError("mode", self.mode, MODES)

@@ -10,7 +10,12 @@ from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
-from spark_flow.errors import NotADeltaTableError, StorageError, UnsupportedDeltaFeatureError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    NotADeltaTableError,
+    StorageError,
+    UnsupportedDeltaFeatureError,
+)
 
 
 def devices(spark: SparkSession, n: int = 10):  # type: ignore[no-untyped-def]
@@ -183,3 +188,17 @@ def test_a_filter_skips_files_on_the_server_too(
     phones = delta.read(connect_spark, str(table), filter="type = 'phone'")
 
     assert phones.count() == 5
+
+
+def test_a_local_table_path_with_a_percent_escape_is_refused_before_anything_is_written(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    # deltalake decodes %20, Spark and pyarrow do not: such a write committed a version whose
+    # files were gone, and every later read failed.
+    table = tmp_path / "sales%202024"
+
+    with pytest.raises(InvalidArgumentError, match="%20") as refused:
+        delta.write(devices(connect_spark), str(table), app_id="loader", txn_version=1)
+
+    assert refused.value.argument == "path"
+    assert not table.exists()
