@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from spark_flow import storage
 from spark_flow._connect import is_connect
+from spark_flow.delta._read_spark import SESSION_TIME_ZONE
+from spark_flow.delta._source_options import SESSION_TIME_ZONE_ENV
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -33,12 +35,13 @@ _lending = threading.Lock()
 
 
 def register(spark: SparkSession) -> None:
-    """Register the `delta` data source on `spark` with this process's store variables."""
+    """Register the `delta` data source on `spark` with this process's store variables and
+    the session's time zone (a zoneless `timestampAsOf` is read in it, as delta-spark does)."""
     from pyspark.errors import AnalysisException
 
     from spark_flow.delta.source import DeltaDataSource
 
-    variables = storage.store_environment()
+    variables = _variables(spark)
     try:
         if is_connect(spark):  # the server's Python workers have the server's environment
             spark.dataSource.register(DeltaDataSource)
@@ -67,11 +70,17 @@ def register(spark: SparkSession) -> None:
 
 
 def follow_environment(spark: SparkSession) -> None:
-    """Register the source again if the store variables changed since it was registered."""
+    """Register the source again if the store variables or the session's time zone changed
+    since it was registered."""
     if is_connect(spark):
         return
-    if spark.conf.get(ENVIRONMENT_CONF, None) != _digest(storage.store_environment()):
+    if spark.conf.get(ENVIRONMENT_CONF, None) != _digest(_variables(spark)):
         register(spark)
+
+
+def _variables(spark: SparkSession) -> dict[str, str]:
+    zone = spark.conf.get(SESSION_TIME_ZONE, None)
+    return {**storage.store_environment(), **({SESSION_TIME_ZONE_ENV: zone} if zone else {})}
 
 
 def _digest(variables: dict[str, str]) -> str:

@@ -27,6 +27,9 @@ PARTITION_OVERWRITE_OPTION = "partitionOverwriteMode"
 """`dynamic`: an overwrite replaces the partitions the data has rows in (Spark's option)."""
 TIME_ZONE_OPTION = "spark_flow.timeZone"
 """The session time zone a zoneless `timestampAsOf` is read in (set by `delta.read`)."""
+SESSION_TIME_ZONE_ENV = "SPARK_FLOW_SESSION_TIME_ZONE"
+"""The session's time zone when the source was registered, for a `format("delta")` read of the
+user's own, which no option tells it (Spark gives Python data sources no session settings)."""
 _ARTIFACT_UUID = "SPARK_JOB_ARTIFACT_UUID"
 _CHANGE_FEED = ("readChangeFeed", "readChangeData")
 _CHANGE_RANGE = ("startingVersion", "startingTimestamp", "endingVersion", "endingTimestamp")
@@ -137,7 +140,8 @@ def read_version(options: Any) -> int | None:
             f"a read is at one point in time, got versionAsOf={version} too",
             "Pass either versionAsOf or timestampAsOf.",
         )
-    when = _time_travel.parse(str(stamp), time_zone=options.get(TIME_ZONE_OPTION))
+    zone = options.get(TIME_ZONE_OPTION) or os.environ.get(SESSION_TIME_ZONE_ENV)
+    when = _time_travel.parse(str(stamp), time_zone=zone)
     return _time_travel.version_at(path_of(options), when)
 
 

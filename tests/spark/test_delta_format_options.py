@@ -20,7 +20,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from spark_flow import delta
+from spark_flow import delta, enable_delta
 from spark_flow.errors import InvalidArgumentError
 from spark_flow.testing import assert_df_equal
 
@@ -79,6 +79,19 @@ def test_delta_read_takes_a_datetime_a_date_or_a_string_in_the_session_zone(
         delta.read(spark, history, timestamp=date(2024, 1, 31))  # midnight, before any commit
     with time_zone(spark, "Asia/Tokyo"):  # 20:30 in Tokyo is 11:30 UTC
         assert delta.read(spark, history, timestamp="2024-01-31 20:30:00").count() == 2
+
+
+def test_format_delta_reads_a_zoneless_timestamp_in_the_session_zone(
+    spark: SparkSession, history: str
+) -> None:
+    # Spark gives a Python data source no session setting: the zone comes with its registration
+    # (get_session, enable_delta, every delta.read/write), not from its process's clock.
+    try:
+        with time_zone(spark, "Asia/Tokyo"):
+            enable_delta(spark)
+            assert _ids(spark, history, "2024-01-31 20:30:00") == [0, 1]  # 11:30 UTC
+    finally:
+        enable_delta(spark)  # registered again in the zone restored
 
 
 def test_timestamps_outside_the_commits_and_two_points_in_time_are_refused(
