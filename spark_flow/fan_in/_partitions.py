@@ -47,20 +47,24 @@ def list_partitions(
         >>> list_partitions("data/visits", hours).missing
         ('date=2024-01-01/hour=07',)
     """
-    base = Path(root)
+    # A local root as written (`data/visits/` -> `data/visits`), a store's URI as given.
+    base = str(Path(root)) if storage.is_local(str(root)) else str(root).rstrip("/")
     expected = tuple("/".join(f"{k}={v}" for k, v in p.items()) for p in partitions)
     if not expected:
         raise InvalidArgumentError(
             "partitions", "no partition is expected", "List the partitions the fan-in waits for."
         )
-    present = tuple(p for p in expected if _has_data(base / p))
+    present = tuple(p for p in expected if _has_data(storage.join(base, p)))
     missing = tuple(p for p in expected if p not in present)
-    return PartitionListing(str(base), expected, present, missing)
+    return PartitionListing(base, expected, present, missing)
 
 
-def _has_data(folder: Path) -> bool:
-    return folder.is_dir() and any(
-        f.is_file() and not f.name.startswith(("_", ".")) for f in folder.rglob("*")
+def _has_data(folder: str) -> bool:
+    # One listing per partition, on a disk or a store: a folder of only `_SUCCESS` or `.crc`
+    # files holds no data.
+    return any(
+        not name.rsplit("/", 1)[-1].startswith(("_", "."))
+        for name in storage.list_files(folder, recursive=True)
     )
 
 
@@ -92,7 +96,7 @@ def read_partitions(
     reader = spark.read.format(format).option("basePath", root).options(**(options or {}))
     if schema is not None:
         reader = reader.schema(schema)
-    paths = [str(Path(root) / p) for p in listing.present]
+    paths = [storage.join(root, p) for p in listing.present]
     df: DataFrame = reader.load(paths)
     return df
 
@@ -142,7 +146,7 @@ def record_completeness(spark: Any, output: str, record: CompletenessRecord) -> 
     Returns:
         The companion table's path.
     """
-    path = str(Path(output) / COMPLETENESS_DIR)
+    path = storage.join(output, COMPLETENESS_DIR)
     row = spark.createDataFrame(
         [(record.dataset, record.logical_date, record.expected, record.present,
           list(record.missing), record.completeness, datetime.now(timezone.utc))],
