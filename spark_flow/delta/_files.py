@@ -28,12 +28,14 @@ import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
 from pyspark.sql.types import StructType, TimestampType
 
-from spark_flow.delta._stats import DEFAULT_INDEXED_COLUMNS, file_stats
+from spark_flow.delta._schema import table_spelling
+from spark_flow.delta._stats import DEFAULT_INDEXED_COLUMNS, file_stats, forbidden_nulls
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # What a mapInArrow task returns per file: the driver turns the rows back into WrittenFiles.
 WRITTEN_SCHEMA = (
-    "path string, size long, modification_time long, partition_values string, stats string"
+    "path string, size long, modification_time long, partition_values string, stats string, "
+    "null_columns string"
 )
 # Rows gathered before a row group is written: Arrow hands a task batches of 10,000 rows
 # (spark.sql.execution.arrow.maxRecordsPerBatch), and a row group per batch makes files slower
@@ -56,6 +58,7 @@ class WrittenFile:
         modification_time: milliseconds since the epoch.
         partition_values: the file's partition column values as Delta stores them.
         stats: the add action's statistics, as JSON.
+        null_columns: the table's NOT NULL columns this file holds a null in (never committed).
     """
 
     path: str
@@ -63,6 +66,7 @@ class WrittenFile:
     modification_time: int
     partition_values: Mapping[str, str | None]
     stats: str
+    null_columns: tuple[str, ...] = ()
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -71,6 +75,7 @@ class WrittenFile:
             "modification_time": self.modification_time,
             "partition_values": json.dumps(dict(self.partition_values)),
             "stats": self.stats,
+            "null_columns": json.dumps(list(self.null_columns)),
         }
 
     @classmethod
@@ -81,6 +86,7 @@ class WrittenFile:
             modification_time=row["modification_time"],
             partition_values=json.loads(row["partition_values"]),
             stats=row["stats"],
+            null_columns=tuple(json.loads(row["null_columns"])),
         )
 
 
@@ -285,17 +291,19 @@ class FileWriter:
         size = file.stream.tell()
         # The upload completes on close: only then does the object exist on a store.
         file.stream.close()
+        metadata = file.writer.writer.metadata
         return WrittenFile(
             path=file.path,
             size=size,
             modification_time=int(time.time() * 1000),
             partition_values=file.partition_values,
             stats=file_stats(
-                file.writer.writer.metadata,
+                metadata,
                 self.schema,
                 partition_by=self.partition_by,
                 indexed_columns=self.indexed_columns,
             ),
+            null_columns=forbidden_nulls(metadata, self.schema, partition_by=self.partition_by),
         )
 
 
@@ -310,6 +318,9 @@ class TaskFiles:
     opened: dict[tuple[str | None, ...], _OpenFile] = field(default_factory=dict)
 
     def add(self, table: pa.Table) -> None:
+        renamed = table_spelling(table.column_names, self.writer.schema)
+        if renamed:
+            table = table.rename_columns([renamed.get(n, n) for n in table.column_names])
         for values, rows in self.writer._split(table):
             key = tuple(values.values())
             if key not in self.opened:

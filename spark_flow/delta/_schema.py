@@ -5,6 +5,7 @@ Spark types are the vocabulary of errors and comparisons: the people reading the
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -64,6 +65,45 @@ def planned_schema(
     if conflicts:
         raise SchemaMismatchError(path, conflicts)
     return StructType([*table_schema.fields, *added])
+
+
+def table_spelling(names: Sequence[str], schema: StructType) -> dict[str, str]:
+    """The columns of `names` that `schema` (the table's) spells in another case, each mapped
+    to the table's spelling.
+
+    Delta matches a write's columns to the table's case-insensitively, but readers find a
+    column in a file by its exact name: a file holding `ID` reads as nulls in a table's `id`.
+    """
+    spelled = {field.name.lower(): field.name for field in schema.fields}
+    return {
+        name: spelled[name.lower()] for name in names if spelled.get(name.lower(), name) != name
+    }
+
+
+def refuse_nulls(path: str, schema: StructType, columns: Iterable[str]) -> None:
+    """Refuse a write whose data holds nulls in the NOT NULL `columns` (dotted paths) of the
+    table's `schema`.
+
+    Raises:
+        SchemaMismatchError: naming each column, when `columns` is not empty.
+    """
+    found = sorted(set(columns))
+    if found:
+        raise SchemaMismatchError(
+            path,
+            [(column, f"{_type(_field_at(schema, column).dataType)} not null", "nulls")
+             for column in found],
+            fix="Filter or fill the nulls before writing, as the table's schema forbids them "
+            "in these columns; nothing was committed.",
+        )  # fmt: skip
+
+
+def _field_at(schema: StructType, dotted: str) -> StructField:
+    head, _, rest = dotted.partition(".")
+    field = next(f for f in schema.fields if f.name.lower() == head.lower())
+    if rest and isinstance(field.dataType, StructType):
+        return _field_at(field.dataType, rest)
+    return field
 
 
 def planned_partitioning(

@@ -148,6 +148,40 @@ def file_stats(
     return _json(stats)
 
 
+def forbidden_nulls(
+    metadata: pq.FileMetaData, schema: StructType, *, partition_by: Sequence[str]
+) -> tuple[str, ...]:
+    """The columns (dotted paths) the table declares NOT NULL that hold a null in this file.
+
+    Writers must keep a table's `nullable: false`; our commit adds files Spark wrote from
+    nullable DataFrames, so their footers are checked before the commit. Only what a footer
+    tells: leaves reached through non-nullable fields alone, where a null anywhere on the path
+    breaks the schema. A column missing from the file is null in every row; one whose footer
+    has no null count is listed too, as nothing proves it holds none.
+    """
+    partitions = {name.lower() for name in partition_by}
+    data = StructType([f for f in schema.fields if f.name.lower() not in partitions])
+    chunks = {path.lower(): found for path, found in _column_chunks(metadata).items()}
+    violated = []
+    for path in _not_null_leaves(data):
+        found = chunks.get(".".join(path).lower())
+        nulls = metadata.num_rows if found is None else _null_count(found)
+        if nulls is None or nulls > 0:
+            violated.append(".".join(path))
+    return tuple(violated)
+
+
+def _not_null_leaves(schema: StructType, parent: Path = ()) -> Iterator[Path]:
+    for field in schema.fields:
+        if field.nullable:
+            continue
+        if isinstance(field.dataType, StructType):
+            yield from _not_null_leaves(field.dataType, (*parent, field.name))
+        elif not isinstance(field.dataType, (ArrayType, MapType)):
+            # An array's or map's footer counts null elements too: it cannot tell a null value.
+            yield (*parent, field.name)
+
+
 def _split(text: str, separator: str) -> list[str]:
     """`text` split at `separator` outside backquotes, each part stripped (quotes kept)."""
     parts: list[str] = []

@@ -58,7 +58,9 @@ from spark_flow.delta._files import (
 from spark_flow.delta._schema import (
     planned_partitioning,
     planned_schema,
+    refuse_nulls,
     table_spark_schema,
+    table_spelling,
     to_delta_schema,
 )
 from spark_flow.delta._types import WriteRequest, WriteResult
@@ -224,6 +226,13 @@ def commit_written(plan: WritePlan, files: list[WrittenFile]) -> WriteResult:
     """Commit files written in place; remove them if the commit fails."""
     actions = [add_action(file) for file in files]
     try:
+        refuse_nulls(
+            plan.request.path,
+            plan.schema,
+            [column for file in files for column in file.null_columns]
+            + [c for file in files for c, v in file.partition_values.items()
+               if v is None and not plan.schema[c].nullable],
+        )  # fmt: skip
         micros = instants_as_micros(plan.schema, plan.partition_by)
         _partitions.check_replaced(plan.request, micros, actions)
         return _commit(plan, actions)
@@ -269,8 +278,11 @@ def commit_rewrite(plan: WritePlan, rewritten: list[str]) -> tuple[int, int] | N
 
 
 def spark_writable(df: DataFrame, plan: WritePlan) -> DataFrame:
-    """`df` as Spark's writer gets it: TIMESTAMP partition columns as epoch microseconds
+    """`df` as Spark's writer gets it: columns spelled as the table spells them
+    (`_schema.table_spelling`), TIMESTAMP partition columns as epoch microseconds
     (`_files.instants_as_micros`), turned into Delta's UTC form when the files are published."""
+    renamed = table_spelling(df.columns, plan.schema)
+    df = df.withColumnsRenamed(renamed) if renamed else df
     micros = instants_as_micros(plan.schema, plan.partition_by)
     return df.withColumns({c: F.unix_micros(c) for c in micros}) if micros else df
 
@@ -313,6 +325,9 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
                         plan.schema,
                         partition_by=partition_by,
                         indexed_columns=plan.indexed_columns,
+                    ),
+                    null_columns=_stats.forbidden_nulls(
+                        metadata, plan.schema, partition_by=partition_by
                     ),
                 )
             )

@@ -1,0 +1,139 @@
+"""Tables another engine (deltalake) created, appended to by spark_flow and read back by others.
+
+Each table is made with deltalake's own writer, written to through `delta.write` and
+`format("delta")`, then read by deltalake and DuckDB (`tests/_duckdb_reader.py`): what the
+table declares (its columns' spelling, NOT NULL) must hold after our commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from _duckdb_reader import duckdb_rows
+from deltalake import DeltaTable, write_deltalake
+from pyspark.sql import DataFrame, SparkSession
+
+from spark_flow import delta
+from spark_flow.errors import SchemaMismatchError
+
+
+def _rows(path: Path, key: str = "id") -> list[dict[str, Any]]:
+    """The table's rows as deltalake reads them, checked against DuckDB's reading."""
+    ours = sorted(DeltaTable(str(path)).to_pyarrow_table().to_pylist(), key=lambda r: r[key])
+    assert sorted(duckdb_rows(path), key=lambda r: r[key]) == ours
+    return ours
+
+
+def _append(df: DataFrame, path: Path, how: str) -> None:
+    if how == "delta.write":
+        delta.write(df, str(path))
+    else:
+        df.write.format("delta").mode("append").save(str(path))
+
+
+@pytest.mark.parametrize("how", ["delta.write", "format"])
+def test_columns_spelled_in_another_case_land_in_the_tables_columns(
+    spark: SparkSession, tmp_path: Path, how: str
+) -> None:
+    # Delta matches columns case-insensitively; readers look a file's column up by its exact
+    # name, so a file of `ID` read as nulls in the table's `id`.
+    path = tmp_path / "t"
+    write_deltalake(path, pa.table({"id": pa.array([1], pa.int64()), "Name": ["a"]}))
+
+    _append(spark.createDataFrame([(2, "b")], "ID long, name string"), path, how)
+
+    assert _rows(path) == [{"id": 1, "Name": "a"}, {"id": 2, "Name": "b"}]
+    stats = pa.table(DeltaTable(str(path)).get_add_actions(flatten=True)).to_pydict()
+    assert set(stats["null_count.id"]) == {0}  # not "every row null": skipping stays right
+
+
+def _not_null_table(path: Path) -> None:
+    schema = pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("part", pa.string(), nullable=False),
+            pa.field("st", pa.struct([pa.field("a", pa.int32(), nullable=False)]), False),
+            pa.field("note", pa.string()),
+        ]
+    )
+    rows = {"id": [1], "part": ["x"], "st": [{"a": 1}], "note": [None]}
+    write_deltalake(path, pa.table(rows, schema=schema), partition_by=["part"])
+
+
+NOT_NULL_DDL = "id long, part string, st struct<a: int>, note string"
+
+
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ((None, "x", (2,), "n"), "id"),
+        ((2, "x", (None,), "n"), "st.a"),
+        ((2, "x", None, "n"), "st.a"),
+        ((2, None, (2,), "n"), "part"),
+    ],
+    ids=["column", "nested-field", "its-struct", "partition"],
+)
+def test_a_null_in_a_not_null_column_is_refused_and_nothing_committed(
+    spark: SparkSession, tmp_path: Path, row: tuple[Any, ...], column: str
+) -> None:
+    path = tmp_path / "t"
+    _not_null_table(path)
+    files = sorted(p for p in path.rglob("*.parquet"))
+    df = spark.createDataFrame([(3, "x", (3,), None), row], NOT_NULL_DDL)
+
+    with pytest.raises(SchemaMismatchError) as caught:
+        delta.write(df, str(path))
+
+    assert [c[0] for c in caught.value.conflicts] == [column]
+    assert "not null" in str(caught.value)
+    assert DeltaTable(str(path)).version() == 0
+    assert sorted(p for p in path.rglob("*.parquet")) == files  # its files removed again
+
+
+def test_format_delta_refuses_a_null_in_a_not_null_column(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "t"
+    _not_null_table(path)
+    df = spark.createDataFrame([(None, "x", (3,), None)], NOT_NULL_DDL)
+
+    with pytest.raises(Exception, match="not null"):
+        df.write.format("delta").mode("append").save(str(path))
+
+    assert DeltaTable(str(path)).version() == 0
+
+
+@pytest.mark.parametrize("how", ["delta.write", "format"])
+def test_rows_without_nulls_append_to_a_not_null_table_and_keep_its_schema(
+    spark: SparkSession, tmp_path: Path, how: str
+) -> None:
+    path = tmp_path / "t"
+    _not_null_table(path)
+    schema = DeltaTable(str(path)).schema().to_json()
+
+    _append(spark.createDataFrame([(2, "y", (2,), None)], NOT_NULL_DDL), path, how)
+
+    assert [r["id"] for r in _rows(path)] == [1, 2]
+    assert DeltaTable(str(path)).schema().to_json() == schema
+    write_deltalake(path, DeltaTable(str(path)).to_pyarrow_table(), mode="append")
+    assert len(DeltaTable(str(path)).to_pyarrow_table()) == 4
+
+
+def test_arrow_workers_report_the_not_null_columns_their_files_hold_nulls_in(
+    tmp_path: Path,
+) -> None:
+    # Object stores and routed writes: Python workers write the files, the driver commits
+    # what their rows describe, so the finding must survive the trip as a row.
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    from spark_flow.delta._files import FileWriter, WrittenFile
+
+    schema = StructType([StructField("id", LongType(), False), StructField("v", LongType())])
+    batch = pa.record_batch({"id": pa.array([1, None], pa.int64()), "v": [None, 2]})
+
+    (written,) = FileWriter(str(tmp_path), "w", schema=schema).write([batch])
+
+    assert WrittenFile.from_row(written.as_row()).null_columns == ("id",)
