@@ -27,6 +27,24 @@ def to_delta_schema(schema: StructType) -> DeltaSchema:
     return DeltaSchema.from_arrow(arrow)
 
 
+def commit_schema(
+    table: DeltaTable | None, planned: StructType, *, overwrite_schema: bool
+) -> DeltaSchema:
+    """The schema a write's commit names: the table's own, with the columns the write adds.
+
+    The table's fields are kept as its log holds them (NOT NULL, comments and other field
+    metadata), which a round trip through Spark types would lose: an overwrite commits the
+    schema it is given. Only a new table or a schema overwrite takes the data's.
+    """
+    data = to_delta_schema(planned)
+    if table is None or overwrite_schema:
+        return data
+    kept = table.schema()
+    known = {field.name.lower() for field in kept.fields}
+    added = [field for field in data.fields if field.name.lower() not in known]
+    return DeltaSchema([*kept.fields, *added]) if added else kept
+
+
 def table_spark_schema(table: DeltaTable) -> StructType:
     """The table's schema in Spark types, in the table's column order."""
     arrow = pa.schema(table.schema().to_arrow())

@@ -56,12 +56,12 @@ from spark_flow.delta._files import (
     rows_of,
 )
 from spark_flow.delta._schema import (
+    commit_schema,
     planned_partitioning,
     planned_schema,
     refuse_nulls,
     table_spark_schema,
     table_spelling,
-    to_delta_schema,
 )
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import InvalidArgumentError
@@ -263,7 +263,7 @@ def commit_rewrite(plan: WritePlan, rewritten: list[str]) -> tuple[int, int] | N
         table.create_write_transaction(
             [*actions, *removes],
             "append",
-            to_delta_schema(plan.schema),
+            commit_schema(table, plan.schema, overwrite_schema=False),
             partition_by=plan.partition_by,
             commit_properties=properties,
         )
@@ -356,7 +356,7 @@ def _commit(
             else [Transaction(request.app_id, request.txn_version)]
         ),
     )
-    delta_schema = to_delta_schema(plan.schema)
+    delta_schema = commit_schema(table, plan.schema, overwrite_schema=request.overwrite_schema)
     try:
         if table is None:
 

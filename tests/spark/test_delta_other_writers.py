@@ -27,11 +27,11 @@ def _rows(path: Path, key: str = "id") -> list[dict[str, Any]]:
     return ours
 
 
-def _append(df: DataFrame, path: Path, how: str) -> None:
+def _append(df: DataFrame, path: Path, how: str, mode: str = "append") -> None:
     if how == "delta.write":
-        delta.write(df, str(path))
+        delta.write(df, str(path), mode=mode)
     else:
-        df.write.format("delta").mode("append").save(str(path))
+        df.write.format("delta").mode(mode).save(str(path))
 
 
 @pytest.mark.parametrize("how", ["delta.write", "format"])
@@ -53,7 +53,7 @@ def test_columns_spelled_in_another_case_land_in_the_tables_columns(
 def _not_null_table(path: Path) -> None:
     schema = pa.schema(
         [
-            pa.field("id", pa.int64(), nullable=False),
+            pa.field("id", pa.int64(), nullable=False, metadata={"comment": "the key"}),
             pa.field("part", pa.string(), nullable=False),
             pa.field("st", pa.struct([pa.field("a", pa.int32(), nullable=False)]), False),
             pa.field("note", pa.string()),
@@ -107,19 +107,22 @@ def test_format_delta_refuses_a_null_in_a_not_null_column(
 
 
 @pytest.mark.parametrize("how", ["delta.write", "format"])
-def test_rows_without_nulls_append_to_a_not_null_table_and_keep_its_schema(
-    spark: SparkSession, tmp_path: Path, how: str
+@pytest.mark.parametrize("mode", ["append", "overwrite"])
+def test_rows_without_nulls_keep_a_not_null_tables_schema(
+    spark: SparkSession, tmp_path: Path, how: str, mode: str
 ) -> None:
+    # An overwrite commits a schema: the table's, NOT NULL and comments included, not the
+    # all-nullable one Spark's DataFrame has.
     path = tmp_path / "t"
     _not_null_table(path)
     schema = DeltaTable(str(path)).schema().to_json()
 
-    _append(spark.createDataFrame([(2, "y", (2,), None)], NOT_NULL_DDL), path, how)
+    _append(spark.createDataFrame([(2, "y", (2,), None)], NOT_NULL_DDL), path, how, mode)
 
-    assert [r["id"] for r in _rows(path)] == [1, 2]
+    assert [r["id"] for r in _rows(path)] == ([1, 2] if mode == "append" else [2])
     assert DeltaTable(str(path)).schema().to_json() == schema
     write_deltalake(path, DeltaTable(str(path)).to_pyarrow_table(), mode="append")
-    assert len(DeltaTable(str(path)).to_pyarrow_table()) == 4
+    assert len(DeltaTable(str(path)).to_pyarrow_table()) == (4 if mode == "append" else 2)
 
 
 def test_arrow_workers_report_the_not_null_columns_their_files_hold_nulls_in(
