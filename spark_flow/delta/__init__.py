@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from spark_flow._connect import is_connect
 from spark_flow.delta import _connect, _log, _read_spark, _routed, _time_travel, jvm, rs
+from spark_flow.delta._files import partition_text
 from spark_flow.delta._routed import RoutedTable, RoutedWrite
 from spark_flow.delta._time_travel import AsOf
 from spark_flow.delta._types import (
@@ -238,9 +239,11 @@ def write(
         txn_version=txn_version,
         partition_by=None if partition_by is None else tuple(partition_by),
         merge_schema=merge_schema,
+        # Each value as the log spells it (True as `true`, an instant in UTC): the files'
+        # values are checked against these, and deltalake's commit matches the log by them.
         replace_where=None
         if replace_where is None
-        else tuple((column, str(value)) for column, value in replace_where.items()),
+        else tuple((column, str(partition_text(value))) for column, value in replace_where.items()),
         optimize_write=_optimize_write(df.sparkSession, optimize_write),
         overwrite_schema=overwrite_schema,
         dynamic_partitions=dynamic_partitions,

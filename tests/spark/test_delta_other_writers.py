@@ -140,3 +140,23 @@ def test_arrow_workers_report_the_not_null_columns_their_files_hold_nulls_in(
     (written,) = FileWriter(str(tmp_path), "w", schema=schema).write([batch])
 
     assert WrittenFile.from_row(written.as_row()).null_columns == ("id",)
+
+
+def test_replace_where_takes_a_boolean_partition_value_as_python_spells_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # The log spells it `true`; str(True) is `True`, which matched no file's value.
+    path = tmp_path / "t"
+    flags = pa.array([True, False, None])
+    write_deltalake(
+        path, pa.table({"id": pa.array([1, 2, 3], pa.int64()), "on": flags}), partition_by=["on"]
+    )
+
+    delta.write(
+        spark.createDataFrame([(4, True)], "id long, on boolean"),
+        str(path),
+        mode="overwrite",
+        replace_where={"on": True},
+    )
+
+    assert _rows(path) == [{"id": 2, "on": False}, {"id": 3, "on": None}, {"id": 4, "on": True}]
