@@ -135,12 +135,15 @@ def planned_partitioning(
             "Omit partition_by (the table's partitioning is used) or write to a new table.",
         )
     columns = requested if requested is not None else (table_partitioning or [])
-    names = {f.name for f in schema.fields}
-    missing = [c for c in columns if c not in names]
+    # Case-insensitively, as Delta matches columns: the data's `Day` fills a table's `day`.
+    spelled = {f.name.lower(): f.name for f in schema.fields}
+    missing = [c for c in columns if c.lower() not in spelled]
     if missing:
         raise InvalidArgumentError(
             "partition_by",
-            f"columns {missing} are not in the data (it has {sorted(names)})",
+            f"columns {missing} are not in the data (it has {sorted(spelled.values())})",
             "Name existing columns.",
         )
-    return columns
+    if table_partitioning is not None:
+        return columns
+    return [spelled[c.lower()] for c in columns]  # a new table's, as its schema spells them

@@ -50,6 +50,21 @@ def test_columns_spelled_in_another_case_land_in_the_tables_columns(
     assert set(stats["null_count.id"]) == {0}  # not "every row null": skipping stays right
 
 
+@pytest.mark.parametrize("how", ["delta.write", "format"])
+def test_a_partition_column_spelled_in_another_case_fills_the_tables(
+    spark: SparkSession, tmp_path: Path, how: str
+) -> None:
+    path = tmp_path / "t"
+    table = pa.table({"id": pa.array([1], pa.int64()), "day": ["2024-01-01"]})
+    write_deltalake(path, table, partition_by=["day"])
+
+    _append(spark.createDataFrame([(2, "2024-01-02")], "id long, DAY string"), path, how)
+
+    assert _rows(path) == [{"id": 1, "day": "2024-01-01"}, {"id": 2, "day": "2024-01-02"}]
+    values = pa.table(DeltaTable(str(path)).get_add_actions(flatten=True))["partition.day"]
+    assert sorted(values.to_pylist()) == ["2024-01-01", "2024-01-02"]
+
+
 def _not_null_table(path: Path) -> None:
     schema = pa.schema(
         [
