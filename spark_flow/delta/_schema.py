@@ -11,12 +11,18 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from deltalake import Schema as DeltaSchema
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
-from pyspark.sql.types import DataType, StructField, StructType
+from pyspark.sql.types import ArrayType, BinaryType, DataType, MapType, StructField, StructType
 
-from spark_flow.errors import InvalidArgumentError, SchemaMismatchError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    SchemaMismatchError,
+    UnsupportedDeltaFeatureError,
+)
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
+
+_UNPARTITIONABLE = (BinaryType, ArrayType, MapType, StructType)
 
 
 def to_delta_schema(schema: StructType) -> DeltaSchema:
@@ -143,6 +149,16 @@ def planned_partitioning(
             "partition_by",
             f"columns {missing} are not in the data (it has {sorted(spelled.values())})",
             "Name existing columns.",
+        )
+    kinds = {c: schema[spelled[c.lower()]].dataType for c in columns}
+    unsupported = {c: _type(t) for c, t in kinds.items() if isinstance(t, _UNPARTITIONABLE)}
+    if unsupported:
+        # Binary values have no folder name Spark's writer can make of any bytes, and readers
+        # disagree on their text in the log (deltalake reads back its own escapes as bytes).
+        raise UnsupportedDeltaFeatureError(
+            f"partition columns of type binary, array, map or struct ({unsupported} of the "
+            f"table at {path!r})",
+            "Partition by another column, e.g. a string such as hex() of a binary one",
         )
     if table_partitioning is not None:
         return columns

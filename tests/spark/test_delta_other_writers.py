@@ -17,7 +17,7 @@ from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_flow import delta
-from spark_flow.errors import SchemaMismatchError
+from spark_flow.errors import SchemaMismatchError, UnsupportedDeltaFeatureError
 
 
 def _rows(path: Path, key: str = "id") -> list[dict[str, Any]]:
@@ -175,3 +175,23 @@ def test_replace_where_takes_a_boolean_partition_value_as_python_spells_it(
     )
 
     assert _rows(path) == [{"id": 2, "on": False}, {"id": 3, "on": None}, {"id": 4, "on": True}]
+
+
+@pytest.mark.parametrize("how", ["delta.write", "format"])
+def test_a_table_partitioned_by_binary_is_refused_before_any_file_is_written(
+    spark: SparkSession, tmp_path: Path, how: str
+) -> None:
+    # format("delta") logged b"a" as the text "b'a'", which every reader takes as those 4 bytes;
+    # Spark's writer fails on bytes no folder name holds.
+    path = tmp_path / "t"
+    table = pa.table({"id": pa.array([1], pa.int64()), "b": pa.array([b"a"], pa.binary())})
+    write_deltalake(path, table, partition_by=["b"])
+    files = sorted(path.rglob("*.parquet"))
+
+    with pytest.raises(Exception, match="partition columns of type binary") as caught:
+        _append(spark.createDataFrame([(2, b"a")], "id long, b binary"), path, how)
+
+    if how == "delta.write":
+        assert isinstance(caught.value, UnsupportedDeltaFeatureError)
+    assert DeltaTable(str(path)).version() == 0
+    assert sorted(path.rglob("*.parquet")) == files
