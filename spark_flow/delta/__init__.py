@@ -216,12 +216,14 @@ def write(
         What was committed, or why it was skipped.
 
     Raises:
-        SchemaMismatchError: the data's columns or types do not fit the table.
+        SchemaMismatchError: the data's columns or types do not fit the table, or it holds
+            nulls in a column the table declares NOT NULL (found before the commit).
         InvalidArgumentError: `txn_version` without `app_id`, a negative one, a partitioning
             that differs from the table's, `replace_where` on non-partition columns or with
             rows outside the replaced partitions, an overwrite of an append-only table.
         UnsupportedDeltaFeatureError: on the delta-rs backend, a table whose writer features
-            its commit does not honour (CHECK constraints, generated columns ...).
+            its commit does not honour (CHECK constraints, generated columns ...), or binary,
+            array, map or struct partition columns.
         UnknownValueError: an unknown `mode`.
         StorageError: the store of `path` cannot be reached (scheme, credentials, bucket),
             found before any Spark job.
