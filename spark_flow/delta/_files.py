@@ -29,7 +29,13 @@ from deltalake.transaction import AddAction
 from pyspark.sql.types import StructType, TimestampType
 
 from spark_flow.delta._schema import table_spelling
-from spark_flow.delta._stats import DEFAULT_INDEXED_COLUMNS, file_stats, forbidden_nulls
+from spark_flow.delta._stats import (
+    DEFAULT_INDEXED_COLUMNS,
+    file_stats,
+    forbidden_nulls,
+    row_checked,
+    row_nulls,
+)
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # What a mapInArrow task returns per file: the driver turns the rows back into WrittenFiles.
@@ -180,6 +186,7 @@ class _OpenFile:
     path: str
     partition_values: dict[str, str | None]
     pending: list[pa.Table] = field(default_factory=list)
+    row_nulls: set[str] = field(default_factory=set)  # NOT NULL fields its rows break
 
     def add(self, rows: pa.Table) -> None:
         self.pending.append(rows)
@@ -303,7 +310,10 @@ class FileWriter:
                 partition_by=self.partition_by,
                 indexed_columns=self.indexed_columns,
             ),
-            null_columns=forbidden_nulls(metadata, self.schema, partition_by=self.partition_by),
+            null_columns=(
+                *forbidden_nulls(metadata, self.schema, partition_by=self.partition_by),
+                *sorted(file.row_nulls),
+            ),
         )
 
 
@@ -318,16 +328,20 @@ class TaskFiles:
     opened: dict[tuple[str | None, ...], _OpenFile] = field(default_factory=dict)
 
     def add(self, table: pa.Table) -> None:
-        renamed = table_spelling(table.column_names, self.writer.schema)
+        writer = self.writer
+        renamed = table_spelling(table.column_names, writer.schema)
         if renamed:
             table = table.rename_columns([renamed.get(n, n) for n in table.column_names])
-        for values, rows in self.writer._split(table):
+        checked = row_checked(writer.schema, partition_by=writer.partition_by)
+        for values, rows in writer._split(table):
             key = tuple(values.values())
             if key not in self.opened:
-                self.opened[key] = self.writer._open(
+                self.opened[key] = writer._open(
                     self.store, self.location, values, rows.schema, self.local
                 )
             self.opened[key].add(rows)
+            if checked:
+                self.opened[key].row_nulls.update(row_nulls(rows, writer.schema, checked))
 
     def close(self) -> list[WrittenFile]:
         return [self.writer._close(self.store, self.location, f) for f in self.opened.values()]

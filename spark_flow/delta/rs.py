@@ -302,6 +302,7 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
     """
     staging, root, partition_by = plan.staging, Path(plan.root), plan.partition_by
     micros = instants_as_micros(plan.schema, partition_by)
+    checked = _stats.row_checked(plan.schema, partition_by=partition_by)
     files: list[WrittenFile] = []
     try:
         for file in sorted(staging.rglob("*.parquet")):
@@ -312,6 +313,12 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             metadata = pq.read_metadata(file)
+            # NOT NULL fields no footer can vouch for: their columns' rows, read back locally
+            broken: tuple[str, ...] = ()
+            if checked:
+                names = metadata.schema.to_arrow_schema().names
+                rows = pq.read_table(file, columns=[c for c in checked if c in names])
+                broken = _stats.row_nulls(rows, plan.schema, checked)
             os.replace(file, target)
             stat = target.stat()
             files.append(
@@ -326,8 +333,9 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
                         partition_by=partition_by,
                         indexed_columns=plan.indexed_columns,
                     ),
-                    null_columns=_stats.forbidden_nulls(
-                        metadata, plan.schema, partition_by=partition_by
+                    null_columns=(
+                        *_stats.forbidden_nulls(metadata, plan.schema, partition_by=partition_by),
+                        *broken,
                     ),
                 )
             )
