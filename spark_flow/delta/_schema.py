@@ -133,15 +133,22 @@ def _field_at(schema: StructType, dotted: str) -> StructField:
 def planned_partitioning(
     path: str, table_partitioning: list[str] | None, requested: list[str] | None, schema: StructType
 ) -> list[str]:
-    """The partition columns of the write: the table's, which a write may not change."""
-    if table_partitioning is not None and requested is not None and requested != table_partitioning:
+    """The partition columns of the write: the table's, which a write may not change.
+
+    Columns are matched case-insensitively, as Delta matches them: the data's `Day` fills a
+    table's `day`, and `partition_by=["DAY"]` names it.
+    """
+    if (
+        table_partitioning is not None
+        and requested is not None
+        and [c.lower() for c in requested] != [c.lower() for c in table_partitioning]
+    ):
         raise InvalidArgumentError(
             "partition_by",
             f"the table at {path!r} is partitioned by {table_partitioning}, not {requested}",
             "Omit partition_by (the table's partitioning is used) or write to a new table.",
         )
-    columns = requested if requested is not None else (table_partitioning or [])
-    # Case-insensitively, as Delta matches columns: the data's `Day` fills a table's `day`.
+    columns = table_partitioning if table_partitioning is not None else (requested or [])
     spelled = {f.name.lower(): f.name for f in schema.fields}
     missing = [c for c in columns if c.lower() not in spelled]
     if missing:
