@@ -6,7 +6,7 @@ Spark types are the vocabulary of errors and comparisons: the people reading the
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import pyarrow as pa
 from deltalake import Schema as DeltaSchema
@@ -23,14 +23,31 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 _UNPARTITIONABLE = (BinaryType, ArrayType, MapType, StructType)
+_T = TypeVar("_T", bound=DataType)
 
 
 def to_delta_schema(schema: StructType) -> DeltaSchema:
-    """The Delta schema a table gets for data of this Spark schema (all columns nullable)."""
-    # Delta tables created from DataFrames are nullable, as delta-spark does (`asNullable`).
-    nullable = StructType([StructField(f.name, f.dataType, True) for f in schema.fields])
-    arrow = to_arrow_schema(nullable, timezone="UTC")
+    """The Delta schema a table gets for data of this Spark schema (all fields nullable)."""
+    arrow = to_arrow_schema(as_nullable(schema), timezone="UTC")
     return DeltaSchema.from_arrow(arrow)
+
+
+def as_nullable(data_type: _T) -> _T:
+    """`data_type` with every field, element and value nullable, nested ones included.
+
+    Columns a write brings to a table are nullable, as delta-spark makes them (`asNullable`):
+    Spark's non-nullable struct fields (`F.struct(F.lit(1))`) would otherwise become NOT NULL
+    constraints every later write must be checked against.
+    """
+    if isinstance(data_type, StructType):
+        fields = [StructField(f.name, as_nullable(f.dataType), True, f.metadata) for f in data_type]
+        return cast(_T, StructType(fields))
+    if isinstance(data_type, ArrayType):
+        return cast(_T, ArrayType(as_nullable(data_type.elementType), True))
+    if isinstance(data_type, MapType):
+        key, value = as_nullable(data_type.keyType), as_nullable(data_type.valueType)
+        return cast(_T, MapType(key, value, True))
+    return data_type
 
 
 def commit_schema(
@@ -74,14 +91,14 @@ def planned_schema(
     fine (it reads as null); a new column needs `merge_schema`; a changed type is never applied.
     """
     if table_schema is None:
-        return data_schema
+        return as_nullable(data_schema)
     by_name = {f.name.lower(): f for f in table_schema.fields}
     conflicts: list[tuple[str, str | None, str]] = []
     added: list[StructField] = []
     for field in data_schema.fields:
         existing = by_name.get(field.name.lower())
         if existing is None:
-            added.append(field)
+            added.append(as_nullable(StructType([field]))[0])
             if not merge_schema:
                 conflicts.append((field.name, None, _type(field.dataType)))
         elif _type(existing.dataType) != _type(field.dataType):

@@ -15,6 +15,7 @@ import pytest
 from _duckdb_reader import duckdb_rows
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from spark_flow import delta
 from spark_flow.errors import SchemaMismatchError, UnsupportedDeltaFeatureError
@@ -253,3 +254,17 @@ def test_nulls_a_nested_not_null_field_allows_are_appended(
     assert sorted((r["id"], r["st"], r["tags"]) for r in duckdb_rows(path)) == expected
     read = delta.read(spark, str(path)).collect()
     assert sorted((r.id, r.st and r.st.asDict(), r.tags) for r in read) == expected
+
+
+def test_a_new_tables_fields_are_nullable_as_delta_spark_makes_them(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Spark calls a struct of literals NOT NULL inside: kept, it would bind every later write.
+    path = tmp_path / "t"
+    first = spark.range(1).select("id", F.struct(F.lit(1).alias("a")).alias("st"))
+
+    delta.write(first, str(path))
+    delta.write(spark.createDataFrame([(2, (None,))], "id long, st struct<a: int>"), str(path))
+
+    assert '"nullable":false' not in DeltaTable(str(path)).schema().to_json()
+    assert [r["st"] for r in _rows(path)] == [{"a": 1}, {"a": None}]
