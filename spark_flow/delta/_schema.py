@@ -5,13 +5,24 @@ Spark types are the vocabulary of errors and comparisons: the people reading the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import pyarrow as pa
 from deltalake import Schema as DeltaSchema
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
-from pyspark.sql.types import ArrayType, BinaryType, DataType, MapType, StructField, StructType
+from pyspark.sql.types import (
+    ArrayType,
+    BinaryType,
+    CalendarIntervalType,
+    DataType,
+    DayTimeIntervalType,
+    MapType,
+    NullType,
+    StructField,
+    StructType,
+    YearMonthIntervalType,
+)
 
 from spark_flow.errors import (
     InvalidArgumentError,
@@ -24,6 +35,8 @@ if TYPE_CHECKING:
 
 _UNPARTITIONABLE = (BinaryType, ArrayType, MapType, StructType)
 _T = TypeVar("_T", bound=DataType)
+# Spark types the Delta protocol has no name for.
+_UNSTORABLE = (NullType, DayTimeIntervalType, YearMonthIntervalType, CalendarIntervalType)
 
 
 def to_delta_schema(schema: StructType) -> DeltaSchema:
@@ -89,8 +102,25 @@ def planned_schema(
 
     Columns are matched by name, case-insensitively as Delta does. A column the data lacks is
     fine (it reads as null); a new column needs `merge_schema`; a changed type is never applied.
+
+    Raises:
+        SchemaMismatchError: a new column without `merge_schema`, a changed type.
+        InvalidArgumentError: two columns of the data whose names differ in case only.
+        UnsupportedDeltaFeatureError: a new column of a type Delta does not store.
     """
+    seen: dict[str, str] = {}
+    twice = [
+        f.name for f in data_schema.fields if seen.setdefault(f.name.lower(), f.name) != f.name
+    ]
+    if twice:
+        raise InvalidArgumentError(
+            "df",
+            f"columns {twice} of the data repeat others in another case; Delta matches column "
+            "names case-insensitively",
+            "Rename or drop one of each.",
+        )
     if table_schema is None:
+        _check_storable(path, data_schema.fields)
         return as_nullable(data_schema)
     by_name = {f.name.lower(): f for f in table_schema.fields}
     conflicts: list[tuple[str, str | None, str]] = []
@@ -105,7 +135,37 @@ def planned_schema(
             conflicts.append((field.name, _type(existing.dataType), _type(field.dataType)))
     if conflicts:
         raise SchemaMismatchError(path, conflicts)
+    _check_storable(path, added)
     return StructType([*table_schema.fields, *added])
+
+
+def _check_storable(path: str, fields: Iterable[StructField]) -> None:
+    """Refuse new columns of types the Delta protocol has no name for (`void`, intervals):
+    a log naming them is one no other reader opens."""
+    found = {
+        name: _type(data_type)
+        for field in fields
+        for name, data_type in _types_within(field.name, field.dataType)
+        if isinstance(data_type, _UNSTORABLE)
+    }
+    if found:
+        raise UnsupportedDeltaFeatureError(
+            f"columns of types the Delta protocol does not have ({found}, written to {path!r})",
+            "Cast them to a Delta type (a null literal to its column's type, F.lit(None)."
+            "cast('string'); an interval to a string or a number), or drop them",
+        )
+
+
+def _types_within(name: str, data_type: DataType) -> Iterator[tuple[str, DataType]]:
+    yield name, data_type
+    if isinstance(data_type, StructType):
+        for field in data_type.fields:
+            yield from _types_within(f"{name}.{field.name}", field.dataType)
+    elif isinstance(data_type, ArrayType):
+        yield from _types_within(f"{name}[]", data_type.elementType)
+    elif isinstance(data_type, MapType):
+        yield from _types_within(f"{name}{{key}}", data_type.keyType)
+        yield from _types_within(f"{name}{{value}}", data_type.valueType)
 
 
 def table_spelling(names: Sequence[str], schema: StructType) -> dict[str, str]:

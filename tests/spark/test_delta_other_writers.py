@@ -18,7 +18,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import delta
-from spark_flow.errors import SchemaMismatchError, UnsupportedDeltaFeatureError
+from spark_flow.errors import (
+    InvalidArgumentError,
+    SchemaMismatchError,
+    UnsupportedDeltaFeatureError,
+)
+from spark_flow.testing import count_spark_jobs
 
 
 def _rows(path: Path, key: str = "id") -> list[dict[str, Any]]:
@@ -268,3 +273,35 @@ def test_a_new_tables_fields_are_nullable_as_delta_spark_makes_them(
 
     assert '"nullable":false' not in DeltaTable(str(path)).schema().to_json()
     assert [r["st"] for r in _rows(path)] == [{"a": 1}, {"a": None}]
+
+
+@pytest.mark.parametrize(
+    ("column", "kind"),
+    [("NULL", "void"), ("interval 1 day", "interval day")],
+    ids=["void", "interval"],
+)
+def test_a_column_of_a_type_delta_lacks_is_refused_before_any_spark_job(
+    spark: SparkSession, tmp_path: Path, column: str, kind: str
+) -> None:
+    # A `void` column made a log no other reader opens (DuckDB: "Unsupported Delta table
+    # type"); an interval failed deltalake's commit with its Rust backtrace as the message.
+    path = tmp_path / "t"
+    df = spark.range(2).withColumn("x", F.expr(column))
+
+    with count_spark_jobs(spark) as jobs, pytest.raises(UnsupportedDeltaFeatureError) as caught:
+        delta.write(df, str(path))
+
+    assert f"'x': '{kind}'" in str(caught.value)
+    assert jobs.count == 0
+    assert not path.exists()
+
+
+def test_columns_differing_in_case_only_are_refused_before_any_spark_job(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    df = spark.range(1).select("id", F.col("id").alias("ID"))
+
+    with count_spark_jobs(spark) as jobs, pytest.raises(InvalidArgumentError, match="'ID'"):
+        delta.write(df, str(tmp_path / "t"))
+
+    assert jobs.count == 0
