@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -139,7 +140,8 @@ def partition_text(value: object) -> str | None:
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
-    return str(value)
+    # A decimal as Spark's writer spells it: `0.00000000`, never `0E-8`.
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
 def instants_as_micros(schema: StructType, partition_by: Iterable[str]) -> list[str]:

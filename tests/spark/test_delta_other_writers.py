@@ -7,6 +7,7 @@ table declares (its columns' spelling, NOT NULL) must hold after our commit.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -305,3 +306,24 @@ def test_columns_differing_in_case_only_are_refused_before_any_spark_job(
         delta.write(df, str(tmp_path / "t"))
 
     assert jobs.count == 0
+
+
+def test_replace_where_takes_a_decimal_zero_as_spark_gives_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # A row's decimal zero is Decimal("0E-8"): its str() matched no file's `0.00000000`.
+    path = tmp_path / "t"
+    price = spark.createDataFrame(
+        [(1, Decimal("0")), (2, Decimal("1.5"))], "id long, p decimal(10,8)"
+    )
+    delta.write(price, str(path), partition_by=["p"])
+    zero = delta.read(spark, str(path)).where("id = 1").first()["p"]
+
+    delta.write(
+        spark.createDataFrame([(3, zero)], "id long, p decimal(10,8)"),
+        str(path),
+        mode="overwrite",
+        replace_where={"p": zero},
+    )
+
+    assert [r["id"] for r in _rows(path)] == [2, 3]
