@@ -42,6 +42,7 @@ from spark_flow.delta import (
     jvm,
     rs,
 )
+from spark_flow.delta._files import partition_text
 from spark_flow.delta._routed import RoutedTable, RoutedWrite
 from spark_flow.delta._time_travel import AsOf
 from spark_flow.delta._types import (
@@ -206,12 +207,14 @@ def write(
         What was committed, or why it was skipped.
 
     Raises:
-        SchemaMismatchError: the data's columns or types do not fit the table.
+        SchemaMismatchError: the data's columns or types do not fit the table, or it holds
+            nulls in a column the table declares NOT NULL (found before the commit).
         InvalidArgumentError: `txn_version` without `app_id`, a negative one, a partitioning
             that differs from the table's, `replace_where` on non-partition columns or with
             rows outside the replaced partitions, an overwrite of an append-only table.
         UnsupportedDeltaFeatureError: on the delta-rs backend, a table whose writer features
-            its commit does not honour (CHECK constraints, generated columns ...).
+            its commit does not honour (CHECK constraints, generated columns ...), or binary,
+            array, map or struct partition columns.
         UnknownValueError: an unknown `mode`.
         StorageError: the store of `path` cannot be reached (scheme, credentials, bucket),
             found before any Spark job.
@@ -229,9 +232,11 @@ def write(
         txn_version=txn_version,
         partition_by=None if partition_by is None else tuple(partition_by),
         merge_schema=merge_schema,
+        # Each value as the log spells it (True as `true`, an instant in UTC): the files'
+        # values are checked against these, and deltalake's commit matches the log by them.
         replace_where=None
         if replace_where is None
-        else tuple((column, str(value)) for column, value in replace_where.items()),
+        else tuple((column, str(partition_text(value))) for column, value in replace_where.items()),
         optimize_write=_optimize_write(df.sparkSession, optimize_write),
         overwrite_schema=overwrite_schema,
         dynamic_partitions=dynamic_partitions,

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -28,12 +29,20 @@ import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
 from pyspark.sql.types import StructType, TimestampType
 
-from spark_flow.delta._stats import DEFAULT_INDEXED_COLUMNS, file_stats
+from spark_flow.delta._schema import table_spelling
+from spark_flow.delta._stats import (
+    DEFAULT_INDEXED_COLUMNS,
+    file_stats,
+    forbidden_nulls,
+    row_checked,
+    row_nulls,
+)
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # What a mapInArrow task returns per file: the driver turns the rows back into WrittenFiles.
 WRITTEN_SCHEMA = (
-    "path string, size long, modification_time long, partition_values string, stats string"
+    "path string, size long, modification_time long, partition_values string, stats string, "
+    "null_columns string"
 )
 # Rows gathered before a row group is written: Arrow hands a task batches of 10,000 rows
 # (spark.sql.execution.arrow.maxRecordsPerBatch), and a row group per batch makes files slower
@@ -56,6 +65,7 @@ class WrittenFile:
         modification_time: milliseconds since the epoch.
         partition_values: the file's partition column values as Delta stores them.
         stats: the add action's statistics, as JSON.
+        null_columns: the table's NOT NULL columns this file holds a null in (never committed).
     """
 
     path: str
@@ -63,6 +73,7 @@ class WrittenFile:
     modification_time: int
     partition_values: Mapping[str, str | None]
     stats: str
+    null_columns: tuple[str, ...] = ()
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -71,6 +82,7 @@ class WrittenFile:
             "modification_time": self.modification_time,
             "partition_values": json.dumps(dict(self.partition_values)),
             "stats": self.stats,
+            "null_columns": json.dumps(list(self.null_columns)),
         }
 
     @classmethod
@@ -81,6 +93,7 @@ class WrittenFile:
             modification_time=row["modification_time"],
             partition_values=json.loads(row["partition_values"]),
             stats=row["stats"],
+            null_columns=tuple(json.loads(row["null_columns"])),
         )
 
 
@@ -127,7 +140,8 @@ def partition_text(value: object) -> str | None:
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
-    return str(value)
+    # A decimal as Spark's writer spells it: `0.00000000`, never `0E-8`.
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
 def instants_as_micros(schema: StructType, partition_by: Iterable[str]) -> list[str]:
@@ -174,6 +188,7 @@ class _OpenFile:
     path: str
     partition_values: dict[str, str | None]
     pending: list[pa.Table] = field(default_factory=list)
+    row_nulls: set[str] = field(default_factory=set)  # NOT NULL fields its rows break
 
     def add(self, rows: pa.Table) -> None:
         self.pending.append(rows)
@@ -285,16 +300,21 @@ class FileWriter:
         size = file.stream.tell()
         # The upload completes on close: only then does the object exist on a store.
         file.stream.close()
+        metadata = file.writer.writer.metadata
         return WrittenFile(
             path=file.path,
             size=size,
             modification_time=int(time.time() * 1000),
             partition_values=file.partition_values,
             stats=file_stats(
-                file.writer.writer.metadata,
+                metadata,
                 self.schema,
                 partition_by=self.partition_by,
                 indexed_columns=self.indexed_columns,
+            ),
+            null_columns=(
+                *forbidden_nulls(metadata, self.schema, partition_by=self.partition_by),
+                *sorted(file.row_nulls),
             ),
         )
 
@@ -310,13 +330,20 @@ class TaskFiles:
     opened: dict[tuple[str | None, ...], _OpenFile] = field(default_factory=dict)
 
     def add(self, table: pa.Table) -> None:
-        for values, rows in self.writer._split(table):
+        writer = self.writer
+        renamed = table_spelling(table.column_names, writer.schema)
+        if renamed:
+            table = table.rename_columns([renamed.get(n, n) for n in table.column_names])
+        checked = row_checked(writer.schema, partition_by=writer.partition_by)
+        for values, rows in writer._split(table):
             key = tuple(values.values())
             if key not in self.opened:
-                self.opened[key] = self.writer._open(
+                self.opened[key] = writer._open(
                     self.store, self.location, values, rows.schema, self.local
                 )
             self.opened[key].add(rows)
+            if checked:
+                self.opened[key].row_nulls.update(row_nulls(rows, writer.schema, checked))
 
     def close(self) -> list[WrittenFile]:
         return [self.writer._close(self.store, self.location, f) for f in self.opened.values()]

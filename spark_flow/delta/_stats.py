@@ -28,6 +28,7 @@ from decimal import Decimal
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any
 
+import pyarrow.compute as pc
 from pyspark.sql.types import (
     ArrayType,
     ByteType,
@@ -50,6 +51,7 @@ from pyspark.sql.types import (
 from spark_flow.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
 NUM_INDEXED_COLS = "delta.dataSkippingNumIndexedCols"
@@ -146,6 +148,92 @@ def file_stats(
         if values:
             stats[key] = values
     return _json(stats)
+
+
+def forbidden_nulls(
+    metadata: pq.FileMetaData, schema: StructType, *, partition_by: Sequence[str]
+) -> tuple[str, ...]:
+    """The columns (dotted paths) the table declares NOT NULL that hold a null in this file.
+
+    Writers must keep a table's `nullable: false`; our commit adds files Spark wrote from
+    nullable DataFrames, so their footers are checked before the commit. Only what a footer
+    tells: leaves reached through non-nullable fields alone, where a null anywhere on the path
+    breaks the schema. A column missing from the file is null in every row; one whose footer
+    has no null count is listed too, as nothing proves it holds none.
+    """
+    partitions = {name.lower() for name in partition_by}
+    data = StructType([f for f in schema.fields if f.name.lower() not in partitions])
+    chunks = {path.lower(): found for path, found in _column_chunks(metadata).items()}
+    violated = []
+    for path in _not_null_leaves(data):
+        found = chunks.get(".".join(path).lower())
+        nulls = metadata.num_rows if found is None else _null_count(found)
+        if nulls is None or nulls > 0:
+            violated.append(".".join(path))
+    return tuple(violated)
+
+
+def _not_null_leaves(schema: StructType, parent: Path = ()) -> Iterator[Path]:
+    for field in schema.fields:
+        if field.nullable:
+            continue
+        if isinstance(field.dataType, StructType):
+            yield from _not_null_leaves(field.dataType, (*parent, field.name))
+        elif not isinstance(field.dataType, (ArrayType, MapType)):
+            # An array's or map's footer counts null elements too: it cannot tell a null value.
+            yield (*parent, field.name)
+
+
+def row_checked(schema: StructType, *, partition_by: Sequence[str]) -> tuple[str, ...]:
+    """The data columns whose NOT NULL fields a footer cannot check (`forbidden_nulls`): a
+    field under a nullable struct (null there only counts where its parents are not), an
+    array or a map (their footers count null elements too). `row_nulls` checks their rows."""
+    partitions = {name.lower() for name in partition_by}
+    return tuple(
+        f.name for f in schema.fields if f.name.lower() not in partitions and _undecided(f, True)
+    )
+
+
+def _undecided(field: StructField, parents_required: bool) -> bool:
+    if not field.nullable and not parents_required:
+        return True
+    if isinstance(field.dataType, (ArrayType, MapType)):
+        return not field.nullable
+    if isinstance(field.dataType, StructType):
+        required = parents_required and not field.nullable
+        return any(_undecided(child, required) for child in field.dataType.fields)
+    return False
+
+
+def row_nulls(table: pa.Table, schema: StructType, columns: Sequence[str]) -> tuple[str, ...]:
+    """The NOT NULL fields (dotted paths) within `columns` (`row_checked`) that rows of `table`
+    hold a null in, where every struct above the field is not null, as Delta checks them."""
+    present = {name.lower(): name for name in table.column_names}
+    found: list[str] = []
+    for field in schema.fields:
+        if field.name not in columns:
+            continue
+        name = present.get(field.name.lower())
+        if name is not None:
+            found.extend(_row_nulls(table[name], field, (field.name,), None))
+        elif not field.nullable and table.num_rows:  # a column the data lacks: null in each row
+            found.append(field.name)
+    return tuple(found)
+
+
+def _row_nulls(values: Any, field: StructField, path: Path, parents: Any) -> Iterator[str]:
+    """`parents`: where every struct above holds a value (None at the top: every row)."""
+    if not field.nullable:
+        nulls = pc.is_null(values) if parents is None else pc.and_(parents, pc.is_null(values))
+        if pc.any(nulls).as_py():
+            yield ".".join(path)
+    if isinstance(field.dataType, StructType):
+        here = pc.is_valid(values)  # a child taken from a struct is null where the struct is
+        for child in field.dataType.fields:
+            index = values.type.get_field_index(child.name)
+            if index >= 0:
+                inner = pc.struct_field(values, [index])
+                yield from _row_nulls(inner, child, (*path, child.name), here)
 
 
 def _split(text: str, separator: str) -> list[str]:

@@ -56,10 +56,12 @@ from spark_flow.delta._files import (
     rows_of,
 )
 from spark_flow.delta._schema import (
+    commit_schema,
     planned_partitioning,
     planned_schema,
+    refuse_nulls,
     table_spark_schema,
-    to_delta_schema,
+    table_spelling,
 )
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import InvalidArgumentError
@@ -224,6 +226,13 @@ def commit_written(plan: WritePlan, files: list[WrittenFile]) -> WriteResult:
     """Commit files written in place; remove them if the commit fails."""
     actions = [add_action(file) for file in files]
     try:
+        refuse_nulls(
+            plan.request.path,
+            plan.schema,
+            [column for file in files for column in file.null_columns]
+            + [c for file in files for c, v in file.partition_values.items()
+               if v is None and not plan.schema[c].nullable],
+        )  # fmt: skip
         micros = instants_as_micros(plan.schema, plan.partition_by)
         _partitions.check_replaced(plan.request, micros, actions)
         return _commit(plan, actions)
@@ -254,7 +263,7 @@ def commit_rewrite(plan: WritePlan, rewritten: list[str]) -> tuple[int, int] | N
         table.create_write_transaction(
             [*actions, *removes],
             "append",
-            to_delta_schema(plan.schema),
+            commit_schema(table, plan.schema, overwrite_schema=False),
             partition_by=plan.partition_by,
             commit_properties=properties,
         )
@@ -269,8 +278,11 @@ def commit_rewrite(plan: WritePlan, rewritten: list[str]) -> tuple[int, int] | N
 
 
 def spark_writable(df: DataFrame, plan: WritePlan) -> DataFrame:
-    """`df` as Spark's writer gets it: TIMESTAMP partition columns as epoch microseconds
+    """`df` as Spark's writer gets it: columns spelled as the table spells them
+    (`_schema.table_spelling`), TIMESTAMP partition columns as epoch microseconds
     (`_files.instants_as_micros`), turned into Delta's UTC form when the files are published."""
+    renamed = table_spelling(df.columns, plan.schema)
+    df = df.withColumnsRenamed(renamed) if renamed else df
     micros = instants_as_micros(plan.schema, plan.partition_by)
     return df.withColumns({c: F.unix_micros(c) for c in micros}) if micros else df
 
@@ -290,6 +302,7 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
     """
     staging, root, partition_by = plan.staging, Path(plan.root), plan.partition_by
     micros = instants_as_micros(plan.schema, partition_by)
+    checked = _stats.row_checked(plan.schema, partition_by=partition_by)
     files: list[WrittenFile] = []
     try:
         for file in sorted(staging.rglob("*.parquet")):
@@ -300,6 +313,12 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             metadata = pq.read_metadata(file)
+            # NOT NULL fields no footer can vouch for: their columns' rows, read back locally
+            broken: tuple[str, ...] = ()
+            if checked:
+                names = metadata.schema.to_arrow_schema().names
+                rows = pq.read_table(file, columns=[c for c in checked if c in names])
+                broken = _stats.row_nulls(rows, plan.schema, checked)
             os.replace(file, target)
             stat = target.stat()
             files.append(
@@ -313,6 +332,10 @@ def _publish(plan: WritePlan) -> list[WrittenFile]:
                         plan.schema,
                         partition_by=partition_by,
                         indexed_columns=plan.indexed_columns,
+                    ),
+                    null_columns=(
+                        *_stats.forbidden_nulls(metadata, plan.schema, partition_by=partition_by),
+                        *broken,
                     ),
                 )
             )
@@ -341,7 +364,7 @@ def _commit(
             else [Transaction(request.app_id, request.txn_version)]
         ),
     )
-    delta_schema = to_delta_schema(plan.schema)
+    delta_schema = commit_schema(table, plan.schema, overwrite_schema=request.overwrite_schema)
     try:
         if table is None:
 

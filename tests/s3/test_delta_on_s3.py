@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from _s3_tables import committed_files, data_objects, open_table, table_rows
+from deltalake import write_deltalake
 from pyspark.sql import SparkSession
 
-from spark_flow import delta
-from spark_flow.errors import InvalidArgumentError
+from spark_flow import delta, storage
+from spark_flow.errors import InvalidArgumentError, SchemaMismatchError
 from spark_flow.local_s3 import LocalS3
 from spark_flow.testing import assert_df_equal, count_spark_jobs
 
@@ -162,3 +164,22 @@ def test_a_stream_appends_each_micro_batch_once_to_a_table_in_the_bucket(
     assert [row["id"] for row in table_rows(table)] == list(range(6))
     assert delta.transaction_version(table, f"spark_flow.stream:{checkpoint}") == 1
     assert data_objects(table) == committed_files(table)
+
+
+def test_a_null_in_a_not_null_column_of_another_engines_table_commits_nothing(
+    spark: SparkSession, s3_bucket: str
+) -> None:
+    # On a store Arrow workers write the files in place: their rows tell the driver which
+    # NOT NULL columns a file breaks, and the driver removes the files instead of committing.
+    table = f"{s3_bucket}/not-null"
+    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("s", pa.string())])
+    rows = pa.table({"id": [1], "s": ["a"]}, schema=schema)
+    write_deltalake(table, rows, storage_options=storage.options(table))
+    before = data_objects(table)
+
+    with pytest.raises(SchemaMismatchError) as caught:
+        delta.write(spark.createDataFrame([(2, "b"), (None, "c")], "id long, s string"), table)
+
+    assert [c[0] for c in caught.value.conflicts] == ["id"]
+    assert open_table(table).version() == 0
+    assert data_objects(table) == before
