@@ -188,7 +188,9 @@ def write(
         merge_schema: add columns the table does not have yet.
         replace_where: with `mode="overwrite"`, replace only these partitions, e.g.
             `{"date": "2024-01-01"}` (Delta's replaceWhere on partition columns). Every row of
-            `df` must fall into them; the rest of the table stays as it is.
+            `df` must fall into them; the rest of the table stays as it is. Values are compared
+            as values of the column's type (`Decimal("1.5")` is the partition `1.50`); a
+            zoneless TIMESTAMP is read in the session's time zone, as Spark reads it.
         optimize_write: rebalance the data before writing (Delta's optimized writes), so a
             small write makes one file per partition value rather than one per core. None
             takes the session's `spark.spark_flow.delta.optimizeWrite` (false unless a profile
@@ -232,14 +234,15 @@ def write(
         txn_version=txn_version,
         partition_by=None if partition_by is None else tuple(partition_by),
         merge_schema=merge_schema,
-        # Each value as the log spells it (True as `true`, an instant in UTC): the files'
-        # values are checked against these, and deltalake's commit matches the log by them.
+        # Each value as text (True as `true`, an aware instant in UTC); the plan reads it as a
+        # value of its column's type, a zoneless timestamp in the session's `time_zone`.
         replace_where=None
         if replace_where is None
         else tuple((column, str(partition_text(value))) for column, value in replace_where.items()),
         optimize_write=_optimize_write(df.sparkSession, optimize_write),
         overwrite_schema=overwrite_schema,
         dynamic_partitions=dynamic_partitions,
+        time_zone=df.sparkSession.conf.get(_read_spark.SESSION_TIME_ZONE, None),
     )
     if backend(df.sparkSession) == "jvm":
         return jvm.write(df, request)

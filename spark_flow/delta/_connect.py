@@ -190,6 +190,8 @@ def write(df: DataFrame, request: WriteRequest) -> WriteResult:
         writer = writer.option(PARTITION_BY_OPTION, json.dumps(list(request.partition_by)))
     if request.replace_where is not None:
         writer = writer.option(REPLACE_WHERE_OPTION, json.dumps(dict(request.replace_where)))
+        if request.time_zone is not None:
+            writer = writer.option(TIME_ZONE_OPTION, request.time_zone)
     with on_server():
         writer.save(request.path)
     after = read_log(

@@ -1,29 +1,43 @@
 """Which partitions a delta-rs write touches: its files' values, the ones it replaces.
 
 - `folder_values`: a file's partition values from the Hive-style folders Spark's writer made.
+- `resolved_replace_where`: a `replace_where`'s values as values of their columns' types, a
+  zoneless TIMESTAMP in the session's time zone (as Spark and delta-spark's `replaceWhere`
+  read it), spelled as the log spells them.
 - `check_replaced`: a `replace_where` overwrite holds rows of the replaced partitions only.
-- `replaced_by_data`: Delta's dynamic partition overwrite: the table's files in the partitions
-  the new files fall into, to remove in the same commit. Values are compared typed (the log's,
-  as deltalake reads them; the new files', cast by Arrow from their text), so one value
-  spelled two ways (`1.0E20` and `1e+20`, a timestamp's offsets) is one partition.
+- `replaced`: the table's files in the replaced partitions (Delta's replaceWhere; its dynamic
+  partition overwrite: those the new files fall into), to remove in the same commit.
+
+Values are compared typed (the log's, as deltalake reads them; the new files' and the user's,
+cast by Arrow from their text), so one value spelled two ways (`1.5` and `1.50` in a
+DECIMAL(10,2), `1.0E20` and `1e+20`, a timestamp's offsets) is one partition.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import pyarrow as pa
 from deltalake.transaction import AddAction, RemoveAction
+from pyspark.sql.pandas.types import to_arrow_type
 
-from spark_flow.delta._files import HIVE_NULL, as_instant_text, spark_partition_text
+from spark_flow.delta import _time_travel
+from spark_flow.delta._files import (
+    HIVE_NULL,
+    as_instant_text,
+    partition_text,
+    spark_partition_text,
+)
 from spark_flow.delta._types import WriteRequest
 from spark_flow.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
+    from pyspark.sql.types import StructType
 
 
 def folder_values(
@@ -39,41 +53,108 @@ def folder_values(
     return values
 
 
-def check_replaced(request: WriteRequest, micros: list[str], actions: list[AddAction]) -> None:
-    """Every file of a partition replacement lies in the partitions it replaces."""
-    wanted = {c: as_instant_text(v) if c in micros else v for c, v in request.replace_where or ()}
-    for action in actions:
-        found = {c: action.partition_values.get(c) for c in wanted}
-        if found != wanted:
+def resolved_replace_where(request: WriteRequest, schema: StructType) -> WriteRequest:
+    """`request` with each `replace_where` value as the log spells a value of its column's type.
+
+    A zoneless value of a TIMESTAMP column is read in `request.time_zone`, as Spark reads
+    `at = '2024-01-31 10:00:00'`; the result carries its offset, so resolving again changes
+    nothing (a commit retried on a newer snapshot re-checks its plan).
+
+    Raises:
+        InvalidArgumentError: a value that is no value of its column's type.
+    """
+    if not request.replace_where:
+        return request
+    resolved = []
+    for column, given in request.replace_where:
+        arrow_type = _arrow_type(schema, column)
+        instant = pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None
+        text = _instant_text(given, request.time_zone) if instant else given
+        try:
+            typed = _typed(text, arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise InvalidArgumentError(
                 "replace_where",
-                f"it replaces {wanted} of {request.path!r}, but the data has rows in {found}",
+                f"{column} is a {schema[column].dataType.simpleString()} partition column of "
+                f"{request.path!r}, and {text!r} is no value of that type",
+                "Pass a value of the column's type, as a Python value or its text.",
+            ) from None
+        resolved.append((column, str(partition_text(typed))))
+    return replace(request, replace_where=tuple(resolved))
+
+
+def check_replaced(request: WriteRequest, schema: StructType, actions: list[AddAction]) -> None:
+    """Every file of a partition replacement lies in the partitions it replaces
+    (`request` as `resolved_replace_where` made it)."""
+    types = {c: _arrow_type(schema, c) for c, _ in request.replace_where or ()}
+    wanted = {c: _typed(v, types[c]) for c, v in request.replace_where or ()}
+    for action in actions:
+        found = {c: action.partition_values.get(c) for c in wanted}
+        if {c: _typed(v, types[c]) for c, v in found.items()} != wanted:
+            raise InvalidArgumentError(
+                "replace_where",
+                f"it replaces {dict(request.replace_where or ())} of {request.path!r}, but the "
+                f"data has rows in {found}",
                 "Filter the data to the replaced partitions, or widen replace_where.",
             )
 
 
-def replaced_by_data(
-    table: DeltaTable, actions: list[AddAction], partition_by: list[str]
+def replaced(
+    table: DeltaTable, request: WriteRequest, actions: list[AddAction], partition_by: list[str]
+) -> list[RemoveAction] | None:
+    """The files of `table` a partial overwrite removes in its commit: those in the partitions
+    `replace_where` names (resolved), or, for Delta's dynamic partition overwrite, in those the
+    data's `actions` add files to. None for an append or an overwrite of the whole table.
+
+    Found by typed values, not by deltalake's `partition_filters`, which compare the log's text.
+    """
+    if request.replace_where:
+        columns, values = zip(*request.replace_where, strict=True)
+        return _removed(table, list(columns), [values])
+    if request.dynamic_partitions and partition_by:
+        data = [tuple(action.partition_values.get(c) for c in partition_by) for action in actions]
+        return _removed(table, partition_by, data)
+    return None
+
+
+def _removed(
+    table: DeltaTable, columns: list[str], partitions: list[tuple[str | None, ...]]
 ) -> list[RemoveAction]:
-    """Remove actions of `table`'s files in the partitions `actions` add files to."""
+    """Remove actions of `table`'s files whose values of `columns` are one of `partitions`
+    (logged text), compared as values of the log's type of each column."""
     listed = pa.table(table.get_add_actions(flatten=True))
-    columns = [f"partition.{c}" for c in partition_by]
-    typed = {c: listed.schema.field(f"partition.{c}").type for c in partition_by}
+    names = [f"partition.{c}" for c in columns]
+    types = [listed.schema.field(name).type for name in names]
     touched = {
-        tuple(_typed(action.partition_values.get(c), typed[c]) for c in partition_by)
-        for action in actions
+        tuple(_typed(v, t) for v, t in zip(values, types, strict=True)) for values in partitions
     }
     now = int(time.time() * 1000)
     return [
         # deltalake lists paths as the log holds them, URI-encoded; an action takes them raw
         RemoveAction(unquote(row["path"]), data_change=True, deletion_timestamp=now)
-        for row in listed.select(["path", *columns]).to_pylist()
-        if tuple(row[c] for c in columns) in touched
+        for row in listed.select(["path", *names]).to_pylist()
+        if tuple(row[n] for n in names) in touched
     ]
 
 
+def _arrow_type(schema: StructType, column: str) -> pa.DataType:
+    return to_arrow_type(schema[column].dataType, timezone="UTC")
+
+
+def _instant_text(text: str, time_zone: str | None) -> str:
+    """A TIMESTAMP value given by the user, zoneless in `time_zone`, in the log's UTC form."""
+    try:
+        at = _time_travel.parse(text, time_zone=time_zone)
+    except InvalidArgumentError:
+        return text  # no timestamp: the cast refuses it, naming the column
+    return str(partition_text(at))
+
+
 def _typed(text: str | None, data_type: pa.DataType) -> Any:
-    """A logged partition value as deltalake types it (None stays None)."""
+    """A logged partition value as a value of `data_type` (None stays None); a zoneless
+    TIMESTAMP is UTC, as the log's values are."""
     if text is None:
         return None
+    if pa.types.is_timestamp(data_type) and data_type.tz is not None:
+        text = as_instant_text(text)
     return pa.array([text]).cast(data_type)[0].as_py()

@@ -26,7 +26,8 @@ REPLACE_WHERE_OPTION = "spark_flow.replaceWhere"
 PARTITION_OVERWRITE_OPTION = "partitionOverwriteMode"
 """`dynamic`: an overwrite replaces the partitions the data has rows in (Spark's option)."""
 TIME_ZONE_OPTION = "spark_flow.timeZone"
-"""The session time zone a zoneless `timestampAsOf` is read in (set by `delta.read`)."""
+"""The session time zone a zoneless `timestampAsOf` or TIMESTAMP `replaceWhere` value is read
+in (set by `delta.read` and `delta.write` where they go through this source)."""
 SESSION_TIME_ZONE_ENV = "SPARK_FLOW_SESSION_TIME_ZONE"
 """The session's time zone when the source was registered, for a `format("delta")` read of the
 user's own, which no option tells it (Spark gives Python data sources no session settings)."""
@@ -140,9 +141,14 @@ def read_version(options: Any) -> int | None:
             f"a read is at one point in time, got versionAsOf={version} too",
             "Pass either versionAsOf or timestampAsOf.",
         )
-    zone = options.get(TIME_ZONE_OPTION) or os.environ.get(SESSION_TIME_ZONE_ENV)
-    when = _time_travel.parse(str(stamp), time_zone=zone)
+    when = _time_travel.parse(str(stamp), time_zone=session_time_zone(options))
     return _time_travel.version_at(path_of(options), when)
+
+
+def session_time_zone(options: Any) -> str | None:
+    """The session time zone zoneless timestamps are read in: the option `spark_flow.delta`
+    passes, else the one the source was registered with (None: this process's zone)."""
+    return options.get(TIME_ZONE_OPTION) or os.environ.get(SESSION_TIME_ZONE_ENV)
 
 
 def dynamic_partitions(options: Any) -> bool:

@@ -56,6 +56,9 @@ class WriteRequest:
     optimize_write: bool = False
     overwrite_schema: bool = False
     dynamic_partitions: bool = False
+    # The session's time zone: a zoneless `replace_where` value of a TIMESTAMP partition column
+    # is read in it, as Spark reads it (None: this process's zone, as a JVM defaults to).
+    time_zone: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:

@@ -190,6 +190,7 @@ def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
             f"{outside} are not partition columns of {request.path!r} (it has {partition_by})",
             "Replace partitions by partition columns, or overwrite the whole table.",
         )
+    request = _partitions.resolved_replace_where(request, schema)
     read_version = None if table is None else table.version()
     indexed = (
         _stats.DEFAULT_INDEXED_COLUMNS
@@ -198,6 +199,7 @@ def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
     )
     return replace(
         plan,
+        request=request,
         read_version=read_version,
         schema=schema,
         partition_by=partition_by,
@@ -233,8 +235,7 @@ def commit_written(plan: WritePlan, files: list[WrittenFile]) -> WriteResult:
             + [c for file in files for c, v in file.partition_values.items()
                if v is None and not plan.schema[c].nullable],
         )  # fmt: skip
-        micros = instants_as_micros(plan.schema, plan.partition_by)
-        _partitions.check_replaced(plan.request, micros, actions)
+        _partitions.check_replaced(plan.request, plan.schema, actions)
         return _commit(plan, actions)
     except BaseException:
         storage.delete_files(plan.root, [action.path for action in actions])
@@ -386,15 +387,12 @@ def _commit(
         else:
             if request.merge_schema and request.mode == "append":
                 _add_new_columns(table, delta_schema)
-            mode, removes = request.mode, []
-            if request.dynamic_partitions and partition_by:  # those the data touches only
-                mode, removes = "append", _partitions.replaced_by_data(table, actions, partition_by)
+            removes = _partitions.replaced(table, request, actions, partition_by)
             table.create_write_transaction(
-                [*actions, *removes],
-                mode,
+                [*actions, *(removes or ())],
+                request.mode if removes is None else "append",
                 delta_schema,
                 partition_by=partition_by,
-                partition_filters=[(c, "=", v) for c, v in request.replace_where or ()] or None,
                 commit_properties=properties,
             )
     except (CommitFailedError, DeltaError) as exc:

@@ -61,6 +61,7 @@ from spark_flow.delta._source_options import (
     read_version,
     refuse_unhonoured_writes,
     replace_where,
+    session_time_zone,
 )
 from spark_flow.delta._stream_sink import StreamSink, stream_app_id
 from spark_flow.delta._types import WriteRequest, WriteResult
@@ -145,6 +146,7 @@ class DeltaDataSource(DataSource):
             overwrite_schema=flag(self.options, "overwriteSchema"),
             replace_where=replace_where(self.options, overwrite=overwrite),
             dynamic_partitions=overwrite and dynamic_partitions(self.options),
+            time_zone=session_time_zone(self.options),
         )
         plan = rs.plan_write(request, schema)
         write_id = self.options.get("spark_flow.writeId")
