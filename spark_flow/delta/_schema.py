@@ -24,6 +24,7 @@ from pyspark.sql.types import (
     YearMonthIntervalType,
 )
 
+from spark_flow.delta._stats import contained
 from spark_flow.errors import (
     InvalidArgumentError,
     SchemaMismatchError,
@@ -200,11 +201,13 @@ def refuse_nulls(path: str, schema: StructType, columns: Iterable[str]) -> None:
 
 
 def _field_at(schema: StructType, dotted: str) -> StructField:
+    """The field a dotted path names: struct fields, an array's `element`, a map's `value`."""
     head, _, rest = dotted.partition(".")
     field = next(f for f in schema.fields if f.name.lower() == head.lower())
-    if rest and isinstance(field.dataType, StructType):
-        return _field_at(field.dataType, rest)
-    return field
+    if not rest:
+        return field
+    inner = field.dataType if isinstance(field.dataType, StructType) else contained(field.dataType)
+    return _field_at(inner, rest)
 
 
 def planned_partitioning(

@@ -28,6 +28,7 @@ from decimal import Decimal
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql.types import (
     ArrayType,
@@ -51,7 +52,6 @@ from pyspark.sql.types import (
 from spark_flow.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
 NUM_INDEXED_COLS = "delta.dataSkippingNumIndexedCols"
@@ -187,7 +187,9 @@ def _not_null_leaves(schema: StructType, parent: Path = ()) -> Iterator[Path]:
 def row_checked(schema: StructType, *, partition_by: Sequence[str]) -> tuple[str, ...]:
     """The data columns whose NOT NULL fields a footer cannot check (`forbidden_nulls`): a
     field under a nullable struct (null there only counts where its parents are not), an
-    array or a map (their footers count null elements too). `row_nulls` checks their rows."""
+    array or a map, or their elements and values (`containsNull=false`,
+    `valueContainsNull=false`: their footers count null elements and values as one).
+    `row_nulls` checks their rows."""
     partitions = {name.lower() for name in partition_by}
     return tuple(
         f.name for f in schema.fields if f.name.lower() not in partitions and _undecided(f, True)
@@ -198,7 +200,8 @@ def _undecided(field: StructField, parents_required: bool) -> bool:
     if not field.nullable and not parents_required:
         return True
     if isinstance(field.dataType, (ArrayType, MapType)):
-        return not field.nullable
+        inner = contained(field.dataType).fields
+        return not field.nullable or any(_undecided(child, False) for child in inner)
     if isinstance(field.dataType, StructType):
         required = parents_required and not field.nullable
         return any(_undecided(child, required) for child in field.dataType.fields)
@@ -234,6 +237,27 @@ def _row_nulls(values: Any, field: StructField, path: Path, parents: Any) -> Ite
             if index >= 0:
                 inner = pc.struct_field(values, [index])
                 yield from _row_nulls(inner, child, (*path, child.name), here)
+    for child in contained(field.dataType).fields:
+        present = values if parents is None else pc.filter(values, parents)
+        yield from _row_nulls(_contents(present), child, (*path, child.name), None)
+
+
+def contained(data_type: DataType) -> StructType:
+    """An array's elements (`element`) or a map's values (`value`) as a field, nullable as the
+    type says; no field for other types. Map keys are never null in Spark."""
+    if isinstance(data_type, ArrayType):
+        return StructType([StructField("element", data_type.elementType, data_type.containsNull)])
+    if isinstance(data_type, MapType):
+        return StructType([StructField("value", data_type.valueType, data_type.valueContainsNull)])
+    return StructType([])
+
+
+def _contents(values: Any) -> Any:
+    """The elements of every list (the values of every map) in `values`; null ones have none."""
+    if pa.types.is_map(values.type):  # as a list of entries: a map array has no flatten kernel
+        entries = pa.list_(pa.struct([values.type.key_field, values.type.item_field]))
+        return pc.struct_field(pc.list_flatten(values.cast(entries)), [1])
+    return pc.list_flatten(values)
 
 
 def _split(text: str, separator: str) -> list[str]:

@@ -327,3 +327,63 @@ def test_replace_where_takes_a_decimal_zero_as_spark_gives_it(
     )
 
     assert [r["id"] for r in _rows(path)] == [2, 3]
+
+
+def _not_null_elements_table(path: Path) -> None:
+    """Arrays and maps whose elements and values the table declares NOT NULL
+    (`containsNull=false`, `valueContainsNull=false`), in columns that may be null."""
+    schema = pa.schema(
+        [
+            pa.field("id", pa.int64()),
+            pa.field("tags", pa.list_(pa.field("item", pa.string(), nullable=False))),
+            pa.field("attrs", pa.map_(pa.string(), pa.field("value", pa.int32(), nullable=False))),
+        ]
+    )
+    write_deltalake(path, pa.table({"id": [1], "tags": [["a"]], "attrs": [[("k", 1)]]}, schema))
+
+
+ELEMENTS_DDL = "id long, tags array<string>, attrs map<string, int>"
+
+
+@pytest.mark.parametrize(
+    ("how", "row", "column"),
+    [
+        ("delta.write", (2, ["b", None], None), "tags.element"),
+        ("delta.write", (2, None, {"k": None}), "attrs.value"),
+        ("format", (2, ["b", None], {"k": 2}), "tags.element"),
+    ],
+    ids=["array-element", "map-value", "format-array-element"],
+)
+def test_a_null_element_or_map_value_the_table_forbids_is_refused(
+    spark: SparkSession, tmp_path: Path, how: str, row: tuple[Any, ...], column: str
+) -> None:
+    path = tmp_path / "t"
+    _not_null_elements_table(path)
+    files = sorted(p for p in path.rglob("*.parquet"))
+    fine = (3, ["c"], {"k": 3})  # null arrays and maps stay allowed: only their contents are not
+    df = spark.createDataFrame([fine, (4, None, None), row], ELEMENTS_DDL)
+
+    with pytest.raises(Exception, match="not null") as caught:
+        _append(df, path, how)
+
+    if how == "delta.write":
+        assert isinstance(caught.value, SchemaMismatchError)
+        assert [c[0] for c in caught.value.conflicts] == [column]
+    assert column in str(caught.value)
+    assert DeltaTable(str(path)).version() == 0
+    assert sorted(p for p in path.rglob("*.parquet")) == files  # its files removed again
+
+
+def test_arrays_and_maps_without_null_contents_keep_the_tables_declarations(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "t"
+    _not_null_elements_table(path)
+
+    delta.write(spark.createDataFrame([(2, ["b"], {"k": 2}), (3, None, None)], ELEMENTS_DDL),
+                str(path))  # fmt: skip
+
+    assert [r["tags"] for r in _rows(path)] == [["a"], ["b"], None]
+    fields = {f.name: f.type for f in DeltaTable(str(path)).schema().fields}
+    assert not fields["tags"].contains_null
+    assert not fields["attrs"].value_contains_null
