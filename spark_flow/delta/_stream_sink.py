@@ -8,6 +8,11 @@ the log, removes the files it wrote and commits nothing, so no row is written tw
 
 Tasks write their files straight into the table (uncommitted files are invisible to readers);
 the batch's commit adds exactly the files the tasks name, or removes them when it skips or fails.
+
+Spark passes a Python data source neither `writeStream.partitionBy(...)` nor the session conf
+`spark.sql.streaming.checkpointLocation`: a stream creating a table declares its partitioning
+as an option (`partitionBy`), and a query whose checkpoint comes from the session conf is
+known by its name; what cannot be known is refused by name, never guessed.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 
 APP_ID_PREFIX = "spark_flow.stream:"
 """Before the query's checkpoint location (or name): the txnAppId of its micro-batches."""
+PARTITION_BY_OPTION = "partitionBy"
+"""A stream's partition columns, comma-separated (`day,region`; empty for none)."""
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,23 @@ def stream_app_id(options: Any) -> str:
     location = options.get("checkpointLocation") or options.get("queryName")
     if not location:
         raise UnsupportedDeltaFeatureError(
-            "a stream without a checkpoint location or query name",
-            "Pass .option('checkpointLocation', <folder>) to writeStream: it names the query's "
-            "Delta transactions, which make a replayed micro-batch a no-op.",
+            "a stream with neither a checkpointLocation option nor a query name (a location "
+            "set only in the session conf spark.sql.streaming.checkpointLocation does not reach "
+            "a Python data source, and below it Spark gives an unnamed query a new folder at "
+            "each start, so its restarts could not be told apart from other queries)",
+            "Name the query with .queryName(<name>) (its checkpoint is then <that location>/"
+            "<name>) or pass .option('checkpointLocation', <folder>) to writeStream: it names "
+            "the query's Delta transactions, which make a replayed micro-batch a no-op.",
         )
     return APP_ID_PREFIX + str(location)
+
+
+def stream_partitioning(options: Any) -> tuple[str, ...] | None:
+    """The partition columns the stream's `partitionBy` option declares; None if it has none."""
+    declared = options.get(PARTITION_BY_OPTION)
+    if declared is None:
+        return None
+    return tuple(name.strip() for name in str(declared).split(",") if name.strip())
 
 
 class StreamSink(DataSourceStreamArrowWriter):
@@ -70,6 +89,15 @@ class StreamSink(DataSourceStreamArrowWriter):
         planned = rs.plan_write(replace(request, app_id=None, txn_version=None), schema)
         if not isinstance(planned, rs.WritePlan):  # pragma: no cover - nothing skips without txn
             raise AssertionError(planned)
+        if planned.read_version is None and request.partition_by is None:
+            raise UnsupportedDeltaFeatureError(
+                f"a stream creating the table at {request.path!r} without declaring its "
+                "partitioning (Spark does not pass writeStream.partitionBy(...) to Python data "
+                "sources: a partitioning asked for that way would be lost)",
+                "Pass .option('partitionBy', 'day,region') to writeStream, or "
+                ".option('partitionBy', '') for an unpartitioned table; or create the table "
+                "first with spark_flow.delta.write(df, path, partition_by=[...]).",
+            )
         self.layout = planned
 
     @noting

@@ -63,7 +63,7 @@ from spark_flow.delta._source_options import (
     replace_where,
     session_time_zone,
 )
-from spark_flow.delta._stream_sink import StreamSink, stream_app_id
+from spark_flow.delta._stream_sink import StreamSink, stream_app_id, stream_partitioning
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import UnsupportedDeltaFeatureError
 
@@ -122,7 +122,9 @@ class DeltaDataSource(DataSource):
             mode="overwrite" if overwrite else "append",  # complete mode replaces the table
             app_id=stream_app_id(self.options),
             txn_version=0,
-            partition_by=None if partition_by is None else tuple(partition_by),
+            partition_by=stream_partitioning(self.options)
+            if partition_by is None
+            else tuple(partition_by),
             merge_schema=flag(self.options, "mergeSchema"),
         )
         return StreamSink(request, schema)

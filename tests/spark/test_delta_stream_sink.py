@@ -7,16 +7,19 @@ The input is a folder of JSON files read as a stream, run to the end of what is 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from spark_flow import delta
 
 SCHEMA = "id long, type string"
+CHECKPOINTS = "spark.sql.streaming.checkpointLocation"
 
 
 def _drop(folder: Path, name: str, ids: range) -> None:
@@ -25,12 +28,25 @@ def _drop(folder: Path, name: str, ids: range) -> None:
     (folder / name).write_text("\n".join(lines) + "\n")
 
 
-def _run(spark: SparkSession, source: Path, table: Path, checkpoint: Path) -> StreamingQuery:
-    query = (
+def _run(
+    spark: SparkSession,
+    source: Path,
+    table: Path,
+    checkpoint: Path | None,
+    *,
+    partition_by: str | None = "",  # declared (a new table needs it), or None: not declared
+    query_name: str | None = None,
+) -> StreamingQuery:
+    writer = (
         spark.readStream.schema(SCHEMA).option("maxFilesPerTrigger", 1).json(str(source))
-        .writeStream.format("delta").option("checkpointLocation", str(checkpoint))
-        .trigger(availableNow=True).start(str(table))
+        .writeStream.format("delta").trigger(availableNow=True)
     )  # fmt: skip
+    for name, value in (("checkpointLocation", checkpoint), ("partitionBy", partition_by)):
+        if value is not None:
+            writer = writer.option(name, str(value))
+    if query_name is not None:
+        writer = writer.queryName(query_name)
+    query = writer.start(str(table))
     query.awaitTermination()
     return query
 
@@ -89,12 +105,56 @@ def test_a_stream_into_a_partitioned_table_keeps_its_partitioning(
     delta.write(spark.createDataFrame([(-1, "phone")], SCHEMA), str(table), partition_by=["type"])
     _drop(source, "a.json", range(0, 4))
 
-    _run(spark, source, table, checkpoint)
+    _run(spark, source, table, checkpoint, partition_by=None)  # the table's partitioning
 
     assert sorted(r.id for r in delta.read(spark, str(table)).collect()) == [-1, 0, 1, 2, 3]
     assert {p.name for p in table.iterdir() if p.is_dir() and "=" in p.name} == {
         "type=phone", "type=tablet"
     }  # fmt: skip
+
+
+def test_a_stream_creating_a_table_takes_the_partitioning_it_declares(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Spark never passes writeStream.partitionBy(...) to a Python data source: a table created
+    # without a declared partitioning could be one the user asked to partition.
+    source, table, checkpoint = tmp_path / "in", tmp_path / "table", tmp_path / "checkpoint"
+    _drop(source, "a.json", range(0, 4))
+    undeclared = (
+        spark.readStream.schema(SCHEMA).json(str(source)).writeStream.format("delta")
+        .partitionBy("type").option("checkpointLocation", str(tmp_path / "other"))
+        .trigger(availableNow=True).start(str(table))
+    )  # fmt: skip
+    with pytest.raises(StreamingQueryException, match=r"partitionBy\(\.\.\.\)") as caught:
+        undeclared.awaitTermination()
+    assert "option('partitionBy'" in str(caught.value)
+    assert not table.exists()
+
+    _run(spark, source, table, checkpoint, partition_by="type")
+
+    assert delta.table_info(str(table)).partition_columns == ("type",)  # type: ignore[union-attr]
+    assert sorted(r.id for r in delta.read(spark, str(table)).collect()) == [0, 1, 2, 3]
+
+
+def test_a_checkpoint_from_the_session_conf_needs_the_query_named(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # That conf never reaches a Python data source, and below it an unnamed query gets a new
+    # folder at each start: its batches would not be known again after a restart.
+    source, table = tmp_path / "in", tmp_path / "table"
+    _drop(source, "a.json", range(0, 3))
+    spark.conf.set(CHECKPOINTS, str(tmp_path / "checkpoints"))
+    try:
+        with pytest.raises(StreamingQueryException, match=re.escape(CHECKPOINTS)) as caught:
+            _run(spark, source, table, None)
+        assert ".queryName(" in str(caught.value)
+
+        _run(spark, source, table, None, query_name="devices_stream")
+    finally:
+        spark.conf.unset(CHECKPOINTS)
+
+    assert sorted(r.id for r in delta.read(spark, str(table)).collect()) == [0, 1, 2]
+    assert (tmp_path / "checkpoints" / "devices_stream" / "commits").is_dir()
 
 
 @pytest.fixture(autouse=True)
