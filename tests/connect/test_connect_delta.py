@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _sessions import time_zone
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
@@ -91,6 +92,24 @@ def test_a_partitioned_write_is_partitioned_on_the_server(
     assert delta.table_info(table).partition_columns == ("type",)  # type: ignore[union-attr]
     rows = delta.read(connect_spark, table).groupBy("type").count().collect()
     assert {r["type"]: r["count"] for r in rows} == {"phone": 2, "tablet": 5}
+
+
+def test_a_zoneless_timestamp_names_the_partition_in_the_clients_session_zone(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    # The server's data source reads it in the zone delta.write passes, not the server's own.
+    table = str(tmp_path / "by_hour")
+    events = (
+        "SELECT * FROM VALUES (1, TIMESTAMP'2024-01-31 10:00:00+09:00'), "
+        "(2, TIMESTAMP'2024-01-31 10:00:00Z') AS t(id, at)"
+    )
+    delta.write(connect_spark.sql(events), table, partition_by=["at"])
+
+    with time_zone(connect_spark, "Asia/Tokyo"):
+        again = connect_spark.sql("SELECT 7 AS id, TIMESTAMP'2024-01-31 10:00:00+09:00' AS at")
+        delta.write(again, table, mode="overwrite", replace_where={"at": "2024-01-31 10:00:00"})
+
+    assert sorted(r.id for r in delta.read(connect_spark, table).collect()) == [2, 7]
 
 
 def test_a_table_the_server_refuses_is_refused_with_our_typed_error(
