@@ -42,7 +42,7 @@ from spark_flow.delta import (
     jvm,
     rs,
 )
-from spark_flow.delta._files import partition_text
+from spark_flow.delta._partitions import replace_where_texts
 from spark_flow.delta._routed import RoutedTable, RoutedWrite
 from spark_flow.delta._time_travel import AsOf
 from spark_flow.delta._types import (
@@ -234,11 +234,7 @@ def write(
         txn_version=txn_version,
         partition_by=None if partition_by is None else tuple(partition_by),
         merge_schema=merge_schema,
-        # Each value as text (True as `true`, an aware instant in UTC); the plan reads it as a
-        # value of its column's type, a zoneless timestamp in the session's `time_zone`.
-        replace_where=None
-        if replace_where is None
-        else tuple((column, str(partition_text(value))) for column, value in replace_where.items()),
+        replace_where=replace_where_texts(replace_where),
         optimize_write=_optimize_write(df.sparkSession, optimize_write),
         overwrite_schema=overwrite_schema,
         dynamic_partitions=dynamic_partitions,

@@ -16,6 +16,7 @@ DECIMAL(10,2), `1.0E20` and `1e+20`, a timestamp's offsets) is one partition.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,29 @@ def folder_values(
         value = None if raw == HIVE_NULL else unquote(raw)
         values[column] = spark_partition_text(value, column, micros)
     return values
+
+
+def replace_where_texts(
+    replace_where: Mapping[str, object] | None,
+) -> tuple[tuple[str, str], ...] | None:
+    """`delta.write`'s `replace_where` as text (True as `true`, an aware instant in UTC); the
+    plan reads each as a value of its column's type (`resolved_replace_where`).
+
+    Raises:
+        InvalidArgumentError: a None value, which names no partition value.
+    """
+    if replace_where is None:
+        return None
+    nulls = [column for column, value in replace_where.items() if value is None]
+    if nulls:
+        # As text it would be the string 'None', another partition than the null one.
+        raise InvalidArgumentError(
+            "replace_where",
+            f"{nulls} are given None, which names no partition value",
+            "Name the values to replace; to replace the rows whose partition value is null, "
+            "overwrite with dynamic_partitions=True and data holding only those rows.",
+        )
+    return tuple((column, str(partition_text(value))) for column, value in replace_where.items())
 
 
 def resolved_replace_where(request: WriteRequest, schema: StructType) -> WriteRequest:

@@ -90,3 +90,16 @@ def test_a_value_that_is_no_value_of_the_column_type_is_refused_before_any_job(
 
     assert caught.value.argument == "replace_where"
     assert delta.table_info(tmp_delta_path).version == 0  # type: ignore[union-attr]
+
+
+def test_none_is_refused_not_taken_for_the_text_none(
+    spark: SparkSession, tmp_delta_path: str
+) -> None:
+    rows = spark.createDataFrame([(1, "None"), (2, None)], "id long, p string")
+    delta.write(rows, tmp_delta_path, partition_by=["p"])
+
+    with pytest.raises(InvalidArgumentError, match="names no partition value"):
+        delta.write(rows.where("id = 1"), tmp_delta_path, mode="overwrite",
+                    replace_where={"p": None})  # fmt: skip
+
+    assert _ids(spark, tmp_delta_path) == [1, 2]
