@@ -212,8 +212,9 @@ def write(
         SchemaMismatchError: the data's columns or types do not fit the table, or it holds
             nulls in a column the table declares NOT NULL (found before the commit).
         InvalidArgumentError: `txn_version` without `app_id`, a negative one, a partitioning
-            that differs from the table's, `replace_where` on non-partition columns or with
-            rows outside the replaced partitions, an overwrite of an append-only table.
+            that differs from the table's, `replace_where` on non-partition columns, with
+            None or a value that is no value of the column's type, or with rows outside the
+            replaced partitions, an overwrite of an append-only table.
         UnsupportedDeltaFeatureError: on the delta-rs backend, a table whose writer features
             its commit does not honour (CHECK constraints, generated columns ...), or binary,
             array, map or struct partition columns.
