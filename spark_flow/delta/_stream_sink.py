@@ -10,9 +10,10 @@ Tasks write their files straight into the table (uncommitted files are invisible
 the batch's commit adds exactly the files the tasks name, or removes them when it skips or fails.
 
 Spark passes a Python data source neither `writeStream.partitionBy(...)` nor the session conf
-`spark.sql.streaming.checkpointLocation`: a stream creating a table declares its partitioning
-as an option (`partitionBy`), and a query whose checkpoint comes from the session conf is
-known by its name; what cannot be known is refused by name, never guessed.
+`spark.sql.streaming.checkpointLocation`: a stream creating a partitioned table says so as an
+option (`.option("partitionBy", "day,region")`; without it the table is created unpartitioned,
+as a stream without `partitionBy` creates it), and a query whose checkpoint comes from the
+session conf is known by its name.
 """
 
 from __future__ import annotations
@@ -89,15 +90,6 @@ class StreamSink(DataSourceStreamArrowWriter):
         planned = rs.plan_write(replace(request, app_id=None, txn_version=None), schema)
         if not isinstance(planned, rs.WritePlan):  # pragma: no cover - nothing skips without txn
             raise AssertionError(planned)
-        if planned.read_version is None and request.partition_by is None:
-            raise UnsupportedDeltaFeatureError(
-                f"a stream creating the table at {request.path!r} without declaring its "
-                "partitioning (Spark does not pass writeStream.partitionBy(...) to Python data "
-                "sources: a partitioning asked for that way would be lost)",
-                "Pass .option('partitionBy', 'day,region') to writeStream, or "
-                ".option('partitionBy', '') for an unpartitioned table; or create the table "
-                "first with spark_flow.delta.write(df, path, partition_by=[...]).",
-            )
         self.layout = planned
 
     @noting

@@ -34,7 +34,7 @@ def _run(
     table: Path,
     checkpoint: Path | None,
     *,
-    partition_by: str | None = "",  # declared (a new table needs it), or None: not declared
+    partition_by: str | None = None,  # the partitionBy option, e.g. "type"
     query_name: str | None = None,
 ) -> StreamingQuery:
     writer = (
@@ -113,27 +113,24 @@ def test_a_stream_into_a_partitioned_table_keeps_its_partitioning(
     }  # fmt: skip
 
 
-def test_a_stream_creating_a_table_takes_the_partitioning_it_declares(
+def test_a_stream_creating_a_table_takes_the_partitioning_its_option_declares(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    # Spark never passes writeStream.partitionBy(...) to a Python data source: a table created
-    # without a declared partitioning could be one the user asked to partition.
-    source, table, checkpoint = tmp_path / "in", tmp_path / "table", tmp_path / "checkpoint"
+    # Spark never passes writeStream.partitionBy(...) to a Python data source: the option does.
+    source, checkpoint = tmp_path / "in", tmp_path / "checkpoint"
     _drop(source, "a.json", range(0, 4))
-    undeclared = (
-        spark.readStream.schema(SCHEMA).json(str(source)).writeStream.format("delta")
-        .partitionBy("type").option("checkpointLocation", str(tmp_path / "other"))
-        .trigger(availableNow=True).start(str(table))
-    )  # fmt: skip
-    with pytest.raises(StreamingQueryException, match=r"partitionBy\(\.\.\.\)") as caught:
-        undeclared.awaitTermination()
-    assert "option('partitionBy'" in str(caught.value)
-    assert not table.exists()
 
-    _run(spark, source, table, checkpoint, partition_by="type")
+    _run(spark, source, tmp_path / "by-type", checkpoint, partition_by="type")
+    _run(spark, source, tmp_path / "plain", tmp_path / "other")
 
-    assert delta.table_info(str(table)).partition_columns == ("type",)  # type: ignore[union-attr]
-    assert sorted(r.id for r in delta.read(spark, str(table)).collect()) == [0, 1, 2, 3]
+    by_type = delta.table_info(str(tmp_path / "by-type"))
+    plain = delta.table_info(str(tmp_path / "plain"))
+    assert by_type is not None
+    assert by_type.partition_columns == ("type",)
+    assert plain is not None
+    assert plain.partition_columns == ()
+    rows = delta.read(spark, str(tmp_path / "by-type")).collect()
+    assert sorted(r.id for r in rows) == [0, 1, 2, 3]
 
 
 def test_a_checkpoint_from_the_session_conf_needs_the_query_named(
