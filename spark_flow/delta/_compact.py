@@ -7,7 +7,6 @@ keeps a bin in one task), staged like any write; one commit swaps them (see `rs.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ import pyarrow as pa
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from spark_flow.delta import _log, _stats, rs
-from spark_flow.delta._files import as_instant_text, partition_text
+from spark_flow.delta import _log, _partitions, _stats, rs
+from spark_flow.delta._read_spark import SESSION_TIME_ZONE
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import OptimizeReport, WriteRequest
 from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
@@ -61,13 +60,14 @@ def compact(
     path: str,
     root: Path,
     *,
-    wanted: Mapping[str, str] | None,
+    wanted: Mapping[str, str | None] | None,
     target_file_size: int,
     min_files: int,
 ) -> OptimizeReport:
     """`maintenance.optimize` once its arguments are checked."""
+    time_zone = spark.conf.get(SESSION_TIME_ZONE, None)
     planned = plan(path, root, wanted=wanted, target_file_size=target_file_size,
-                   min_files=min_files)  # fmt: skip
+                   min_files=min_files, time_zone=time_zone)  # fmt: skip
     return planned if isinstance(planned, OptimizeReport) else run(spark, planned)
 
 
@@ -75,11 +75,15 @@ def plan(
     path: str,
     root: Path,
     *,
-    wanted: Mapping[str, str] | None,
+    wanted: Mapping[str, str | None] | None,
     target_file_size: int,
     min_files: int,
+    time_zone: str | None = None,
 ) -> Compaction | OptimizeReport:
-    """The bins to rewrite, read from the log (no Spark job); a report when there are none."""
+    """The bins to rewrite, read from the log (no Spark job); a report when there are none.
+
+    `wanted` values are read as values of their columns' types (a zoneless TIMESTAMP in
+    `time_zone`), so `1.5` finds the partition logged as `1.50`."""
     table = _log.require_table(str(root))
     _refuse_unrewritable(table)
     partition_by = list(table.metadata().partition_columns)
@@ -90,8 +94,16 @@ def plan(
             f"{outside} are not partition columns of {path!r} (it has {partition_by})",
             "Name partition columns only, or leave partition out to compact the whole table.",
         )
+    typed = None
+    if wanted:
+        typed = dict(
+            _partitions.typed_values(
+                wanted.items(), table_spark_schema(table), path=path, time_zone=time_zone,
+                argument="partition",
+            )
+        )  # fmt: skip
     actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-    bins = _bins(actions, partition_by, wanted, target_file_size, min_files)
+    bins = _bins(actions, partition_by, typed, target_file_size, min_files)
     if not bins:
         reason = f"no partition has {min_files} or more files smaller than {target_file_size} bytes"
         log.info("optimize %s: nothing to do (%s)", path, reason)
@@ -163,7 +175,7 @@ def _refuse_unrewritable(table: DeltaTable) -> None:
 def _bins(
     actions: list[dict[str, Any]],
     partition_by: list[str],
-    wanted: Mapping[str, str] | None,
+    wanted: Mapping[str, Any] | None,
     target_file_size: int,
     min_files: int,
 ) -> list[_Bin]:
@@ -172,7 +184,7 @@ def _bins(
     partitions: dict[tuple[tuple[str, Any], ...], list[dict[str, Any]]] = {}
     for action in actions:
         values = tuple((c, action.get(f"partition.{c}")) for c in partition_by)
-        if wanted and not _in_partition(dict(values), wanted):
+        if wanted and any(dict(values)[c] != v for c, v in wanted.items()):
             continue
         if action["size_bytes"] < target_file_size:
             partitions.setdefault(values, []).append(action)
@@ -190,17 +202,6 @@ def _bins(
             size += action["size_bytes"]
         bins.append(_Bin(values, tuple(current)))
     return [found for found in bins if len(found.files) > 1]
-
-
-def _in_partition(values: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
-    """Whether a file's typed partition `values` are those `wanted` (text, as in the log; an
-    instant in any spelling of it)."""
-    for column, text in wanted.items():
-        value = values[column]
-        instant = isinstance(value, dt.datetime) and value.tzinfo is not None
-        if partition_text(value) != (as_instant_text(text) if instant else text):
-            return False
-    return True
 
 
 def _rewritten(

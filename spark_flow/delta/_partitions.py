@@ -16,7 +16,7 @@ DECIMAL(10,2), `1.0E20` and `1e+20`, a timestamp's offsets) is one partition.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,22 +89,43 @@ def resolved_replace_where(request: WriteRequest, schema: StructType) -> WriteRe
     """
     if not request.replace_where:
         return request
-    resolved = []
-    for column, given in request.replace_where:
+    typed = typed_values(
+        request.replace_where, schema, path=request.path, time_zone=request.time_zone,
+        argument="replace_where",
+    )  # fmt: skip
+    resolved = tuple((column, str(partition_text(value))) for column, value in typed)
+    return replace(request, replace_where=resolved)
+
+
+def typed_values(
+    given: Iterable[tuple[str, str | None]],
+    schema: StructType,
+    *,
+    path: str,
+    time_zone: str | None,
+    argument: str,
+) -> list[tuple[str, Any]]:
+    """Partition values given as text (`replace_where`, `optimize(partition=)`), each as a
+    value of its column's type; a zoneless TIMESTAMP is read in `time_zone`; None stays None.
+
+    Raises:
+        InvalidArgumentError: a value that is no value of its column's type, named `argument`.
+    """
+    typed = []
+    for column, given_text in given:
         arrow_type = _arrow_type(schema, column)
         instant = pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None
-        text = _instant_text(given, request.time_zone) if instant else given
+        text = _instant_text(given_text, time_zone) if instant and given_text else given_text
         try:
-            typed = _typed(text, arrow_type)
+            typed.append((column, _typed(text, arrow_type)))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise InvalidArgumentError(
-                "replace_where",
+                argument,
                 f"{column} is a {schema[column].dataType.simpleString()} partition column of "
-                f"{request.path!r}, and {text!r} is no value of that type",
+                f"{path!r}, and {text!r} is no value of that type",
                 "Pass a value of the column's type, as a Python value or its text.",
             ) from None
-        resolved.append((column, str(partition_text(typed))))
-    return replace(request, replace_where=tuple(resolved))
+    return typed
 
 
 def check_replaced(request: WriteRequest, schema: StructType, actions: list[AddAction]) -> None:

@@ -109,9 +109,10 @@ def optimize(
     )
 
 
-def _text(value: object) -> str:
-    """A partition value given to `optimize`, spelled as the log spells it."""
-    return value if isinstance(value, str) else str(partition_text(value))
+def _text(value: object) -> str | None:
+    """A partition value given to `optimize` as text (None: the null partition); the plan reads
+    it as a value of its column's type."""
+    return value if isinstance(value, str) or value is None else str(partition_text(value))
 
 
 def vacuum(

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -305,3 +306,21 @@ def test_vacuum_refuses_a_retention_below_the_tables_minimum(
     assert caught.value.argument == "retention_hours"
     assert "delta.deletedFileRetentionDuration of 168 hours" in str(caught.value)
     assert "enforce_retention_duration=False" in str(caught.value)
+
+
+def test_optimize_finds_a_partition_by_its_typed_value(spark: SparkSession, tmp_path: Path) -> None:
+    # The log spells a decimal(4,2) partition 1.50 and a null one as null: given as 1.5 and
+    # None, each still names its partition, as a value of the column's type.
+    path = str(tmp_path / "prices")
+    rows = spark.createDataFrame([(1, Decimal("1.50")), (2, None)], "id long, price decimal(4,2)")
+    for _ in range(2):
+        delta.write(rows, path, partition_by=["price"])
+
+    priced = delta.optimize(spark, path, partition={"price": Decimal("1.5")}, min_files=2)
+    unpriced = delta.optimize(spark, path, partition={"price": None}, min_files=2)
+
+    assert (priced.committed, priced.files_removed, priced.partitions) == (True, 2, 1)
+    assert (unpriced.committed, unpriced.files_removed, unpriced.partitions) == (True, 2, 1)
+    with pytest.raises(InvalidArgumentError, match="no value of that type"):
+        delta.optimize(spark, path, partition={"price": "cheap"})
+    assert sorted(r.id for r in delta.read(spark, path).collect()) == [1, 1, 2, 2]
