@@ -82,10 +82,14 @@ def read_partitions(
     """Read the present partitions in one scan, keeping the partition values as columns.
 
     One reader over all the paths lets Spark pack many small files into few tasks, where N
-    reads and a union plan N scans.
+    reads and a union plan N scans. On a store Spark has no filesystem for (`s3://` on a plain
+    pip pyspark) the files are read by Arrow in Python workers (`spark_flow.files`), one task
+    per file, which needs `schema`; the partition columns are typed as Spark's discovery types
+    them (integers, `YYYY-MM-DD` dates, else strings).
 
     Raises:
-        InvalidArgumentError: no expected partition is present.
+        InvalidArgumentError: no expected partition is present, or a store read without
+            `schema`.
     """
     if not listing.present:
         raise InvalidArgumentError(
