@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,29 @@ def test_trends_read_the_day_folders_in_the_bucket_and_their_own_previous_day(
     assert {r["page"]: (r["visits"], r["previous_visits"]) for r in rows} == {
         page: (second[page], first[page]) for page in first | second
     }
+
+
+def test_cubes_of_three_dates_run_at_once_each_keep_their_day_in_the_bucket(
+    spark: SparkSession, s3_bucket: str, tmp_path: Path
+) -> None:
+    visits, output = f"{s3_bucket}/visits", f"{s3_bucket}/cube"
+    days = ("2024-01-01", "2024-01-02", "2024-01-03")
+    pages = {
+        day: upload_visits(tmp_path / day, visits, day, skip_hours=range(1, 24), seed=n)
+        for n, day in enumerate(days)
+    }
+
+    def cube(day: str) -> dict[str, Any]:
+        return run_job(cube_job, spark, "--input", visits, "--date", day, "--output", output,
+                       "--mode", "unaligned")  # fmt: skip
+
+    # As `spark-flow backfill visits_cube --max-active-runs 3` runs them: threads of one session.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        reports = list(pool.map(cube, days))
+
+    assert [r["committed"] for r in reports] == [True] * 3
+    totals = {str(r["date"]): r["visits"] for r in table_rows(output, order_by="date")
+              if r["page"] is None and r["browser"] is None and r["country"] is None}  # fmt: skip
+    assert totals == {day: sum(pages[day].values()) for day in days}
+    records = table_rows(f"{output}/_spark_flow_completeness", order_by="logical_date")
+    assert [(r["logical_date"], r["present"]) for r in records] == [(day, 1) for day in days]
