@@ -60,10 +60,12 @@ def test_an_unaligned_cube_reads_the_hours_in_the_bucket_and_records_the_missing
     assert (record["present"], record["missing"]) == (3, report["missing_hours"])
 
 
-def test_an_aligned_cube_of_a_whole_day_in_the_bucket_counts_every_visit(
+def test_an_aligned_cube_of_a_whole_day_in_a_bucket_spelled_as_hadoop_does_counts_every_visit(
     spark: SparkSession, s3_bucket: str, tmp_path: Path
 ) -> None:
-    visits, output = f"{s3_bucket}/visits/", f"{s3_bucket}/cube"  # a trailing slash, as typed
+    # Spelled as users type them: Hadoop's s3a://, a space, a trailing slash.
+    hadoop = s3_bucket.replace("s3://", "s3a://", 1)
+    visits, output = f"{hadoop}/my visits/", f"{s3_bucket}/daily cube"
     pages = upload_visits(tmp_path, visits, "2024-01-01")
 
     report = run_job(cube_job, spark, "--input", visits, "--date", "2024-01-01",
