@@ -127,8 +127,8 @@ def lay_out(root: str, days: list[date], drop_hours: list[int]) -> int:
 
     Arrow on the driver, not Spark: the whole dataset is 30 MB of CSV, and Arrow writes to
     every store `spark_flow.storage` reaches, where Spark's CSV writer has no `s3://`
-    filesystem on a plain pip pyspark. Only the laid-out dates' hours are replaced: other days
-    already there stay.
+    filesystem on a plain pip pyspark. The laid-out dates are replaced whole (dropped hours
+    included); other days already there stay.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -152,6 +152,11 @@ def lay_out(root: str, days: list[date], drop_hours: list[int]) -> int:
         .append_column("date", on)
         .filter(kept)
     )
+    # A laid-out date is replaced whole: an hour dropped now but laid out by an earlier run
+    # would otherwise stay, and the fan-in would find the day complete.
+    for day in days:
+        folder = storage.join(root, f"date={day}")
+        storage.delete_files(folder, storage.list_files(folder, recursive=True))
     filesystem, location = storage.filesystem(root)
     dataset.write_dataset(
         chosen,
@@ -160,7 +165,7 @@ def lay_out(root: str, days: list[date], drop_hours: list[int]) -> int:
         format="csv",
         partitioning=["date", "hour"],
         partitioning_flavor="hive",
-        existing_data_behavior="delete_matching",
+        existing_data_behavior="overwrite_or_ignore",
         basename_template="part-{i}.csv",
     )
     rows: int = chosen.num_rows

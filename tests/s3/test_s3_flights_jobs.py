@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import zipfile
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,14 @@ def flights_of(day: tuple[int, int, int], dropped: int) -> int:
                and r["hour"] != dropped)  # fmt: skip
 
 
-def test_a_layout_to_the_bucket_is_fanned_in_from_there(
+def test_a_layout_to_the_bucket_replaces_its_dates_and_is_fanned_in_from_there(
     spark: SparkSession, s3_bucket: str
 ) -> None:
     parts, output = f"{s3_bucket}/flights", f"{s3_bucket}/cube"
     argv = ["--partitions", parts, "--dates", "2013-01-02", "--output", output,
             "--mode", "unaligned", "--layout", "--drop-hours", "9"]  # fmt: skip
+
+    flights_job.lay_out(parts, [date(2013, 1, 2)], [])  # a day laid out whole before
 
     report: dict[str, Any] = flights_job.run(spark, flights_job.parser().parse_args(argv)).as_dict()
 
@@ -45,6 +48,8 @@ def test_a_layout_to_the_bucket_is_fanned_in_from_there(
     assert day["missing_hours"] == ["09"]
     assert day["accounting"]["rows_read"] == expected
     assert storage.exists(f"{parts}/date=2013-01-02/hour=05")
+    # Dropped, as by a late producer: no data left from the whole day laid out before.
+    assert storage.list_files(f"{parts}/date=2013-01-02/hour=09", recursive=True) == []
     (total,) = [r for r in table_rows(output, order_by="flights")
                 if r["carrier"] is None and r["origin"] is None]  # fmt: skip
     assert (total["flights"], total["is_approximate"]) == (expected, True)
