@@ -12,7 +12,9 @@ written per table, rejected by reason. Branch `b` writes as `<app id>.b` with th
 id as txnVersion, so a micro-batch replayed after a crash, or after a failed branch stopped the
 query, skips the branches that committed it and writes the others. Keep `--app-id` and
 `--checkpoint` together: the pair is the stream's identity. Without a trigger flag the query
-runs until it is stopped.
+runs until it is stopped. Spark's file source lists `--input` and writes `--checkpoint` itself,
+so on an object store both need Spark's connector for it (hadoop-aws for `s3a://`); without
+one the run refuses them by name before the query starts. The Delta outputs may be anywhere.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from spark_flow.arguments import (
     positive_int,
     separate_locations,
 )
+from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_out import SplitReport
+from spark_flow.files import spark_reads
 from spark_flow.jobs import JobReport, job_main, load
 from spark_flow.outputs import MicroBatchWriter
 from spark_flow.validation import Accounting, Tally, permissive
@@ -95,7 +99,25 @@ class StreamReport(JobReport):
     accounting: Accounting
 
 
+def check_spark_reaches(spark: SparkSession, args: argparse.Namespace) -> None:
+    """Spark's file stream source lists `--input` and keeps its offsets in `--checkpoint` with
+    its own filesystem: unlike a batch read, no Arrow worker can stand in for it. Asked of the
+    session, as only it knows its connectors (a cluster may have hadoop-aws)."""
+    for argument in ("--input", "--checkpoint"):
+        value = getattr(args, argument[2:])
+        if not spark_reads(spark, value):
+            raise InvalidArgumentError(
+                argument,
+                f"a location Spark's own filesystem reaches (a stream's files and checkpoint "
+                f"are Spark's to list and write), got {value!r}, on a store this session has "
+                "no Hadoop filesystem for",
+                "Stream from and checkpoint to a local or mounted folder, or give Spark the "
+                "store's connector (hadoop-aws for s3a://); the Delta outputs may stay on it.",
+            )
+
+
 def run(spark: SparkSession, args: argparse.Namespace) -> StreamReport:
+    check_spark_reaches(spark, args)
     splitter = load("devices_split_loader")
 
     def load_batch(batch: DataFrame, batch_id: int) -> tuple[SplitReport, Accounting]:

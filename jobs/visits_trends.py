@@ -30,6 +30,7 @@ from spark_flow.arguments import (
     separate_locations,
 )
 from spark_flow.errors import InvalidArgumentError
+from spark_flow.files import read_files
 from spark_flow.jobs import MERGED, JobReport, job_main
 from spark_flow.runners import RunPolicy
 from spark_flow.validation import Accounting, Tally, Validation, permissive
@@ -109,7 +110,8 @@ def visits_of(spark: SparkSession, source: str, day: date) -> DataFrame:
     if folder is None:
         return delta.read(spark, source).where(F.col("date") == F.lit(day))
     # Malformed lines kept, to be counted and left out: read plainly they are all-null visits.
-    return spark.read.schema(permissive(VISIT_SCHEMA)).json(folder)
+    # read_files: Arrow in Python workers where Spark has no filesystem for the store (s3://).
+    return read_files(spark, folder, format="json", schema=permissive(VISIT_SCHEMA))
 
 
 def trends(today: DataFrame, previous: DataFrame | None, day: date) -> DataFrame:

@@ -53,6 +53,9 @@ _JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "double": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "string": lambda v: True,
+    # Parsed by `_temporal`: ISO text, as Spark's default timestampFormat and dateFormat read.
+    "date": lambda v: isinstance(v, str),
+    "timestamp": lambda v: isinstance(v, str),
 }
 _WRITE_OPTIONS = {"compression", "header", "sep"}
 
@@ -135,8 +138,6 @@ def read_files(
         # A local path means this process's, not a Spark Connect server's working folder.
         location = storage.absolute(path)
         return spark.read.format(format).schema(schema).options(**options).load(location)
-    if format == "json":
-        _check_json_schema(schema)
     files = _relative_files(path)
     log.info("reading %d %s files under %s with Arrow in Python workers", len(files), format, path)
     return _scan(spark, path, [(f, None) for f in files], schema, format=format, options=options)
@@ -170,12 +171,18 @@ def _scan(
 ) -> DataFrame:
     """One task per listed file (relative to `root`, or "" for `root` itself), yielding
     `schema`'s rows."""
+    if format == "json":
+        _check_json_schema(schema)
     if not listing:
         return spark.createDataFrame([], schema)
     filesystem, location = storage.filesystem(root)
     base = location.rstrip("/")
     listing = [(f"{base}/{name}" if name else base, batch) for name, batch in listing]
-    read = partial(_read_partition, filesystem, format, schema.jsonValue(), dict(options))
+    # A zoneless timestamp is read in the session's time zone, as Spark's JSON reader reads it.
+    zone = str(spark.conf.get("spark.sql.session.timeZone"))
+    read = partial(
+        _read_partition, filesystem, format, schema.jsonValue(), dict(options), zone=zone
+    )
     files = spark.createDataFrame(list(listing), "path STRING, batch LONG")
     return files.repartition(len(listing)).mapInArrow(read, schema)
 
@@ -228,6 +235,8 @@ def _read_partition(
     schema_json: dict[str, Any],
     options: dict[str, str],
     listings: Iterator[pa.RecordBatch],
+    *,
+    zone: str,
 ) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_schema
@@ -237,12 +246,12 @@ def _read_partition(
     batch_id = schema.fieldNames()[-1] == BATCH_COLUMN
     if batch_id:
         schema = StructType(schema.fields[:-1])
-    arrow_schema = to_arrow_schema(schema)
+    arrow_schema = to_arrow_schema(schema, timezone="UTC")  # instants, whatever the zone
     for listing in listings:
         paths, batches = listing.column("path").to_pylist(), listing.column("batch").to_pylist()
         for path, batch in zip(paths, batches, strict=True):
             if format == "json":
-                read = _json_batches(filesystem, path, schema, arrow_schema)
+                read = _json_batches(filesystem, path, schema, arrow_schema, zone)
             else:
                 read = iter(_table_batches(filesystem, path, format, arrow_schema, options))
             for rows in read:
@@ -256,7 +265,7 @@ def _read_partition(
 
 
 def _json_batches(
-    filesystem: FileSystem, path: str, schema: StructType, arrow_schema: pa.Schema
+    filesystem: FileSystem, path: str, schema: StructType, arrow_schema: pa.Schema, zone: str
 ) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
 
@@ -268,7 +277,7 @@ def _json_batches(
     for line in text.splitlines():
         if not line.strip():
             continue
-        row = _json_row(line, kinds)
+        row = _json_row(line, kinds, zone)
         if row is None:
             row = {_CORRUPT_RECORD: line} if keeps_corrupt else {}
         rows.append(row)
@@ -276,7 +285,7 @@ def _json_batches(
         yield pa.RecordBatch.from_pylist(rows, schema=arrow_schema)
 
 
-def _json_row(line: str, kinds: Mapping[str, str]) -> dict[str, Any] | None:
+def _json_row(line: str, kinds: Mapping[str, str], zone: str) -> dict[str, Any] | None:
     """The row of one JSON line in `kinds`' columns, or None when it does not fit them."""
     try:
         record = json.loads(line)
@@ -291,8 +300,26 @@ def _json_row(line: str, kinds: Mapping[str, str]) -> dict[str, Any] | None:
             continue
         if not _JSON_TYPES[kind](value):
             return None
+        if kind in ("date", "timestamp"):
+            value = _temporal(kind, value, zone)
+            if value is None:
+                return None
         row[name] = value if kind != "string" or isinstance(value, str) else json.dumps(value)
     return row
+
+
+def _temporal(kind: str, text: str, zone: str) -> date | datetime | None:
+    """ISO `text` as a date or an instant; None when it is not one. A timestamp without an
+    offset is a wall time in `zone`; `Z` is spelled out for Python 3.10's fromisoformat."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        if kind == "date":
+            return date.fromisoformat(text)
+        at = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(zone))
 
 
 def _table_batches(

@@ -32,7 +32,7 @@ from typing import Any, Literal, get_args
 
 from pyspark.sql import DataFrame
 
-from spark_flow import delta
+from spark_flow import delta, storage
 from spark_flow._common import check_name, check_unique, error_summary
 from spark_flow.errors import InvalidArgumentError, StepFailedError, UnknownValueError
 from spark_flow.session import job_description
@@ -199,7 +199,8 @@ class LocalSequencer:
             StepFailedError: a step failed; its checkpoints stay for the rerun.
         """
         check_name("run_id", run_id)
-        run_dir = Path(checkpoint_dir) / self.name / run_id
+        # Joined by storage: a Path would spell `s3://b/ck` as the local folder `s3:/b/ck`.
+        run_dir = storage.join(str(checkpoint_dir), self.name, run_id)
         start, df, reports = self._resume_point(source, run_dir)
         resumed_from = self.steps[start - 1].name if start else None
         for current in self.steps[start:]:
@@ -209,14 +210,16 @@ class LocalSequencer:
         if sink is not None:
             output = self._run_sink(sink, df, run_id)
         if sink is not None and not keep_checkpoints:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            _remove(run_dir)
         return SequenceReport(output, run_id, resumed_from, tuple(reports))
 
     def _resume_point(
-        self, source: DataFrame, run_dir: Path
+        self, source: DataFrame, run_dir: str
     ) -> tuple[int, DataFrame, list[StepReport]]:
         """Where to start: after the last boundary whose checkpoint is complete and current."""
-        done = {s.name: _read_record(run_dir / s.name) for s in self.steps if s.boundary}
+        done = {
+            s.name: _read_record(storage.join(run_dir, s.name)) for s in self.steps if s.boundary
+        }
         last = max((i for i, s in enumerate(self.steps) if done.get(s.name)), default=None)
         if last is None:
             return 0, source, []
@@ -238,7 +241,7 @@ class LocalSequencer:
             return 0, source, []
         boundary = self.steps[resume]
         log.info("sequence %s resumes after step %r", self.name, boundary.name)
-        restored = delta.read(source.sparkSession, str(run_dir / boundary.name))
+        restored = delta.read(source.sparkSession, storage.join(run_dir, boundary.name))
         reports = [StepReport(s.name, "already_done") for s in self.steps[: resume + 1]]
         return resume + 1, restored, reports
 
@@ -258,7 +261,7 @@ class LocalSequencer:
         )
 
     def _run_step(
-        self, current: Step, df: DataFrame, run_dir: Path, run_id: str
+        self, current: Step, df: DataFrame, run_dir: str, run_id: str
     ) -> tuple[DataFrame, StepReport]:
         started = time.perf_counter()
         spark = df.sparkSession
@@ -267,8 +270,9 @@ class LocalSequencer:
             with job_description(spark, f"{self.name}: {current.name}"):
                 df = current(df)
                 if current.boundary:
-                    rows = _checkpoint(df, run_dir / current.name)
-                    df = delta.read(spark, str(run_dir / current.name))
+                    checkpoint = storage.join(run_dir, current.name)
+                    rows = _checkpoint(df, checkpoint)
+                    df = delta.read(spark, checkpoint)
         except Exception as exc:
             raise self._failed(current.name, exc, run_id) from exc
         seconds = time.perf_counter() - started
@@ -279,21 +283,30 @@ class LocalSequencer:
         return df, StepReport(current.name, "success", seconds, rows)
 
 
-def _checkpoint(df: DataFrame, path: Path) -> int:
+def _checkpoint(df: DataFrame, path: str) -> int:
     """Materialize a boundary's output and then record it complete (the record comes last)."""
     # A checkpoint is this run's own: a stale one (another schema) is replaced, not evolved.
-    shutil.rmtree(path, ignore_errors=True)
-    result = delta.write(df, str(path))
+    _remove(path)
+    result = delta.write(df, path)
     record = {"schema": df.schema.json(), "rows": result.rows_written}
-    temporary = path / f".{_DONE}.tmp"
-    temporary.write_text(json.dumps(record))
-    temporary.replace(path / _DONE)
+    storage.write_text_atomically(storage.join(path, _DONE), json.dumps(record))
     return result.rows_written
 
 
-def _read_record(path: Path) -> dict[str, Any] | None:
+def _read_record(path: str) -> dict[str, Any] | None:
+    text = storage.read_text(storage.join(path, _DONE))
+    if text is None:
+        return None
     try:
-        record: dict[str, Any] = json.loads((path / _DONE).read_text())
-    except (OSError, ValueError):
+        record: dict[str, Any] = json.loads(text)
+    except ValueError:
         return None
     return record
+
+
+def _remove(folder: str) -> None:
+    """A checkpoint folder removed: locally its tree, on a store every object below it."""
+    if storage.is_local(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        storage.delete_files(folder, storage.list_files(folder, recursive=True))

@@ -7,6 +7,7 @@ an Unaligned Fan-In's rows and keep the chapter's companion record of what was m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,10 +18,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from spark_flow import delta, storage
+from spark_flow import delta, files, storage
 from spark_flow.errors import InvalidArgumentError
 
 COMPLETENESS_DIR = "_spark_flow_completeness"
+_INTEGER = re.compile(r"-?[0-9]+")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,14 @@ def read_partitions(
     """Read the present partitions in one scan, keeping the partition values as columns.
 
     One reader over all the paths lets Spark pack many small files into few tasks, where N
-    reads and a union plan N scans.
+    reads and a union plan N scans. On a store Spark has no filesystem for (`s3://` on a plain
+    pip pyspark) the files are read by Arrow in Python workers (`spark_flow.files`), one task
+    per file, which needs `schema`; the partition columns are typed as Spark's discovery types
+    them (integers, `YYYY-MM-DD` dates, else strings).
 
     Raises:
-        InvalidArgumentError: no expected partition is present.
+        InvalidArgumentError: no expected partition is present, or a store read without
+            `schema`.
     """
     if not listing.present:
         raise InvalidArgumentError(
@@ -90,6 +97,8 @@ def read_partitions(
             f"none of the {len(listing.expected)} expected partitions under {listing.root} exists",
             "Wait for the producer, or check the root and the partition names.",
         )
+    if not files.spark_reads(spark, listing.root):
+        return _read_with_arrow(spark, listing, format=format, schema=schema, options=options)
     # Listed in this process: absolute here, or a Spark Connect server would resolve a relative
     # root against its own working folder and read other files, or none.
     root = storage.absolute(listing.root)
@@ -99,6 +108,60 @@ def read_partitions(
     paths = [storage.join(root, p) for p in listing.present]
     df: DataFrame = reader.load(paths)
     return df
+
+
+def _read_with_arrow(
+    spark: Any,
+    listing: PartitionListing,
+    *,
+    format: str,
+    schema: str | StructType | None,
+    options: Mapping[str, str] | None,
+) -> DataFrame:
+    """The present partitions on a store Spark has no filesystem for (`s3://` on a plain pip
+    pyspark), read by Arrow in Python workers, in one scan, with the partition columns typed
+    as Spark's partition discovery types them (integers, dates, else strings)."""
+    if schema is None:
+        raise InvalidArgumentError(
+            "schema",
+            f"a schema to read the partitions under {listing.root} with Arrow (Spark has no "
+            "filesystem for that store, and Arrow workers infer none), got none",
+            "Pass schema=, e.g. the DDL string of the files' columns.",
+        )
+    # A DDL string parsed by Spark: no job runs.
+    struct = schema if isinstance(schema, StructType) else spark.createDataFrame([], schema).schema
+    listed = [
+        (file[len(listing.root) + 1 :], index)  # relative to the root, as read_listed takes
+        for index, partition in enumerate(listing.present)
+        for file in files.list_files(storage.join(listing.root, partition))
+    ]
+    df = files.read_listed(
+        spark, listing.root, listed, format=format, schema=struct, options=options or {}
+    )
+    # Every present partition spells the same keys in the same order (list_partitions built
+    # them from one expected list), so each key's values are looked up by the batch number.
+    values: dict[str, list[str]] = {}
+    for partition in listing.present:
+        for pair in partition.split("/"):
+            key, value = pair.split("=", 1)
+            values.setdefault(key, []).append(value)
+    batch = F.col(files.BATCH_COLUMN).cast("int") + 1  # element_at counts from 1
+    columns = [
+        F.element_at(F.array(*(F.lit(v) for v in found)), batch).cast(_discovered_type(found))
+        .alias(key)
+        for key, found in values.items()
+    ]  # fmt: skip
+    return df.select(*struct.fieldNames(), *columns)
+
+
+def _discovered_type(values: Sequence[str]) -> str:
+    """The type Spark's partition discovery gives these values (`hour=07` is an int, `date=
+    2024-01-01` a date), for the forms the fan-ins' partitions take; anything else a string."""
+    if all(_INTEGER.fullmatch(v) for v in values):
+        return "int" if all(-(2**31) <= int(v) < 2**31 for v in values) else "bigint"
+    if all(_ISO_DATE.fullmatch(v) for v in values):
+        return "date"
+    return "string"
 
 
 def add_completeness_columns(df: DataFrame, completeness: float) -> DataFrame:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -33,7 +35,30 @@ KINDS = {"type": "string", "n": "long", "x": "double", "ok": "boolean"}
 def test_a_json_line_becomes_a_row_or_is_malformed_as_in_sparks_permissive_mode(
     line: str, row: dict[str, object] | None
 ) -> None:
-    assert _json_row(line, KINDS) == row
+    assert _json_row(line, KINDS, "UTC") == row
+
+
+UTC, BERLIN = timezone.utc, ZoneInfo("Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    ("line", "row"),
+    [
+        ('{"at": "2024-01-01T10:30:00Z"}', {"at": datetime(2024, 1, 1, 10, 30, tzinfo=UTC)}),
+        ('{"at": "2024-01-01T10:30:00.250+01:00"}',
+         {"at": datetime(2024, 1, 1, 9, 30, 0, 250000, tzinfo=UTC)}),
+        # No offset: a wall time in the session's zone, as Spark's JSON reader takes it.
+        ('{"at": "2024-07-01 10:30:00"}', {"at": datetime(2024, 7, 1, 10, 30, tzinfo=BERLIN)}),
+        ('{"day": "2024-02-29"}', {"day": date(2024, 2, 29)}),
+        ('{"at": "yesterday"}', None),
+        ('{"at": 1704067200}', None),
+        ('{"day": "2023-02-29"}', None),
+    ],
+)  # fmt: skip
+def test_json_dates_and_timestamps_are_iso_text_in_the_sessions_zone(
+    line: str, row: dict[str, object] | None
+) -> None:
+    assert _json_row(line, {"at": "timestamp", "day": "date"}, "Europe/Berlin") == row
 
 
 def test_workers_get_the_drivers_aws_keys_with_the_filesystem(
