@@ -22,7 +22,6 @@ def _run(spark: SparkSession, source: Path, table: Path, checkpoint: Path) -> No
     query = (
         spark.readStream.schema("id long").option("maxFilesPerTrigger", 1).json(str(source))
         .writeStream.format("delta").option("checkpointLocation", str(checkpoint))
-        .option("partitionBy", "")  # a new table declares its partitioning: none
         .trigger(availableNow=True).start(str(table))
     )  # fmt: skip
     query.awaitTermination()

@@ -152,7 +152,6 @@ def test_a_stream_appends_each_micro_batch_once_to_a_table_in_the_bucket(
         query = (
             spark.readStream.schema("id long").option("maxFilesPerTrigger", 1).json(str(source))
             .writeStream.format("delta").option("checkpointLocation", str(checkpoint))
-            .option("partitionBy", "")  # a new table declares its partitioning: none
             .trigger(availableNow=True).start(table)
         )  # fmt: skip
         query.awaitTermination()
