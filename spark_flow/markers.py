@@ -16,7 +16,7 @@ import json
 import logging
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from spark_flow import delta, storage
@@ -118,7 +118,9 @@ def wait_until_ready(
 ) -> Marker:
     """Wait for the marker of `output` (for `logical_date`, else the latest one).
 
-    Checks every `poke_interval` seconds, sleeping in between.
+    Checks every `poke_interval` seconds, sleeping in between. The marker returned names the
+    table as `output` does, where it was found: the producer's spelling may be a path relative
+    to its own working folder, or a mount this process does not have.
 
     Raises:
         InputNotReadyError: no marker within `timeout` seconds; it names the marker path.
@@ -136,7 +138,7 @@ def wait_until_ready(
     while True:
         marker = _read(path)  # one file per logical date: another date's marker is elsewhere
         if marker is not None:
-            return marker
+            return replace(marker, output=output)
         waited = time.monotonic() - started
         if waited >= timeout:
             raise InputNotReadyError(output, path, logical_date, waited)

@@ -100,7 +100,19 @@ def test_a_file_uri_output_is_marked_and_waited_for_like_its_path(table: str) ->
 
     assert marker_path(uri, "2024-01-01") == marker_path(table, "2024-01-01")
     assert json.loads(Path(marker_path(table)).read_text())["table_version"] == 1
-    assert wait_until_ready(table, timeout=0, logical_date="2024-01-01").output == uri
+    assert wait_until_ready(table, timeout=0, logical_date="2024-01-01").output == table
+
+
+def test_a_consumer_reads_the_table_where_it_found_the_marker(
+    table: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The producer names its output relative to its own working folder; the consumer, in
+    # another one, knows the table by its own path: that is the table it must read.
+    monkeypatch.chdir(Path(table).parent)
+    mark_ready(Path(table).name, run_id="r1")
+    monkeypatch.chdir(tmp_path.parent)
+
+    assert wait_until_ready(table, timeout=0).output == table
 
 
 def test_marker_paths_of_object_store_outputs_are_uris() -> None:
