@@ -5,9 +5,10 @@ A plain pip-installed pyspark has no Hadoop connector for `s3://` (nor `gs://`, 
 credentials, so the executors' Python workers do the I/O themselves:
 
 - reading: the driver lists the files (`storage.filesystem`), one Spark task per file opens it
-  with pyarrow and yields Arrow batches in the caller's schema (`mapInArrow`). JSON lines follow
-  Spark's PERMISSIVE mode: a line that is not an object, or whose fields do not fit the schema,
-  keeps its text in `_corrupt_record` (when the schema has that column) and nulls elsewhere.
+  with pyarrow and yields Arrow batches in the caller's schema (`mapInArrow`). JSON lines and
+  CSV (`_csv_read`) follow Spark's PERMISSIVE mode: a line that does not fit the schema keeps
+  its text in `_corrupt_record` (when the schema has that column). Reader options the Arrow
+  path would not honour are refused, not ignored.
 - writing: each task writes its partition as one file named after the attempt and the
   partition, and returns `(file, rows)`: what the driver then publishes (`outputs`' manifests).
 
@@ -25,6 +26,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from spark_flow import storage
+from spark_flow._csv_read import CSV_TYPES, csv_batch
+from spark_flow._json_read import JSON_TYPES, json_batch
 from spark_flow.errors import InvalidArgumentError, StorageError, UnknownValueError
 
 if TYPE_CHECKING:
@@ -40,24 +43,10 @@ log = logging.getLogger(__name__)
 FORMATS = ("csv", "json", "parquet")
 WRITTEN_SCHEMA = "file STRING, rows LONG"
 BATCH_COLUMN = "batch_id"
-_CORRUPT_RECORD = "_corrupt_record"  # Spark's columnNameOfCorruptRecord default
 _EXTENSIONS = {"csv": ".csv", "json": ".json", "parquet": ".parquet"}
-# What a JSON value must be for a column of each simple type (Spark's own JSON reader accepts
-# any token for a string column, as its text).
-_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
-    "boolean": lambda v: isinstance(v, bool),
-    "byte": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "short": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "long": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "double": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "string": lambda v: True,
-    # Parsed by `_temporal`: ISO text, as Spark's default timestampFormat and dateFormat read.
-    "date": lambda v: isinstance(v, str),
-    "timestamp": lambda v: isinstance(v, str),
-}
 _WRITE_OPTIONS = {"compression", "header", "sep"}
+# What the Arrow path honours when reading; `mode` only as Spark's default, PERMISSIVE.
+_READ_OPTIONS = {"csv": {"header", "sep", "mode"}, "json": {"mode"}, "parquet": set()}
 
 
 def spark_reads(spark: SparkSession, path: str) -> bool:
@@ -109,7 +98,7 @@ def read_files(
     path: str,
     *,
     format: str,
-    schema: StructType,
+    schema: StructType | str,
     options: Mapping[str, str] | None = None,
 ) -> DataFrame:
     """The `format` files under `path` in `schema`: Spark's reader where Spark reaches `path`,
@@ -119,8 +108,8 @@ def read_files(
         spark: the session.
         path: a file or folder, local or on a store (`s3://bucket/devices`).
         format: `json` (lines), `csv` or `parquet`.
-        schema: the columns to read; with `_corrupt_record` (a string), JSON lines that do not
-            fit keep their text there (`validation.permissive`).
+        schema: the columns to read, a StructType or a DDL string; with `_corrupt_record` (a
+            string), lines that do not fit keep their text there (`validation.permissive`).
         options: reader options; on the Arrow path `header` and `sep` (CSV).
 
     Raises:
@@ -138,6 +127,9 @@ def read_files(
         # A local path means this process's, not a Spark Connect server's working folder.
         location = storage.absolute(path)
         return spark.read.format(format).schema(schema).options(**options).load(location)
+    if isinstance(schema, str):  # a DDL string, parsed by Spark: no job runs
+        schema = spark.createDataFrame([], schema).schema
+    _check_arrow_read(schema, format, options)
     files = _relative_files(path)
     log.info("reading %d %s files under %s with Arrow in Python workers", len(files), format, path)
     return _scan(spark, path, [(f, None) for f in files], schema, format=format, options=options)
@@ -156,6 +148,7 @@ def read_listed(
     the batch number as a last column `batch_id`, read by Arrow in Python workers."""
     from pyspark.sql.types import LongType, StructField, StructType
 
+    _check_arrow_read(schema, format, options)
     with_batch = StructType([*schema.fields, StructField(BATCH_COLUMN, LongType())])
     return _scan(spark, root, files, with_batch, format=format, options=options)
 
@@ -171,8 +164,6 @@ def _scan(
 ) -> DataFrame:
     """One task per listed file (relative to `root`, or "" for `root` itself), yielding
     `schema`'s rows."""
-    if format == "json":
-        _check_json_schema(schema)
     if not listing:
         return spark.createDataFrame([], schema)
     filesystem, location = storage.filesystem(root)
@@ -212,16 +203,31 @@ def write_files(
     return sorted((str(r["file"]), int(r["rows"])) for r in rows)
 
 
-def _check_json_schema(schema: StructType) -> None:
+def _check_arrow_read(schema: StructType, format: str, options: Mapping[str, str]) -> None:
+    """Refuse, before any job, what the Arrow path would read other than Spark's reader."""
+    unknown = sorted(
+        k for k, v in options.items()
+        if k not in _READ_OPTIONS[format] or (k == "mode" and v.upper() != "PERMISSIVE")
+    )  # fmt: skip
+    if unknown:
+        raise InvalidArgumentError(
+            "options",
+            f"reading {format} with Arrow (a store Spark has no filesystem for) honours "
+            f"{sorted(_READ_OPTIONS[format]) or 'no options'} (mode PERMISSIVE only), got "
+            + ", ".join(f"{k}={options[k]!r}" for k in unknown),
+            "Drop those options, or give Spark a filesystem connector for the store.",
+        )
+    kinds = {"json": JSON_TYPES, "csv": CSV_TYPES}.get(format)
     refused = [
         f"{f.name} {f.dataType.simpleString()}"
         for f in schema.fields
-        if f.dataType.typeName() not in _JSON_TYPES
+        if kinds is not None and f.dataType.typeName() not in kinds
     ]
     if refused:
         raise InvalidArgumentError(
             "schema",
-            f"JSON read by Arrow workers takes {sorted(_JSON_TYPES)} columns, got {refused}",
+            f"{format.upper()} read by Arrow workers takes {sorted(kinds or ())} columns, "
+            f"got {refused}",
             "Read those columns as strings and cast them in a step.",
         )
 
@@ -250,10 +256,17 @@ def _read_partition(
     for listing in listings:
         paths, batches = listing.column("path").to_pylist(), listing.column("batch").to_pylist()
         for path, batch in zip(paths, batches, strict=True):
-            if format == "json":
-                read = _json_batches(filesystem, path, schema, arrow_schema, zone)
+            if format == "parquet":
+                read = _parquet_batches(filesystem, path, arrow_schema)
             else:
-                read = iter(_table_batches(filesystem, path, format, arrow_schema, options))
+                with filesystem.open_input_stream(path, compression="detect") as source:
+                    data = bytes(source.read())
+                parsed = (
+                    csv_batch(data, schema, arrow_schema, options, zone)
+                    if format == "csv"
+                    else json_batch(data, schema, arrow_schema, zone)
+                )
+                read = [] if parsed is None else [parsed]
             for rows in read:
                 yield (
                     rows.append_column(
@@ -264,91 +277,28 @@ def _read_partition(
                 )
 
 
-def _json_batches(
-    filesystem: FileSystem, path: str, schema: StructType, arrow_schema: pa.Schema, zone: str
-) -> Iterator[pa.RecordBatch]:
-    import pyarrow as pa
-
-    kinds = {f.name: f.dataType.typeName() for f in schema.fields if f.name != _CORRUPT_RECORD}
-    keeps_corrupt = _CORRUPT_RECORD in schema.fieldNames()
-    rows: list[dict[str, Any]] = []
-    with filesystem.open_input_stream(path, compression="detect") as source:
-        text = bytes(source.read()).decode()
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        row = _json_row(line, kinds, zone)
-        if row is None:
-            row = {_CORRUPT_RECORD: line} if keeps_corrupt else {}
-        rows.append(row)
-    if rows:
-        yield pa.RecordBatch.from_pylist(rows, schema=arrow_schema)
-
-
-def _json_row(line: str, kinds: Mapping[str, str], zone: str) -> dict[str, Any] | None:
-    """The row of one JSON line in `kinds`' columns, or None when it does not fit them."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(record, dict):
-        return None
-    row: dict[str, Any] = {}
-    for name, kind in kinds.items():
-        value = record.get(name)
-        if value is None:
-            continue
-        if not _JSON_TYPES[kind](value):
-            return None
-        if kind in ("date", "timestamp"):
-            value = _temporal(kind, value, zone)
-            if value is None:
-                return None
-        row[name] = value if kind != "string" or isinstance(value, str) else json.dumps(value)
-    return row
-
-
-def _temporal(kind: str, text: str, zone: str) -> date | datetime | None:
-    """ISO `text` as a date or an instant; None when it is not one. A timestamp without an
-    offset is a wall time in `zone`; `Z` is spelled out for Python 3.10's fromisoformat."""
-    from zoneinfo import ZoneInfo
-
-    try:
-        if kind == "date":
-            return date.fromisoformat(text)
-        at = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(zone))
-
-
-def _table_batches(
-    filesystem: FileSystem,
-    path: str,
-    format: str,
-    arrow_schema: pa.Schema,
-    options: Mapping[str, str],
+def _parquet_batches(
+    filesystem: FileSystem, path: str, arrow_schema: pa.Schema
 ) -> list[pa.RecordBatch]:
+    """The columns of `arrow_schema` from one Parquet file, matched by name as Spark matches
+    them (case-insensitively, unless the file spells the name exactly), missing ones null."""
     import pyarrow as pa
-    from pyarrow import csv, parquet
+    from pyarrow import parquet
 
-    if format == "parquet":
-        table = parquet.read_table(path, filesystem=filesystem)
-    else:
-        header = options.get("header", "false").lower() == "true"
-        names = None if header else arrow_schema.names
-        with filesystem.open_input_stream(path, compression="detect") as source:
-            table = csv.read_csv(
-                source,
-                read_options=csv.ReadOptions(column_names=names),
-                parse_options=csv.ParseOptions(delimiter=options.get("sep", ",")),
-                convert_options=csv.ConvertOptions(
-                    column_types={f.name: f.type for f in arrow_schema}
-                ),
-            )
+    # INT96 (Spark's default timestamps) in microseconds: nanoseconds overflow past 2262.
+    file = parquet.ParquetFile(path, filesystem=filesystem, coerce_int96_timestamp_unit="us")
+    present = file.schema_arrow.names
+    by_lower: dict[str, list[str]] = {}
+    for name in present:
+        by_lower.setdefault(name.lower(), []).append(name)
+    chosen = {
+        f.name: f.name if f.name in present else next(iter(by_lower.get(f.name.lower(), [])), None)
+        for f in arrow_schema
+    }
+    table = file.read(columns=sorted({c for c in chosen.values() if c is not None}))
     columns = [
-        table.column(f.name).cast(f.type)
-        if f.name in table.column_names
+        table.column(chosen[f.name]).cast(f.type)
+        if chosen[f.name] is not None
         else pa.nulls(table.num_rows, f.type)
         for f in arrow_schema
     ]

@@ -20,12 +20,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_flow import storage
+from spark_flow.errors import InvalidArgumentError
 from spark_flow.files import list_files, read_files, spark_reads
 from spark_flow.outputs import FileOutput, output_writer
 from spark_flow.testing import assert_df_equal, read_output, rendezvous
 from spark_flow.validation import permissive
 
 FILE_TYPES = ["parquet", "csv", "json"]
+SCHEMA_OF_TWO = "id LONG, name STRING"
 MANIFEST = "_spark_flow_batch.json"
 
 
@@ -208,3 +210,117 @@ def test_csv_and_parquet_inputs_on_a_store_read_in_the_given_schema(
                       options=options)  # fmt: skip
 
     assert_df_equal(read, devices(spark, 0, 7))
+
+
+CSV_FILES = {
+    # Clean: pyarrow parses and casts whole columns.
+    "clean.csv": (
+        "ID,When,Day,Amount,Ok,Ratio,Name\n"
+        '1,2024-03-10 02:30:00,2024-03-10,1.5,TRUE,0.25,"a, quoted"\n'
+        '2,2024-01-01T05:00:00Z,2024-01-02,,false,-1e3,""\n'
+        "3,2024-11-03 01:30:00,2024-01-03,123.45,,,plain\n"
+    ),
+    # Dirty: decided line by line, as Spark's PERMISSIVE reader does.
+    "dirty.csv": (
+        "id,when,day,amount,ok,ratio,name\n"
+        "4,2024-06-01 12:00:00,2024-6-1,1.235,1,-Inf,bad boolean\n"
+        '5,not a time,2024-01-05,"1,234.5",true,1.5d,bad time\n'
+        "x,2024-06-01 12:00:00,2024-01-06,1234.5,false,Inf,bad id and decimal\n"
+        "7,2024-06-01 12:00:00,2024-01-07\n"
+        "8,2024-06-01 12:00:00,2024-01-08,1,true,2,long,extra\n"
+    ),
+}
+
+
+def test_csv_on_a_store_read_like_sparks_permissive_reader(
+    spark: SparkSession, s3_bucket: str, tmp_path: Path
+) -> None:
+    """Columns by position whatever the header says, zoneless times in the session's zone (a
+    DST gap included), bad values null with the line in `_corrupt_record`: as Spark reads."""
+    (tmp_path / "local").mkdir()
+    for name, text in CSV_FILES.items():
+        (tmp_path / "local" / name).write_text(text)
+        storage.write_text_atomically(f"{s3_bucket}/landing/{name}", text)
+    schema = permissive(
+        "id INT, when TIMESTAMP, day DATE, amount DECIMAL(5,2), ok BOOLEAN, ratio DOUBLE, "
+        "name STRING"
+    )
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        options = {"header": "true"}
+        from_store = read_files(spark, f"{s3_bucket}/landing", format="csv", schema=schema,
+                                options=options).collect()  # fmt: skip
+        by_spark = spark.read.schema(schema).options(**options).csv(str(tmp_path / "local"))
+        expected = by_spark.collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", str(zone))
+
+    assert sorted(from_store, key=repr) == sorted(expected, key=repr)
+    assert sum(r._corrupt_record is not None for r in expected) == 5
+
+
+def test_reader_options_the_arrow_path_would_ignore_are_refused(
+    spark: SparkSession, s3_bucket: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"nullValue='NA'.*connector"):
+        read_files(spark, f"{s3_bucket}/landing", format="csv", schema=SCHEMA_OF_TWO,
+                   options={"header": "true", "nullValue": "NA"})  # fmt: skip
+    with pytest.raises(InvalidArgumentError, match="mode='FAILFAST'"):
+        read_files(spark, f"{s3_bucket}/landing", format="json", schema=SCHEMA_OF_TWO,
+                   options={"mode": "FAILFAST"})  # fmt: skip
+
+
+JSON_LINES = (
+    '{"id": "x", "name": "a", "at": "2024-01-01 05:00:00", "day": "2024-01-05"}\n'
+    '{"id": 1.5, "name": ["a","compact", {"k": 1.50}]}\n'
+    '{"id": 2, "name": 3, "at": "2024-03-10T02:30:00", "day": "2024-1-5"}\n'
+    '{"id": 9999999999, "name": 1e3, "ok": "true", "at": 1700000000}\n'
+    '{"id": 3, "ok": 1, "ratio": "1.5"}\n'
+    '{"id": 4, "ratio": "-Infinity", "ok": true}   \n'
+    '{"id": 5} trailing\n'
+)
+
+
+def test_json_fields_on_a_store_decided_one_by_one_like_sparks_reader(
+    spark: SparkSession, s3_bucket: str, tmp_path: Path
+) -> None:
+    """A field that does not fit is null while the others keep their values; a string column
+    keeps the text as written; dates and times parsed as Spark parses them, in its zone."""
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "part-0.json").write_text(JSON_LINES)
+    storage.write_text_atomically(f"{s3_bucket}/landing/part-0.json", JSON_LINES)
+    schema = permissive("id INT, name STRING, at TIMESTAMP, day DATE, ok BOOLEAN, ratio DOUBLE")
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        from_store = read_files(spark, f"{s3_bucket}/landing", format="json", schema=schema)
+        rows = from_store.collect()
+        expected = spark.read.schema(schema).json(str(tmp_path / "local")).collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", str(zone))
+
+    assert sorted(rows, key=repr) == sorted(expected, key=repr)
+    assert [r.name for r in expected if r.id is None][:2] == ["a", '["a","compact", {"k": 1.50}]']
+
+
+def test_parquet_on_a_store_matches_columns_and_int96_times_as_spark_does(
+    spark: SparkSession, s3_bucket: str, tmp_path: Path
+) -> None:
+    """Spark matches Parquet columns case-insensitively and reads its own INT96 timestamps
+    past 2262 (an open-ended validity's 9999-12-31): the Arrow path reads them alike."""
+    spark.sql(
+        "SELECT 1L AS ID, TIMESTAMP'9999-12-31 00:00:00' AS Valid_To UNION ALL "
+        "SELECT 2L, TIMESTAMP'2024-01-01 05:00:00'"
+    ).coalesce(1).write.parquet(str(tmp_path / "scd"))
+    for file in (tmp_path / "scd").glob("*.parquet"):
+        store, location = storage.filesystem(f"{s3_bucket}/scd/{file.name}")
+        with store.open_output_stream(location) as out:
+            out.write(file.read_bytes())
+    schema = "id LONG, valid_to TIMESTAMP"
+
+    from_store = read_files(spark, f"{s3_bucket}/scd", format="parquet", schema=schema)
+    by_spark = spark.read.schema(schema).parquet(str(tmp_path / "scd"))
+
+    assert sorted(from_store.collect()) == sorted(by_spark.collect())
+    assert {r.id for r in by_spark.collect() if r.valid_to.year == 9999} == {1}
