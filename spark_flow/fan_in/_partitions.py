@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -22,8 +23,14 @@ from spark_flow import delta, files, storage
 from spark_flow.errors import InvalidArgumentError
 
 COMPLETENESS_DIR = "_spark_flow_completeness"
-_INTEGER = re.compile(r"-?[0-9]+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Spark's partition discovery: a double as Java parses it, a timestamp as yyyy-MM-dd HH:mm:ss[.S].
+_DOUBLE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[dDfF]?|NaN|[+-]?Infinity")
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?")
+# How Spark names a partition folder: a null (or empty) value, and the characters it escapes.
+DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+_ESCAPED = frozenset([*map(chr, range(1, 32)), *"\"#%'*/:=?\\\x7f{[]^"])
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,9 @@ def list_partitions(
 ) -> PartitionListing:
     """List `root/k1=v1/k2=v2/` for each expected partition; present = holds a data file.
 
+    Folders are named as Spark's `partitionBy` names them: a value's `:` or `%` escaped (`a%3Ab`),
+    None as `__HIVE_DEFAULT_PARTITION__`.
+
     Example:
         >>> hours = [{"date": "2024-01-01", "hour": f"{h:02d}"} for h in range(24)]
         >>> list_partitions("data/visits", hours).missing
@@ -52,7 +62,7 @@ def list_partitions(
     """
     # A local root as written (`data/visits/` -> `data/visits`), a store's URI as given.
     base = str(Path(root)) if storage.is_local(str(root)) else str(root).rstrip("/")
-    expected = tuple("/".join(f"{k}={v}" for k, v in p.items()) for p in partitions)
+    expected = tuple("/".join(_folder(k, v) for k, v in p.items()) for p in partitions)
     if not expected:
         raise InvalidArgumentError(
             "partitions", "no partition is expected", "List the partitions the fan-in waits for."
@@ -60,6 +70,20 @@ def list_partitions(
     present = tuple(p for p in expected if _has_data(storage.join(base, p)))
     missing = tuple(p for p in expected if p not in present)
     return PartitionListing(base, expected, present, missing)
+
+
+def _folder(key: str, value: object) -> str:
+    """`key=value` as Spark's `partitionBy` names the folder: `a:b` is `a%3Ab`, None (or "")
+    is `__HIVE_DEFAULT_PARTITION__`, a boolean `true`."""
+    if value is None or value == "":
+        text = DEFAULT_PARTITION
+    else:
+        text = _escape(str(value).lower() if isinstance(value, bool) else str(value))
+    return f"{_escape(key)}={text}"
+
+
+def _escape(text: str) -> str:
+    return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in text)
 
 
 def _has_data(folder: str) -> bool:
@@ -84,8 +108,9 @@ def read_partitions(
     One reader over all the paths lets Spark pack many small files into few tasks, where N
     reads and a union plan N scans. On a store Spark has no filesystem for (`s3://` on a plain
     pip pyspark) the files are read by Arrow in Python workers (`spark_flow.files`), one task
-    per file, which needs `schema`; the partition columns are typed as Spark's discovery types
-    them (integers, `YYYY-MM-DD` dates, else strings).
+    per file, which needs `schema`; the partition columns get the values and types Spark's
+    discovery gives them (escapes undone, `__HIVE_DEFAULT_PARTITION__` null; integers,
+    doubles, timestamps, dates, else strings).
 
     Raises:
         InvalidArgumentError: no expected partition is present, or a store read without
@@ -119,8 +144,8 @@ def _read_with_arrow(
     options: Mapping[str, str] | None,
 ) -> DataFrame:
     """The present partitions on a store Spark has no filesystem for (`s3://` on a plain pip
-    pyspark), read by Arrow in Python workers, in one scan, with the partition columns typed
-    as Spark's partition discovery types them (integers, dates, else strings)."""
+    pyspark), read by Arrow in Python workers, in one scan, with the partition columns as
+    Spark's partition discovery gives them."""
     if schema is None:
         raise InvalidArgumentError(
             "schema",
@@ -147,21 +172,51 @@ def _read_with_arrow(
             values.setdefault(key, []).append(value)
     batch = F.col(files.BATCH_COLUMN).cast("int") + 1  # element_at counts from 1
     columns = [
-        F.element_at(F.array(*(F.lit(v) for v in found)), batch).cast(_discovered_type(found))
-        .alias(key)
+        F.element_at(F.array(*(F.lit(v) for v in unescaped)), batch)
+        .cast(_discovered_type(unescaped)).alias(unquote(key))
         for key, found in values.items()
+        for unescaped in [[None if v == DEFAULT_PARTITION else unquote(v) for v in found]]
     ]  # fmt: skip
     return df.select(*struct.fieldNames(), *columns)
 
 
-def _discovered_type(values: Sequence[str]) -> str:
-    """The type Spark's partition discovery gives these values (`hour=07` is an int, `date=
-    2024-01-01` a date), for the forms the fan-ins' partitions take; anything else a string."""
-    if all(_INTEGER.fullmatch(v) for v in values):
-        return "int" if all(-(2**31) <= int(v) < 2**31 for v in values) else "bigint"
-    if all(_ISO_DATE.fullmatch(v) for v in values):
-        return "date"
+def _discovered_type(values: Sequence[str | None]) -> str:
+    """The type Spark's partition discovery gives these (unescaped) values: integers, decimals
+    of whole numbers past a long, doubles, `yyyy-MM-dd HH:mm:ss` timestamps, ISO dates, else
+    strings; numbers of several kinds widen to the widest, other mixes are strings."""
+    kinds = {_value_type(v) for v in values if v is not None}
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds and all(k in ("int", "bigint") for k in kinds):
+        return "bigint"
+    if kinds and all(k in ("int", "bigint", "double") or k.startswith("decimal") for k in kinds):
+        return "double"
     return "string"
+
+
+def _value_type(value: str) -> str:
+    if _INTEGER.fullmatch(value):
+        number, digits = int(value), len(value.lstrip("+-"))
+        if -(2**31) <= number < 2**31:
+            return "int"
+        if -(2**63) <= number < 2**63:
+            return "bigint"
+        if digits <= 38:
+            return f"decimal({digits},0)"
+    checks = ((_DOUBLE, None, "double"), (_TIMESTAMP, datetime.fromisoformat, "timestamp"),
+              (_ISO_DATE, date.fromisoformat, "date"))  # fmt: skip
+    for pattern, parse, kind in checks:
+        if pattern.fullmatch(value) and (parse is None or _valid(parse, value)):
+            return kind
+    return "string"
+
+
+def _valid(parse: Any, value: str) -> bool:
+    try:
+        parse(value)
+    except ValueError:
+        return False
+    return True
 
 
 def add_completeness_columns(df: DataFrame, completeness: float) -> DataFrame:

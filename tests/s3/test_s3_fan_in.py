@@ -62,3 +62,35 @@ def test_partitions_read_from_a_bucket_have_the_columns_spark_discovers_on_a_dis
 
     assert on_bucket.schema == on_disk.schema
     assert sorted(on_bucket.collect()) == sorted(on_disk.collect())
+
+
+def test_partitions_spark_named_with_escapes_and_nulls_are_found_and_typed_alike(
+    spark: SparkSession, s3_bucket: str, tmp_path: Path
+) -> None:
+    """Spark's partitionBy escapes `:` and `%` and names a null `__HIVE_DEFAULT_PARTITION__`:
+    the fan-in finds such partitions by their values, and reads their columns with the types
+    and values Spark discovers, from a disk and from a bucket."""
+    rows = [(1, "a:b", 1.5, "2024-01-01 05:00:00"), (2, None, 2.0, "2024-01-02 06:00:00"),
+            (3, "x=y%/z", 3.0, None)]  # fmt: skip
+    spark.createDataFrame(rows, "id INT, s STRING, n DOUBLE, t STRING").write.partitionBy(
+        "s", "n", "t"
+    ).json(str(tmp_path / "visits"))
+    for file in (tmp_path / "visits").rglob("*.json"):
+        relative = file.relative_to(tmp_path / "visits").as_posix()
+        storage.write_text_atomically(f"{s3_bucket}/visits/{relative}", file.read_text())
+    expected = [{"s": s, "n": n, "t": t} for _, s, n, t in rows]
+
+    on_disk = list_partitions(tmp_path / "visits", expected)
+    on_bucket = list_partitions(f"{s3_bucket}/visits", expected)
+    read_disk = read_partitions(spark, on_disk, format="json", schema="id INT")
+    read_bucket = read_partitions(spark, on_bucket, format="json", schema="id INT")
+
+    assert on_disk.missing == on_bucket.missing == ()
+    assert read_bucket.schema == read_disk.schema
+    assert read_disk.schema.simpleString() == "struct<id:int,s:string,n:double,t:timestamp>"
+    assert sorted(read_bucket.collect()) == sorted(read_disk.collect())
+    assert sorted((r.id, r.s) for r in read_disk.collect()) == [
+        (1, "a:b"),
+        (2, None),
+        (3, "x=y%/z"),
+    ]
