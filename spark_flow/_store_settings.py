@@ -7,10 +7,13 @@ an endpoint set in a profile reaches all three alike.
 
 The environment wins over the profile, as in AWS's own tools (`AWS_ENDPOINT_URL` overrides a
 config file's `endpoint_url`): a job pointed at another endpoint by its launcher needs no
-profile edit. Credentials never come from a profile (profiles are shared files, not secret
-stores): the clients find them the standard ways. Keys found in the environment are passed on
-explicitly too, so Python workers started before they were set (Spark starts them from its
-JVM's environment) reach the store with the driver's.
+profile edit. Credentials never come from a spark_flow profile (those are shared files, not
+secret stores): they come the standard AWS ways, the environment's keys first, then the AWS
+shared config and credentials files (`AWS_PROFILE`, else `default`), resolved by botocore as the
+AWS CLI resolves them (static keys, assume-role, SSO, credential_process). deltalake and obstore
+read no AWS profile themselves (they would ask the instance metadata service instead), so keys
+found either way are passed to every client explicitly, which also lets Python workers started
+before they were set (Spark starts them from its JVM's environment) reach the store.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -111,15 +115,72 @@ def s3_settings() -> S3Settings:
     env, current = os.environ, _configured[0]
     allow_http = env.get("AWS_ALLOW_HTTP")
     key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-    has_keys = bool(key and secret)
+    token = env.get("AWS_SESSION_TOKEN")
+    if not (key and secret):
+        key, secret, token = profile_keys() or (None, None, None)
     return S3Settings(
         endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or current.endpoint,
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or current.region,
         allow_http=current.allow_http if allow_http is None else allow_http.lower() == "true",
-        access_key=key if has_keys else None,
-        secret_key=secret if has_keys else None,
-        session_token=env.get("AWS_SESSION_TOKEN") if has_keys else None,
+        access_key=key,
+        secret_key=secret,
+        session_token=token,
     )
+
+
+def profile_keys() -> tuple[str, str, str | None] | None:
+    """The keys the AWS profile in force gives (`AWS_PROFILE`, else `default`), or None when
+    there are no shared AWS files or they give none.
+
+    Raises:
+        InvalidArgumentError: `AWS_PROFILE` names no profile, or botocore cannot resolve it
+            (an expired SSO login, a role it may not assume).
+    """
+    files = tuple(
+        Path(os.environ.get(name, default)).expanduser() for name, default in _CREDENTIAL_FILES
+    )
+    stamps = tuple(f.stat().st_mtime_ns if f.is_file() else None for f in files)
+    if not any(stamps):
+        return None
+    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+    credentials = _profile_credentials(profile, tuple(map(str, files)), stamps)
+    if credentials is None:
+        return None
+    frozen = credentials.get_frozen_credentials()  # refreshed when temporary keys near expiry
+    return frozen.access_key, frozen.secret_key, frozen.token
+
+
+@lru_cache(maxsize=4)
+def _profile_credentials(
+    profile: str | None, files: tuple[str, ...], stamps: tuple[int | None, ...]
+) -> Any:
+    """botocore's credentials for `profile` from the shared files only (never the instance
+    metadata service, which the clients ask themselves); cached until a file changes."""
+    del files, stamps  # the cache key: the same files unchanged give the same credentials
+    try:
+        import botocore.exceptions  # type: ignore[import-untyped]
+        import botocore.session  # type: ignore[import-untyped]
+    except ImportError:  # botocore comes with spark_flow; a trimmed install keeps the clients'
+        return None
+    try:
+        session = botocore.session.Session(profile=profile)
+        resolver = session.get_component("credential_provider")
+        for source in ("env", "container-role", "iam-role"):
+            resolver.remove(source)
+        return session.get_credentials()
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise InvalidArgumentError(
+            "AWS_PROFILE",
+            f"a profile of the AWS config or credentials file, got {profile!r}: {exc}",
+            "Name a profile those files define, or unset AWS_PROFILE to use [default].",
+        ) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise InvalidArgumentError(
+            "AWS_PROFILE",
+            f"credentials from the AWS profile {profile or 'default'!r}, got an error: {exc}",
+            "Renew the profile's login (aws sso login), or set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY.",
+        ) from exc
 
 
 def client_options(kind: str, client: Client) -> dict[str, Any]:
@@ -280,6 +341,10 @@ def store_environment() -> dict[str, str]:
         "AWS_ENDPOINT_URL": s3.endpoint,
         "AWS_REGION": s3.region,
         "AWS_ALLOW_HTTP": "true" if s3.allow_http else None,
+        # Keys of an AWS profile: the shared files may not be on the executors' machines.
+        "AWS_ACCESS_KEY_ID": s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+        "AWS_SESSION_TOKEN": s3.session_token,
     }
     for name, value in configured.items():
         if value is not None:

@@ -11,7 +11,7 @@ from _s3_tables import table_rows
 from pyspark.sql import SparkSession
 
 from spark_flow import delta, storage
-from spark_flow.errors import ConfigError, StorageError
+from spark_flow.errors import ConfigError, InvalidArgumentError, StorageError
 from spark_flow.local_s3 import LocalS3
 from spark_flow.session import load_profile
 from spark_flow.testing import count_spark_jobs
@@ -216,3 +216,45 @@ def test_refused_credentials_are_named_by_the_request_they_failed(
     assert "The AWS Access Key Id you provided does not exist" in table.value.cause
     assert "InvalidAccessKeyId" in history.value.cause
     assert "\x1b[" not in history.value.cause  # no terminal colours from deltalake
+
+
+@pytest.fixture
+def aws_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Keys only in an AWS credentials file, picked by AWS_PROFILE, as the AWS CLI sets up."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "credentials").write_text(
+        "[etl]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    (tmp_path / "config").write_text("[profile etl]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_PROFILE", "etl")
+    return "etl"
+
+
+def test_keys_from_an_aws_profile_reach_deltalake_obstore_pyarrow_and_spark(
+    spark: SparkSession, s3_bucket: str, aws_profile: str
+) -> None:
+    """deltalake and obstore read no AWS profile themselves: they asked the instance metadata
+    service (169.254.169.254) and failed, so Delta tables, markers and leases did not work with
+    the credentials the AWS CLI uses."""
+    from spark_flow.runners.lock import RunLock
+
+    storage.write_text_atomically(f"{s3_bucket}/marker.json", "{}")  # pyarrow
+    with RunLock(f"{s3_bucket}/locks", job="profile", renew=False) as lock:  # obstore
+        assert lock.held
+    delta.write(spark.range(3), f"{s3_bucket}/devices")  # Spark's workers, then deltalake
+
+    assert storage.read_bytes(f"{s3_bucket}/marker.json") == b"{}"  # obstore
+    assert delta.read(spark, f"{s3_bucket}/devices").count() == 3
+    assert storage.options(s3_bucket)["AWS_ACCESS_KEY_ID"] == "testing"
+
+
+def test_an_aws_profile_that_does_not_exist_is_named(
+    s3_bucket: str, aws_profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+
+    with pytest.raises(InvalidArgumentError, match=r"AWS_PROFILE.*'nope'"):
+        storage.read_bytes(f"{s3_bucket}/marker.json")
