@@ -18,16 +18,15 @@ read with Spark itself: `read_files` decides.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from spark_flow import storage
 from spark_flow._csv_read import CSV_TYPES, csv_batch
 from spark_flow._json_read import JSON_TYPES, json_batch
+from spark_flow._text_write import text_writer
 from spark_flow.errors import InvalidArgumentError, StorageError, UnknownValueError
 
 if TYPE_CHECKING:
@@ -340,31 +339,12 @@ def _batch_writer(
     stream: Any, format: str, schema: pa.Schema, options: Mapping[str, str]
 ) -> Callable[[pa.RecordBatch | None], None]:
     """A function writing each batch to `stream` in `format`; None closes the format's writer."""
-    from pyarrow import csv, parquet
+    from pyarrow import parquet
 
-    if format == "json":
-
-        def json_lines(batch: pa.RecordBatch | None) -> None:
-            # Like Spark's JSON writer: a null field is left out of its line.
-            for row in [] if batch is None else batch.to_pylist():
-                fields = {k: v for k, v in row.items() if v is not None}
-                stream.write((json.dumps(fields, default=_iso) + "\n").encode())
-
-        return json_lines
-    writer: Any
-    if format == "parquet":
-        writer = parquet.ParquetWriter(
-            stream, schema, compression=options.get("compression", "snappy")
-        )
-    else:
-        writer = csv.CSVWriter(
-            stream,
-            schema,
-            write_options=csv.WriteOptions(
-                include_header=options.get("header", "true").lower() == "true",
-                delimiter=options.get("sep", ","),
-            ),
-        )
+    if format != "parquet":
+        write = text_writer(stream, format, schema, options)
+        return lambda batch: None if batch is None else write(batch)
+    writer = parquet.ParquetWriter(stream, schema, compression=options.get("compression", "snappy"))
 
     def tables(batch: pa.RecordBatch | None) -> None:
         if batch is None:
@@ -373,9 +353,3 @@ def _batch_writer(
             writer.write_batch(batch)
 
     return tables
-
-
-def _iso(value: object) -> str:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return str(value)
