@@ -33,7 +33,14 @@ from spark_flow.errors import ConfigError, InvalidArgumentError
 from spark_flow.jobs import resolve
 from spark_flow.session import PROFILE_ENV, load_profile, profile_name
 
-__all__ = ["package_zip", "spark_home", "submit", "submit_command", "submit_environment"]
+__all__ = [
+    "package_to_ship",
+    "package_zip",
+    "spark_home",
+    "submit",
+    "submit_command",
+    "submit_environment",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +95,22 @@ def package_zip(folder: Path) -> Path:
                 for relative, entry in walk(beside):
                     archive.writestr(f"{PACKAGE}/{in_package}/{relative}", entry.read_bytes())
     return target
+
+
+def package_to_ship(
+    spark_options: Sequence[str], folder: Path, profile: str | None = None
+) -> Path | None:
+    """spark_flow's zip (`package_zip`) written into `folder` when the submission runs on a
+    master other than `local[...]`: the one spark-submit's command line or defaults name, else
+    the profile's. None where it runs on this machine.
+
+    Raises:
+        ConfigError: the profile does not exist or has unknown keys.
+    """
+    master = _named_master(spark_options, os.environ) or load_profile(profile_name(profile)).master
+    if master is None or master.startswith("local"):
+        return None
+    return package_zip(folder)
 
 
 def _named_master(spark_options: Sequence[str], environ: Mapping[str, str]) -> str | None:
@@ -172,11 +195,9 @@ def submit(
         ConfigError: no Spark installation to submit with.
     """
     script = _script(job)
-    chosen = load_profile(profile_name(profile))  # a misspelt one is refused before Spark starts
-    master = _named_master(spark_options, os.environ) or chosen.master
-    remote = master is not None and not master.startswith("local")
+    load_profile(profile_name(profile))  # a misspelt profile is refused before Spark starts
     with tempfile.TemporaryDirectory(prefix="spark-flow-submit-") as folder:
-        ship = package_zip(Path(folder)) if remote else None
+        ship = package_to_ship(spark_options, Path(folder), profile)
         command = submit_command(script, spark_options, job_args, ship=ship, profile=profile)
         environment = submit_environment(profile)
         log.info("spark-submit from %s: %s", environment[SPARK_HOME_ENV], command)
