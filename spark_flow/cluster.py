@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -54,7 +55,8 @@ def start(
     """Start a master and a worker; return once the worker has registered.
 
     Raises:
-        InvalidArgumentError: a cluster recorded in `folder` is still running.
+        InvalidArgumentError: a cluster recorded in `folder` is still running, or one of the
+            ports (`port`, `ui_port`, the worker's UI on `ui_port + 1`) is taken.
         ConfigError: no Spark installation to start it with (`spark_flow.submit.spark_home`).
         TimeoutError: the worker did not register within `timeout` (both are stopped again).
     """
@@ -63,6 +65,8 @@ def start(
         raise InvalidArgumentError(
             "cluster", f"one is already running from {folder}", "Stop it first (cluster down)."
         )
+    for name, number in (("port", port), ("ui_port", ui_port), ("ui_port", ui_port + 1)):
+        _check_free(name, number)
     url = f"spark://{HOST}:{port}"
     home = spark_home()
     environment = {
@@ -137,6 +141,27 @@ def _wait_for_worker(cluster: Cluster, timeout: float) -> None:
             return
         time.sleep(0.2)
     raise TimeoutError(f"no worker registered with {cluster.url} within {timeout:.0f}s: {state}")
+
+
+def _check_free(name: str, port: int) -> None:
+    """Refuse a port that is taken: Spark would bind the next free one instead, and the worker,
+    told the master's URL, would wait for the master on a port where another process listens
+    (another cluster's master, which it would join)."""
+    problem = None if 1024 <= port <= 65535 else "out of range"
+    if problem is None:
+        with socket.socket() as probe:
+            # As Spark binds: a port a stopped cluster left in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((HOST, port))
+            except OSError as exc:
+                problem = exc.strerror or "taken"
+    if problem is not None:
+        raise InvalidArgumentError(
+            name,
+            f"expected a free port from 1024 to 65535 on {HOST}, got {port} ({problem})",
+            "Pass another port, or stop what listens there.",
+        )
 
 
 def _recorded(folder: Path) -> list[int]:

@@ -16,15 +16,17 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from spark_flow.errors import InvalidArgumentError, JobProcessError, UnknownValueError
 from spark_flow.jobs import job_arguments, load, resolve, run_for_report
 from spark_flow.runners import RunContext, expand
-from spark_flow.submit import submit_command, submit_environment
+from spark_flow.submit import package_to_ship, submit_command, submit_environment
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -109,7 +111,11 @@ class ThreadIsolation:
 
 
 class ProcessIsolation:
-    """`--isolation process`: each run in its own `spark-submit` (its own driver and session)."""
+    """`--isolation process`: each run in its own `spark-submit` (its own driver and session).
+
+    Bound for a cluster, every run takes spark_flow's zip on `--py-files`, as `spark-flow
+    submit` does; the zip is written once, and removed with this object.
+    """
 
     def __init__(self, job: str, argv: Sequence[str], *, submit_args: Sequence[str] = ()) -> None:
         self.job = job
@@ -117,6 +123,8 @@ class ProcessIsolation:
         self.script = resolve(job)
         self.submit_args = list(submit_args)
         self.environment = submit_environment()  # no Spark to submit with: refused here
+        self._shipped = tempfile.TemporaryDirectory(prefix="spark-flow-backfill-")
+        self.ship = package_to_ship(self.submit_args, Path(self._shipped.name))
         self._processes: dict[date, subprocess.Popen[str]] = {}
         self._guard = threading.Lock()
 
@@ -126,9 +134,13 @@ class ProcessIsolation:
         for day in dates:
             job_arguments(module, self.argv, day)
 
+    def command(self, logical_date: date) -> list[str]:
+        """The spark-submit command line of the run for `logical_date`."""
+        arguments = expand(self.argv, logical_date)
+        return submit_command(self.script, self.submit_args, arguments, ship=self.ship)
+
     def __call__(self, run: RunContext) -> Mapping[str, Any]:
-        arguments = expand(self.argv, run.logical_date)
-        command = submit_command(self.script, self.submit_args, arguments)
+        command = self.command(run.logical_date)
         log.info("%s %s: %s", self.job, run.logical_date, " ".join(command))
         with self._guard:
             process = subprocess.Popen(

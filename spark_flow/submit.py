@@ -6,15 +6,20 @@ launcher fails (`/bin/spark-class: No such file or directory`). `submit` runs th
 pyspark's `bin/spark-submit` with `SPARK_HOME` set, and the driver's and executors' Python set
 to this interpreter (the one that has spark_flow and its dependencies).
 
-A job bound for a cluster (`--master` other than `local[...]`) takes spark_flow with it: a zip
+A job bound for a cluster (a master other than `local[...]`) takes spark_flow with it: a zip
 of the package, laid out as the wheel is (`spark_flow/conf`, `spark_flow/_jobs`), goes on
 `--py-files`, so executors import it without an install of their own.
+
+The profile's `master` reaches spark-submit as `--master` where nothing else names one:
+spark-submit runs `local[*]` when neither its command line nor its defaults name a master, and
+a session it started cannot tell that default from a `--master local[*]` typed by the user.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,13 +33,21 @@ from spark_flow.errors import ConfigError, InvalidArgumentError
 from spark_flow.jobs import resolve
 from spark_flow.session import PROFILE_ENV, load_profile, profile_name
 
-__all__ = ["package_zip", "spark_home", "submit", "submit_command", "submit_environment"]
+__all__ = [
+    "package_to_ship",
+    "package_zip",
+    "spark_home",
+    "submit",
+    "submit_command",
+    "submit_environment",
+]
 
 log = logging.getLogger(__name__)
 
 SPARK_HOME_ENV = "SPARK_HOME"
 _PYTHON_CONF = "spark.pyspark.python"
 _DRIVER_PYTHON_CONF = "spark.pyspark.driver.python"
+_MASTER_CONF = "spark.master"
 # (in the package, in a checkout): as pyproject's wheel build force-includes them.
 _SHIPPED = (("conf", "conf"), ("_jobs", "jobs"))
 
@@ -84,18 +97,72 @@ def package_zip(folder: Path) -> Path:
     return target
 
 
+def package_to_ship(
+    spark_options: Sequence[str], folder: Path, profile: str | None = None
+) -> Path | None:
+    """spark_flow's zip (`package_zip`) written into `folder` when the submission runs on a
+    master other than `local[...]`: the one spark-submit's command line or defaults name, else
+    the profile's. None where it runs on this machine.
+
+    Raises:
+        ConfigError: the profile does not exist or has unknown keys.
+    """
+    master = _named_master(spark_options, os.environ) or load_profile(profile_name(profile)).master
+    if master is None or master.startswith("local"):
+        return None
+    return package_zip(folder)
+
+
+def _named_master(spark_options: Sequence[str], environ: Mapping[str, str]) -> str | None:
+    """The master spark-submit takes from its command line or its defaults, in its order:
+    `--master`, `--conf spark.master=`, the properties file, `$MASTER`; None where none names
+    one (spark-submit then runs `local[*]`)."""
+    confs = [conf.split("=", 1) for conf in pop_option(spark_options, "--conf")[0] if "=" in conf]
+    named = pop_option(spark_options, "--master")[0] or [
+        value.strip() for key, value in confs if key.strip() == _MASTER_CONF
+    ]
+    if named:
+        return named[-1]  # as spark-submit, the last one given
+    return _defaults(spark_options, environ).get(_MASTER_CONF) or environ.get("MASTER")
+
+
+def _defaults(spark_options: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """The properties file spark-submit reads: `--properties-file`, else `spark-defaults.conf`
+    in `$SPARK_CONF_DIR` or `$SPARK_HOME/conf`."""
+    named = pop_option(spark_options, "--properties-file")[0]
+    folder = Path(environ.get("SPARK_CONF_DIR") or spark_home(environ) / "conf")
+    source = Path(named[-1]) if named else folder / "spark-defaults.conf"
+    try:
+        lines = source.read_text().splitlines()
+    except OSError:  # none: spark-submit reads none either
+        return {}
+    # Java properties: `key value`, `key=value` or `key: value`; `#` and `!` start comments.
+    pairs = (
+        re.split(r"\s*[\s=:]\s*", line.strip(), maxsplit=1)
+        for line in lines
+        if line.strip() and not line.strip().startswith(("#", "!"))
+    )
+    return {pair[0]: pair[1].strip() if len(pair) > 1 else "" for pair in pairs}
+
+
 def submit_command(
     script: Path,
     spark_options: Sequence[str],
     job_args: Sequence[str],
     *,
     ship: Path | None = None,
+    profile: str | None = None,
 ) -> list[str]:
     """The spark-submit command line: options, `ship` added to `--py-files`, script, job args.
 
-    Executors told to use another Python (`--conf spark.pyspark.python=./env/bin/python`, an
-    archive's) leave the driver on this one: Spark would otherwise start the driver with it too.
+    The profile's master is passed as `--master` where nothing else names one
+    (see the module docstring). Executors told to use another Python (`--conf
+    spark.pyspark.python=./env/bin/python`, an archive's) leave the driver on this one: Spark
+    would otherwise start the driver with it too.
     """
+    if _named_master(spark_options, os.environ) is None:
+        master = load_profile(profile_name(profile)).master
+        spark_options = [*spark_options] if master is None else ["--master", master, *spark_options]
     py_files, options = pop_option(spark_options, "--py-files")
     if ship is not None:
         py_files.append(str(ship))
@@ -129,11 +196,9 @@ def submit(
     """
     script = _script(job)
     load_profile(profile_name(profile))  # a misspelt profile is refused before Spark starts
-    masters, _ = pop_option(spark_options, "--master")
-    remote = bool(masters) and not masters[-1].startswith("local")
     with tempfile.TemporaryDirectory(prefix="spark-flow-submit-") as folder:
-        ship = package_zip(Path(folder)) if remote else None
-        command = submit_command(script, spark_options, job_args, ship=ship)
+        ship = package_to_ship(spark_options, Path(folder), profile)
+        command = submit_command(script, spark_options, job_args, ship=ship, profile=profile)
         environment = submit_environment(profile)
         log.info("spark-submit from %s: %s", environment[SPARK_HOME_ENV], command)
         return subprocess.run(command, env=environment, check=False).returncode

@@ -25,7 +25,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -219,9 +219,11 @@ def file_writer(plan: WritePlan, root: str) -> FileWriter:
     )
 
 
-def commit_staged(plan: WritePlan) -> WriteResult:
-    """Move the staged files into the table and commit them; remove them if the commit fails."""
-    return commit_written(plan, _publish(plan))
+def commit_staged(plan: WritePlan, staged: Collection[str] | None = None) -> WriteResult:
+    """Move the staged files `staged` (relative to the staging folder; default all: Spark's own
+    writer leaves only its committed tasks' files) into the table and commit them; remove them
+    if the commit fails."""
+    return commit_written(plan, _publish(plan, staged))
 
 
 def commit_written(plan: WritePlan, files: list[WrittenFile]) -> WriteResult:
@@ -295,19 +297,22 @@ def discard_staging(plan: WritePlan) -> None:
         plan.staging.parent.rmdir()
 
 
-def _publish(plan: WritePlan) -> list[WrittenFile]:
+def _publish(plan: WritePlan, staged: Collection[str] | None = None) -> list[WrittenFile]:
     """Move the staged Parquet files into the table and describe them for their add actions.
 
     Each carries the file's statistics, read from the footer the writer just wrote. If a move
     fails, the files already moved are removed again: nothing is left outside staging.
     """
     staging, root, partition_by = plan.staging, Path(plan.root), plan.partition_by
+    wanted = None if staged is None else set(staged)
     micros = instants_as_micros(plan.schema, partition_by)
     checked = _stats.row_checked(plan.schema, partition_by=partition_by)
     files: list[WrittenFile] = []
     try:
         for file in sorted(staging.rglob("*.parquet")):
             relative = file.relative_to(staging)
+            if wanted is not None and relative.as_posix() not in wanted:
+                continue
             values = _partitions.folder_values(relative, partition_by, micros)
             if micros:  # the folder named by microseconds becomes the one named by the value
                 relative = Path(partition_directory(values), relative.name)

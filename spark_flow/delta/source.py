@@ -196,7 +196,7 @@ class _Reader(DataSourceReader):
 
 @dataclass(frozen=True)
 class _Written(WriterCommitMessage):
-    """What one task wrote in place (object stores); empty where it staged files locally."""
+    """What one task attempt wrote: in place (object stores) or in the staging folder."""
 
     files: list[WrittenFile] = field(default_factory=list)
 
@@ -215,8 +215,7 @@ class _Writer(DataSourceArrowWriter):
         if not isinstance(plan, rs.WritePlan):  # already committed: compute nothing
             return _Written()
         root = plan.root if not plan.local else str(plan.staging)
-        written = rs.file_writer(plan, root).write(iterator)
-        return _Written([] if plan.local else written)
+        return _Written(rs.file_writer(plan, root).write(iterator))
 
     @noting
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
@@ -227,7 +226,9 @@ class _Writer(DataSourceArrowWriter):
             rs.commit_written(plan, _written(messages))
             return
         try:
-            rs.commit_staged(plan)
+            # Only the files of the attempts Spark accepted: a speculative copy or an attempt
+            # retried after it wrote its files left them in the staging folder too.
+            rs.commit_staged(plan, [file.path for file in _written(messages)])
         finally:
             rs.discard_staging(plan)
 

@@ -2,7 +2,8 @@
 
 Three ways code reaches the executors: `spark-flow submit` (a zip of the package on
 `--py-files`), the wheel on `--py-files` from a Python that does not have spark_flow, and a
-whole environment shipped with `--archives` whose Python the executors run.
+whole environment shipped with `--archives` whose Python the executors run. And a bucket that
+only the driver knows how to reach, from variables it set after its session started.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from pathlib import Path
 import pytest
 from _jobs import BIN, ENV, JOBS, reports, run, table_rows
 
+from spark_flow import storage
 from spark_flow._common import pid_alive
+from spark_flow.local_s3 import LocalS3
+from spark_flow.markers import wait_until_ready
 from spark_flow.submit import spark_home
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
@@ -236,3 +240,35 @@ def test_executors_run_the_python_of_an_environment_shipped_as_an_archive(
         assert prefix.startswith(str(folder / "work"))
         assert prefix.rstrip("/").endswith("env")
     assert report["rows_written"] == valid
+
+
+def test_executors_reach_a_bucket_only_the_driver_was_told_about_after_it_started(
+    cluster: tuple[str, Path], s3_server: LocalS3, s3_bucket: str
+) -> None:
+    """The store variables reach neither the worker (the cluster started without them) nor
+    the driver's JVM: the job sets them once its session runs, as a notebook cell would. The
+    executors' Python workers write and read the files (spark_flow.delta, format("delta"), a
+    Parallel Split's Delta and Parquet branches) with the driver's settings, a zoneless
+    timestampAsOf is read in the session's zone, and another process waits for the marker."""
+    url, _ = cluster
+    assert not set(s3_server.environment()) & set(ENV)  # neither process has them
+
+    result = run(
+        SPARK_FLOW, "submit", str(Path(__file__).parent / "_cluster_store.py"),
+        "--profile", "cluster", "--master", url, *EXECUTOR,
+        "--", s3_bucket, json.dumps(s3_server.environment()),
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    (seen,) = reports(result.stdout)
+    assert seen == {
+        "write": [True, 6, False],
+        "devices": 6,
+        "events": 8,
+        "events_at_v0": 6,
+        "events_version": 1,
+        "split": {"a": ["success", 6], "b": ["success", 6]},
+    }
+    marker = wait_until_ready(f"{s3_bucket}/devices", timeout=30, poke_interval=1)
+    assert (marker.run_id, marker.table_version) == ("cluster", 0)
+    assert storage.list_files(f"{s3_bucket}/split_b", recursive=True)

@@ -102,3 +102,25 @@ def test_a_process_backfill_without_a_spark_to_submit_with_is_refused_before_any
 
     with pytest.raises(ConfigError, match="SPARK_HOME"):
         isolation("process", "devices_loader", ["--input", "x"], session=no_session)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("master", "ships"), [("spark://h:7077", True), ("local[2]", False)])
+def test_a_process_run_goes_to_the_profile_s_master_with_spark_flow_for_a_cluster(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, master: str, ships: bool
+) -> None:
+    """Before, every process run went to spark-submit's local[*] whatever the profile said,
+    and one bound for a cluster would have left spark_flow behind."""
+    profile = tmp_path / "prod.toml"
+    profile.write_text(f'master = "{master}"\n')
+    monkeypatch.setenv("SPARK_FLOW_PROFILE", str(profile))
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))  # no spark-defaults.conf naming one
+    monkeypatch.delenv("MASTER", raising=False)
+
+    task = ProcessIsolation("devices_loader", ["--batch-id", "{ds_nodash}"])  # holds the zip
+    command = task.command(DAY)
+
+    assert command[command.index("--master") + 1] == master
+    assert command[-2:] == ["--batch-id", "20240102"]
+    shipped = [command[i + 1] for i, v in enumerate(command) if v == "--py-files"]
+    assert bool(shipped) is ships
+    assert all(Path(zip_file).is_file() for zip_file in shipped)

@@ -9,6 +9,8 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from spark_flow.jobs import resolve
 from spark_flow.submit import package_zip, spark_home, submit_command
 
@@ -71,3 +73,50 @@ def test_a_cluster_run_ships_the_package_and_keeps_the_driver_on_this_python(
     assert command[-3:] == [str(script), "--x", "1"]
     assert command[command.index("--py-files") + 1] == f"a.zip,{tmp_path / 'spark_flow.zip'}"
     assert f"spark.pyspark.driver.python={sys.executable}" in command
+
+
+@pytest.fixture
+def cluster_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A profile naming a cluster's master, and spark-submit's defaults naming none."""
+    for name in ("MASTER", "SPARK_CONF_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "spark-conf"))  # no spark-defaults.conf
+    profile = tmp_path / "prod.toml"
+    profile.write_text('master = "spark://h:7077"\n')
+    return profile
+
+
+def test_the_profile_s_master_reaches_spark_submit_where_nothing_else_names_one(
+    cluster_profile: Path, tmp_path: Path
+) -> None:
+    """Without it spark-submit runs local[*], which the session cannot tell from a typed
+    `--master local[*]`: the profile's cluster was silently replaced by this machine."""
+    script = tmp_path / "job.py"
+    profile = str(cluster_profile)
+
+    command = submit_command(script, [], [], profile=profile)
+
+    assert command[command.index("--master") + 1] == "spark://h:7077"
+    assert command[-1] == str(script)
+
+
+@pytest.mark.parametrize(
+    ("options", "defaults", "profile_s"),
+    [
+        (["--master", "local[2]"], "", False),
+        (["--conf", "spark.master=local[3]"], "", False),
+        ([], "spark.master  spark://other:7077\n", False),
+        ([], "# spark.master spark://commented:7077\n", True),
+    ],
+)
+def test_what_the_command_line_or_spark_s_defaults_name_wins_over_the_profile(
+    cluster_profile: Path, tmp_path: Path, options: list[str], defaults: str, profile_s: bool
+) -> None:
+    conf = tmp_path / "spark-conf"
+    conf.mkdir()
+    (conf / "spark-defaults.conf").write_text(defaults)
+
+    command = submit_command(tmp_path / "job.py", options, [], profile=str(cluster_profile))
+
+    assert ("spark://h:7077" in command) is profile_s
+    assert [v for v in options if v in command] == options
