@@ -362,7 +362,9 @@ def _commit(
         app_transactions=(
             None
             if request.app_id is None or request.txn_version is None
-            else [Transaction(request.app_id, request.txn_version)]
+            # lastUpdated as delta-spark writes it: under delta.setTransactionRetentionDuration
+            # it keeps only transactions updated within the retention, none without the field.
+            else [Transaction(request.app_id, request.txn_version, int(time.time() * 1000))]
         ),
     )
     delta_schema = commit_schema(table, plan.schema, overwrite_schema=request.overwrite_schema)
