@@ -31,6 +31,7 @@ from spark_flow import storage
 from spark_flow.delta import _compact, _log
 from spark_flow.delta._files import partition_text
 from spark_flow.delta._types import OptimizeReport, VacuumReport
+from spark_flow.delta._validate import COMMIT_FILE
 from spark_flow.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -229,19 +230,21 @@ def _referenced(root: Path, cutoff: float) -> set[str]:
     `cutoff` was in a version still readable by time travel.
     """
     log_dir = root / "_delta_log"
+    # Commits only: checkpoints and log compaction files (`<v>.<w>.compacted.json`) repeat
+    # the actions of versions the commits already hold.
     commits = sorted(
-        (int(entry.name[:20]), entry)
+        (int(found.group(1)), entry.path, entry.stat().st_mtime)
         for entry in os.scandir(log_dir)
-        if entry.name.endswith(".json") and entry.name[:20].isdigit()
+        if (found := COMMIT_FILE.match(entry.name))
     )
-    before = [version for version, entry in commits if entry.stat().st_mtime <= cutoff]
+    before = [version for version, _, mtime in commits if mtime <= cutoff]
     start = before[-1] if before else commits[0][0]
     snapshot = _log.require_table(str(root), start)
     paths = pa.table(snapshot.get_add_actions(flatten=True)).column("path").to_pylist()
     referenced = {_relative(root, unquote(path)) for path in paths}
-    for version, entry in commits:
+    for version, commit, _ in commits:
         if version > start:
-            referenced.update(_relative(root, added) for added in _added_paths(entry.path))
+            referenced.update(_relative(root, added) for added in _added_paths(commit))
     return referenced
 
 

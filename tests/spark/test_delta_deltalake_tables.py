@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+from _duckdb_reader import duckdb_rows
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import SparkSession
 
@@ -53,3 +54,20 @@ def test_a_txn_carries_its_commit_time_so_a_retention_expires_it_as_delta_does(
     DeltaTable(path).create_checkpoint()  # deltalake's checkpoint keeps it, within retention
     assert DeltaTable(path).transaction_version("loader") == 5
     assert not delta.write(spark.range(2, 4), str(path), app_id="loader", txn_version=5).committed
+
+
+def test_vacuum_reads_commits_only_beside_log_compaction_files(tmp_path: Path) -> None:
+    # delta-spark's log compaction writes `<from>.<to>.compacted.json` next to the commits:
+    # the same version twice in one listing must not stop a vacuum (nor count as a commit).
+    path = tmp_path / "t"
+    write_deltalake(path, _ids(0, 2))
+    write_deltalake(path, _ids(2, 2), mode="overwrite")
+    log = path / "_delta_log"
+    commits = [(log / f"{v:020d}.json").read_text() for v in (0, 1)]
+    (log / f"{0:020d}.{1:020d}.compacted.json").write_text("".join(commits))
+
+    report = delta.vacuum(str(path), retention_hours=0, enforce_retention_duration=False)
+
+    [removed] = DeltaTable(path, version=0).file_uris()
+    assert report.files == (Path(removed).name,)
+    assert sorted(r["id"] for r in duckdb_rows(path)) == [2, 3]
