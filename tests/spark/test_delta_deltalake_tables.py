@@ -71,3 +71,40 @@ def test_vacuum_reads_commits_only_beside_log_compaction_files(tmp_path: Path) -
     [removed] = DeltaTable(path, version=0).file_uris()
     assert report.files == (Path(removed).name,)
     assert sorted(r["id"] for r in duckdb_rows(path)) == [2, 3]
+
+
+def _changes(path: Path, since: int) -> list[tuple[int, str, str, int]]:
+    """(id, k, change type, version) of deltalake's change data feed from `since` on."""
+    feed = pa.table(DeltaTable(path).load_cdf(starting_version=since).read_all())
+    rows = feed.select(["id", "k", "_change_type", "_commit_version"]).to_pylist()
+    return sorted(tuple(row.values()) for row in rows)  # type: ignore[misc]
+
+
+def test_a_change_data_feed_reads_our_partition_overwrites_and_compactions(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # A reader of the feed takes a removed file's partition values from its remove action
+    # (deltalake refuses a remove without them): an overwrite's removed rows are deletes.
+    path = tmp_path / "t"
+    table = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "k": ["a", "a", "b"]})
+    cdf = {"delta.enableChangeDataFeed": "true"}
+    write_deltalake(path, table, partition_by=["k"], configuration=cdf)
+    write_deltalake(path, table.slice(2), mode="append")
+
+    rows = spark.createDataFrame([(4, "a")], "id long, k string")
+    delta.write(rows, str(path), mode="overwrite", replace_where={"k": "a"})
+    rows = spark.createDataFrame([(5, "b")], "id long, k string")
+    delta.write(rows, str(path), mode="overwrite", dynamic_partitions=True)
+    write_deltalake(path, pa.table({"id": pa.array([6], pa.int64()), "k": ["b"]}), mode="append")
+    assert delta.optimize(spark, str(path)).files_removed == 2  # no change to the feed
+
+    assert _changes(path, since=2) == [
+        (1, "a", "delete", 2),
+        (2, "a", "delete", 2),
+        (3, "b", "delete", 3),
+        (3, "b", "delete", 3),
+        (4, "a", "insert", 2),
+        (5, "b", "insert", 3),
+        (6, "b", "insert", 4),
+    ]
+    assert sorted(r["id"] for r in duckdb_rows(path)) == [4, 5, 6]
