@@ -121,7 +121,7 @@ def _out_of_range(path: str, listing: _Log, version: int | None) -> InvalidArgum
         return None
     cleaned = (
         f"; the commits before {earliest} were removed by log cleanup (delta.logRetentionDuration)"
-        if earliest
+        if version < earliest
         else ""
     )
     return InvalidArgumentError(

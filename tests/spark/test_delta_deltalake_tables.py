@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from _duckdb_reader import duckdb_rows
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
+from spark_flow.errors import InvalidArgumentError
 
 
 def _ids(first: int, count: int) -> pa.Table:
@@ -108,3 +110,36 @@ def test_a_change_data_feed_reads_our_partition_overwrites_and_compactions(
         (6, "b", "insert", 4),
     ]
     assert sorted(r["id"] for r in duckdb_rows(path)) == [4, 5, 6]
+
+
+@pytest.fixture(scope="module")
+def cleaned_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Versions 0-4 by deltalake, a checkpoint at 3, then deltalake's log cleanup: the commits
+    before the checkpoint are gone, versions 3 and 4 remain readable."""
+    path = tmp_path_factory.mktemp("cleaned") / "t"
+    retention = {"delta.logRetentionDuration": "interval 0 days"}
+    write_deltalake(path, _ids(0, 1), configuration=retention)
+    for first in range(1, 4):
+        write_deltalake(path, _ids(first, 1), mode="append")
+    DeltaTable(path).create_checkpoint()
+    write_deltalake(path, _ids(4, 1), mode="append")
+    DeltaTable(path).cleanup_metadata()
+    assert not (path / "_delta_log" / f"{0:020d}.json").exists()
+    return path
+
+
+def test_time_travel_on_a_log_deltalake_cleaned_up(spark: SparkSession, cleaned_log: Path) -> None:
+    path = str(cleaned_log)
+    with pytest.raises(InvalidArgumentError) as raised:
+        delta.read(spark, path, version=1)
+    assert "has versions 3 to 4, not 1; the commits before 3 were removed by log cleanup" in (
+        raised.value.problem
+    )
+    with pytest.raises(InvalidArgumentError) as raised:
+        delta.read(spark, path, timestamp="2000-01-01")
+    assert "before the earliest version" in raised.value.problem
+    with pytest.raises(InvalidArgumentError) as raised:
+        delta.read(spark, path, version=9)
+    assert "removed by log cleanup" not in raised.value.problem  # it is after the range
+
+    assert sorted(r.id for r in delta.read(spark, path, version=3).collect()) == [0, 1, 2, 3]
