@@ -143,3 +143,21 @@ def test_time_travel_on_a_log_deltalake_cleaned_up(spark: SparkSession, cleaned_
     assert "removed by log cleanup" not in raised.value.problem  # it is after the range
 
     assert sorted(r.id for r in delta.read(spark, path, version=3).collect()) == [0, 1, 2, 3]
+
+
+def test_a_partition_value_logged_empty_is_null_for_the_filters_skipping_too(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # deltalake's writer logs an empty string partition value as "" (in the folder `k=`); the
+    # protocol and every reader, deltalake's scan included, read it as null, but deltalake's
+    # file skipping compares it as "": the rows matching a filter true for null were dropped.
+    path = tmp_path / "t"
+    table = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "k": ["a", "", None]})
+    for row in range(3):
+        write_deltalake(path, table.slice(row, 1), partition_by=["k"], mode="append")
+
+    read = delta.read(spark, str(path), filter="k IS NULL")
+
+    expected = sorted(r["id"] for r in duckdb_rows(path, "k IS NULL"))
+    assert expected == [2, 3]
+    assert sorted(r.id for r in read.collect()) == expected
