@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024
 DEFAULT_RETENTION_HOURS = 168.0
 _RETENTION_PROPERTY = "delta.deletedFileRetentionDuration"
+_CHANGE_DATA = "_change_data"
 _INTERVAL = re.compile(r"^\s*interval\s+(\d+(?:\.\d+)?)\s+(\w+?)s?\s*$", re.IGNORECASE)
 _HOURS_PER_UNIT = {"second": 1 / 3600, "minute": 1 / 60, "hour": 1, "day": 24, "week": 168}
 
@@ -127,9 +128,10 @@ def vacuum(
 
     A file goes when no version committed within the last `retention_hours` (nor the version
     current at its start) references it and it was last written before then: files of
-    compacted or overwritten versions, files a writer published but never committed. Staging
-    folders of writers gone for longer are removed too; young ones may belong to a writer still
-    running and stay, which is why Delta refuses short retentions. No Spark job runs.
+    compacted or overwritten versions, change data files (`_change_data/`) of older versions,
+    files a writer published but never committed. Staging folders of writers gone for longer
+    are removed too; young ones may belong to a writer still running and stay, which is why
+    Delta refuses short retentions. No Spark job runs.
 
     Args:
         path: a local or mounted Delta table.
@@ -252,8 +254,9 @@ def _added_paths(commit: str) -> Iterator[str]:
     with open(commit) as lines:
         for line in lines:
             action = json.loads(line) if line.strip() else {}
-            if "add" in action:
-                yield unquote(action["add"]["path"])
+            for kind in ("add", "cdc"):  # a later version's data files and change data files
+                if kind in action:
+                    yield unquote(action[kind]["path"])
 
 
 def _relative(root: Path, location: str) -> str:
@@ -264,13 +267,9 @@ def _relative(root: Path, location: str) -> str:
 
 
 def _data_files(root: Path) -> Iterator[tuple[str, int, float]]:
-    """(relative path, size, mtime) of every file outside the table's `_` and `.` folders.
-
-    As Delta's vacuum, folders named `_...` (the log, staging, our markers and quarantine) are
-    skipped at the top, except partition folders of `_`-named columns (`_col=value`).
-    """
+    """(relative path, size, mtime) of every file outside the table's hidden folders."""
     for entry in os.scandir(root):
-        if entry.name.startswith((".", "_")) and "=" not in entry.name:
+        if _hidden(entry.name):
             continue
         if entry.is_file(follow_symlinks=False):
             stat = entry.stat()
@@ -281,6 +280,16 @@ def _data_files(root: Path) -> Iterator[tuple[str, int, float]]:
                 full = os.path.join(folder, name)
                 stat = os.stat(full)
                 yield os.path.relpath(full, root), stat.st_size, stat.st_mtime
+
+
+def _hidden(name: str) -> bool:
+    """Whether vacuum leaves the table's top-level entry `name` alone.
+
+    As Delta's vacuum: names starting with `_` or `.` (the log, staging, our markers and
+    quarantine), except partition folders of `_`-named columns (`_col=value`) and
+    `_change_data`, whose change data files no version references once they are old.
+    """
+    return name.startswith((".", "_")) and "=" not in name and name != _CHANGE_DATA
 
 
 def _staging(root: Path) -> Iterator[tuple[str, int, float]]:
@@ -301,9 +310,7 @@ def _staging(root: Path) -> Iterator[tuple[str, int, float]]:
 def _remove_empty_folders(root: Path) -> None:
     """Remove the partition folders and the staging folder that deleting files emptied."""
     tops = [root / storage.STAGING_DIR] + [
-        Path(entry.path)
-        for entry in os.scandir(root)
-        if entry.is_dir() and not (entry.name.startswith((".", "_")) and "=" not in entry.name)
+        Path(entry.path) for entry in os.scandir(root) if entry.is_dir() and not _hidden(entry.name)
     ]
     for top in tops:
         if not top.is_dir():

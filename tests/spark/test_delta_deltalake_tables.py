@@ -9,6 +9,7 @@ valid for the engines the other pipelines use.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -161,3 +162,33 @@ def test_a_partition_value_logged_empty_is_null_for_the_filters_skipping_too(
     expected = sorted(r["id"] for r in duckdb_rows(path, "k IS NULL"))
     assert expected == [2, 3]
     assert sorted(r.id for r in read.collect()) == expected
+
+
+def test_vacuum_deletes_change_data_files_older_than_the_retention(tmp_path: Path) -> None:
+    # The change data files of deltalake's (and delta-spark's) updates live in `_change_data/`;
+    # delta-spark's vacuum deletes them once older than the retention, as no version holds them.
+    path = tmp_path / "t"
+    cdf = {"delta.enableChangeDataFeed": "true"}
+    write_deltalake(path, _ids(0, 3), configuration=cdf)
+    DeltaTable(path).update(updates={"id": "id + 10"}, predicate="id = 0")  # version 1
+    old = time.time() - 10 * 24 * 3600
+    for file in [*(path / "_change_data").rglob("*.parquet"), *(path / "_delta_log").iterdir()]:
+        os.utime(file, (old, old))
+    [aged] = [p.relative_to(path).as_posix() for p in (path / "_change_data").rglob("*.parquet")]
+    DeltaTable(path).update(updates={"id": "id + 10"}, predicate="id = 1")  # version 2
+    young = {p.relative_to(path).as_posix() for p in (path / "_change_data").rglob("*.parquet")}
+    young.discard(aged)
+
+    report = delta.vacuum(str(path))  # 7 days
+
+    assert aged in report.files
+    assert not (path / aged).exists()
+    assert young
+    assert all((path / file).exists() for file in young)  # version 2's feed stays
+    assert [r["_commit_version"] for r in _feed(path, since=2)] == [2, 2]
+    assert sorted(r["id"] for r in duckdb_rows(path)) == [2, 10, 11]
+
+
+def _feed(path: Path, since: int) -> list[dict[str, object]]:
+    feed = pa.table(DeltaTable(path).load_cdf(starting_version=since).read_all())
+    return feed.select(["_commit_version"]).to_pylist()
