@@ -108,6 +108,9 @@ def test_a_data_file_the_log_names_but_the_store_lacks_is_named(good: str) -> No
     assert f"first {os.path.basename(name)!r}" in error.defect
     assert "FSCK REPAIR TABLE" in error.advice
     assert _log.readable_table(good, 0).version() == 0  # the file was added at version 1
+    assert "DeltaTable(path).repair()" in error.advice  # the advice works where deltalake is
+    DeltaTable(good).repair()
+    assert _log.readable_table(good).version() == 3
 
 
 @pytest.mark.parametrize(
