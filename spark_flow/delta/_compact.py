@@ -133,7 +133,7 @@ def run(spark: SparkSession, compaction: Compaction) -> OptimizeReport:
         if write_plan.partition_by:
             writer = writer.partitionBy(*write_plan.partition_by)
         writer.parquet(str(write_plan.staging))
-        committed = rs.commit_rewrite(write_plan, [unquote(a["path"]) for a in removed])
+        committed = rs.commit_rewrite(write_plan, removed)
     finally:
         rs.discard_staging(write_plan)
     if committed is None:

@@ -17,16 +17,17 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from deltalake.transaction import AddAction
+from deltalake.transaction import AddAction, RemoveAction
 from pyspark.sql.types import StructType, TimestampType
 
 from spark_flow.delta._schema import table_spelling
@@ -111,6 +112,22 @@ def add_action(file: WrittenFile, *, data_change: bool = True) -> AddAction:
         modification_time=file.modification_time,
         data_change=data_change,
         stats=file.stats,
+    )
+
+
+def remove_action(
+    listed: Mapping[str, Any], partition_by: Sequence[str], *, data_change: bool = True
+) -> RemoveAction:
+    """The remove action of a file as `get_add_actions(flatten=True)` lists it, with its size
+    and partition values (Delta's extendedFileMetadata), as delta-spark writes it: a reader of
+    the change data feed takes a removed file's partition values from it, and deltalake's
+    refuses the whole feed where one lacks them."""
+    return RemoveAction(
+        unquote(listed["path"]),  # the listing holds the log's URI-encoded path
+        data_change=data_change,
+        deletion_timestamp=int(time.time() * 1000),
+        size=listed["size_bytes"],
+        partition_values={c: partition_text(listed.get(f"partition.{c}")) for c in partition_by},
     )
 
 

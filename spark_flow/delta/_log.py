@@ -149,7 +149,8 @@ def readable_files(
             f"{len(missing)} data file(s) the log names are missing, first {missing[0]!r}",
             "Restore the files from a backup; if they were deleted on purpose (a VACUUM with a "
             "retention shorter than your readers, a manual delete), remove them from the log "
-            "with delta-spark's FSCK REPAIR TABLE, or read a version from before they were added",
+            "with deltalake's DeltaTable(path).repair() (delta-spark: FSCK REPAIR TABLE), or "
+            "read a version from before they were added",
         )
     return table, actions
 

@@ -15,7 +15,6 @@ DECIMAL(10,2), `1.0E20` and `1e+20`, a timestamp's offsets) is one partition.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from spark_flow.delta._files import (
     HIVE_NULL,
     as_instant_text,
     partition_text,
+    remove_action,
     spark_partition_text,
 )
 from spark_flow.delta._types import WriteRequest
@@ -173,11 +173,10 @@ def _removed(
     touched = {
         tuple(_typed(v, t) for v, t in zip(values, types, strict=True)) for values in partitions
     }
-    now = int(time.time() * 1000)
+    partition_by = table.metadata().partition_columns
     return [
-        # deltalake lists paths as the log holds them, URI-encoded; an action takes them raw
-        RemoveAction(unquote(row["path"]), data_change=True, deletion_timestamp=now)
-        for row in listed.select(["path", *names]).to_pylist()
+        remove_action(row, partition_by)
+        for row in listed.to_pylist()
         if tuple(row[n] for n in names) in touched
     ]
 

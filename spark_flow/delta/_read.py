@@ -140,6 +140,8 @@ def plan(
     kept = _kept_files(table, schema_json, predicate, time_zone)
     deleted = _deleted_rows(table)
     files = []
+    if kept is not None:
+        kept |= _logged_empty(table, actions, partition_columns)
     for action in actions:
         uri = _log.data_file_uri(table.table_uri, action["path"])
         if kept is not None and _loose(file_key(uri)) not in kept:
@@ -226,6 +228,36 @@ def _kept_files(
         # to nanoseconds), and whatever it raises must not fail a read that needs no skipping.
         log.info("no file skipping for %r on %s: %s", predicate, table.table_uri, exc)
         return None
+
+
+def _logged_empty(
+    table: DeltaTable, actions: list[dict[str, Any]], partition_columns: tuple[str, ...]
+) -> set[str]:
+    """The files whose partition value is logged as "" in some column: null per the protocol
+    (and as deltalake lists it), but compared as the empty string by delta-rs skipping, which
+    would drop them for a filter true on null (`k IS NULL`). deltalake's writer logs so.
+
+    Found as the files listed with a null value in a column that skipping by `<column> IS NULL`
+    does not keep; all the files listed with a null where that skipping fails.
+    """
+    found: set[str] = set()
+    for column in partition_columns:
+        nulls = {
+            _loose(file_key(_log.data_file_uri(table.table_uri, a["path"])))
+            for a in actions
+            if a.get(f"partition.{column}") is None
+        }
+        if not nulls:
+            continue
+        quoted = column.replace('"', '""')
+        try:
+            listed = table.file_uris(file_pruning_predicate=f'"{quoted}" IS NULL')
+        except Exception as exc:  # noqa: BLE001  (as in _kept_files: skipping is optional)
+            log.info("keeping every file of a null %s partition: %s", column, exc)
+            found |= nulls
+            continue
+        found |= nulls - {_loose(file_key(uri, encoded=False)) for uri in listed}
+    return found
 
 
 def _read_alike(predicate: str, schema_json: dict[str, Any], time_zone: str | None) -> bool:

@@ -23,14 +23,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from spark_flow import storage
 from spark_flow.delta import _log
-from spark_flow.delta._validate import LOG_DIR
+from spark_flow.delta._validate import COMMIT_FILE, LOG_DIR
 from spark_flow.errors import InvalidArgumentError, NotADeltaTableError
 
 AsOf = datetime | date | str
 """A point in time: an aware or naive `datetime`, a `date` (its midnight), or an ISO string
 (`2024-01-31`, `2024-01-31 10:00:00`, `2024-01-31T10:00:00.5+02:00`)."""
 
-_COMMIT = re.compile(r"^(\d{20})\.json$")
 _ENABLED = "delta.enableInCommitTimestamps"
 _ENABLED_FROM = "delta.inCommitTimestampEnablementVersion"
 _OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$")
@@ -164,7 +163,7 @@ def _commit_times(path: str) -> dict[int, datetime]:
     """
     log_dir = storage.join(path, LOG_DIR)
     listed = _listed_times(log_dir)
-    times = {int(m.group(1)): t for name, t in listed.items() if (m := _COMMIT.match(name))}
+    times = {int(m.group(1)): t for name, t in listed.items() if (m := COMMIT_FILE.match(name))}
     if 0 not in times:
         checkpoints = [int(name[:20]) for name in listed if ".checkpoint." in name]
         first = min(checkpoints, default=min(times, default=0))

@@ -31,7 +31,8 @@ from spark_flow.errors import (
 log = logging.getLogger(__name__)
 
 LOG_DIR = "_delta_log"
-_COMMIT = re.compile(r"^(\d{20})\.json$")
+COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+"""A commit file's name (its version in group 1); checkpoints and log compaction files differ."""
 # Classic `v.checkpoint.parquet`, multi-part `v.checkpoint.i.n.parquet`, v2 `v.checkpoint.<id>.*`
 _CHECKPOINT = re.compile(
     r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?(?:\.[\w-]+)?\.(?:parquet|json)$"
@@ -54,7 +55,7 @@ class _Log:
         found = cls()
         parts: dict[tuple[int, int], dict[int, str]] = {}
         for name in storage.list_files(storage.join(path, LOG_DIR)):
-            if commit := _COMMIT.match(name):
+            if commit := COMMIT_FILE.match(name):
                 found.commits[int(commit.group(1))] = name
             elif checkpoint := _CHECKPOINT.match(name):
                 version, part, of = checkpoint.groups()
@@ -120,7 +121,7 @@ def _out_of_range(path: str, listing: _Log, version: int | None) -> InvalidArgum
         return None
     cleaned = (
         f"; the commits before {earliest} were removed by log cleanup (delta.logRetentionDuration)"
-        if earliest
+        if version < earliest
         else ""
     )
     return InvalidArgumentError(

@@ -31,6 +31,7 @@ from spark_flow import storage
 from spark_flow.delta import _compact, _log
 from spark_flow.delta._files import partition_text
 from spark_flow.delta._types import OptimizeReport, VacuumReport
+from spark_flow.delta._validate import COMMIT_FILE
 from spark_flow.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024
 DEFAULT_RETENTION_HOURS = 168.0
 _RETENTION_PROPERTY = "delta.deletedFileRetentionDuration"
+_CHANGE_DATA = "_change_data"
 _INTERVAL = re.compile(r"^\s*interval\s+(\d+(?:\.\d+)?)\s+(\w+?)s?\s*$", re.IGNORECASE)
 _HOURS_PER_UNIT = {"second": 1 / 3600, "minute": 1 / 60, "hour": 1, "day": 24, "week": 168}
 
@@ -126,9 +128,10 @@ def vacuum(
 
     A file goes when no version committed within the last `retention_hours` (nor the version
     current at its start) references it and it was last written before then: files of
-    compacted or overwritten versions, files a writer published but never committed. Staging
-    folders of writers gone for longer are removed too; young ones may belong to a writer still
-    running and stay, which is why Delta refuses short retentions. No Spark job runs.
+    compacted or overwritten versions, change data files (`_change_data/`) of older versions,
+    files a writer published but never committed. Staging folders of writers gone for longer
+    are removed too; young ones may belong to a writer still running and stay, which is why
+    Delta refuses short retentions. No Spark job runs.
 
     Args:
         path: a local or mounted Delta table.
@@ -229,19 +232,21 @@ def _referenced(root: Path, cutoff: float) -> set[str]:
     `cutoff` was in a version still readable by time travel.
     """
     log_dir = root / "_delta_log"
+    # Commits only: checkpoints and log compaction files (`<v>.<w>.compacted.json`) repeat
+    # the actions of versions the commits already hold.
     commits = sorted(
-        (int(entry.name[:20]), entry)
+        (int(found.group(1)), entry.path, entry.stat().st_mtime)
         for entry in os.scandir(log_dir)
-        if entry.name.endswith(".json") and entry.name[:20].isdigit()
+        if (found := COMMIT_FILE.match(entry.name))
     )
-    before = [version for version, entry in commits if entry.stat().st_mtime <= cutoff]
+    before = [version for version, _, mtime in commits if mtime <= cutoff]
     start = before[-1] if before else commits[0][0]
     snapshot = _log.require_table(str(root), start)
     paths = pa.table(snapshot.get_add_actions(flatten=True)).column("path").to_pylist()
     referenced = {_relative(root, unquote(path)) for path in paths}
-    for version, entry in commits:
+    for version, commit, _ in commits:
         if version > start:
-            referenced.update(_relative(root, added) for added in _added_paths(entry.path))
+            referenced.update(_relative(root, added) for added in _added_paths(commit))
     return referenced
 
 
@@ -249,8 +254,9 @@ def _added_paths(commit: str) -> Iterator[str]:
     with open(commit) as lines:
         for line in lines:
             action = json.loads(line) if line.strip() else {}
-            if "add" in action:
-                yield unquote(action["add"]["path"])
+            for kind in ("add", "cdc"):  # a later version's data files and change data files
+                if kind in action:
+                    yield unquote(action[kind]["path"])
 
 
 def _relative(root: Path, location: str) -> str:
@@ -261,13 +267,9 @@ def _relative(root: Path, location: str) -> str:
 
 
 def _data_files(root: Path) -> Iterator[tuple[str, int, float]]:
-    """(relative path, size, mtime) of every file outside the table's `_` and `.` folders.
-
-    As Delta's vacuum, folders named `_...` (the log, staging, our markers and quarantine) are
-    skipped at the top, except partition folders of `_`-named columns (`_col=value`).
-    """
+    """(relative path, size, mtime) of every file outside the table's hidden folders."""
     for entry in os.scandir(root):
-        if entry.name.startswith((".", "_")) and "=" not in entry.name:
+        if _hidden(entry.name):
             continue
         if entry.is_file(follow_symlinks=False):
             stat = entry.stat()
@@ -278,6 +280,16 @@ def _data_files(root: Path) -> Iterator[tuple[str, int, float]]:
                 full = os.path.join(folder, name)
                 stat = os.stat(full)
                 yield os.path.relpath(full, root), stat.st_size, stat.st_mtime
+
+
+def _hidden(name: str) -> bool:
+    """Whether vacuum leaves the table's top-level entry `name` alone.
+
+    As Delta's vacuum: names starting with `_` or `.` (the log, staging, our markers and
+    quarantine), except partition folders of `_`-named columns (`_col=value`) and
+    `_change_data`, whose change data files no version references once they are old.
+    """
+    return name.startswith((".", "_")) and "=" not in name and name != _CHANGE_DATA
 
 
 def _staging(root: Path) -> Iterator[tuple[str, int, float]]:
@@ -298,9 +310,7 @@ def _staging(root: Path) -> Iterator[tuple[str, int, float]]:
 def _remove_empty_folders(root: Path) -> None:
     """Remove the partition folders and the staging folder that deleting files emptied."""
     tops = [root / storage.STAGING_DIR] + [
-        Path(entry.path)
-        for entry in os.scandir(root)
-        if entry.is_dir() and not (entry.name.startswith((".", "_")) and "=" not in entry.name)
+        Path(entry.path) for entry in os.scandir(root) if entry.is_dir() and not _hidden(entry.name)
     ]
     for top in tops:
         if not top.is_dir():

@@ -37,7 +37,6 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import (
     AddAction,
     CommitProperties,
-    RemoveAction,
     Transaction,
     create_table_with_add_actions,
 )
@@ -53,6 +52,7 @@ from spark_flow.delta._files import (
     add_action,
     instants_as_micros,
     partition_directory,
+    remove_action,
     rows_of,
 )
 from spark_flow.delta._schema import (
@@ -244,8 +244,9 @@ def commit_written(plan: WritePlan, files: list[WrittenFile]) -> WriteResult:
         raise
 
 
-def commit_rewrite(plan: WritePlan, rewritten: list[str]) -> tuple[int, int] | None:
-    """Swap the files `rewritten` (relative paths) for the staged ones that hold their rows.
+def commit_rewrite(plan: WritePlan, rewritten: list[Mapping[str, Any]]) -> tuple[int, int] | None:
+    """Swap the files `rewritten` (as `get_add_actions(flatten=True)` lists them) for the staged
+    ones that hold their rows.
 
     One commit removes the old files and adds the new ones, all with `dataChange=false`: no
     row changes, so streaming readers skip it and no app transaction is needed. Committed on
@@ -256,8 +257,7 @@ def commit_rewrite(plan: WritePlan, rewritten: list[str]) -> tuple[int, int] | N
         (version committed, files added), or None when a concurrent commit won.
     """
     actions = [add_action(file, data_change=False) for file in _publish(plan)]
-    now = int(time.time() * 1000)
-    removes = [RemoveAction(path, data_change=False, deletion_timestamp=now) for path in rewritten]
+    removes = [remove_action(file, plan.partition_by, data_change=False) for file in rewritten]
     table = DeltaTable(plan.root, version=plan.read_version)
     properties = CommitProperties(
         custom_metadata={_WRITE_ID_KEY: plan.write_id, "spark_flow.operation": "OPTIMIZE"}
@@ -367,7 +367,9 @@ def _commit(
         app_transactions=(
             None
             if request.app_id is None or request.txn_version is None
-            else [Transaction(request.app_id, request.txn_version)]
+            # lastUpdated as delta-spark writes it: under delta.setTransactionRetentionDuration
+            # it keeps only transactions updated within the retention, none without the field.
+            else [Transaction(request.app_id, request.txn_version, int(time.time() * 1000))]
         ),
     )
     delta_schema = commit_schema(table, plan.schema, overwrite_schema=request.overwrite_schema)
