@@ -1,9 +1,12 @@
 """One run of one logical date, as both runners make it.
 
-Under the run's lock, the job's history is read once and everything is decided from it: a date
-that already succeeded is not run again (`already_done`, unless the runner reruns), and with
-depends_on_past a date whose previous date did not succeed is refused (`not_run`). Otherwise the
-attempt is recorded `running`, the task runs, and the attempt is recorded `success` or `failed`.
+A date runs under its date's lock, so no two runs of the same date ever overlap, whichever
+runner or process starts them; a Single Runner takes its job's lock first, which keeps its runs
+one at a time. Under the locks, the job's history is read once and everything is decided from
+it: a date that already succeeded is not run again (`already_done`, unless the runner
+reruns), and with depends_on_past a date whose previous date did not succeed is refused
+(`not_run`). Otherwise the attempt is recorded `running`, the task runs, and the attempt is
+recorded `success` or `failed`.
 The run-state module says which of these leave rows in the history.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -74,7 +78,8 @@ class Attempts:
         job: the job's name (its lock folder and its rows in the history).
         state: the run-state store.
         options: the runner's options.
-        lock_key: the lock a date is run under: None for the job's one lock.
+        one_at_a_time: a Single Runner's runs: one at a time per job, or per `key`.
+        key: the Single Runner's key, if it runs under one instead of the job's lock.
     """
 
     def __init__(
@@ -83,33 +88,51 @@ class Attempts:
         *,
         state: RunState,
         options: RunOptions,
-        lock_key: Callable[[date], str | None],
+        one_at_a_time: bool,
+        key: str | None = None,
     ) -> None:
         self.job = job
         self.state = state
         self.options = options
-        self._lock_key = lock_key
+        self._one_at_a_time = one_at_a_time
+        self._key = key
         self._active: dict[date, RunContext] = {}
         self._cancelled: set[date] = set()
         self._guard = threading.Lock()
 
     def __call__(self, logical_date: date, task: Task, *, first: bool) -> RunOutcome:
         """Run `task` for `logical_date` (`first`: exempt from depends_on_past); never raises."""
-        key = self._lock_key(logical_date)
-        lock = RunLock(
-            self.state.lock_folder(self.job, key),
-            job=self.job, key=key, lease_seconds=self.options.lease_seconds,
-        )  # fmt: skip
+        run_id = uuid.uuid4().hex[:12]
+        held: list[RunLock] = []
         try:
-            lock.acquire(wait=self.options.wait)
-        except ConcurrentRunError as exc:
-            return RunOutcome(
-                logical_date=logical_date, status="failed", error=one_line(exc), exception=exc
-            )
-        try:
-            return self._locked(logical_date, task, first=first, key=key, run_id=lock.run_id)
+            for key in self._lock_keys(logical_date):
+                lock = RunLock(
+                    self.state.lock_folder(self.job, key), job=self.job, key=key,
+                    run_id=run_id, lease_seconds=self.options.lease_seconds,
+                )  # fmt: skip
+                try:
+                    lock.acquire(wait=self.options.wait)
+                except ConcurrentRunError as exc:
+                    return RunOutcome(
+                        logical_date=logical_date, status="failed", error=one_line(exc),
+                        exception=exc,
+                    )  # fmt: skip
+                held.append(lock)
+            key = self._key if self._one_at_a_time else logical_date.isoformat()
+            return self._locked(logical_date, task, first=first, key=key, run_id=run_id)
         finally:
-            lock.release()
+            for lock in reversed(held):
+                lock.release()
+
+    def _lock_keys(self, logical_date: date) -> list[str | None]:
+        """The locks a date runs under, in the order taken: a Single Runner's own lock first,
+        then the date's, so no two runs ever wait for each other's locks in a cycle (a
+        Concurrent Runner takes only dates' locks). A keyed run has its own line of runs,
+        which its key's lock alone keeps one at a time."""
+        day = logical_date.isoformat()
+        if not self._one_at_a_time:
+            return [day]
+        return [None, day] if self._key is None else [self._key]
 
     def cancel_active(self, cancel: CancelHook | None) -> None:
         """Mark the running dates cancelled and call `cancel` for each (fail-fast)."""

@@ -59,7 +59,8 @@ class _Runner:
         *,
         state: RunState,
         options: RunOptions,
-        lock_key: Callable[[date], str | None],
+        one_at_a_time: bool,
+        key: str | None,
         max_active_runs: int,
         stop_at_first_failure: bool,
         on_progress: ProgressHook | None,
@@ -71,7 +72,9 @@ class _Runner:
         self.max_active_runs = max_active_runs
         self.stop_at_first_failure = stop_at_first_failure
         self.on_progress = on_progress
-        self._attempts = Attempts(job, state=state, options=options, lock_key=lock_key)
+        self._attempts = Attempts(
+            job, state=state, options=options, one_at_a_time=one_at_a_time, key=key
+        )
 
     def run(self, logical_date: date, task: Task, *, first: bool = False) -> RunOutcome:
         """Run `task` for one logical date under this runner's rules.
@@ -187,7 +190,7 @@ class SingleRunner(_Runner):
             depends_on_past=depends_on_past, rerun=rerun, wait=wait, lease_seconds=lease_seconds
         )
         super().__init__(
-            job, state=state, options=options, lock_key=lambda _: key, max_active_runs=1,
+            job, state=state, options=options, one_at_a_time=True, key=key, max_active_runs=1,
             stop_at_first_failure=True, on_progress=on_progress,
         )  # fmt: skip
         self.key = key
@@ -237,7 +240,7 @@ class ConcurrentRunner(_Runner):
             depends_on_past=depends_on_past, rerun=rerun, wait=wait, lease_seconds=lease_seconds
         )
         super().__init__(
-            job, state=state, options=options, lock_key=date.isoformat,
+            job, state=state, options=options, one_at_a_time=False, key=None,
             max_active_runs=max_active_runs, stop_at_first_failure=fail_fast,
             on_progress=on_progress,
         )  # fmt: skip

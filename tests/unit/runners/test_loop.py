@@ -14,6 +14,7 @@ import pytest
 from spark_flow.delta.records import read_records
 from spark_flow.errors import ConcurrentRunError, DependsOnPastError, InvalidArgumentError
 from spark_flow.runners import (
+    BackfillReport,
     ConcurrentRunner,
     RunContext,
     RunLock,
@@ -250,6 +251,25 @@ def test_a_single_run_holding_the_job_lock_blocks_another(state: RunState) -> No
 
     assert len(inner) == 1
     assert "trends is already running" in str(inner[0])
+
+
+def test_a_single_run_and_a_concurrent_backfill_never_run_the_same_date_at_once(
+    state: RunState,
+) -> None:
+    backfills: list[BackfillReport] = []
+
+    def single(run: RunContext) -> Mapping[str, Any]:
+        # `spark-flow run` of a date while a backfill covering it starts: they must not overlap.
+        runner = ConcurrentRunner("loader", state=state, max_active_runs=2)
+        backfills.append(runner.backfill(WEEK[:3], Recorder()))
+        return {}
+
+    SingleRunner("loader", state=state).run(WEEK[1], single)
+
+    (report,) = backfills
+    assert [run.status for run in report.runs] == ["success", "failed", "success"]
+    assert isinstance(report.runs[1].exception, ConcurrentRunError)
+    assert "loader [2024-01-02] is already running" in (report.runs[1].error or "")
 
 
 def test_a_sequential_job_refuses_concurrent_runs_with_its_reason(state: RunState) -> None:
