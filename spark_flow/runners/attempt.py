@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class RunContext:
-    """What a task knows about the run it executes."""
+    """What a task knows about the run it executes (`key`: the Single Runner's key, if any)."""
 
     job: str
     logical_date: date
@@ -118,8 +118,7 @@ class Attempts:
                         exception=exc,
                     )  # fmt: skip
                 held.append(lock)
-            key = self._key if self._one_at_a_time else logical_date.isoformat()
-            return self._locked(logical_date, task, first=first, key=key, run_id=run_id)
+            return self._locked(logical_date, task, first=first, run_id=run_id)
         finally:
             for lock in reversed(held):
                 lock.release()
@@ -148,10 +147,11 @@ class Attempts:
         """Start afresh: dates cancelled by an earlier backfill may run again."""
         self._cancelled.clear()
 
-    def _locked(
-        self, logical_date: date, task: Task, *, first: bool, key: str | None, run_id: str
-    ) -> RunOutcome:
-        history = self.state.history(self.job)  # read once, under the lock
+    def _locked(self, logical_date: date, task: Task, *, first: bool, run_id: str) -> RunOutcome:
+        # Read once, under the lock. A keyed run's past is its key's runs only (and the keyless
+        # runs' past theirs): another key's success is no reason to skip this one.
+        key = self._key
+        history = [run for run in self.state.history(self.job) if run.key == key]
         latest = latest_attempt(history, logical_date)
         if latest is not None and latest.status == "success" and not self.options.rerun:
             reason = f"already succeeded (run {latest.run_id}, attempt {latest.attempt})"

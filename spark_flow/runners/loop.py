@@ -161,7 +161,8 @@ class SingleRunner(_Runner):
     Args:
         job: the job's name.
         state: the run-state store (its history and its locks).
-        key: run under this key's lock instead of the job's one lock.
+        key: a line of runs of its own (e.g. a tenant): this key's lock instead of the job's,
+            and only this key's runs as its past (already done, depends_on_past, attempts).
         depends_on_past: run a date only after its previous date succeeded.
         rerun: run dates that already succeeded too.
         wait: seconds to wait for a run holding the lock; None fails at once.

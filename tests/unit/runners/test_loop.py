@@ -272,6 +272,22 @@ def test_a_single_run_and_a_concurrent_backfill_never_run_the_same_date_at_once(
     assert "loader [2024-01-02] is already running" in (report.runs[1].error or "")
 
 
+def test_each_key_of_a_single_runner_has_its_own_past(state: RunState) -> None:
+    def runner(key: str | None) -> SingleRunner:
+        return SingleRunner("loader", state=state, key=key, depends_on_past=True)
+
+    done_by_a = runner("tenant_a").run(WEEK[0], Recorder(), first=True)
+    with pytest.raises(DependsOnPastError) as refused:
+        runner("tenant_b").run(WEEK[1], Recorder())  # tenant_a's 2024-01-01 is not b's past
+    by_b = runner("tenant_b").run(WEEK[0], Recorder(), first=True)  # a's success: not b's
+    keyless = runner(None).run(WEEK[0], Recorder(), first=True)
+
+    assert [done_by_a.status, by_b.status, keyless.status] == ["success"] * 3
+    assert (by_b.attempt, keyless.attempt) == (1, 1)
+    assert refused.value.found == "never ran"
+    assert {run.key for run in state.history("loader")} == {"tenant_a", "tenant_b", None}
+
+
 def test_a_sequential_job_refuses_concurrent_runs_with_its_reason(state: RunState) -> None:
     policy = RunPolicy(sequential=True, depends_on_past=True, reason="reads yesterday's output")
 
