@@ -100,12 +100,18 @@ class Attempts:
         self._cancelled: set[date] = set()
         self._guard = threading.Lock()
 
-    def __call__(self, logical_date: date, task: Task, *, first: bool) -> RunOutcome:
-        """Run `task` for `logical_date` (`first`: exempt from depends_on_past); never raises."""
+    def __call__(
+        self, logical_date: date, task: Task, *, first: bool, start: bool = False
+    ) -> RunOutcome:
+        """Run `task` for `logical_date`; never raises.
+
+        `first` exempts the date from depends_on_past; `start` (a backfill's first date) only
+        when its previous date never ran: a previous date that failed still blocks it.
+        """
         run_id = uuid.uuid4().hex[:12]
         held: list[RunLock] = []
         try:
-            for key in self._lock_keys(logical_date):
+            for key in _lock_keys(logical_date, self._one_at_a_time, self._key):
                 lock = RunLock(
                     self.state.lock_folder(self.job, key), job=self.job, key=key,
                     run_id=run_id, lease_seconds=self.options.lease_seconds,
@@ -118,20 +124,10 @@ class Attempts:
                         exception=exc,
                     )  # fmt: skip
                 held.append(lock)
-            return self._locked(logical_date, task, first=first, run_id=run_id)
+            return self._locked(logical_date, task, first=first, start=start, run_id=run_id)
         finally:
             for lock in reversed(held):
                 lock.release()
-
-    def _lock_keys(self, logical_date: date) -> list[str | None]:
-        """The locks a date runs under, in the order taken: a Single Runner's own lock first,
-        then the date's, so no two runs ever wait for each other's locks in a cycle (a
-        Concurrent Runner takes only dates' locks). A keyed run has its own line of runs,
-        which its key's lock alone keeps one at a time."""
-        day = logical_date.isoformat()
-        if not self._one_at_a_time:
-            return [day]
-        return [None, day] if self._key is None else [self._key]
 
     def cancel_active(self, cancel: CancelHook | None) -> None:
         """Mark the running dates cancelled and call `cancel` for each (fail-fast)."""
@@ -147,7 +143,9 @@ class Attempts:
         """Start afresh: dates cancelled by an earlier backfill may run again."""
         self._cancelled.clear()
 
-    def _locked(self, logical_date: date, task: Task, *, first: bool, run_id: str) -> RunOutcome:
+    def _locked(
+        self, logical_date: date, task: Task, *, first: bool, start: bool, run_id: str
+    ) -> RunOutcome:
         # Read once, under the lock. A keyed run's past is its key's runs only (and the keyless
         # runs' past theirs): another key's success is no reason to skip this one.
         key = self._key
@@ -170,7 +168,7 @@ class Attempts:
         )  # fmt: skip
         refusal = None
         if self.options.depends_on_past and not first:
-            refusal = _past_refusal(self.job, logical_date, history)
+            refusal = _past_refusal(self.job, logical_date, history, start=start)
         if refusal is None:
             return self._run(context, record, task)
         self.state.record(record.ended("not_run", error=str(refusal)))
@@ -223,13 +221,28 @@ class Attempts:
         )  # fmt: skip
 
 
+def _lock_keys(logical_date: date, one_at_a_time: bool, key: str | None) -> list[str | None]:
+    """The locks a date runs under, in the order taken: a Single Runner's own lock first, then
+    the date's, so no two runs ever wait for each other's locks in a cycle (a Concurrent Runner
+    takes only dates' locks). A keyed run has its own line of runs, which its key's lock alone
+    keeps one at a time."""
+    day = logical_date.isoformat()
+    if not one_at_a_time:
+        return [day]
+    return [None, day] if key is None else [key]
+
+
 def _past_refusal(
-    job: str, logical_date: date, history: list[RunRecord]
+    job: str, logical_date: date, history: list[RunRecord], *, start: bool
 ) -> DependsOnPastError | None:
-    """The refusal depends_on_past makes when the previous date's last attempt did not succeed."""
+    """The refusal depends_on_past makes when the previous date's last attempt did not succeed.
+
+    A `start` date whose previous date never ran has no past to depend on (Airflow's first run);
+    one whose previous date failed does: starting a range after it would build on that failure.
+    """
     previous = logical_date - timedelta(days=1)
     latest = latest_attempt(history, previous)
-    if latest is not None and latest.status == "success":
+    if (latest is None and start) or (latest is not None and latest.status == "success"):
         return None
     found = "never ran" if latest is None else f"is {latest.status} (run {latest.run_id})"
     return DependsOnPastError(job, logical_date.isoformat(), previous.isoformat(), found)

@@ -99,12 +99,19 @@ class _Runner:
         return outcome
 
     def backfill(
-        self, dates: Sequence[date], task: Task, *, cancel: CancelHook | None = None
+        self,
+        dates: Sequence[date],
+        task: Task,
+        *,
+        cancel: CancelHook | None = None,
+        first: bool = False,
     ) -> BackfillReport:
         """Run `task` for every date, oldest first, at most `max_active_runs` at once.
 
-        The first date is exempt from depends_on_past. `cancel` is called for the runs still
-        active when a failure stops the backfill (fail-fast), e.g. to cancel their Spark jobs.
+        With depends_on_past, the first date needs no past when its previous date never ran;
+        when that date failed (or was refused), the first date is refused too, unless `first`.
+        `cancel` is called for the runs still active when a failure stops the backfill
+        (fail-fast), e.g. to cancel their Spark jobs.
 
         Raises:
             InvalidArgumentError: no dates.
@@ -124,7 +131,11 @@ class _Runner:
                     if self.options.depends_on_past and day - timedelta(days=1) in running.values():
                         break  # it starts once its previous date has ended
                     queued.popleft()
-                    running[pool.submit(self._attempts, day, task, first=day == days[0])] = day
+                    start = day == days[0]
+                    attempt = pool.submit(
+                        self._attempts, day, task, first=first and start, start=start
+                    )
+                    running[attempt] = day
                 self._report_progress(len(outcomes), len(running), len(queued))
                 if not running:
                     break

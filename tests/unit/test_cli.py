@@ -268,6 +268,26 @@ def test_a_backfill_date_refused_by_depends_on_past_says_how_to_go_on(
     assert "first=True" not in json.dumps(summary)  # the library's way, not the command line's
 
 
+def test_a_backfill_starting_after_a_failed_date_runs_it_only_with_first(
+    probe: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backfill = ["backfill", probe, "--depends-on-past", "--start", "2024-01-02", "--end",
+                "2024-01-02"]  # fmt: skip
+    cli.main(["backfill", probe, "--start", "2024-01-01", "--end", "2024-01-01", "--",
+              "--date", "{ds}", "--fail-on", "2024-01-01"])  # fmt: skip
+    capsys.readouterr()
+
+    refused = cli.main([*backfill, "--", "--date", "{ds}"])
+    (summary,) = reports(capsys.readouterr().out)
+    forced = cli.main([*backfill, "--first", "--", "--date", "{ds}"])
+
+    assert (refused, forced) == (1, 0)
+    (run,) = summary["runs"]  # type: ignore[misc]
+    assert run["status"] == "not_run"
+    assert "the run for 2024-01-01 must have succeeded" in run["reason"]
+    assert run["reason"].endswith("with --first to run it regardless.")
+
+
 def test_a_job_s_own_date_option_is_the_run_s_date_by_either_name() -> None:
     router = argparse.ArgumentParser(prog="router")
     router.add_argument("--run-date")

@@ -193,6 +193,21 @@ def test_a_backfill_exempts_its_first_date_from_depends_on_past(state: RunState)
     assert task.started == WEEK[3:]
 
 
+def test_a_backfill_starting_after_a_failed_date_is_refused_unless_first(
+    state: RunState,
+) -> None:
+    runner = SingleRunner("trends", state=state, depends_on_past=True)
+    runner.backfill(WEEK[:3], Recorder(fail_on=(WEEK[2],)))  # 2024-01-03 failed
+
+    refused = runner.backfill(WEEK[3:5], Recorder())  # a range starting after the failure
+    forced = runner.backfill(WEEK[3:5], Recorder(), first=True)
+
+    assert [run.status for run in refused.runs] == ["not_run", "not_run"]
+    assert isinstance(refused.runs[0].exception, DependsOnPastError)
+    assert refused.runs[0].exception.previous_date == "2024-01-03"
+    assert [run.status for run in forced.runs] == ["success", "success"]
+
+
 def test_depends_on_past_with_concurrency_still_waits_for_the_previous_date(
     state: RunState,
 ) -> None:
