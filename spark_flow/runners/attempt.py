@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -151,6 +151,8 @@ class Attempts:
         key = self._key
         history = [run for run in self.state.history(self.job) if run.key == key]
         latest = latest_attempt(history, logical_date)
+        if latest is not None and latest.status == "running":
+            _close_abandoned(self.state, latest, run_id)
         if latest is not None and latest.status == "success" and not self.options.rerun:
             reason = f"already succeeded (run {latest.run_id}, attempt {latest.attempt})"
             log.info("%s %s: %s", self.job, logical_date, reason)
@@ -219,6 +221,19 @@ class Attempts:
             seconds=seconds, report=failed.report, error=error, run_id=context.run_id,
             attempt=context.attempt, exception=exc,
         )  # fmt: skip
+
+
+def _close_abandoned(state: RunState, attempt: RunRecord, run_id: str) -> None:
+    """Record as failed an attempt still `running` that cannot be: this run holds its locks, so
+    its process died (or stalled past its lease) without recording how it ended. Left
+    `running`, it would stay so forever in the history; a stalled run that ends after all
+    records its own end later, which supersedes this one."""
+    error = (
+        f"abandoned: run {attempt.run_id} (host {attempt.host}, pid {attempt.pid}) ended "
+        f"without recording how; found by run {run_id}, which holds its lock now"
+    )
+    log.warning("%s %s: %s", attempt.job, attempt.logical_date, error)
+    state.record(replace(attempt.ended("failed", error=error), ended_at=None))
 
 
 def _lock_keys(logical_date: date, one_at_a_time: bool, key: str | None) -> list[str | None]:

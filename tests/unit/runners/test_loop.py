@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -236,6 +238,33 @@ def test_a_run_records_itself_running_while_it_runs(state: RunState) -> None:
     latest = state.latest("j", WEEK[0])
     assert latest is not None
     assert latest.status == "success"
+
+
+CRASHING_RUN = """
+import os, sys
+from datetime import date
+from spark_flow.runners import RunState, SingleRunner
+# The driver dies mid-run: no `finally` runs, the lock stays taken, the attempt stays running.
+SingleRunner("j", state=RunState(sys.argv[1])).run(date(2024, 1, 1), lambda run: os._exit(9))
+"""
+
+
+def test_a_run_whose_process_died_is_recorded_failed_by_the_next_attempt(
+    state: RunState,
+) -> None:
+    crashed = subprocess.run([sys.executable, "-c", CRASHING_RUN, state.location], check=False)
+    assert crashed.returncode == 9
+    (dead,) = state.history("j")
+    assert dead.status == "running"
+
+    outcome = SingleRunner("j", state=state).run(WEEK[0], Recorder())
+
+    assert (outcome.status, outcome.attempt) == ("success", 2)
+    second, first = state.history("j")
+    assert (second.attempt, second.status) == (2, "success")
+    assert (first.attempt, first.status, first.ended_at) == (1, "failed", None)
+    assert (first.error or "").startswith(f"abandoned: run {dead.run_id} (host ")
+    assert f"pid {dead.pid})" in (first.error or "")
 
 
 def test_a_date_locked_by_another_run_fails_alone(state: RunState) -> None:
