@@ -111,42 +111,29 @@ class _Runner:
         With depends_on_past, the first date needs no past when its previous date never ran;
         when that date failed (or was refused), the first date is refused too, unless `first`.
         `cancel` is called for the runs still active when a failure stops the backfill
-        (fail-fast), e.g. to cancel their Spark jobs.
+        (fail-fast), or an interrupt (Ctrl-C) does, e.g. to cancel their Spark jobs.
 
         Raises:
             InvalidArgumentError: no dates.
+            KeyboardInterrupt: the backfill was interrupted; its running runs were cancelled
+                and have ended (recorded failed, "cancelled: ...").
         """
         days = sorted(set(dates))
         if not days:
             raise InvalidArgumentError("dates", "no logical dates given", "Give at least one.")
         self._attempts.forget_cancelled()
         queued: deque[date] = deque(days)
-        outcomes: dict[date, RunOutcome] = {}
-        running: dict[Future[RunOutcome], date] = {}
-        stopped_by: date | None = None
         with ThreadPoolExecutor(self.max_active_runs, thread_name_prefix=self.job) as pool:
-            while queued or running:
-                while stopped_by is None and queued and len(running) < self.max_active_runs:
-                    day = queued[0]
-                    if self.options.depends_on_past and day - timedelta(days=1) in running.values():
-                        break  # it starts once its previous date has ended
-                    queued.popleft()
-                    start = day == days[0]
-                    attempt = pool.submit(
-                        self._attempts, day, task, first=first and start, start=start
-                    )
-                    running[attempt] = day
-                self._report_progress(len(outcomes), len(running), len(queued))
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    outcome = future.result()
-                    outcomes[running.pop(future)] = outcome
-                    if outcome.status == "failed" and self.stop_at_first_failure:
-                        stopped_by = stopped_by or outcome.logical_date
-                        self._attempts.cancel_active(cancel)
-            self._report_progress(len(outcomes), 0, len(queued))
+            try:
+                outcomes, stopped_by = self._schedule(pool, queued, task, cancel, first=first)
+            except BaseException:
+                # An interrupt (Ctrl-C) reaches this thread only, never the runs' threads, and
+                # the pool would wait for them forever: start no more, cancel the running ones
+                # as fail-fast does (each is recorded failed, "cancelled: ..."), raise it on.
+                log.warning("%s: backfill interrupted, cancelling its running runs", self.job)
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._attempts.cancel_active(cancel)
+                raise
         for day in queued:
             reason = f"not started: the run for {stopped_by} failed and the backfill stopped"
             outcomes[day] = RunOutcome(logical_date=day, status="not_run", reason=reason)
@@ -157,6 +144,45 @@ class _Runner:
         )
         log.info("backfill of %s: %s", self.job, json.dumps(report.as_dict(), default=str))
         return report
+
+    def _schedule(
+        self,
+        pool: ThreadPoolExecutor,
+        queued: deque[date],
+        task: Task,
+        cancel: CancelHook | None,
+        *,
+        first: bool,
+    ) -> tuple[dict[date, RunOutcome], date | None]:
+        """Run the `queued` dates on `pool`; their outcomes, and the failed date that stopped
+        the rest (left in `queued`), if one did."""
+        start = queued[0]
+        outcomes: dict[date, RunOutcome] = {}
+        running: dict[Future[RunOutcome], date] = {}
+        stopped_by: date | None = None
+        while queued or running:
+            while stopped_by is None and queued and len(running) < self.max_active_runs:
+                day = queued[0]
+                if self.options.depends_on_past and day - timedelta(days=1) in running.values():
+                    break  # it starts once its previous date has ended
+                queued.popleft()
+                is_start = day == start
+                attempt = pool.submit(
+                    self._attempts, day, task, first=first and is_start, start=is_start
+                )
+                running[attempt] = day
+            self._report_progress(len(outcomes), len(running), len(queued))
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                outcome = future.result()
+                outcomes[running.pop(future)] = outcome
+                if outcome.status == "failed" and self.stop_at_first_failure:
+                    stopped_by = stopped_by or outcome.logical_date
+                    self._attempts.cancel_active(cancel)
+        self._report_progress(len(outcomes), 0, len(queued))
+        return outcomes, stopped_by
 
     def _report_progress(self, done: int, running: int, queued: int) -> None:
         log.info("%s: %d done, %d running, %d queued", self.job, done, running, queued)

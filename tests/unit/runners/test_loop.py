@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import signal
 import subprocess
 import sys
 import threading
@@ -265,6 +266,46 @@ def test_a_run_whose_process_died_is_recorded_failed_by_the_next_attempt(
     assert (first.attempt, first.status, first.ended_at) == (1, "failed", None)
     assert (first.error or "").startswith(f"abandoned: run {dead.run_id} (host ")
     assert f"pid {dead.pid})" in (first.error or "")
+
+
+INTERRUPTED_BACKFILL = """
+import signal, sys, threading
+from datetime import date
+from spark_flow.runners import ConcurrentRunner, RunState, daily
+signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the parent ignores
+cancelled = threading.Event()
+
+def task(run):
+    print("started", flush=True)
+    cancelled.wait()  # a long Spark job, until its cancel hook stops it
+    raise RuntimeError("its Spark job was cancelled")
+
+runner = ConcurrentRunner("j", state=RunState(sys.argv[1]), max_active_runs=2)
+runner.backfill(daily(date(2024, 1, 1), date(2024, 1, 3)), task, cancel=lambda run: cancelled.set())
+"""
+
+
+def test_an_interrupted_backfill_cancels_its_running_runs_records_and_releases_them(
+    state: RunState,
+) -> None:
+    backfill = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_BACKFILL, state.location],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert backfill.stdout is not None
+        assert [backfill.stdout.readline() for _ in range(2)] == ["started\n"] * 2
+        backfill.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = backfill.communicate(timeout=60)  # without the cancel, it never ends
+    finally:
+        backfill.kill()
+
+    assert "KeyboardInterrupt" in err
+    runs = state.history("j")
+    assert sorted(str(run.logical_date) for run in runs) == ["2024-01-01", "2024-01-02"]
+    assert {(run.status, (run.error or "")[:11]) for run in runs} == {("failed", "cancelled: ")}
+    for day in ("2024-01-01", "2024-01-02"):
+        assert RunLock(state.lock_folder("j", day), job="j").holder() is None
 
 
 def test_a_date_locked_by_another_run_fails_alone(state: RunState) -> None:
