@@ -20,7 +20,8 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -120,23 +121,35 @@ class LocalLeases:
         return _lease(info, renewed_at, self._path(epoch, ".released").exists(), str(epoch))
 
     def claim(self, info: Mapping[str, Any], over: Lease | None) -> str | None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        epoch = (self._top() if over is None else int(over.version)) or 0
-        return str(epoch + 1) if self._create(epoch + 1, info) else None
+        with self._failing("take a lock in"):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            epoch = (self._top() if over is None else int(over.version)) or 0
+            return str(epoch + 1) if self._create(epoch + 1, info) else None
 
     def renew(self, info: Mapping[str, Any], version: str) -> str | None:
         if self._top() != int(version):
             return None
-        os.utime(self._path(int(version)))
+        with self._failing("renew a lease in"):
+            os.utime(self._path(int(version)))
         return version
 
     def release(self, info: Mapping[str, Any], version: str) -> bool:
         epoch = int(version)
-        self._path(epoch, ".released").touch()
-        for old in self.folder.iterdir():
-            if old.stem.isdigit() and int(old.stem) < epoch:
-                old.unlink(missing_ok=True)
+        with self._failing("release a lock in"):
+            self._path(epoch, ".released").touch()
+            for old in self.folder.iterdir():
+                if old.stem.isdigit() and int(old.stem) < epoch:
+                    old.unlink(missing_ok=True)
         return self._top() == epoch
+
+    @contextmanager
+    def _failing(self, action: str) -> Iterator[None]:
+        """The filesystem's refusals (a file where a folder goes, permissions, a full disk) as
+        StorageError, naming the lock's folder, instead of a bare OSError."""
+        try:
+            yield
+        except OSError as exc:
+            raise storage.store_error(str(self.folder), action, exc) from exc
 
     def _create(self, epoch: int, info: Mapping[str, Any]) -> bool:
         """Create epoch file `epoch` with its content in one step; False if it exists."""

@@ -126,11 +126,11 @@ class _Runner:
         with ThreadPoolExecutor(self.max_active_runs, thread_name_prefix=self.job) as pool:
             try:
                 outcomes, stopped_by = self._schedule(pool, queued, task, cancel, first=first)
-            except BaseException:
+            except BaseException as exc:
                 # An interrupt (Ctrl-C) reaches this thread only, never the runs' threads, and
                 # the pool would wait for them forever: start no more, cancel the running ones
                 # as fail-fast does (each is recorded failed, "cancelled: ..."), raise it on.
-                log.warning("%s: backfill interrupted, cancelling its running runs", self.job)
+                log.warning("%s: backfill stopped (%r), cancelling its running runs", self.job, exc)
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._attempts.cancel_active(cancel)
                 raise

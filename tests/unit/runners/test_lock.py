@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_flow.errors import ConcurrentRunError, InvalidArgumentError
+from spark_flow.errors import ConcurrentRunError, InvalidArgumentError, StorageError
 from spark_flow.runners import RunLock
 
 CHILD = Path(__file__).with_name("_lock_child.py")
@@ -159,6 +159,20 @@ def test_release_frees_the_lock_and_leaves_no_old_epochs(tmp_path: Path) -> None
         "000000000004.lock",
         "000000000004.released",
     ]
+
+
+def test_a_lock_folder_the_filesystem_refuses_is_a_storage_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "state").write_text("a file where the state folder should be")
+    folder = tmp_path / "state" / "locks" / "j" / "_job"
+
+    with pytest.raises(StorageError) as caught:
+        RunLock(folder, job="j").acquire()
+
+    assert caught.value.path == str(folder)
+    assert "could not take a lock in" in str(caught.value)
+    assert "Not a directory" in caught.value.cause
 
 
 def test_a_lease_must_be_positive(tmp_path: Path) -> None:
