@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spark_flow._command_line import logical_date_value, pop_option, run_date, runner_flags
+from spark_flow._signals import sigterm_as_interrupt
 from spark_flow.arguments import (
     count,
     fraction,
@@ -79,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler: Handler = args.handler
     try:
-        return handler(args)
+        with sigterm_as_interrupt():
+            return handler(args)
     except SparkFlowError as exc:  # refused before any work: a usage error
         usage.error(_refusal(exc))
 
