@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import logging
+import shutil
 import signal
 import subprocess
 import sys
@@ -306,6 +308,23 @@ def test_an_interrupted_backfill_cancels_its_running_runs_records_and_releases_t
     assert {(run.status, (run.error or "")[:11]) for run in runs} == {("failed", "cancelled: ")}
     for day in ("2024-01-01", "2024-01-02"):
         assert RunLock(state.lock_folder("j", day), job="j").holder() is None
+
+
+def test_a_lock_that_cannot_be_released_leaves_the_run_s_success_standing(
+    state: RunState, caplog: pytest.LogCaptureFixture
+) -> None:
+    def cleaned_up_meanwhile(run: RunContext) -> Mapping[str, Any]:
+        shutil.rmtree(state.locks)  # someone clears the locks while the run goes on
+        return {"rows_written": 1}
+
+    with caplog.at_level(logging.WARNING, "spark_flow.runners.lock"):
+        outcome = SingleRunner("j", state=state).run(WEEK[0], cleaned_up_meanwhile)
+
+    assert outcome.status == "success"
+    assert "could not release its lock" in caplog.text
+    latest = state.latest("j", WEEK[0])
+    assert latest is not None
+    assert latest.status == "success"
 
 
 def test_a_date_locked_by_another_run_fails_alone(state: RunState) -> None:
