@@ -108,23 +108,28 @@ class LocalLeases:
         self.folder = folder
 
     def current(self) -> Lease | None:
-        epoch = self._top()
-        if epoch is None:
-            return None
-        path = self._path(epoch)
-        try:
-            info = json.loads(path.read_text())
-            touched = path.stat().st_mtime
-        except FileNotFoundError:  # released and cleaned up between the listing and the read
-            return None
-        renewed_at = datetime.fromtimestamp(touched, timezone.utc)
-        return _lease(info, renewed_at, self._path(epoch, ".released").exists(), str(epoch))
+        while (epoch := self._top()) is not None:
+            path = self._path(epoch)
+            try:
+                info = json.loads(path.read_text())
+                touched = path.stat().st_mtime
+            except FileNotFoundError:
+                # A newer epoch was released meanwhile, which cleans up the older ones: the
+                # lock has a lease still, the newer one. None here would let a claim think the
+                # lock never had one.
+                continue
+            renewed_at = datetime.fromtimestamp(touched, timezone.utc)
+            return _lease(info, renewed_at, self._path(epoch, ".released").exists(), str(epoch))
+        return None
 
     def claim(self, info: Mapping[str, Any], over: Lease | None) -> str | None:
+        # Conditional on the lease read: the epoch after it, or the first one when there was
+        # none. Never the epoch after the top found now: two contenders that both saw no lease
+        # would then create epochs 1 and 2, and both hold the lock.
+        epoch = 1 if over is None else int(over.version) + 1
         with self._failing("take a lock in"):
             self.folder.mkdir(parents=True, exist_ok=True)
-            epoch = (self._top() if over is None else int(over.version)) or 0
-            return str(epoch + 1) if self._create(epoch + 1, info) else None
+            return str(epoch) if self._create(epoch, info) else None
 
     def renew(self, info: Mapping[str, Any], version: str) -> str | None:
         if self._top() != int(version):
