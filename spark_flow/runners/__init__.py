@@ -9,7 +9,8 @@ whichever runner or process starts it:
 - `SingleRunner`: the job's lock (or one `key`'s) too, one run at a time; a backfill runs
   the dates strictly in order and stops at the first failure. Slow, but the only correct way for
   jobs whose run for D reads what the run for D-1 wrote (the chapter's Backfilling consequence).
-- `ConcurrentRunner`: up to `max_active_runs` dates at once, one lock per date; a failed run stops
+- `ConcurrentRunner`: up to `max_active_runs` dates at once, counting every process's (run slots,
+  lease locks like the others, as Airflow's max_active_runs), one lock per date; a failed run stops
   the others only with `fail_fast`. A job declared `RunPolicy(sequential=True)` refuses it: shared
   state read and written by concurrent runs gives wrong results, not just slow ones.
 

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from spark_flow._common import failure_details, one_line
@@ -42,6 +43,9 @@ class RunContext:
     attempt: int
     key: str | None = None
 
+
+# How often a run waiting for a run slot looks again (a slot frees when a run ends).
+_SLOT_POLL_SECONDS = 0.5
 
 Task = Callable[[RunContext], Mapping[str, Any]]
 CancelHook = Callable[[RunContext], None]
@@ -74,12 +78,17 @@ class RunOptions:
 class Attempts:
     """Runs dates of one job under the protocol above, and cancels those running on request.
 
+    Running a date and cancelling it share the active, cancelled and stopping state, so they
+    stay together in this one, longer, class.
+
     Args:
         job: the job's name (its lock folder and its rows in the history).
         state: the run-state store.
         options: the runner's options.
         one_at_a_time: a Single Runner's runs: one at a time per job, or per `key`.
         key: the Single Runner's key, if it runs under one instead of the job's lock.
+        slots: a Concurrent Runner's bound: a run first takes one of the job's `slots` run
+            slots, shared by every process, and waits for one to free up.
     """
 
     def __init__(
@@ -90,14 +99,17 @@ class Attempts:
         options: RunOptions,
         one_at_a_time: bool,
         key: str | None = None,
+        slots: int = 0,
     ) -> None:
         self.job = job
         self.state = state
         self.options = options
         self._one_at_a_time = one_at_a_time
         self._key = key
+        self._slots = slots
         self._active: dict[date, RunContext] = {}
         self._cancelled: set[date] = set()
+        self._stopping = threading.Event()
         self._guard = threading.Lock()
 
     def __call__(
@@ -111,11 +123,14 @@ class Attempts:
         run_id = uuid.uuid4().hex[:12]
         held: list[RunLock] = []
         try:
+            if self._slots:
+                slot = _take_slot(partial(self._lock, run_id=run_id), self._slots, self._stopping)
+                if slot is None:
+                    reason = "not started: the backfill stopped while it waited for a run slot"
+                    return RunOutcome(logical_date=logical_date, status="not_run", reason=reason)
+                held.append(slot)
             for key in _lock_keys(logical_date, self._one_at_a_time, self._key):
-                lock = RunLock(
-                    self.state.lock_folder(self.job, key), job=self.job, key=key,
-                    run_id=run_id, lease_seconds=self.options.lease_seconds,
-                )  # fmt: skip
+                lock = self._lock(key, run_id=run_id)
                 try:
                     lock.acquire(wait=self.options.wait)
                 except ConcurrentRunError as exc:
@@ -129,8 +144,15 @@ class Attempts:
             for lock in reversed(held):
                 lock.release()
 
+    def _lock(self, key: str | None, *, run_id: str) -> RunLock:
+        return RunLock(
+            self.state.lock_folder(self.job, key), job=self.job, key=key, run_id=run_id,
+            lease_seconds=self.options.lease_seconds,
+        )  # fmt: skip
+
     def cancel_active(self, cancel: CancelHook | None) -> None:
         """Mark the running dates cancelled and call `cancel` for each (fail-fast)."""
+        self._stopping.set()  # dates waiting for a run slot start no more
         with self._guard:
             active = list(self._active.values())
             self._cancelled.update(context.logical_date for context in active)
@@ -141,6 +163,7 @@ class Attempts:
 
     def forget_cancelled(self) -> None:
         """Start afresh: dates cancelled by an earlier backfill may run again."""
+        self._stopping.clear()
         self._cancelled.clear()
 
     def _locked(
@@ -234,6 +257,28 @@ def _close_abandoned(state: RunState, attempt: RunRecord, run_id: str) -> None:
     )
     log.warning("%s %s: %s", attempt.job, attempt.logical_date, error)
     state.record(replace(attempt.ended("failed", error=error), ended_at=None))
+
+
+def _take_slot(
+    lock: Callable[[str], RunLock], slots: int, stopping: threading.Event
+) -> RunLock | None:
+    """One of the job's run slots (`max_active_runs` of them, lease locks like the others), so
+    the bound holds across processes and hosts as Airflow's max_active_runs does, not only in
+    one backfill. Waits for a slot while all are taken; None once the backfill is stopping."""
+    waiting = False
+    while not stopping.is_set():
+        for n in range(slots):
+            slot = lock(f"_slot{n}")
+            try:
+                slot.acquire()
+            except ConcurrentRunError:
+                continue
+            return slot
+        if not waiting:
+            log.info("%s: its %d run slots are all taken by other runs; waiting", slot.job, slots)
+            waiting = True
+        stopping.wait(_SLOT_POLL_SECONDS)
+    return None
 
 
 def _lock_keys(logical_date: date, one_at_a_time: bool, key: str | None) -> list[str | None]:

@@ -73,8 +73,9 @@ class _Runner:
         self.stop_at_first_failure = stop_at_first_failure
         self.on_progress = on_progress
         self._attempts = Attempts(
-            job, state=state, options=options, one_at_a_time=one_at_a_time, key=key
-        )
+            job, state=state, options=options, one_at_a_time=one_at_a_time, key=key,
+            slots=0 if one_at_a_time else max_active_runs,
+        )  # fmt: skip
 
     def run(self, logical_date: date, task: Task, *, first: bool = False) -> RunOutcome:
         """Run `task` for one logical date under this runner's rules.
@@ -134,6 +135,9 @@ class _Runner:
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._attempts.cancel_active(cancel)
                 raise
+            finally:
+                pool.shutdown()  # every run has ended: a later run() starts afresh
+                self._attempts.forget_cancelled()
         for day in queued:
             reason = f"not started: the run for {stopped_by} failed and the backfill stopped"
             outcomes[day] = RunOutcome(logical_date=day, status="not_run", reason=reason)
@@ -240,7 +244,8 @@ class ConcurrentRunner(_Runner):
     Args:
         job: the job's name.
         state: the run-state store (its history and its locks).
-        max_active_runs: how many dates may run at once.
+        max_active_runs: how many dates of the job may run at once, counting every process's
+            runs (each takes one of this many run slots first, waiting for a free one).
         fail_fast: on a failure, cancel the running dates and start no more; by default the
             other dates run.
         policy: the job's policy, to refuse concurrency it forbids.

@@ -102,6 +102,94 @@ def test_a_concurrent_runner_overlaps_runs_but_never_more_than_its_bound(
     assert [run.rows for run in report.runs] == [day.day for day in WEEK]
 
 
+class SlotsWatch(logging.Handler):
+    """Notes when a run waits for a run slot."""
+
+    def __init__(self, event: threading.Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "run slots are all taken" in record.getMessage():
+            self.event.set()
+
+
+def test_the_bound_holds_across_backfills_of_the_job_as_airflow_s_max_active_runs(
+    state: RunState,
+) -> None:
+    first_two_running, release = threading.Barrier(3), threading.Event()
+    second_tried = threading.Event()
+
+    class Held(Recorder):
+        def during(self, run: RunContext) -> None:
+            if run.logical_date in WEEK[:2]:  # the first backfill's runs hold their slots
+                first_two_running.wait(timeout=60)
+                release.wait(timeout=60)
+            else:  # the second backfill's runs: they must not start while those run
+                second_tried.set()
+
+    def backfill(dates: list[date]) -> None:
+        ConcurrentRunner("loader", state=state, max_active_runs=2).backfill(dates, task)
+
+    task, watch = Held(), SlotsWatch(second_tried)
+    logger = logging.getLogger("spark_flow.runners.attempt")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(watch)
+    first = threading.Thread(target=backfill, args=(WEEK[:2],))
+    second = threading.Thread(target=backfill, args=(WEEK[4:6],))
+    try:
+        first.start()
+        first_two_running.wait(timeout=60)
+        second.start()  # another process's backfill, as far as the locks can tell
+        assert second_tried.wait(timeout=60)  # it waits for a slot (or, unbounded, runs)
+    finally:
+        release.set()
+        first.join(timeout=60)
+        second.join(timeout=60)
+        logger.removeHandler(watch)
+        logger.setLevel(level)
+
+    assert task.most_active == 2
+    assert sorted(task.started) == WEEK[:2] + WEEK[4:6]
+
+
+WAITING_BACKFILL = """
+import logging, signal, sys
+from datetime import date
+from spark_flow.runners import ConcurrentRunner, RunState
+signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the parent ignores
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+runner = ConcurrentRunner("loader", state=RunState(sys.argv[1]), max_active_runs=2)
+runner.backfill([date(2024, 1, 1)], lambda run: {})
+"""
+
+
+def test_an_interrupted_backfill_stops_its_dates_waiting_for_a_run_slot(
+    state: RunState,
+) -> None:
+    slots = [RunLock(state.lock_folder("loader", f"_slot{n}"), job="loader") for n in (0, 1)]
+    for slot in slots:
+        slot.acquire()  # another process's runs hold both slots
+    backfill = subprocess.Popen(
+        [sys.executable, "-c", WAITING_BACKFILL, state.location],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert backfill.stderr is not None
+        while "run slots are all taken" not in (line := backfill.stderr.readline()):
+            assert line, "the backfill ended without waiting for a slot"
+        backfill.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = backfill.communicate(timeout=60)  # a date waiting for a slot would never end
+    finally:
+        backfill.kill()
+        for slot in slots:
+            slot.release()
+
+    assert "KeyboardInterrupt" in err
+    assert state.history("loader") == []  # the waiting date never started
+
+
 def test_a_failed_run_does_not_stop_the_others_without_fail_fast(state: RunState) -> None:
     task = Recorder(fail_on=(date(2024, 1, 2),))
 
@@ -135,6 +223,7 @@ def test_fail_fast_cancels_the_running_runs_and_starts_no_more(state: RunState) 
     assert task.started == WEEK[:2] or task.started == [WEEK[1], WEEK[0]]
     recorded = {r.logical_date: r for r in state.history("loader")}
     assert (recorded[WEEK[0]].error or "").startswith("cancelled: ")
+    assert runner.run(WEEK[6], Recorder()).status == "success"  # the stop ended with it
 
 
 def test_a_second_backfill_resumes_leaving_what_succeeded_already_done_unless_rerun(
