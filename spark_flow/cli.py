@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -80,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler: Handler = args.handler
     try:
-        with sigterm_as_interrupt():
+        # Runs hold locks and write history: SIGTERM ends them as Ctrl-C does. The other
+        # commands hold neither and keep the default (`submit` only waits for spark-submit).
+        with sigterm_as_interrupt() if args.command in ("run", "backfill") else nullcontext():
             return handler(args)
     except SparkFlowError as exc:  # refused before any work: a usage error
         usage.error(_refusal(exc))
