@@ -267,15 +267,20 @@ def _take_slot(
     one backfill. Waits for a slot while all are taken; None once the backfill is stopping."""
     waiting = False
     while not stopping.is_set():
+        holders = []
         for n in range(slots):
             slot = lock(f"_slot{n}")
             try:
                 slot.acquire()
-            except ConcurrentRunError:
+            except ConcurrentRunError as exc:
+                holders.append(f"run {exc.holder['run_id']} on {exc.holder['host']}")
                 continue
             return slot
-        if not waiting:
-            log.info("%s: its %d run slots are all taken by other runs; waiting", slot.job, slots)
+        if not waiting:  # said once: a backfill of another process may hold them for hours
+            log.warning(
+                "%s: its %d run slots are all taken by other runs (%s); waiting for one",
+                slot.job, slots, ", ".join(holders),
+            )  # fmt: skip
             waiting = True
         stopping.wait(_SLOT_POLL_SECONDS)
     return None

@@ -133,8 +133,6 @@ def test_the_bound_holds_across_backfills_of_the_job_as_airflow_s_max_active_run
 
     task, watch = Held(), SlotsWatch(second_tried)
     logger = logging.getLogger("spark_flow.runners.attempt")
-    level = logger.level
-    logger.setLevel(logging.INFO)
     logger.addHandler(watch)
     first = threading.Thread(target=backfill, args=(WEEK[:2],))
     second = threading.Thread(target=backfill, args=(WEEK[4:6],))
@@ -148,7 +146,6 @@ def test_the_bound_holds_across_backfills_of_the_job_as_airflow_s_max_active_run
         first.join(timeout=60)
         second.join(timeout=60)
         logger.removeHandler(watch)
-        logger.setLevel(level)
 
     assert task.most_active == 2
     assert sorted(task.started) == WEEK[:2] + WEEK[4:6]
@@ -159,7 +156,7 @@ import logging, signal, sys
 from datetime import date
 from spark_flow.runners import ConcurrentRunner, RunState
 signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the parent ignores
-logging.basicConfig(level=logging.INFO, format="%(message)s")
+logging.basicConfig(format="%(message)s")
 runner = ConcurrentRunner("loader", state=RunState(sys.argv[1]), max_active_runs=2)
 runner.backfill([date(2024, 1, 1)], lambda run: {})
 """
