@@ -13,12 +13,14 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spark_flow._command_line import logical_date_value, pop_option, run_date, runner_flags
+from spark_flow._signals import sigterm_as_interrupt
 from spark_flow.arguments import (
     count,
     fraction,
@@ -49,9 +51,9 @@ _RUN_ADVICE: Mapping[type[SparkFlowError], str] = {
 }
 _BACKFILL_ADVICE: Mapping[type[SparkFlowError], str] = {
     ConcurrentRunError: "Pass --wait SECONDS to wait for it.",
-    # The first date of a range is exempt: a refused date follows one that did not succeed.
     DependsOnPastError: "Rerun the backfill once the earlier date succeeds (dates that "
-    "succeeded are not run again), or start the range (--start) on the refused date.",
+    "succeeded are not run again), or start the range (--start) on the refused date with "
+    "--first to run it regardless.",
 }
 # The library's parameters that a refusal names, as the command line's flags, and what to do
 # with the flag: a refusal names the flag the user typed, not the function argument behind it.
@@ -79,7 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler: Handler = args.handler
     try:
-        return handler(args)
+        # Runs hold locks and write history: SIGTERM ends them as Ctrl-C does. The other
+        # commands hold neither and keep the default (`submit` only waits for spark-submit).
+        with sigterm_as_interrupt() if args.command in ("run", "backfill") else nullcontext():
+            return handler(args)
     except SparkFlowError as exc:  # refused before any work: a usage error
         usage.error(_refusal(exc))
 
@@ -168,6 +173,11 @@ def _parser() -> argparse.ArgumentParser:
         help="thread: the runs share one Spark session; process: one spark-submit per run",
     )
     backfill.add_argument("--rerun", action="store_true", help="run dates that succeeded too")
+    backfill.add_argument(
+        "--first",
+        action="store_true",
+        help="exempt --start from depends_on_past even when its previous date failed",
+    )
     backfill.add_argument("--fail-fast", action="store_true", help="cancel the rest on a failure")
     _runner_options(backfill)
 
@@ -362,7 +372,7 @@ def _backfill(args: argparse.Namespace) -> int:
     try:
         task = isolation(args.isolation, args.job, args.after_dash, session=session)
         task.check(dates)
-        report = runner.backfill(dates, task, cancel=task.cancel)
+        report = runner.backfill(dates, task, cancel=task.cancel, first=args.first)
     finally:
         session.stop()
     report = replace(report, runs=tuple(_in_cli_words(r, _BACKFILL_ADVICE) for r in report.runs))

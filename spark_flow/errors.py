@@ -361,7 +361,8 @@ class DependsOnPastError(SparkFlowError, RuntimeError):
 
     def __str__(self) -> str:
         return self.told(
-            f"If {self.logical_date} is the job's first date, pass first=True to the runner's run()"
+            f"If {self.logical_date} is the job's first date, pass first=True to the runner's "
+            "run() or backfill()"
         )
 
     def told(self, advice: str) -> str:

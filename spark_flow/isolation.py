@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -143,9 +145,12 @@ class ProcessIsolation:
         command = self.command(run.logical_date)
         log.info("%s %s: %s", self.job, run.logical_date, " ".join(command))
         with self._guard:
+            # A process group of its own: spark-submit's JVM starts the Python driver as its own
+            # child, which a signal to the JVM alone would leave running, orphaned, writing
+            # after its run was reported cancelled and its lock released.
             process = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env=self.environment,
+                env=self.environment, start_new_session=True,
             )  # fmt: skip
             self._processes[run.logical_date] = process
         try:
@@ -161,10 +166,15 @@ class ProcessIsolation:
         return {k: v for k, v in report.items() if k not in ("job", "status", "seconds")}
 
     def cancel(self, run: RunContext) -> None:
+        """Stop the run's spark-submit and the driver it started (its whole process group)."""
         with self._guard:
             process = self._processes.get(run.logical_date)
-        if process is not None:
-            process.terminate()
+            if process is None:
+                return
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:  # the whole group has ended meanwhile
+                log.debug("%s %s: its processes had ended", self.job, run.logical_date)
 
 
 def isolation(

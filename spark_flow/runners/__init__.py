@@ -3,12 +3,14 @@
 Both run each logical date through the same protocol: take the run's lock, skip a date that
 already succeeded (unless rerun), check depends_on_past, record the attempt in the run-state
 store, run it, record how it ended, release the lock. They share one scheduling loop and differ
-in the lock and the pool:
+in the lock and the pool. Every run holds its date's lock, so a date never runs twice at once,
+whichever runner or process starts it:
 
-- `SingleRunner`: one lock for the whole job (or one `key`), one run at a time; a backfill runs
+- `SingleRunner`: the job's lock (or one `key`'s) too, one run at a time; a backfill runs
   the dates strictly in order and stops at the first failure. Slow, but the only correct way for
   jobs whose run for D reads what the run for D-1 wrote (the chapter's Backfilling consequence).
-- `ConcurrentRunner`: up to `max_active_runs` dates at once, one lock per date; a failed run stops
+- `ConcurrentRunner`: up to `max_active_runs` dates at once, counting every process's (run slots,
+  lease locks like the others, as Airflow's max_active_runs), one lock per date; a failed run stops
   the others only with `fail_fast`. A job declared `RunPolicy(sequential=True)` refuses it: shared
   state read and written by concurrent runs gives wrong results, not just slow ones.
 

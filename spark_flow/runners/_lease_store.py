@@ -20,7 +20,8 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -107,36 +108,53 @@ class LocalLeases:
         self.folder = folder
 
     def current(self) -> Lease | None:
-        epoch = self._top()
-        if epoch is None:
-            return None
-        path = self._path(epoch)
-        try:
-            info = json.loads(path.read_text())
-            touched = path.stat().st_mtime
-        except FileNotFoundError:  # released and cleaned up between the listing and the read
-            return None
-        renewed_at = datetime.fromtimestamp(touched, timezone.utc)
-        return _lease(info, renewed_at, self._path(epoch, ".released").exists(), str(epoch))
+        while (epoch := self._top()) is not None:
+            path = self._path(epoch)
+            try:
+                info = json.loads(path.read_text())
+                touched = path.stat().st_mtime
+            except FileNotFoundError:
+                # A newer epoch was released meanwhile, which cleans up the older ones: the
+                # lock has a lease still, the newer one. None here would let a claim think the
+                # lock never had one.
+                continue
+            renewed_at = datetime.fromtimestamp(touched, timezone.utc)
+            return _lease(info, renewed_at, self._path(epoch, ".released").exists(), str(epoch))
+        return None
 
     def claim(self, info: Mapping[str, Any], over: Lease | None) -> str | None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        epoch = (self._top() if over is None else int(over.version)) or 0
-        return str(epoch + 1) if self._create(epoch + 1, info) else None
+        # Conditional on the lease read: the epoch after it, or the first one when there was
+        # none. Never the epoch after the top found now: two contenders that both saw no lease
+        # would then create epochs 1 and 2, and both hold the lock.
+        epoch = 1 if over is None else int(over.version) + 1
+        with self._failing("take a lock in"):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return str(epoch) if self._create(epoch, info) else None
 
     def renew(self, info: Mapping[str, Any], version: str) -> str | None:
         if self._top() != int(version):
             return None
-        os.utime(self._path(int(version)))
+        with self._failing("renew a lease in"):
+            os.utime(self._path(int(version)))
         return version
 
     def release(self, info: Mapping[str, Any], version: str) -> bool:
         epoch = int(version)
-        self._path(epoch, ".released").touch()
-        for old in self.folder.iterdir():
-            if old.stem.isdigit() and int(old.stem) < epoch:
-                old.unlink(missing_ok=True)
+        with self._failing("release a lock in"):
+            self._path(epoch, ".released").touch()
+            for old in self.folder.iterdir():
+                if old.stem.isdigit() and int(old.stem) < epoch:
+                    old.unlink(missing_ok=True)
         return self._top() == epoch
+
+    @contextmanager
+    def _failing(self, action: str) -> Iterator[None]:
+        """The filesystem's refusals (a file where a folder goes, permissions, a full disk) as
+        StorageError, naming the lock's folder, instead of a bare OSError."""
+        try:
+            yield
+        except OSError as exc:
+            raise storage.store_error(str(self.folder), action, exc) from exc
 
     def _create(self, epoch: int, info: Mapping[str, Any]) -> bool:
         """Create epoch file `epoch` with its content in one step; False if it exists."""

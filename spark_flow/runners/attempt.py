@@ -1,9 +1,12 @@
 """One run of one logical date, as both runners make it.
 
-Under the run's lock, the job's history is read once and everything is decided from it: a date
-that already succeeded is not run again (`already_done`, unless the runner reruns), and with
-depends_on_past a date whose previous date did not succeed is refused (`not_run`). Otherwise the
-attempt is recorded `running`, the task runs, and the attempt is recorded `success` or `failed`.
+A date runs under its date's lock, so no two runs of the same date ever overlap, whichever
+runner or process starts them; a Single Runner takes its job's lock first, which keeps its runs
+one at a time. Under the locks, the job's history is read once and everything is decided from
+it: a date that already succeeded is not run again (`already_done`, unless the runner
+reruns), and with depends_on_past a date whose previous date did not succeed is refused
+(`not_run`). Otherwise the attempt is recorded `running`, the task runs, and the attempt is
+recorded `success` or `failed`.
 The run-state module says which of these leave rows in the history.
 """
 
@@ -12,9 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from spark_flow._common import failure_details, one_line
@@ -30,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class RunContext:
-    """What a task knows about the run it executes."""
+    """What a task knows about the run it executes (`key`: the Single Runner's key, if any)."""
 
     job: str
     logical_date: date
@@ -38,6 +43,9 @@ class RunContext:
     attempt: int
     key: str | None = None
 
+
+# How often a run waiting for a run slot looks again (a slot frees when a run ends).
+_SLOT_POLL_SECONDS = 0.5
 
 Task = Callable[[RunContext], Mapping[str, Any]]
 CancelHook = Callable[[RunContext], None]
@@ -70,11 +78,17 @@ class RunOptions:
 class Attempts:
     """Runs dates of one job under the protocol above, and cancels those running on request.
 
+    Running a date and cancelling it share the active, cancelled and stopping state, so they
+    stay together in this one, longer, class.
+
     Args:
         job: the job's name (its lock folder and its rows in the history).
         state: the run-state store.
         options: the runner's options.
-        lock_key: the lock a date is run under: None for the job's one lock.
+        one_at_a_time: a Single Runner's runs: one at a time per job, or per `key`.
+        key: the Single Runner's key, if it runs under one instead of the job's lock.
+        slots: a Concurrent Runner's bound: a run first takes one of the job's `slots` run
+            slots, shared by every process, and waits for one to free up.
     """
 
     def __init__(
@@ -83,36 +97,62 @@ class Attempts:
         *,
         state: RunState,
         options: RunOptions,
-        lock_key: Callable[[date], str | None],
+        one_at_a_time: bool,
+        key: str | None = None,
+        slots: int = 0,
     ) -> None:
         self.job = job
         self.state = state
         self.options = options
-        self._lock_key = lock_key
+        self._one_at_a_time = one_at_a_time
+        self._key = key
+        self._slots = slots
         self._active: dict[date, RunContext] = {}
         self._cancelled: set[date] = set()
+        self._stopping = threading.Event()
         self._guard = threading.Lock()
 
-    def __call__(self, logical_date: date, task: Task, *, first: bool) -> RunOutcome:
-        """Run `task` for `logical_date` (`first`: exempt from depends_on_past); never raises."""
-        key = self._lock_key(logical_date)
-        lock = RunLock(
-            self.state.lock_folder(self.job, key),
-            job=self.job, key=key, lease_seconds=self.options.lease_seconds,
-        )  # fmt: skip
+    def __call__(
+        self, logical_date: date, task: Task, *, first: bool, start: bool = False
+    ) -> RunOutcome:
+        """Run `task` for `logical_date`; never raises.
+
+        `first` exempts the date from depends_on_past; `start` (a backfill's first date) only
+        when its previous date never ran: a previous date that failed still blocks it.
+        """
+        run_id = uuid.uuid4().hex[:12]
+        held: list[RunLock] = []
         try:
-            lock.acquire(wait=self.options.wait)
-        except ConcurrentRunError as exc:
-            return RunOutcome(
-                logical_date=logical_date, status="failed", error=one_line(exc), exception=exc
-            )
-        try:
-            return self._locked(logical_date, task, first=first, key=key, run_id=lock.run_id)
+            if self._slots:
+                slot = _take_slot(partial(self._lock, run_id=run_id), self._slots, self._stopping)
+                if slot is None:
+                    reason = "not started: the backfill stopped while it waited for a run slot"
+                    return RunOutcome(logical_date=logical_date, status="not_run", reason=reason)
+                held.append(slot)
+            for key in _lock_keys(logical_date, self._one_at_a_time, self._key):
+                lock = self._lock(key, run_id=run_id)
+                try:
+                    lock.acquire(wait=self.options.wait)
+                except ConcurrentRunError as exc:
+                    return RunOutcome(
+                        logical_date=logical_date, status="failed", error=one_line(exc),
+                        exception=exc,
+                    )  # fmt: skip
+                held.append(lock)
+            return self._locked(logical_date, task, first=first, start=start, run_id=run_id)
         finally:
-            lock.release()
+            for lock in reversed(held):
+                lock.release()
+
+    def _lock(self, key: str | None, *, run_id: str) -> RunLock:
+        return RunLock(
+            self.state.lock_folder(self.job, key), job=self.job, key=key, run_id=run_id,
+            lease_seconds=self.options.lease_seconds,
+        )  # fmt: skip
 
     def cancel_active(self, cancel: CancelHook | None) -> None:
         """Mark the running dates cancelled and call `cancel` for each (fail-fast)."""
+        self._stopping.set()  # dates waiting for a run slot start no more
         with self._guard:
             active = list(self._active.values())
             self._cancelled.update(context.logical_date for context in active)
@@ -123,13 +163,19 @@ class Attempts:
 
     def forget_cancelled(self) -> None:
         """Start afresh: dates cancelled by an earlier backfill may run again."""
+        self._stopping.clear()
         self._cancelled.clear()
 
     def _locked(
-        self, logical_date: date, task: Task, *, first: bool, key: str | None, run_id: str
+        self, logical_date: date, task: Task, *, first: bool, start: bool, run_id: str
     ) -> RunOutcome:
-        history = self.state.history(self.job)  # read once, under the lock
+        # Read once, under the lock. A keyed run's past is its key's runs only (and the keyless
+        # runs' past theirs): another key's success is no reason to skip this one.
+        key = self._key
+        history = [run for run in self.state.history(self.job) if run.key == key]
         latest = latest_attempt(history, logical_date)
+        if latest is not None and latest.status == "running":
+            _close_abandoned(self.state, latest, run_id)
         if latest is not None and latest.status == "success" and not self.options.rerun:
             reason = f"already succeeded (run {latest.run_id}, attempt {latest.attempt})"
             log.info("%s %s: %s", self.job, logical_date, reason)
@@ -147,7 +193,7 @@ class Attempts:
         )  # fmt: skip
         refusal = None
         if self.options.depends_on_past and not first:
-            refusal = _past_refusal(self.job, logical_date, history)
+            refusal = _past_refusal(self.job, logical_date, history, start=start)
         if refusal is None:
             return self._run(context, record, task)
         self.state.record(record.ended("not_run", error=str(refusal)))
@@ -200,13 +246,68 @@ class Attempts:
         )  # fmt: skip
 
 
+def _close_abandoned(state: RunState, attempt: RunRecord, run_id: str) -> None:
+    """Record as failed an attempt still `running` that cannot be: this run holds its locks, so
+    its process died (or stalled past its lease) without recording how it ended. Left
+    `running`, it would stay so forever in the history; a stalled run that ends after all
+    records its own end later, which supersedes this one."""
+    error = (
+        f"abandoned: run {attempt.run_id} (host {attempt.host}, pid {attempt.pid}) ended "
+        f"without recording how; found by run {run_id}, which holds its lock now"
+    )
+    log.warning("%s %s: %s", attempt.job, attempt.logical_date, error)
+    state.record(replace(attempt.ended("failed", error=error), ended_at=None))
+
+
+def _take_slot(
+    lock: Callable[[str], RunLock], slots: int, stopping: threading.Event
+) -> RunLock | None:
+    """One of the job's run slots (`max_active_runs` of them, lease locks like the others), so
+    the bound holds across processes and hosts as Airflow's max_active_runs does, not only in
+    one backfill. Waits for a slot while all are taken; None once the backfill is stopping."""
+    waiting = False
+    while not stopping.is_set():
+        holders = []
+        for n in range(slots):
+            slot = lock(f"_slot{n}")
+            try:
+                slot.acquire()
+            except ConcurrentRunError as exc:
+                holders.append(f"run {exc.holder['run_id']} on {exc.holder['host']}")
+                continue
+            return slot
+        if not waiting:  # said once: a backfill of another process may hold them for hours
+            log.warning(
+                "%s: its %d run slots are all taken by other runs (%s); waiting for one",
+                slot.job, slots, ", ".join(holders),
+            )  # fmt: skip
+            waiting = True
+        stopping.wait(_SLOT_POLL_SECONDS)
+    return None
+
+
+def _lock_keys(logical_date: date, one_at_a_time: bool, key: str | None) -> list[str | None]:
+    """The locks a date runs under, in the order taken: a Single Runner's own lock first, then
+    the date's, so no two runs ever wait for each other's locks in a cycle (a Concurrent Runner
+    takes only dates' locks). A keyed run has its own line of runs, which its key's lock alone
+    keeps one at a time."""
+    day = logical_date.isoformat()
+    if not one_at_a_time:
+        return [day]
+    return [None, day] if key is None else [key]
+
+
 def _past_refusal(
-    job: str, logical_date: date, history: list[RunRecord]
+    job: str, logical_date: date, history: list[RunRecord], *, start: bool
 ) -> DependsOnPastError | None:
-    """The refusal depends_on_past makes when the previous date's last attempt did not succeed."""
+    """The refusal depends_on_past makes when the previous date's last attempt did not succeed.
+
+    A `start` date whose previous date never ran has no past to depend on (Airflow's first run);
+    one whose previous date failed does: starting a range after it would build on that failure.
+    """
     previous = logical_date - timedelta(days=1)
     latest = latest_attempt(history, previous)
-    if latest is not None and latest.status == "success":
+    if (latest is None and start) or (latest is not None and latest.status == "success"):
         return None
     found = "never ran" if latest is None else f"is {latest.status} (run {latest.run_id})"
     return DependsOnPastError(job, logical_date.isoformat(), previous.isoformat(), found)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_flow._common import pid_alive
-from spark_flow.errors import ConcurrentRunError, InvalidArgumentError
+from spark_flow.errors import ConcurrentRunError, InvalidArgumentError, StorageError
 from spark_flow.runners._lease_store import Lease, lease_store
 from spark_flow.runners.state import now
 
@@ -135,14 +135,27 @@ class RunLock:
             time.sleep(min(poll, max(wait - waited, 0.01)))
 
     def release(self) -> None:
-        """Give the lock up (no-op if not held); a lease another run took over stays its own."""
+        """Give the lock up (no-op if not held); a lease another run took over stays its own.
+
+        Never raises: it runs when the run has ended and been recorded, and a store that fails
+        now must not turn that run into an error. A lease not released expires by itself.
+        """
         if self._version is None:
             return
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
         version, self._version = self._version, None
-        if not self._store.release(self._info, version):
+        try:
+            released = self._store.release(self._info, version)
+        except StorageError as exc:
+            log.warning(
+                "%s: run %s could not release its lock, which the next run takes over once its "
+                "lease has expired: %s",
+                self.job, self.run_id, exc,
+            )  # fmt: skip
+            return
+        if not released:
             log.warning("%s: run %s had lost its lock before releasing it", self.job, self.run_id)
 
     def renew(self) -> bool:

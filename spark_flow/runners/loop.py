@@ -59,7 +59,8 @@ class _Runner:
         *,
         state: RunState,
         options: RunOptions,
-        lock_key: Callable[[date], str | None],
+        one_at_a_time: bool,
+        key: str | None,
         max_active_runs: int,
         stop_at_first_failure: bool,
         on_progress: ProgressHook | None,
@@ -71,7 +72,10 @@ class _Runner:
         self.max_active_runs = max_active_runs
         self.stop_at_first_failure = stop_at_first_failure
         self.on_progress = on_progress
-        self._attempts = Attempts(job, state=state, options=options, lock_key=lock_key)
+        self._attempts = Attempts(
+            job, state=state, options=options, one_at_a_time=one_at_a_time, key=key,
+            slots=0 if one_at_a_time else max_active_runs,
+        )  # fmt: skip
 
     def run(self, logical_date: date, task: Task, *, first: bool = False) -> RunOutcome:
         """Run `task` for one logical date under this runner's rules.
@@ -96,43 +100,44 @@ class _Runner:
         return outcome
 
     def backfill(
-        self, dates: Sequence[date], task: Task, *, cancel: CancelHook | None = None
+        self,
+        dates: Sequence[date],
+        task: Task,
+        *,
+        cancel: CancelHook | None = None,
+        first: bool = False,
     ) -> BackfillReport:
         """Run `task` for every date, oldest first, at most `max_active_runs` at once.
 
-        The first date is exempt from depends_on_past. `cancel` is called for the runs still
-        active when a failure stops the backfill (fail-fast), e.g. to cancel their Spark jobs.
+        With depends_on_past, the first date needs no past when its previous date never ran;
+        when that date failed (or was refused), the first date is refused too, unless `first`.
+        `cancel` is called for the runs still active when a failure stops the backfill
+        (fail-fast), or an interrupt (Ctrl-C) does, e.g. to cancel their Spark jobs.
 
         Raises:
             InvalidArgumentError: no dates.
+            KeyboardInterrupt: the backfill was interrupted; its running runs were cancelled
+                and have ended (recorded failed, "cancelled: ...").
         """
         days = sorted(set(dates))
         if not days:
             raise InvalidArgumentError("dates", "no logical dates given", "Give at least one.")
         self._attempts.forget_cancelled()
         queued: deque[date] = deque(days)
-        outcomes: dict[date, RunOutcome] = {}
-        running: dict[Future[RunOutcome], date] = {}
-        stopped_by: date | None = None
         with ThreadPoolExecutor(self.max_active_runs, thread_name_prefix=self.job) as pool:
-            while queued or running:
-                while stopped_by is None and queued and len(running) < self.max_active_runs:
-                    day = queued[0]
-                    if self.options.depends_on_past and day - timedelta(days=1) in running.values():
-                        break  # it starts once its previous date has ended
-                    queued.popleft()
-                    running[pool.submit(self._attempts, day, task, first=day == days[0])] = day
-                self._report_progress(len(outcomes), len(running), len(queued))
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    outcome = future.result()
-                    outcomes[running.pop(future)] = outcome
-                    if outcome.status == "failed" and self.stop_at_first_failure:
-                        stopped_by = stopped_by or outcome.logical_date
-                        self._attempts.cancel_active(cancel)
-            self._report_progress(len(outcomes), 0, len(queued))
+            try:
+                outcomes, stopped_by = self._schedule(pool, queued, task, cancel, first=first)
+            except BaseException as exc:
+                # An interrupt (Ctrl-C) reaches this thread only, never the runs' threads, and
+                # the pool would wait for them forever: start no more, cancel the running ones
+                # as fail-fast does (each is recorded failed, "cancelled: ..."), raise it on.
+                log.warning("%s: backfill stopped (%r), cancelling its running runs", self.job, exc)
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._attempts.cancel_active(cancel)
+                raise
+            finally:
+                pool.shutdown()  # every run has ended: a later run() starts afresh
+                self._attempts.forget_cancelled()
         for day in queued:
             reason = f"not started: the run for {stopped_by} failed and the backfill stopped"
             outcomes[day] = RunOutcome(logical_date=day, status="not_run", reason=reason)
@@ -143,6 +148,45 @@ class _Runner:
         )
         log.info("backfill of %s: %s", self.job, json.dumps(report.as_dict(), default=str))
         return report
+
+    def _schedule(
+        self,
+        pool: ThreadPoolExecutor,
+        queued: deque[date],
+        task: Task,
+        cancel: CancelHook | None,
+        *,
+        first: bool,
+    ) -> tuple[dict[date, RunOutcome], date | None]:
+        """Run the `queued` dates on `pool`; their outcomes, and the failed date that stopped
+        the rest (left in `queued`), if one did."""
+        start = queued[0]
+        outcomes: dict[date, RunOutcome] = {}
+        running: dict[Future[RunOutcome], date] = {}
+        stopped_by: date | None = None
+        while queued or running:
+            while stopped_by is None and queued and len(running) < self.max_active_runs:
+                day = queued[0]
+                if self.options.depends_on_past and day - timedelta(days=1) in running.values():
+                    break  # it starts once its previous date has ended
+                queued.popleft()
+                is_start = day == start
+                attempt = pool.submit(
+                    self._attempts, day, task, first=first and is_start, start=is_start
+                )
+                running[attempt] = day
+            self._report_progress(len(outcomes), len(running), len(queued))
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                outcome = future.result()
+                outcomes[running.pop(future)] = outcome
+                if outcome.status == "failed" and self.stop_at_first_failure:
+                    stopped_by = stopped_by or outcome.logical_date
+                    self._attempts.cancel_active(cancel)
+        self._report_progress(len(outcomes), 0, len(queued))
+        return outcomes, stopped_by
 
     def _report_progress(self, done: int, running: int, queued: int) -> None:
         log.info("%s: %d done, %d running, %d queued", self.job, done, running, queued)
@@ -158,7 +202,8 @@ class SingleRunner(_Runner):
     Args:
         job: the job's name.
         state: the run-state store (its history and its locks).
-        key: run under this key's lock instead of the job's one lock.
+        key: a line of runs of its own (e.g. a tenant): this key's lock instead of the job's,
+            and only this key's runs as its past (already done, depends_on_past, attempts).
         depends_on_past: run a date only after its previous date succeeded.
         rerun: run dates that already succeeded too.
         wait: seconds to wait for a run holding the lock; None fails at once.
@@ -187,7 +232,7 @@ class SingleRunner(_Runner):
             depends_on_past=depends_on_past, rerun=rerun, wait=wait, lease_seconds=lease_seconds
         )
         super().__init__(
-            job, state=state, options=options, lock_key=lambda _: key, max_active_runs=1,
+            job, state=state, options=options, one_at_a_time=True, key=key, max_active_runs=1,
             stop_at_first_failure=True, on_progress=on_progress,
         )  # fmt: skip
         self.key = key
@@ -199,7 +244,8 @@ class ConcurrentRunner(_Runner):
     Args:
         job: the job's name.
         state: the run-state store (its history and its locks).
-        max_active_runs: how many dates may run at once.
+        max_active_runs: how many dates of the job may run at once, counting every process's
+            runs (each takes one of this many run slots first, waiting for a free one).
         fail_fast: on a failure, cancel the running dates and start no more; by default the
             other dates run.
         policy: the job's policy, to refuse concurrency it forbids.
@@ -237,7 +283,7 @@ class ConcurrentRunner(_Runner):
             depends_on_past=depends_on_past, rerun=rerun, wait=wait, lease_seconds=lease_seconds
         )
         super().__init__(
-            job, state=state, options=options, lock_key=date.isoformat,
+            job, state=state, options=options, one_at_a_time=False, key=None,
             max_active_runs=max_active_runs, stop_at_first_failure=fail_fast,
             on_progress=on_progress,
         )  # fmt: skip

@@ -7,9 +7,13 @@ What the table holds for a logical date of a job:
 - an attempt refused by depends_on_past: one row, `not_run`;
 - a date that already succeeded (and is not rerun), or whose lock another run holds: no row.
 
+A Single Runner with a `key` runs its own line of runs: its rows carry the key, and only they
+decide its already-done dates, its depends_on_past and its attempt numbers.
+
 Rows are appends, so concurrent runners never conflict and never lose each other's rows; readers
 see one record per attempt, its latest row. An attempt still `running` after its process died
-stays so in the history: the lock's lease, not this table, decides who may run.
+stays so until the date's next attempt, which records it `failed` (its error starting with
+"abandoned: "): the lock's lease, not this table, decides who may run.
 
 The store lives in a folder (the profile's `[state] location`, or `$SPARK_FLOW_STATE`): the table
 under `runs/`, the runners' locks under `locks/`. The folder is a local or mounted path, or an

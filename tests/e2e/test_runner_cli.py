@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import pytest
 from _jobs import BIN, reports, run, submit, table_rows
 from deltalake import write_deltalake
 
-from spark_flow.runners import RunLock
+from spark_flow.errors import JobProcessError
+from spark_flow.isolation import ProcessIsolation
+from spark_flow.runners import RunContext, RunLock
 from spark_flow.runners.state import RunState
 
 pytestmark = pytest.mark.e2e
@@ -174,3 +177,43 @@ def test_a_date_after_the_job_s_name_is_the_run_s_logical_date(tmp_path: Path) -
     assert (report["logical_date"], report["status"]) == ("2024-02-02", "success")
     (record,) = RunState(tmp_path / "state").history("visits_trends")
     assert (record.logical_date.isoformat() if record.logical_date else None) == "2024-02-02"
+
+
+# A driver that opens the FIFO it is given, writes its pid and keeps it open until it ends:
+# the reader learns the driver's pid, then reads end-of-file when the driver is gone, or the
+# driver's last words if it outlived its cancel (a minute, a long run's stand-in).
+LONG_DRIVER = """
+import os, sys, threading
+with open(sys.argv[1], "w") as alive:
+    alive.write(f"{os.getpid()}\\n")
+    alive.flush()
+    if not threading.Event().wait(60):
+        alive.write("outlived its cancel\\n")
+"""
+
+
+def test_cancelling_a_process_run_stops_its_driver_not_only_spark_submit(tmp_path: Path) -> None:
+    script, alive = tmp_path / "long_driver.py", tmp_path / "alive"
+    script.write_text(LONG_DRIVER)
+    os.mkfifo(alive)
+    task = ProcessIsolation("devices_loader", [str(alive)])
+    task.script = script  # a driver of our own in place of the job's, that runs until stopped
+    run_ = RunContext(job="devices_loader", logical_date=date(2024, 1, 1), run_id="r", attempt=1)
+    failures: list[BaseException] = []
+
+    def submit_run() -> None:
+        try:
+            task(run_)
+        except JobProcessError as exc:
+            failures.append(exc)
+
+    submitting = threading.Thread(target=submit_run)
+    submitting.start()
+    with alive.open() as driver:
+        assert int(driver.readline()) > 0  # the Python driver runs (spark-submit's child)
+        task.cancel(run_)  # fail-fast, or Ctrl-C on the backfill
+        assert driver.read() == ""  # end of file: the driver ended, it was not left orphaned
+    submitting.join(timeout=60)
+
+    assert not submitting.is_alive()
+    assert len(failures) == 1

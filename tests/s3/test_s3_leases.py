@@ -103,6 +103,9 @@ def test_a_killed_drivers_lease_is_taken_over_and_the_takeover_names_it(
     assert f"taking the lock over from run {killed_run}" in caplog.text
     assert f"pid {holder.pid}" in caplog.text
     assert "its process is gone" in caplog.text
+    (_, abandoned) = state.history("racer")  # the killed run is no longer `running`
+    assert (abandoned.run_id, abandoned.status) == (killed_run, "failed")
+    assert (abandoned.error or "").startswith(f"abandoned: run {killed_run}")
 
 
 def test_an_expired_lease_is_taken_over_and_its_stalled_holder_learns_it_lost(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -268,6 +272,26 @@ def test_a_backfill_date_refused_by_depends_on_past_says_how_to_go_on(
     assert "first=True" not in json.dumps(summary)  # the library's way, not the command line's
 
 
+def test_a_backfill_starting_after_a_failed_date_runs_it_only_with_first(
+    probe: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backfill = ["backfill", probe, "--depends-on-past", "--start", "2024-01-02", "--end",
+                "2024-01-02"]  # fmt: skip
+    cli.main(["backfill", probe, "--start", "2024-01-01", "--end", "2024-01-01", "--",
+              "--date", "{ds}", "--fail-on", "2024-01-01"])  # fmt: skip
+    capsys.readouterr()
+
+    refused = cli.main([*backfill, "--", "--date", "{ds}"])
+    (summary,) = reports(capsys.readouterr().out)
+    forced = cli.main([*backfill, "--first", "--", "--date", "{ds}"])
+
+    assert (refused, forced) == (1, 0)
+    (run,) = summary["runs"]  # type: ignore[misc]
+    assert run["status"] == "not_run"
+    assert "the run for 2024-01-01 must have succeeded" in run["reason"]
+    assert run["reason"].endswith("with --first to run it regardless.")
+
+
 def test_a_job_s_own_date_option_is_the_run_s_date_by_either_name() -> None:
     router = argparse.ArgumentParser(prog="router")
     router.add_argument("--run-date")
@@ -279,3 +303,57 @@ def test_a_job_s_own_date_option_is_the_run_s_date_by_either_name() -> None:
     # A job with no date of its own is keyed by the day it runs; a --date is the run's alone.
     day, job_args = run_date("plain", date(2024, 2, 2), ["-x"], argparse.ArgumentParser())
     assert (day, job_args) == (date(2024, 2, 2), ["-x"])
+
+
+BLOCKER_JOB = '''
+"""Test job: says it started on the FIFO it is given, then runs for a minute."""
+import argparse, threading
+from spark_flow.jobs import job_main
+
+def parser():
+    parser = argparse.ArgumentParser(prog="blocker")
+    parser.add_argument("--fifo")
+    return parser
+
+def run(spark, args):
+    with open(args.fifo, "w") as fifo:
+        fifo.write("started\\n")
+        fifo.flush()
+        if not threading.Event().wait(60):
+            fifo.write("outlived its stop\\n")
+'''
+# `spark-flow run` in a process of its own, with the stand-in session of this folder's tests.
+CLI_PROCESS = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from _probe import FakeSession
+import spark_flow.session
+spark_flow.session.get_session = lambda *args, **kwargs: FakeSession()
+from spark_flow import cli
+raise SystemExit(cli.main(sys.argv[2:]))
+"""
+
+
+def test_a_run_stopped_by_sigterm_is_recorded_failed_and_releases_its_locks(
+    probe: str, tmp_path: Path
+) -> None:
+    (tmp_path / "jobs" / "blocker.py").write_text(BLOCKER_JOB)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    argv = ["run", "--date", "2024-01-02", "blocker", "--fifo", str(fifo)]
+    command = subprocess.Popen(
+        [sys.executable, "-c", CLI_PROCESS, str(Path(__file__).parent), *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    with fifo.open() as job:
+        assert job.readline() == "started\n"
+        command.send_signal(signal.SIGTERM)  # a scheduler stops the command
+        assert job.read() == ""  # the job stopped at once: it did not run its minute out
+    command.communicate(timeout=60)
+
+    state = RunState(tmp_path / "state")
+    (attempt,) = state.history("blocker")
+    assert (attempt.status, attempt.error) == ("failed", "KeyboardInterrupt")
+    for key in (None, "2024-01-02"):
+        assert RunLock(state.lock_folder("blocker", key), job="blocker").holder() is None
+    assert list(Path(state.lock_folder("blocker")).glob("*.released"))  # released, not expired

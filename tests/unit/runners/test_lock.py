@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from spark_flow.errors import ConcurrentRunError, InvalidArgumentError
+from spark_flow.errors import ConcurrentRunError, InvalidArgumentError, StorageError
 from spark_flow.runners import RunLock
+from spark_flow.runners._lease_store import LocalLeases
 
 CHILD = Path(__file__).with_name("_lock_child.py")
 
@@ -159,6 +160,39 @@ def test_release_frees_the_lock_and_leaves_no_old_epochs(tmp_path: Path) -> None
         "000000000004.lock",
         "000000000004.released",
     ]
+
+
+def test_a_lock_folder_the_filesystem_refuses_is_a_storage_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "state").write_text("a file where the state folder should be")
+    folder = tmp_path / "state" / "locks" / "j" / "_job"
+
+    with pytest.raises(StorageError) as caught:
+        RunLock(folder, job="j").acquire()
+
+    assert caught.value.path == str(folder)
+    assert "could not take a lock in" in str(caught.value)
+    assert "Not a directory" in caught.value.cause
+
+
+def test_of_two_contenders_that_both_found_a_new_lock_free_only_one_claims_it(
+    tmp_path: Path,
+) -> None:
+    # The interleaving of two processes racing for a lock no run ever took (each new date's):
+    # both read "no lease", then both claim. Only the first claim may win.
+    store = LocalLeases(tmp_path)
+    seen_by_first, seen_by_second = store.current(), store.current()
+    assert seen_by_first is None
+    assert seen_by_second is None
+    holder = {"run_id": "first", "host": "h", "pid": 1, "since": "2024-01-01T00:00:00+00:00",
+              "lease_seconds": 60}  # fmt: skip
+
+    assert store.claim(holder, over=seen_by_first) == "1"
+    assert store.claim({**holder, "run_id": "second"}, over=seen_by_second) is None
+    current = store.current()
+    assert current is not None
+    assert current.run_id == "first"
 
 
 def test_a_lease_must_be_positive(tmp_path: Path) -> None:

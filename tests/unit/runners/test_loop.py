@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import logging
+import shutil
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -14,6 +19,7 @@ import pytest
 from spark_flow.delta.records import read_records
 from spark_flow.errors import ConcurrentRunError, DependsOnPastError, InvalidArgumentError
 from spark_flow.runners import (
+    BackfillReport,
     ConcurrentRunner,
     RunContext,
     RunLock,
@@ -96,6 +102,91 @@ def test_a_concurrent_runner_overlaps_runs_but_never_more_than_its_bound(
     assert [run.rows for run in report.runs] == [day.day for day in WEEK]
 
 
+class SlotsWatch(logging.Handler):
+    """Notes when a run waits for a run slot."""
+
+    def __init__(self, event: threading.Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "run slots are all taken" in record.getMessage():
+            self.event.set()
+
+
+def test_the_bound_holds_across_backfills_of_the_job_as_airflow_s_max_active_runs(
+    state: RunState,
+) -> None:
+    first_two_running, release = threading.Barrier(3), threading.Event()
+    second_tried = threading.Event()
+
+    class Held(Recorder):
+        def during(self, run: RunContext) -> None:
+            if run.logical_date in WEEK[:2]:  # the first backfill's runs hold their slots
+                first_two_running.wait(timeout=60)
+                release.wait(timeout=60)
+            else:  # the second backfill's runs: they must not start while those run
+                second_tried.set()
+
+    def backfill(dates: list[date]) -> None:
+        ConcurrentRunner("loader", state=state, max_active_runs=2).backfill(dates, task)
+
+    task, watch = Held(), SlotsWatch(second_tried)
+    logger = logging.getLogger("spark_flow.runners.attempt")
+    logger.addHandler(watch)
+    first = threading.Thread(target=backfill, args=(WEEK[:2],))
+    second = threading.Thread(target=backfill, args=(WEEK[4:6],))
+    try:
+        first.start()
+        first_two_running.wait(timeout=60)
+        second.start()  # another process's backfill, as far as the locks can tell
+        assert second_tried.wait(timeout=60)  # it waits for a slot (or, unbounded, runs)
+    finally:
+        release.set()
+        first.join(timeout=60)
+        second.join(timeout=60)
+        logger.removeHandler(watch)
+
+    assert task.most_active == 2
+    assert sorted(task.started) == WEEK[:2] + WEEK[4:6]
+
+
+WAITING_BACKFILL = """
+import logging, signal, sys
+from datetime import date
+from spark_flow.runners import ConcurrentRunner, RunState
+signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the parent ignores
+logging.basicConfig(format="%(message)s")
+runner = ConcurrentRunner("loader", state=RunState(sys.argv[1]), max_active_runs=2)
+runner.backfill([date(2024, 1, 1)], lambda run: {})
+"""
+
+
+def test_an_interrupted_backfill_stops_its_dates_waiting_for_a_run_slot(
+    state: RunState,
+) -> None:
+    slots = [RunLock(state.lock_folder("loader", f"_slot{n}"), job="loader") for n in (0, 1)]
+    for slot in slots:
+        slot.acquire()  # another process's runs hold both slots
+    backfill = subprocess.Popen(
+        [sys.executable, "-c", WAITING_BACKFILL, state.location],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert backfill.stderr is not None
+        while "run slots are all taken" not in (line := backfill.stderr.readline()):
+            assert line, "the backfill ended without waiting for a slot"
+        backfill.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = backfill.communicate(timeout=60)  # a date waiting for a slot would never end
+    finally:
+        backfill.kill()
+        for slot in slots:
+            slot.release()
+
+    assert "KeyboardInterrupt" in err
+    assert state.history("loader") == []  # the waiting date never started
+
+
 def test_a_failed_run_does_not_stop_the_others_without_fail_fast(state: RunState) -> None:
     task = Recorder(fail_on=(date(2024, 1, 2),))
 
@@ -129,6 +220,7 @@ def test_fail_fast_cancels_the_running_runs_and_starts_no_more(state: RunState) 
     assert task.started == WEEK[:2] or task.started == [WEEK[1], WEEK[0]]
     recorded = {r.logical_date: r for r in state.history("loader")}
     assert (recorded[WEEK[0]].error or "").startswith("cancelled: ")
+    assert runner.run(WEEK[6], Recorder()).status == "success"  # the stop ended with it
 
 
 def test_a_second_backfill_resumes_leaving_what_succeeded_already_done_unless_rerun(
@@ -192,6 +284,21 @@ def test_a_backfill_exempts_its_first_date_from_depends_on_past(state: RunState)
     assert task.started == WEEK[3:]
 
 
+def test_a_backfill_starting_after_a_failed_date_is_refused_unless_first(
+    state: RunState,
+) -> None:
+    runner = SingleRunner("trends", state=state, depends_on_past=True)
+    runner.backfill(WEEK[:3], Recorder(fail_on=(WEEK[2],)))  # 2024-01-03 failed
+
+    refused = runner.backfill(WEEK[3:5], Recorder())  # a range starting after the failure
+    forced = runner.backfill(WEEK[3:5], Recorder(), first=True)
+
+    assert [run.status for run in refused.runs] == ["not_run", "not_run"]
+    assert isinstance(refused.runs[0].exception, DependsOnPastError)
+    assert refused.runs[0].exception.previous_date == "2024-01-03"
+    assert [run.status for run in forced.runs] == ["success", "success"]
+
+
 def test_depends_on_past_with_concurrency_still_waits_for_the_previous_date(
     state: RunState,
 ) -> None:
@@ -217,6 +324,90 @@ def test_a_run_records_itself_running_while_it_runs(state: RunState) -> None:
     SingleRunner("j", state=state).run(WEEK[0], task)
 
     assert seen == ["running"]
+    latest = state.latest("j", WEEK[0])
+    assert latest is not None
+    assert latest.status == "success"
+
+
+CRASHING_RUN = """
+import os, sys
+from datetime import date
+from spark_flow.runners import RunState, SingleRunner
+# The driver dies mid-run: no `finally` runs, the lock stays taken, the attempt stays running.
+SingleRunner("j", state=RunState(sys.argv[1])).run(date(2024, 1, 1), lambda run: os._exit(9))
+"""
+
+
+def test_a_run_whose_process_died_is_recorded_failed_by_the_next_attempt(
+    state: RunState,
+) -> None:
+    crashed = subprocess.run([sys.executable, "-c", CRASHING_RUN, state.location], check=False)
+    assert crashed.returncode == 9
+    (dead,) = state.history("j")
+    assert dead.status == "running"
+
+    outcome = SingleRunner("j", state=state).run(WEEK[0], Recorder())
+
+    assert (outcome.status, outcome.attempt) == ("success", 2)
+    second, first = state.history("j")
+    assert (second.attempt, second.status) == (2, "success")
+    assert (first.attempt, first.status, first.ended_at) == (1, "failed", None)
+    assert (first.error or "").startswith(f"abandoned: run {dead.run_id} (host ")
+    assert f"pid {dead.pid})" in (first.error or "")
+
+
+INTERRUPTED_BACKFILL = """
+import signal, sys, threading
+from datetime import date
+from spark_flow.runners import ConcurrentRunner, RunState, daily
+signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the parent ignores
+cancelled = threading.Event()
+
+def task(run):
+    print("started", flush=True)
+    cancelled.wait()  # a long Spark job, until its cancel hook stops it
+    raise RuntimeError("its Spark job was cancelled")
+
+runner = ConcurrentRunner("j", state=RunState(sys.argv[1]), max_active_runs=2)
+runner.backfill(daily(date(2024, 1, 1), date(2024, 1, 3)), task, cancel=lambda run: cancelled.set())
+"""
+
+
+def test_an_interrupted_backfill_cancels_its_running_runs_records_and_releases_them(
+    state: RunState,
+) -> None:
+    backfill = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_BACKFILL, state.location],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert backfill.stdout is not None
+        assert [backfill.stdout.readline() for _ in range(2)] == ["started\n"] * 2
+        backfill.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = backfill.communicate(timeout=60)  # without the cancel, it never ends
+    finally:
+        backfill.kill()
+
+    assert "KeyboardInterrupt" in err
+    runs = state.history("j")
+    assert sorted(str(run.logical_date) for run in runs) == ["2024-01-01", "2024-01-02"]
+    assert {(run.status, (run.error or "")[:11]) for run in runs} == {("failed", "cancelled: ")}
+    for day in ("2024-01-01", "2024-01-02"):
+        assert RunLock(state.lock_folder("j", day), job="j").holder() is None
+
+
+def test_a_lock_that_cannot_be_released_leaves_the_run_s_success_standing(
+    state: RunState, caplog: pytest.LogCaptureFixture
+) -> None:
+    def cleaned_up_meanwhile(run: RunContext) -> Mapping[str, Any]:
+        shutil.rmtree(state.locks)  # someone clears the locks while the run goes on
+        return {"rows_written": 1}
+
+    with caplog.at_level(logging.WARNING, "spark_flow.runners.lock"):
+        outcome = SingleRunner("j", state=state).run(WEEK[0], cleaned_up_meanwhile)
+
+    assert outcome.status == "success"
+    assert "could not release its lock" in caplog.text
     latest = state.latest("j", WEEK[0])
     assert latest is not None
     assert latest.status == "success"
@@ -250,6 +441,41 @@ def test_a_single_run_holding_the_job_lock_blocks_another(state: RunState) -> No
 
     assert len(inner) == 1
     assert "trends is already running" in str(inner[0])
+
+
+def test_a_single_run_and_a_concurrent_backfill_never_run_the_same_date_at_once(
+    state: RunState,
+) -> None:
+    backfills: list[BackfillReport] = []
+
+    def single(run: RunContext) -> Mapping[str, Any]:
+        # `spark-flow run` of a date while a backfill covering it starts: they must not overlap.
+        runner = ConcurrentRunner("loader", state=state, max_active_runs=2)
+        backfills.append(runner.backfill(WEEK[:3], Recorder()))
+        return {}
+
+    SingleRunner("loader", state=state).run(WEEK[1], single)
+
+    (report,) = backfills
+    assert [run.status for run in report.runs] == ["success", "failed", "success"]
+    assert isinstance(report.runs[1].exception, ConcurrentRunError)
+    assert "loader [2024-01-02] is already running" in (report.runs[1].error or "")
+
+
+def test_each_key_of_a_single_runner_has_its_own_past(state: RunState) -> None:
+    def runner(key: str | None) -> SingleRunner:
+        return SingleRunner("loader", state=state, key=key, depends_on_past=True)
+
+    done_by_a = runner("tenant_a").run(WEEK[0], Recorder(), first=True)
+    with pytest.raises(DependsOnPastError) as refused:
+        runner("tenant_b").run(WEEK[1], Recorder())  # tenant_a's 2024-01-01 is not b's past
+    by_b = runner("tenant_b").run(WEEK[0], Recorder(), first=True)  # a's success: not b's
+    keyless = runner(None).run(WEEK[0], Recorder(), first=True)
+
+    assert [done_by_a.status, by_b.status, keyless.status] == ["success"] * 3
+    assert (by_b.attempt, keyless.attempt) == (1, 1)
+    assert refused.value.found == "never ran"
+    assert {run.key for run in state.history("loader")} == {"tenant_a", "tenant_b", None}
 
 
 def test_a_sequential_job_refuses_concurrent_runs_with_its_reason(state: RunState) -> None:
