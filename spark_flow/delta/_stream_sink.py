@@ -1,10 +1,12 @@
 """`writeStream.format("delta")` on the delta-rs backend: one idempotent commit per micro-batch.
 
-Each micro-batch is a Delta transaction of the query's own app id (its checkpoint location, or
-its name where Spark keeps no location in the options) with the batch id as txn version, as
-the delta-spark sink does with its query id. Spark replays a batch whose commit landed but
-whose checkpoint entry did not (a crash between the two): the replay finds its transaction in
-the log, removes the files it wrote and commits nothing, so no row is written twice.
+Each micro-batch is a Delta transaction whose app id is the query's id (the one Spark keeps
+in `<checkpointLocation>/metadata` for the query's whole life) and whose txn version is the
+batch id, exactly as the delta-spark sink commits it. Spark replays a batch whose commit landed
+but whose checkpoint entry did not (a crash between the two): the replay finds its transaction
+in the log, removes the files it wrote and commits nothing, so no row is written twice. A new
+checkpoint is a new query with a new id, so a stream started over writes its batches again;
+an app id taken from the checkpoint's location skipped them all in silence.
 
 Tasks write their files straight into the table (uncommitted files are invisible to readers);
 the batch's commit adds exactly the files the tasks name, or removes them when it skips or fails.
@@ -13,11 +15,12 @@ Spark passes a Python data source neither `writeStream.partitionBy(...)` nor the
 `spark.sql.streaming.checkpointLocation`: a stream creating a partitioned table says so as an
 option (`.option("partitionBy", "day,region")`; without it the table is created unpartitioned,
 as a stream without `partitionBy` creates it), and a query whose checkpoint comes from the
-session conf is known by its name.
+session conf is known by its name (its metadata file cannot be found without that conf).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -37,7 +40,7 @@ from spark_flow.errors import InvalidArgumentError, UnsupportedDeltaFeatureError
 log = logging.getLogger(__name__)
 
 APP_ID_PREFIX = "spark_flow.stream:"
-"""Before the query's checkpoint location (or name): the txnAppId of its micro-batches."""
+"""Before the name of a query known by its name alone: the txnAppId of its micro-batches."""
 PARTITION_BY_OPTION = "partitionBy"
 """A stream's partition columns, comma-separated (`day,region`; empty for none)."""
 
@@ -50,13 +53,18 @@ class Batch(WriterCommitMessage):
 
 
 def stream_app_id(options: Any) -> str:
-    """The app id of the query writing with `options`: its checkpoint location, else its name.
+    """The app id of the query writing with `options`: its id, else its name.
 
     Raises:
+        InvalidArgumentError: a checkpoint location without the query's metadata file (a
+            location this process does not see).
         UnsupportedDeltaFeatureError: neither is known, so a restart could not be told from
             another query and a replayed batch could be written twice.
     """
-    location = options.get("checkpointLocation") or options.get("queryName")
+    checkpoint = options.get("checkpointLocation")
+    if checkpoint:
+        return _query_id(str(checkpoint))
+    location = options.get("queryName")
     if not location:
         raise UnsupportedDeltaFeatureError(
             "a stream with neither a checkpointLocation option nor a query name (a location "
@@ -68,6 +76,27 @@ def stream_app_id(options: Any) -> str:
             "the query's Delta transactions, which make a replayed micro-batch a no-op.",
         )
     return APP_ID_PREFIX + str(location)
+
+
+def _query_id(checkpoint: str) -> str:
+    """The query id Spark wrote into the checkpoint as the query started (before planning its
+    sink), kept across restarts: delta-spark's sink commits its batches under this id."""
+    metadata = storage.join(checkpoint, "metadata")
+    text = storage.read_text(metadata)
+    try:
+        query_id = json.loads(text)["id"] if text is not None else None
+    except (ValueError, TypeError, KeyError):
+        query_id = None
+    if not isinstance(query_id, str) or not query_id:
+        found = "no such file" if text is None else f"{text[:80]!r}"
+        raise InvalidArgumentError(
+            "checkpointLocation",
+            f"the query's id in {metadata!r}, which Spark writes as the query starts, "
+            f"found {found}",
+            "Checkpoint the query to a folder the driver's Python processes see as Spark does "
+            "(a local or mounted folder, or a store URI), or use the jvm backend.",
+        )
+    return query_id
 
 
 def stream_partitioning(options: Any) -> tuple[str, ...] | None:
