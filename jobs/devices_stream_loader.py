@@ -126,7 +126,15 @@ def run(spark: SparkSession, args: argparse.Namespace) -> StreamReport:
         report = split.run(batch, app_id=args.app_id, txn_version=batch_id)
         return report, splitter.account(tally, report)
 
-    sink = MicroBatchWriter(args.app_id, load_batch)
+    # The same branches, to tell a restart from a stream started over under a used app id.
+    branches = splitter.devices_split(
+        args.raw_output, args.enriched_output, tally=Tally(splitter.RULES)
+    )
+    sink = MicroBatchWriter(
+        args.app_id,
+        load_batch,
+        ahead=lambda batch_id: branches.later_batch(args.app_id, batch_id),
+    )
     reader = spark.readStream.schema(permissive(DEVICE_SCHEMA))
     if args.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", args.max_files_per_trigger)
