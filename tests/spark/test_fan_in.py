@@ -433,3 +433,29 @@ def test_join_fan_in_refuses_an_ambiguous_key(spark: SparkSession) -> None:
 
     with pytest.raises(InvalidArgumentError, match="more than once"):
         join_fan_in({"twice": twice, "other": other}, on="page")
+
+
+def test_columns_match_in_any_case_as_spark_union_by_name_does(spark: SparkSession) -> None:
+    # spark.sql.caseSensitive is false by default: `Type` and `type` are one column, named as
+    # its first parent has it. Two columns, each half null, were a union of nothing.
+    first = spark.createDataFrame([(1, "phone")], "id long, Type string")
+    second = spark.createDataFrame([("tablet", 2)], "type string, ID int")
+
+    union = union_by_name({"first": first, "second": second}, allow_missing_columns=True)
+
+    assert union.columns == ["id", "Type"]
+    assert sorted(union.collect()) == [(1, "phone"), (2, "tablet")]
+
+
+def test_a_source_column_or_a_column_twice_in_a_parent_is_refused_by_name(
+    spark: SparkSession,
+) -> None:
+    # The chapter's union tags its parents with a `lit` column; naming the same column as
+    # source_column made two columns of one name, ambiguous at the first use.
+    tagged = spark.createDataFrame([(1, "dataset_1")], "id long, dataset string")
+    twice = spark.createDataFrame([(1, 2)], "id long, ID long")
+
+    with pytest.raises(InvalidArgumentError, match="'dataset' is a column of parent 'a'"):
+        union_by_name({"a": tagged, "b": tagged}, source_column="Dataset")
+    with pytest.raises(InvalidArgumentError, match="parent 'b' has columns 'id' and 'ID'"):
+        union_by_name({"a": tagged.select("id"), "b": twice})
