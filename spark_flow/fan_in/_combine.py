@@ -64,11 +64,11 @@ def union_by_name(
     key = _column_key(next(iter(named.values())))
     fields = {name: _fields(name, df, key) for name, df in named.items()}
     if source_column is not None:
-        for name, columns in fields.items():
-            if key(source_column) in columns:
+        for name, present in fields.items():
+            if key(source_column) in present:
                 raise InvalidArgumentError(
                     "source_column",
-                    f"{columns[key(source_column)].name!r} is a column of parent {name!r} "
+                    f"{present[key(source_column)].name!r} is a column of parent {name!r} "
                     "already, and the union would hold two columns of one name",
                     "Pass another name, or drop that column from the parents.",
                 )
