@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, StructField
 
+from spark_flow._common import column_key
 from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, UnknownValueError
 
 JoinHow = Literal["inner", "left", "right", "full"]
@@ -61,7 +62,7 @@ def union_by_name(
         raise InvalidArgumentError(
             "parents", "there are none to union", "Pass at least one DataFrame."
         )
-    key = _column_key(next(iter(named.values())))
+    key = column_key(next(iter(named.values())))
     fields = {name: _fields(name, df, key) for name, df in named.items()}
     if source_column is not None:
         for name, present in fields.items():
@@ -87,13 +88,6 @@ def union_by_name(
             for i in range(0, len(aligned), 2)
         ]
     return aligned[0]
-
-
-def _column_key(df: DataFrame) -> Callable[[str], str]:
-    """How names match: in any case, as Spark's unionByName does unless the session sets
-    spark.sql.caseSensitive."""
-    sensitive = str(df.sparkSession.conf.get("spark.sql.caseSensitive", "false")).lower()
-    return str if sensitive == "true" else str.lower
 
 
 def _fields(parent: str, df: DataFrame, key: Callable[[str], str]) -> dict[str, StructField]:
