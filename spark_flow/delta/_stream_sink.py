@@ -93,8 +93,9 @@ def _query_id(checkpoint: str) -> str:
             "checkpointLocation",
             f"the query's id in {metadata!r}, which Spark writes as the query starts, "
             f"found {found}",
-            "Checkpoint the query to a folder the driver's Python processes see as Spark does "
-            "(a local or mounted folder, or a store URI), or use the jvm backend.",
+            "Give the query an absolute checkpoint location (or a URI) that the driver's Python "
+            "processes see as Spark does (a local or mounted folder, or a store), or use the "
+            "jvm backend.",
         )
     return query_id
 
