@@ -134,6 +134,26 @@ def test_listing_finds_missing_hours_without_a_spark_job(
     assert listing.completeness == 21 / 24
 
 
+@pytest.mark.parametrize(
+    "hidden",
+    ["_temporary/0/_temporary/attempt_1/part-0.json", ".spark-staging-1/part-0.json", "_SUCCESS"],
+)
+def test_a_partition_holding_only_files_spark_does_not_read_is_missing(
+    tmp_path: Path, hidden: str
+) -> None:
+    # A producer still writing (Spark's committer stages under _temporary/) left an hour that
+    # Spark's reader sees as empty: counted present, an Aligned Fan-In ran without its rows.
+    hourly(tmp_path, [4, 5])
+    folder = tmp_path / "date=2024-01-01" / "hour=05"
+    (folder / "part-0.json").unlink()
+    (folder / hidden).parent.mkdir(parents=True, exist_ok=True)
+    (folder / hidden).write_text('{"visit_id": "v5-0", "duration_ms": 50}\n')
+
+    listing = list_partitions(tmp_path, [{"date": "2024-01-01", "hour": h} for h in ("04", "05")])
+
+    assert listing.missing == ("date=2024-01-01/hour=05",)
+
+
 def test_present_partitions_are_read_in_one_scan_with_their_values(
     spark: SparkSession, tmp_path: Path
 ) -> None:
