@@ -31,7 +31,7 @@ from pyspark.sql.datasource import DataSourceStreamArrowWriter, WriterCommitMess
 from pyspark.sql.types import StructType
 
 from spark_flow import storage
-from spark_flow.delta import rs
+from spark_flow.delta import _log, rs
 from spark_flow.delta._files import WrittenFile
 from spark_flow.delta._remote_errors import noting
 from spark_flow.delta._types import WriteRequest
@@ -135,6 +135,7 @@ class StreamSink(DataSourceStreamArrowWriter):
             log.info("micro-batch %s of %s: %s; its files removed", batchId, request.app_id,
                      plan.skipped_reason)  # fmt: skip
             storage.delete_files(self.layout.root, [file.path for file in files])
+            _check_replay(request, batchId)
             return
         if plan.partition_by != self.layout.partition_by:
             storage.delete_files(self.layout.root, [file.path for file in files])
@@ -148,6 +149,31 @@ class StreamSink(DataSourceStreamArrowWriter):
 
     def abort(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
         storage.delete_files(self.layout.root, [file.path for file in _files(messages)])
+
+
+def _check_replay(request: WriteRequest, batch_id: int) -> None:
+    """Spark replays only a query's last micro-batch: a table holding a later one of this app
+    id means a query started over under a name already used (its checkpoint deleted), whose
+    batches would all be skipped without a row written.
+
+    Raises:
+        InvalidArgumentError: the table holds a later micro-batch of the app id.
+    """
+    table = _log.open_table(request.path)
+    last = (
+        None
+        if table is None or request.app_id is None
+        else table.transaction_version(request.app_id)
+    )
+    if last is not None and last > batch_id:
+        raise InvalidArgumentError(
+            "queryName",
+            f"micro-batch {batch_id} of {request.app_id!r}, whose table {request.path!r} holds "
+            f"its micro-batch {last}: the query was started over from a new checkpoint, and "
+            "every micro-batch up to that one would be skipped without a row written",
+            "Give a query started over a new name (or its own checkpointLocation option, whose "
+            "new query id is a new app id), or restart it from the checkpoint it wrote with.",
+        )
 
 
 def _files(messages: list[WriterCommitMessage | None]) -> list[WrittenFile]:

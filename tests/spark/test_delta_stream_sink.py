@@ -166,6 +166,7 @@ def test_a_checkpoint_from_the_session_conf_needs_the_query_named(
     # folder at each start: its batches would not be known again after a restart.
     source, table = tmp_path / "in", tmp_path / "table"
     _drop(source, "a.json", range(0, 3))
+    _drop(source, "b.json", range(3, 5))
     spark.conf.set(CHECKPOINTS, str(tmp_path / "checkpoints"))
     try:
         with pytest.raises(StreamingQueryException, match=re.escape(CHECKPOINTS)) as caught:
@@ -173,11 +174,17 @@ def test_a_checkpoint_from_the_session_conf_needs_the_query_named(
         assert ".queryName(" in str(caught.value)
 
         _run(spark, source, table, None, query_name="devices_stream")
+        assert (tmp_path / "checkpoints" / "devices_stream" / "commits").is_dir()
+        # Started over under its name: its batch 0 is no replay of the table's batch 1, and
+        # skipping it (and batch 1) would write nothing in silence.
+        shutil.rmtree(tmp_path / "checkpoints" / "devices_stream")
+        with pytest.raises(StreamingQueryException, match="a new name") as again:
+            _run(spark, source, table, None, query_name="devices_stream")
+        assert "holds its micro-batch 1" in str(again.value)
     finally:
         spark.conf.unset(CHECKPOINTS)
 
-    assert sorted(r.id for r in delta.read(spark, str(table)).collect()) == [0, 1, 2]
-    assert (tmp_path / "checkpoints" / "devices_stream" / "commits").is_dir()
+    assert sorted(r.id for r in delta.read(spark, str(table)).collect()) == list(range(5))
 
 
 @pytest.fixture(autouse=True)
