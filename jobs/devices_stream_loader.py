@@ -11,10 +11,12 @@ quarantine branches concurrently) inside `foreachBatch`, and is accounted for: r
 written per table, rejected by reason. Branch `b` writes as `<app id>.b` with the micro-batch
 id as txnVersion, so a micro-batch replayed after a crash, or after a failed branch stopped the
 query, skips the branches that committed it and writes the others. Keep `--app-id` and
-`--checkpoint` together: the pair is the stream's identity. Without a trigger flag the query
-runs until it is stopped. Spark's file source lists `--input` and writes `--checkpoint` itself,
-so on an object store both need Spark's connector for it (hadoop-aws for `s3a://`); without
-one the run refuses them by name before the query starts. The Delta outputs may be anywhere.
+`--checkpoint` together: the pair is the stream's identity (a new checkpoint under an app id
+whose tables hold later batches is refused at its first micro-batch). Without a trigger
+flag the query runs until it is stopped. Spark's file source lists `--input` and writes
+`--checkpoint` itself, so on an object store both need Spark's connector for it (hadoop-aws
+for `s3a://`); without one the run refuses them by name before the query starts. The Delta
+outputs may be anywhere.
 """
 
 from __future__ import annotations
