@@ -113,14 +113,12 @@ def _relative_files(path: str) -> list[str]:
 
 
 def hidden_from_spark(relative: str) -> bool:
-    """Whether Spark's file reader skips the file at `relative` (a `/`-separated path below
-    the folder read): a name starting with `_` or `.` hides it and everything below it
-    (`_SUCCESS`, `.crc` files, a committer's `_temporary/`), except `_x=1` partition folders."""
+    """Whether Spark's reader skips the file at `relative` (a `/` path below the folder read):
+    a name starting with `_` or `.` hides it and all below it (`_SUCCESS`, `.crc`, a
+    committer's `_temporary/`), except `_x=1` partition folders."""
     return any(
-        (part.startswith("_") and "=" not in part)
-        or part.startswith(".")
-        or part.endswith("._COPYING_")
-        for part in relative.split("/")
+        (p[:1] == "_" and "=" not in p) or p[:1] == "." or p.endswith("._COPYING_")
+        for p in relative.split("/")
     )
 
 
