@@ -11,10 +11,12 @@ quarantine branches concurrently) inside `foreachBatch`, and is accounted for: r
 written per table, rejected by reason. Branch `b` writes as `<app id>.b` with the micro-batch
 id as txnVersion, so a micro-batch replayed after a crash, or after a failed branch stopped the
 query, skips the branches that committed it and writes the others. Keep `--app-id` and
-`--checkpoint` together: the pair is the stream's identity. Without a trigger flag the query
-runs until it is stopped. Spark's file source lists `--input` and writes `--checkpoint` itself,
-so on an object store both need Spark's connector for it (hadoop-aws for `s3a://`); without
-one the run refuses them by name before the query starts. The Delta outputs may be anywhere.
+`--checkpoint` together: the pair is the stream's identity (a new checkpoint under an app id
+whose tables hold later batches is refused at its first micro-batch). Without a trigger
+flag the query runs until it is stopped. Spark's file source lists `--input` and writes
+`--checkpoint` itself, so on an object store both need Spark's connector for it (hadoop-aws
+for `s3a://`); without one the run refuses them by name before the query starts. The Delta
+outputs may be anywhere.
 """
 
 from __future__ import annotations
@@ -126,7 +128,15 @@ def run(spark: SparkSession, args: argparse.Namespace) -> StreamReport:
         report = split.run(batch, app_id=args.app_id, txn_version=batch_id)
         return report, splitter.account(tally, report)
 
-    sink = MicroBatchWriter(args.app_id, load_batch)
+    # The same branches, to tell a restart from a stream started over under a used app id.
+    branches = splitter.devices_split(
+        args.raw_output, args.enriched_output, tally=Tally(splitter.RULES)
+    )
+    sink = MicroBatchWriter(
+        args.app_id,
+        load_batch,
+        ahead=lambda batch_id: branches.later_batch(args.app_id, batch_id),
+    )
     reader = spark.readStream.schema(permissive(DEVICE_SCHEMA))
     if args.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", args.max_files_per_trigger)

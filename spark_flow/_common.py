@@ -1,13 +1,18 @@
-"""Small checks shared by the pattern modules: usable names and one-line error summaries."""
+"""Small checks shared by the pattern modules: usable names, one-line error summaries, and
+how Spark matches column names."""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spark_flow.errors import InvalidArgumentError, SparkFlowError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -78,3 +83,12 @@ def pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
     except (OSError, IndexError):  # no /proc (macOS): kill(0) said enough
         return True
+
+
+def column_key(df: DataFrame | None) -> Callable[[str], str]:
+    """How Spark matches column names: in any case, unless `df`'s session sets
+    spark.sql.caseSensitive (a schema alone, without a session: Spark's default)."""
+    if df is None:
+        return str.lower
+    sensitive = str(df.sparkSession.conf.get("spark.sql.caseSensitive", "false")).lower()
+    return str if sensitive == "true" else str.lower

@@ -35,7 +35,15 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["FORMATS", "list_files", "read_files", "read_listed", "spark_reads", "write_files"]
+__all__ = [
+    "FORMATS",
+    "hidden_from_spark",
+    "list_files",
+    "read_files",
+    "read_listed",
+    "spark_reads",
+    "write_files",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +97,17 @@ def _relative_files(path: str) -> list[str]:
     except OSError as exc:
         raise StorageError(path, "list", str(exc).strip()) from exc
     relative = [e.path[len(root) + 1 :] for e in entries if e.type == FileType.File]
-    return sorted(r for r in relative if not any(part[:1] in "_." for part in r.split("/")))
+    return sorted(r for r in relative if not hidden_from_spark(r))
+
+
+def hidden_from_spark(relative: str) -> bool:
+    """Whether Spark's reader skips the file at `relative` (a `/` path below the folder read):
+    a name starting with `_` or `.` hides it and all below it (`_SUCCESS`, `.crc`, a
+    committer's `_temporary/`), except `_x=1` partition folders."""
+    return any(
+        (p[:1] == "_" and "=" not in p) or p[:1] == "." or p.endswith("._COPYING_")
+        for p in relative.split("/")
+    )
 
 
 def read_files(

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from spark_flow import _manifests, delta, storage
 from spark_flow._manifests import MANIFEST
 from spark_flow.delta import WriteResult
-from spark_flow.errors import InvalidArgumentError, UnknownValueError
+from spark_flow.errors import InvalidArgumentError, SparkFlowError, UnknownValueError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -290,6 +290,12 @@ class MicroBatchWriter:
     `reports` keeps what the last micro-batches did (in this driver process: a Spark Connect
     server runs the function elsewhere, so there it stays empty here).
 
+    `ahead(batch_id)` says why the outputs already hold a batch *after* `batch_id`, or None.
+    Spark replays only the last batch of a query, so such a batch means the query's checkpoint
+    is not the one the app id wrote with (a stream started over from a new checkpoint): Delta
+    would skip every batch id it has seen, in silence, so the micro-batch is refused instead.
+    It is asked at the first micro-batch the function sees and wherever the ids jump.
+
     Example:
         >>> sink = for_each_batch(output_writer("delta"), "tables/devices", app_id="devices")
         >>> stream.writeStream.foreachBatch(sink).option("checkpointLocation", ck).start()
@@ -300,24 +306,66 @@ class MicroBatchWriter:
     reports: deque[tuple[int, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     failure: BaseException | None = None
     """What failed the query's last micro-batch; Spark wraps it in a StreamingQueryException."""
+    ahead: Callable[[int], str | None] | None = None
+    _last: int | None = field(default=None, init=False, repr=False)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         try:
+            self._check_not_behind(batch_id)
             report = self.write_batch(batch, batch_id)
         except BaseException as exc:
             self.failure = exc
             raise
+        self._last = batch_id
         self.reports.append((batch_id, report))
         log.info("%s: micro-batch %d done", self.name, batch_id)
+
+    def _check_not_behind(self, batch_id: int) -> None:
+        if self.ahead is None or (self._last is not None and batch_id == self._last + 1):
+            return  # the next batch of a query this function already wrote for
+        later = self.ahead(batch_id)
+        if later is not None:
+            raise InvalidArgumentError(
+                "app_id",
+                f"micro-batch {batch_id} of {self.name!r}, whose outputs hold a later batch "
+                f"({later}): the query's checkpoint is not the one this app id wrote with, "
+                "and every batch id already used would be skipped without a row written",
+                "Give a query started from a new checkpoint a new app_id (the app id and the "
+                "checkpoint go together), or restart it from the checkpoint it wrote with.",
+            )
+
+
+def already_written(
+    writer: OutputWriter, path: str, *, app_id: str, txn_version: int
+) -> str | None:
+    """Why `writer`'s output at `path` already holds batch `txn_version` of `app_id` (or, for
+    Delta, a later one), from its metadata alone (`written`); None when it does not, or when
+    the writer cannot say."""
+    written = getattr(writer, "written", None)
+    if written is None:
+        return None
+    try:
+        reason: str | None = written(path, app_id=app_id, txn_version=txn_version)
+    except SparkFlowError:  # e.g. a file where the output goes: its write will say so
+        return None
+    return reason
 
 
 def for_each_batch(writer: OutputWriter, path: str, *, app_id: str) -> MicroBatchWriter:
     """`writer` as a `foreachBatch` function writing to `path` as `app_id`, exactly once per batch.
 
     `app_id` must stay the same for the life of the query (its checkpoint): it is what lets a
-    replayed micro-batch recognise its own earlier write.
+    replayed micro-batch recognise its own earlier write. A query started from a new checkpoint
+    under an `app_id` the output already holds later batches of is refused at its first
+    micro-batch (`InvalidArgumentError`), not skipped batch after batch.
     """
+
+    def later(batch_id: int) -> str | None:
+        reason = already_written(writer, path, app_id=app_id, txn_version=batch_id + 1)
+        return None if reason is None else f"{path!r}: {reason}"
+
     return MicroBatchWriter(
         app_id,
         lambda batch, batch_id: writer.write(batch, path, app_id=app_id, txn_version=batch_id),
+        ahead=later,
     )

@@ -392,9 +392,11 @@ def _commit(
             elif not create_on_store(root, create):  # lost the race to create the table
                 raise CommitFailedError(f"another writer created {root} first")
         else:
-            if request.merge_schema and request.mode == "append":
-                _add_new_columns(table, delta_schema)
             removes = _partitions.replaced(table, request, actions, partition_by)
+            # Only a whole-table overwrite commits a new schema: an append, and an overwrite of
+            # some partitions (committed as an append with removes), must add new columns first.
+            if request.merge_schema and (request.mode == "append" or removes is not None):
+                _add_new_columns(table, delta_schema)
             table.create_write_transaction(
                 [*actions, *(removes or ())],
                 request.mode if removes is None else "append",

@@ -8,13 +8,14 @@ JOIN-style fan-in, with colliding columns prefixed by their parent's name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, get_args
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType
+from pyspark.sql.types import DataType, StructField
 
+from spark_flow._common import column_key
 from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, UnknownValueError
 
 JoinHow = Literal["inner", "left", "right", "full"]
@@ -31,6 +32,9 @@ def union_by_name(
 ) -> DataFrame:
     """One DataFrame holding every parent's rows, columns matched by name.
 
+    Columns match as in Spark's `unionByName`: in any case unless the session sets
+    `spark.sql.caseSensitive`, each named as its first parent has it.
+
     Args:
         parents: the DataFrames, or parent name -> DataFrame (names appear in errors and in
             `source_column`; a sequence's parents are named `parent_0`, `parent_1`, ...).
@@ -41,7 +45,8 @@ def union_by_name(
         The union; columns in order of first appearance, then `source_column`.
 
     Raises:
-        InvalidArgumentError: no parents.
+        InvalidArgumentError: no parents, a parent with two columns of one name, or a
+            `source_column` a parent has already.
         SchemaMismatchError: a column with incompatible types across parents, or missing from
             a parent without `allow_missing_columns`; it names the column and each parent.
 
@@ -57,12 +62,22 @@ def union_by_name(
         raise InvalidArgumentError(
             "parents", "there are none to union", "Pass at least one DataFrame."
         )
-    target = _target_types(named, allow_missing_columns=allow_missing_columns)
+    key = column_key(next(iter(named.values())))
+    fields = {name: _fields(name, df, key) for name, df in named.items()}
+    if source_column is not None:
+        for name, present in fields.items():
+            if key(source_column) in present:
+                raise InvalidArgumentError(
+                    "source_column",
+                    f"{present[key(source_column)].name!r} is a column of parent {name!r} "
+                    "already, and the union would hold two columns of one name",
+                    "Pass another name, or drop that column from the parents.",
+                )
+    target = _target_types(fields, allow_missing_columns=allow_missing_columns)
     aligned = []
     for name, df in named.items():
-        present = {f.name: f.dataType for f in df.schema.fields}
         columns: list[Column] = [
-            _aligned(column, present.get(column), kind) for column, kind in target.items()
+            _aligned(column, fields[name].get(k), kind) for k, (column, kind) in target.items()
         ]
         if source_column is not None:
             columns.append(F.lit(name).alias(source_column))
@@ -75,40 +90,61 @@ def union_by_name(
     return aligned[0]
 
 
-def _aligned(column: str, has: DataType | None, wants: DataType) -> Column:
+def _fields(parent: str, df: DataFrame, key: Callable[[str], str]) -> dict[str, StructField]:
+    """The parent's columns by matching key; two columns of one key would be ambiguous."""
+    found: dict[str, StructField] = {}
+    for field in df.schema.fields:
+        other = found.setdefault(key(field.name), field)
+        if other is not field:
+            raise InvalidArgumentError(
+                "parents",
+                f"parent {parent!r} has columns {other.name!r} and {field.name!r}, one column "
+                "to a union that matches names as Spark does (in any case, unless "
+                "spark.sql.caseSensitive is true)",
+                "Rename or drop one of them in that parent.",
+            )
+    return found
+
+
+def _aligned(column: str, has: StructField | None, wants: DataType) -> Column:
     if has is None:
         return F.lit(None).cast(wants).alias(column)
-    if has == wants:
-        return F.col(f"`{column}`")
-    return F.col(f"`{column}`").cast(wants).alias(column)
+    source = F.col(f"`{has.name}`")
+    if has.dataType != wants:
+        return source.cast(wants).alias(column)
+    return source if has.name == column else source.alias(column)
 
 
 def _target_types(
-    named: Mapping[str, DataFrame], *, allow_missing_columns: bool
-) -> dict[str, DataType]:
+    fields: Mapping[str, Mapping[str, StructField]], *, allow_missing_columns: bool
+) -> dict[str, tuple[str, DataType]]:
+    """Each column's key -> its name (as first seen) and the type every parent's fits in."""
     types: dict[str, dict[str, DataType]] = {}
-    for name, df in named.items():
-        for field in df.schema.fields:
-            types.setdefault(field.name, {})[name] = field.dataType
-    target: dict[str, DataType] = {}
+    names: dict[str, str] = {}
+    for parent, columns in fields.items():
+        for key, field in columns.items():
+            names.setdefault(key, field.name)
+            types.setdefault(key, {})[parent] = field.dataType
+    target: dict[str, tuple[str, DataType]] = {}
     conflicts: list[tuple[str, str | None, str]] = []
-    for column, by_parent in types.items():
-        missing = [name for name in named if name not in by_parent]
+    for key, by_parent in types.items():
+        column = names[key]
+        missing = [name for name in fields if name not in by_parent]
         if missing and not allow_missing_columns:
             having = ", ".join(f"{p}: {t.simpleString()}" for p, t in by_parent.items())
             conflicts.append((column, having, f"missing in {', '.join(missing)}"))
             continue
         distinct = {t.simpleString(): t for t in by_parent.values()}
         if len(distinct) == 1:
-            target[column] = next(iter(distinct.values()))
+            target[key] = (column, next(iter(distinct.values())))
         elif set(distinct) <= set(_NUMERIC_RANK):
-            target[column] = distinct[max(distinct, key=_NUMERIC_RANK.__getitem__)]
+            target[key] = (column, distinct[max(distinct, key=_NUMERIC_RANK.__getitem__)])
         else:
             listed = ", ".join(f"{p}: {t.simpleString()}" for p, t in by_parent.items())
             conflicts.append((column, listed, "types that do not widen into one another"))
     if conflicts:
         raise SchemaMismatchError(
-            f"union of {', '.join(named)}",
+            f"union of {', '.join(fields)}",
             conflicts,
             fix="Cast the columns to one type in the parents (numbers widen on their own), "
             "or pass allow_missing_columns=True to fill missing columns with nulls.",

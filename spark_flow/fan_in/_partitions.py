@@ -87,11 +87,11 @@ def _escape(text: str) -> str:
 
 
 def _has_data(folder: str) -> bool:
-    # One listing per partition, on a disk or a store: a folder of only `_SUCCESS` or `.crc`
-    # files holds no data.
-    return any(
-        not name.rsplit("/", 1)[-1].startswith(("_", "."))
-        for name in storage.list_files(folder, recursive=True)
+    # One listing per partition, on a disk or a store, read as Spark's file index reads it: a
+    # folder of only `_SUCCESS` or `.crc` files holds no data, and neither does one whose files
+    # are all below a hidden folder (`_temporary/`, a producer's committer still writing).
+    return not all(
+        files.hidden_from_spark(name) for name in storage.list_files(folder, recursive=True)
     )
 
 

@@ -18,8 +18,9 @@ from typing import Generic, TypeVar
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
-from spark_flow._common import check_name
+from spark_flow._common import check_name, column_key
 from spark_flow.errors import InvalidArgumentError, UnknownValueError
+from spark_flow.validation import CORRUPT_RECORD
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,10 @@ def route_by_schema(
     """Route by the input's schema (Example 6-20), reading metadata only, never rows.
 
     The input matches when it has at least `min_fields` top-level fields and every one of
-    `required_columns`; at least one of the two criteria is needed.
+    `required_columns` (found in any case, as Spark resolves columns unless the session sets
+    spark.sql.caseSensitive); at least one of the two criteria is needed. Spark's
+    `_corrupt_record` column is not a field of the data: a JSON read with an inferred schema
+    gains it from one malformed line, and counting it would route on that line.
     """
     if min_fields is None and not required_columns:
         raise InvalidArgumentError(
@@ -85,11 +89,12 @@ def route_by_schema(
             "Say what a matching schema has, e.g. min_fields=3.",
         )
     schema = source if isinstance(source, StructType) else source.schema
-    names = schema.fieldNames()
+    key = column_key(None if isinstance(source, StructType) else source)
+    names = [n for n in schema.fieldNames() if n != CORRUPT_RECORD]
     problems = []
     if min_fields is not None and len(names) < min_fields:
         problems.append(f"has {len(names)} fields, fewer than {min_fields}")
-    missing = [c for c in required_columns if c not in names]
+    missing = [c for c in required_columns if key(c) not in {key(n) for n in names}]
     if missing:
         problems.append(f"lacks {', '.join(missing)}")
     if problems:

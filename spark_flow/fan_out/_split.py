@@ -37,10 +37,15 @@ from spark_flow._common import check_max_parallel, check_name, check_unique, one
 from spark_flow.errors import (
     InvalidArgumentError,
     ParallelSplitError,
-    SparkFlowError,
     UnknownValueError,
 )
-from spark_flow.outputs import MicroBatchWriter, OutputWriter, output_types, output_writer
+from spark_flow.outputs import (
+    MicroBatchWriter,
+    OutputWriter,
+    already_written,
+    output_types,
+    output_writer,
+)
 from spark_flow.session import cancel, cancellable, job_description, scheduler_pool
 
 log = logging.getLogger(__name__)
@@ -261,8 +266,25 @@ class ParallelSplit:
         app = app_id or self.name
         check_name("app_id", app)
         return MicroBatchWriter(
-            app, lambda batch, batch_id: self.run(batch, app_id=app, txn_version=batch_id)
+            app,
+            lambda batch, batch_id: self.run(batch, app_id=app, txn_version=batch_id),
+            ahead=lambda batch_id: self.later_batch(app, batch_id),
         )
+
+    def later_batch(self, app_id: str, batch_id: int) -> str | None:
+        """Why a branch's output already holds a batch of `app_id` after `batch_id`, or None.
+
+        A stream replays only its last micro-batch, so a later batch in an output means the
+        query was started over (a new checkpoint) under an app id already used: the
+        `ahead` check of a `MicroBatchWriter` that runs this split in `foreachBatch`."""
+        for branch in self.branches:
+            later = already_written(
+                branch.new_writer(), branch.output, app_id=f"{app_id}.{branch.name}",
+                txn_version=batch_id + 1,
+            )  # fmt: skip
+            if later is not None:
+                return f"branch {branch.name!r}: {later}"
+        return None
 
     def _replayed(self, app_id: str, txn_version: int | None) -> tuple[BranchReport, ...] | None:
         """All branches `already_done` when every writer says it holds the batch, else None."""
@@ -270,15 +292,10 @@ class ParallelSplit:
             return None
         reports = []
         for branch in self.branches:
-            written = getattr(branch.new_writer(), "written", None)
-            if written is None:
-                return None
-            try:
-                reason = written(
-                    branch.output, app_id=f"{app_id}.{branch.name}", txn_version=txn_version
-                )
-            except SparkFlowError:  # e.g. a file where the output goes: the branch will say so
-                return None
+            reason = already_written(
+                branch.new_writer(), branch.output, app_id=f"{app_id}.{branch.name}",
+                txn_version=txn_version,
+            )  # fmt: skip
             if reason is None:
                 return None
             reports.append(BranchReport(branch.name, branch.output, "already_done", 0.0,

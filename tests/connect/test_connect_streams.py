@@ -42,7 +42,7 @@ def test_a_stream_commits_each_micro_batch_once_and_a_replay_writes_nothing(
 
     assert sorted(r.id for r in delta.read(connect_spark, str(table)).collect()) == list(range(8))
     assert delta.table_info(str(table)).version == 1  # type: ignore[union-attr]
-    app_id = f"spark_flow.stream:{checkpoint}"
+    app_id = json.loads((checkpoint / "metadata").read_text())["id"]  # the query's id
     assert delta.transaction_version(str(table), app_id) == 1
     committed = {
         Path(json.loads(line)["add"]["path"]).name

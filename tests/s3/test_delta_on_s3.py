@@ -6,6 +6,7 @@ the driver commits with deltalake. What was written is read back by deltalake al
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -162,7 +163,8 @@ def test_a_stream_appends_each_micro_batch_once_to_a_table_in_the_bucket(
     run()
 
     assert [row["id"] for row in table_rows(table)] == list(range(6))
-    assert delta.transaction_version(table, f"spark_flow.stream:{checkpoint}") == 1
+    query_id = json.loads((checkpoint / "metadata").read_text())["id"]
+    assert delta.transaction_version(table, query_id) == 1
     assert data_objects(table) == committed_files(table)
 
 

@@ -103,3 +103,23 @@ def test_none_is_refused_not_taken_for_the_text_none(
                     replace_where={"p": None})  # fmt: skip
 
     assert _ids(spark, tmp_delta_path) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "overwrite",
+    [{"replace_where": {"day": "b"}}, {"dynamic_partitions": True}],
+    ids=["replace_where", "dynamic"],
+)
+def test_merge_schema_adds_the_new_columns_of_a_partial_overwrite(
+    spark: SparkSession, tmp_delta_path: str, overwrite: dict[str, object]
+) -> None:
+    # delta-spark adds them as an append with mergeSchema does; the commit kept the old schema,
+    # so the new column's values sat in the files and no reader saw them.
+    old = spark.createDataFrame([(1, "a"), (2, "b")], "id long, day string")
+    delta.write(old, tmp_delta_path, partition_by=["day"])
+    new = spark.createDataFrame([(3, "b", "n")], "id long, day string, z string")
+
+    delta.write(new, tmp_delta_path, mode="overwrite", merge_schema=True, **overwrite)  # type: ignore[arg-type]
+
+    rows = delta.read(spark, tmp_delta_path).collect()
+    assert sorted(tuple(r) for r in rows) == [(1, "a", None), (3, "b", "n")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,11 @@ def _run(
     return query
 
 
+def _query_id(checkpoint: Path) -> str:
+    """The id Spark keeps in the checkpoint for the query's whole life (its restarts included)."""
+    return str(json.loads((checkpoint / "metadata").read_text())["id"])
+
+
 def _data_files(table: Path) -> set[str]:
     return {p.name for p in table.rglob("*.parquet")}
 
@@ -73,11 +79,13 @@ def test_each_micro_batch_commits_once_as_a_transaction_of_the_query(
     _drop(source, "b.json", range(5, 8))
     _run(spark, source, table, checkpoint)
     _drop(source, "c.json", range(8, 10))
-    _run(spark, source, table, checkpoint)  # a restart picks up where it stopped
+    restarted = _run(spark, source, table, checkpoint)  # a restart picks up where it stopped
 
     assert sorted(r.id for r in delta.read(spark, str(table)).collect()) == list(range(10))
-    app_id = f"spark_flow.stream:{checkpoint}"
-    assert delta.transaction_version(str(table), app_id) == 2  # batches 0, 1, 2
+    # The query's id is the app id, as delta-spark's sink has it: the connector and this
+    # source skip each other's batches of one query.
+    assert restarted.id == _query_id(checkpoint)
+    assert delta.transaction_version(str(table), restarted.id) == 2  # batches 0, 1, 2
     assert _data_files(table) == _committed_files(table)
 
 
@@ -96,6 +104,24 @@ def test_a_batch_replayed_after_its_commit_writes_nothing(
     assert sorted(r.id for r in delta.read(spark, str(table)).collect()) == list(range(5))
     assert delta.table_info(str(table)).version == 0  # type: ignore[union-attr]
     assert _data_files(table) == _committed_files(table)  # the replay's files removed
+
+
+def test_a_query_started_over_from_a_new_checkpoint_writes_its_batches_again(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Starting a stream over: its checkpoint deleted, the table emptied. The new checkpoint is
+    # a new query (a new id), whose batch 0 is not the old query's batch 0: delta-spark writes
+    # it, where an app id taken from the checkpoint's location skipped every batch in silence.
+    source, table, checkpoint = tmp_path / "in", tmp_path / "table", tmp_path / "checkpoint"
+    _drop(source, "a.json", range(0, 3))
+    _drop(source, "b.json", range(3, 5))
+    _run(spark, source, table, checkpoint)
+    shutil.rmtree(checkpoint)
+    delta.write(spark.createDataFrame([], SCHEMA), str(table), mode="overwrite")
+
+    _run(spark, source, table, checkpoint)
+
+    assert sorted(r.id for r in delta.read(spark, str(table)).collect()) == list(range(5))
 
 
 def test_a_stream_into_a_partitioned_table_keeps_its_partitioning(
@@ -140,6 +166,7 @@ def test_a_checkpoint_from_the_session_conf_needs_the_query_named(
     # folder at each start: its batches would not be known again after a restart.
     source, table = tmp_path / "in", tmp_path / "table"
     _drop(source, "a.json", range(0, 3))
+    _drop(source, "b.json", range(3, 5))
     spark.conf.set(CHECKPOINTS, str(tmp_path / "checkpoints"))
     try:
         with pytest.raises(StreamingQueryException, match=re.escape(CHECKPOINTS)) as caught:
@@ -147,11 +174,17 @@ def test_a_checkpoint_from_the_session_conf_needs_the_query_named(
         assert ".queryName(" in str(caught.value)
 
         _run(spark, source, table, None, query_name="devices_stream")
+        assert (tmp_path / "checkpoints" / "devices_stream" / "commits").is_dir()
+        # Started over under its name: its batch 0 is no replay of the table's batch 1, and
+        # skipping it (and batch 1) would write nothing in silence.
+        shutil.rmtree(tmp_path / "checkpoints" / "devices_stream")
+        with pytest.raises(StreamingQueryException, match="a new name") as again:
+            _run(spark, source, table, None, query_name="devices_stream")
+        assert "holds its micro-batch 1" in str(again.value)
     finally:
         spark.conf.unset(CHECKPOINTS)
 
-    assert sorted(r.id for r in delta.read(spark, str(table)).collect()) == [0, 1, 2]
-    assert (tmp_path / "checkpoints" / "devices_stream" / "commits").is_dir()
+    assert sorted(r.id for r in delta.read(spark, str(table)).collect()) == list(range(5))
 
 
 @pytest.fixture(autouse=True)

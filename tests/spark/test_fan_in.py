@@ -134,6 +134,26 @@ def test_listing_finds_missing_hours_without_a_spark_job(
     assert listing.completeness == 21 / 24
 
 
+@pytest.mark.parametrize(
+    "hidden",
+    ["_temporary/0/_temporary/attempt_1/part-0.json", ".spark-staging-1/part-0.json", "_SUCCESS"],
+)
+def test_a_partition_holding_only_files_spark_does_not_read_is_missing(
+    tmp_path: Path, hidden: str
+) -> None:
+    # A producer still writing (Spark's committer stages under _temporary/) left an hour that
+    # Spark's reader sees as empty: counted present, an Aligned Fan-In ran without its rows.
+    hourly(tmp_path, [4, 5])
+    folder = tmp_path / "date=2024-01-01" / "hour=05"
+    (folder / "part-0.json").unlink()
+    (folder / hidden).parent.mkdir(parents=True, exist_ok=True)
+    (folder / hidden).write_text('{"visit_id": "v5-0", "duration_ms": 50}\n')
+
+    listing = list_partitions(tmp_path, [{"date": "2024-01-01", "hour": h} for h in ("04", "05")])
+
+    assert listing.missing == ("date=2024-01-01/hour=05",)
+
+
 def test_present_partitions_are_read_in_one_scan_with_their_values(
     spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -433,3 +453,29 @@ def test_join_fan_in_refuses_an_ambiguous_key(spark: SparkSession) -> None:
 
     with pytest.raises(InvalidArgumentError, match="more than once"):
         join_fan_in({"twice": twice, "other": other}, on="page")
+
+
+def test_columns_match_in_any_case_as_spark_union_by_name_does(spark: SparkSession) -> None:
+    # spark.sql.caseSensitive is false by default: `Type` and `type` are one column, named as
+    # its first parent has it. Two columns, each half null, were a union of nothing.
+    first = spark.createDataFrame([(1, "phone")], "id long, Type string")
+    second = spark.createDataFrame([("tablet", 2)], "type string, ID int")
+
+    union = union_by_name({"first": first, "second": second}, allow_missing_columns=True)
+
+    assert union.columns == ["id", "Type"]
+    assert sorted(union.collect()) == [(1, "phone"), (2, "tablet")]
+
+
+def test_a_source_column_or_a_column_twice_in_a_parent_is_refused_by_name(
+    spark: SparkSession,
+) -> None:
+    # The chapter's union tags its parents with a `lit` column; naming the same column as
+    # source_column made two columns of one name, ambiguous at the first use.
+    tagged = spark.createDataFrame([(1, "dataset_1")], "id long, dataset string")
+    twice = spark.createDataFrame([(1, 2)], "id long, ID long")
+
+    with pytest.raises(InvalidArgumentError, match="'dataset' is a column of parent 'a'"):
+        union_by_name({"a": tagged, "b": tagged}, source_column="Dataset")
+    with pytest.raises(InvalidArgumentError, match="parent 'b' has columns 'id' and 'ID'"):
+        union_by_name({"a": tagged.select("id"), "b": twice})

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
+from spark_flow.errors import InvalidArgumentError
 from spark_flow.jobs import load
 from spark_flow.validation import quarantine_path
 
@@ -83,3 +86,19 @@ def test_the_stream_loader_accounts_for_each_micro_batch(
         "note": None,
     }
     assert report["branches"]["quarantine"]["rows_written"] == 2
+
+
+def test_the_stream_loader_refuses_a_new_checkpoint_under_an_app_id_already_used(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Its batch ids start at 0 again, which its tables already hold: skipped in silence.
+    folder = Path(write_input(tmp_path / "in"))
+    (folder / "more.json").write_text(LINES[0] + "\n")
+    argv = ("--input", str(folder), "--raw-output", str(tmp_path / "raw"),
+            "--enriched-output", str(tmp_path / "enriched"), "--checkpoint", str(tmp_path / "ck"),
+            "--max-files-per-trigger", "1", "--available-now")  # fmt: skip
+    assert run_job(spark, "devices_stream_loader", *argv)["micro_batches"] == [0, 1]
+    shutil.rmtree(tmp_path / "ck")
+
+    with pytest.raises(InvalidArgumentError, match="new app_id"):
+        run_job(spark, "devices_stream_loader", *argv)

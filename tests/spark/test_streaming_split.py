@@ -13,9 +13,11 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
+from spark_flow.errors import InvalidArgumentError
 from spark_flow.fan_out import Branch, ParallelSplit
 from spark_flow.outputs import (
     DeltaOutput,
+    MicroBatchWriter,
     OutputWriter,
     for_each_batch,
     output_writer,
@@ -122,3 +124,30 @@ def test_a_single_writer_replayed_after_its_commit_skips_the_batch(
     ((batch_id, replay),) = restarted.reports
     assert (batch_id, replay.committed) == (1, False)
     assert rows_of(spark, Path(table)) == expected
+
+
+@pytest.mark.parametrize("shape", ["split", "single"])
+def test_a_stream_started_over_under_its_old_app_id_is_refused_not_skipped(
+    spark: SparkSession, tmp_path: Path, shape: str
+) -> None:
+    # Started over: checkpoint deleted, so its micro-batch ids start at 0 again. Under the old
+    # app id Delta takes batch 0 for a replay of the old batch 0 and skips it, and every batch
+    # after it, in silence; a replay is only ever of the last batch, so an output already
+    # holding a *later* batch of the app id says the checkpoint is not the one it wrote with.
+    land_files(tmp_path / "in", [3, 4])
+    checkpoint, table = tmp_path / "checkpoint", tmp_path / "raw"
+
+    def sink() -> MicroBatchWriter:
+        if shape == "split":
+            return two_branches(tmp_path, "delta").for_each_batch(app_id="devices")
+        return for_each_batch(DeltaOutput(), str(table), app_id="devices.raw")
+
+    stream(spark, tmp_path / "in", sink(), checkpoint)
+    shutil.rmtree(checkpoint)
+
+    with pytest.raises(StreamingQueryException, match="new app_id") as refused:
+        stream(spark, tmp_path / "in", started_over := sink(), checkpoint)
+
+    assert isinstance(started_over.failure, InvalidArgumentError)
+    assert "already committed txnVersion=1 >= 1" in str(refused.value)
+    assert delta.read(spark, str(table)).count() == 7  # nothing written twice either

@@ -121,3 +121,21 @@ def test_a_choice_is_checked_when_it_is_defined(build, error, fragment) -> None:
 
 def test_route_by_parameter_names_the_parameter() -> None:
     assert route_by_parameter("--output-type", "csv") == Route("csv", "--output-type='csv'")
+
+
+def test_route_by_schema_counts_the_data_fields_not_sparks_corrupt_record_column() -> None:
+    # One malformed line in a legacy file, read with an inferred schema (the chapter's
+    # Example 6-20): Spark adds `_corrupt_record`, a third field that holds no data. Counted,
+    # it sent the legacy rows to the new output.
+    inferred = StructType([*LEGACY.fields, StructField("_corrupt_record", StringType())])
+
+    route = route_by_schema(inferred, min_fields=3)
+
+    assert route.branch == "legacy"
+    assert "has 2 fields" in route.reason
+
+
+def test_route_by_schema_finds_required_columns_in_any_case_as_spark_resolves_them() -> None:
+    shouted = StructType([StructField(f.name.upper(), f.dataType) for f in CURRENT.fields])
+
+    assert route_by_schema(shouted, required_columns=["version"]).branch == "current"
