@@ -222,3 +222,19 @@ def skipped_write(table: DeltaTable | None, request: WriteRequest) -> WriteResul
         return None
     log.info("skipping write to %s: %s", request.path, reason)
     return WriteResult(committed=False, table_version=table.version(), skipped_reason=reason)
+
+
+def version_carrying(root: str, write_id: str, *, after: int | None) -> int:
+    """The version whose commit carries our write id; concurrent commits may precede or follow.
+
+    The commit files are read directly: `DeltaTable.history()` numbers the commits it lists from
+    its own snapshot's version, which is wrong when a concurrent commit landed after the load.
+    """
+    version = 0 if after is None else after + 1
+    while commit := storage.read_text(storage.join(root, "_delta_log", f"{version:020d}.json")):
+        if write_id in commit:
+            return version
+        version += 1
+    raise RuntimeError(  # a committed write always leaves its commit file; say so if it did not
+        f"committed to {root!r} but found no commit carrying write id {write_id} after {after}"
+    )

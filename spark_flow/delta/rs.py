@@ -277,7 +277,7 @@ def commit_rewrite(plan: WritePlan, rewritten: list[Mapping[str, Any]]) -> tuple
     except BaseException:
         storage.delete_files(plan.root, [action.path for action in actions])
         raise
-    return _version_of(plan.root, plan.write_id, after=plan.read_version), len(actions)
+    return _log.version_carrying(plan.root, plan.write_id, after=plan.read_version), len(actions)
 
 
 def spark_writable(df: DataFrame, plan: WritePlan) -> DataFrame:
@@ -418,7 +418,7 @@ def _commit(
             log.info("%s changed while committing (%s); committing again on top of it", root, exc)
             return _commit(_checked_plan(plan, current), actions, retries - 1)
         raise
-    version = _version_of(root, plan.write_id, after=plan.read_version)
+    version = _log.version_carrying(root, plan.write_id, after=plan.read_version)
     rows = sum(rows_of(action.stats) for action in actions)
     log.info("committed %s version %s: %d rows in %d files", root, version, rows, len(actions))
     return WriteResult(
@@ -435,19 +435,3 @@ def _add_new_columns(table: DeltaTable, schema: Any) -> None:
     if new:
         log.info("adding columns %s to %s", [f.name for f in new], table.table_uri)
         table.alter.add_columns(new)
-
-
-def _version_of(root: str, write_id: str, *, after: int | None) -> int:
-    """The version whose commit carries our write id; concurrent commits may precede or follow.
-
-    The commit files are read directly: `DeltaTable.history()` numbers the commits it lists from
-    its own snapshot's version, which is wrong when a concurrent commit landed after the load.
-    """
-    version = 0 if after is None else after + 1
-    while commit := storage.read_text(storage.join(root, "_delta_log", f"{version:020d}.json")):
-        if write_id in commit:
-            return version
-        version += 1
-    raise RuntimeError(  # a committed write always leaves its commit file; say so if it did not
-        f"committed to {root!r} but found no commit carrying write id {write_id} after {after}"
-    )
