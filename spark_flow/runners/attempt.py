@@ -78,8 +78,8 @@ class RunOptions:
 class Attempts:
     """Runs dates of one job under the protocol above, and cancels those running on request.
 
-    Running a date and cancelling it share the active, cancelled and stopping state, so they
-    stay together in this one, longer, class.
+    Running a date and cancelling it share the active and cancelled state, so they stay
+    together in this one, longer, class.
 
     Args:
         job: the job's name (its lock folder and its rows in the history).
@@ -109,22 +109,31 @@ class Attempts:
         self._slots = slots
         self._active: dict[date, RunContext] = {}
         self._cancelled: set[date] = set()
-        self._stopping = threading.Event()
         self._guard = threading.Lock()
 
     def __call__(
-        self, logical_date: date, task: Task, *, first: bool, start: bool = False
+        self,
+        logical_date: date,
+        task: Task,
+        *,
+        first: bool,
+        start: bool = False,
+        stopping: threading.Event | None = None,
     ) -> RunOutcome:
         """Run `task` for `logical_date`; never raises.
 
         `first` exempts the date from depends_on_past; `start` (a backfill's first date) only
-        when its previous date never ran: a previous date that failed still blocks it.
+        when its previous date never ran: a previous date that failed still blocks it. Once
+        `stopping` (its backfill's, set when the backfill stops) is set, a date still waiting
+        for a run slot starts no more.
         """
         run_id = uuid.uuid4().hex[:12]
         held: list[RunLock] = []
         try:
             if self._slots:
-                slot = _take_slot(partial(self._lock, run_id=run_id), self._slots, self._stopping)
+                slot = _take_slot(
+                    partial(self._lock, run_id=run_id), self._slots, stopping or threading.Event()
+                )
                 if slot is None:
                     reason = "not started: the backfill stopped while it waited for a run slot"
                     return RunOutcome(logical_date=logical_date, status="not_run", reason=reason)
@@ -152,7 +161,6 @@ class Attempts:
 
     def cancel_active(self, cancel: CancelHook | None) -> None:
         """Mark the running dates cancelled and call `cancel` for each (fail-fast)."""
-        self._stopping.set()  # dates waiting for a run slot start no more
         with self._guard:
             active = list(self._active.values())
             self._cancelled.update(context.logical_date for context in active)
@@ -163,7 +171,6 @@ class Attempts:
 
     def forget_cancelled(self) -> None:
         """Start afresh: dates cancelled by an earlier backfill may run again."""
-        self._stopping.clear()
         self._cancelled.clear()
 
     def _locked(

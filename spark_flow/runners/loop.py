@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -124,13 +125,19 @@ class _Runner:
             raise InvalidArgumentError("dates", "no logical dates given", "Give at least one.")
         self._attempts.forget_cancelled()
         queued: deque[date] = deque(days)
+        # This backfill's own: set when it stops, never cleared, so a run thread it started
+        # stops waiting for a run slot even if the interrupt came before the pool knew it.
+        stopping = threading.Event()
         with ThreadPoolExecutor(self.max_active_runs, thread_name_prefix=self.job) as pool:
             try:
-                outcomes, stopped_by = self._schedule(pool, queued, task, cancel, first=first)
+                outcomes, stopped_by = self._schedule(
+                    pool, queued, task, cancel, first=first, stopping=stopping
+                )
             except BaseException as exc:
                 # An interrupt (Ctrl-C) reaches this thread only, never the runs' threads, and
                 # the pool would wait for them forever: start no more, cancel the running ones
                 # as fail-fast does (each is recorded failed, "cancelled: ..."), raise it on.
+                stopping.set()
                 log.warning("%s: backfill stopped (%r), cancelling its running runs", self.job, exc)
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._attempts.cancel_active(cancel)
@@ -157,6 +164,7 @@ class _Runner:
         cancel: CancelHook | None,
         *,
         first: bool,
+        stopping: threading.Event,
     ) -> tuple[dict[date, RunOutcome], date | None]:
         """Run the `queued` dates on `pool`; their outcomes, and the failed date that stopped
         the rest (left in `queued`), if one did."""
@@ -172,8 +180,9 @@ class _Runner:
                 queued.popleft()
                 is_start = day == start
                 attempt = pool.submit(
-                    self._attempts, day, task, first=first and is_start, start=is_start
-                )
+                    self._attempts, day, task, first=first and is_start, start=is_start,
+                    stopping=stopping,
+                )  # fmt: skip
                 running[attempt] = day
             self._report_progress(len(outcomes), len(running), len(queued))
             if not running:
@@ -184,6 +193,7 @@ class _Runner:
                 outcomes[running.pop(future)] = outcome
                 if outcome.status == "failed" and self.stop_at_first_failure:
                     stopped_by = stopped_by or outcome.logical_date
+                    stopping.set()  # dates waiting for a run slot start no more
                     self._attempts.cancel_active(cancel)
         self._report_progress(len(outcomes), 0, len(queued))
         return outcomes, stopped_by
