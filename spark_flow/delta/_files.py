@@ -31,6 +31,7 @@ from deltalake.transaction import AddAction, RemoveAction
 from pyspark.sql.types import StructType, TimestampType
 
 from spark_flow.delta._schema import table_spelling
+from spark_flow.delta._shape import shaped_table
 from spark_flow.delta._stats import (
     DEFAULT_INDEXED_COLUMNS,
     file_stats,
@@ -351,6 +352,7 @@ class TaskFiles:
         renamed = table_spelling(table.column_names, writer.schema)
         if renamed:
             table = table.rename_columns([renamed.get(n, n) for n in table.column_names])
+        table = shaped_table(table, writer.schema)
         checked = row_checked(writer.schema, partition_by=writer.partition_by)
         for values, rows in writer._split(table):
             key = tuple(values.values())

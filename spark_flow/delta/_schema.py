@@ -79,7 +79,15 @@ def commit_schema(
     kept = table.schema()
     known = {field.name.lower() for field in kept.fields}
     added = [field for field in data.fields if field.name.lower() not in known]
-    return DeltaSchema([*kept.fields, *added]) if added else kept
+    # A struct column that gained nested fields (merge_schema) takes its planned type.
+    before = {f.name: _type(f.dataType) for f in table_spark_schema(table).fields}
+    evolved = {
+        f.name: to_delta_schema(StructType([f])).fields[0]
+        for f in planned.fields
+        if f.name in before and _type(f.dataType) != before[f.name]
+    }
+    fields = [evolved.get(field.name, field) for field in kept.fields]
+    return DeltaSchema([*fields, *added]) if added or evolved else kept
 
 
 def table_spark_schema(table: DeltaTable) -> StructType:
@@ -126,6 +134,7 @@ def planned_schema(
     by_name = {f.name.lower(): f for f in table_schema.fields}
     conflicts: list[tuple[str, str | None, str]] = []
     added: list[StructField] = []
+    evolved: dict[str, DataType] = {}
     for field in data_schema.fields:
         existing = by_name.get(field.name.lower())
         if existing is None:
@@ -133,11 +142,56 @@ def planned_schema(
             if not merge_schema:
                 conflicts.append((field.name, None, _type(field.dataType)))
         elif _type(existing.dataType) != _type(field.dataType):
-            conflicts.append((field.name, _type(existing.dataType), _type(field.dataType)))
+            merged = merged_type(existing.dataType, field.dataType, merge=merge_schema)
+            if merged is None:
+                conflicts.append((field.name, _type(existing.dataType), _type(field.dataType)))
+            else:
+                evolved[existing.name] = merged
     if conflicts:
         raise SchemaMismatchError(path, conflicts)
     _check_storable(path, added)
-    return StructType([*table_schema.fields, *added])
+    kept = [
+        StructField(f.name, evolved[f.name], f.nullable, f.metadata) if f.name in evolved else f
+        for f in table_schema.fields
+    ]
+    return StructType([*kept, *added])
+
+
+def merged_type(table: DataType, data: DataType, *, merge: bool) -> DataType | None:
+    """The table's type of a column after writing `data`'s type into it, or None when `data`
+    does not fit: its structs may hold their fields in any order and lack some (they read as
+    null), as delta-spark accepts; fields it adds are appended only with `merge`. Any other
+    difference is a type change, which Delta never applies."""
+    merged: DataType | None = None
+    if _type(table) == _type(data):
+        merged = table
+    elif isinstance(table, StructType) and isinstance(data, StructType):
+        merged = _merged_struct(table, data, merge=merge)
+    elif isinstance(table, ArrayType) and isinstance(data, ArrayType):
+        element = merged_type(table.elementType, data.elementType, merge=merge)
+        merged = None if element is None else ArrayType(element, table.containsNull)
+    elif isinstance(table, MapType) and isinstance(data, MapType):
+        value = merged_type(table.valueType, data.valueType, merge=merge)
+        if value is not None and _type(table.keyType) == _type(data.keyType):
+            merged = MapType(table.keyType, value, table.valueContainsNull)
+    return merged
+
+
+def _merged_struct(table: StructType, data: StructType, *, merge: bool) -> StructType | None:
+    theirs = {f.name.lower(): f for f in data.fields}
+    fields = []
+    for field in table.fields:
+        other = theirs.pop(field.name.lower(), None)
+        merged = (
+            field.dataType if other is None
+            else merged_type(field.dataType, other.dataType, merge=merge)
+        )  # fmt: skip
+        if merged is None:
+            return None
+        fields.append(StructField(field.name, merged, field.nullable, field.metadata))
+    if theirs and not merge:
+        return None
+    return StructType([*fields, *as_nullable(StructType(list(theirs.values()))).fields])
 
 
 def _check_storable(path: str, fields: Iterable[StructField]) -> None:

@@ -63,6 +63,7 @@ from spark_flow.delta._schema import (
     table_spark_schema,
     table_spelling,
 )
+from spark_flow.delta._shape import shaped_columns
 from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import InvalidArgumentError
 
@@ -284,6 +285,7 @@ def spark_writable(df: DataFrame, plan: WritePlan) -> DataFrame:
     """`df` as Spark's writer gets it: columns spelled as the table spells them
     (`_schema.table_spelling`), TIMESTAMP partition columns as epoch microseconds
     (`_files.instants_as_micros`), turned into Delta's UTC form when the files are published."""
+    df = shaped_columns(df, plan.schema)  # nested fields in the table's order and spelling
     renamed = table_spelling(df.columns, plan.schema)
     df = df.withColumnsRenamed(renamed) if renamed else df
     micros = instants_as_micros(plan.schema, plan.partition_by)
@@ -430,8 +432,10 @@ def _commit(
 
 
 def _add_new_columns(table: DeltaTable, schema: Any) -> None:
-    existing = {field.name.lower() for field in table.schema().fields}
-    new = [field for field in schema.fields if field.name.lower() not in existing]
+    """Add the columns of `schema` the table lacks, and the nested fields its struct columns
+    gain (deltalake merges a struct column's fields into the existing ones)."""
+    existing = {field.name.lower(): field for field in table.schema().fields}
+    new = [field for field in schema.fields if existing.get(field.name.lower()) != field]
     if new:
         log.info("adding columns %s to %s", [f.name for f in new], table.table_uri)
         table.alter.add_columns(new)
