@@ -125,9 +125,7 @@ class _Runner:
             raise InvalidArgumentError("dates", "no logical dates given", "Give at least one.")
         self._attempts.forget_cancelled()
         queued: deque[date] = deque(days)
-        # This backfill's own: set when it stops, never cleared, so a run thread it started
-        # stops waiting for a run slot even if the interrupt came before the pool knew it.
-        stopping = threading.Event()
+        stopping = threading.Event()  # never cleared: stops a thread started as Ctrl-C came
         with ThreadPoolExecutor(self.max_active_runs, thread_name_prefix=self.job) as pool:
             try:
                 outcomes, stopped_by = self._schedule(
