@@ -110,14 +110,24 @@ class S3Settings:
     session_token: str | None
 
 
-def s3_settings() -> S3Settings:
-    """The S3 settings this process has now (read per call: the environment may change)."""
+def s3_settings(*, strict: bool = True) -> S3Settings:
+    """The S3 settings this process has now (read per call: the environment may change).
+
+    Raises:
+        InvalidArgumentError: the AWS profile cannot be resolved (`profile_keys`); with
+            `strict=False` its keys are left out instead, for callers that may not use S3.
+    """
     env, current = os.environ, _configured[0]
     allow_http = env.get("AWS_ALLOW_HTTP")
     key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
     token = env.get("AWS_SESSION_TOKEN")
     if not (key and secret):
-        key, secret, token = profile_keys() or (None, None, None)
+        try:
+            key, secret, token = profile_keys() or (None, None, None)
+        except InvalidArgumentError:
+            if strict:
+                raise
+            key = secret = token = None
     return S3Settings(
         endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or current.endpoint,
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or current.region,
@@ -336,7 +346,10 @@ def store_environment() -> dict[str, str]:
     own this way. Spark redacts option values that name a secret in its plans and UI.
     """
     variables = {k: v for k, v in os.environ.items() if k.startswith(_STORE_VARIABLES)}
-    s3 = s3_settings()  # the environment already wins there, so no variable is contradicted
+    # The environment already wins there, so no variable is contradicted. Not strict: every
+    # delta call registers these, local ones too, and a broken AWS profile (an expired SSO
+    # login) must not stop work that never touches S3; a store call names the profile.
+    s3 = s3_settings(strict=False)
     configured = {
         "AWS_ENDPOINT_URL": s3.endpoint,
         "AWS_REGION": s3.region,

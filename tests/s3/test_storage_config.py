@@ -258,3 +258,16 @@ def test_an_aws_profile_that_does_not_exist_is_named(
 
     with pytest.raises(InvalidArgumentError, match=r"AWS_PROFILE.*'nope'"):
         storage.read_bytes(f"{s3_bucket}/marker.json")
+
+
+def test_a_broken_aws_profile_does_not_stop_work_on_a_local_disk(
+    spark: SparkSession, aws_profile: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every delta call hands the store variables to the delta source, local ones too: an
+    AWS_PROFILE naming no profile (or an expired SSO login) must not fail them."""
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+
+    delta.write(spark.range(2), str(tmp_path / "devices"))
+    spark.range(1).write.format("delta").mode("append").save(str(tmp_path / "devices"))
+
+    assert delta.read(spark, str(tmp_path / "devices")).count() == 3
