@@ -25,12 +25,15 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql.types import DataType, StructType
 
-__all__ = ["CORRUPT_RECORD", "CSV_TYPES", "csv_batch", "date_of", "instant_of"]
+__all__ = [
+    "CORRUPT_RECORD", "CSV_TYPES", "INTEGER_BITS", "csv_batch", "date_of", "instant_of",
+    "spark_lines",
+]  # fmt: skip
 
 CORRUPT_RECORD = "_corrupt_record"  # Spark's columnNameOfCorruptRecord default
 
 _INTEGER = re.compile(r"[+-]?\d+")
-_BITS = {"byte": 8, "short": 16, "integer": 32, "long": 64}
+INTEGER_BITS = {"byte": 8, "short": 16, "integer": 32, "long": 64}
 # Java's Double.parseDouble, which Spark calls: optional exponent and d/f suffix, and Spark's
 # own spellings of the specials (nanValue, positiveInf, negativeInf).
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[dDfF]?")
@@ -43,9 +46,17 @@ _DATE = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T].*)?)?)?")
 _PLAIN_NUMBER = r"[^0-9eE+.\-]"  # a value holding any other character is left to Python
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
-CSV_TYPES = frozenset({"boolean", *_BITS, "float", "double", "decimal", "string", "date",
+CSV_TYPES = frozenset({"boolean", *INTEGER_BITS, "float", "double", "decimal", "string", "date",
                        "timestamp", "timestamp_ntz"})  # fmt: skip
 """Column types the Arrow path reads from CSV: Spark's CSV reader has no other either."""
+
+
+def spark_lines(data: bytes) -> list[str]:
+    """The non-blank lines of a file as Spark's line-based readers split it: at its line breaks
+    only (str.splitlines would also split at \x1c or \u2028 inside a field)."""
+    return [
+        line for line in _LINE_BREAK.split(data.decode("utf-8", errors="replace")) if line.strip()
+    ]
 
 
 def csv_batch(
@@ -55,9 +66,7 @@ def csv_batch(
     """The rows of one CSV file's `data` in `schema` (whose Arrow form is `arrow_schema`)."""
     import pyarrow as pa
 
-    text = data.decode("utf-8", errors="replace")
-    # Spark's line breaks only: str.splitlines would also split at \x1c or \u2028 in a field.
-    lines = [line for line in _LINE_BREAK.split(text) if line.strip()]
+    lines = spark_lines(data)
     if options.get("header", "false").lower() == "true":
         lines = lines[1:]
     fields = [f for f in schema.fields if f.name != CORRUPT_RECORD]
@@ -167,8 +176,8 @@ def _converter(data_type: DataType, zone: str) -> Callable[[str], Any]:
     kind = data_type.typeName()
     if isinstance(data_type, DecimalType):
         return _decimal(data_type.precision, data_type.scale)
-    if kind in _BITS:
-        return partial(_integer, 2 ** (_BITS[kind] - 1))
+    if kind in INTEGER_BITS:
+        return partial(_integer, 2 ** (INTEGER_BITS[kind] - 1))
     if kind in ("timestamp", "timestamp_ntz"):
         return partial(instant_of, kind, zone)
     simple: dict[str, Callable[[str], Any]] = {

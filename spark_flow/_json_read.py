@@ -11,11 +11,10 @@ number fits an integral column only within the column's range.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from spark_flow._csv_read import CORRUPT_RECORD, date_of, instant_of
+from spark_flow._csv_read import CORRUPT_RECORD, INTEGER_BITS, date_of, instant_of, spark_lines
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -23,12 +22,10 @@ if TYPE_CHECKING:
 
 __all__ = ["JSON_TYPES", "json_batch"]
 
-_BITS = {"byte": 8, "short": 16, "integer": 32, "long": 64}
-JSON_TYPES = frozenset({"boolean", *_BITS, "float", "double", "string", "date", "timestamp"})
+JSON_TYPES = frozenset({"boolean", *INTEGER_BITS, "float", "double", "string", "date", "timestamp"})
 """Column types the Arrow path reads from JSON lines."""
 
 _DECODER = json.JSONDecoder()
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # Quoted spellings Spark's reader takes for a float or double (allowNonNumericNumbers).
 _INF = float("inf")
 _NON_NUMERIC = {"NaN": float("nan"), "+INF": _INF, "+Infinity": _INF, "Infinity": _INF,
@@ -48,12 +45,11 @@ def json_batch(
     kinds = {f.name: f.dataType.typeName() for f in schema.fields if f.name != CORRUPT_RECORD}
     keeps_corrupt = CORRUPT_RECORD in schema.fieldNames()
     rows = []
-    for line in _LINE_BREAK.split(data.decode("utf-8", errors="replace")):
-        if line.strip():
-            row, malformed = _row(line, kinds, zone)
-            if malformed and keeps_corrupt:
-                row[CORRUPT_RECORD] = line
-            rows.append(row)
+    for line in spark_lines(data):
+        row, malformed = _row(line, kinds, zone)
+        if malformed and keeps_corrupt:
+            row[CORRUPT_RECORD] = line
+        rows.append(row)
     return pa.RecordBatch.from_pylist(rows, schema=arrow_schema) if rows else None
 
 
@@ -149,7 +145,7 @@ def _temporal(kind: str) -> Callable[[Any, str], Any]:
 
 _FITS: dict[str, Callable[[Any, str], Any]] = {
     "boolean": lambda value, _: value if isinstance(value, bool) else None,
-    **{kind: _integral(bits) for kind, bits in _BITS.items()},
+    **{kind: _integral(bits) for kind, bits in INTEGER_BITS.items()},
     "float": _floating,
     "double": _floating,
     "date": _temporal("date"),

@@ -37,19 +37,15 @@ def text_writer(
 ) -> Callable[[pa.RecordBatch], None]:
     """A function writing each batch to `stream` as Spark's `format` (csv or json) writer
     would; the CSV header first, when `options` ask for one (`header`, default true)."""
+    import pyarrow as pa
+
     if format == "json":
         return lambda batch: stream.write(_json_lines(batch))
     sep = options.get("sep", ",")
-    if options.get("header", "true").lower() == "true":
-        stream.write((sep.join(_csv_quoted(name, sep) for name in schema.names) + "\n").encode())
+    if options.get("header", "true").lower() == "true":  # the names, quoted as values are
+        names = _csv_column(pa.array(schema.names, pa.string()), sep).to_pylist()
+        stream.write((sep.join(names) + "\n").encode())
     return lambda batch: stream.write(_csv_lines(batch, sep))
-
-
-def _csv_quoted(text: str, sep: str) -> str:
-    text = text.strip(_SPACE)
-    if text and not any(c in text for c in (sep, '"', "\n", "\r")):
-        return text
-    return '"' + re.sub(r'(\\*)"', lambda m: m.group(1) * 2 + '\\"', text) + '"'
 
 
 def _csv_lines(batch: pa.RecordBatch, sep: str) -> bytes:
