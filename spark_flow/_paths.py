@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -16,16 +17,19 @@ from spark_flow._store_settings import S3_SCHEMES
 from spark_flow.errors import InvalidArgumentError, StorageError
 
 __all__ = [
+    "HIVE_NULL",
     "STORE_SCHEMES",
     "absolute",
     "ambiguous_root",
     "comparable",
     "decode_uri",
+    "escape_path_name",
     "folder",
     "is_local",
     "join",
     "local_folder",
     "local_path",
+    "partition_directory",
     "scheme",
     "store_problem",
 ]
@@ -203,4 +207,24 @@ def ambiguous_root(path: str) -> str | None:
         f"{escape.group()!r} in the path reads as an escaped character to deltalake and as "
         "those three characters to Spark and pyarrow, so they would write to different "
         "folders. Rename the folder without '%'"
+    )
+
+
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+"""How Spark names the folder of a null (or empty) partition value."""
+# Spark's ExternalCatalogUtils.escapePathName: characters a partition directory name escapes.
+_PATH_ESCAPED = frozenset("\"#%'*/:=?\\\x7f{[]^") | {chr(c) for c in range(0x01, 0x20)}
+
+
+def escape_path_name(value: str) -> str:
+    """`value` as Spark writes it in a `col=value` directory name (`%XX` for unsafe chars)."""
+    return "".join(f"%{ord(c):02X}" if c in _PATH_ESCAPED else c for c in value)
+
+
+def partition_directory(values: Mapping[str, str | None]) -> str:
+    """The Hive-style folders of `values` as Spark's `partitionBy` names them, e.g.
+    `date=2024-01-01/country=fr`; None (or "") is `__HIVE_DEFAULT_PARTITION__`."""
+    return "/".join(
+        f"{escape_path_name(column)}={escape_path_name(value) if value else HIVE_NULL}"
+        for column, value in values.items()
     )

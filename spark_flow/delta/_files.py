@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from deltalake.transaction import AddAction, RemoveAction
 from pyspark.sql.types import StructType, TimestampType
 
+from spark_flow._paths import partition_directory
 from spark_flow.delta._schema import table_spelling
 from spark_flow.delta._shape import shaped_table
 from spark_flow.delta._stats import (
@@ -40,7 +41,6 @@ from spark_flow.delta._stats import (
     row_nulls,
 )
 
-HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # What a mapInArrow task returns per file: the driver turns the rows back into WrittenFiles.
 WRITTEN_SCHEMA = (
     "path string, size long, modification_time long, partition_values string, stats string, "
@@ -53,8 +53,6 @@ WRITTEN_SCHEMA = (
 _ROW_GROUP_ROWS = 1 << 20
 _ROW_GROUP_BYTES = 64 << 20
 _MICROS = re.compile(r"-?\d+")
-# Spark's ExternalCatalogUtils.escapePathName: characters a partition directory name escapes.
-_ESCAPED = frozenset("\"#%'*/:=?\\\x7f{[]^") | {chr(c) for c in range(0x01, 0x20)}
 
 
 @dataclass(frozen=True)
@@ -132,11 +130,6 @@ def remove_action(
     )
 
 
-def escape_path_name(value: str) -> str:
-    """`value` as Spark writes it in a `col=value` directory name (`%XX` for unsafe chars)."""
-    return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in value)
-
-
 def partition_text(value: object) -> str | None:
     """A partition value as Delta stores it in the log (and Spark names its directory).
 
@@ -189,14 +182,6 @@ def as_instant_text(value: str) -> str:
     except ValueError:
         return value
     return str(partition_text(at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)))
-
-
-def partition_directory(values: Mapping[str, str | None]) -> str:
-    """The Hive-style folders of `values`, e.g. `date=2024-01-01/country=fr`."""
-    return "/".join(
-        f"{escape_path_name(column)}={HIVE_NULL if value is None else escape_path_name(value)}"
-        for column, value in values.items()
-    )
 
 
 @dataclass

@@ -25,9 +25,9 @@ import pyarrow as pa
 from deltalake.transaction import AddAction, RemoveAction
 from pyspark.sql.pandas.types import to_arrow_type
 
+from spark_flow._paths import HIVE_NULL
 from spark_flow.delta import _time_travel
 from spark_flow.delta._files import (
-    HIVE_NULL,
     as_instant_text,
     partition_text,
     remove_action,

@@ -43,6 +43,7 @@ from deltalake.transaction import (
 from pyspark.sql import functions as F
 
 from spark_flow import storage
+from spark_flow._paths import partition_directory
 from spark_flow.delta import _log, _partitions, _stats
 from spark_flow.delta._create import create_on_store
 from spark_flow.delta._files import (
@@ -51,7 +52,6 @@ from spark_flow.delta._files import (
     WrittenFile,
     add_action,
     instants_as_micros,
-    partition_directory,
     remove_action,
     rows_of,
 )

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from spark_flow import delta, files, storage
+from spark_flow._paths import HIVE_NULL, partition_directory
 from spark_flow.errors import InvalidArgumentError
 
 COMPLETENESS_DIR = "_spark_flow_completeness"
@@ -28,9 +29,6 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Spark's partition discovery: a double as Java parses it, a timestamp as yyyy-MM-dd HH:mm:ss[.S].
 _DOUBLE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[dDfF]?|NaN|[+-]?Infinity")
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?")
-# How Spark names a partition folder: a null (or empty) value, and the characters it escapes.
-DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-_ESCAPED = frozenset([*map(chr, range(1, 32)), *"\"#%'*/:=?\\\x7f{[]^"])
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ def list_partitions(
     """
     # A local root as written (`data/visits/` -> `data/visits`), a store's URI as given.
     base = str(Path(root)) if storage.is_local(str(root)) else str(root).rstrip("/")
-    expected = tuple("/".join(_folder(k, v) for k, v in p.items()) for p in partitions)
+    expected = tuple(_folder(p) for p in partitions)
     if not expected:
         raise InvalidArgumentError(
             "partitions", "no partition is expected", "List the partitions the fan-in waits for."
@@ -72,18 +70,16 @@ def list_partitions(
     return PartitionListing(base, expected, present, missing)
 
 
-def _folder(key: str, value: object) -> str:
-    """`key=value` as Spark's `partitionBy` names the folder: `a:b` is `a%3Ab`, None (or "")
-    is `__HIVE_DEFAULT_PARTITION__`, a boolean `true`."""
-    if value is None or value == "":
-        text = DEFAULT_PARTITION
-    else:
-        text = _escape(str(value).lower() if isinstance(value, bool) else str(value))
-    return f"{_escape(key)}={text}"
+def _folder(partition: Mapping[str, object]) -> str:
+    """The partition's folders as Spark's `partitionBy` names them: `a:b` is `a%3Ab`, None (or
+    "") is `__HIVE_DEFAULT_PARTITION__`, a boolean `true`."""
+    return partition_directory({key: _text(value) for key, value in partition.items()})
 
 
-def _escape(text: str) -> str:
-    return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in text)
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _has_data(folder: str) -> bool:
@@ -175,7 +171,7 @@ def _read_with_arrow(
         F.element_at(F.array(*(F.lit(v) for v in unescaped)), batch)
         .cast(_discovered_type(unescaped)).alias(unquote(key))
         for key, found in values.items()
-        for unescaped in [[None if v == DEFAULT_PARTITION else unquote(v) for v in found]]
+        for unescaped in [[None if v == HIVE_NULL else unquote(v) for v in found]]
     ]  # fmt: skip
     return df.select(*struct.fieldNames(), *columns)
 

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spark_flow.delta._files import FileWriter, WrittenFile, escape_path_name, partition_text
+from spark_flow._paths import escape_path_name
+from spark_flow.delta._files import FileWriter, WrittenFile, partition_text
 
 
 @pytest.mark.parametrize(
