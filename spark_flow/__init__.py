@@ -51,7 +51,7 @@ Errors
     cannot import spark_flow: `ConnectServerError`; an optional extra not installed:
     `MissingDependencyError`. A pattern's rule: `StepFailedError`, `InputNotReadyError`,
     `TriggerRuleError`, `ParallelSplitError`. Runners: `ConcurrentRunError`, `DependsOnPastError`,
-    `JobProcessError`. A bundled job's input or output gone wrong while it ran:
+    `LockLostError`, `JobProcessError`. A bundled job's input or output gone wrong while it ran:
     `ArgumentLocationError` (it names the job's argument).
 """
 
@@ -69,6 +69,7 @@ from spark_flow.errors import (
     InvalidArgumentError,
     InvalidDeltaLogError,
     JobProcessError,
+    LockLostError,
     MissingDependencyError,
     NotADeltaTableError,
     ParallelSplitError,
@@ -235,6 +236,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidDeltaLogError",
     "JobProcessError",
+    "LockLostError",
     "MissingDependencyError",
     "NotADeltaTableError",
     "ParallelSplitError",

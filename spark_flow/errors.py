@@ -126,8 +126,7 @@ class UnsupportedDeltaFeatureError(SparkFlowError, NotImplementedError):
 
     def __init__(self, feature: str, fix: str) -> None:
         super().__init__(feature, fix)
-        self.feature = feature
-        self.fix = fix
+        self.feature, self.fix = feature, fix
 
     def __str__(self) -> str:
         return _sentences(f"the delta-rs backend does not support {self.feature}", self.fix)
@@ -299,11 +298,8 @@ class TriggerRuleError(SparkFlowError, RuntimeError):
         self.completeness = completeness
 
     def __str__(self) -> str:
-        condition = self.rule + (
-            ""
-            if self.min_completeness is None
-            else f" and min_completeness={self.min_completeness}"
-        )
+        limit = self.min_completeness
+        condition = self.rule + ("" if limit is None else f" and min_completeness={limit}")
         parents = "; ".join(
             f"{name} {status}" + (f" ({detail})" if detail else "")
             for name, status, detail in self.not_succeeded
@@ -326,10 +322,7 @@ class ConcurrentRunError(SparkFlowError, RuntimeError):
         self, job: str, key: str | None, holder: Mapping[str, Any], waited: float | None = None
     ) -> None:
         super().__init__(job, key, holder, waited)
-        self.job = job
-        self.key = key
-        self.holder = dict(holder)
-        self.waited = waited
+        self.job, self.key, self.holder, self.waited = job, key, dict(holder), waited
 
     def __str__(self) -> str:
         return self.told("To wait for it, pass wait=SECONDS to the runner")
@@ -346,6 +339,23 @@ class ConcurrentRunError(SparkFlowError, RuntimeError):
         )
 
 
+class LockLostError(SparkFlowError, RuntimeError):
+    """A run's lock was taken over while it ran (its lease lapsed); `key` as a `RunLock`'s."""
+
+    def __init__(self, job: str, key: str | None, run_id: str) -> None:
+        super().__init__(job, key, run_id)
+        self.job, self.key, self.run_id = job, key, run_id
+
+    def __str__(self) -> str:
+        scope = self.job if self.key is None else f"{self.job} [{self.key}]"
+        return _sentences(
+            f"run {self.run_id} of {scope} lost its lock while it ran: another run took it over "
+            "once its lease lapsed, so the same work may have run twice at once",
+            "Check that run's outcome in the job's history, rerun this date if it did not "
+            "succeed, and give the lock a lease longer than the longest stall you expect",
+        )
+
+
 class DependsOnPastError(SparkFlowError, RuntimeError):
     """depends_on_past: the last run of the previous logical date did not succeed.
 
@@ -354,10 +364,9 @@ class DependsOnPastError(SparkFlowError, RuntimeError):
 
     def __init__(self, job: str, logical_date: str, previous_date: str, found: str) -> None:
         super().__init__(job, logical_date, previous_date, found)
-        self.job = job
-        self.logical_date = logical_date
-        self.previous_date = previous_date
-        self.found = found
+        self.job, self.logical_date, self.previous_date, self.found = (
+            job, logical_date, previous_date, found
+        )  # fmt: skip
 
     def __str__(self) -> str:
         return self.told(

@@ -132,7 +132,10 @@ class LocalLeases:
             return str(epoch) if self._create(epoch, info) else None
 
     def renew(self, info: Mapping[str, Any], version: str) -> str | None:
-        if self._top() != int(version):
+        # The run id too: epochs count again from 1 in a folder deleted and made anew, so the
+        # same number may be another run's lease.
+        lease = self.current()
+        if lease is None or lease.version != version or lease.run_id != info.get("run_id"):
             return None
         with self._failing("renew a lease in"):
             os.utime(self._path(int(version)))
@@ -170,7 +173,19 @@ class LocalLeases:
             os.unlink(temporary)
 
     def _top(self) -> int | None:
-        epochs = [int(p.stem) for p in self.folder.glob("*.lock") if p.stem.isdigit()]
+        """The newest epoch; None when there is none, or no folder (no lock was ever taken, or
+        its folder was deleted). A folder that cannot be listed is a StorageError, not "no
+        lease": a holder would take that for a takeover, a contender for a free lock."""
+        try:
+            with os.scandir(self.folder) as entries:
+                names = [entry.name for entry in entries]
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise storage.store_error(str(self.folder), "read the lease in", exc) from exc
+        epochs = [
+            int(name[:-5]) for name in names if name.endswith(".lock") and name[:-5].isdigit()
+        ]
         return max(epochs, default=None)
 
     def _path(self, epoch: int, suffix: str = ".lock") -> Path:

@@ -23,7 +23,12 @@ from functools import partial
 from typing import Any
 
 from spark_flow._common import failure_details, one_line
-from spark_flow.errors import ConcurrentRunError, DependsOnPastError, InvalidArgumentError
+from spark_flow.errors import (
+    ConcurrentRunError,
+    DependsOnPastError,
+    InvalidArgumentError,
+    LockLostError,
+)
 from spark_flow.runners.lock import RunLock, check_lease
 from spark_flow.runners.reports import RunOutcome
 from spark_flow.runners.state import RunRecord, RunState, latest_attempt, now
@@ -148,7 +153,10 @@ class Attempts:
                         exception=exc,
                     )  # fmt: skip
                 held.append(lock)
-            return self._locked(logical_date, task, first=first, start=start, run_id=run_id)
+            locks = held[1:] if self._slots else held
+            return self._locked(
+                logical_date, task, first=first, start=start, run_id=run_id, locks=locks
+            )
         finally:
             for lock in reversed(held):
                 lock.release()
@@ -174,7 +182,14 @@ class Attempts:
         self._cancelled.clear()
 
     def _locked(
-        self, logical_date: date, task: Task, *, first: bool, start: bool, run_id: str
+        self,
+        logical_date: date,
+        task: Task,
+        *,
+        first: bool,
+        start: bool,
+        run_id: str,
+        locks: list[RunLock],
     ) -> RunOutcome:
         # Read once, under the lock. A keyed run's past is its key's runs only (and the keyless
         # runs' past theirs): another key's success is no reason to skip this one.
@@ -202,14 +217,16 @@ class Attempts:
         if self.options.depends_on_past and not first:
             refusal = _past_refusal(self.job, logical_date, history, start=start)
         if refusal is None:
-            return self._run(context, record, task)
+            return self._run(context, record, task, locks)
         self.state.record(record.ended("not_run", error=str(refusal)))
         return RunOutcome(
             logical_date=logical_date, status="not_run", reason=one_line(refusal),
             run_id=run_id, attempt=context.attempt, exception=refusal,
         )  # fmt: skip
 
-    def _run(self, context: RunContext, record: RunRecord, task: Task) -> RunOutcome:
+    def _run(
+        self, context: RunContext, record: RunRecord, task: Task, locks: list[RunLock]
+    ) -> RunOutcome:
         day = context.logical_date
         self.state.record(record)
         with self._guard:
@@ -225,8 +242,15 @@ class Attempts:
         finally:
             with self._guard:
                 self._active.pop(day, None)
-        self.state.record(record.ended("success", report=report))
         seconds = time.perf_counter() - started
+        # A run whose lock another run took over meanwhile did not run alone: not a success,
+        # whatever the task says (the run slots bound how many run, not what).
+        lost = next((lock for lock in locks if not lock.confirm()), None)
+        if lost is not None:
+            return self._failed(
+                context, record, LockLostError(self.job, lost.key, lost.run_id), seconds
+            )
+        self.state.record(record.ended("success", report=report))
         log.info("%s %s: run %s succeeded in %.1fs", self.job, day, context.run_id, seconds)
         return RunOutcome(
             logical_date=day, status="success", seconds=seconds, report=report,

@@ -104,6 +104,10 @@ class RunLock:
         self._version: str | None = None
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+        # One renewal at a time: two racing with one version would find each other's new one
+        # and take it for a takeover.
+        self._renewing = threading.Lock()
+        self._renewed_at = 0.0  # time.monotonic() of the last claim or renewal
 
     def __enter__(self) -> RunLock:
         self.acquire()
@@ -159,10 +163,43 @@ class RunLock:
             log.warning("%s: run %s had lost its lock before releasing it", self.job, self.run_id)
 
     def renew(self) -> bool:
-        """Extend the lease; False (and logged) when another run has taken the lock over."""
+        """Extend the lease; False (and logged) when another run has taken the lock over.
+
+        Raises:
+            StorageError: the lease's store cannot be read or written (the lease stands).
+        """
+        with self._renewing:
+            return self._renew_lease()
+
+    def confirm(self) -> bool:
+        """Whether this run holds the lock still, asked of the store (by renewing the lease).
+
+        A store that cannot be reached proves nothing either way: the lock counts as held
+        while the last renewal is younger than a lease, since no other run could have taken
+        it over before the lease ran out.
+        """
+        try:
+            return self.renew()
+        except StorageError as exc:
+            age = time.monotonic() - self._renewed_at
+            log.warning(
+                "%s: run %s could not confirm it still holds its lock (renewed %.1fs ago, "
+                "lease %.1fs): %s", self.job, self.run_id, age, self.lease_seconds, exc,
+            )  # fmt: skip
+            return not self.lost and age < self.lease_seconds
+
+    def _renew_lease(self) -> bool:
         if self._version is None:
             return False
         version = self._store.renew(self._info, self._version)
+        if version is None and self._store.current() is None:
+            # The lease is gone, not taken: its folder or object was deleted (a state clean-up).
+            # Claimed again, it keeps other runs out; lost only if one claimed it first.
+            log.warning(
+                "%s: run %s found its lock's lease deleted while it ran; taking it again",
+                self.job, self.run_id,
+            )  # fmt: skip
+            version = self._store.claim(self._info, over=None)
         if version is None:
             self.lost = True
             log.error(
@@ -171,7 +208,7 @@ class RunLock:
                 self.job, self.run_id,
             )  # fmt: skip
             return False
-        self._version = version
+        self._version, self._renewed_at = version, time.monotonic()
         return True
 
     def holder(self) -> LockHolder | None:
@@ -198,6 +235,7 @@ class RunLock:
         if version is None:  # another contender changed the lease since we read it
             return self.holder() or self._try_acquire()
         self._info, self._version = info, version
+        self._renewed_at = time.monotonic()
         self._stop.clear()
         if self._renew:
             self._renewer = threading.Thread(
@@ -228,6 +266,18 @@ class RunLock:
         return None
 
     def _keep_renewing(self) -> None:
-        while not self._stop.wait(self.lease_seconds / 3):
-            if not self.renew():
-                return
+        """Renew every third of a lease until released or lost. A store that fails a renewal
+        (a network blip, a throttled request) is tried again sooner, not given up on: a thread
+        that died here would let the lease lapse while the run goes on."""
+        wait = self.lease_seconds / 3
+        while not self._stop.wait(wait):
+            try:
+                if not self.renew():
+                    return
+                wait = self.lease_seconds / 3
+            except StorageError as exc:
+                wait = self.lease_seconds / 10
+                log.warning(
+                    "%s: run %s could not renew its lock, trying again in %.1fs: %s",
+                    self.job, self.run_id, wait, exc,
+                )  # fmt: skip

@@ -173,3 +173,20 @@ def test_a_released_lease_is_claimed_by_the_next_run(state: RunState) -> None:
         assert holder.run_id == "second"
     assert second.holder() is None
     assert lease_object(folder)["released"] is True
+
+
+def test_a_lease_object_deleted_under_its_holder_is_taken_again(
+    state: RunState, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = state.lock_folder("j")
+    holder = RunLock(folder, job="j", run_id="holder", renew=False)
+    holder.acquire()
+    store = storage.object_store(folder)
+    obstore.delete(store, "lease.json")  # a clean-up of the state prefix while the run goes on
+
+    with caplog.at_level(logging.WARNING, "spark_flow.runners.lock"):
+        assert holder.renew()
+    assert "lease deleted while it ran" in caplog.text
+    assert not holder.lost
+    assert lease_object(folder)["run_id"] == "holder"
+    holder.release()

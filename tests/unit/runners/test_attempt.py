@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from spark_flow.errors import LockLostError
 from spark_flow.runners import ConcurrentRunner, RunContext, RunLock, SingleRunner
 from spark_flow.runners.state import RunRecord, RunState
 
@@ -50,3 +55,24 @@ def test_a_date_whose_lock_is_held_fails_without_a_row_in_the_history(tmp_path: 
     assert (locked.status, locked.run_id) == ("failed", None)
     assert "j [2024-01-02] is already running" in (locked.error or "")
     assert state.history("j") == []
+
+
+def test_a_run_whose_lock_was_taken_over_while_it_ran_fails(tmp_path: Path) -> None:
+    state = RunState(tmp_path)
+    folder = Path(state.lock_folder("j", None))
+
+    def stall_past_the_lease(run: RunContext) -> Mapping[str, Any]:
+        epoch_file = next(folder.glob("*.lock"))
+        long_ago = time.time() - 120  # as if the run had stalled two leases long
+        os.utime(epoch_file, (long_ago, long_ago))
+        RunLock(folder, job="j", run_id="taker", renew=False).acquire()
+        return {"rows_written": 1}
+
+    runner = SingleRunner("j", state=state)
+    with pytest.raises(LockLostError) as lost:
+        runner.run(DAY, stall_past_the_lease)
+
+    assert "lost its lock while it ran" in str(lost.value)
+    (record,) = [r for r in state.history("j") if r.logical_date == DAY]
+    assert record.status == "failed"
+    assert "another run took it over" in (record.error or "")

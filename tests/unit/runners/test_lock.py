@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -172,7 +173,7 @@ def test_a_lock_folder_the_filesystem_refuses_is_a_storage_error_naming_it(
         RunLock(folder, job="j").acquire()
 
     assert caught.value.path == str(folder)
-    assert "could not take a lock in" in str(caught.value)
+    assert "could not read the lease in" in str(caught.value)
     assert "Not a directory" in caught.value.cause
 
 
@@ -198,3 +199,63 @@ def test_of_two_contenders_that_both_found_a_new_lock_free_only_one_claims_it(
 def test_a_lease_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="lease_seconds"):
         RunLock(tmp_path, job="j", lease_seconds=0)
+
+
+def test_a_renewal_the_store_fails_is_tried_again_not_taken_for_a_takeover(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder, away = tmp_path / "lock", tmp_path / "away"
+    lock = RunLock(folder, job="j", lease_seconds=0.6)  # renewed every 0.2 s
+    with caplog.at_level(logging.WARNING, "spark_flow.runners.lock"):
+        lock.acquire()
+        folder.rename(away)
+        folder.write_text("")  # a file where the folder goes: the store fails every request
+        deadline = time.monotonic() + 20
+        while "could not renew its lock" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "could not renew its lock" in caplog.text
+        folder.unlink()
+        away.rename(folder)
+        restored = time.time()
+        epoch_file = next(folder.glob("*.lock"))
+        while epoch_file.stat().st_mtime < restored and time.monotonic() < deadline:
+            time.sleep(0.05)  # the renewal thread goes on once the store answers again
+
+    assert epoch_file.stat().st_mtime >= restored
+    assert not lock.lost
+    assert "lost its lock" not in caplog.text
+    lock.release()
+    assert lock.holder() is None
+
+
+def test_a_lease_deleted_under_its_holder_is_taken_again_and_still_keeps_others_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "lock"
+    holder = RunLock(folder, job="j", run_id="holder", renew=False)
+    holder.acquire()
+    shutil.rmtree(folder)  # a clean-up of the state folder while the run goes on
+
+    with caplog.at_level(logging.WARNING, "spark_flow.runners.lock"):
+        assert holder.renew()
+    assert "lease deleted while it ran" in caplog.text
+    assert not holder.lost
+    with pytest.raises(ConcurrentRunError):
+        RunLock(folder, job="j").acquire()
+    holder.release()
+
+
+def test_a_lease_deleted_and_claimed_by_another_run_is_lost_though_its_number_is_the_same(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "lock"
+    holder = RunLock(folder, job="j", run_id="holder", renew=False)
+    holder.acquire()
+    shutil.rmtree(folder)
+    other = RunLock(folder, job="j", run_id="other", renew=False)
+    other.acquire()  # epoch 1 again, as the holder's was
+
+    assert holder.renew() is False
+    assert holder.lost
+    other.release()
+    holder.release()

@@ -400,7 +400,8 @@ def test_a_lock_that_cannot_be_released_leaves_the_run_s_success_standing(
     state: RunState, caplog: pytest.LogCaptureFixture
 ) -> None:
     def cleaned_up_meanwhile(run: RunContext) -> Mapping[str, Any]:
-        shutil.rmtree(state.locks)  # someone clears the locks while the run goes on
+        shutil.rmtree(state.locks)  # someone clears the locks while the run goes on,
+        Path(state.locks).write_text("")  # and leaves a file where they were
         return {"rows_written": 1}
 
     with caplog.at_level(logging.WARNING, "spark_flow.runners.lock"):
