@@ -109,6 +109,18 @@ class S3Settings:
     secret_key: str | None
     session_token: str | None
 
+    def variables(self) -> dict[str, str]:
+        """These settings as the `AWS_*` variables that set them (the ones set only)."""
+        named = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": self.region,
+            "AWS_ALLOW_HTTP": "true" if self.allow_http else None,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_SESSION_TOKEN": self.session_token,
+        }
+        return {name: value for name, value in named.items() if value is not None}
+
 
 def s3_settings(*, strict: bool = True) -> S3Settings:
     """The S3 settings this process has now (read per call: the environment may change).
@@ -211,20 +223,13 @@ def client_options(kind: str, client: Client) -> dict[str, Any]:
         if s3.endpoint is not None:
             pyarrow["scheme"] = s3.endpoint.split("://", 1)[0]
         return {name: value for name, value in pyarrow.items() if value is not None}
-    delta = {
-        "AWS_ENDPOINT_URL": s3.endpoint,
-        "AWS_REGION": s3.region,
-        "AWS_ALLOW_HTTP": "true" if s3.allow_http else None,
-        "AWS_ACCESS_KEY_ID": s3.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-        "AWS_SESSION_TOKEN": s3.session_token,
-    }
+    delta = s3.variables()
     if client == "deltalake":
-        return {name: value for name, value in delta.items() if value is not None}
+        return delta
     config = {
         name.removeprefix("AWS_").lower().replace("endpoint_url", "endpoint"): value
         for name, value in delta.items()
-        if value is not None and name != "AWS_ALLOW_HTTP"
+        if name != "AWS_ALLOW_HTTP"
     }
     return {"config": config, "client_options": {"allow_http": s3.allow_http}}
 
@@ -349,19 +354,9 @@ def store_environment() -> dict[str, str]:
     # The environment already wins there, so no variable is contradicted. Not strict: every
     # delta call registers these, local ones too, and a broken AWS profile (an expired SSO
     # login) must not stop work that never touches S3; a store call names the profile.
-    s3 = s3_settings(strict=False)
-    configured = {
-        "AWS_ENDPOINT_URL": s3.endpoint,
-        "AWS_REGION": s3.region,
-        "AWS_ALLOW_HTTP": "true" if s3.allow_http else None,
-        # Keys of an AWS profile: the shared files may not be on the executors' machines.
-        "AWS_ACCESS_KEY_ID": s3.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-        "AWS_SESSION_TOKEN": s3.session_token,
-    }
-    for name, value in configured.items():
-        if value is not None:
-            variables.setdefault(name, value)
+    # The keys of an AWS profile too: the shared files may not be on the executors' machines.
+    for name, value in s3_settings(strict=False).variables().items():
+        variables.setdefault(name, value)
     return variables
 
 
