@@ -15,10 +15,12 @@ its default). Files are written from it by Spark (`physical_columns`) or Arrow
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 from pyspark.sql import functions as F
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 MODE = "delta.columnMapping.mode"
 PHYSICAL_NAME = "delta.columnMapping.physicalName"
 COLUMN_ID = "delta.columnMapping.id"
+MAX_COLUMN_ID = "delta.columnMapping.maxColumnId"
 SPARK_FIELD_ID = "parquet.field.id"
 _ARROW_FIELD_ID = b"PARQUET:field_id"
 
@@ -67,11 +70,18 @@ class ColumnMapping:
             named physically at every depth; each mapped field's metadata holds its id under
             `parquet.field.id`.
         names: top-level logical name -> physical name.
+        schema_json: the table's schema after the write as its log names it: logical names,
+            each field's mapping in its metadata.
+        max_column_id: the table's `delta.columnMapping.maxColumnId` after the write.
+        added: the columns the write adds (dotted paths), which need their ids committed.
     """
 
     mode: str
     physical: StructType
     names: Mapping[str, str]
+    schema_json: str
+    max_column_id: int
+    added: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in ("name", "id"):
@@ -133,39 +143,43 @@ def _physical_path(name: str, logical: StructType, physical: StructType) -> str 
 
 
 def mapping_of(
-    request: WriteRequest, table: DeltaTable | None, planned: StructType
+    request: WriteRequest, table: DeltaTable | None, planned: StructType, write_id: str
 ) -> ColumnMapping | None:
     """The mapping of a write of `planned` (the table's logical schema after the write) to
     `table`, or None when its files store logical names.
 
+    Columns the write adds (`merge_schema`), nested fields included, get the next ids after
+    the table's `delta.columnMapping.maxColumnId` and physical names made of `write_id` and
+    their path: unique, and the same when the write is planned again on a newer snapshot.
+
     Raises:
-        UnsupportedDeltaFeatureError: the write adds columns or nested fields to the table, or
-            replaces its schema, which would need new column ids and physical names.
+        UnsupportedDeltaFeatureError: `overwrite_schema`, which would replace every column id.
     """
     if table is None or not is_mapped(table):
         return None
-    path = request.path
     if request.overwrite_schema:
         raise UnsupportedDeltaFeatureError(
-            f"overwrite_schema on a column-mapped table ({path!r}): its new columns would need "
-            "column ids and physical names, which this backend does not assign",
-            "Overwrite without overwrite_schema (the data may lack columns, and gain none), "
-            "write to a new table, or use the delta-spark connector (backend 'jvm')",
+            f"overwrite_schema on a column-mapped table ({request.path!r}): its columns would "
+            "need new column ids and physical names",
+            "Overwrite without overwrite_schema (the data may lack columns, and add some with "
+            "merge_schema), write to a new table, or use the delta-spark connector (backend "
+            "'jvm')",
         )
+    configuration = table.metadata().configuration
     logged = json.loads(table.schema().to_json())
-    new: list[str] = []
-    physical = StructType(
-        [_physical_field(f, _by_name(logged).get(f.name.lower()), f.name, new) for f in planned]
-    )
-    if new:
-        raise UnsupportedDeltaFeatureError(
-            f"adding columns to a column-mapped table (the write adds {new} to {path!r})",
-            "Add the columns with the delta-spark connector (ALTER TABLE ... ADD COLUMNS), "
-            "which assigns their column ids, then write the data without merge_schema",
-        )
-    mode = str(table.metadata().configuration[MODE])
+    known = max([int(configuration.get(MAX_COLUMN_ID) or 0), *_ids(logged)])
+    columns = _NewColumns(uuid.UUID(write_id), known)
+    stored, schema_json = _physical_type(planned, logged, "", columns)
+    physical = cast(StructType, stored)
     names = {f.name: p.name for f, p in zip(planned.fields, physical.fields, strict=True)}
-    return ColumnMapping(mode, physical, names)
+    return ColumnMapping(
+        str(configuration[MODE]),
+        physical,
+        names,
+        schema_json=json.dumps(schema_json),
+        max_column_id=columns.last_id,
+        added=tuple(columns.added),
+    )
 
 
 def logged(actions: list[AddAction], mapping: ColumnMapping | None) -> list[AddAction]:
@@ -203,36 +217,81 @@ def _by_name(node: Any) -> dict[str, dict[str, Any]]:
     return {str(f["name"]).lower(): f for f in node["fields"]}
 
 
+@dataclass
+class _NewColumns:
+    """Ids and physical names given to the columns a write adds, in the order met."""
+
+    write: uuid.UUID
+    last_id: int
+    added: list[str] = dataclasses.field(default_factory=list)
+
+    def new(self, path: str) -> dict[str, Any]:
+        self.last_id += 1
+        self.added.append(path)
+        return {COLUMN_ID: self.last_id, PHYSICAL_NAME: f"col-{uuid.uuid5(self.write, path)}"}
+
+
+def _ids(node: Any) -> Iterator[int]:
+    """Every column id a schema's JSON holds, nested fields' included."""
+    if isinstance(node, dict):
+        if COLUMN_ID in (node.get("metadata") or {}):
+            yield int(node["metadata"][COLUMN_ID])
+        for value in node.values():
+            yield from _ids(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _ids(value)
+
+
 def _physical_field(
-    field: StructField, logged: dict[str, Any] | None, path: str, new: list[str]
-) -> StructField:
+    field: StructField, logged: dict[str, Any] | None, path: str, columns: _NewColumns
+) -> tuple[StructField, dict[str, Any]]:
+    """`field` (logical) under its physical name and id, and its field in the log's schema:
+    as logged (metadata kept: comments, type changes ...), or new with its mapping."""
     if logged is None:
-        new.append(path)
-        return field
-    metadata = logged.get("metadata") or {}
-    name = str(metadata.get(PHYSICAL_NAME, field.name))
+        logged = {"name": field.name, "nullable": True, "metadata": columns.new(path)}
+    metadata = logged["metadata"]
     kept = {SPARK_FIELD_ID: int(metadata[COLUMN_ID])} if COLUMN_ID in metadata else {}
-    data_type = _physical_type(field.dataType, logged["type"], path, new)
-    return StructField(name, data_type, field.nullable, kept)
+    data_type, type_json = _physical_type(field.dataType, logged.get("type"), path, columns)
+    name = str(metadata.get(PHYSICAL_NAME, field.name))
+    return StructField(name, data_type, field.nullable, kept), {**logged, "type": type_json}
 
 
-def _physical_type(data_type: DataType, logged: Any, path: str, new: list[str]) -> DataType:
+def _physical_type(
+    data_type: DataType, logged: Any, path: str, columns: _NewColumns
+) -> tuple[DataType, Any]:
+    """`data_type` (logical) with physical names at every depth, and its type in the log's
+    schema; `logged` is the log's type JSON (None for a new column)."""
     if isinstance(data_type, StructType):
-        fields = _by_name(logged)
-        return StructType(
-            [
-                _physical_field(f, fields.get(f.name.lower()), f"{path}.{f.name}", new)
-                for f in data_type.fields
-            ]
+        known = _by_name(logged)
+        pairs = [
+            _physical_field(f, known.get(f.name.lower()), f"{path}.{f.name}".lstrip("."), columns)
+            for f in data_type.fields
+        ]
+        return StructType([p for p, _ in pairs]), {
+            "type": "struct",
+            "fields": [j for _, j in pairs],
+        }
+    inner = logged if isinstance(logged, dict) else {}
+    if isinstance(data_type, ArrayType):
+        element, element_json = _physical_type(
+            data_type.elementType, inner.get("elementType"), path, columns
         )
-    if isinstance(data_type, ArrayType) and isinstance(logged, dict):
-        element = _physical_type(data_type.elementType, logged["elementType"], path, new)
-        return ArrayType(element, data_type.containsNull)
-    if isinstance(data_type, MapType) and isinstance(logged, dict):
-        key = _physical_type(data_type.keyType, logged["keyType"], path, new)
-        value = _physical_type(data_type.valueType, logged["valueType"], path, new)
-        return MapType(key, value, data_type.valueContainsNull)
-    return data_type
+        array = {
+            "type": "array",
+            "elementType": element_json,
+            "containsNull": data_type.containsNull,
+        }
+        return ArrayType(element, data_type.containsNull), array
+    if isinstance(data_type, MapType):
+        key, key_json = _physical_type(data_type.keyType, inner.get("keyType"), path, columns)
+        value, value_json = _physical_type(
+            data_type.valueType, inner.get("valueType"), path, columns
+        )
+        kind = {"type": "map", "keyType": key_json, "valueType": value_json,
+                "valueContainsNull": data_type.valueContainsNull}  # fmt: skip
+        return MapType(key, value, data_type.valueContainsNull), kind
+    return data_type, data_type.jsonValue() if logged is None else logged
 
 
 def physical_columns(

@@ -44,7 +44,7 @@ from pyspark.sql import functions as F
 
 from spark_flow import storage
 from spark_flow._paths import partition_directory
-from spark_flow.delta import _log, _mapping, _partitions, _stats
+from spark_flow.delta import _evolve, _log, _mapping, _partitions, _stats
 from spark_flow.delta._create import create_on_store
 from spark_flow.delta._files import (
     WRITTEN_SCHEMA,
@@ -193,7 +193,7 @@ def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
             "Replace partitions by partition columns, or overwrite the whole table.",
         )
     request = _partitions.resolved_replace_where(request, schema)
-    mapping = _mapping.mapping_of(request, table, schema)
+    mapping = _mapping.mapping_of(request, table, schema, plan.write_id)
     read_version = None if table is None else table.version()
     indexed = (
         _stats.DEFAULT_INDEXED_COLUMNS
@@ -383,7 +383,7 @@ def _commit(
             else [Transaction(request.app_id, request.txn_version, int(time.time() * 1000))]
         ),
     )
-    delta_schema = commit_schema(table, plan.schema, overwrite_schema=request.overwrite_schema)
+    delta_schema = _evolve.committed_schema(table, plan)
     try:
         if table is None:
 
@@ -404,10 +404,7 @@ def _commit(
                 raise CommitFailedError(f"another writer created {root} first")
         else:
             removes = _partitions.replaced(table, request, actions, partition_by, plan.mapping)
-            # Only a whole-table overwrite commits a new schema: an append, and an overwrite of
-            # some partitions (committed as an append with removes), must add new columns first.
-            if request.merge_schema and (request.mode == "append" or removes is not None):
-                _add_new_columns(table, delta_schema)
+            table = _evolve.add_columns(table, delta_schema, plan, partial=removes is not None)
             table.create_write_transaction(
                 [*_mapping.logged(actions, plan.mapping), *(removes or ())],
                 request.mode if removes is None else "append",
@@ -427,7 +424,8 @@ def _commit(
         moved_on = current is not None and current.version() != plan.read_version
         if moved_on and retries > 0:
             log.info("%s changed while committing (%s); committing again on top of it", root, exc)
-            return _commit(_checked_plan(plan, current), actions, retries - 1)
+            replanned = _evolve.same_mapping(plan, _checked_plan(plan, current))
+            return _commit(replanned, actions, retries - 1)
         raise
     version = _log.version_carrying(root, plan.write_id, after=plan.read_version)
     rows = sum(rows_of(action.stats) for action in actions)
@@ -438,13 +436,3 @@ def _commit(
         rows_written=rows,
         files=tuple(action.path for action in actions),
     )
-
-
-def _add_new_columns(table: DeltaTable, schema: Any) -> None:
-    """Add the columns of `schema` the table lacks, and the nested fields its struct columns
-    gain (deltalake merges a struct column's fields into the existing ones)."""
-    existing = {field.name.lower(): field for field in table.schema().fields}
-    new = [field for field in schema.fields if existing.get(field.name.lower()) != field]
-    if new:
-        log.info("adding columns %s to %s", [f.name for f in new], table.table_uri)
-        table.alter.add_columns(new)

@@ -81,7 +81,10 @@ def readers(spark: SparkSession, root: Path, *, duckdb: bool) -> list[list[dict[
 
 def as_read(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """`rows` sorted, each map as its pairs in key order (Spark keeps no order of a dict's)."""
-    return sorted(({**r, "m": sorted(dict(r["m"]).items())} for r in rows), key=repr)
+    return sorted(
+        ({**r, "m": None if r["m"] is None else sorted(dict(r["m"]).items())} for r in rows),
+        key=repr,
+    )
 
 
 def new_files(root: Path, before: set[str]) -> list[Path]:
@@ -166,15 +169,45 @@ def test_partitioned_append_replay_and_partition_overwrite_keep_the_mapping(
     assert delta.read(spark, str(tmp_path)).where("p = 'b' AND key = 11").count() == 1
 
 
-def test_schema_changes_that_need_new_column_ids_are_refused_before_any_file(
+def test_merge_schema_gives_new_columns_and_nested_fields_the_next_ids(
     spark: SparkSession, tmp_path: Path
 ) -> None:
+    mapped_table(tmp_path, "id", partitioned=False)
+    before = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet")}
+    wider = spark.createDataFrame(
+        [(7, "c", (70, "y7", True), "new")],
+        "key long, p string, s struct<x: long, y: string, z: boolean>, extra string",
+    ).coalesce(1)
+
+    delta.write(wider, str(tmp_path), merge_schema=True, app_id="loader", txn_version=1)
+
+    logged = json.loads(DeltaTable(str(tmp_path)).schema().to_json())
+    fields = {f["name"]: f for f in logged["fields"]}
+    z = fields["s"]["type"]["fields"][-1]
+    # Ten columns had ids, `gone` (dropped) included: the new ones take 11 and 12, in order.
+    assert (z["name"], z["metadata"][FIELD_ID]) == ("z", 11)
+    assert fields["extra"]["metadata"][FIELD_ID] == 12
+    configuration = DeltaTable(str(tmp_path)).metadata().configuration
+    assert configuration["delta.columnMapping.maxColumnId"] == "12"
+    (file,) = new_files(tmp_path, before)
+    stored = pq.read_schema(file)
+    extra = stored.field(fields["extra"]["metadata"][PHYSICAL])
+    assert extra.metadata[b"PARQUET:field_id"] == b"12"
+    ours, deltalake_rows, duck = readers(spark, tmp_path, duckdb=True)
+    assert ours == deltalake_rows == duck
+    new = next(r for r in ours if r["key"] == 7)
+    assert (new["s"], new["extra"]) == ({"x": 70, "y": "y7", "z": True}, "new")
+    assert next(r for r in ours if r["key"] == 1)["s"]["z"] is None
+
+
+def test_overwrite_schema_is_refused_before_any_file(spark: SparkSession, tmp_path: Path) -> None:
     mapped_table(tmp_path, "name", partitioned=False)
-    wider = spark.createDataFrame([(1, "b", "new")], "key long, p string, extra string")
+    other = spark.createDataFrame([(1, "new")], "key long, extra string")
     version = DeltaTable(str(tmp_path)).version()
 
-    with pytest.raises(UnsupportedDeltaFeatureError, match="extra"):
-        delta.write(wider, str(tmp_path), merge_schema=True)
-    with pytest.raises(UnsupportedDeltaFeatureError, match="overwrite_schema"):
-        delta.write(wider, str(tmp_path), mode="overwrite", overwrite_schema=True)
+    with pytest.raises(UnsupportedDeltaFeatureError, match="overwrite_schema") as caught:
+        delta.write(other, str(tmp_path), mode="overwrite", overwrite_schema=True)
+
+    assert "merge_schema" in caught.value.fix
     assert DeltaTable(str(tmp_path)).version() == version
+    assert not list(tmp_path.rglob("_spark_flow_staging"))
