@@ -104,14 +104,18 @@ def _commit_mapped_columns(table: DeltaTable, plan: WritePlan) -> DeltaTable:
 
 
 def same_mapping(before: WritePlan, after: WritePlan) -> WritePlan:
-    """`after` (the write planned again on a newer snapshot), when it maps the columns as the
-    files `before` wrote them.
+    """`after` (the write planned again on a newer snapshot), when it maps every column as the
+    files `before` planned were written (it may know more columns: the files lack them).
 
     Raises:
         UnsupportedDeltaFeatureError: a concurrent commit changed the table's column mapping.
     """
-    stored = [None if p.mapping is None else p.mapping.physical for p in (before, after)]
-    if stored[0] == stored[1]:  # the ids and names files hold (the log's JSON may differ)
+    written, now = before.mapping, after.mapping
+    if (written is None and now is None) or (
+        written is not None
+        and now is not None
+        and all(field in now.physical.fields for field in written.physical.fields)
+    ):
         return after
     raise UnsupportedDeltaFeatureError(
         f"a write to {before.request.path!r} racing a commit that changed its column mapping "

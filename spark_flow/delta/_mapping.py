@@ -143,14 +143,17 @@ def _physical_path(name: str, logical: StructType, physical: StructType) -> str 
 
 
 def mapping_of(
-    request: WriteRequest, table: DeltaTable | None, planned: StructType, write_id: str
+    request: WriteRequest, table: DeltaTable | None, planned: StructType
 ) -> ColumnMapping | None:
     """The mapping of a write of `planned` (the table's logical schema after the write) to
     `table`, or None when its files store logical names.
 
     Columns the write adds (`merge_schema`), nested fields included, get the next ids after
-    the table's `delta.columnMapping.maxColumnId` and physical names made of `write_id` and
-    their path: unique, and the same when the write is planned again on a newer snapshot.
+    the table's `delta.columnMapping.maxColumnId` and physical names made of the table's id,
+    their id and their path. Unique in the table (an id is never given twice), and the same
+    for every plan of the same change to the same table: a write planned again after a lost
+    commit race, a stream's later micro-batches (whose files follow the query's first plan),
+    two writers adding one column at once (the loser finds the winner's, as its files have it).
 
     Raises:
         UnsupportedDeltaFeatureError: `overwrite_schema`, which would replace every column id.
@@ -168,7 +171,7 @@ def mapping_of(
     configuration = table.metadata().configuration
     logged = json.loads(table.schema().to_json())
     known = max([int(configuration.get(MAX_COLUMN_ID) or 0), *_ids(logged)])
-    columns = _NewColumns(uuid.UUID(write_id), known)
+    columns = _NewColumns(str(table.metadata().id), known)
     stored, schema_json = _physical_type(planned, logged, "", columns)
     physical = cast(StructType, stored)
     names = {f.name: p.name for f, p in zip(planned.fields, physical.fields, strict=True)}
@@ -221,14 +224,15 @@ def _by_name(node: Any) -> dict[str, dict[str, Any]]:
 class _NewColumns:
     """Ids and physical names given to the columns a write adds, in the order met."""
 
-    write: uuid.UUID
+    table_id: str
     last_id: int
     added: list[str] = dataclasses.field(default_factory=list)
 
     def new(self, path: str) -> dict[str, Any]:
         self.last_id += 1
         self.added.append(path)
-        return {COLUMN_ID: self.last_id, PHYSICAL_NAME: f"col-{uuid.uuid5(self.write, path)}"}
+        named = uuid.uuid5(uuid.NAMESPACE_URL, f"delta:{self.table_id}/{self.last_id}/{path}")
+        return {COLUMN_ID: self.last_id, PHYSICAL_NAME: f"col-{named}"}
 
 
 def _ids(node: Any) -> Iterator[int]:

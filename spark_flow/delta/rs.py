@@ -193,7 +193,7 @@ def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
             "Replace partitions by partition columns, or overwrite the whole table.",
         )
     request = _partitions.resolved_replace_where(request, schema)
-    mapping = _mapping.mapping_of(request, table, schema, plan.write_id)
+    mapping = _mapping.mapping_of(request, table, schema)
     read_version = None if table is None else table.version()
     indexed = (
         _stats.DEFAULT_INDEXED_COLUMNS
@@ -231,11 +231,15 @@ def commit_staged(plan: WritePlan, staged: Collection[str] | None = None) -> Wri
     return commit_written(plan, _publish(plan, staged))
 
 
-def commit_written(plan: WritePlan, files: list[WrittenFile]) -> WriteResult:
-    """Commit files written in place; remove them if the commit fails."""
+def commit_written(
+    plan: WritePlan, files: list[WrittenFile], written_by: WritePlan | None = None
+) -> WriteResult:
+    """Commit files written in place (by `written_by`'s plan, default `plan`'s); remove them if
+    the commit fails."""
     actions = [add_action(file) for file in files]
     nulls = [column for file in files for column in file.null_columns]  # as the files name them
     try:
+        _evolve.same_mapping(written_by or plan, plan)
         refuse_nulls(
             plan.request.path,
             plan.schema,
