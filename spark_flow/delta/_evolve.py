@@ -11,6 +11,8 @@ committed first, on the snapshot the write's checks read:
   as the next version with a put-if-absent, so a concurrent commit makes it fail as a commit
   race does: the write is planned again on the newer snapshot.
 
+Either way a data commit that fails afterwards leaves the columns added, null in every row.
+
 The data files were written for the mapping of the first plan: a plan made again must map
 the columns the same way (`same_mapping`), or the files would be committed under ids and names
 the log does not give them.

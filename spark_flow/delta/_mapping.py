@@ -20,7 +20,7 @@ import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 import pyarrow as pa
 from pyspark.sql import functions as F
@@ -28,7 +28,7 @@ from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructT
 
 from spark_flow.delta._schema import as_nullable
 from spark_flow.delta._stats import contained, split_unquoted
-from spark_flow.errors import UnsupportedDeltaFeatureError
+from spark_flow.errors import UnknownValueError, UnsupportedDeltaFeatureError
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -43,6 +43,8 @@ COLUMN_ID = "delta.columnMapping.id"
 MAX_COLUMN_ID = "delta.columnMapping.maxColumnId"
 SPARK_FIELD_ID = "parquet.field.id"
 _ARROW_FIELD_ID = b"PARQUET:field_id"
+
+MappingMode = Literal["name", "id"]
 
 
 def is_mapped(table: DeltaTable) -> bool:
@@ -76,7 +78,7 @@ class ColumnMapping:
         added: the columns the write adds (dotted paths), which need their ids committed.
     """
 
-    mode: str
+    mode: MappingMode
     physical: StructType
     names: Mapping[str, str]
     schema_json: str
@@ -84,8 +86,9 @@ class ColumnMapping:
     added: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.mode not in ("name", "id"):
-            raise ValueError(f"column mapping mode must be 'name' or 'id', not {self.mode!r}")
+        # A table's property: a mode Delta does not know is not read as either.
+        if self.mode not in get_args(MappingMode):
+            raise UnknownValueError(MODE, self.mode, get_args(MappingMode))
 
     def stored(self, partition_by: Sequence[str]) -> list[str]:
         """The physical names of `partition_by` (logical)."""
@@ -176,7 +179,7 @@ def mapping_of(
     physical = cast(StructType, stored)
     names = {f.name: p.name for f, p in zip(planned.fields, physical.fields, strict=True)}
     return ColumnMapping(
-        str(configuration[MODE]),
+        cast(MappingMode, configuration[MODE]),
         physical,
         names,
         schema_json=json.dumps(schema_json),

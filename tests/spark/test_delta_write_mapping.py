@@ -56,10 +56,14 @@ def logical_rows(start: int, count: int, p: str) -> list[dict[str, Any]]:
     ]
 
 
-def mapped_table(root: Path, mode: str, *, partitioned: bool) -> TableBuilder:
-    """A column-mapped table with rows in it, then `id` renamed to `key` and `gone` dropped."""
+def mapped_table(
+    root: Path, mode: str, *, partitioned: bool, features: bool = True
+) -> TableBuilder:
+    """A column-mapped table with rows in it, then `id` renamed to `key` and `gone` dropped;
+    `features=False`: on the legacy protocol (reader 2, writer 5)."""
+    partition_columns = ("p",) if partitioned else ()
     table = TableBuilder(
-        root, FIELDS, mapping=mode, partition_columns=("p",) if partitioned else ()
+        root, FIELDS, mapping=mode, features=features, partition_columns=partition_columns
     )
     old = [
         {**row, "id": row["key"], "gone": "x", "m": list(row["m"].items())}
@@ -142,10 +146,10 @@ def test_append_stores_physical_names_and_field_ids_read_alike_by_three_readers(
     }
 
 
-def test_partitioned_append_replay_and_partition_overwrite_keep_the_mapping(
+def test_partitioned_append_replay_and_partition_overwrite_on_the_legacy_protocol(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    table = mapped_table(tmp_path, "id", partitioned=True)
+    table = mapped_table(tmp_path, "id", partitioned=True, features=False)
     b_rows = logical_rows(10, 2, "b")
     df = spark.createDataFrame(b_rows, SCHEMA)
     first = delta.write(df, str(tmp_path), app_id="loader", txn_version=1)

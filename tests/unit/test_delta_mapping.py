@@ -21,7 +21,7 @@ from pyspark.sql.types import (
 
 from spark_flow.delta import _evolve, _mapping, rs
 from spark_flow.delta._types import WriteRequest
-from spark_flow.errors import UnsupportedDeltaFeatureError
+from spark_flow.errors import UnknownValueError, UnsupportedDeltaFeatureError
 
 S = StructType([StructField("x", LongType())])
 ARR = ArrayType(StructType([StructField("a", IntegerType())]))
@@ -135,3 +135,13 @@ def test_files_planned_before_another_writer_added_the_column_its_own_way_are_re
     assert _evolve.same_mapping(before, before) is before
     with pytest.raises(UnsupportedDeltaFeatureError, match="racing a commit"):
         _evolve.same_mapping(before, after)
+
+
+def test_a_mapping_mode_delta_does_not_know_is_refused_by_name(tmp_path: Path) -> None:
+    TableBuilder(tmp_path, [("id", "long")], mapping="names")
+
+    with pytest.raises(UnknownValueError) as caught:
+        rs.plan_write(WriteRequest(str(tmp_path)), StructType([StructField("id", LongType())]))
+
+    assert (caught.value.key, caught.value.value_received) == ("delta.columnMapping.mode", "names")
+    assert "Did you mean 'name'?" in str(caught.value)
