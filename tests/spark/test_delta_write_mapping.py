@@ -214,3 +214,32 @@ def test_overwrite_schema_is_refused_before_any_file(spark: SparkSession, tmp_pa
     assert "merge_schema" in caught.value.fix
     assert DeltaTable(str(tmp_path)).version() == version
     assert not list(tmp_path.rglob("_spark_flow_staging"))
+
+
+def test_a_stream_adding_a_column_commits_each_micro_batch_under_one_mapping(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # The query's tasks write every micro-batch for the plan made as it starts; each commit
+    # plans again, and the column the first one adds must be named as the files name it.
+    table = TableBuilder(tmp_path / "table", [("id", "long"), ("type", "string")], mapping="name")
+    table.commit(table.add([{"id": 0, "type": "old"}]))
+    source = tmp_path / "in"
+    source.mkdir()
+    for n in (1, 2):
+        line = {"id": n, "type": "phone", "extra": f"e{n}"}
+        (source / f"{n}.json").write_text(json.dumps(line) + "\n")
+
+    (
+        spark.readStream.schema("id long, type string, extra string")
+        .option("maxFilesPerTrigger", 1).json(str(source))
+        .writeStream.format("delta").trigger(availableNow=True)
+        .option("checkpointLocation", str(tmp_path / "checkpoint")).option("mergeSchema", "true")
+        .start(str(table.root)).awaitTermination()
+    )  # fmt: skip
+
+    rows = sorted(pa.table(DeltaTable(str(table.root)).scan()).to_pylist(), key=repr)
+    expected = [{"id": 0, "type": "old", "extra": None}] + [
+        {"id": n, "type": "phone", "extra": f"e{n}"} for n in (1, 2)
+    ]
+    assert rows == sorted(expected, key=repr)
+    assert sorted(delta.read(spark, str(table.root)).toArrow().to_pylist(), key=repr) == rows
