@@ -36,6 +36,7 @@ from spark_flow.errors import UnsupportedDeltaFeatureError
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
+    from spark_flow.delta._mapping import ColumnMapping
     from spark_flow.delta.rs import WritePlan
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def add_columns(
         CommitFailedError: another commit took the version the mapped columns' commit needed.
     """
     if plan.mapping is not None:
-        return _commit_mapped_columns(table, plan) if plan.mapping.added else table
+        return _commit_mapped(table, plan.root, plan.mapping) if plan.mapping.added else table
     request = plan.request
     # Only a whole-table overwrite commits a new schema: an append, and an overwrite of some
     # partitions (committed as an append with removes), must add new columns first.
@@ -73,10 +74,8 @@ def add_columns(
     return table
 
 
-def _commit_mapped_columns(table: DeltaTable, plan: WritePlan) -> DeltaTable:
-    mapping = plan.mapping
-    if mapping is None:  # pragma: no cover  (the caller checks)
-        return table
+def _commit_mapped(table: DeltaTable, root: str, mapping: ColumnMapping) -> DeltaTable:
+    """The metaData commit of the columns `mapping` adds; `table` loaded at its version."""
     metadata = table.metadata()
     action: dict[str, Any] = {
         "id": metadata.id,
@@ -98,9 +97,9 @@ def _commit_mapped_columns(table: DeltaTable, plan: WritePlan) -> DeltaTable:
     version = table.version() + 1
     name = f"{version:020d}.json"
     text = "\n".join(json.dumps(line) for line in lines) + "\n"
-    if not storage.create_if_absent(storage.join(plan.root, "_delta_log"), name, text):
-        raise CommitFailedError(f"another writer committed version {version} of {plan.root} first")
-    log.info("added columns %s to %s at version %d", list(mapping.added), plan.root, version)
+    if not storage.create_if_absent(storage.join(root, "_delta_log"), name, text):
+        raise CommitFailedError(f"another writer committed version {version} of {root} first")
+    log.info("added columns %s to %s at version %d", list(mapping.added), root, version)
     table.load_as_version(version)
     return table
 

@@ -145,3 +145,22 @@ def test_a_mapping_mode_delta_does_not_know_is_refused_by_name(tmp_path: Path) -
 
     assert (caught.value.key, caught.value.value_received) == ("delta.columnMapping.mode", "names")
     assert "Did you mean 'name'?" in str(caught.value)
+
+
+def test_added_columns_whose_version_another_commit_took_are_committed_on_top_of_it(
+    table: TableBuilder,
+) -> None:
+    plan = rs.plan_write(WriteRequest(str(table.root), merge_schema=True, app_id="a",
+                                      txn_version=1), PLANNED)  # fmt: skip
+    assert isinstance(plan, rs.WritePlan)
+    raced = table.commit(table._metadata())  # another writer's commit takes the next version
+
+    result = rs.commit_written(plan, [])
+
+    assert result.table_version == raced + 2  # our columns at raced + 1, then the data
+    logged = DeltaTable(str(table.root))
+    assert logged.metadata().configuration["delta.columnMapping.maxColumnId"] == "9"
+    assert logged.transaction_version("a") == 1
+    fields = {f.name: f.metadata for f in logged.schema().fields}
+    assert fields["extra"][FIELD_ID] == 9
+    assert mapping_of(table).physical == plan.mapping.physical  # type: ignore[union-attr]
