@@ -28,7 +28,7 @@ from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructT
 
 from spark_flow.delta._schema import as_nullable
 from spark_flow.delta._stats import contained, split_unquoted
-from spark_flow.errors import UnknownValueError, UnsupportedDeltaFeatureError
+from spark_flow.errors import ConfigError, UnknownValueError, UnsupportedDeltaFeatureError
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -43,6 +43,7 @@ COLUMN_ID = "delta.columnMapping.id"
 MAX_COLUMN_ID = "delta.columnMapping.maxColumnId"
 SPARK_FIELD_ID = "parquet.field.id"
 _ARROW_FIELD_ID = b"PARQUET:field_id"
+_FIELD_ID_WRITE = "spark.sql.parquet.fieldId.write.enabled"
 
 MappingMode = Literal["name", "id"]
 
@@ -314,6 +315,14 @@ def physical_columns(
     """
     if mapping is None:
         return df
+    if mapping.mode == "id" and df.sparkSession.conf.get(_FIELD_ID_WRITE, "true") == "false":
+        # id mode reads columns by field id alone: files without ids read as nulls.
+        raise ConfigError(
+            _FIELD_ID_WRITE,
+            "it is false, so Spark's writer would store no Parquet field ids, and readers of a "
+            "table in column mapping mode 'id' read the columns of such files as nulls",
+            f"Set {_FIELD_ID_WRITE} to true (its default) for this write",
+        )
     stored = _by_logical_name(mapping)
     columns = []
     for name in df.columns:

@@ -22,7 +22,7 @@ from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
-from spark_flow.errors import UnsupportedDeltaFeatureError
+from spark_flow.errors import ConfigError, UnsupportedDeltaFeatureError
 
 FIELDS = [
     ("id", "long"),
@@ -243,3 +243,19 @@ def test_a_stream_adding_a_column_commits_each_micro_batch_under_one_mapping(
     ]
     assert rows == sorted(expected, key=repr)
     assert sorted(delta.read(spark, str(table.root)).toArrow().to_pylist(), key=repr) == rows
+
+
+def test_an_id_mapped_write_without_parquet_field_ids_is_refused(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    mapped_table(tmp_path, "id", partitioned=False)
+    version = DeltaTable(str(tmp_path)).version()
+    spark.conf.set("spark.sql.parquet.fieldId.write.enabled", "false")
+    try:
+        with pytest.raises(ConfigError) as caught:
+            delta.write(spark.createDataFrame(logical_rows(5, 1, "b"), SCHEMA), str(tmp_path))
+    finally:
+        spark.conf.unset("spark.sql.parquet.fieldId.write.enabled")
+
+    assert caught.value.source == "spark.sql.parquet.fieldId.write.enabled"
+    assert DeltaTable(str(tmp_path)).version() == version
