@@ -82,6 +82,7 @@ bench: setup postgres-server jdbc-driver
 	$(BIN)/python bench/bench_delta_scale.py --millions 1,2,4,8 --repeat 3
 	$(BIN)/python bench/bench_delta_maintenance.py
 	$(BIN)/python bench/bench_delta_read.py --rows 2000000 --repeat 3
+	$(BIN)/python bench/bench_delta_mapping.py --rows 2000000 --repeat 5
 	$(BIN)/python bench/bench_sequence.py --rows 1000000
 	$(BIN)/python bench/bench_accounting.py --rows 1000000 --repeat 3
 	$(BIN)/python bench/bench_fan_out.py --rows 200000

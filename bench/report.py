@@ -87,6 +87,10 @@ FIGURES = [
            lambda r: r["optimized_write_ratio"],
            lambda r: f"{r['optimized_files']} files for {r['optimized_appends']} writes "
            f"({r['plain_files_per_write']:.1f} per write without)"),
+    Figure("delta_mapping", "Delta write to a column-mapped table / to an unmapped one",
+           lambda r: r["mapped_ratio"],
+           lambda r: f"{r['mapped_write_s']:.2f} s / {r['unmapped_write_s']:.2f} s "
+           f"({r['rows']:,} rows)", "<= 1.1", lambda x: x <= 1.1),
     Figure("delta_read", "column-mapped read + aggregate / the same files unmapped",
            lambda r: r["mapped_ratio"], lambda r: f"{r['mapped_s']:.2f} s / {r['plain_s']:.2f} s",
            "<= 1.1", lambda x: x <= 1.1),

@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_flow import storage
@@ -185,7 +182,7 @@ def publish_in_place(
         written = write_files(df, folder, format=format, prefix=f"part-{attempt}", options=options)
         files, rows = [name for name, _ in written], sum(n for _, n in written)
     record = manifest(app_id, batch, rows, files, df.schema)
-    if not _create(folder, MANIFEST, json.dumps(record)):
+    if not storage.create_if_absent(folder, MANIFEST, json.dumps(record)):
         # Another attempt published the batch while this one wrote: its files are the batch.
         _remove(folder, files)
         lost = skip_if_published(root, app_id, batch)
@@ -232,36 +229,6 @@ def read_published(
         (f"{_BATCH}{batch}/{name}", batch) for batch, record in batches for name in record["files"]
     ]
     return read_listed(spark, root, files, format=format, schema=schema, options=options)
-
-
-def _create(folder: str, name: str, text: str) -> bool:
-    """Create `folder/name` holding `text` unless it exists (one conditional PUT; locally a
-    hard link, which fails on an existing name); True if this call created it."""
-    if storage.is_local(folder):
-        return _create_locally(Path(storage.join(folder, name)), text)
-    import obstore
-    from obstore.exceptions import AlreadyExistsError, BaseError
-
-    try:
-        obstore.put(storage.object_store(folder), name, text.encode(), mode="create")
-    except AlreadyExistsError:
-        return False
-    except BaseError as exc:
-        raise StorageError(storage.join(folder, name), "create", str(exc).strip()) from exc
-    return True
-
-
-def _create_locally(target: Path, text: str) -> bool:
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.link(temporary, target)
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(temporary)
-    return True
 
 
 def _relative(folder: str, paths: list[str]) -> list[str]:

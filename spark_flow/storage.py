@@ -244,6 +244,38 @@ def write_text_atomically(path: str, text: str) -> None:
         raise
 
 
+def create_if_absent(folder: str, name: str, text: str) -> bool:
+    """Create `folder/name` holding `text` unless it exists (one conditional PUT; locally a
+    hard link, which fails on an existing name); True if this call created it. Readers see
+    the whole text or no file.
+
+    Raises:
+        StorageError: the store refused the PUT for another reason than an existing object.
+    """
+    if is_local(folder):
+        target = Path(local_path(join(folder, name)))
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w") as out:
+                out.write(text)
+            os.link(temporary, target)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(temporary)
+        return True
+    import obstore
+    from obstore.exceptions import AlreadyExistsError, BaseError
+
+    try:
+        obstore.put(object_store(folder), name, text.encode(), mode="create")
+    except AlreadyExistsError:
+        return False
+    except BaseError as exc:
+        raise StorageError(join(folder, name), "create", str(exc).strip()) from exc
+    return True
+
+
 def options(path: str, *, client: Client = "deltalake") -> dict[str, Any]:
     """How `client` reaches the store of `path`: the configured `[storage]` table and the
     environment, in that client's own terms (environment variables win over the profile).

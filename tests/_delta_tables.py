@@ -159,9 +159,12 @@ class TableBuilder:
         (log / f"{self.version:020d}.json").write_text("\n".join(lines) + "\n")
         return self.version
 
+    def field(self, column: str) -> dict[str, Any]:
+        """The logged field of the top-level `column` (name, type, metadata)."""
+        return next(f for f in self.schema["fields"] if f["name"] == column)
+
     def physical(self, column: str) -> str:
-        field = next(f for f in self.schema["fields"] if f["name"] == column)
-        return str(field["metadata"].get(PHYSICAL, column))
+        return str(self.field(column)["metadata"].get(PHYSICAL, column))
 
     def add(
         self,

@@ -31,6 +31,7 @@ from deltalake.transaction import AddAction, RemoveAction
 from pyspark.sql.types import StructType, TimestampType
 
 from spark_flow._paths import partition_directory
+from spark_flow.delta._mapping import ColumnMapping, physical_table, stored_columns
 from spark_flow.delta._schema import table_spelling
 from spark_flow.delta._shape import shaped_table
 from spark_flow.delta._stats import (
@@ -115,18 +116,24 @@ def add_action(file: WrittenFile, *, data_change: bool = True) -> AddAction:
 
 
 def remove_action(
-    listed: Mapping[str, Any], partition_by: Sequence[str], *, data_change: bool = True
+    listed: Mapping[str, Any],
+    partition_by: Sequence[str],
+    *,
+    data_change: bool = True,
+    mapping: ColumnMapping | None = None,
 ) -> RemoveAction:
     """The remove action of a file as `get_add_actions(flatten=True)` lists it, with its size
     and partition values (Delta's extendedFileMetadata), as delta-spark writes it: a reader of
     the change data feed takes a removed file's partition values from it, and deltalake's
-    refuses the whole feed where one lacks them."""
+    refuses the whole feed where one lacks them. The listing names partition columns by their
+    logical names; a column-mapped table's log keys them by their physical ones (`mapping`)."""
+    values = {c: partition_text(listed.get(f"partition.{c}")) for c in partition_by}
     return RemoveAction(
         unquote(listed["path"]),  # the listing holds the log's URI-encoded path
         data_change=data_change,
         deletion_timestamp=int(time.time() * 1000),
         size=listed["size_bytes"],
-        partition_values={c: partition_text(listed.get(f"partition.{c}")) for c in partition_by},
+        partition_values=values if mapping is None else mapping.logged_values(values),
     )
 
 
@@ -220,6 +227,7 @@ class FileWriter:
         store_options: `storage.options(root, client="pyarrow")` as resolved on the driver.
         schema: the table's schema after the write, for the files' statistics.
         indexed_columns: the columns with statistics (see `_stats.indexed_columns`).
+        mapping: where the table maps its columns, their physical names and field ids.
     """
 
     root: str
@@ -228,6 +236,7 @@ class FileWriter:
     store_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     schema: StructType = field(default_factory=StructType)
     indexed_columns: int | tuple[str, ...] = DEFAULT_INDEXED_COLUMNS
+    mapping: ColumnMapping | None = None
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """`mapInArrow`'s function: write the batches, yield one row per written file."""
@@ -304,22 +313,22 @@ class FileWriter:
         # The upload completes on close: only then does the object exist on a store.
         file.stream.close()
         metadata = file.writer.writer.metadata
+        stored, partition_by, indexed = self.stored()
         return WrittenFile(
             path=file.path,
             size=size,
             modification_time=int(time.time() * 1000),
             partition_values=file.partition_values,
-            stats=file_stats(
-                metadata,
-                self.schema,
-                partition_by=self.partition_by,
-                indexed_columns=self.indexed_columns,
-            ),
+            stats=file_stats(metadata, stored, partition_by=partition_by, indexed_columns=indexed),
             null_columns=(
-                *forbidden_nulls(metadata, self.schema, partition_by=self.partition_by),
+                *forbidden_nulls(metadata, stored, partition_by=partition_by),
                 *sorted(file.row_nulls),
             ),
         )
+
+    def stored(self) -> tuple[StructType, tuple[str, ...], int | tuple[str, ...]]:
+        """The schema, partition and statistics columns under the names the files store."""
+        return stored_columns(self.mapping, self.schema, self.partition_by, self.indexed_columns)
 
 
 @dataclass
@@ -338,7 +347,10 @@ class TaskFiles:
         if renamed:
             table = table.rename_columns([renamed.get(n, n) for n in table.column_names])
         table = shaped_table(table, writer.schema)
-        checked = row_checked(writer.schema, partition_by=writer.partition_by)
+        if writer.mapping is not None:
+            table = physical_table(table, writer.mapping, writer.partition_by)
+        stored, partition_by, _ = writer.stored()
+        checked = row_checked(stored, partition_by=partition_by)
         for values, rows in writer._split(table):
             key = tuple(values.values())
             if key not in self.opened:
@@ -347,7 +359,7 @@ class TaskFiles:
                 )
             self.opened[key].add(rows)
             if checked:
-                self.opened[key].row_nulls.update(row_nulls(rows, writer.schema, checked))
+                self.opened[key].row_nulls.update(row_nulls(rows, stored, checked))
 
     def close(self) -> list[WrittenFile]:
         return [self.writer._close(self.store, self.location, f) for f in self.opened.values()]

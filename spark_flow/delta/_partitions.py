@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
     from pyspark.sql.types import StructType
 
+    from spark_flow.delta._mapping import ColumnMapping
+
 
 def folder_values(
     relative: Path, partition_by: list[str], micros: list[str]
@@ -145,25 +147,33 @@ def check_replaced(request: WriteRequest, schema: StructType, actions: list[AddA
 
 
 def replaced(
-    table: DeltaTable, request: WriteRequest, actions: list[AddAction], partition_by: list[str]
+    table: DeltaTable,
+    request: WriteRequest,
+    actions: list[AddAction],
+    partition_by: list[str],
+    mapping: ColumnMapping | None = None,
 ) -> list[RemoveAction] | None:
     """The files of `table` a partial overwrite removes in its commit: those in the partitions
     `replace_where` names (resolved), or, for Delta's dynamic partition overwrite, in those the
     data's `actions` add files to. None for an append or an overwrite of the whole table.
 
     Found by typed values, not by deltalake's `partition_filters`, which compare the log's text.
+    `actions` key partition values by logical names; the removes as the log keys them.
     """
     if request.replace_where:
         columns, values = zip(*request.replace_where, strict=True)
-        return _removed(table, list(columns), [values])
+        return _removed(table, list(columns), [values], mapping)
     if request.dynamic_partitions and partition_by:
         data = [tuple(action.partition_values.get(c) for c in partition_by) for action in actions]
-        return _removed(table, partition_by, data)
+        return _removed(table, partition_by, data, mapping)
     return None
 
 
 def _removed(
-    table: DeltaTable, columns: list[str], partitions: list[tuple[str | None, ...]]
+    table: DeltaTable,
+    columns: list[str],
+    partitions: list[tuple[str | None, ...]],
+    mapping: ColumnMapping | None,
 ) -> list[RemoveAction]:
     """Remove actions of `table`'s files whose values of `columns` are one of `partitions`
     (logged text), compared as values of the log's type of each column."""
@@ -175,7 +185,7 @@ def _removed(
     }
     partition_by = table.metadata().partition_columns
     return [
-        remove_action(row, partition_by)
+        remove_action(row, partition_by, mapping=mapping)
         for row in listed.to_pylist()
         if tuple(row[n] for n in names) in touched
     ]

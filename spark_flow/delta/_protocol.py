@@ -7,9 +7,11 @@ instead of read or written wrong:
   `minReaderVersion` is 1, 2 or 3 and every feature it needs is in the list; reader version 2
   needs column mapping (the protocol's legacy form of that feature).
 - `WRITER_FEATURES`: what our delta-rs *write* path honours. Our commit adds files Spark wrote;
-  it evaluates no constraint, generates no value and assigns no row id. Features in
+  it evaluates no constraint, generates no value and assigns no row id; it stores columns
+  under their physical names where the table maps them (`_mapping`). Features in
   `WRITER_FEATURES_WHEN_UNUSED` are honoured only while the table does not use them (a CHECK
-  constraint defined, a column mapped ...): Delta lets a table support a feature it does not use.
+  constraint defined, a generated column ...): Delta lets a table support a feature it does
+  not use.
 
 Facts come from deltalake's `ProtocolVersions` or, when deltalake cannot open a log, from the
 raw action (`from_action`), so both paths decide alike.
@@ -43,6 +45,7 @@ WRITER_FEATURES = frozenset(
     {
         "appendOnly",  # an overwrite is refused before any Spark job (and by deltalake's commit)
         "changeDataFeed",  # appends and overwrites change no row in place: no CDC file needed
+        "columnMapping",  # files under physical names and field ids, the log keyed by them
         "deletionVectors",  # we add files without deletion vectors
         "timestampNtz",
         "variantType",
@@ -72,11 +75,10 @@ WRITER_FEATURES_WHEN_UNUSED: Mapping[str, Callable[[Mapping[str, str], Any], boo
     "invariants": _any_field_has("delta.invariants"),
     "checkConstraints": lambda config, _: any(k.startswith("delta.constraints.") for k in config),
     "generatedColumns": _any_field_has("delta.generationExpression"),
-    "columnMapping": lambda config, _: config.get("delta.columnMapping.mode", "none") != "none",
 }
 """Writer features honoured while unused, each with the test of whether `(configuration,
-schema)` uses it: our files carry no generated value, no physical column name, and nothing
-checks their rows against a constraint or invariant."""
+schema)` uses it: our files carry no generated value, and nothing checks their rows against a
+constraint or invariant."""
 
 # The features a legacy protocol version implies (Delta's "Writer/Reader Version Requirements").
 _LEGACY_READER = {1: (), 2: ("columnMapping",)}

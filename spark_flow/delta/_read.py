@@ -32,6 +32,7 @@ from pyspark.sql.types import (
 
 from spark_flow import storage
 from spark_flow.delta import _log, _time_travel
+from spark_flow.delta._mapping import PHYSICAL_NAME, is_mapped
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_MAPPING_MODE = "delta.columnMapping.mode"
 # Text a number in a predicate cannot hide in: string literals and quoted identifiers.
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`]|``)*`")
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
@@ -47,7 +47,6 @@ _NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?|\.\d+)")
 _FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits exactly
 # An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
 _EMBEDDED_URI = re.compile(r"(?<=/)[a-zA-Z][a-zA-Z0-9+.-]*:/")
-_PHYSICAL_NAME = "delta.columnMapping.physicalName"
 _TYPE_CHANGES = "delta.typeChanges"
 _DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 _INT32_DIGITS = 10
@@ -129,7 +128,7 @@ def plan(
     schema_json = _schema_json(table)
     logical = _strip_metadata(StructType.fromJson(schema_json))
     partition_columns = tuple(table.metadata().partition_columns)
-    stored = StructType.fromJson(_physical_json(schema_json) if _mapped(table) else schema_json)
+    stored = StructType.fromJson(_physical_json(schema_json) if is_mapped(table) else schema_json)
     physical = StructType(
         [
             _strip_metadata(p)
@@ -164,20 +163,6 @@ def plan(
 def _schema_json(table: DeltaTable) -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(table.schema().to_json())
     return schema
-
-
-def _mapped(table: DeltaTable) -> bool:
-    """Whether the files store physical names: a mapping mode *and* a protocol that has it.
-
-    deltalake writes `delta.columnMapping.mode` and physical names into tables whose protocol
-    lacks the feature, and stores logical names in their files; the protocol decides.
-    """
-    if table.metadata().configuration.get(_MAPPING_MODE, "none") == "none":
-        return False
-    protocol = table.protocol()
-    if protocol.min_reader_version == 2:  # the legacy protocol of column mapping
-        return True
-    return "columnMapping" in (protocol.reader_features or ())
 
 
 def file_key(uri: str, *, encoded: bool = True) -> str:
@@ -339,8 +324,8 @@ def _physical_json(node: Any) -> Any:
     """A Delta schema (JSON) with every field renamed to its physical name, nested ones too."""
     if isinstance(node, dict):
         renamed = {key: _physical_json(value) for key, value in node.items()}
-        if "name" in node and "metadata" in node and _PHYSICAL_NAME in node["metadata"]:
-            renamed["name"] = node["metadata"][_PHYSICAL_NAME]
+        if "name" in node and "metadata" in node and PHYSICAL_NAME in node["metadata"]:
+            renamed["name"] = node["metadata"][PHYSICAL_NAME]
         return renamed
     if isinstance(node, list):
         return [_physical_json(item) for item in node]

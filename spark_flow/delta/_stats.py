@@ -84,7 +84,7 @@ def indexed_columns(configuration: Mapping[str, str | None]) -> int | tuple[str,
     """
     names = configuration.get(STATS_COLUMNS)
     if names is not None:
-        return tuple(name for name in _split(names, ",") if name)
+        return tuple(name for name in split_unquoted(names, ",") if name)
     raw = configuration.get(NUM_INDEXED_COLS)
     if raw is None:
         return DEFAULT_INDEXED_COLUMNS
@@ -260,7 +260,7 @@ def _contents(values: Any) -> Any:
     return pc.list_flatten(values)
 
 
-def _split(text: str, separator: str) -> list[str]:
+def split_unquoted(text: str, separator: str) -> list[str]:
     """`text` split at `separator` outside backquotes, each part stripped (quotes kept)."""
     parts: list[str] = []
     current: list[str] = []
@@ -278,7 +278,7 @@ def _split(text: str, separator: str) -> list[str]:
 
 
 def _name_path(name: str) -> Path:
-    return tuple(part.strip("`").lower() for part in _split(name, "."))
+    return tuple(part.strip("`").lower() for part in split_unquoted(name, "."))
 
 
 def _indexed(schema: StructType, indexed: int | Sequence[str]) -> StructType:

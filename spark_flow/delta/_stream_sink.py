@@ -145,7 +145,7 @@ class StreamSink(DataSourceStreamArrowWriter):
                 f"its files were written for {self.layout.partition_by}",
                 "Restart the query: it lays its files out as the table is then.",
             )
-        rs.commit_written(plan, files)
+        rs.commit_written(plan, files, written_by=self.layout)  # a mapping changed: refused
 
     def abort(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
         storage.delete_files(self.layout.root, [file.path for file in _files(messages)])

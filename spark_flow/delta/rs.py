@@ -44,7 +44,7 @@ from pyspark.sql import functions as F
 
 from spark_flow import storage
 from spark_flow._paths import partition_directory
-from spark_flow.delta import _log, _partitions, _stats
+from spark_flow.delta import _evolve, _log, _mapping, _partitions, _stats
 from spark_flow.delta._create import create_on_store
 from spark_flow.delta._files import (
     WRITTEN_SCHEMA,
@@ -123,6 +123,7 @@ class WritePlan:
     pyarrow: Mapping[str, Any] = field(default_factory=dict, repr=False)
     # The table's choice of columns with statistics (delta.dataSkipping* properties).
     indexed_columns: int | tuple[str, ...] = _stats.DEFAULT_INDEXED_COLUMNS
+    mapping: _mapping.ColumnMapping | None = None  # physical names (None: files use logical)
 
     @property
     def local(self) -> bool:
@@ -192,6 +193,7 @@ def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
             "Replace partitions by partition columns, or overwrite the whole table.",
         )
     request = _partitions.resolved_replace_where(request, schema)
+    mapping = _mapping.mapping_of(request, table, schema)
     read_version = None if table is None else table.version()
     indexed = (
         _stats.DEFAULT_INDEXED_COLUMNS
@@ -205,6 +207,7 @@ def _checked_plan(plan: WritePlan, table: DeltaTable | None) -> WritePlan:
         schema=schema,
         partition_by=partition_by,
         indexed_columns=indexed,
+        mapping=mapping,
     )
 
 
@@ -217,6 +220,7 @@ def file_writer(plan: WritePlan, root: str) -> FileWriter:
         plan.pyarrow,
         schema=plan.schema,
         indexed_columns=plan.indexed_columns,
+        mapping=plan.mapping,
     )
 
 
@@ -227,14 +231,19 @@ def commit_staged(plan: WritePlan, staged: Collection[str] | None = None) -> Wri
     return commit_written(plan, _publish(plan, staged))
 
 
-def commit_written(plan: WritePlan, files: list[WrittenFile]) -> WriteResult:
-    """Commit files written in place; remove them if the commit fails."""
+def commit_written(
+    plan: WritePlan, files: list[WrittenFile], written_by: WritePlan | None = None
+) -> WriteResult:
+    """Commit files written in place (by `written_by`'s plan, default `plan`'s); remove them if
+    the commit fails."""
     actions = [add_action(file) for file in files]
+    nulls = [column for file in files for column in file.null_columns]  # as the files name them
     try:
+        _evolve.same_mapping(written_by or plan, plan)
         refuse_nulls(
             plan.request.path,
             plan.schema,
-            [column for file in files for column in file.null_columns]
+            _mapping.logical_paths(plan.mapping, plan.schema, nulls)
             + [c for file in files for c, v in file.partition_values.items()
                if v is None and not plan.schema[c].nullable],
         )  # fmt: skip
@@ -289,7 +298,8 @@ def spark_writable(df: DataFrame, plan: WritePlan) -> DataFrame:
     renamed = table_spelling(df.columns, plan.schema)
     df = df.withColumnsRenamed(renamed) if renamed else df
     micros = instants_as_micros(plan.schema, plan.partition_by)
-    return df.withColumns({c: F.unix_micros(c) for c in micros}) if micros else df
+    df = df.withColumns({c: F.unix_micros(c) for c in micros}) if micros else df
+    return _mapping.physical_columns(df, plan.mapping, plan.partition_by)
 
 
 def discard_staging(plan: WritePlan) -> None:
@@ -308,7 +318,10 @@ def _publish(plan: WritePlan, staged: Collection[str] | None = None) -> list[Wri
     staging, root, partition_by = plan.staging, Path(plan.root), plan.partition_by
     wanted = None if staged is None else set(staged)
     micros = instants_as_micros(plan.schema, partition_by)
-    checked = _stats.row_checked(plan.schema, partition_by=partition_by)
+    stored, stored_partitions, indexed = _mapping.stored_columns(
+        plan.mapping, plan.schema, partition_by, plan.indexed_columns
+    )
+    checked = _stats.row_checked(stored, partition_by=stored_partitions)
     files: list[WrittenFile] = []
     try:
         for file in sorted(staging.rglob("*.parquet")):
@@ -326,7 +339,7 @@ def _publish(plan: WritePlan, staged: Collection[str] | None = None) -> list[Wri
             if checked:
                 names = metadata.schema.to_arrow_schema().names
                 rows = pq.read_table(file, columns=[c for c in checked if c in names])
-                broken = _stats.row_nulls(rows, plan.schema, checked)
+                broken = _stats.row_nulls(rows, stored, checked)
             os.replace(file, target)
             stat = target.stat()
             files.append(
@@ -337,12 +350,12 @@ def _publish(plan: WritePlan, staged: Collection[str] | None = None) -> list[Wri
                     partition_values=values,
                     stats=_stats.file_stats(
                         metadata,
-                        plan.schema,
-                        partition_by=partition_by,
-                        indexed_columns=plan.indexed_columns,
+                        stored,
+                        partition_by=stored_partitions,
+                        indexed_columns=indexed,
                     ),
                     null_columns=(
-                        *_stats.forbidden_nulls(metadata, plan.schema, partition_by=partition_by),
+                        *_stats.forbidden_nulls(metadata, stored, partition_by=stored_partitions),
                         *broken,
                     ),
                 )
@@ -374,7 +387,7 @@ def _commit(
             else [Transaction(request.app_id, request.txn_version, int(time.time() * 1000))]
         ),
     )
-    delta_schema = commit_schema(table, plan.schema, overwrite_schema=request.overwrite_schema)
+    delta_schema = _evolve.committed_schema(table, plan)
     try:
         if table is None:
 
@@ -394,13 +407,10 @@ def _commit(
             elif not create_on_store(root, create):  # lost the race to create the table
                 raise CommitFailedError(f"another writer created {root} first")
         else:
-            removes = _partitions.replaced(table, request, actions, partition_by)
-            # Only a whole-table overwrite commits a new schema: an append, and an overwrite of
-            # some partitions (committed as an append with removes), must add new columns first.
-            if request.merge_schema and (request.mode == "append" or removes is not None):
-                _add_new_columns(table, delta_schema)
+            removes = _partitions.replaced(table, request, actions, partition_by, plan.mapping)
+            table = _evolve.add_columns(table, delta_schema, plan, partial=removes is not None)
             table.create_write_transaction(
-                [*actions, *(removes or ())],
+                [*_mapping.logged(actions, plan.mapping), *(removes or ())],
                 request.mode if removes is None else "append",
                 delta_schema,
                 partition_by=partition_by,
@@ -418,7 +428,8 @@ def _commit(
         moved_on = current is not None and current.version() != plan.read_version
         if moved_on and retries > 0:
             log.info("%s changed while committing (%s); committing again on top of it", root, exc)
-            return _commit(_checked_plan(plan, current), actions, retries - 1)
+            replanned = _evolve.same_mapping(plan, _checked_plan(plan, current))
+            return _commit(replanned, actions, retries - 1)
         raise
     version = _log.version_carrying(root, plan.write_id, after=plan.read_version)
     rows = sum(rows_of(action.stats) for action in actions)
@@ -429,13 +440,3 @@ def _commit(
         rows_written=rows,
         files=tuple(action.path for action in actions),
     )
-
-
-def _add_new_columns(table: DeltaTable, schema: Any) -> None:
-    """Add the columns of `schema` the table lacks, and the nested fields its struct columns
-    gain (deltalake merges a struct column's fields into the existing ones)."""
-    existing = {field.name.lower(): field for field in table.schema().fields}
-    new = [field for field in schema.fields if existing.get(field.name.lower()) != field]
-    if new:
-        log.info("adding columns %s to %s", [f.name for f in new], table.table_uri)
-        table.alter.add_columns(new)

@@ -87,12 +87,25 @@ def test_a_table_needing_what_our_commit_does_not_honour_is_refused_before_spark
     assert_untouched(good)
 
 
-def test_a_mapped_column_is_refused_on_both_protocols(tmp_path: Path) -> None:
+def test_a_mapped_table_is_planned_with_its_physical_names_on_both_protocols(
+    tmp_path: Path,
+) -> None:
     for legacy in (True, False):
         path = logs.column_mapped(tmp_path / f"mapped-{legacy}", legacy=legacy)
 
-        with pytest.raises(UnsupportedDeltaFeatureError, match="it needs columnMapping"):
-            plan(path)
+        mapping = plan(path).mapping
+
+        assert mapping.mode == "name"
+        assert mapping.physical.fieldNames() == ["id", "day"]
+        assert [f.metadata["parquet.field.id"] for f in mapping.physical.fields] == [1, 2]
+
+
+def test_a_mapping_mode_without_the_protocol_feature_stores_logical_names(good: str) -> None:
+    # deltalake writes the property on tables whose protocol lacks the feature; readers then
+    # read logical names, so the files must hold them.
+    logs.set_metadata(good, configuration={"delta.columnMapping.mode": "name"})
+
+    assert plan(good).mapping is None
 
 
 @pytest.mark.parametrize(
