@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,8 +29,8 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from spark_flow import storage
 from spark_flow.delta import _log, _time_travel
+from spark_flow.delta._log import file_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,8 +44,6 @@ _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`]|``)*`")
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?|\.\d+)")
 _FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits exactly
-# An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
-_EMBEDDED_URI = re.compile(r"(?<=/)[a-zA-Z][a-zA-Z0-9+.-]*:/")
 _PHYSICAL_NAME = "delta.columnMapping.physicalName"
 _TYPE_CHANGES = "delta.typeChanges"
 _DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
@@ -178,25 +175,6 @@ def _mapped(table: DeltaTable) -> bool:
     if protocol.min_reader_version == 2:  # the legacy protocol of column mapping
         return True
     return "columnMapping" in (protocol.reader_features or ())
-
-
-def file_key(uri: str, *, encoded: bool = True) -> str:
-    """One spelling per file, whoever names it; `s3://` and `s3a://` name the same object.
-
-    Spark, deletion vectors and our plans name files by encoded URIs (or plain local paths);
-    deltalake's `file_uris` names them literally (`encoded=False`), with or without a scheme.
-    """
-    if not encoded:
-        literal = uri.split("://", 1)[1] if "://" in uri else uri
-        embedded = _EMBEDDED_URI.search(literal)
-        if embedded:
-            # A file the log names by an absolute URI: deltalake appends that URI to the
-            # table's location, still encoded; its own path is the decoded one.
-            return file_key(literal[embedded.start() :])
-        return os.path.normpath(literal) if storage.is_local(uri) else literal
-    if storage.is_local(uri):
-        return os.path.normpath(storage.absolute(uri))
-    return storage.decode_uri(uri).split("://", 1)[1]
 
 
 def _loose(key: str) -> str:

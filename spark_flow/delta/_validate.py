@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -187,6 +188,16 @@ def _gap(path: str, listing: _Log, version: int | None) -> InvalidDeltaLogError 
         f"versions after it cannot be rebuilt ({len(missing)} missing up to version {target})",
         _restore_or_read_before(first),
     )
+
+
+def replayed_commits(path: str, version: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """The commits a reader of `version` replays after the checkpoint it starts from, in order:
+    (version, actions) of each."""
+    listing = _Log.listed(path)
+    for commit in range(_start(listing, version), version + 1):
+        if commit in listing.commits:
+            advice = _restore_or_read_before(commit)
+            yield commit, _actions(path, commit, listing.commits[commit], advice)
 
 
 def _restore_or_read_before(version: int) -> str:

@@ -1,0 +1,59 @@
+"""A table's files reconciled as delta-spark replays its log: by the file a path names, not by
+how the path is spelled.
+
+The protocol lets a remove name its file otherwise than the add did (`part-1.parquet` added,
+`file:/table/part-1.parquet` or `file:///table/part-1.parquet` removed; `a%20b/f.parquet` and
+`a b/f.parquet`), and lets writers that log absolute paths and writers that log relative ones
+share a table. delta-spark resolves every path against the table before it matches removes to
+adds (`canonicalPath` in its snapshot state); deltalake and delta-kernel-rs compare the text
+(delta-kernel-rs issues 304, 2198, 2402), so a file removed under another spelling stays in
+their file list and its rows come back, and a file added under two spellings is read twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from spark_flow.delta import _validate
+
+log = logging.getLogger(__name__)
+
+
+def reconciled(
+    path: str,
+    version: int,
+    actions: list[dict[str, Any]],
+    key: Callable[[str], str],
+) -> list[dict[str, Any]]:
+    """`actions` (deltalake's live add actions of `version` of the table at `path`) without
+    the files a later remove names by another spelling, and each file once.
+
+    `key` gives the one spelling of the file a logged path names. The commits replayed after
+    the checkpoint decide which action touched a file last; within one commit an add wins over
+    a remove, as when a deletion vector replaces another. Files a checkpoint alone holds were
+    reconciled by the writer of that checkpoint.
+    """
+    last: dict[str, tuple[str, str]] = {}  # file -> ("add" | "remove", the path as logged)
+    for _, commit in _validate.replayed_commits(path, version):
+        for kind in ("remove", "add"):
+            for action in commit:
+                logged = action.get(kind)
+                if isinstance(logged, dict) and isinstance(logged.get("path"), str):
+                    last[key(logged["path"])] = (kind, logged["path"])
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for action in actions:
+        by_file.setdefault(key(action["path"]), []).append(action)
+    kept = []
+    for file, named in by_file.items():
+        kind, spelled = last.get(file, ("add", named[0]["path"]))
+        if kind == "remove":
+            log.info("%s: %s is removed by a remove spelling it %r", path, file, spelled)
+            continue
+        if len({action["path"] for action in named}) == 1:
+            kept.extend(named)  # one spelling: the adds are deltalake's to reconcile
+            continue
+        log.info("%s: %s is added under %d spellings; reading it once", path, file, len(named))
+        kept.append(next((a for a in named if a["path"] == spelled), named[0]))
+    return kept
