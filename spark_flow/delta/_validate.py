@@ -38,6 +38,7 @@ COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
 _CHECKPOINT = re.compile(
     r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?(?:\.[\w-]+)?\.(?:parquet|json)$"
 )
+_TABLE_STATE = ("protocol", "metaData")
 _RESTORE = "Restore the log's files from a backup or a copy of the table"
 
 
@@ -275,15 +276,19 @@ def _checkpoint_advice() -> str:
 
 
 def _checkpoint_defect(path: str, listing: _Log, version: int | None) -> SparkFlowError | None:
-    """A checkpoint the reader starts from that does not read, or names a sidecar that is gone."""
+    """A checkpoint the reader starts from that does not read, names a sidecar that is gone,
+    or lacks the protocol or metadata every checkpoint holds."""
     target = _target(listing, version)
     below = [v for v in listing.checkpoints if v <= target]
     if not below:
         return None
     at = max(below)
     present = set(storage.list_files(storage.join(path, LOG_DIR, "_sidecars")))
+    held: set[str] = set()
     for name in listing.checkpoints[at]:
-        missing = sorted(set(_sidecars_of(path, at, name)) - present)
+        sidecars, kinds = _checkpoint_contents(path, at, name)
+        held |= kinds
+        missing = sorted(set(sidecars) - present)
         if missing:
             return InvalidDeltaLogError(
                 path,
@@ -292,20 +297,31 @@ def _checkpoint_defect(path: str, listing: _Log, version: int | None) -> SparkFl
                 f"{LOG_DIR}/_sidecars/ lacks, first {missing[0]!r}",
                 _checkpoint_advice(),
             )
+    lacking = [kind for kind in _TABLE_STATE if kind not in held]
+    if lacking:
+        return InvalidDeltaLogError(
+            path,
+            at,
+            f"its checkpoint {LOG_DIR}/{listing.checkpoints[at][0]} holds no "
+            f"{' and no '.join(lacking)} action, which every checkpoint carries for the table",
+            _checkpoint_advice(),
+        )
     return None
 
 
-def _sidecars_of(path: str, version: int, name: str) -> list[str]:
-    """The sidecar files a checkpoint names; InvalidDeltaLogError when it does not read."""
+def _checkpoint_contents(path: str, version: int, name: str) -> tuple[list[str], set[str]]:
+    """The sidecar files a checkpoint names, and which of protocol and metaData it holds;
+    InvalidDeltaLogError when it does not read."""
     if name.endswith(".json"):
         rows = _actions(path, version, name, _checkpoint_advice())
         sidecars = [row["sidecar"] for row in rows if "sidecar" in row]
+        kinds = {kind for kind in _TABLE_STATE for row in rows if row.get(kind)}
     else:
         data = storage.read_bytes(storage.join(path, LOG_DIR, name)) or b""
         try:
             checkpoint = pq.ParquetFile(pa.BufferReader(data))
-            has_sidecars = "sidecar" in checkpoint.schema_arrow.names
-            column = checkpoint.read(columns=["sidecar"]) if has_sidecars else None
+            columns = [c for c in ("sidecar", *_TABLE_STATE) if c in checkpoint.schema_arrow.names]
+            read = checkpoint.read(columns=columns)
         except (pa.ArrowException, OSError) as exc:
             raise InvalidDeltaLogError(
                 path,
@@ -314,9 +330,12 @@ def _sidecars_of(path: str, version: int, name: str) -> list[str]:
                 "foreign write)",
                 _checkpoint_advice(),
             ) from exc
-        sidecars = [] if column is None else [s for s in column["sidecar"].to_pylist() if s]
+        has = {c: read[c].null_count < read.num_rows for c in columns}
+        sidecars = [s for s in read["sidecar"].to_pylist() if s] if "sidecar" in has else []
+        kinds = {kind for kind in _TABLE_STATE if has.get(kind)}
     # The protocol keeps sidecars in _delta_log/_sidecars/ and recommends naming them alone.
-    return [unquote(str(sidecar["path"])).rsplit("/", 1)[-1] for sidecar in sidecars]
+    names = [unquote(str(sidecar["path"])).rsplit("/", 1)[-1] for sidecar in sidecars]
+    return names, kinds
 
 
 def unsupported(path: str, version: int, refused: list[str]) -> UnsupportedDeltaFeatureError:

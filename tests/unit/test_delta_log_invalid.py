@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import _delta_logs as logs
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
@@ -273,3 +275,21 @@ def test_an_action_deltalake_rejects_is_a_broken_log_not_a_storage_failure(good:
 
     assert "an action in it does not parse as the protocol defines it" in error.defect
     assert "Json error" in str(error.__cause__)
+
+
+@pytest.mark.parametrize("kind", ["protocol", "metaData"])
+def test_a_checkpoint_without_protocol_or_metadata_is_named(good: str, kind: str) -> None:
+    # Golden tables deltalog-state-reconstruction-from-checkpoint-missing-*: delta-spark fails.
+    DeltaTable(good).create_checkpoint()
+    checkpoint = Path(good) / "_delta_log" / "00000000000000000002.checkpoint.parquet"
+    rows = pq.read_table(checkpoint)
+    pq.write_table(rows.filter(pc.is_null(rows[kind])), checkpoint)
+
+    error = refused(good)
+
+    assert error.version == 2
+    assert f"00000000000000000002.checkpoint.parquet holds no {kind} action" in error.defect
+    assert "Delete that checkpoint's files and _delta_log/_last_checkpoint" in error.advice
+    checkpoint.unlink()  # the advice, followed: the commits rebuild the table
+    (Path(good) / "_delta_log" / "_last_checkpoint").unlink()
+    assert _log.readable_table(good).version() == 2
