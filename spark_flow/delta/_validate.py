@@ -88,7 +88,8 @@ def diagnose(path: str, version: int | None) -> SparkFlowError | None:
     """
     listing = _Log.listed(path)
     if not listing.commits and not listing.checkpoints:
-        return None
+        # A hint left behind by a log whose files are gone (deleted by hand, half copied).
+        return _hint_defect(path, listing) if listing.has_hint else None
     try:
         return (
             _out_of_range(path, listing, version)

@@ -23,6 +23,7 @@ from spark_flow.delta import _log
 from spark_flow.errors import (
     InvalidArgumentError,
     InvalidDeltaLogError,
+    NotADeltaTableError,
     UnsupportedDeltaFeatureError,
 )
 
@@ -293,3 +294,19 @@ def test_a_checkpoint_without_protocol_or_metadata_is_named(good: str, kind: str
     checkpoint.unlink()  # the advice, followed: the commits rebuild the table
     (Path(good) / "_delta_log" / "_last_checkpoint").unlink()
     assert _log.readable_table(good).version() == 2
+
+
+def test_a_log_left_with_only_its_checkpoint_hint_is_named_not_a_storage_failure(
+    good: str,
+) -> None:
+    DeltaTable(good).create_checkpoint()
+    for name in Path(good, "_delta_log").iterdir():
+        if name.name != "_last_checkpoint":
+            name.unlink()
+
+    error = refused(good)
+
+    assert "_last_checkpoint names a checkpoint at version 2" in error.defect
+    Path(good, "_delta_log", "_last_checkpoint").unlink()  # the advice, followed
+    with pytest.raises(NotADeltaTableError):
+        _log.readable_table(good)
