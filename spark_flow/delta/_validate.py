@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -39,6 +39,7 @@ _CHECKPOINT = re.compile(
     r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?(?:\.[\w-]+)?\.(?:parquet|json)$"
 )
 _TABLE_STATE = ("protocol", "metaData")
+_READERS = 16
 _RESTORE = "Restore the log's files from a backup or a copy of the table"
 
 
@@ -192,14 +193,21 @@ def _gap(path: str, listing: _Log, version: int | None) -> InvalidDeltaLogError 
     )
 
 
-def replayed_commits(path: str, version: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+def replayed_commits(path: str, version: int) -> list[tuple[int, list[dict[str, Any]]]]:
     """The commits a reader of `version` replays after the checkpoint it starts from, in order:
     (version, actions) of each."""
     listing = _Log.listed(path)
-    for commit in range(_start(listing, version), version + 1):
-        if commit in listing.commits:
-            advice = _restore_or_read_before(commit)
-            yield commit, _actions(path, commit, listing.commits[commit], advice)
+    commits = [v for v in range(_start(listing, version), version + 1) if v in listing.commits]
+
+    def read(commit: int) -> tuple[int, list[dict[str, Any]]]:
+        advice = _restore_or_read_before(commit)
+        return commit, _actions(path, commit, listing.commits[commit], advice)
+
+    if len(commits) < 2 or storage.is_local(path):
+        return [read(commit) for commit in commits]
+    # On an object store each commit is a request: several at once, not one round trip each.
+    with ThreadPoolExecutor(max_workers=min(len(commits), _READERS)) as pool:
+        return list(pool.map(read, commits))
 
 
 def _restore_or_read_before(version: int) -> str:
