@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spark_flow import storage
+from spark_flow.delta._log_values import metadata_defect, partition_value_defect
 from spark_flow.delta._protocol import Protocol, unreadable
 from spark_flow.errors import (
     InvalidArgumentError,
@@ -217,19 +218,27 @@ def _restore_or_read_before(version: int) -> str:
 
 
 def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowError | None:
-    """A commit that is not JSON, a protocol that breaks the spec or is unsupported, or no
-    protocol or metadata where the replay (without a checkpoint) must find both."""
+    """A commit that is not JSON, a protocol that breaks the spec or is unsupported, metadata
+    or partition values that do not parse, or no protocol or metadata where the replay
+    (without a checkpoint) must find both."""
     target = _target(listing, version)
     start = _start(listing, target)
     protocol: tuple[int, Protocol] | None = None
-    metadata = False
+    metadata: tuple[int, Any] | None = None
+    readable = False  # whether `metadata` parses, so partition values can be checked by it
+    values: SparkFlowError | None = None  # the first partition value that does not parse
     for commit in range(start, target + 1):
         advice = _restore_or_read_before(commit)
-        for action in _actions(path, commit, listing.commits[commit], advice):
+        actions = _actions(path, commit, listing.commits[commit], advice)
+        for action in actions:
             if "protocol" in action:
                 raw = action["protocol"]
                 protocol = (commit, Protocol.from_action(raw if isinstance(raw, dict) else {}))
-            metadata = metadata or "metaData" in action
+            if "metaData" in action:
+                metadata = (commit, action["metaData"])
+                readable = metadata_defect(action["metaData"]) is None
+        if values is None and metadata is not None and readable:
+            values = _values_defect(path, commit, actions, metadata[1])
     if protocol is not None:
         at, found = protocol
         defect = found.defect()
@@ -240,8 +249,12 @@ def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowE
         refused = unreadable(found)
         if refused:
             return unsupported(path, at, refused)
-    if start > 0:  # a checkpoint holds the protocol and metadata this replay did not see
-        return None
+    if metadata is not None and (defect := metadata_defect(metadata[1])) is not None:
+        return InvalidDeltaLogError(
+            path, metadata[0], defect, "The table's writer broke the Delta protocol; " + _RESTORE
+        )
+    if values is not None or start > 0:  # a checkpoint holds what this replay did not see
+        return values
     lacking = [name for name, seen in (("protocol", protocol), ("metaData", metadata)) if not seen]
     if lacking:
         return InvalidDeltaLogError(
@@ -251,6 +264,17 @@ def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowE
             "has both from its first commit",
             f"{_RESTORE}; the commit of version 0 must hold them",
         )
+    return None
+
+
+def _values_defect(
+    path: str, version: int, actions: list[dict[str, Any]], metadata: dict[str, Any]
+) -> InvalidDeltaLogError | None:
+    """The first add action of commit `version` whose partition value does not parse."""
+    for action in actions:
+        defect = partition_value_defect(action.get("add"), metadata)
+        if defect is not None:
+            return InvalidDeltaLogError(path, version, defect, _restore_or_read_before(version))
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import _delta_logs as logs
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from _delta_tables import TableBuilder
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
@@ -310,3 +312,46 @@ def test_a_log_left_with_only_its_checkpoint_hint_is_named_not_a_storage_failure
     Path(good, "_delta_log", "_last_checkpoint").unlink()  # the advice, followed
     with pytest.raises(NotADeltaTableError):
         _log.readable_table(good)
+
+
+def _metadata(change: Callable[[dict[str, Any]], None]) -> Callable[[list[Any]], list[Any]]:
+    def rewrite(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for action in found:
+            if "metaData" in action:
+                change(action["metaData"])
+        return found
+
+    return rewrite
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda m: m.update(schemaString=m["schemaString"].replace('"long"', '"lonk"')),
+         "gives column 'id' the type 'lonk', which is no Delta type"),
+        (lambda m: m.update(partitionColumns=["country"]),
+         "its partitionColumns name ['country'], which its schema lacks"),
+    ],
+)  # fmt: skip
+def test_metadata_that_does_not_parse_names_its_version_and_field(
+    good: str, change: Callable[[dict[str, Any]], None], fragment: str
+) -> None:
+    logs.rewrite(good, 0, _metadata(change))
+
+    error = refused(good)
+
+    assert error.version == 0
+    assert fragment in error.defect
+
+
+def test_a_partition_value_that_is_no_value_of_its_type_is_named(tmp_path: Path) -> None:
+    table = TableBuilder(tmp_path, [("id", "long"), ("n", "integer")], partition_columns=("n",))
+    table.commit(table.add([{"id": 1}], {"n": "7"}))
+    table.commit(table.add([{"id": 2}], {"n": "seven"}))
+
+    error = refused(str(tmp_path))
+
+    assert error.version == 2
+    assert "gives partition column 'n' the value 'seven', which is no integer" in error.defect
+    assert "read version=1 or earlier" in error.advice
+    assert _log.readable_table(str(tmp_path), 1).version() == 1
