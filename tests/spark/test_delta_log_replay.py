@@ -83,3 +83,19 @@ def test_a_file_added_under_two_spellings_is_read_once(spark: SparkSession, tmp_
     table.commit({"add": {**twice["add"], "path": (tmp_path / "f.parquet").as_uri()}})
 
     assert ids(spark, tmp_path) == [[1], [1]]
+
+
+def test_deletion_vector_updates_logged_add_first_keep_the_file(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Golden table log-replay-dv-key-cases: delta-spark logs the add of the new DV before the
+    # remove of the old one; both name the same path, the add wins.
+    table = TableBuilder(tmp_path, [("id", "long")], deletion_vectors=True)
+    added = table.add([{"id": n} for n in range(6)], relative="f.parquet")
+    table.commit(added)
+    for deleted in ([0], [0, 3], [0, 3, 5]):
+        removed, added = table.delete(added, deleted, inline=False)
+        table.commit(added, removed)
+
+    assert ids(spark, tmp_path) == [[1, 2, 4], [1, 2, 4]]
+    assert ids(spark, tmp_path, version=2) == [[1, 2, 3, 4, 5]] * 2
