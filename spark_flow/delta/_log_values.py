@@ -57,8 +57,10 @@ def metadata_defect(metadata: object) -> str | None:
     partition columns the schema lacks; None where neither."""
     if not isinstance(metadata, dict):
         return "its metaData action is not a JSON object"
+    if not isinstance(metadata.get("schemaString"), str):
+        return "its metaData action has no schemaString (the protocol requires the schema)"
     try:
-        schema = json.loads(str(metadata.get("schemaString")))
+        schema = json.loads(metadata["schemaString"])
     except ValueError:
         return "the schemaString of its metaData action is not JSON"
     if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list):
