@@ -57,24 +57,30 @@ def metadata_defect(metadata: object) -> str | None:
     partition columns the schema lacks; None where neither."""
     if not isinstance(metadata, dict):
         return "its metaData action is not a JSON object"
-    if not isinstance(metadata.get("schemaString"), str):
-        return "its metaData action has no schemaString (the protocol requires the schema)"
-    try:
-        schema = json.loads(metadata["schemaString"])
-    except ValueError:
-        return "the schemaString of its metaData action is not JSON"
-    if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list):
-        return "the schemaString of its metaData action is not a struct type"
-    for name, data_type in _leaves(schema, ""):
-        if not _known(data_type):
-            return (
-                f"its schema gives column {name!r} the type {data_type!r}, which is no Delta type"
-            )
+    schema, defect = _schema(metadata.get("schemaString"))
+    if defect is not None:
+        return defect
     columns = {field.get("name") for field in schema["fields"] if isinstance(field, dict)}
     missing = [c for c in metadata.get("partitionColumns") or [] if c not in columns]
     if missing:
         return f"its partitionColumns name {missing}, which its schema lacks"
     return None
+
+
+def _schema(text: object) -> tuple[dict[str, Any], str | None]:
+    """A metaData action's schemaString parsed, or what keeps it from parsing."""
+    if not isinstance(text, str):
+        return {}, "its metaData action has no schemaString (the protocol requires the schema)"
+    try:
+        schema = json.loads(text)
+    except ValueError:
+        return {}, "the schemaString of its metaData action is not JSON"
+    if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list):
+        return {}, "the schemaString of its metaData action is not a struct type"
+    for name, data_type in _leaves(schema, ""):
+        if not _known(data_type):
+            return {}, f"its schema gives column {name!r} the type {data_type!r}, no Delta type"
+    return schema, None
 
 
 def partition_value_defect(add: object, metadata: dict[str, Any]) -> str | None:

@@ -328,7 +328,7 @@ def _metadata(change: Callable[[dict[str, Any]], None]) -> Callable[[list[Any]],
     ("change", "fragment"),
     [
         (lambda m: m.update(schemaString=m["schemaString"].replace('"long"', '"lonk"')),
-         "gives column 'id' the type 'lonk', which is no Delta type"),
+         "gives column 'id' the type 'lonk', no Delta type"),
         (lambda m: m.update(partitionColumns=["country"]),
          "its partitionColumns name ['country'], which its schema lacks"),
         (lambda m: m.pop("schemaString"),  # golden tables canonicalized-paths-*
