@@ -35,13 +35,16 @@ def reconciled(
     a remove, as when a deletion vector replaces another. Files a checkpoint alone holds were
     reconciled by the writer of that checkpoint.
     """
-    last: dict[str, tuple[str, str]] = {}  # file -> ("add" | "remove", the path as logged)
-    for _, commit in _validate.replayed_commits(path, version):
-        for kind in ("remove", "add"):
-            for action in commit:
-                logged = action.get(kind)
-                if isinstance(logged, dict) and isinstance(logged.get("path"), str):
-                    last[key(logged["path"])] = (kind, logged["path"])
+    logged = [
+        (kind, action[kind]["path"])
+        for _, commit in _validate.replayed_commits(path, version)
+        for kind in ("remove", "add")
+        for action in commit
+        if isinstance(action.get(kind), dict) and isinstance(action[kind].get("path"), str)
+    ]
+    if all(map(_plain, (p for _, p in logged))) and all(_plain(a["path"]) for a in actions):
+        return actions  # one spelling per file: deltalake's replay is delta-spark's
+    last = {key(spelled): (kind, spelled) for kind, spelled in logged}
     by_file: dict[str, list[dict[str, Any]]] = {}
     for action in actions:
         by_file.setdefault(key(action["path"]), []).append(action)
@@ -57,3 +60,12 @@ def reconciled(
         log.info("%s: %s is added under %d spellings; reading it once", path, file, len(named))
         kept.append(next((a for a in named if a["path"] == spelled), named[0]))
     return kept
+
+
+def _plain(logged: str) -> bool:
+    """Whether a logged path is relative and spelled as no other path can name its file: no
+    scheme, no escapes, no `.` or empty segments (a cheap test; files are many)."""
+    return not (
+        ":" in logged or "%" in logged or logged.startswith("/") or "//" in logged
+        or "./" in logged
+    )  # fmt: skip
