@@ -13,12 +13,16 @@ their file list and its rows come back, and a file added under two spellings is 
 from __future__ import annotations
 
 import logging
+import posixpath
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from spark_flow.delta import _validate
 
 log = logging.getLogger(__name__)
+
+_PROBE = "_spark_flow_probe"  # a relative path whose key shows the table's own prefix
 
 
 def reconciled(
@@ -44,10 +48,11 @@ def reconciled(
     ]
     if all(map(_plain, (p for _, p in logged))) and all(_plain(a["path"]) for a in actions):
         return actions  # one spelling per file: deltalake's replay is delta-spark's
-    last = {key(spelled): (kind, spelled) for kind, spelled in logged}
+    inside = _inside(key)
+    last = {inside(spelled): (kind, spelled) for kind, spelled in logged}
     by_file: dict[str, list[dict[str, Any]]] = {}
     for action in actions:
-        by_file.setdefault(key(action["path"]), []).append(action)
+        by_file.setdefault(inside(action["path"]), []).append(action)
     kept = []
     for file, named in by_file.items():
         kind, spelled = last.get(file, ("add", named[0]["path"]))
@@ -69,3 +74,18 @@ def _plain(logged: str) -> bool:
         ":" in logged or "%" in logged or logged.startswith("/") or "//" in logged
         or "./" in logged
     )  # fmt: skip
+
+
+def _inside(key: Callable[[str], str]) -> Callable[[str], str]:
+    """`key` as a path inside the table where it is one, decoded by the cheap way for the
+    relative paths most of a log holds; absolute spellings resolved by `key`, then made
+    relative where they name a file of the table."""
+    root = key(_PROBE).removesuffix(_PROBE)
+
+    def inside(logged: str) -> str:
+        if ":" not in logged and not logged.startswith("/"):
+            return posixpath.normpath(unquote(logged))
+        resolved = key(logged)
+        return resolved.removeprefix(root) if resolved.startswith(root) else resolved
+
+    return inside
