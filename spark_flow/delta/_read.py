@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import pyarrow as pa
+from deltalake.exceptions import DeltaError
 from pyspark.sql.types import (
     ArrayType,
     DataType,
@@ -29,7 +30,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from spark_flow.delta import _log, _time_travel
+from spark_flow.delta import _log, _time_travel, _validate
 from spark_flow.delta._log import file_key
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def plan(
         ]
     )
     kept = _kept_files(table, schema_json, predicate, time_zone)
-    deleted = _deleted_rows(table)
+    deleted = _deleted_rows(path, table)
     files = []
     if kept is not None:
         kept |= _logged_empty(table, actions, partition_columns)
@@ -297,19 +298,26 @@ def _mentions_instants(predicate: str, schema_json: dict[str, Any]) -> bool:
     )
 
 
-def _deleted_rows(table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:
-    """File -> the row indexes its deletion vector removes (files with one only)."""
+def _deleted_rows(path: str, table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:
+    """File -> the row indexes its deletion vector removes (files with one only).
+
+    Raises:
+        InvalidDeltaLogError: a deletion vector file is missing or does not read.
+    """
     if "deletionVectors" not in (table.protocol().reader_features or []):
         return {}
     import numpy as np
 
-    vectors = pa.table(table.deletion_vectors())
+    try:
+        vectors = pa.table(table.deletion_vectors())
+    except (DeltaError, OSError) as exc:
+        raise _validate.unreadable_deletion_vector(path, table.version(), exc) from exc
     paths = vectors.column("filepath").to_pylist()
     masks = vectors.column("selection_vector").combine_chunks()
     deleted = {}
-    for index, path in enumerate(paths):
+    for index, file in enumerate(paths):
         keep = masks[index].values.to_numpy(zero_copy_only=False)
-        deleted[file_key(path)] = np.flatnonzero(~keep).astype(np.int64)
+        deleted[file_key(file)] = np.flatnonzero(~keep).astype(np.int64)
     return deleted
 
 

@@ -41,6 +41,7 @@ _CHECKPOINT = re.compile(
 )
 _TABLE_STATE = ("protocol", "metaData")
 _READERS = 16
+_DV_FILE = re.compile(r"deletion_vector_[0-9a-fA-F-]{36}\.bin")
 _RESTORE = "Restore the log's files from a backup or a copy of the table"
 
 
@@ -379,6 +380,20 @@ def unsupported(path: str, version: int, refused: list[str]) -> UnsupportedDelta
         "rows or values",
         "Read it with the delta-spark connector (backend 'jvm', see enable_delta), or have its "
         "owner drop the feature (ALTER TABLE ... DROP FEATURE)",
+    )
+
+
+def unreadable_deletion_vector(path: str, version: int, cause: Exception) -> InvalidDeltaLogError:
+    """The error for a deletion vector deltalake could not read (its file gone or torn)."""
+    named = _DV_FILE.search(str(cause))
+    which = f"{named.group(0)!r}, " if named else ""
+    return InvalidDeltaLogError(
+        path,
+        version,
+        f"a deletion vector file the log names, {which}is missing or does not read (deltalake's "
+        "error, this error's cause, says which and why), so the rows it deletes are unknown",
+        "Restore the file from a backup, or read a version from before the delete that wrote "
+        "it (the table's history names it)",
     )
 
 

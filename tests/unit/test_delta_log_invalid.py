@@ -21,7 +21,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from spark_flow import delta
-from spark_flow.delta import _log
+from spark_flow.delta import _log, _read
 from spark_flow.errors import (
     InvalidArgumentError,
     InvalidDeltaLogError,
@@ -357,3 +357,24 @@ def test_a_partition_value_that_is_no_value_of_its_type_is_named(tmp_path: Path)
     assert "gives partition column 'n' the value 'seven', which is no integer" in error.defect
     assert "read version=1 or earlier" in error.advice
     assert _log.readable_table(str(tmp_path), 1).version() == 1
+
+
+@pytest.mark.parametrize("damage", ["missing", "torn"])
+def test_a_deletion_vector_file_missing_or_torn_is_named(tmp_path: Path, damage: str) -> None:
+    table = TableBuilder(tmp_path, [("id", "long")], deletion_vectors=True)
+    added = table.add([{"id": 1}, {"id": 2}])
+    table.commit(added)
+    table.commit(*table.delete(added, [0], inline=False))
+    (vector,) = tmp_path.glob("deletion_vector_*.bin")
+    if damage == "missing":
+        vector.unlink()
+    else:
+        vector.write_bytes(vector.read_bytes()[:5])
+
+    with pytest.raises(InvalidDeltaLogError) as caught:
+        _read.plan(str(tmp_path))
+
+    assert caught.value.version == 2
+    assert f"{vector.name!r}, is missing or does not read" in caught.value.defect
+    assert "Kernel error" not in str(caught.value)
+    assert len(_read.plan(str(tmp_path), 1).files) == 1  # the advice: a version before it
