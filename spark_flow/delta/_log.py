@@ -123,8 +123,8 @@ def readable_files(
     path: str, version: int | None = None
 ) -> tuple[DeltaTable, list[dict[str, Any]]]:
     """The table at `path` (at `version`), once the reader is known to read it right, and its
-    add actions (`get_add_actions(flatten=True)` rows), listed once for both the check and
-    the caller's plan.
+    add actions (`get_add_actions(flatten=True)` rows, matched to removes by the file a path
+    names as delta-spark does: `_replay`), listed once for both the check and the caller's plan.
 
     The allow-list of `_protocol` decides on the reader version and features; the data files
     the log names are checked to exist (one listing), so a missing file is an error of ours
