@@ -95,10 +95,13 @@ def test_a_last_checkpoint_naming_a_missing_checkpoint_is_refused(good: str) -> 
     assert "Delete _delta_log/_last_checkpoint" in error.advice
 
 
-def test_a_last_checkpoint_that_does_not_parse_is_ignored_as_delta_readers_do(good: str) -> None:
+@pytest.mark.parametrize("hint", ["{torn", ""])  # "": golden corrupted-last-checkpoint-kernel
+def test_a_last_checkpoint_that_does_not_parse_is_ignored_as_delta_readers_do(
+    good: str, hint: str
+) -> None:
     # The hint is optional: Delta's reference reader lists the log when it cannot parse it.
     DeltaTable(good).create_checkpoint()
-    (Path(good) / "_delta_log" / "_last_checkpoint").write_text("{torn")
+    (Path(good) / "_delta_log" / "_last_checkpoint").write_text(hint)
 
     assert _log.readable_table(good).version() == 2
 
