@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from spark_flow.delta import _validate
+from spark_flow.errors import InvalidArgumentError
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,10 @@ def _inside(key: Callable[[str], str]) -> Callable[[str], str]:
     def inside(logged: str) -> str:
         if ":" not in logged and not logged.startswith("/"):
             return posixpath.normpath(unquote(logged))
-        resolved = key(logged)
+        try:
+            resolved = key(logged)
+        except InvalidArgumentError:  # `file://host/...`: no file here, only its text matches
+            return logged
         return resolved.removeprefix(root) if resolved.startswith(root) else resolved
 
     return inside

@@ -381,3 +381,15 @@ def test_a_deletion_vector_file_missing_or_torn_is_named(tmp_path: Path, damage:
     assert f"{vector.name!r}, is missing or does not read" in caught.value.defect
     assert "Kernel error" not in str(caught.value)
     assert len(_read.plan(str(tmp_path), 1).files) == 1  # the advice: a version before it
+
+
+def test_a_remove_naming_a_file_on_another_host_leaves_the_tables_files(tmp_path: Path) -> None:
+    # deltalake matches it to no add by its text; resolving it must not fail the read either.
+    table = TableBuilder(tmp_path, [("id", "long")])
+    table.commit(table.add([{"id": 1}], relative="f.parquet"))
+    remove = {"path": "file://elsewhere/f.parquet", "deletionTimestamp": 1, "dataChange": True}
+    table.commit({"remove": remove})
+
+    _, actions = _log.readable_files(str(tmp_path))
+
+    assert [a["path"] for a in actions] == ["f.parquet"]
