@@ -14,6 +14,8 @@ it, is decided by the allow-lists of `_protocol`.
 from __future__ import annotations
 
 import logging
+import os
+import re
 from typing import Any
 
 import pyarrow as pa
@@ -21,7 +23,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from spark_flow import storage
-from spark_flow.delta import _validate
+from spark_flow.delta import _replay, _validate
 from spark_flow.delta._protocol import Protocol, unreadable, unwritable
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import TableInfo, WriteRequest, WriteResult
@@ -35,6 +37,9 @@ from spark_flow.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+# An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
+_EMBEDDED_URI = re.compile(r"(?<=/)[a-zA-Z][a-zA-Z0-9+.-]*:/")
 
 
 def open_table(path: str, version: int | None = None) -> DeltaTable | None:
@@ -118,8 +123,8 @@ def readable_files(
     path: str, version: int | None = None
 ) -> tuple[DeltaTable, list[dict[str, Any]]]:
     """The table at `path` (at `version`), once the reader is known to read it right, and its
-    add actions (`get_add_actions(flatten=True)` rows), listed once for both the check and
-    the caller's plan.
+    add actions (`get_add_actions(flatten=True)` rows, matched to removes by the file a path
+    names as delta-spark does: `_replay`), listed once for both the check and the caller's plan.
 
     The allow-list of `_protocol` decides on the reader version and features; the data files
     the log names are checked to exist (one listing), so a missing file is an error of ours
@@ -139,7 +144,10 @@ def readable_files(
     refused = unreadable(protocol)
     if refused:
         raise _validate.unsupported(path, at, refused)
-    actions: list[dict[str, Any]] = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    listed: list[dict[str, Any]] = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    actions = _replay.reconciled(
+        path, at, listed, lambda logged: file_key(data_file_uri(table.table_uri, logged))
+    )
     uris = [data_file_uri(table.table_uri, action["path"]) for action in actions]
     missing = _validate.missing_files(path, uris)
     if missing:
@@ -167,6 +175,25 @@ def data_file_uri(table_uri: str, path: str) -> str:
         location = storage.decode_uri(path)
         return location if absolute else storage.join(table_uri, location)
     return path if absolute else storage.join(table_uri, path)
+
+
+def file_key(uri: str, *, encoded: bool = True) -> str:
+    """One spelling per file, whoever names it; `s3://` and `s3a://` name the same object.
+
+    Spark, deletion vectors and our plans name files by encoded URIs (or plain local paths);
+    deltalake's `file_uris` names them literally (`encoded=False`), with or without a scheme.
+    """
+    if not encoded:
+        literal = uri.split("://", 1)[1] if "://" in uri else uri
+        embedded = _EMBEDDED_URI.search(literal)
+        if embedded:
+            # A file the log names by an absolute URI: deltalake appends that URI to the
+            # table's location, still encoded; its own path is the decoded one.
+            return file_key(literal[embedded.start() :])
+        return os.path.normpath(literal) if storage.is_local(uri) else literal
+    if storage.is_local(uri):
+        return os.path.normpath(storage.absolute(uri))
+    return storage.decode_uri(uri).split("://", 1)[1]
 
 
 def check_writable(path: str, table: DeltaTable, request: WriteRequest) -> None:

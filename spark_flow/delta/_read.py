@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import pyarrow as pa
+from deltalake.exceptions import DeltaError
 from pyspark.sql.types import (
     ArrayType,
     DataType,
@@ -30,8 +30,8 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from spark_flow import storage
-from spark_flow.delta import _log, _time_travel
+from spark_flow.delta import _log, _time_travel, _validate
+from spark_flow.delta._log import file_key
 from spark_flow.delta._mapping import PHYSICAL_NAME, is_mapped
 
 if TYPE_CHECKING:
@@ -45,8 +45,6 @@ _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`]|``)*`")
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?|\.\d+)")
 _FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits exactly
-# An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
-_EMBEDDED_URI = re.compile(r"(?<=/)[a-zA-Z][a-zA-Z0-9+.-]*:/")
 _TYPE_CHANGES = "delta.typeChanges"
 _DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 _INT32_DIGITS = 10
@@ -137,7 +135,7 @@ def plan(
         ]
     )
     kept = _kept_files(table, schema_json, predicate, time_zone)
-    deleted = _deleted_rows(table)
+    deleted = _deleted_rows(path, table)
     files = []
     if kept is not None:
         kept |= _logged_empty(table, actions, partition_columns)
@@ -163,25 +161,6 @@ def plan(
 def _schema_json(table: DeltaTable) -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(table.schema().to_json())
     return schema
-
-
-def file_key(uri: str, *, encoded: bool = True) -> str:
-    """One spelling per file, whoever names it; `s3://` and `s3a://` name the same object.
-
-    Spark, deletion vectors and our plans name files by encoded URIs (or plain local paths);
-    deltalake's `file_uris` names them literally (`encoded=False`), with or without a scheme.
-    """
-    if not encoded:
-        literal = uri.split("://", 1)[1] if "://" in uri else uri
-        embedded = _EMBEDDED_URI.search(literal)
-        if embedded:
-            # A file the log names by an absolute URI: deltalake appends that URI to the
-            # table's location, still encoded; its own path is the decoded one.
-            return file_key(literal[embedded.start() :])
-        return os.path.normpath(literal) if storage.is_local(uri) else literal
-    if storage.is_local(uri):
-        return os.path.normpath(storage.absolute(uri))
-    return storage.decode_uri(uri).split("://", 1)[1]
 
 
 def _loose(key: str) -> str:
@@ -304,19 +283,26 @@ def _mentions_instants(predicate: str, schema_json: dict[str, Any]) -> bool:
     )
 
 
-def _deleted_rows(table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:
-    """File -> the row indexes its deletion vector removes (files with one only)."""
+def _deleted_rows(path: str, table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:
+    """File -> the row indexes its deletion vector removes (files with one only).
+
+    Raises:
+        InvalidDeltaLogError: a deletion vector file is missing or does not read.
+    """
     if "deletionVectors" not in (table.protocol().reader_features or []):
         return {}
     import numpy as np
 
-    vectors = pa.table(table.deletion_vectors())
+    try:
+        vectors = pa.table(table.deletion_vectors())
+    except (DeltaError, OSError) as exc:
+        raise _validate.unreadable_deletion_vector(path, table.version(), exc) from exc
     paths = vectors.column("filepath").to_pylist()
     masks = vectors.column("selection_vector").combine_chunks()
     deleted = {}
-    for index, path in enumerate(paths):
+    for index, file in enumerate(paths):
         keep = masks[index].values.to_numpy(zero_copy_only=False)
-        deleted[file_key(path)] = np.flatnonzero(~keep).astype(np.int64)
+        deleted[file_key(file)] = np.flatnonzero(~keep).astype(np.int64)
     return deleted
 
 

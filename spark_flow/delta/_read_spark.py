@@ -25,7 +25,8 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from spark_flow import storage
 from spark_flow.delta import _deletions, _read
-from spark_flow.delta._read import PlannedFile, ScanPlan, file_key
+from spark_flow.delta._log import file_key
+from spark_flow.delta._read import PlannedFile, ScanPlan
 from spark_flow.delta._remote_errors import as_ours
 from spark_flow.delta._source_options import TIME_ZONE_OPTION
 from spark_flow.errors import UnknownValueError

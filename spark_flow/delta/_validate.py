@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spark_flow import storage
+from spark_flow.delta._log_values import metadata_defect, partition_value_defect
 from spark_flow.delta._protocol import Protocol, unreadable
 from spark_flow.errors import (
     InvalidArgumentError,
@@ -37,6 +39,9 @@ COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
 _CHECKPOINT = re.compile(
     r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?(?:\.[\w-]+)?\.(?:parquet|json)$"
 )
+_TABLE_STATE = ("protocol", "metaData")
+_READERS = 16
+_DV_FILE = re.compile(r"deletion_vector_[0-9a-fA-F-]{36}\.bin")
 _RESTORE = "Restore the log's files from a backup or a copy of the table"
 
 
@@ -86,7 +91,8 @@ def diagnose(path: str, version: int | None) -> SparkFlowError | None:
     """
     listing = _Log.listed(path)
     if not listing.commits and not listing.checkpoints:
-        return None
+        # A hint left behind by a log whose files are gone (deleted by hand, half copied).
+        return _hint_defect(path, listing) if listing.has_hint else None
     try:
         return (
             _out_of_range(path, listing, version)
@@ -189,6 +195,23 @@ def _gap(path: str, listing: _Log, version: int | None) -> InvalidDeltaLogError 
     )
 
 
+def replayed_commits(path: str, version: int) -> list[tuple[int, list[dict[str, Any]]]]:
+    """The commits a reader of `version` replays after the checkpoint it starts from, in order:
+    (version, actions) of each."""
+    listing = _Log.listed(path)
+    commits = [v for v in range(_start(listing, version), version + 1) if v in listing.commits]
+
+    def read(commit: int) -> tuple[int, list[dict[str, Any]]]:
+        advice = _restore_or_read_before(commit)
+        return commit, _actions(path, commit, listing.commits[commit], advice)
+
+    if len(commits) < 2 or storage.is_local(path):
+        return [read(commit) for commit in commits]
+    # On an object store each commit is a request: several at once, not one round trip each.
+    with ThreadPoolExecutor(max_workers=min(len(commits), _READERS)) as pool:
+        return list(pool.map(read, commits))
+
+
 def _restore_or_read_before(version: int) -> str:
     """Restore the log, or time-travel to before `version` (a checkpoint or commits rebuild it)."""
     earlier = f", or read version={version - 1} or earlier" if version > 0 else ""
@@ -196,19 +219,27 @@ def _restore_or_read_before(version: int) -> str:
 
 
 def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowError | None:
-    """A commit that is not JSON, a protocol that breaks the spec or is unsupported, or no
-    protocol or metadata where the replay (without a checkpoint) must find both."""
+    """A commit that is not JSON, a protocol that breaks the spec or is unsupported, metadata
+    or partition values that do not parse, or no protocol or metadata where the replay
+    (without a checkpoint) must find both."""
     target = _target(listing, version)
     start = _start(listing, target)
     protocol: tuple[int, Protocol] | None = None
-    metadata = False
+    metadata: tuple[int, Any] | None = None
+    readable = False  # whether `metadata` parses, so partition values can be checked by it
+    values: SparkFlowError | None = None  # the first partition value that does not parse
     for commit in range(start, target + 1):
         advice = _restore_or_read_before(commit)
-        for action in _actions(path, commit, listing.commits[commit], advice):
+        actions = _actions(path, commit, listing.commits[commit], advice)
+        for action in actions:
             if "protocol" in action:
                 raw = action["protocol"]
                 protocol = (commit, Protocol.from_action(raw if isinstance(raw, dict) else {}))
-            metadata = metadata or "metaData" in action
+            if "metaData" in action:
+                metadata = (commit, action["metaData"])
+                readable = metadata_defect(action["metaData"]) is None
+        if values is None and metadata is not None and readable:
+            values = _values_defect(path, commit, actions, metadata[1])
     if protocol is not None:
         at, found = protocol
         defect = found.defect()
@@ -219,8 +250,12 @@ def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowE
         refused = unreadable(found)
         if refused:
             return unsupported(path, at, refused)
-    if start > 0:  # a checkpoint holds the protocol and metadata this replay did not see
-        return None
+    if metadata is not None and (defect := metadata_defect(metadata[1])) is not None:
+        return InvalidDeltaLogError(
+            path, metadata[0], defect, "The table's writer broke the Delta protocol; " + _RESTORE
+        )
+    if values is not None or start > 0:  # a checkpoint holds what this replay did not see
+        return values
     lacking = [name for name, seen in (("protocol", protocol), ("metaData", metadata)) if not seen]
     if lacking:
         return InvalidDeltaLogError(
@@ -230,6 +265,17 @@ def _actions_defect(path: str, listing: _Log, version: int | None) -> SparkFlowE
             "has both from its first commit",
             f"{_RESTORE}; the commit of version 0 must hold them",
         )
+    return None
+
+
+def _values_defect(
+    path: str, version: int, actions: list[dict[str, Any]], metadata: dict[str, Any]
+) -> InvalidDeltaLogError | None:
+    """The first add action of commit `version` whose partition value does not parse."""
+    for action in actions:
+        defect = partition_value_defect(action.get("add"), metadata)
+        if defect is not None:
+            return InvalidDeltaLogError(path, version, defect, _restore_or_read_before(version))
     return None
 
 
@@ -264,15 +310,19 @@ def _checkpoint_advice() -> str:
 
 
 def _checkpoint_defect(path: str, listing: _Log, version: int | None) -> SparkFlowError | None:
-    """A checkpoint the reader starts from that does not read, or names a sidecar that is gone."""
+    """A checkpoint the reader starts from that does not read, names a sidecar that is gone,
+    or lacks the protocol or metadata every checkpoint holds."""
     target = _target(listing, version)
     below = [v for v in listing.checkpoints if v <= target]
     if not below:
         return None
     at = max(below)
     present = set(storage.list_files(storage.join(path, LOG_DIR, "_sidecars")))
+    held: set[str] = set()
     for name in listing.checkpoints[at]:
-        missing = sorted(set(_sidecars_of(path, at, name)) - present)
+        sidecars, kinds = _checkpoint_contents(path, at, name)
+        held |= kinds
+        missing = sorted(set(sidecars) - present)
         if missing:
             return InvalidDeltaLogError(
                 path,
@@ -281,20 +331,31 @@ def _checkpoint_defect(path: str, listing: _Log, version: int | None) -> SparkFl
                 f"{LOG_DIR}/_sidecars/ lacks, first {missing[0]!r}",
                 _checkpoint_advice(),
             )
+    lacking = [kind for kind in _TABLE_STATE if kind not in held]
+    if lacking:
+        return InvalidDeltaLogError(
+            path,
+            at,
+            f"its checkpoint {LOG_DIR}/{listing.checkpoints[at][0]} holds no "
+            f"{' and no '.join(lacking)} action, which every checkpoint carries for the table",
+            _checkpoint_advice(),
+        )
     return None
 
 
-def _sidecars_of(path: str, version: int, name: str) -> list[str]:
-    """The sidecar files a checkpoint names; InvalidDeltaLogError when it does not read."""
+def _checkpoint_contents(path: str, version: int, name: str) -> tuple[list[str], set[str]]:
+    """The sidecar files a checkpoint names, and which of protocol and metaData it holds;
+    InvalidDeltaLogError when it does not read."""
     if name.endswith(".json"):
         rows = _actions(path, version, name, _checkpoint_advice())
         sidecars = [row["sidecar"] for row in rows if "sidecar" in row]
+        kinds = {kind for kind in _TABLE_STATE for row in rows if row.get(kind)}
     else:
         data = storage.read_bytes(storage.join(path, LOG_DIR, name)) or b""
         try:
             checkpoint = pq.ParquetFile(pa.BufferReader(data))
-            has_sidecars = "sidecar" in checkpoint.schema_arrow.names
-            column = checkpoint.read(columns=["sidecar"]) if has_sidecars else None
+            columns = [c for c in ("sidecar", *_TABLE_STATE) if c in checkpoint.schema_arrow.names]
+            read = checkpoint.read(columns=columns)
         except (pa.ArrowException, OSError) as exc:
             raise InvalidDeltaLogError(
                 path,
@@ -303,9 +364,12 @@ def _sidecars_of(path: str, version: int, name: str) -> list[str]:
                 "foreign write)",
                 _checkpoint_advice(),
             ) from exc
-        sidecars = [] if column is None else [s for s in column["sidecar"].to_pylist() if s]
+        has = {c: read[c].null_count < read.num_rows for c in columns}
+        sidecars = [s for s in read["sidecar"].to_pylist() if s] if "sidecar" in has else []
+        kinds = {kind for kind in _TABLE_STATE if has.get(kind)}
     # The protocol keeps sidecars in _delta_log/_sidecars/ and recommends naming them alone.
-    return [unquote(str(sidecar["path"])).rsplit("/", 1)[-1] for sidecar in sidecars]
+    names = [unquote(str(sidecar["path"])).rsplit("/", 1)[-1] for sidecar in sidecars]
+    return names, kinds
 
 
 def unsupported(path: str, version: int, refused: list[str]) -> UnsupportedDeltaFeatureError:
@@ -316,6 +380,20 @@ def unsupported(path: str, version: int, refused: list[str]) -> UnsupportedDelta
         "rows or values",
         "Read it with the delta-spark connector (backend 'jvm', see enable_delta), or have its "
         "owner drop the feature (ALTER TABLE ... DROP FEATURE)",
+    )
+
+
+def unreadable_deletion_vector(path: str, version: int, cause: Exception) -> InvalidDeltaLogError:
+    """The error for a deletion vector deltalake could not read (its file gone or torn)."""
+    named = _DV_FILE.search(str(cause))
+    which = f"{named.group(0)!r}, " if named else ""
+    return InvalidDeltaLogError(
+        path,
+        version,
+        f"a deletion vector file the log names, {which}is missing or does not read (deltalake's "
+        "error, this error's cause, says which and why), so the rows it deletes are unknown",
+        "Restore the file from a backup, or read a version from before the delete that wrote "
+        "it (the table's history names it)",
     )
 
 

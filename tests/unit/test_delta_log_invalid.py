@@ -8,19 +8,24 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import _delta_logs as logs
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
+from _delta_tables import TableBuilder
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from spark_flow import delta
-from spark_flow.delta import _log
+from spark_flow.delta import _log, _read
 from spark_flow.errors import (
     InvalidArgumentError,
     InvalidDeltaLogError,
+    NotADeltaTableError,
     UnsupportedDeltaFeatureError,
 )
 
@@ -90,10 +95,13 @@ def test_a_last_checkpoint_naming_a_missing_checkpoint_is_refused(good: str) -> 
     assert "Delete _delta_log/_last_checkpoint" in error.advice
 
 
-def test_a_last_checkpoint_that_does_not_parse_is_ignored_as_delta_readers_do(good: str) -> None:
+@pytest.mark.parametrize("hint", ["{torn", ""])  # "": golden corrupted-last-checkpoint-kernel
+def test_a_last_checkpoint_that_does_not_parse_is_ignored_as_delta_readers_do(
+    good: str, hint: str
+) -> None:
     # The hint is optional: Delta's reference reader lists the log when it cannot parse it.
     DeltaTable(good).create_checkpoint()
-    (Path(good) / "_delta_log" / "_last_checkpoint").write_text("{torn")
+    (Path(good) / "_delta_log" / "_last_checkpoint").write_text(hint)
 
     assert _log.readable_table(good).version() == 2
 
@@ -273,3 +281,115 @@ def test_an_action_deltalake_rejects_is_a_broken_log_not_a_storage_failure(good:
 
     assert "an action in it does not parse as the protocol defines it" in error.defect
     assert "Json error" in str(error.__cause__)
+
+
+@pytest.mark.parametrize("kind", ["protocol", "metaData"])
+def test_a_checkpoint_without_protocol_or_metadata_is_named(good: str, kind: str) -> None:
+    # Golden tables deltalog-state-reconstruction-from-checkpoint-missing-*: delta-spark fails.
+    DeltaTable(good).create_checkpoint()
+    checkpoint = Path(good) / "_delta_log" / "00000000000000000002.checkpoint.parquet"
+    rows = pq.read_table(checkpoint)
+    pq.write_table(rows.filter(pc.is_null(rows[kind])), checkpoint)
+
+    error = refused(good)
+
+    assert error.version == 2
+    assert f"00000000000000000002.checkpoint.parquet holds no {kind} action" in error.defect
+    assert "Delete that checkpoint's files and _delta_log/_last_checkpoint" in error.advice
+    checkpoint.unlink()  # the advice, followed: the commits rebuild the table
+    (Path(good) / "_delta_log" / "_last_checkpoint").unlink()
+    assert _log.readable_table(good).version() == 2
+
+
+def test_a_log_left_with_only_its_checkpoint_hint_is_named_not_a_storage_failure(
+    good: str,
+) -> None:
+    DeltaTable(good).create_checkpoint()
+    for name in Path(good, "_delta_log").iterdir():
+        if name.name != "_last_checkpoint":
+            name.unlink()
+
+    error = refused(good)
+
+    assert "_last_checkpoint names a checkpoint at version 2" in error.defect
+    Path(good, "_delta_log", "_last_checkpoint").unlink()  # the advice, followed
+    with pytest.raises(NotADeltaTableError):
+        _log.readable_table(good)
+
+
+def _metadata(change: Callable[[dict[str, Any]], None]) -> Callable[[list[Any]], list[Any]]:
+    def rewrite(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for action in found:
+            if "metaData" in action:
+                change(action["metaData"])
+        return found
+
+    return rewrite
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda m: m.update(schemaString=m["schemaString"].replace('"long"', '"lonk"')),
+         "gives column 'id' the type 'lonk', no Delta type"),
+        (lambda m: m.update(partitionColumns=["country"]),
+         "its partitionColumns name ['country'], which its schema lacks"),
+        (lambda m: m.pop("schemaString"),  # golden tables canonicalized-paths-*
+         "its metaData action has no schemaString"),
+    ],
+)  # fmt: skip
+def test_metadata_that_does_not_parse_names_its_version_and_field(
+    good: str, change: Callable[[dict[str, Any]], None], fragment: str
+) -> None:
+    logs.rewrite(good, 0, _metadata(change))
+
+    error = refused(good)
+
+    assert error.version == 0
+    assert fragment in error.defect
+
+
+def test_a_partition_value_that_is_no_value_of_its_type_is_named(tmp_path: Path) -> None:
+    table = TableBuilder(tmp_path, [("id", "long"), ("n", "integer")], partition_columns=("n",))
+    table.commit(table.add([{"id": 1}], {"n": "7"}))
+    table.commit(table.add([{"id": 2}], {"n": "seven"}))
+
+    error = refused(str(tmp_path))
+
+    assert error.version == 2
+    assert "gives partition column 'n' the value 'seven', which is no integer" in error.defect
+    assert "read version=1 or earlier" in error.advice
+    assert _log.readable_table(str(tmp_path), 1).version() == 1
+
+
+@pytest.mark.parametrize("damage", ["missing", "torn"])
+def test_a_deletion_vector_file_missing_or_torn_is_named(tmp_path: Path, damage: str) -> None:
+    table = TableBuilder(tmp_path, [("id", "long")], deletion_vectors=True)
+    added = table.add([{"id": 1}, {"id": 2}])
+    table.commit(added)
+    table.commit(*table.delete(added, [0], inline=False))
+    (vector,) = tmp_path.glob("deletion_vector_*.bin")
+    if damage == "missing":
+        vector.unlink()
+    else:
+        vector.write_bytes(vector.read_bytes()[:5])
+
+    with pytest.raises(InvalidDeltaLogError) as caught:
+        _read.plan(str(tmp_path))
+
+    assert caught.value.version == 2
+    assert f"{vector.name!r}, is missing or does not read" in caught.value.defect
+    assert "Kernel error" not in str(caught.value)
+    assert len(_read.plan(str(tmp_path), 1).files) == 1  # the advice: a version before it
+
+
+def test_a_remove_naming_a_file_on_another_host_leaves_the_tables_files(tmp_path: Path) -> None:
+    # deltalake matches it to no add by its text; resolving it must not fail the read either.
+    table = TableBuilder(tmp_path, [("id", "long")])
+    table.commit(table.add([{"id": 1}], relative="f.parquet"))
+    remove = {"path": "file://elsewhere/f.parquet", "deletionTimestamp": 1, "dataChange": True}
+    table.commit({"remove": remove})
+
+    _, actions = _log.readable_files(str(tmp_path))
+
+    assert [a["path"] for a in actions] == ["f.parquet"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import boto3
 import pandas as pd
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
@@ -66,3 +68,17 @@ def test_list_files_lists_a_folder_or_all_below_it(
         "a.json", "sub/b.parquet", "sub/deeper/c.parquet"
     ]  # fmt: skip
     assert storage.list_files(storage.join(root, "nothing")) == []
+
+
+def test_a_remove_spelling_the_file_by_its_absolute_uri_removes_it(table: str) -> None:
+    # Several commits after the last checkpoint: read from the store at once, in order.
+    logged = [str(p) for p in pa.table(DeltaTable(table).get_add_actions()).column("path")]
+    gone = logged[0]
+    remove = {"path": f"s3a{table[2:]}/{gone}", "deletionTimestamp": 1, "dataChange": True}
+    bucket, prefix = table.removeprefix("s3://").split("/", 1)
+    key = f"{prefix}/_delta_log/00000000000000000003.json"
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps({"remove": remove}))
+
+    _, actions = _log.readable_files(table)
+
+    assert sorted(a["path"] for a in actions) == sorted(logged[1:])
