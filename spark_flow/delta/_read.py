@@ -16,8 +16,10 @@ import json
 import logging
 import os
 import re
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -45,6 +47,13 @@ _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`]|``)*`")
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?|\.\d+)")
 _FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits exactly
+# A number literal as Spark writes it (`1.5`, `15e-1`, `10L`, `1.5BD`), and what splits a
+# predicate into its comparisons.
+_LITERAL = re.compile(
+    r"(?<![\w.])((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?:[lLsSyYdDfF]|[bB][dD])?(?![\w.])"
+)
+_CONNECTIVE = re.compile(r"\b(?:AND|OR)\b", re.IGNORECASE)
+_INTEGER_BITS = {"byte": 7, "short": 15, "integer": 31, "long": 63}
 # An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
 _EMBEDDED_URI = re.compile(r"(?<=/)[a-zA-Z][a-zA-Z0-9+.-]*:/")
 _PHYSICAL_NAME = "delta.columnMapping.physicalName"
@@ -270,10 +279,13 @@ def _read_alike(predicate: str, schema_json: dict[str, Any], time_zone: str | No
     statistics `d = 978717917231933506.8604905661` skips the very file that holds the row.
     And on time: Spark reads `at >= '2024-01-31 19:00:00'` in the session's time zone,
     DataFusion in UTC, so outside UTC a predicate on a TIMESTAMP column skips nothing.
+    And on a number compared with a column of another type (`_literals_fit`).
     """
     if "\\" in predicate:
         return False
     if not _time_travel.is_utc(time_zone) and _mentions_instants(predicate, schema_json):
+        return False
+    if not _literals_fit(predicate, schema_json):
         return False
     if "decimal" not in json.dumps(schema_json):  # at any depth, array elements included
         return True
@@ -282,6 +294,56 @@ def _read_alike(predicate: str, schema_json: dict[str, Any], time_zone: str | No
         len(number.replace(".", "").lstrip("0")) <= _FLOAT_DIGITS
         for number in _NUMBER.findall(outside_quotes)
     )
+
+
+def _literals_fit(predicate: str, schema_json: dict[str, Any]) -> bool:
+    """Whether each number of `predicate` holds exactly in the type of every column named
+    beside it (between the same ANDs and ORs: taken as compared, a conservative guess).
+
+    DataFusion casts the literal to the column's type, Spark widens the column to the
+    literal's: `i < 1.5` became `i < 1` and skipped the file holding i = 1, a FLOAT met `1.1`
+    rounded to a float instead of as a double, and a STRING `'01'` met `1` as the text '1'
+    where Spark compares it as the number 1.
+    """
+    typed = [(f["name"], f["type"]) for f in _fields(schema_json) if isinstance(f["type"], str)]
+    for part in _CONNECTIVE.split(_STRING.sub(" ", predicate)):
+        numbers = [Decimal(n) for n in _LITERAL.findall(_QUOTED.sub(" ", part))]
+        if numbers and not all(
+            _fits(number, data_type)
+            for name, data_type in typed
+            if _names(part, name)
+            for number in numbers
+        ):
+            return False
+    return True
+
+
+def _fits(number: Decimal, data_type: str) -> bool:
+    """Whether `number` casts to `data_type` without changing its value (Spark's DOUBLE
+    comparisons cast the literal to a double too, so any number fits a double column)."""
+    if data_type == "double":
+        return True
+    if data_type in _INTEGER_BITS:
+        bound = 2 ** _INTEGER_BITS[data_type]
+        return number == number.to_integral_value() and -bound <= number < bound
+    if data_type == "float":
+        try:
+            (rounded,) = struct.unpack("<f", struct.pack("<f", float(number)))
+        except OverflowError:
+            return False
+        return bool(rounded == float(number))
+    decimal = _DECIMAL.fullmatch(data_type)
+    if decimal is None:
+        return False  # text, dates, booleans: Spark casts the column, DataFusion the number
+    precision, scale = int(decimal[1]), int(decimal[2])
+    exponent = number.normalize().as_tuple().exponent
+    whole_digits = len(str(int(abs(number))).lstrip("0"))
+    return isinstance(exponent, int) and -exponent <= scale and whole_digits <= precision - scale
+
+
+def _names(text: str, name: str) -> bool:
+    """Whether `text` names the column `name` (plain or in backticks; Spark ignores case)."""
+    return re.search(rf"(?<!\w)`?{re.escape(name)}`?(?!\w)", text, re.IGNORECASE) is not None
 
 
 def _fields(node: Any) -> Iterator[dict[str, Any]]:
@@ -313,9 +375,7 @@ def _mentions_instants(predicate: str, schema_json: dict[str, Any]) -> bool:
     """Whether `predicate` names a TIMESTAMP (with time zone) field of the table, at any depth."""
     outside_strings = _STRING.sub(" ", predicate)
     return any(
-        re.search(rf"(?<!\w)`?{re.escape(f['name'])}`?(?!\w)", outside_strings, re.IGNORECASE)
-        for f in _fields(schema_json)
-        if f["type"] == "timestamp"
+        _names(outside_strings, f["name"]) for f in _fields(schema_json) if f["type"] == "timestamp"
     )
 
 
