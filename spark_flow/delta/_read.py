@@ -54,6 +54,8 @@ _LITERAL = re.compile(
 )
 _CONNECTIVE = re.compile(r"\b(?:AND|OR)\b", re.IGNORECASE)
 _INTEGER_BITS = {"byte": 7, "short": 15, "integer": 31, "long": 63}
+_EXACT_POWERS_OF_TEN = 22
+_ROUNDING_MARGIN = Decimal("0.25")
 # An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
 _EMBEDDED_URI = re.compile(r"(?<=/)[a-zA-Z][a-zA-Z0-9+.-]*:/")
 _PHYSICAL_NAME = "delta.columnMapping.physicalName"
@@ -327,18 +329,33 @@ def _fits(number: Decimal, data_type: str) -> bool:
         bound = 2 ** _INTEGER_BITS[data_type]
         return number == number.to_integral_value() and -bound <= number < bound
     if data_type == "float":
-        try:
-            (rounded,) = struct.unpack("<f", struct.pack("<f", float(number)))
-        except OverflowError:
-            return False
-        return bool(rounded == float(number))
+        return _a_float(float(number))
     decimal = _DECIMAL.fullmatch(data_type)
-    if decimal is None:
-        return False  # text, dates, booleans: Spark casts the column, DataFusion the number
-    precision, scale = int(decimal[1]), int(decimal[2])
+    # Text, dates, booleans: Spark casts the column to the number's type, DataFusion the number.
+    return decimal is not None and _fits_decimal(number, int(decimal[1]), int(decimal[2]))
+
+
+def _a_float(value: float) -> bool:
+    """Whether the double `value` is a FLOAT (32 bits) exactly."""
+    try:
+        (rounded,) = struct.unpack("<f", struct.pack("<f", value))
+    except OverflowError:
+        return False
+    return bool(rounded == value)
+
+
+def _fits_decimal(number: Decimal, precision: int, scale: int) -> bool:
     exponent = number.normalize().as_tuple().exponent
     whole_digits = len(str(int(abs(number))).lstrip("0"))
-    return isinstance(exponent, int) and -exponent <= scale and whole_digits <= precision - scale
+    if not isinstance(exponent, int) or -exponent > scale or whole_digits > precision - scale:
+        return False
+    # DataFusion parses the literal as a double and scales it (x * 10^scale, rounded): a
+    # decimal(38,18) met 1234567.891 as 1234567.890999999916. Exact only where the product
+    # lies within rounding of the scaled number (10^22 is the last power a double holds).
+    if scale > _EXACT_POWERS_OF_TEN:
+        return False
+    product = Decimal(float(number) * 10.0**scale)
+    return abs(product - number.scaleb(scale)) < _ROUNDING_MARGIN
 
 
 def _names(text: str, name: str) -> bool:

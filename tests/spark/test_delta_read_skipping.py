@@ -117,18 +117,18 @@ def test_files_named_by_absolute_uris_survive_skipping(
 @pytest.mark.parametrize(
     "predicate",
     ["d = 978717917231933506.8604905661", "d >= 978717917231933506.8604905661",
-     "e > 12.339999999999999999", "d38 = 12345678901234567890123"],
+     "e > 12.339999999999999999", "d38 = 12345678901234567890123", "w = 1234567.891"],
 )  # fmt: skip
 def test_decimal_literals_a_double_cannot_hold_skip_no_matching_file(
     spark: SparkSession, tmp_path: Path, read_path: str, predicate: str
 ) -> None:
     # Exact decimal statistics, as delta-spark writes them; delta-rs parses the literal as a
-    # double, which rounds past 15 significant digits.
-    table = TableBuilder(
-        tmp_path, [("d", "decimal(28,10)"), ("e", "decimal(10,2)"), ("d38", "decimal(38,0)")]
-    )
+    # double, which rounds past 15 significant digits, and scales that double to the column's
+    # scale: in Spark's default decimal(38,18), 1234567.891 became 1234567.890999999916.
+    table = TableBuilder(tmp_path, [("d", "decimal(28,10)"), ("e", "decimal(10,2)"),
+                                    ("d38", "decimal(38,0)"), ("w", "decimal(38,18)")])  # fmt: skip
     row = {"d": Decimal("978717917231933506.8604905661"), "e": Decimal("12.34"),
-           "d38": Decimal("12345678901234567890123")}  # fmt: skip
+           "d38": Decimal("12345678901234567890123"), "w": Decimal("1234567.891")}  # fmt: skip
     add = table.add([row])
     add["add"]["stats"] = stats_json(table.schema["fields"], [row])
     table.commit(add)
