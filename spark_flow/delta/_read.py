@@ -16,10 +16,8 @@ import json
 import logging
 import os
 import re
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -33,7 +31,7 @@ from pyspark.sql.types import (
 )
 
 from spark_flow import storage
-from spark_flow.delta import _log, _time_travel
+from spark_flow.delta import _log, _skipping
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,25 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MAPPING_MODE = "delta.columnMapping.mode"
-# Text a number in a predicate cannot hide in: string literals and quoted identifiers.
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`]|``)*`")
-_STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?|\.\d+)")
-_FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits exactly
-# A number literal as Spark writes it (`1.5`, `15e-1`, `10L`, `1.5BD`), and what splits a
-# predicate into its comparisons.
-_LITERAL = re.compile(
-    r"(?<![\w.])((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?:[lLsSyYdDfF]|[bB][dD])?(?![\w.])"
-)
-_CONNECTIVE = re.compile(r"\b(?:AND|OR)\b", re.IGNORECASE)
-_INTEGER_BITS = {"byte": 7, "short": 15, "integer": 31, "long": 63}
-_EXACT_POWERS_OF_TEN = 22
-_ROUNDING_MARGIN = Decimal("0.25")
 # An absolute URI inside a path deltalake lists (`/table/file:/elsewhere/f.parquet`).
 _EMBEDDED_URI = re.compile(r"(?<=/)[a-zA-Z][a-zA-Z0-9+.-]*:/")
 _PHYSICAL_NAME = "delta.columnMapping.physicalName"
 _TYPE_CHANGES = "delta.typeChanges"
-_DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 _INT32_DIGITS = 10
 
 
@@ -226,7 +209,7 @@ def _kept_files(
     """The files that may hold rows matching `predicate`, or None (keep all)."""
     if predicate is None:
         return None
-    if not _read_alike(predicate, schema_json, time_zone):
+    if not _skipping.read_alike(predicate, schema_json, time_zone):
         log.info("no file skipping for %r on %s: delta-rs would read the predicate otherwise",
                  predicate, table.table_uri)  # fmt: skip
         return None
@@ -271,129 +254,17 @@ def _logged_empty(
     return found
 
 
-def _read_alike(predicate: str, schema_json: dict[str, Any], time_zone: str | None) -> bool:
-    """Whether delta-rs (DataFusion's SQL) reads `predicate` as Spark does; skipping by a
-    predicate read otherwise drops files holding matching rows.
-
-    They differ on string literals: a backslash escapes in Spark, not in DataFusion, so
-    `s = 'a\\\\b'` skips the files holding `a\\b`. On numbers: DataFusion parses a literal
-    as a double, which rounds past 15 significant digits, so against a decimal column's
-    statistics `d = 978717917231933506.8604905661` skips the very file that holds the row.
-    And on time: Spark reads `at >= '2024-01-31 19:00:00'` in the session's time zone,
-    DataFusion in UTC, so outside UTC a predicate on a TIMESTAMP column skips nothing.
-    And on a number compared with a column of another type (`_literals_fit`).
-    """
-    if "\\" in predicate:
-        return False
-    if not _time_travel.is_utc(time_zone) and _mentions_instants(predicate, schema_json):
-        return False
-    if not _literals_fit(predicate, schema_json):
-        return False
-    if "decimal" not in json.dumps(schema_json):  # at any depth, array elements included
-        return True
-    outside_quotes = _QUOTED.sub(" ", predicate)
-    return all(
-        len(number.replace(".", "").lstrip("0")) <= _FLOAT_DIGITS
-        for number in _NUMBER.findall(outside_quotes)
-    )
-
-
-def _literals_fit(predicate: str, schema_json: dict[str, Any]) -> bool:
-    """Whether each number of `predicate` holds exactly in the type of every column named
-    beside it (between the same ANDs and ORs: taken as compared, a conservative guess).
-
-    DataFusion casts the literal to the column's type, Spark widens the column to the
-    literal's: `i < 1.5` became `i < 1` and skipped the file holding i = 1, a FLOAT met `1.1`
-    rounded to a float instead of as a double, and a STRING `'01'` met `1` as the text '1'
-    where Spark compares it as the number 1.
-    """
-    typed = [(f["name"], f["type"]) for f in _fields(schema_json) if isinstance(f["type"], str)]
-    for part in _CONNECTIVE.split(_STRING.sub(" ", predicate)):
-        numbers = [Decimal(n) for n in _LITERAL.findall(_QUOTED.sub(" ", part))]
-        if numbers and not all(
-            _fits(number, data_type)
-            for name, data_type in typed
-            if _names(part, name)
-            for number in numbers
-        ):
-            return False
-    return True
-
-
-def _fits(number: Decimal, data_type: str) -> bool:
-    """Whether `number` casts to `data_type` without changing its value (Spark's DOUBLE
-    comparisons cast the literal to a double too, so any number fits a double column)."""
-    if data_type == "double":
-        return True
-    if data_type in _INTEGER_BITS:
-        bound = 2 ** _INTEGER_BITS[data_type]
-        return number == number.to_integral_value() and -bound <= number < bound
-    if data_type == "float":
-        return _a_float(float(number))
-    decimal = _DECIMAL.fullmatch(data_type)
-    # Text, dates, booleans: Spark casts the column to the number's type, DataFusion the number.
-    return decimal is not None and _fits_decimal(number, int(decimal[1]), int(decimal[2]))
-
-
-def _a_float(value: float) -> bool:
-    """Whether the double `value` is a FLOAT (32 bits) exactly."""
-    try:
-        (rounded,) = struct.unpack("<f", struct.pack("<f", value))
-    except OverflowError:
-        return False
-    return bool(rounded == value)
-
-
-def _fits_decimal(number: Decimal, precision: int, scale: int) -> bool:
-    exponent = number.normalize().as_tuple().exponent
-    whole_digits = len(str(int(abs(number))).lstrip("0"))
-    if not isinstance(exponent, int) or -exponent > scale or whole_digits > precision - scale:
-        return False
-    # DataFusion parses the literal as a double and scales it (x * 10^scale, rounded): a
-    # decimal(38,18) met 1234567.891 as 1234567.890999999916. Exact only where the product
-    # lies within rounding of the scaled number (10^22 is the last power a double holds).
-    if scale > _EXACT_POWERS_OF_TEN:
-        return False
-    product = Decimal(float(number) * 10.0**scale)
-    return abs(product - number.scaleb(scale)) < _ROUNDING_MARGIN
-
-
-def _names(text: str, name: str) -> bool:
-    """Whether `text` names the column `name` (plain or in backticks; Spark ignores case)."""
-    return re.search(rf"(?<!\w)`?{re.escape(name)}`?(?!\w)", text, re.IGNORECASE) is not None
-
-
-def _fields(node: Any) -> Iterator[dict[str, Any]]:
-    """Every field of a schema's JSON, nested ones (in structs, arrays, maps) included."""
-    if isinstance(node, dict):
-        if "name" in node and "type" in node:
-            yield node
-        for value in node.values():
-            yield from _fields(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _fields(value)
-
-
 def _narrow_decimals(schema_json: dict[str, Any]) -> Iterator[str]:
     """Fields whose `delta.typeChanges` widened a byte or short to a decimal(p, s) with
     p - s < 10: Delta allows it (3 and 5 integer digits suffice), Spark reads an INT32 column
     as a decimal only with 10."""
-    for node in _fields(schema_json):
+    for node in _skipping.fields(schema_json):
         changes = (node.get("metadata") or {}).get(_TYPE_CHANGES) or []
         for change in changes if isinstance(changes, list) else []:
-            to = _DECIMAL.fullmatch(str(change.get("toType", "")))
+            to = _skipping.DECIMAL_TYPE.fullmatch(str(change.get("toType", "")))
             digits = _INT32_DIGITS if to is None else int(to.group(1)) - int(to.group(2))
             if change.get("fromType") in {"byte", "short"} and digits < _INT32_DIGITS:
                 yield str(node["name"])
-
-
-def _mentions_instants(predicate: str, schema_json: dict[str, Any]) -> bool:
-    """Whether `predicate` names a TIMESTAMP (with time zone) field of the table, at any depth."""
-    outside_strings = _STRING.sub(" ", predicate)
-    return any(
-        _names(outside_strings, f["name"]) for f in _fields(schema_json) if f["type"] == "timestamp"
-    )
 
 
 def _deleted_rows(table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:
