@@ -21,6 +21,8 @@ from spark_flow.delta import _time_travel
 # Text a number in a predicate cannot hide in: string literals and quoted identifiers.
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`]|``)*`")
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+# A string literal followed by another: Spark joins them into one (`'a' 'b'` is 'ab').
+_ADJACENT_STRINGS = re.compile(rf"(?:{_STRING.pattern})\s+['\"]")
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?|\.\d+)")
 _FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits exactly
 # A number literal as Spark writes it (`1.5`, `15e-1`, `10L`, `1.5BD`), and what splits a
@@ -41,14 +43,15 @@ def read_alike(predicate: str, schema_json: dict[str, Any], time_zone: str | Non
     predicate read otherwise drops files holding matching rows.
 
     They differ on string literals: a backslash escapes in Spark, not in DataFusion, so
-    `s = 'a\\\\b'` skips the files holding `a\\b`. On numbers: DataFusion parses a literal
-    as a double, which rounds past 15 significant digits, so against a decimal column's
-    statistics `d = 978717917231933506.8604905661` skips the very file that holds the row.
-    And on time: Spark reads `at >= '2024-01-31 19:00:00'` in the session's time zone,
-    DataFusion in UTC, so outside UTC a predicate on a TIMESTAMP column skips nothing.
-    And on a number compared with a column of another type (`_literals_fit`).
+    `s = 'a\\\\b'` skips the files holding `a\\b`, and Spark joins adjacent ones (`'a' 'b'`
+    is 'ab'). On numbers: DataFusion parses a literal as a double, which rounds past 15
+    significant digits, so against a decimal column's statistics
+    `d = 978717917231933506.8604905661` skips the very file that holds the row; and it casts
+    a number to the type of the column it meets (`_literals_fit`). And on time: Spark reads
+    `at >= '2024-01-31 19:00:00'` in the session's time zone, DataFusion in UTC, so outside
+    UTC a predicate on a TIMESTAMP column skips nothing.
     """
-    if "\\" in predicate:
+    if "\\" in predicate or _ADJACENT_STRINGS.search(predicate):
         return False
     if not _time_travel.is_utc(time_zone) and _mentions_instants(predicate, schema_json):
         return False
