@@ -31,6 +31,7 @@ _LITERAL = re.compile(
     r"(?<![\w.])((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?:[lLsSyYdDfF]|[bB][dD])?(?![\w.])"
 )
 _CONNECTIVE = re.compile(r"\b(?:AND|OR)\b", re.IGNORECASE)
+_BETWEEN = re.compile(r"(\bBETWEEN\b.*?)\bAND\b", re.IGNORECASE | re.DOTALL)  # its own AND
 _INTEGER_BITS = {"byte": 7, "short": 15, "integer": 31, "long": 63}
 _EXACT_POWERS_OF_TEN = 22
 _ROUNDING_MARGIN = Decimal("0.25")
@@ -68,7 +69,8 @@ def read_alike(predicate: str, schema_json: dict[str, Any], time_zone: str | Non
 
 def _literals_fit(predicate: str, schema_json: dict[str, Any]) -> bool:
     """Whether each number of `predicate` holds exactly in the type of every column named
-    beside it (between the same ANDs and ORs: taken as compared, a conservative guess).
+    beside it (between the same ANDs and ORs, BETWEEN's own AND aside: taken as compared,
+    a conservative guess).
 
     DataFusion casts the literal to the column's type, Spark widens the column to the
     literal's: `i < 1.5` became `i < 1` and skipped the file holding i = 1, a FLOAT met `1.1`
@@ -76,7 +78,7 @@ def _literals_fit(predicate: str, schema_json: dict[str, Any]) -> bool:
     where Spark compares it as the number 1.
     """
     typed = [(f["name"], f["type"]) for f in fields(schema_json) if isinstance(f["type"], str)]
-    for part in _CONNECTIVE.split(_STRING.sub(" ", predicate)):
+    for part in _CONNECTIVE.split(_BETWEEN.sub(r"\1 ", _STRING.sub(" ", predicate))):
         numbers = [Decimal(n) for n in _LITERAL.findall(_QUOTED.sub(" ", part))]
         if numbers and not all(
             _fits(number, data_type)
