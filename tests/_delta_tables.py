@@ -270,6 +270,8 @@ class TableBuilder:
             self._metadata(),
         ]
         for action in adds:
+            no_dv = "deletionVector" not in action["add"]
+            assert no_dv, "no DVs in this shape: see _delta_logs.checkpoint_actions"
             add = {k: v for k, v in action["add"].items() if k in dict(add_fields)}
             stats = json.loads(action["add"].get("stats") or "{}", parse_float=Decimal)
             if not stats_as_json:
