@@ -10,6 +10,7 @@ filtered by Spark either way).
 from __future__ import annotations
 
 import json
+import math
 import re
 import struct
 from collections.abc import Iterator
@@ -97,7 +98,7 @@ def _fits(number: Decimal, data_type: str) -> bool:
         return True
     if data_type in _INTEGER_BITS:
         bound = 2 ** _INTEGER_BITS[data_type]
-        return number == number.to_integral_value() and -bound <= number < bound
+        return -bound <= number < bound and number == number.to_integral_value()
     if data_type == "float":
         return _a_float(float(number))
     decimal = DECIMAL_TYPE.fullmatch(data_type)
@@ -111,13 +112,14 @@ def _a_float(value: float) -> bool:
         (rounded,) = struct.unpack("<f", struct.pack("<f", value))
     except OverflowError:
         return False
-    return bool(rounded == value)
+    return math.isfinite(value) and bool(rounded == value)
 
 
 def _fits_decimal(number: Decimal, precision: int, scale: int) -> bool:
-    exponent = number.normalize().as_tuple().exponent
-    whole_digits = len(str(int(abs(number))).lstrip("0"))
-    if not isinstance(exponent, int) or -exponent > scale or whole_digits > precision - scale:
+    whole_digits = max(number.adjusted() + 1, 0) if number else 0  # never int(1e999999999)
+    if whole_digits > precision - scale:
+        return False
+    if _fraction_digits(number) > scale:
         return False
     # DataFusion parses the literal as a double and scales it (x * 10^scale, rounded): a
     # decimal(38,18) met 1234567.891 as 1234567.890999999916. Exact only where the product
@@ -126,6 +128,16 @@ def _fits_decimal(number: Decimal, precision: int, scale: int) -> bool:
         return False
     product = Decimal(float(number) * 10.0**scale)
     return abs(product - number.scaleb(scale)) < _ROUNDING_MARGIN
+
+
+def _fraction_digits(number: Decimal) -> int:
+    """How many digits `number` has after the point, trailing zeros aside (as `normalize()`
+    would say, without rounding 1e-999999999 to 0 as it does past the context's range)."""
+    _, digits, exponent = number.as_tuple()
+    if not isinstance(exponent, int) or not any(digits):
+        return 0
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(-(exponent + zeros), 0)
 
 
 def _names(text: str, name: str) -> bool:

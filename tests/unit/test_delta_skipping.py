@@ -45,6 +45,11 @@ READ_ALIKE = [
     ("s IN (1, 7)", False),
     ("s = 'a' 'b'", False),
     ("s = 'a\\\\b'", False),
+    ("amt < 1e999999999", False),  # answered at once, without the number's billion digits
+    ("f < 1e999", False),
+    ("amt < 1e-999999999", False),
+    ("amt = 1.50", True),
+    ("amt = 0.000", True),
 ]
 
 
