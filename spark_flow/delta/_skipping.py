@@ -14,7 +14,7 @@ import math
 import re
 import struct
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from spark_flow.delta import _time_travel
@@ -31,6 +31,7 @@ _FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits
 _LITERAL = re.compile(
     r"(?<![\w.])((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?:[lLsSyYdDfF]|[bB][dD])?(?![\w.])"
 )
+_HOLE = "\x00"  # where a string literal stood, once the predicate is taken apart
 _CONNECTIVE = re.compile(r"\b(?:AND|OR)\b", re.IGNORECASE)
 _BETWEEN = re.compile(r"(\bBETWEEN\b.*?)\bAND\b", re.IGNORECASE | re.DOTALL)  # its own AND
 _INTEGER_BITS = {"byte": 7, "short": 15, "integer": 31, "long": 63}
@@ -71,24 +72,37 @@ def read_alike(predicate: str, schema_json: dict[str, Any], time_zone: str | Non
 def _literals_fit(predicate: str, schema_json: dict[str, Any]) -> bool:
     """Whether each number of `predicate` holds exactly in the type of every column named
     beside it (between the same ANDs and ORs, BETWEEN's own AND aside: taken as compared,
-    a conservative guess).
+    a conservative guess); a number in quotes, in the type of every numeric column.
 
     DataFusion casts the literal to the column's type, Spark widens the column to the
     literal's: `i < 1.5` became `i < 1` and skipped the file holding i = 1, a FLOAT met `1.1`
-    rounded to a float instead of as a double, and a STRING `'01'` met `1` as the text '1'
-    where Spark compares it as the number 1.
+    (or '1.1') rounded to a float instead of as a double, and a STRING `'01'` met `1` as the
+    text '1' where Spark compares it as the number 1.
     """
     typed = [(f["name"], f["type"]) for f in fields(schema_json) if isinstance(f["type"], str)]
-    for part in _CONNECTIVE.split(_BETWEEN.sub(r"\1 ", _STRING.sub(" ", predicate))):
+    quoted = [_number_in(text) for text in _STRING.findall(predicate)]
+    unquoted = _BETWEEN.sub(r"\1 ", _STRING.sub(f" {_HOLE} ", predicate))
+    for part in _CONNECTIVE.split(unquoted):
         numbers = [Decimal(n) for n in _LITERAL.findall(_QUOTED.sub(" ", part))]
-        if numbers and not all(
-            _fits(number, data_type)
-            for name, data_type in typed
-            if _names(part, name)
-            for number in numbers
-        ):
-            return False
+        holes = part.count(_HOLE)
+        texts, quoted = quoted[:holes], quoted[holes:]
+        for name, data_type in typed:
+            if not _names(part, name):
+                continue
+            numeric = data_type in _INTEGER_BITS or data_type == "float" or "decimal" in data_type
+            checked = numbers + [n for n in texts if n is not None and numeric]
+            if not all(_fits(number, data_type) for number in checked):
+                return False
     return True
+
+
+def _number_in(literal: str) -> Decimal | None:
+    """The number a string literal spells (Spark casts `'1.1'` to one), else None."""
+    try:
+        number = Decimal(literal[1:-1].strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
 
 
 def _fits(number: Decimal, data_type: str) -> bool:

@@ -207,7 +207,8 @@ def typed_files(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.mark.parametrize(
     "predicate",
     ["i < 1.5", "i <> 1.5", "b < 15e-1", "1.5 > i", "f > 1.1", "f <> 1.1", "amt < 1.005",
-     "amt > 1.0099999", "s = 1", "s IN (1, 7)", "s BETWEEN 6 AND 8"],
+     "amt > 1.0099999", "s = 1", "s IN (1, 7)", "s BETWEEN 6 AND 8", "f > '1.1'",
+     "amt <> '1.005'"],
 )  # fmt: skip
 def test_a_literal_of_another_type_than_its_column_skips_no_matching_file(
     spark: SparkSession, typed_files: str, predicate: str

@@ -50,6 +50,10 @@ READ_ALIKE = [
     ("amt < 1e-999999999", False),
     ("amt = 1.50", True),
     ("amt = 0.000", True),
+    ("f > '1.1'", False),
+    ("amt <> '1.005'", False),
+    ("i = '01' AND s = '1.5'", True),
+    ("s = 'x AND 1.5' AND i = 1", True),
 ]
 
 
