@@ -10,11 +10,13 @@ partition values only in the log, files wherever the writer wants them.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import itertools
 import json
 import struct
 import uuid
 import zlib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -54,6 +56,33 @@ def z85(data: bytes) -> str:
             chars.append(_Z85[digit])
         out.extend(reversed(chars))
     return "".join(out)
+
+
+def _typed(data_type: pa.DataType, value: Any) -> Any:
+    """A value of the log (statistics JSON, partition value text) as an Arrow `data_type` one."""
+    if isinstance(value, Decimal) and pa.types.is_floating(data_type):
+        return float(value)
+    if value is None or not isinstance(value, str):
+        return value
+    if pa.types.is_binary(data_type):
+        return value.encode()
+    if pa.types.is_timestamp(data_type):  # Arrow's cast takes no zoneless text for UTC
+        at = dt.datetime.fromisoformat(value)
+        return at.replace(tzinfo=dt.timezone.utc) if data_type.tz and not at.tzinfo else at
+    return pa.scalar(value).cast(data_type).as_py()
+
+
+_TEXT_MAP = pa.map_(pa.string(), pa.string())
+_METADATA = pa.struct(
+    [("id", pa.string()), ("name", pa.string()), ("description", pa.string()),
+     ("format", pa.struct([("provider", pa.string()), ("options", _TEXT_MAP)])),
+     ("schemaString", pa.string()), ("partitionColumns", pa.list_(pa.string())),
+     ("configuration", _TEXT_MAP), ("createdTime", pa.int64())]
+)  # fmt: skip
+_PROTOCOL = pa.struct(
+    [("minReaderVersion", pa.int32()), ("minWriterVersion", pa.int32()),
+     ("readerFeatures", pa.list_(pa.string())), ("writerFeatures", pa.list_(pa.string()))]
+)  # fmt: skip
 
 
 def roaring_array(rows: list[int]) -> bytes:
@@ -102,7 +131,7 @@ class TableBuilder:
         if deletion_vectors:
             readers.add("deletionVectors")
         if features:
-            protocol = {
+            protocol: dict[str, Any] = {
                 "minReaderVersion": 3,
                 "minWriterVersion": 7,
                 "readerFeatures": sorted(readers),
@@ -114,6 +143,7 @@ class TableBuilder:
                 "minReaderVersion": 2 if legacy else 1,
                 "minWriterVersion": 5 if legacy else 2,
             }
+        self.protocol = protocol
         self.configuration = {"delta.columnMapping.mode": mapping}
         if mapping != "none":
             self.configuration["delta.columnMapping.maxColumnId"] = str(next(self.ids) - 1)
@@ -204,6 +234,74 @@ class TableBuilder:
         if stats:
             add["stats"] = json.dumps({"numRecords": len(rows)})
         return {"add": add}
+
+    def checkpoint(
+        self,
+        adds: list[dict[str, Any]],
+        *,
+        stats_as_json: bool = True,
+        stats_as_struct: bool = True,
+    ) -> Path:
+        """A classic checkpoint of the latest version, shaped as delta-spark writes it.
+
+        It holds the builder's protocol and metadata and `adds` (the version's live files).
+        As the table properties `delta.checkpoint.writeStatsAsJson` / `writeStatsAsStruct`
+        say, a file's statistics are its `stats` text and/or a typed `stats_parsed` struct
+        (top-level columns, by physical name); partition values are also a typed
+        `partitionValues_parsed` struct. Returns the checkpoint file.
+        """
+        fields = {self._name(f): f for f in self.schema["fields"]}
+        partitions = {self.physical(c) for c in self.partition_columns}
+        data = [f for name, f in fields.items() if name not in partitions]
+        bounded = [f for f in data if isinstance(f["type"], str) and f["type"] != "binary"]
+        bounds = pa.struct([self._arrow_field(f) for f in bounded])
+        nulls = pa.struct([(self._name(f), pa.int64()) for f in data])
+        stats_type = pa.struct([("numRecords", pa.int64()), ("minValues", bounds),
+                                ("maxValues", bounds), ("nullCount", nulls)])  # fmt: skip
+        add_fields = [("path", pa.string()), ("partitionValues", _TEXT_MAP), ("size", pa.int64()),
+                      ("modificationTime", pa.int64()), ("dataChange", pa.bool_()),
+                      ("tags", _TEXT_MAP)]  # fmt: skip
+        if stats_as_json:
+            add_fields.append(("stats", pa.string()))
+        if partitions:
+            parsed = [pa.field(n, self._arrow(fields[n]["type"])) for n in sorted(partitions)]
+            add_fields.append(("partitionValues_parsed", pa.struct(parsed)))
+        if stats_as_struct:
+            add_fields.append(("stats_parsed", stats_type))
+        rows = [
+            {"protocol": self.protocol},
+            self._metadata(),
+        ]
+        for action in adds:
+            no_dv = "deletionVector" not in action["add"]
+            assert no_dv, "no DVs in this shape: see _delta_logs.checkpoint_actions"
+            add = {k: v for k, v in action["add"].items() if k in dict(add_fields)}
+            stats = json.loads(action["add"].get("stats") or "{}", parse_float=Decimal)
+            if not stats_as_json:
+                add.pop("stats", None)
+            if stats_as_struct and stats:
+                add["stats_parsed"] = {
+                    key: {c: _typed(bounds.field(c).type, v) for c, v in stats[key].items()}
+                    if key in ("minValues", "maxValues")
+                    else stats[key]
+                    for key in stats
+                    if key != "tightBounds"
+                }
+            if partitions:
+                values = action["add"]["partitionValues"]
+                add["partitionValues_parsed"] = {
+                    n: _typed(self._arrow(fields[n]["type"]), values.get(n)) for n in partitions
+                }
+            rows.append({"add": add})
+        schema = pa.schema(
+            [("add", pa.struct(add_fields)), ("metaData", _METADATA), ("protocol", _PROTOCOL)]
+        )
+        log = self.root / "_delta_log"
+        target = log / f"{self.version:020d}.checkpoint.parquet"
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), target)
+        (log / "_last_checkpoint").write_text(json.dumps({"version": self.version,
+                                                          "size": len(rows)}))  # fmt: skip
+        return target
 
     def delete(self, add: dict[str, Any], rows: list[int], *, inline: bool) -> list[dict[str, Any]]:
         """The actions of a commit that deletes `rows` (indexes) of the file of `add` by a DV."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from spark_flow.delta import _log, _time_travel, _validate
+from spark_flow.delta import _log, _skipping, _validate
 from spark_flow.delta._log import file_key
 from spark_flow.delta._mapping import PHYSICAL_NAME, is_mapped
 
@@ -40,13 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Text a number in a predicate cannot hide in: string literals and quoted identifiers.
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`]|``)*`")
-_STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?|\.\d+)")
-_FLOAT_DIGITS = 15  # a double holds any decimal number of 15 significant digits exactly
 _TYPE_CHANGES = "delta.typeChanges"
-_DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 _INT32_DIGITS = 10
 
 
@@ -179,7 +172,7 @@ def _kept_files(
     """The files that may hold rows matching `predicate`, or None (keep all)."""
     if predicate is None:
         return None
-    if not _read_alike(predicate, schema_json, time_zone):
+    if not _skipping.read_alike(predicate, schema_json, time_zone):
         log.info("no file skipping for %r on %s: delta-rs would read the predicate otherwise",
                  predicate, table.table_uri)  # fmt: skip
         return None
@@ -224,63 +217,17 @@ def _logged_empty(
     return found
 
 
-def _read_alike(predicate: str, schema_json: dict[str, Any], time_zone: str | None) -> bool:
-    """Whether delta-rs (DataFusion's SQL) reads `predicate` as Spark does; skipping by a
-    predicate read otherwise drops files holding matching rows.
-
-    They differ on string literals: a backslash escapes in Spark, not in DataFusion, so
-    `s = 'a\\\\b'` skips the files holding `a\\b`. On numbers: DataFusion parses a literal
-    as a double, which rounds past 15 significant digits, so against a decimal column's
-    statistics `d = 978717917231933506.8604905661` skips the very file that holds the row.
-    And on time: Spark reads `at >= '2024-01-31 19:00:00'` in the session's time zone,
-    DataFusion in UTC, so outside UTC a predicate on a TIMESTAMP column skips nothing.
-    """
-    if "\\" in predicate:
-        return False
-    if not _time_travel.is_utc(time_zone) and _mentions_instants(predicate, schema_json):
-        return False
-    if "decimal" not in json.dumps(schema_json):  # at any depth, array elements included
-        return True
-    outside_quotes = _QUOTED.sub(" ", predicate)
-    return all(
-        len(number.replace(".", "").lstrip("0")) <= _FLOAT_DIGITS
-        for number in _NUMBER.findall(outside_quotes)
-    )
-
-
-def _fields(node: Any) -> Iterator[dict[str, Any]]:
-    """Every field of a schema's JSON, nested ones (in structs, arrays, maps) included."""
-    if isinstance(node, dict):
-        if "name" in node and "type" in node:
-            yield node
-        for value in node.values():
-            yield from _fields(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _fields(value)
-
-
 def _narrow_decimals(schema_json: dict[str, Any]) -> Iterator[str]:
     """Fields whose `delta.typeChanges` widened a byte or short to a decimal(p, s) with
     p - s < 10: Delta allows it (3 and 5 integer digits suffice), Spark reads an INT32 column
     as a decimal only with 10."""
-    for node in _fields(schema_json):
+    for node in _skipping.fields(schema_json):
         changes = (node.get("metadata") or {}).get(_TYPE_CHANGES) or []
         for change in changes if isinstance(changes, list) else []:
-            to = _DECIMAL.fullmatch(str(change.get("toType", "")))
+            to = _skipping.DECIMAL_TYPE.fullmatch(str(change.get("toType", "")))
             digits = _INT32_DIGITS if to is None else int(to.group(1)) - int(to.group(2))
             if change.get("fromType") in {"byte", "short"} and digits < _INT32_DIGITS:
                 yield str(node["name"])
-
-
-def _mentions_instants(predicate: str, schema_json: dict[str, Any]) -> bool:
-    """Whether `predicate` names a TIMESTAMP (with time zone) field of the table, at any depth."""
-    outside_strings = _STRING.sub(" ", predicate)
-    return any(
-        re.search(rf"(?<!\w)`?{re.escape(f['name'])}`?(?!\w)", outside_strings, re.IGNORECASE)
-        for f in _fields(schema_json)
-        if f["type"] == "timestamp"
-    )
 
 
 def _deleted_rows(path: str, table: DeltaTable) -> dict[str, np.ndarray[Any, Any]]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from _delta_generated_stats import stats_json
@@ -116,18 +117,18 @@ def test_files_named_by_absolute_uris_survive_skipping(
 @pytest.mark.parametrize(
     "predicate",
     ["d = 978717917231933506.8604905661", "d >= 978717917231933506.8604905661",
-     "e > 12.339999999999999999", "d38 = 12345678901234567890123"],
+     "e > 12.339999999999999999", "d38 = 12345678901234567890123", "w = 1234567.891"],
 )  # fmt: skip
 def test_decimal_literals_a_double_cannot_hold_skip_no_matching_file(
     spark: SparkSession, tmp_path: Path, read_path: str, predicate: str
 ) -> None:
     # Exact decimal statistics, as delta-spark writes them; delta-rs parses the literal as a
-    # double, which rounds past 15 significant digits.
-    table = TableBuilder(
-        tmp_path, [("d", "decimal(28,10)"), ("e", "decimal(10,2)"), ("d38", "decimal(38,0)")]
-    )
+    # double, which rounds past 15 significant digits, and scales that double to the column's
+    # scale: in Spark's default decimal(38,18), 1234567.891 became 1234567.890999999916.
+    table = TableBuilder(tmp_path, [("d", "decimal(28,10)"), ("e", "decimal(10,2)"),
+                                    ("d38", "decimal(38,0)"), ("w", "decimal(38,18)")])  # fmt: skip
     row = {"d": Decimal("978717917231933506.8604905661"), "e": Decimal("12.34"),
-           "d38": Decimal("12345678901234567890123")}  # fmt: skip
+           "d38": Decimal("12345678901234567890123"), "w": Decimal("1234567.891")}  # fmt: skip
     add = table.add([row])
     add["add"]["stats"] = stats_json(table.schema["fields"], [row])
     table.commit(add)
@@ -184,3 +185,57 @@ def test_skipping_keeps_the_files_of_a_table_whose_path_needs_encoding(
 
     assert [row.id for row in delta.read(spark, table, filter=predicate).collect()] == expected
     assert sorted(row.id for row in delta.read(spark, table).collect()) == [1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def typed_files(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One row per file, with delta-spark's statistics: integers, a float, a decimal, text."""
+    root = tmp_path_factory.mktemp("typed") / "table"
+    fields = [("id", "long"), ("i", "integer"), ("b", "byte"), ("f", "float"),
+              ("amt", "decimal(10,2)"), ("s", "string")]  # fmt: skip
+    table = TableBuilder(root, fields)
+    adds = []
+    for n, (i, f, amt, s) in enumerate([(1, 1.1, "1.00", "01"), (5, 0.25, "1.01", " 7")]):
+        row = {"id": n, "i": i, "b": i, "f": float(np.float32(f)), "amt": Decimal(amt), "s": s}
+        add = table.add([row])
+        add["add"]["stats"] = stats_json(table.schema["fields"], [row])
+        adds.append(add)
+    table.commit(*adds)
+    return str(root)
+
+
+@pytest.mark.parametrize(
+    "predicate",
+    ["i < 1.5", "i <> 1.5", "b < 15e-1", "1.5 > i", "f > 1.1", "f <> 1.1", "amt < 1.005",
+     "amt > 1.0099999", "s = 1", "s IN (1, 7)", "s BETWEEN 6 AND 8", "f > '1.1'",
+     "amt <> '1.005'"],
+)  # fmt: skip
+def test_a_literal_of_another_type_than_its_column_skips_no_matching_file(
+    spark: SparkSession, typed_files: str, predicate: str
+) -> None:
+    # Spark widens the column to the literal's type (1 < 1.5; a float to a double; the text
+    # '01' to the number 1); delta-rs casts the literal to the column's (1.5 to 1, 1.1 to a
+    # float, 1 to the text '1') and skipped the very file holding the row.
+    expected = delta.read(spark, typed_files).where(predicate).collect()
+
+    assert expected  # a predicate no row matches proves nothing
+    assert sorted(delta.read(spark, typed_files, filter=predicate).collect()) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("predicate", "files"),
+    [("i < 2", 1), ("i > 1.0", 1), ("f < 0.5", 1), ("amt >= 1.01", 1), ("s = '01' AND i < 2", 1),
+     ("s = '01' AND amt < 1.005", 2), ("s = '01' OR id = 1", 2)],
+)  # fmt: skip
+def test_literals_every_engine_reads_alike_still_skip(
+    typed_files: str, predicate: str, files: int
+) -> None:
+    assert len(_read.plan(typed_files, predicate=predicate).files) == files
+
+
+@pytest.mark.parametrize("predicate", ["s = '0' '1'", "s = '0'\n'1'", 's IN ("0" "1")'])
+def test_adjacent_string_literals_skip_no_matching_file(
+    spark: SparkSession, typed_files: str, predicate: str
+) -> None:
+    # Spark joins them into one ('01'); delta-rs did not, and skipped the file holding '01'.
+    assert [row.id for row in delta.read(spark, typed_files, filter=predicate).collect()] == [0]
