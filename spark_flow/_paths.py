@@ -160,17 +160,25 @@ def join(path: str, *parts: str) -> str:
 
 
 def local_path(path: str) -> str:
-    """The absolute local path of a plain path or `file:` URI."""
-    parsed = urlparse(path)
-    if not parsed.scheme:
+    """The absolute local path of a plain path or `file:` URI.
+
+    A `#` or `?` in a `file:` URI is part of the path, as Hadoop's `Path` (so Spark) takes it,
+    not a fragment or a query: `file:/data/run#2` names the folder `/data/run#2`.
+    """
+    if not urlparse(path).scheme:
         return os.path.abspath(path)
-    if parsed.netloc not in ("", "localhost"):
+    rest = path.split(":", 1)[1]
+    host = ""
+    if rest.startswith("//"):
+        host, slash, rest = rest[2:].partition("/")
+        rest = slash + rest
+    if host not in ("", "localhost"):
         raise InvalidArgumentError(
             "path",
-            f"{path!r} names host {parsed.netloc!r}; a file: URI names a path on this machine",
+            f"{path!r} names host {host!r}; a file: URI names a path on this machine",
             "Write file:///absolute/path (three slashes) or a plain path.",
         )
-    return os.path.abspath(unquote(parsed.path))
+    return os.path.abspath(unquote(rest))
 
 
 def store_problem(path: str) -> str | None:

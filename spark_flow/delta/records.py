@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -88,16 +89,13 @@ def _read(path: str) -> list[dict[str, Any]]:
     # Reading the Parquet files ourselves: DeltaTable.to_pyarrow_table() aborts the interpreter
     # at exit with deltalake 1.5-1.6 and pyarrow 25-26. One filesystem for all of them: the
     # history has a file per record, and a client per file would cost a connection each. Our
-    # record tables add files by relative paths, so each URI is the root's plus its name.
+    # record tables add files by name, right under the root: a file's name is the end of its
+    # URI, which deltalake encodes (`%23` for a `#` in the root, `%20` on a store).
     uris = DeltaTable(root, storage_options=options).file_uris()
     if not uris:
         return []
     filesystem, base = storage.filesystem(root)
-    if not storage.is_local(root):
-        # deltalake encodes a store's URIs (`my%20state`) and lower-cases their scheme.
-        root, uris = storage.decode_uri(root), [storage.decode_uri(uri) for uri in uris]
-    prefix = root.rstrip("/")
-    paths = [base.rstrip("/") + uri[len(prefix) :] for uri in uris]
+    paths = [f"{base.rstrip('/')}/{unquote(uri.rsplit('/', 1)[1])}" for uri in uris]
     rows: list[dict[str, Any]] = pq.read_table(paths, filesystem=filesystem).to_pylist()
     return rows
 

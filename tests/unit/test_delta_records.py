@@ -25,3 +25,12 @@ def test_records_appended_through_a_file_uri_read_back_through_the_path(tmp_path
         "running",
         "success",
     ]
+
+
+def test_records_appended_through_a_file_uri_with_a_hash_land_in_the_folder_it_names(
+    tmp_path: Path,
+) -> None:
+    append_records(f"file:{tmp_path}/runs#2", [{"run_id": "r1", "status": "success"}], SCHEMA)
+
+    assert [r["run_id"] for r in read_records(str(tmp_path / "runs#2"))] == ["r1"]
+    assert not (tmp_path / "runs").exists()

@@ -40,6 +40,14 @@ def test_local_paths_and_file_uris_resolve_to_the_same_absolute_folder(tmp_path:
     assert storage.folder("relative") == os.path.abspath("relative")
 
 
+def test_a_hash_or_question_mark_in_a_file_uri_is_part_of_the_path_as_spark_takes_it(
+    tmp_path: Path,
+) -> None:
+    # Hadoop's Path (so Spark) reads file:/data/run#2 as the folder run#2, not run + a fragment.
+    assert storage.folder(f"file:{tmp_path}/run#2") == f"{tmp_path}/run#2"
+    assert storage.folder(f"file://{tmp_path}/a?b#c") == f"{tmp_path}/a?b#c"
+
+
 def test_object_store_uris_are_kept_as_they_are() -> None:
     assert storage.folder("s3://bucket/devices") == "s3://bucket/devices"
     assert storage.join("s3://bucket/devices/", "_ready", "latest.json") == (
