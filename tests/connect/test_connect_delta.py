@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from _sessions import time_zone
 from pyspark.errors import PySparkException
@@ -221,3 +222,24 @@ def test_a_local_table_path_with_a_percent_escape_is_refused_before_anything_is_
 
     assert refused.value.argument == "path"
     assert not table.exists()
+
+
+def test_a_column_mapped_table_is_appended_to_on_the_server_under_its_physical_names(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    from _delta_tables import PHYSICAL, TableBuilder
+
+    table = TableBuilder(tmp_path, [("id", "long"), ("name", "string")], mapping="name")
+    table.commit(table.add([{"id": 1, "name": "a"}]))
+    table.rename("name", "label")  # a rename only column mapping makes possible
+    before = set(tmp_path.glob("*.parquet"))
+
+    df = connect_spark.createDataFrame([(2, "b")], "id long, label string")
+    result = delta.write(df, str(tmp_path), app_id="loader", txn_version=1)
+
+    assert result.committed
+    rows = delta.read(connect_spark, str(tmp_path)).orderBy("id").collect()
+    assert [tuple(r) for r in rows] == [(1, "a"), (2, "b")]
+    (new,) = set(tmp_path.glob("*.parquet")) - before
+    stored = pq.read_schema(new).names
+    assert stored == [table.field(c)["metadata"][PHYSICAL] for c in ("id", "label")]
