@@ -39,18 +39,27 @@ ARCHIVES = Path(sys.prefix) / "spark-flow-cache"
 EXECUTOR = ["--total-executor-cores", "2", "--executor-memory", "1g"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def free_port(*, with_next: bool = False) -> int:
+    """A port free on 127.0.0.1 now; `with_next`: one whose next port is free too (the worker's
+    UI takes the master UI's port + 1)."""
+    while True:
+        with socket.socket() as probe, socket.socket() as after:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+            if not with_next:
+                return port
+            try:
+                after.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     folder = tmp_path_factory.mktemp("cluster")
     up = run(SPARK_FLOW, "cluster", "up", "--dir", str(folder), "--port", str(free_port()),
-             "--ui-port", str(free_port()))  # fmt: skip
+             "--ui-port", str(free_port(with_next=True)))  # fmt: skip
     pids = [int(p.read_text()) for p in folder.glob("*.pid")]
     try:
         assert up.returncode == 0, up.stderr[-3000:]
