@@ -24,7 +24,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from spark_flow import storage
 from spark_flow.delta import _replay, _validate
-from spark_flow.delta._protocol import Protocol, unreadable, unwritable
+from spark_flow.delta._protocol import Protocol, refusal, unreadable, unwritable
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import TableInfo, WriteRequest, WriteResult
 from spark_flow.errors import (
@@ -209,8 +209,7 @@ def check_writable(path: str, table: DeltaTable, request: WriteRequest) -> None:
     if refused:
         raise UnsupportedDeltaFeatureError(
             f"writing to the table at {path!r}: it needs {', '.join(refused)}, which this "
-            "backend's commit does not honour (it writes the files Spark wrote as they are: no "
-            "constraint checked, no value generated, no row id assigned)",
+            f"backend's commit does not honour: {'; '.join(map(refusal, refused))}",
             "Write it with the delta-spark connector (backend 'jvm', see enable_delta)",
         )
     append_only = metadata.configuration.get("delta.appendOnly", "false").lower() == "true"
@@ -220,6 +219,34 @@ def check_writable(path: str, table: DeltaTable, request: WriteRequest) -> None:
             f"the table at {path!r} is append-only (delta.appendOnly=true), so an overwrite "
             "cannot remove its rows",
             "Append to it, or set the table property delta.appendOnly to false first",
+        )
+
+
+def check_vacuumable(path: str, table: DeltaTable) -> None:
+    """Refuse to vacuum `table` when it lists `vacuumProtocolCheck` and our writes do not honour
+    its writer features.
+
+    The feature asks a vacuum to pass the write protocol check first: a writer feature we do
+    not know may keep files in the table's folder that no add action names.
+
+    Raises:
+        UnsupportedDeltaFeatureError: such a table needs writer features our writes refuse.
+    """
+    protocol = Protocol.of(table.protocol())
+    if "vacuumProtocolCheck" not in protocol.writer_needs():
+        return
+    # A vacuum that makes the check honours the feature itself, whatever our commits do.
+    refused = [
+        feature
+        for feature in unwritable(protocol, table.metadata().configuration, table.schema())
+        if feature != "vacuumProtocolCheck"
+    ]
+    if refused:
+        raise UnsupportedDeltaFeatureError(
+            f"vacuuming the table at {path!r}: its vacuumProtocolCheck asks a vacuum to honour "
+            f"its writer features, and it needs {', '.join(refused)}, which this backend's "
+            f"writes do not honour: {'; '.join(map(refusal, refused))}",
+            "Vacuum it with the delta-spark connector (backend 'jvm', see enable_delta)",
         )
 
 
