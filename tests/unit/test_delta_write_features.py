@@ -26,7 +26,7 @@ from deltalake.exceptions import CommitFailedError
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-from spark_flow.delta import _read, _read_arrow, maintenance, rs
+from spark_flow.delta import _compact, _read, _read_arrow, maintenance, rs
 from spark_flow.delta._protocol import WRITER_REFUSALS
 from spark_flow.delta._types import WriteRequest
 from spark_flow.errors import UnsupportedDeltaFeatureError
@@ -210,3 +210,16 @@ def test_vacuum_with_the_protocol_check_refuses_writer_features_we_do_not_honour
     table.commit({"protocol": protocol})
     report = vacuum(table)
     assert report.files == (orphan.name,)
+
+
+def test_optimize_refuses_what_our_commit_refuses_before_any_spark_job(tmp_path: Path) -> None:
+    # deltalake's commit would refuse the swap only after Spark rewrote the files.
+    path = logs.table(tmp_path / "t", commits=3)  # three small files: one bin to compact
+    with_features(path, "inCommitTimestamp", configuration=DATABRICKS["inCommitTimestamp"])
+
+    with pytest.raises(UnsupportedDeltaFeatureError) as caught:
+        _compact.plan(path, Path(path), wanted=None, target_file_size=1 << 20, min_files=2)
+
+    assert "optimizing the table" in caught.value.feature
+    assert "inCommitTimestamp (every commit must start" in caught.value.feature
+    assert "OPTIMIZE" in caught.value.fix
