@@ -223,3 +223,28 @@ def test_optimize_refuses_what_our_commit_refuses_before_any_spark_job(tmp_path:
     assert "optimizing the table" in caught.value.feature
     assert "inCommitTimestamp (every commit must start" in caught.value.feature
     assert "OPTIMIZE" in caught.value.fix
+
+
+def test_a_feature_a_concurrent_commit_enables_is_refused_on_retry(tmp_path: Path) -> None:
+    # deltalake rejects our commit for the concurrent metadata change; committing again on top
+    # of it must pass the writer-feature check again, or the new constraint goes unchecked.
+    path = logs.table(tmp_path / "t", commits=1)
+    request = WriteRequest(path, mode="append")
+    plan = rs.plan_write(request, SCHEMA)
+    assert isinstance(plan, rs.WritePlan)
+    files = rs.file_writer(plan, plan.root).write(
+        pa.table({"id": pa.array([-1], pa.int64()), "day": ["d"]}).to_batches()
+    )
+    metadata = next(a for a in logs.actions(path, 0) if "metaData" in a)
+    metadata["metaData"]["configuration"]["delta.constraints.pos"] = "id > 0"
+    logs.commit_file(path, 1).write_text(
+        json.dumps({"protocol": {"minReaderVersion": 1, "minWriterVersion": 3}})
+        + "\n" + json.dumps(metadata) + "\n"
+    )  # fmt: skip
+
+    with pytest.raises(UnsupportedDeltaFeatureError) as caught:
+        rs.commit_written(plan, files)
+
+    assert "checkConstraints (every row must be checked" in caught.value.feature
+    assert not logs.commit_file(path, 2).exists()
+    assert not any(Path(plan.root, f.path).exists() for f in files)
