@@ -11,7 +11,8 @@ instead of read or written wrong:
   under their physical names where the table maps them (`_mapping`). Features in
   `WRITER_FEATURES_WHEN_UNUSED` are honoured only while the table does not use them (a CHECK
   constraint defined, a generated column ...): Delta lets a table support a feature it does
-  not use.
+  not use. Every other one is refused with its reason from `WRITER_REFUSALS`: what the
+  protocol asks of a writer that adds files, or deltalake's own commit refusing the feature.
 
 Facts come from deltalake's `ProtocolVersions` or, when deltalake cannot open a log, from the
 raw action (`from_action`), so both paths decide alike.

@@ -33,7 +33,8 @@ from spark_flow.errors import UnsupportedDeltaFeatureError
 
 SCHEMA = StructType([StructField("id", LongType()), StructField("day", StringType())])
 # The reader-writer features; the others are writer features only.
-READER_WRITER = {"v2Checkpoint", "vacuumProtocolCheck", "typeWidening", "typeWidening-preview"}
+READER_WRITER = {"columnMapping", "deletionVectors", "timestampNtz", "typeWidening",
+                 "typeWidening-preview", "v2Checkpoint", "vacuumProtocolCheck"}  # fmt: skip
 # What Databricks enables on new tables, with the configuration that puts each in use.
 DATABRICKS = {
     "inCommitTimestamp": {"delta.enableInCommitTimestamps": "true"},
