@@ -86,6 +86,7 @@ def plan(
     `time_zone`), so `1.5` finds the partition logged as `1.50`."""
     table = _log.require_table(str(root))
     _refuse_unrewritable(table)
+    _log.check_rewritable(path, table)
     partition_by = list(table.metadata().partition_columns)
     outside = sorted(set(wanted or {}) - set(partition_by))
     if outside:

@@ -24,7 +24,13 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from spark_flow import storage
 from spark_flow.delta import _replay, _validate
-from spark_flow.delta._protocol import Protocol, unreadable, unwritable
+from spark_flow.delta._protocol import (
+    WRITER_FEATURES_WHEN_UNUSED,
+    Protocol,
+    refusal,
+    unreadable,
+    unwritable,
+)
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import TableInfo, WriteRequest, WriteResult
 from spark_flow.errors import (
@@ -207,10 +213,9 @@ def check_writable(path: str, table: DeltaTable, request: WriteRequest) -> None:
     metadata = table.metadata()
     refused = unwritable(Protocol.of(table.protocol()), metadata.configuration, table.schema())
     if refused:
-        raise UnsupportedDeltaFeatureError(
-            f"writing to the table at {path!r}: it needs {', '.join(refused)}, which this "
-            "backend's commit does not honour (it writes the files Spark wrote as they are: no "
-            "constraint checked, no value generated, no row id assigned)",
+        raise refused_features(
+            f"writing to the table at {path!r}",
+            refused,
             "Write it with the delta-spark connector (backend 'jvm', see enable_delta)",
         )
     append_only = metadata.configuration.get("delta.appendOnly", "false").lower() == "true"
@@ -221,6 +226,68 @@ def check_writable(path: str, table: DeltaTable, request: WriteRequest) -> None:
             "cannot remove its rows",
             "Append to it, or set the table property delta.appendOnly to false first",
         )
+
+
+def check_vacuumable(path: str, table: DeltaTable) -> None:
+    """Refuse to vacuum `table` when it lists `vacuumProtocolCheck` and our writes do not honour
+    its writer features.
+
+    The feature asks a vacuum to pass the write protocol check first: a writer feature we do
+    not know may keep files in the table's folder that no add action names.
+
+    Raises:
+        UnsupportedDeltaFeatureError: such a table needs writer features our writes refuse.
+    """
+    protocol = Protocol.of(table.protocol())
+    if "vacuumProtocolCheck" not in protocol.writer_needs():
+        return
+    # A vacuum that makes the check honours the feature itself, whatever our commits do.
+    refused = [
+        feature
+        for feature in unwritable(protocol, table.metadata().configuration, table.schema())
+        if feature != "vacuumProtocolCheck"
+    ]
+    if refused:
+        raise refused_features(
+            f"vacuuming the table at {path!r} (its vacuumProtocolCheck asks a vacuum to honour "
+            "its writer features)",
+            refused,
+            "Vacuum it with the delta-spark connector (backend 'jvm', see enable_delta)",
+        )
+
+
+def check_rewritable(path: str, table: DeltaTable) -> None:
+    """Refuse, before any Spark job, a rewrite of `table`'s files (optimize) that our commit
+    cannot make.
+
+    Features honoured while unused do not count: rewritten rows keep their values.
+
+    Raises:
+        UnsupportedDeltaFeatureError: the table needs writer features our commit refuses.
+    """
+    refused = [
+        feature
+        for feature in unwritable(
+            Protocol.of(table.protocol()), table.metadata().configuration, table.schema()
+        )
+        if feature not in WRITER_FEATURES_WHEN_UNUSED
+    ]
+    if refused:
+        raise refused_features(
+            f"optimizing the table at {path!r}",
+            refused,
+            "Compact it with the delta-spark connector (OPTIMIZE)",
+        )
+
+
+def refused_features(doing: str, refused: list[str], fix: str) -> UnsupportedDeltaFeatureError:
+    """The error for `doing` (what, to which table) on a table needing writer features
+    `refused` (from `unwritable`): each named with why."""
+    return UnsupportedDeltaFeatureError(
+        f"{doing}: it needs {', '.join(refused)}, which this backend's commit does not honour: "
+        f"{'; '.join(map(refusal, refused))}",
+        fix,
+    )
 
 
 def info(path: str, table: DeltaTable) -> TableInfo:

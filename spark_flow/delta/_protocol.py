@@ -11,7 +11,8 @@ instead of read or written wrong:
   under their physical names where the table maps them (`_mapping`). Features in
   `WRITER_FEATURES_WHEN_UNUSED` are honoured only while the table does not use them (a CHECK
   constraint defined, a generated column ...): Delta lets a table support a feature it does
-  not use.
+  not use. Every other one is refused with its reason from `WRITER_REFUSALS`: what the
+  protocol asks of a writer that adds files, or deltalake's own commit refusing the feature.
 
 Facts come from deltalake's `ProtocolVersions` or, when deltalake cannot open a log, from the
 raw action (`from_action`), so both paths decide alike.
@@ -48,11 +49,46 @@ WRITER_FEATURES = frozenset(
         "columnMapping",  # files under physical names and field ids, the log keyed by them
         "deletionVectors",  # we add files without deletion vectors
         "timestampNtz",
+        # deltalake's post-commit checkpoint is a V2-spec one (it holds a checkpointMetadata
+        # action) under a classic name, a combination the protocol allows; UUID-named ones
+        # other writers left are read as they are.
+        "v2Checkpoint",
         "variantType",
         "variantType-preview",
     }
 )
 """Writer features the delta-rs write path honours on every table that lists them."""
+
+_DELTALAKE_REFUSES = "deltalake's commit refuses tables listing it"
+WRITER_REFUSALS: Mapping[str, str] = {
+    "allowColumnDefaults": "rows lacking a value must take the column's default",
+    "catalogManaged": "commits go through the table's catalog, not only its _delta_log",
+    "checkConstraints": "every row must be checked against the table's CHECK constraints",
+    "checkpointProtection": f"{_DELTALAKE_REFUSES} (it limits which old commits and "
+    "checkpoints a writer may clean up)",
+    "clustering": f"its clustering columns live in a domainMetadata action, and "
+    f"{_DELTALAKE_REFUSES}",
+    "domainMetadata": _DELTALAKE_REFUSES,
+    "generatedColumns": "every row's generated columns must equal their expressions",
+    "icebergCompatV1": "Iceberg metadata must be kept in step with every commit",
+    "icebergCompatV2": "Iceberg metadata must be kept in step with every commit",
+    "identityColumns": "identity values must be generated above the column's high water mark",
+    "inCommitTimestamp": "every commit must start with a commitInfo carrying a strictly "
+    "increasing inCommitTimestamp, which deltalake's commit does not write",
+    "invariants": "every row must be checked against the columns' invariants",
+    "rowTracking": "added files must carry baseRowId and defaultRowCommitVersion and the "
+    "delta.rowTracking domain's high water mark must rise, which deltalake's commit does not do",
+    "typeWidening": _DELTALAKE_REFUSES,
+    "typeWidening-preview": _DELTALAKE_REFUSES,
+    "vacuumProtocolCheck": f"{_DELTALAKE_REFUSES}, although a commit needs nothing for it",
+}
+"""Why a writer feature outside `WRITER_FEATURES` is refused: what the protocol asks of a
+writer that adds files, or what deltalake 1.6's commit does with a table that lists it."""
+
+
+def refusal(feature: str) -> str:
+    """`feature` (an entry of `unwritable`) and why our writes refuse it, for a message."""
+    return f"{feature} ({WRITER_REFUSALS.get(feature, 'unknown to this backend')})"
 
 
 def _field_metadata(schema: Any) -> Iterator[Mapping[str, Any]]:

@@ -41,7 +41,7 @@ _CHECKPOINT = re.compile(
 )
 _TABLE_STATE = ("protocol", "metaData")
 _READERS = 16
-_DV_FILE = re.compile(r"deletion_vector_[0-9a-fA-F-]{36}\.bin")
+DV_FILE = re.compile(r"deletion_vector_[0-9a-fA-F-]{36}\.bin")
 _RESTORE = "Restore the log's files from a backup or a copy of the table"
 
 
@@ -385,7 +385,7 @@ def unsupported(path: str, version: int, refused: list[str]) -> UnsupportedDelta
 
 def unreadable_deletion_vector(path: str, version: int, cause: Exception) -> InvalidDeltaLogError:
     """The error for a deletion vector deltalake could not read (its file gone or torn)."""
-    named = _DV_FILE.search(str(cause))
+    named = DV_FILE.search(str(cause))
     which = f"{named.group(0)!r}, " if named else ""
     return InvalidDeltaLogError(
         path,

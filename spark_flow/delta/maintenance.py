@@ -31,7 +31,7 @@ from spark_flow import storage
 from spark_flow.delta import _compact, _log
 from spark_flow.delta._files import partition_text
 from spark_flow.delta._types import OptimizeReport, VacuumReport
-from spark_flow.delta._validate import COMMIT_FILE
+from spark_flow.delta._validate import COMMIT_FILE, DV_FILE
 from spark_flow.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -129,9 +129,10 @@ def vacuum(
     A file goes when no version committed within the last `retention_hours` (nor the version
     current at its start) references it and it was last written before then: files of
     compacted or overwritten versions, change data files (`_change_data/`) of older versions,
-    files a writer published but never committed. Staging folders of writers gone for longer
-    are removed too; young ones may belong to a writer still running and stay, which is why
-    Delta refuses short retentions. No Spark job runs.
+    files a writer published but never committed. Deletion vector files stay, used or not.
+    Staging folders of writers gone for longer are removed too; young ones may belong to a
+    writer still running and stay, which is why Delta refuses short retentions. No Spark job
+    runs.
 
     Args:
         path: a local or mounted Delta table.
@@ -148,6 +149,8 @@ def vacuum(
     Raises:
         NotADeltaTableError: nothing at `path` is a Delta table.
         InvalidArgumentError: a retention below the table's minimum, or a path on an object store.
+        UnsupportedDeltaFeatureError: the table lists `vacuumProtocolCheck` and writer features
+            this backend does not honour.
 
     Example:
         >>> vacuum("data/tables/events", dry_run=True).files
@@ -155,6 +158,7 @@ def vacuum(
     """
     root = _root(path, "vacuum deletes files")
     table = _log.require_table(str(root))
+    _log.check_vacuumable(path, table)
     minimum = _min_retention_hours(table.metadata().configuration)
     if (
         isinstance(retention_hours, bool)
@@ -178,7 +182,9 @@ def vacuum(
     files = [
         (relative, size)
         for relative, size, mtime in _data_files(root)
-        if relative not in referenced and mtime < cutoff
+        # Deletion vector files stay: the log names them by encoded descriptors, not paths,
+        # and deleting one a version still uses breaks that version for every reader.
+        if relative not in referenced and mtime < cutoff and not DV_FILE.search(relative)
     ]
     staging = [(write_id, size) for write_id, size, mtime in _staging(root) if mtime < cutoff]
     if not dry_run:

@@ -425,9 +425,9 @@ def _commit(
             log.info("lost a commit race on %s (%s); removed this write's files", root, exc)
             storage.delete_files(root, [action.path for action in actions])
             return skipped
-        moved_on = current is not None and current.version() != plan.read_version
-        if moved_on and retries > 0:
+        if current is not None and current.version() != plan.read_version and retries > 0:
             log.info("%s changed while committing (%s); committing again on top of it", root, exc)
+            _log.check_writable(request.path, current, request)  # a feature it may have added
             replanned = _evolve.same_mapping(plan, _checked_plan(plan, current))
             return _commit(replanned, actions, retries - 1)
         raise

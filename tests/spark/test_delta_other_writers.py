@@ -11,7 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import _delta_logs as logs
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from _duckdb_reader import duckdb_rows
 from deltalake import DeltaTable, write_deltalake
@@ -387,3 +389,25 @@ def test_arrays_and_maps_without_null_contents_keep_the_tables_declarations(
     fields = {f.name: f.type for f in DeltaTable(str(path)).schema().fields}
     assert not fields["tags"].contains_null
     assert not fields["attrs"].value_contains_null
+
+
+def test_a_v2_checkpoint_table_databricks_made_takes_both_writers_appends(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Its UUID-named checkpoint and sidecar stay readable; the checkpoint after our commit is
+    # a V2-spec one (a checkpointMetadata action), as a v2Checkpoint table requires.
+    path = logs.table(tmp_path / "t", commits=1)
+    logs.set_metadata(
+        path, configuration={"delta.checkpointPolicy": "v2", "delta.checkpointInterval": "1"}
+    )
+    logs.v2_checkpoint(path, form="parquet", sidecars=True)
+
+    for how in ("delta.write", "format"):
+        _append(spark.createDataFrame([(7, how)], "id long, day string"), Path(path), how)
+
+    assert sorted(r["day"] for r in duckdb_rows(path)) == ["d0", "delta.write", "format"]
+    assert sorted(r.day for r in delta.read(spark, path).collect()) == [
+        "d0", "delta.write", "format"
+    ]  # fmt: skip
+    checkpoint = pq.read_table(Path(path, "_delta_log", f"{2:020d}.checkpoint.parquet"))
+    assert {"version": 2} in checkpoint.column("checkpointMetadata").to_pylist()

@@ -61,12 +61,10 @@ def assert_untouched(path: str) -> None:
         ({**FEATURES_7, "writerFeatures": ["clustering"]}, {}, {}, "clustering"),
         ({**FEATURES_7, "writerFeatures": ["checkConstraints"]},
          {"delta.constraints.pos": "id > 0"}, {}, "checkConstraints"),
-        ({"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["v2Checkpoint"],
-          "writerFeatures": ["v2Checkpoint"]}, {}, {}, "v2Checkpoint"),
         ({"minReaderVersion": 1, "minWriterVersion": 8}, {}, {}, "minWriterVersion=8"),
     ],
     ids=["check", "invariant", "generated", "identity", "row-tracking", "iceberg", "ict",
-         "clustering", "check-7", "v2-checkpoint", "writer-8"],
+         "clustering", "check-7", "writer-8"],
 )  # fmt: skip
 def test_a_table_needing_what_our_commit_does_not_honour_is_refused_before_spark(
     good: str,
@@ -118,8 +116,10 @@ def test_a_mapping_mode_without_the_protocol_feature_stores_logical_names(good: 
         ({"minReaderVersion": 3, "minWriterVersion": 7,
           "readerFeatures": ["deletionVectors", "timestampNtz"],
           "writerFeatures": ["deletionVectors", "timestampNtz"]}, {}),
+        ({"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["v2Checkpoint"],
+          "writerFeatures": ["v2Checkpoint"]}, {"delta.checkpointPolicy": "v2"}),
     ],
-    ids=["cdf", "writer-5-unmapped", "supported-unused", "dv-ntz"],
+    ids=["cdf", "writer-5-unmapped", "supported-unused", "dv-ntz", "v2-checkpoint"],
 )  # fmt: skip
 def test_features_our_commit_honours_or_the_table_does_not_use_are_written(
     good: str, protocol: dict[str, Any], configuration: dict[str, str]
