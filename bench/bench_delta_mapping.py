@@ -18,22 +18,11 @@ import time
 import uuid
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from bench_delta import source  # the same rows as bench_delta's write figures
 
 from spark_flow import delta, get_session
 
 FIELDS = [("id", "long"), ("name", "string"), ("value", "double"), ("ts", "timestamp")]
-
-
-def source(spark: SparkSession, rows: int) -> DataFrame:
-    """rows x (long, string, double, timestamp), generated so no input I/O blurs the figures."""
-    return spark.range(rows).select(
-        F.col("id"),
-        F.concat(F.lit("device-"), (F.col("id") % 10_000).cast("string")).alias("name"),
-        (F.col("id") * 0.37).alias("value"),
-        F.timestamp_seconds(F.lit(1_700_000_000) + F.col("id") % 86_400).alias("ts"),
-    )
 
 
 def empty_table(root: Path, *, mapped: bool) -> str:
