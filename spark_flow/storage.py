@@ -24,7 +24,8 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
@@ -220,8 +221,7 @@ def open_input_file(path: str) -> NativeFile:
 def write_text_atomically(path: str, text: str) -> None:
     """Write `text` to `path` so that readers see the old content or the new, never a part.
 
-    Locally a temporary file beside it is renamed over it; on a store the object is written by
-    one upload, which becomes visible only when complete.
+    Locally a temporary file beside it is renamed over it; on a store one upload writes it.
     """
     if not is_local(path):
         store, location = filesystem(path)
@@ -234,14 +234,8 @@ def write_text_atomically(path: str, text: str) -> None:
         return
     target = Path(local_path(path))
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
+    with _written_beside(target, text) as temporary:
         os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def create_if_absent(folder: str, name: str, text: str) -> bool:
@@ -254,15 +248,11 @@ def create_if_absent(folder: str, name: str, text: str) -> bool:
     """
     if is_local(folder):
         target = Path(local_path(join(folder, name)))
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
         try:
-            with os.fdopen(handle, "w") as out:
-                out.write(text)
-            os.link(temporary, target)
+            with _written_beside(target, text) as temporary:
+                os.link(temporary, target)
         except FileExistsError:
             return False
-        finally:
-            os.unlink(temporary)
         return True
     import obstore
     from obstore.exceptions import AlreadyExistsError, BaseError
@@ -274,6 +264,18 @@ def create_if_absent(folder: str, name: str, text: str) -> bool:
     except BaseError as exc:
         raise StorageError(join(folder, name), "create", str(exc).strip()) from exc
     return True
+
+
+@contextmanager
+def _written_beside(target: Path, text: str) -> Iterator[str]:
+    """A temporary file beside `target` holding `text`, for the block to publish in one step."""
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        yield temporary
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def options(path: str, *, client: Client = "deltalake") -> dict[str, Any]:

@@ -27,6 +27,19 @@ from pyroaring import BitMap
 
 PHYSICAL = "delta.columnMapping.physicalName"
 FIELD_ID = "delta.columnMapping.id"
+# A table's columns with nesting at every depth (a struct, structs in an array and a map), for
+# column mapping, which names nested fields physically too.
+NESTED_FIELDS: list[tuple[str, Any]] = [
+    ("id", "long"),
+    ("p", "string"),
+    ("s", [("x", "long"), ("y", "string")]),
+    ("arr", {"type": "array", "elementType": [("a", "integer")], "containsNull": True}),
+    (
+        "m",
+        {"type": "map", "keyType": "string", "valueType": [("b", "string")],
+         "valueContainsNull": True},
+    ),
+]  # fmt: skip
 _Z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
 _ROARING_MAGIC = 1681511377
 _PRIMITIVES = {

@@ -12,24 +12,12 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from _delta_tables import TableBuilder
+from _delta_tables import NESTED_FIELDS, TableBuilder
 from _duckdb_reader import duckdb_rows
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_flow import delta
-
-NESTED = [
-    ("id", "long"),
-    ("p", "string"),
-    ("s", [("x", "long"), ("y", "string")]),
-    ("arr", {"type": "array", "elementType": [("a", "integer")], "containsNull": True}),
-    (
-        "m",
-        {"type": "map", "keyType": "string", "valueType": [("b", "string")],
-         "valueContainsNull": True},
-    ),
-]  # fmt: skip
 
 
 def rows(start: int, count: int, p: str | None) -> list[dict[str, Any]]:
@@ -85,7 +73,7 @@ def test_mapped_nested_columns_read_by_physical_name_across_rename_and_drop(
     spark: SparkSession, tmp_path: Path, mode: str, features: bool
 ) -> None:
     table = TableBuilder(
-        tmp_path, NESTED, mapping=mode, features=features, partition_columns=("p",)
+        tmp_path, NESTED_FIELDS, mapping=mode, features=features, partition_columns=("p",)
     )
     table.commit(
         table.add(rows(0, 5, "a"), {"p": "a"}),

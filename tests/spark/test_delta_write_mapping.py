@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _delta_tables import FIELD_ID, PHYSICAL, TableBuilder
+from _delta_tables import FIELD_ID, NESTED_FIELDS, PHYSICAL, TableBuilder
 from _duckdb_reader import duckdb_rows
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
@@ -24,18 +24,7 @@ from pyspark.sql import SparkSession
 from spark_flow import delta
 from spark_flow.errors import ConfigError, UnsupportedDeltaFeatureError
 
-FIELDS = [
-    ("id", "long"),
-    ("p", "string"),
-    ("gone", "string"),
-    ("s", [("x", "long"), ("y", "string")]),
-    ("arr", {"type": "array", "elementType": [("a", "integer")], "containsNull": True}),
-    (
-        "m",
-        {"type": "map", "keyType": "string", "valueType": [("b", "string")],
-         "valueContainsNull": True},
-    ),
-]  # fmt: skip
+FIELDS = [*NESTED_FIELDS[:2], ("gone", "string"), *NESTED_FIELDS[2:]]  # `gone` is dropped
 SCHEMA = (
     "key long, p string, s struct<x: long, y: string>, arr array<struct<a: int>>, "
     "m map<string, struct<b: string>>"
