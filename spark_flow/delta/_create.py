@@ -31,16 +31,13 @@ def create_on_store(root: str, create: Callable[[str], object]) -> bool:
         True if this call created the table, False if another writer had or has.
     """
     import obstore
-    from obstore.exceptions import AlreadyExistsError
 
     store = storage.object_store(root)
     scratch = f"{_SCRATCH}/{uuid.uuid4().hex}"
     try:
         create(storage.join(root, scratch))
         commit = bytes(obstore.get(store, f"{scratch}/{FIRST_COMMIT}").bytes())
-        try:
-            obstore.put(store, FIRST_COMMIT, commit, mode="create")
-        except AlreadyExistsError:
+        if not storage.create_if_absent(root, FIRST_COMMIT, commit.decode()):
             log.info("another writer created %s first", root)
             return False
         return True

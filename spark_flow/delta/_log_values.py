@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-_PHYSICAL_NAME = "delta.columnMapping.physicalName"
+from spark_flow.delta._mapping import PHYSICAL_NAME
+
 _DECIMAL = re.compile(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)")
 _NUMBERS = {"NaN", "Infinity", "-Infinity"}  # how Delta spells the doubles JSON lacks
 
@@ -95,7 +96,7 @@ def partition_value_defect(add: object, metadata: dict[str, Any]) -> str | None:
     for field in fields:
         if field.get("name") not in (metadata.get("partitionColumns") or []):
             continue
-        key = (field.get("metadata") or {}).get(_PHYSICAL_NAME, field["name"])
+        key = (field.get("metadata") or {}).get(PHYSICAL_NAME, field["name"])
         value = values.get(key)
         if value in (None, "") or _parses(str(value), field.get("type")):
             continue

@@ -26,7 +26,7 @@ import pyarrow as pa
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
 
-from spark_flow.delta._schema import as_nullable
+from spark_flow.delta._schema import as_nullable, same_type
 from spark_flow.delta._stats import contained, split_unquoted
 from spark_flow.errors import ConfigError, UnknownValueError, UnsupportedDeltaFeatureError
 
@@ -331,7 +331,7 @@ def physical_columns(
         if physical is None or name in partition_by:
             columns.append(column)
             continue
-        if not _same(df.schema[name].dataType, physical.dataType):
+        if not same_type(df.schema[name].dataType, physical.dataType):
             # Nullable: Spark refuses to cast a nullable field to a NOT NULL one; the footer
             # checks (`_stats.forbidden_nulls`) keep the table's NOT NULL.
             column = column.cast(as_nullable(physical.dataType))
@@ -342,10 +342,6 @@ def physical_columns(
 def _by_logical_name(mapping: ColumnMapping) -> dict[str, StructField]:
     """The physical top-level fields by lower-case logical name, as data columns are matched."""
     return {name.lower(): mapping.physical[physical] for name, physical in mapping.names.items()}
-
-
-def _same(data: DataType, physical: DataType) -> bool:
-    return data.simpleString() == physical.simpleString()
 
 
 def physical_table(
@@ -379,7 +375,8 @@ def _physical_array(
     not refuse a null in a required field.
     """
     kind = physical.dataType
-    mask = array.is_null() if array.null_count else None
+    nested = isinstance(kind, (StructType, ArrayType, MapType))  # a leaf keeps its array as is
+    mask = array.is_null() if nested and array.null_count else None
     if isinstance(kind, StructType):
         children = [_physical_array(array.field(i), f) for i, f in enumerate(kind.fields)]
         array = pa.StructArray.from_arrays(

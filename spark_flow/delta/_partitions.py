@@ -177,13 +177,16 @@ def _removed(
 ) -> list[RemoveAction]:
     """Remove actions of `table`'s files whose values of `columns` are one of `partitions`
     (logged text), compared as values of the log's type of each column."""
-    listed = pa.table(table.get_add_actions(flatten=True))
+    partition_by = table.metadata().partition_columns
     names = [f"partition.{c}" for c in columns]
+    wanted = {"path", "size_bytes", *names, *(f"partition.{c}" for c in partition_by)}
+    everything = pa.table(table.get_add_actions(flatten=True))
+    # Only what a remove action needs: statistics columns would cross into Python for nothing.
+    listed = everything.select([n for n in everything.column_names if n in wanted])
     types = [listed.schema.field(name).type for name in names]
     touched = {
         tuple(_typed(v, t) for v, t in zip(values, types, strict=True)) for values in partitions
     }
-    partition_by = table.metadata().partition_columns
     return [
         remove_action(row, partition_by, mapping=mapping)
         for row in listed.to_pylist()

@@ -129,15 +129,18 @@ def plan(
     )
     kept = _kept_files(table, schema_json, predicate, time_zone)
     deleted = _deleted_rows(path, table)
-    files = []
+    uris = [_log.data_file_uri(table.table_uri, action["path"]) for action in actions]
+    keys = [file_key(uri) for uri in uris]
+    loose: list[str] = []  # the keys skipping compares, needed only when it skips
     if kept is not None:
-        kept |= _logged_empty(table, actions, partition_columns)
-    for action in actions:
-        uri = _log.data_file_uri(table.table_uri, action["path"])
-        if kept is not None and _loose(file_key(uri)) not in kept:
+        loose = [_loose(key) for key in keys]
+        kept |= _logged_empty(table, actions, loose, partition_columns, kept)
+    files = []
+    for n, (action, uri, key) in enumerate(zip(actions, uris, keys, strict=True)):
+        if kept is not None and loose[n] not in kept:
             continue
         values = {c: action.get(f"partition.{c}") for c in partition_columns}
-        files.append(PlannedFile(uri, values, deleted.get(file_key(uri))))
+        files.append(PlannedFile(uri, values, deleted.get(key)))
     log.debug("planned %s: %d of %d files", path, len(files), len(actions))
     return ScanPlan(
         path=path,
@@ -188,22 +191,27 @@ def _kept_files(
 
 
 def _logged_empty(
-    table: DeltaTable, actions: list[dict[str, Any]], partition_columns: tuple[str, ...]
+    table: DeltaTable,
+    actions: list[dict[str, Any]],
+    loose: list[str],
+    partition_columns: tuple[str, ...],
+    kept: set[str],
 ) -> set[str]:
     """The files whose partition value is logged as "" in some column: null per the protocol
     (and as deltalake lists it), but compared as the empty string by delta-rs skipping, which
     would drop them for a filter true on null (`k IS NULL`). deltalake's writer logs so.
 
     Found as the files listed with a null value in a column that skipping by `<column> IS NULL`
-    does not keep; all the files listed with a null where that skipping fails.
+    does not keep; all the files listed with a null where that skipping fails. `loose` holds
+    each action's file key; files already `kept` need no listing.
     """
     found: set[str] = set()
     for column in partition_columns:
         nulls = {
-            _loose(file_key(_log.data_file_uri(table.table_uri, a["path"])))
-            for a in actions
-            if a.get(f"partition.{column}") is None
-        }
+            key
+            for action, key in zip(actions, loose, strict=True)
+            if action.get(f"partition.{column}") is None
+        } - kept
         if not nulls:
             continue
         quoted = column.replace('"', '""')

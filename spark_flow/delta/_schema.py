@@ -100,6 +100,11 @@ def _type(data_type: DataType) -> str:
     return data_type.simpleString()
 
 
+def same_type(a: DataType, b: DataType) -> bool:
+    """Whether two Spark types are the same type, nested fields and their order included."""
+    return _type(a) == _type(b)
+
+
 def planned_schema(
     path: str,
     table_schema: StructType | None,
@@ -163,7 +168,7 @@ def merged_type(table: DataType, data: DataType, *, merge: bool) -> DataType | N
     null), as delta-spark accepts; fields it adds are appended only with `merge`. Any other
     difference is a type change, which Delta never applies."""
     merged: DataType | None = None
-    if _type(table) == _type(data):
+    if same_type(table, data):
         merged = table
     elif isinstance(table, StructType) and isinstance(data, StructType):
         merged = _merged_struct(table, data, merge=merge)

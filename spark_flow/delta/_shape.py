@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, StructType
 
+from spark_flow.delta._schema import same_type
+
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import Column, DataFrame
 
 __all__ = ["shaped_columns", "shaped_table"]
-
-
-def _same(a: DataType, b: DataType) -> bool:
-    return a.simpleString() == b.simpleString()
 
 
 def shaped_columns(df: DataFrame, schema: StructType) -> DataFrame:
@@ -30,7 +28,7 @@ def shaped_columns(df: DataFrame, schema: StructType) -> DataFrame:
     changed = {
         f.name: _column(F.col(f"`{f.name}`"), f.dataType, targets[f.name.lower()])
         for f in df.schema.fields
-        if f.name.lower() in targets and not _same(f.dataType, targets[f.name.lower()])
+        if f.name.lower() in targets and not same_type(f.dataType, targets[f.name.lower()])
     }
     return df.withColumns(changed) if changed else df
 
@@ -49,11 +47,11 @@ def _column(value: Column, data: DataType, target: DataType) -> Column:
             parts.append(part.alias(field.name))
         return F.when(value.isNull(), F.lit(None).cast(target)).otherwise(F.struct(*parts))
     if isinstance(data, ArrayType) and isinstance(target, ArrayType):
-        if _same(data.elementType, target.elementType):
+        if same_type(data.elementType, target.elementType):
             return value
         return F.transform(value, lambda e: _column(e, data.elementType, target.elementType))
     if isinstance(data, MapType) and isinstance(target, MapType):
-        if _same(data.valueType, target.valueType):
+        if same_type(data.valueType, target.valueType):
             return value
         return F.transform_values(value, lambda _, v: _column(v, data.valueType, target.valueType))
     return value  # the same type: merged_type accepts no other difference
@@ -67,7 +65,7 @@ def shaped_table(table: pa.Table, schema: StructType) -> pa.Table:
     for index, name in enumerate(table.column_names):
         target = targets.get(name.lower())
         column = table.column(index)
-        if not isinstance(target, (StructType, ArrayType, MapType)) or _same(
+        if not isinstance(target, (StructType, ArrayType, MapType)) or same_type(
             from_arrow_type(column.type), target
         ):
             continue

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -161,16 +160,7 @@ class LocalLeases:
 
     def _create(self, epoch: int, info: Mapping[str, Any]) -> bool:
         """Create epoch file `epoch` with its content in one step; False if it exists."""
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "w") as out:
-                json.dump(dict(info), out)
-            os.link(temporary, self._path(epoch))
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            os.unlink(temporary)
+        return storage.create_if_absent(str(self.folder), self._path(epoch).name, json.dumps(info))
 
     def _top(self) -> int | None:
         """The newest epoch; None when there is none, or no folder (no lock was ever taken, or
