@@ -297,10 +297,10 @@ def _take_slot(
     the bound holds across processes and hosts as Airflow's max_active_runs does, not only in
     one backfill. Waits for a slot while all are taken; None once the backfill is stopping."""
     waiting = False
+    candidates = [lock(f"_slot{n}") for n in range(slots)]  # each with its store client, once
     while not stopping.is_set():
         holders = []
-        for n in range(slots):
-            slot = lock(f"_slot{n}")
+        for slot in candidates:
             try:
                 slot.acquire()
             except ConcurrentRunError as exc:
