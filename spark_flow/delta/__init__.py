@@ -37,6 +37,7 @@ from spark_flow.delta import (
     _log,
     _read_spark,
     _registration,
+    _remote_errors,
     _routed,
     _time_travel,
     jvm,
@@ -122,6 +123,7 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
     current = spark.conf.get(BACKEND_CONF, None)
     if current is not None and backend in ("auto", current):
         if current == "delta-rs":
+            _remote_errors.install()  # this process may not be the one that enabled it
             _registration.follow_environment(spark)
         return cast(Backend, current)
     has_connector = jvm.is_available(spark)
@@ -136,6 +138,7 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
         "jvm" if backend == "jvm" or (backend == "auto" and has_connector) else "delta-rs"
     )
     if chosen == "delta-rs":
+        _remote_errors.install()
         _registration.register(spark)
         if is_connect(spark):  # the server commits; its answers come back through this source
             _connect.register(spark)

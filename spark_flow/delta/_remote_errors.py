@@ -9,11 +9,17 @@ as one JSON line, and the client builds the same error from it.
 The note is data, never code: only a `SparkFlowError` subclass of `spark_flow.errors` is built,
 by its constructor, from JSON values. A server on Python 3.10 (no exception notes) leaves the
 error as Spark raised it.
+
+Our own calls recover the error with `as_ours`. A user's own `spark.read.format("delta")` is
+no call of ours, so `install` makes pyspark's conversion of JVM and server errors (classic and
+Connect) recover it too, as an error of both kinds: `except InvalidDeltaLogError` and
+`except AnalysisException` (what delta-spark's users catch) both see it, and its text is ours.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import json
 import logging
@@ -28,6 +34,10 @@ log = logging.getLogger(__name__)
 
 MARK = "spark_flow.error="
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+_INSTALLED = "_spark_flow_recovers"
+# pyspark's modules that convert a failure into the exception a query raises, by call time.
+_CONVERTERS = ("pyspark.errors.exceptions.captured", "pyspark.sql.connect.client.core")
+_both_kinds: dict[tuple[type[SparkFlowError], type[BaseException]], type[SparkFlowError]] = {}
 
 
 @contextmanager
@@ -91,3 +101,55 @@ def recovered(failure: BaseException) -> SparkFlowError | None:
     except (ValueError, TypeError, KeyError) as unreadable:
         log.debug("a spark_flow error note that does not rebuild: %s", unreadable)
         return None
+
+
+def install() -> None:
+    """Make every query of this process raise an error of ours that a data source noted as
+    that error (still an instance of the exception pyspark would have raised)."""
+    for name in _CONVERTERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # pyspark without its connect extras
+            continue
+        convert = getattr(module, "convert_exception", None)
+        if convert is not None and not getattr(convert, _INSTALLED, False):
+            module.convert_exception = _recovering(convert)  # type: ignore[attr-defined]
+
+
+def _recovering(convert: Callable[..., BaseException]) -> Callable[..., BaseException]:
+    @functools.wraps(convert)
+    def converted(*args: Any, **kwargs: Any) -> BaseException:
+        failure = convert(*args, **kwargs)
+        try:
+            ours = recovered(failure)
+            return failure if ours is None else _as_both(ours, failure)
+        except TypeError as unexpected:  # a class that cannot be combined: keep the failure
+            log.debug("a spark_flow error note not recovered: %r", unexpected)
+            return failure
+
+    setattr(converted, _INSTALLED, True)
+    return converted
+
+
+def _as_both(ours: SparkFlowError, failure: BaseException) -> SparkFlowError:
+    """`ours`, also an instance of `failure`'s class with its state (condition, server trace)."""
+    key = (type(ours), type(failure))
+    kind = _both_kinds.get(key)
+    if kind is None:
+        ours_type = type(ours)
+        kind = type(
+            ours_type.__name__,
+            (ours_type, type(failure)),
+            {
+                "__module__": ours_type.__module__,
+                "__qualname__": ours_type.__qualname__,
+                "__str__": ours_type.__str__,  # before the pyspark class's, which prints Spark's
+                "__reduce__": lambda error: (ours_type, error.args),
+            },
+        )
+        _both_kinds[key] = kind
+    both = kind.__new__(kind, *ours.args)
+    both.__dict__.update(vars(failure))
+    both.__dict__.update(vars(ours))
+    both.args = ours.args
+    return both

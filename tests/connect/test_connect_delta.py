@@ -129,8 +129,16 @@ def test_a_table_the_server_refuses_is_refused_with_our_typed_error(
         delta.write(devices(connect_spark), str(table))
     with pytest.raises(NotADeltaTableError):
         delta.read(connect_spark, str(tmp_path / "nothing"))
+    # A user's own format("delta"): our error, and still what pyspark would have raised.
+    with pytest.raises(UnsupportedDeltaFeatureError, match="futureFeature") as through_source:
+        connect_spark.read.format("delta").load(str(table)).collect()
+    with pytest.raises(NotADeltaTableError) as missing:
+        connect_spark.read.format("delta").load(str(tmp_path / "nothing")).collect()
 
     assert "futureFeature" in refused.value.feature  # the facts, not only the text
+    assert through_source.value.feature == refused.value.feature
+    assert isinstance(through_source.value, PySparkException)
+    assert isinstance(missing.value, PySparkException)
 
 
 def test_time_travel_by_timestamp_is_resolved_on_the_server(

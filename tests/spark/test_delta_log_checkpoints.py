@@ -7,6 +7,7 @@ The independent reader is deltalake's DataFusion query engine over the same tabl
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
-from pyspark.errors import PySparkException
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from spark_flow import delta
@@ -122,12 +123,15 @@ def test_both_readers_refuse_a_broken_log_with_our_error(
 
     with pytest.raises(InvalidDeltaLogError) as caught:
         delta.read(spark, path)
-    with pytest.raises(PySparkException) as through_source:
+    with pytest.raises(InvalidDeltaLogError) as through_source:
         spark.read.format("delta").load(path).collect()
 
-    assert caught.value.version == 1
-    assert "InvalidDeltaLogError" in str(through_source.value)
+    assert caught.value.version == through_source.value.version == 1
+    # Also what pyspark would have raised, for code written against delta-spark.
+    assert isinstance(through_source.value, AnalysisException)
+    assert str(through_source.value) == str(caught.value)
     assert "00000000000000000001.json) is missing" in str(through_source.value)
+    assert pickle.loads(pickle.dumps(through_source.value)).args == caught.value.args
     assert_reads_alike(spark, path, version=0)
 
 
@@ -140,5 +144,5 @@ def test_a_missing_data_file_fails_before_any_spark_job(
     with count_spark_jobs(spark) as jobs, pytest.raises(InvalidDeltaLogError, match="data file"):
         delta.read(spark, path)
     assert jobs.count == 0
-    with pytest.raises(PySparkException, match="InvalidDeltaLogError"):
+    with pytest.raises(InvalidDeltaLogError, match="data file"):
         spark.read.format("delta").load(path).collect()
