@@ -26,17 +26,18 @@ if TYPE_CHECKING:
     from pyspark.sql.types import DataType, StructType
 
 __all__ = [
-    "CORRUPT_RECORD", "CSV_TYPES", "INTEGER_BITS", "csv_batch", "date_of", "instant_of",
-    "spark_lines",
+    "CORRUPT_RECORD", "CSV_TYPES", "INTEGER_BITS", "JAVA_DOUBLE", "csv_batch", "date_of",
+    "instant_of", "spark_lines",
 ]  # fmt: skip
 
 CORRUPT_RECORD = "_corrupt_record"  # Spark's columnNameOfCorruptRecord default
 
 _INTEGER = re.compile(r"[+-]?\d+")
 INTEGER_BITS = {"byte": 8, "short": 16, "integer": 32, "long": 64}
-# Java's Double.parseDouble, which Spark calls: optional exponent and d/f suffix, and Spark's
-# own spellings of the specials (nanValue, positiveInf, negativeInf).
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[dDfF]?")
+JAVA_DOUBLE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[dDfF]?")
+"""A finite number as Java's Double.parseDouble (which Spark calls) takes it: optional exponent
+and d/f suffix, ASCII digits only (Python's float() also takes other scripts' digits)."""
+# Spark's own spellings of the specials (nanValue, positiveInf, negativeInf).
 _INF = float("inf")
 _SPECIALS = {"NaN": float("nan"), "Inf": _INF, "-Inf": -_INF, "Infinity": _INF, "+Infinity": _INF,
              "-Infinity": -_INF}  # fmt: skip
@@ -198,7 +199,7 @@ def _floating(token: str) -> float:
     stripped = token.strip()  # Java's parseDouble trims
     if stripped in _SPECIALS:
         return _SPECIALS[stripped]
-    if not _FLOAT.fullmatch(stripped):
+    if not JAVA_DOUBLE.fullmatch(stripped):
         raise ValueError(token)
     return float(stripped.rstrip("dDfF"))
 

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from spark_flow import delta, files, storage
+from spark_flow._csv_read import JAVA_DOUBLE
 from spark_flow._paths import HIVE_NULL, partition_directory
 from spark_flow.errors import InvalidArgumentError
 
@@ -27,7 +28,7 @@ COMPLETENESS_DIR = "_spark_flow_completeness"
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Spark's partition discovery: a double as Java parses it, a timestamp as yyyy-MM-dd HH:mm:ss[.S].
-_DOUBLE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[dDfF]?|NaN|[+-]?Infinity")
+_DOUBLE = re.compile(rf"{JAVA_DOUBLE.pattern}|NaN|[+-]?Infinity")
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?")
 
 

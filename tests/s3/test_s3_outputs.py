@@ -228,6 +228,8 @@ CSV_FILES = {
         "x,2024-06-01 12:00:00,2024-01-06,1234.5,false,Inf,bad id and decimal\n"
         "7,2024-06-01 12:00:00,2024-01-07\n"
         "8,2024-06-01 12:00:00,2024-01-08,1,true,2,long,extra\n"
+        # Java's integer and decimal parsers take any script's digits, its parseDouble does not.
+        "\u0669,2024-06-01 12:00:00,2024-01-09,\u0661\u0662,true,\u0661.\u0665,other digits\n"
     ),
 }
 
@@ -239,7 +241,7 @@ def test_csv_on_a_store_read_like_sparks_permissive_reader(
     DST gap included), bad values null with the line in `_corrupt_record`: as Spark reads."""
     (tmp_path / "local").mkdir()
     for name, text in CSV_FILES.items():
-        (tmp_path / "local" / name).write_text(text)
+        (tmp_path / "local" / name).write_text(text, encoding="utf-8")
         storage.write_text_atomically(f"{s3_bucket}/landing/{name}", text)
     schema = permissive(
         "id INT, when TIMESTAMP, day DATE, amount DECIMAL(5,2), ok BOOLEAN, ratio DOUBLE, "
@@ -257,7 +259,7 @@ def test_csv_on_a_store_read_like_sparks_permissive_reader(
         spark.conf.set("spark.sql.session.timeZone", str(zone))
 
     assert sorted(from_store, key=repr) == sorted(expected, key=repr)
-    assert sum(r._corrupt_record is not None for r in expected) == 5
+    assert sum(r._corrupt_record is not None for r in expected) == 6
 
 
 def test_reader_options_the_arrow_path_would_ignore_are_refused(
