@@ -16,18 +16,18 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import partial
 from typing import TYPE_CHECKING, Any
+
+from spark_flow._datetime_text import date_of, instant_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql.types import DataType, StructType
 
 __all__ = [
-    "CORRUPT_RECORD", "CSV_TYPES", "INTEGER_BITS", "JAVA_DOUBLE", "csv_batch", "date_of",
-    "instant_of", "spark_lines",
+    "CORRUPT_RECORD", "CSV_TYPES", "INTEGER_BITS", "JAVA_DOUBLE", "csv_batch", "spark_lines",
 ]  # fmt: skip
 
 CORRUPT_RECORD = "_corrupt_record"  # Spark's columnNameOfCorruptRecord default
@@ -42,8 +42,6 @@ _INF = float("inf")
 _SPECIALS = {"NaN": float("nan"), "Inf": _INF, "-Inf": -_INF, "Infinity": _INF, "+Infinity": _INF,
              "-Infinity": -_INF}  # fmt: skip
 _DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-# Spark's fallback date parser: a year, a month or a day, then anything after a space or T.
-_DATE = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T].*)?)?)?")
 _PLAIN_NUMBER = r"[^0-9eE+.\-]"  # a value holding any other character is left to Python
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -211,21 +209,6 @@ def _boolean(token: str) -> bool:
     return spelled == "true"
 
 
-def instant_of(kind: str, zone: str, token: str) -> datetime:
-    """ISO `token` as a `timestamp` (an instant; without an offset, a wall time in `zone`) or a
-    `timestamp_ntz` (a wall time, no offset allowed); ValueError when it is not one. `Z` is
-    spelled out for Python 3.10's fromisoformat."""
-    from zoneinfo import ZoneInfo
-
-    text = token.strip()
-    at = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    if kind == "timestamp_ntz":
-        if at.tzinfo is not None:
-            raise ValueError(token)
-        return at
-    return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(zone))
-
-
 def _decimal(precision: int, scale: int) -> Callable[[str], Decimal]:
     quantum = Decimal(1).scaleb(-scale)
 
@@ -242,15 +225,6 @@ def _decimal(precision: int, scale: int) -> Callable[[str], Decimal]:
         return value
 
     return parse
-
-
-def date_of(token: str) -> date:
-    """`token` as Spark's fallback date parser reads it; ValueError when it is not a date."""
-    match = _DATE.fullmatch(token.strip())
-    if match is None:
-        raise ValueError(token)
-    year, month, day = (int(part) if part else 1 for part in match.groups())
-    return date(year, month, day)
 
 
 def _arrow_type(data_type: DataType) -> pa.DataType:

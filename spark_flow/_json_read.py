@@ -14,7 +14,8 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from spark_flow._csv_read import CORRUPT_RECORD, INTEGER_BITS, date_of, instant_of, spark_lines
+from spark_flow._csv_read import CORRUPT_RECORD, INTEGER_BITS, spark_lines
+from spark_flow._datetime_text import date_of, days_of, instant_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["JSON_TYPES", "json_batch"]
 
-JSON_TYPES = frozenset({"boolean", *INTEGER_BITS, "float", "double", "string", "date", "timestamp"})
+JSON_TYPES = frozenset({"boolean", *INTEGER_BITS, "float", "double", "string", "date", "timestamp",
+                        "timestamp_ntz"})  # fmt: skip
 """Column types the Arrow path reads from JSON lines."""
 
 _DECODER = json.JSONDecoder()
@@ -138,6 +140,10 @@ def _temporal(kind: str) -> Callable[[Any, str], Any]:
         try:
             return date_of(value) if kind == "date" else instant_of(kind, zone, value)
         except ValueError:
+            pass
+        try:
+            return days_of(value) if kind == "date" else None
+        except ValueError:
             return None
 
     return parse
@@ -150,6 +156,7 @@ _FITS: dict[str, Callable[[Any, str], Any]] = {
     "double": _floating,
     "date": _temporal("date"),
     "timestamp": _temporal("timestamp"),
+    "timestamp_ntz": _temporal("timestamp_ntz"),
 }
 
 
