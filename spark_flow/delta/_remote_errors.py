@@ -123,7 +123,8 @@ def _recovering(convert: Callable[..., BaseException]) -> Callable[..., BaseExce
         try:
             ours = recovered(failure)
             return failure if ours is None else _as_both(ours, failure)
-        except TypeError as unexpected:  # a class that cannot be combined: keep the failure
+        except Exception as unexpected:  # noqa: BLE001 - the failure itself must never be lost
+            # to its recovery (a class that cannot be combined, a JVM gone while reading it).
             log.debug("a spark_flow error note not recovered: %r", unexpected)
             return failure
 
