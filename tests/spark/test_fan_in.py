@@ -397,6 +397,32 @@ def test_a_rule_met_without_any_data_runs_the_child_with_no_input(spark: SparkSe
     assert [o.detail for o in report.outcomes] == ["nothing new", "nothing new"]
 
 
+def test_parent_tasks_returning_a_processing_result_are_weighed_not_unioned(
+    spark: SparkSession,
+) -> None:
+    # Example 6-11 (Step Functions): each partition processor returns a bool, False for a
+    # failed partition, and the table creator marks the table partial. A bool reached the
+    # union and failed it with "'bool' object has no attribute ...".
+    report = FanIn(
+        "partitions",
+        TaskParents(
+            {"p1": lambda: True, "p2": lambda: False, "p3": lambda: spark.range(2), "p4": dict}
+        ),
+        trigger_rule="all_done",
+    ).run()
+
+    assert [(o.name, o.status) for o in report.outcomes] == [
+        ("p1", "success"),
+        ("p2", "failed"),
+        ("p3", "success"),
+        ("p4", "failed"),
+    ]
+    assert report.outcomes[1].detail == "the task returned False"
+    assert "returned a dict" in (report.outcomes[3].detail or "")
+    assert report.data is not None
+    assert [(r.id, r.is_approximate) for r in report.data.collect()] == [(0, True), (1, True)]
+
+
 def test_skip_parent_is_a_picklable_spark_flow_error() -> None:
     skipped = pickle.loads(pickle.dumps(SkipParent("no new file")))
 
