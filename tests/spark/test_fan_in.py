@@ -11,6 +11,7 @@ from typing import get_args
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from spark_flow.errors import (
     InvalidArgumentError,
@@ -95,6 +96,26 @@ def test_many_parents_make_one_flat_union(spark: SparkSession) -> None:
 
     plan = union._jdf.queryExecution().optimizedPlan().toString()
     assert plan.count("Union") == 1  # nested unions were combined into one node
+
+
+def test_parents_differing_in_nested_nullability_union_as_spark_unions_them(
+    spark: SparkSession,
+) -> None:
+    # The book's hourly visits carry a nested `context`; a parent built in code (NOT NULL
+    # fields) and one read from files (nullable) failed the union in one order with "cannot
+    # cast STRUCT<x: INT> to STRUCT<x: INT NOT NULL>", where unionByName unions them.
+    built = spark.range(1).select(
+        F.struct(F.lit(1).alias("x")).alias("context"), F.array(F.lit(1)).alias("tags")
+    )
+    read = spark.createDataFrame([((None,), [None])], "context STRUCT<x: INT>, tags ARRAY<INT>")
+
+    for parents in ({"built": built, "read": read}, {"read": read, "built": built}):
+        union = union_by_name(parents)
+
+        assert union.schema == built.unionByName(read).schema
+        assert sorted(union.collect(), key=str) == sorted(
+            built.unionByName(read).collect(), key=str
+        )
 
 
 def test_an_empty_union_is_refused() -> None:
