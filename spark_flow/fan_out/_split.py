@@ -212,6 +212,8 @@ class ParallelSplit:
             The report, when every branch is `success` or `already_done`.
 
         Raises:
+            InvalidArgumentError: no `txn_version` for a split with a file output branch
+                (before any branch writes).
             ParallelSplitError: one or more branches failed or were cancelled; it names them
                 with their causes and carries the full report.
         """
