@@ -46,20 +46,36 @@ class Marker:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def marker_path(output: str, logical_date: str | None = None) -> str:
+def marker_path(output: str, logical_date: str | dt.date | None = None) -> str:
     """Where the marker of `output` for `logical_date` (or the latest one) lives.
 
     Returns:
         An absolute local path for local outputs, a URI for outputs on object stores.
     """
-    return storage.join(output, MARKER_DIR, f"{logical_date or LATEST}.json")
+    return storage.join(output, MARKER_DIR, f"{_day(logical_date) or LATEST}.json")
+
+
+def _day(logical_date: str | dt.date | None) -> str | None:
+    """A logical date as markers spell it: a `date` (a runner's `RunContext.logical_date`, or
+    a datetime such as Airflow's) as YYYY-MM-DD, the `ds` a scheduler passes as a string."""
+    if isinstance(logical_date, dt.datetime):
+        return logical_date.date().isoformat()
+    if isinstance(logical_date, dt.date):
+        return logical_date.isoformat()
+    if logical_date is None or isinstance(logical_date, str):
+        return logical_date
+    raise InvalidArgumentError(
+        "logical_date",
+        f"expected a date or its YYYY-MM-DD string, got {logical_date!r}",
+        "Pass the run's logical date, e.g. run.logical_date or '2024-01-01'.",
+    )
 
 
 def mark_ready(
     output: str,
     *,
     run_id: str,
-    logical_date: str | None = None,
+    logical_date: str | dt.date | None = None,
     row_count: int | None = None,
     table_version: int | None = None,
     **metadata: Any,
@@ -74,6 +90,7 @@ def mark_ready(
         InvalidArgumentError: `output` does not exist (nothing was committed to mark).
         StorageError: the output's store cannot be read or written from this process.
     """
+    logical_date = _day(logical_date)
     storage.check_reachable(output)  # an unknown bucket is named, not taken for no output
     if not storage.exists(output):
         raise InvalidArgumentError(
@@ -114,7 +131,7 @@ def wait_until_ready(
     *,
     timeout: float,
     poke_interval: float = 5.0,
-    logical_date: str | None = None,
+    logical_date: str | dt.date | None = None,
 ) -> Marker:
     """Wait for the marker of `output` (for `logical_date`, else the latest one).
 
@@ -131,6 +148,7 @@ def wait_until_ready(
             f"got timeout={timeout}, poke_interval={poke_interval}",
             "Use timeout >= 0 and poke_interval > 0 (seconds).",
         )
+    logical_date = _day(logical_date)
     path = marker_path(output, logical_date)
     started = time.monotonic()
     # A bucket that does not exist holds no marker still to come: say so now, not at timeout.

@@ -124,6 +124,20 @@ class FileOutput:
     format: str
     options: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Spark takes partition columns from DataFrameWriter.partitionBy only: as an option it
+        # is ignored in silence, and the batch would land unpartitioned.
+        partitioned = [key for key in self.options if key.lower() in _PARTITION_OPTIONS]
+        if partitioned:
+            raise InvalidArgumentError(
+                "options",
+                f"{self.format} output got {partitioned[0]!r}, which Spark's file writers ignore "
+                "(they partition by DataFrameWriter.partitionBy only), and a file output "
+                "publishes each batch unpartitioned as batch_id=N/",
+                "Write partitioned data to a Delta output, DeltaOutput(partition_by=(...)), or "
+                "drop the option.",
+            )
+
     def written(self, path: str, *, app_id: str, txn_version: int | None) -> str | None:
         """Why batch `txn_version` of `app_id` is already published under `path`, or None."""
         if txn_version is None:
@@ -211,6 +225,9 @@ class FileOutput:
     def _writer_options(self) -> dict[str, str]:
         defaults = {"header": "true"} if self.format == "csv" else {}
         return {**defaults, **self.options}
+
+
+_PARTITION_OPTIONS = frozenset({"partitionby", "partition_by"})
 
 
 def _postgres_output() -> OutputWriter:

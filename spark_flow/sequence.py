@@ -78,6 +78,20 @@ class Step:
         return self.fn(df)
 
 
+def _as_step(number: int, given: Step | StepFn) -> Step:
+    """A step as given, or a function named by its own name; a lambda has none to give."""
+    if isinstance(given, Step):
+        return given
+    name = getattr(given, "__name__", "")
+    if callable(given) and name == "<lambda>":
+        raise InvalidArgumentError(
+            "steps",
+            f"step {number} is a lambda, which has no name to key its checkpoint and logs",
+            "Name it: step('name', lambda df: ...), or pass a def function.",
+        )
+    return Step(name, given)
+
+
 def step(name: str, fn: StepFn, *, boundary: bool = False) -> Step:
     """A Python step: `fn` takes the previous step's output and returns this step's."""
     return Step(name, fn, boundary)
@@ -146,7 +160,7 @@ class LocalSequencer:
         check_name("sequence name", name)
         self.name = name
         self.steps: tuple[Step, ...] = tuple(
-            s if isinstance(s, Step) else Step(getattr(s, "__name__", ""), s) for s in steps
+            _as_step(number, s) for number, s in enumerate(steps, 1)
         )
         if not self.steps:
             raise InvalidArgumentError("steps", f"sequence {name!r} has none", "Add a step.")

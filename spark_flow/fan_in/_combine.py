@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType, StructField
+from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
 
 from spark_flow._common import column_key
 from spark_flow.errors import InvalidArgumentError, SchemaMismatchError, UnknownValueError
@@ -136,7 +136,7 @@ def _target_types(
             continue
         distinct = {t.simpleString(): t for t in by_parent.values()}
         if len(distinct) == 1:
-            target[key] = (column, next(iter(distinct.values())))
+            target[key] = (column, _nullable_where_any(list(by_parent.values())))
         elif set(distinct) <= set(_NUMERIC_RANK):
             target[key] = (column, distinct[max(distinct, key=_NUMERIC_RANK.__getitem__)])
         else:
@@ -150,6 +150,40 @@ def _target_types(
             "or pass allow_missing_columns=True to fill missing columns with nulls.",
         )
     return target
+
+
+def _nullable_where_any(types: Sequence[DataType]) -> DataType:
+    """One type for parents whose types differ only in nested nullability (a struct field, an
+    array's elements, a map's values): nullable wherever one parent's is, as Spark's own union
+    types it. Spark casts nothing to a type that is NOT NULL where the data may be null."""
+    first = types[0]
+    if isinstance(first, StructType):
+        structs = [t for t in types if isinstance(t, StructType)]
+        return StructType(
+            [
+                StructField(
+                    field.name,
+                    _nullable_where_any([s.fields[i].dataType for s in structs]),
+                    any(s.fields[i].nullable for s in structs),
+                    field.metadata,
+                )
+                for i, field in enumerate(first.fields)
+            ]
+        )
+    if isinstance(first, ArrayType):
+        arrays = [t for t in types if isinstance(t, ArrayType)]
+        return ArrayType(
+            _nullable_where_any([a.elementType for a in arrays]),
+            any(a.containsNull for a in arrays),
+        )
+    if isinstance(first, MapType):
+        maps = [t for t in types if isinstance(t, MapType)]
+        return MapType(
+            _nullable_where_any([m.keyType for m in maps]),
+            _nullable_where_any([m.valueType for m in maps]),
+            any(m.valueContainsNull for m in maps),
+        )
+    return first
 
 
 def join_fan_in(

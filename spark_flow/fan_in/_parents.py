@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 ParentStatus = Literal["success", "failed", "skipped"]
 """The subset of `spark_flow.status.Status` a settled parent can have."""
 PARENT_STATUSES: tuple[ParentStatus, ...] = get_args(ParentStatus)
-Parent = DataFrame | Callable[[], DataFrame]
+Parent = DataFrame | Callable[[], DataFrame | bool | None]
 
 
 class SkipParent(SparkFlowError):
@@ -99,6 +99,9 @@ class TaskParents:
 
     Tasks run concurrently when the fan-in runs; a task that raises is `failed` (the detail is
     the error's summary), one that raises `SkipParent` is `skipped` (the detail is its reason).
+    A task that wrote its output elsewhere returns None (or True) and succeeds with no rows to
+    union; one returning False, as Example 6-11's processors report a failed partition, or any
+    other value, is `failed`.
 
     Attributes:
         tasks: parent name -> DataFrame or task; copied, so later changes to the caller's
@@ -130,7 +133,7 @@ class TaskParents:
 
     def settle(self, fan_in: str, *, max_parallel: int | None) -> SettledParents:
         settled: dict[str, tuple[ParentOutcome, DataFrame | None]] = {}
-        tasks: dict[str, Callable[[], DataFrame]] = {}
+        tasks: dict[str, Callable[[], object]] = {}
         for name, parent in self.tasks.items():
             if isinstance(parent, DataFrame):
                 settled[name] = (ParentOutcome(name, "success"), parent)
@@ -151,16 +154,28 @@ class TaskParents:
         )
 
 
-def _settle_task(
-    name: str, task: Callable[[], DataFrame]
-) -> tuple[ParentOutcome, DataFrame | None]:
+def _settle_task(name: str, task: Callable[[], object]) -> tuple[ParentOutcome, DataFrame | None]:
     try:
-        return ParentOutcome(name, "success"), task()
+        returned = task()
     except SkipParent as skipped:
         return ParentOutcome(name, "skipped", skipped.reason), None
     except Exception as exc:  # noqa: BLE001 - a failed parent is an outcome the rule weighs
         log.warning("fan-in parent %s failed: %s", name, error_summary(exc))
         return ParentOutcome(name, "failed", error_summary(exc)), None
+    if isinstance(returned, DataFrame):
+        return ParentOutcome(name, "success"), returned
+    # A parent that wrote its output elsewhere returns nothing, or its processing result as a
+    # bool (Example 6-11's partition processors: False marks a failed partition).
+    if returned is None or returned is True:
+        return ParentOutcome(name, "success"), None
+    detail = (
+        "the task returned False"
+        if returned is False
+        else f"the task returned a {type(returned).__name__}; a parent task returns its "
+        "DataFrame, None when it wrote its output elsewhere, or a bool (its success)"
+    )
+    log.warning("fan-in parent %s failed: %s", name, detail)
+    return ParentOutcome(name, "failed", detail), None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
+from enum import Enum
 from types import MappingProxyType
 from typing import Generic, TypeVar
 
@@ -36,7 +37,13 @@ class Route:
 
 
 def route_by_parameter(parameter: str, value: str) -> Route:
-    """Take the branch named by a job parameter, e.g. `--output-type csv` (Example 6-18)."""
+    """Take the branch named by a job parameter, e.g. `--output-type csv` (Example 6-18).
+
+    An enum member (the example parses `--output_type` with `type=OutputType`, a `str` enum)
+    routes by its value: the branch is `'csv'`, not `OutputType.csv`, in reports and logs.
+    """
+    if isinstance(value, Enum):
+        value = value.value
     return Route(value, f"{parameter}={value!r}")
 
 
@@ -50,7 +57,14 @@ def route_by_date(
     """Route by logical date (Example 6-17): dates before the migration keep the old branch.
 
     A backfill of a date before `migration_date` therefore reproduces what that date produced
-    then, and the migration date itself is the first to take the new branch.
+    then, and the migration date itself is the first to take the new branch. Either may be a
+    `datetime` (Airflow's `execution_date`, a pendulum datetime, as the example compares it):
+    then both are compared as datetimes, a plain date standing for its midnight (in the
+    other's time zone when that one has one).
+
+    Raises:
+        InvalidArgumentError: an argument that is no date, or one datetime with a time zone
+            and the other without (Python cannot order them).
     """
     for argument, value in (("run_date", run_date), ("migration_date", migration_date)):
         if not isinstance(value, date):
@@ -59,11 +73,35 @@ def route_by_date(
                 f"expected a datetime.date, got {value!r}",
                 "Parse it first, e.g. date.fromisoformat('2024-01-01').",
             )
-    if run_date < migration_date:
+    run_at, migration_at = _comparable(run_date, migration_date)
+    if run_at < migration_at:
         return Route(before, f"run date {run_date} is before the migration on {migration_date}")
     return Route(
         on_or_after, f"run date {run_date} is on or after the migration on {migration_date}"
     )
+
+
+def _comparable(run_date: date, migration_date: date) -> tuple[date, date]:
+    """The two as values Python can order: dates as they are, else both as datetimes."""
+    if not isinstance(run_date, datetime) and not isinstance(migration_date, datetime):
+        return run_date, migration_date
+    zone = next(
+        (d.tzinfo for d in (run_date, migration_date) if isinstance(d, datetime) and d.tzinfo),
+        None,
+    )
+    run_at, migration_at = (
+        d if isinstance(d, datetime) else datetime.combine(d, time(), tzinfo=zone)
+        for d in (run_date, migration_date)
+    )
+    if (run_at.utcoffset() is None) != (migration_at.utcoffset() is None):
+        raise InvalidArgumentError(
+            "migration_date",
+            f"run_date {run_date!r} and migration_date {migration_date!r}: one datetime has a "
+            "time zone and the other none, so neither is before the other",
+            "Give both a time zone (e.g. datetime(2024, 2, 3, tzinfo=timezone.utc)), or pass "
+            "plain dates (.date()).",
+        )
+    return run_at, migration_at
 
 
 def route_by_schema(

@@ -40,6 +40,7 @@ from spark_flow.errors import (
     UnknownValueError,
 )
 from spark_flow.outputs import (
+    FileOutput,
     MicroBatchWriter,
     OutputWriter,
     already_written,
@@ -211,11 +212,14 @@ class ParallelSplit:
             The report, when every branch is `success` or `already_done`.
 
         Raises:
+            InvalidArgumentError: no `txn_version` for a split with a file output branch
+                (before any branch writes).
             ParallelSplitError: one or more branches failed or were cancelled; it names them
                 with their causes and carries the full report.
         """
         app = app_id or self.name
         check_name("app_id", app)
+        self._check_batch_numbered(txn_version)
         replayed = self._replayed(app, txn_version)
         if replayed is not None:
             log.info(
@@ -285,6 +289,22 @@ class ParallelSplit:
             if later is not None:
                 return f"branch {branch.name!r}: {later}"
         return None
+
+    def _check_batch_numbered(self, txn_version: int | None) -> None:
+        """Refuse, before any branch writes, a run without a batch number that a file output
+        needs: the other branches would commit (without a txn version, so not idempotently)
+        and the rerun with a number would write them twice."""
+        if txn_version is not None:
+            return
+        files = [b.name for b in self.branches if isinstance(b.new_writer(), FileOutput)]
+        if files:
+            raise InvalidArgumentError(
+                "txn_version",
+                f"split {self.name!r} got none, and its file output branches "
+                f"({', '.join(files)}) publish each batch as batch_id=<txn_version>/",
+                "Pass the batch number, e.g. txn_version=20240101 (the run date); it also makes "
+                "the Delta branches' writes idempotent.",
+            )
 
     def _replayed(self, app_id: str, txn_version: int | None) -> tuple[BranchReport, ...] | None:
         """All branches `already_done` when every writer says it holds the batch, else None."""

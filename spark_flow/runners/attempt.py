@@ -52,7 +52,7 @@ class RunContext:
 # How often a run waiting for a run slot looks again (a slot frees when a run ends).
 _SLOT_POLL_SECONDS = 0.5
 
-Task = Callable[[RunContext], Mapping[str, Any]]
+Task = Callable[[RunContext], Mapping[str, Any] | None]
 CancelHook = Callable[[RunContext], None]
 
 
@@ -236,7 +236,7 @@ class Attempts:
         )
         started = time.perf_counter()
         try:
-            report = dict(task(context))
+            report = _report(task(context))
         except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised by run()
             return self._failed(context, record, exc, time.perf_counter() - started)
         finally:
@@ -275,6 +275,17 @@ class Attempts:
             seconds=seconds, report=failed.report, error=error, run_id=context.run_id,
             attempt=context.attempt, exception=exc,
         )  # fmt: skip
+
+
+def _report(returned: object) -> dict[str, Any]:
+    """The run's report from what its task returned: a task that only writes (an Airflow
+    task's body, as the book's loaders are) returns None, which is an empty report, not a
+    failure of a run whose work is done; any other value is kept as `result`."""
+    if returned is None:
+        return {}
+    if isinstance(returned, Mapping):
+        return dict(returned)
+    return {"result": returned}
 
 
 def _close_abandoned(state: RunState, attempt: RunRecord, run_id: str) -> None:

@@ -83,7 +83,8 @@ class _Runner:
 
         Args:
             logical_date: the date to run.
-            task: called with the run's `RunContext`; returns the run's report.
+            task: called with the run's `RunContext`; returns the run's report (a
+                mapping; None, as a task that only writes returns, is an empty report).
             first: exempt this date from depends_on_past (the first date of the job).
 
         Returns:

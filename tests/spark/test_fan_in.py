@@ -11,6 +11,7 @@ from typing import get_args
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from spark_flow.errors import (
     InvalidArgumentError,
@@ -95,6 +96,26 @@ def test_many_parents_make_one_flat_union(spark: SparkSession) -> None:
 
     plan = union._jdf.queryExecution().optimizedPlan().toString()
     assert plan.count("Union") == 1  # nested unions were combined into one node
+
+
+def test_parents_differing_in_nested_nullability_union_as_spark_unions_them(
+    spark: SparkSession,
+) -> None:
+    # The book's hourly visits carry a nested `context`; a parent built in code (NOT NULL
+    # fields) and one read from files (nullable) failed the union in one order with "cannot
+    # cast STRUCT<x: INT> to STRUCT<x: INT NOT NULL>", where unionByName unions them.
+    built = spark.range(1).select(
+        F.struct(F.lit(1).alias("x")).alias("context"), F.array(F.lit(1)).alias("tags")
+    )
+    read = spark.createDataFrame([((None,), [None])], "context STRUCT<x: INT>, tags ARRAY<INT>")
+
+    for parents in ({"built": built, "read": read}, {"read": read, "built": built}):
+        union = union_by_name(parents)
+
+        assert union.schema == built.unionByName(read).schema
+        assert sorted(union.collect(), key=str) == sorted(
+            built.unionByName(read).collect(), key=str
+        )
 
 
 def test_an_empty_union_is_refused() -> None:
@@ -395,6 +416,32 @@ def test_a_rule_met_without_any_data_runs_the_child_with_no_input(spark: SparkSe
     assert report.data is None
     assert report.missing == ("a", "b")
     assert [o.detail for o in report.outcomes] == ["nothing new", "nothing new"]
+
+
+def test_parent_tasks_returning_a_processing_result_are_weighed_not_unioned(
+    spark: SparkSession,
+) -> None:
+    # Example 6-11 (Step Functions): each partition processor returns a bool, False for a
+    # failed partition, and the table creator marks the table partial. A bool reached the
+    # union and failed it with "'bool' object has no attribute ...".
+    report = FanIn(
+        "partitions",
+        TaskParents(
+            {"p1": lambda: True, "p2": lambda: False, "p3": lambda: spark.range(2), "p4": dict}
+        ),
+        trigger_rule="all_done",
+    ).run()
+
+    assert [(o.name, o.status) for o in report.outcomes] == [
+        ("p1", "success"),
+        ("p2", "failed"),
+        ("p3", "success"),
+        ("p4", "failed"),
+    ]
+    assert report.outcomes[1].detail == "the task returned False"
+    assert "returned a dict" in (report.outcomes[3].detail or "")
+    assert report.data is not None
+    assert [(r.id, r.is_approximate) for r in report.data.collect()] == [(0, True), (1, True)]
 
 
 def test_skip_parent_is_a_picklable_spark_flow_error() -> None:

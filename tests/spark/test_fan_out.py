@@ -321,3 +321,26 @@ def test_a_replay_check_that_cannot_read_an_output_lets_the_branch_report_it(
 
     assert [b.status for b in caught.value.report.branches] == ["already_done", "failed"]
     assert "is a file, not a folder" in dict(caught.value.failures)["b"]
+
+
+def test_a_split_with_a_file_branch_and_no_batch_number_writes_no_branch(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # The book's Parallel Split writes Delta and CSV (visits_converter's output formats). A
+    # CSV branch needs a batch number: without one it failed after the Delta branch had
+    # committed a non-idempotent append, which the rerun with a number wrote a second time.
+    split = ParallelSplit(
+        "visits",
+        [
+            Branch("delta", str(tmp_path / "delta")),
+            Branch("csv", str(tmp_path / "csv"), writer="csv"),
+        ],
+    )
+
+    with count_spark_jobs(spark) as jobs, pytest.raises(InvalidArgumentError) as caught:
+        split.run(spark.range(5))
+
+    assert caught.value.argument == "txn_version"
+    assert "csv" in caught.value.problem
+    assert jobs.count == 0
+    assert not (tmp_path / "delta").exists()

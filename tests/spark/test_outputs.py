@@ -172,6 +172,18 @@ def test_a_foreign_folder_in_the_batch_slot_is_not_taken_for_a_published_batch(
         output_writer("csv").write(devices(spark), str(tmp_path / "out"), app_id="a", txn_version=1)
 
 
+@pytest.mark.parametrize("key", ["partitionBy", "partitionby", "partition_by"])
+def test_a_file_output_refuses_a_partition_option_spark_would_ignore(key: str) -> None:
+    # The book's visits_loader (parallel split, Airflow jobs) writes its CSV with
+    # .partitionBy('event_date'); as a writer option Spark ignored it and the batch landed
+    # unpartitioned, in silence.
+    with pytest.raises(InvalidArgumentError) as caught:
+        FileOutput("csv", {key: "event_date"})
+
+    assert caught.value.argument == "options"
+    assert "DeltaOutput(partition_by=" in str(caught.value)
+
+
 def test_unknown_output_type_lists_the_registered_ones() -> None:
     with pytest.raises(UnknownValueError) as caught:
         output_writer("cvs")

@@ -63,6 +63,11 @@ def test_describe_and_repr_list_steps_and_boundaries() -> None:
         ),
         (lambda: sql_step("q", "SELECT 1"), "Refer to the previous step's output as {input}"),
         (lambda: step("x", "not callable"), "DataFrame -> DataFrame function"),  # type: ignore[arg-type]
+        # Example 6-3's chain written as lambdas: the message named '<lambda>' a bad name.
+        (
+            lambda: LocalSequencer("s", [add_total, lambda df: df]),
+            "step 2 is a lambda, which has no name",
+        ),
     ],
 )
 def test_bad_definitions_fail_when_defined(build, fragment: str) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime, timezone
+from enum import Enum
 
 import pytest
 from pyspark.sql.types import LongType, StringType, StructField, StructType
@@ -18,6 +19,7 @@ from spark_flow.fan_out import (
 )
 
 MIGRATION = date(2024, 1, 1)
+UTC = timezone.utc
 LEGACY = StructType([StructField("type", StringType()), StructField("full_name", StringType())])
 CURRENT = StructType([*LEGACY.fields, StructField("version", StringType())])
 
@@ -139,3 +141,45 @@ def test_route_by_schema_finds_required_columns_in_any_case_as_spark_resolves_th
     shouted = StructType([StructField(f.name.upper(), f.dataType) for f in CURRENT.fields])
 
     assert route_by_schema(shouted, required_columns=["version"]).branch == "current"
+
+
+@pytest.mark.parametrize(
+    ("run_date", "migration_date", "branch"),
+    [
+        # Example 6-17 (visits_converter DAG): Airflow's execution_date, a UTC datetime,
+        # against a migration datetime.
+        (datetime(2024, 2, 3, tzinfo=UTC), datetime(2024, 2, 3, tzinfo=UTC), "current"),
+        (datetime(2024, 2, 2, tzinfo=UTC), datetime(2024, 2, 3, tzinfo=UTC), "legacy"),
+        # The execution date against a plain migration date: its midnight, in UTC.
+        (datetime(2024, 2, 3, tzinfo=UTC), date(2024, 2, 3), "current"),
+        (datetime(2024, 2, 2, 23, 59, tzinfo=UTC), date(2024, 2, 3), "legacy"),
+        (date(2024, 2, 3), datetime(2024, 2, 3, 12, 0), "legacy"),
+        (date(2024, 2, 4), datetime(2024, 2, 3, 12, 0), "current"),
+    ],
+)
+def test_route_by_date_takes_airflows_execution_date_a_datetime(
+    run_date: date, migration_date: date, branch: str
+) -> None:
+    assert route_by_date(run_date, migration_date).branch == branch
+
+
+def test_route_by_date_refuses_an_aware_and_a_naive_datetime_by_name() -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        route_by_date(datetime(2024, 2, 3, tzinfo=UTC), datetime(2024, 2, 3))
+
+    assert caught.value.argument == "migration_date"
+    assert "time zone" in str(caught.value)
+
+
+def test_route_by_parameter_routes_a_str_enum_by_its_value() -> None:
+    # Example 6-18 parses --output_type with type=OutputType, a str enum.
+    class OutputType(str, Enum):
+        delta_lake = "delta"
+        csv = "csv"
+
+    route = route_by_parameter("--output_type", OutputType.csv)
+    chosen = ExclusiveChoice("output", {"delta": 1, "csv": 2}).choose(route)
+
+    assert route == Route("csv", "--output_type='csv'")
+    assert type(chosen.branch) is str
+    assert chosen.as_dict()["branch"] == "csv"

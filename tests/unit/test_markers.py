@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -128,3 +129,22 @@ def test_a_file_where_the_output_folder_goes_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidArgumentError, match="is a file, not a folder"):
         mark_ready(str(tmp_path / "devices"), run_id="r1")
+
+
+def test_a_runs_logical_date_as_a_date_marks_and_finds_the_same_marker(table: str) -> None:
+    # The runners hand a task `run.logical_date`, a date (Airflow's logical date is a datetime):
+    # the Isolated Sequencer's producer marks with it and the consumer waits with `ds`.
+    marker = mark_ready(table, run_id="r1", logical_date=date(2024, 1, 1))
+
+    found = wait_until_ready(table, timeout=0, logical_date="2024-01-01")
+    also = wait_until_ready(table, timeout=0, logical_date=datetime(2024, 1, 1, 6))
+
+    assert marker.logical_date == found.logical_date == also.logical_date == "2024-01-01"
+    assert json.loads(Path(marker_path(table, date(2024, 1, 1))).read_text())["run_id"] == "r1"
+
+
+def test_a_logical_date_of_another_type_is_refused_by_name(table: str) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        mark_ready(table, run_id="r1", logical_date=20240101)  # type: ignore[arg-type]
+
+    assert caught.value.argument == "logical_date"

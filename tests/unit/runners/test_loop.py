@@ -587,3 +587,20 @@ def test_options_that_cannot_work_are_refused_when_the_runner_is_made(
 
     assert caught.value.argument == argument
     assert not Path(state.locks).exists()  # refused before any run
+
+
+def test_a_task_returning_nothing_succeeds_and_depends_on_past_builds_on_it(
+    state: RunState,
+) -> None:
+    # The book's Concurrent Runner task (devices_loader's load_new_devices_to_internal_storage)
+    # copies a file and returns None; that run was recorded failed ("'NoneType' object is not
+    # iterable") after its work was done, and depends_on_past then refused the next date.
+    copied: list[date] = []
+    runner = SingleRunner("devices_loader", state=state, depends_on_past=True)
+
+    report = runner.backfill(list(WEEK[:3]), lambda run: copied.append(run.logical_date))
+
+    assert [run.status for run in report.runs] == ["success"] * 3
+    assert copied == list(WEEK[:3])
+    assert [run.report for run in state.history("devices_loader")][-1] == {}
+    assert runner.run(WEEK[3], lambda run: 7).report == {"result": 7}
