@@ -65,6 +65,8 @@ _MIN_MAX_TYPES = (
 )  # fmt: skip
 _UNIT_PER_MILLI = {"milliseconds": 1, "microseconds": 1_000, "nanoseconds": 1_000_000}
 _EPOCH = dt.datetime(1970, 1, 1)
+_MIN_MILLIS = (dt.datetime.min - _EPOCH) // dt.timedelta(milliseconds=1)
+_MAX_MILLIS = (dt.datetime.max - _EPOCH) // dt.timedelta(milliseconds=1)
 # Writers whose float statistics include NaN as the largest value, as Spark orders it; Arrow's
 # writer leaves NaN out of min/max, so a file of it may hold NaN above its max.
 _NAN_AWARE_WRITERS = ("parquet-mr", "parquet-java")
@@ -397,7 +399,9 @@ def _value(statistics: Any, raw: Any, data_type: DataType, *, upper: bool) -> An
         if kind != "TIMESTAMP":
             return None  # INT96 or an unannotated integer: no order we can trust
         per_milli = _UNIT_PER_MILLI[json.loads(logical.to_json())["timeUnit"]]
-        return -(-raw // per_milli) if upper else raw // per_milli
+        millis = -(-raw // per_milli) if upper else raw // per_milli
+        # Rounded outwards past 9999-12-31 (or before year 1): no bound a reader's timestamp holds.
+        return millis if _MIN_MILLIS <= millis <= _MAX_MILLIS else None
     if isinstance(data_type, StringType):
         return _text(raw)
     if isinstance(data_type, (DecimalType, DateType)):
