@@ -84,3 +84,30 @@ def test_timestamps_at_the_end_of_the_calendar_are_written_and_read_alike(
     assert stats["numRecords"] == 2
     assert {"ts", "tn"}.isdisjoint(stats["maxValues"])
     assert stats["maxValues"]["id"] == 2
+
+
+def test_floating_partition_values_are_spelled_as_delta_spark_spells_them(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Partition values are "the string representation of the number" (PROTOCOL.md, Partition
+    # Value Serialization) as Java writes it: delta-spark's folders and Delta Kernel's
+    # Double.parseDouble know `Infinity` and `NaN`, not Python's `inf` and `nan`.
+    # Rows are split by value, not by `==`: NaN equals no value, -0.0 equals 0.0.
+    doubles = [1.5, -0.0, 0.0, 1e20, 1e-7, 123456.75, math.nan, math.inf, -math.inf, None]
+    rows = [(n, d, 3.4e38 if n == 0 else 1.25) for n, d in enumerate(doubles)]
+    df = spark.createDataFrame(rows, "id long, d double, f float")
+    spelled = {}
+    for how in ("delta.write", "format"):
+        path = str(tmp_path / how)
+        _write(df, path, how, partition_by=["d", "f"])
+        read = [(r["id"], r["d"], math.copysign(1, r["d"]) if r["d"] == 0 else None) for r in
+                readers_agree(spark, path)]  # fmt: skip
+        assert read == [(n, _comparable(d), -1.0 if n == 1 else 1.0 if n == 2 else None)
+                        for n, d, _ in rows]  # fmt: skip
+        spelled[how] = {(a["partitionValues"]["d"], a["partitionValues"]["f"]) for a in adds(path)}
+
+    assert spelled["format"] == spelled["delta.write"]
+    assert {d for d, _ in spelled["format"]} == {
+        "1.5", "-0.0", "0.0", "1.0E20", "1.0E-7", "123456.75", "NaN", "Infinity", "-Infinity", None
+    }  # fmt: skip
+    assert ("1.5", "3.4E38") in spelled["format"]
