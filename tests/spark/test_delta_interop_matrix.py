@@ -111,3 +111,18 @@ def test_floating_partition_values_are_spelled_as_delta_spark_spells_them(
         "1.5", "-0.0", "0.0", "1.0E20", "1.0E-7", "123456.75", "NaN", "Infinity", "-Infinity", None
     }  # fmt: skip
     assert ("1.5", "3.4E38") in spelled["format"]
+
+
+def test_a_nan_partition_is_replaced_like_any_other(spark: SparkSession, tmp_path: Path) -> None:
+    # Spark SQL (and so delta-spark's replaceWhere and dynamic overwrite) takes NaN = NaN.
+    path = str(tmp_path / "t")
+    schema = "id long, d double"
+    _write(spark.createDataFrame([(1, math.nan), (2, 2.0)], schema), path, "format", ["d"])
+
+    spark.createDataFrame([(3, math.nan)], schema).write.format("delta").mode("overwrite").option(
+        "partitionOverwriteMode", "dynamic"
+    ).save(path)
+    assert [r["id"] for r in readers_agree(spark, path)] == [2, 3]
+    nan = spark.createDataFrame([(4, math.nan)], schema)
+    delta.write(nan, path, mode="overwrite", replace_where={"d": math.nan})
+    assert [r["id"] for r in readers_agree(spark, path)] == [2, 4]
