@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,17 @@ from pyspark.sql import DataFrame, SparkSession
 from spark_flow import delta
 
 UTC = dt.timezone.utc
+PARTITIONS = (
+    "s string, i int, l long, day date, ts timestamp, tn timestamp_ntz, b boolean, "
+    "dec decimal(10,2), x double"
+)
+# Partition Value Serialization (PROTOCOL.md); an instant may take the ISO 8601 UTC form.
+_STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?"
+SPELLING = {
+    "i": r"-?\d+", "l": r"-?\d+", "day": r"\d{4}-\d\d-\d\d", "b": "true|false",
+    "ts": rf"{_STAMP}|\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{6}}Z", "tn": _STAMP,
+    "dec": r"-?\d+\.\d{2}", "x": r"-?\d+\.\d+(E-?\d+)?|NaN|-?Infinity",
+}  # fmt: skip
 
 
 def _write(df: DataFrame, path: str, how: str, partition_by: list[str] | None = None) -> None:
@@ -126,3 +139,37 @@ def test_a_nan_partition_is_replaced_like_any_other(spark: SparkSession, tmp_pat
     nan = spark.createDataFrame([(4, math.nan)], schema)
     delta.write(nan, path, mode="overwrite", replace_where={"d": math.nan})
     assert [r["id"] for r in readers_agree(spark, path)] == [2, 4]
+
+
+@pytest.mark.parametrize("how", ["delta.write", "format"])
+def test_partition_columns_of_every_type_in_another_zone_read_alike_everywhere(
+    spark: SparkSession, tmp_path: Path, how: str
+) -> None:
+    rows = [
+        (0, "a/b=c%20 d", 1, 2**40, dt.date(2024, 1, 1),
+         dt.datetime(2024, 3, 10, 7, 30, 0, 123456, tzinfo=UTC), dt.datetime(2024, 3, 10, 2, 30),
+         True, Decimal("1.50"), 0.25),
+        (1, "ünï", -5, -1, dt.date(1970, 1, 1), dt.datetime(1970, 1, 1, tzinfo=UTC),
+         dt.datetime(1999, 12, 31, 23, 59, 59, 999999), False, Decimal("0.00"), -1e-7),
+        (2, "", None, None, None, None, None, None, None, None),
+        (3, None, 0, 0, dt.date(2024, 2, 29), dt.datetime(2024, 11, 3, 6, 0, tzinfo=UTC),
+         dt.datetime(2024, 11, 3, 1, 0), None, Decimal("12345678.90"), 1e20),
+    ]  # fmt: skip
+    columns = [c.split()[0] for c in PARTITIONS.split(", ")]
+    df = spark.createDataFrame(rows, f"id long, {PARTITIONS}")
+    path = str(tmp_path / "t")
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        _write(df, path, how, partition_by=columns)
+        read = readers_agree(spark, path)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
+
+    expected = [dict(zip(["id", *columns], row, strict=True)) for row in rows]
+    expected[2]["s"] = None  # an empty string is a null partition value
+    assert read == _rows(expected)
+    for add in adds(path):
+        for column, spelling in SPELLING.items():
+            value = add["partitionValues"][column]
+            assert value is None or re.fullmatch(spelling, value), (column, value)
