@@ -198,6 +198,11 @@ def _removed(
     ]
 
 
+def same(value: Any, other: Any) -> bool:
+    """Whether two typed partition values are one as Spark SQL compares them (NaN = NaN)."""
+    return bool(_key(value) == _key(other))
+
+
 def _key(value: Any) -> Any:
     """A typed partition value to compare: NaN equals NaN, as in Spark SQL (and delta-spark's
     replaceWhere and dynamic overwrite), where Python's `==` matches it with nothing."""

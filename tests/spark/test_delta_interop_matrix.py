@@ -173,3 +173,21 @@ def test_partition_columns_of_every_type_in_another_zone_read_alike_everywhere(
         for column, spelling in SPELLING.items():
             value = add["partitionValues"][column]
             assert value is None or re.fullmatch(spelling, value), (column, value)
+
+
+def test_optimize_keeps_each_floating_partition_as_it_is(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Delta's partitions -0.0 and 0.0 are two (two folders, two logged values), though
+    # -0.0 == 0.0: packed together, one's rows would be logged under the other's sign.
+    path = str(tmp_path / "t")
+    df = spark.createDataFrame([(1, -0.0), (2, 0.0), (3, math.nan)], "id long, d double")
+    for _ in range(2):
+        delta.write(df, path, partition_by=["d"])
+
+    report = delta.optimize(spark, path, min_files=2)
+
+    assert (report.files_removed, report.files_added) == (6, 3)
+    signs = [(r["id"], math.copysign(1, r["d"]) if r["id"] < 3 else r["d"]) for r in
+             readers_agree(spark, path)]  # fmt: skip
+    assert signs == [(1, -1.0), (1, -1.0), (2, 1.0), (2, 1.0), (3, "NaN"), (3, "NaN")]
