@@ -191,3 +191,18 @@ def test_optimize_keeps_each_floating_partition_as_it_is(
     signs = [(r["id"], math.copysign(1, r["d"]) if r["id"] < 3 else r["d"]) for r in
              readers_agree(spark, path)]  # fmt: skip
     assert signs == [(1, -1.0), (1, -1.0), (2, 1.0), (2, 1.0), (3, "NaN"), (3, "NaN")]
+
+
+@pytest.mark.parametrize("predicate", ["d = 0", "d >= 0.0", "d IN (0, 1)", "d = '0'"])
+def test_a_filter_on_zero_keeps_the_files_of_negative_zero(
+    spark: SparkSession, tmp_path: Path, predicate: str
+) -> None:
+    # Spark takes -0.0 = 0.0; DataFusion's pruning orders -0.0 below 0.0 and dropped the
+    # files of the partition -0.0 for these predicates.
+    path = str(tmp_path / "t")
+    df = spark.createDataFrame([(1, -0.0), (2, 1.0)], "id long, d double")
+    delta.write(df, path, partition_by=["d"])
+
+    found = delta.read(spark, path, filter=predicate)
+
+    assert [r.id for r in found.collect()] == [r.id for r in df.where(predicate).collect()]
