@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from spark_flow.delta import _log, _partitions, _stats, rs
+from spark_flow.delta._files import partition_text
 from spark_flow.delta._read_spark import SESSION_TIME_ZONE
 from spark_flow.delta._schema import table_spark_schema
 from spark_flow.delta._types import OptimizeReport, WriteRequest
@@ -182,15 +183,18 @@ def _bins(
 ) -> list[_Bin]:
     """Each partition's files below the target, packed smallest first into bins of <= target;
     a bin of one file is left as it is."""
-    partitions: dict[tuple[tuple[str, Any], ...], list[dict[str, Any]]] = {}
+    partitions: dict[tuple[Any, ...], tuple[Any, list[dict[str, Any]]]] = {}
     for action in actions:
         values = tuple((c, action.get(f"partition.{c}")) for c in partition_by)
-        if wanted and any(dict(values)[c] != v for c, v in wanted.items()):
+        found = dict(values)
+        if wanted and any(not _partitions.same(found[c], v) for c, v in wanted.items()):
             continue
         if action["size_bytes"] < target_file_size:
-            partitions.setdefault(values, []).append(action)
+            # Grouped by the logged value: -0.0 and 0.0 are two partitions, NaN is one.
+            logged = tuple(partition_text(v) for _, v in values)
+            partitions.setdefault(logged, (values, []))[1].append(action)
     bins: list[_Bin] = []
-    for values, small in partitions.items():
+    for values, small in partitions.values():
         if len(small) < min_files:
             continue
         current: list[dict[str, Any]] = []

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
+import struct
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -148,18 +150,68 @@ def partition_text(value: object) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            at = value.astimezone(dt.timezone.utc)
-            return (
-                f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:"
-                f"{at.second:02d}.{at.microsecond:06d}Z"
-            )
-        return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
-        return value.isoformat()
+        return _date_text(value)
+    if isinstance(value, float):
+        return java_number(value)
     # A decimal as Spark's writer spells it: `0.00000000`, never `0E-8`.
     return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+def _partition_value(column: pa.ChunkedArray) -> str | None:
+    """The partition value of a file's rows, all of one value of `column`, as Delta logs it."""
+    value = column[0].as_py()
+    if pa.types.is_float32(column.type) and value is not None:
+        return java_number(value, single=True)
+    return partition_text(value)
+
+
+def _date_text(value: dt.date) -> str:
+    if not isinstance(value, dt.datetime):
+        return value.isoformat()
+    if value.tzinfo is None:
+        return value.isoformat(sep=" ")
+    at = value.astimezone(dt.timezone.utc)
+    return (
+        f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:"
+        f"{at.second:02d}.{at.microsecond:06d}Z"
+    )
+
+
+def java_number(value: float, *, single: bool = False) -> str:
+    """A DOUBLE (FLOAT: `single`) as Java's `Double.toString` (`Float.toString`) spells it.
+
+    The protocol's "string representation of the number" is Java's: Spark names its partition
+    folders so, and Delta's Java readers parse values with `Double.parseDouble`, which knows
+    `NaN`, `Infinity` and `1.0E20` but not Python's `nan`, `inf` and `1e+20`.
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value) or value == 0:
+        sign = "-" if math.copysign(1.0, value) < 0 else ""
+        return sign + ("Infinity" if math.isinf(value) else "0.0")
+    _, numerals, exponent = Decimal(_shortest(value, single)).as_tuple()
+    digits = "".join(map(str, numerals)).rstrip("0")
+    power = len(numerals) - 1 + int(exponent)  # value = d.ddd x 10^power
+    sign = "-" if value < 0 else ""
+    if -3 <= power < 7:  # Java's plain range, 10^-3 <= |value| < 10^7
+        if power < 0:
+            return f"{sign}0.{'0' * (-power - 1)}{digits}"
+        whole = digits[: power + 1].ljust(power + 1, "0")
+        return f"{sign}{whole}.{digits[power + 1 :] or '0'}"
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{power}"
+
+
+def _shortest(value: float, single: bool) -> str:
+    """The fewest digits that read back as `value` (as a 32-bit float where `single`)."""
+    if not single:
+        return repr(value)
+    for precision in range(1, 10):
+        text = f"{value:.{precision}g}"
+        with suppress(OverflowError):  # rounded past the largest FLOAT
+            if struct.unpack("f", struct.pack("f", float(text)))[0] == value:
+                return text
+    return repr(value)
 
 
 def instants_as_micros(schema: StructType, partition_by: Iterable[str]) -> list[str]:
@@ -275,19 +327,26 @@ class FileWriter:
                 yield {}, table
             return
         columns = list(self.partition_by)
-        combinations = table.select(columns).group_by(columns, use_threads=False).aggregate([])
+        # Floats are grouped and matched by their text: by `==`, NaN would match no row and
+        # -0.0 the rows of 0.0 (their files would lose the one and duplicate the other).
+        keys = table.select(columns)
+        for index, column in enumerate(columns):
+            if pa.types.is_floating(keys[column].type):
+                keys = keys.set_column(index, column, pc.cast(keys[column], pa.string()))
+        combinations = keys.group_by(columns, use_threads=False).aggregate([])
         for combination in combinations.to_pylist():
             mask = None
             for column in columns:
-                value, data = combination[column], table[column]
+                value, data = combination[column], keys[column]
                 match = (
                     pc.is_null(data)
                     if value is None
                     else pc.fill_null(pc.equal(data, pa.scalar(value, data.type)), False)
                 )
                 mask = match if mask is None else pc.and_(mask, match)
-            values = {column: partition_text(combination[column]) for column in columns}
-            yield values, table.filter(mask).drop_columns(columns)
+            rows = table.filter(mask)
+            values = {column: _partition_value(rows[column]) for column in columns}
+            yield values, rows.drop_columns(columns)
 
     def _open(
         self,

@@ -15,6 +15,7 @@ DECIMAL(10,2), `1.0E20` and `1e+20`, a timestamp's offsets) is one partition.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +36,8 @@ from spark_flow.delta._files import (
 )
 from spark_flow.delta._types import WriteRequest
 from spark_flow.errors import InvalidArgumentError
+
+_NAN = object()  # every NaN partition value compares as this one
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -134,10 +137,10 @@ def check_replaced(request: WriteRequest, schema: StructType, actions: list[AddA
     """Every file of a partition replacement lies in the partitions it replaces
     (`request` as `resolved_replace_where` made it)."""
     types = {c: _arrow_type(schema, c) for c, _ in request.replace_where or ()}
-    wanted = {c: _typed(v, types[c]) for c, v in request.replace_where or ()}
+    wanted = {c: _key(_typed(v, types[c])) for c, v in request.replace_where or ()}
     for action in actions:
         found = {c: action.partition_values.get(c) for c in wanted}
-        if {c: _typed(v, types[c]) for c, v in found.items()} != wanted:
+        if {c: _key(_typed(v, types[c])) for c, v in found.items()} != wanted:
             raise InvalidArgumentError(
                 "replace_where",
                 f"it replaces {dict(request.replace_where or ())} of {request.path!r}, but the "
@@ -185,13 +188,25 @@ def _removed(
     listed = everything.select([n for n in everything.column_names if n in wanted])
     types = [listed.schema.field(name).type for name in names]
     touched = {
-        tuple(_typed(v, t) for v, t in zip(values, types, strict=True)) for values in partitions
+        tuple(_key(_typed(v, t)) for v, t in zip(values, types, strict=True))
+        for values in partitions
     }
     return [
         remove_action(row, partition_by, mapping=mapping)
         for row in listed.to_pylist()
-        if tuple(row[n] for n in names) in touched
+        if tuple(_key(row[n]) for n in names) in touched
     ]
+
+
+def same(value: Any, other: Any) -> bool:
+    """Whether two typed partition values are one as Spark SQL compares them (NaN = NaN)."""
+    return bool(_key(value) == _key(other))
+
+
+def _key(value: Any) -> Any:
+    """A typed partition value to compare: NaN equals NaN, as in Spark SQL (and delta-spark's
+    replaceWhere and dynamic overwrite), where Python's `==` matches it with nothing."""
+    return _NAN if isinstance(value, float) and math.isnan(value) else value
 
 
 def _arrow_type(schema: StructType, column: str) -> pa.DataType:

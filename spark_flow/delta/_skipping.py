@@ -35,6 +35,7 @@ _HOLE = "\x00"  # where a string literal stood, once the predicate is taken apar
 _CONNECTIVE = re.compile(r"\b(?:AND|OR)\b", re.IGNORECASE)
 _BETWEEN = re.compile(r"(\bBETWEEN\b.*?)\bAND\b", re.IGNORECASE | re.DOTALL)  # its own AND
 _INTEGER_BITS = {"byte": 7, "short": 15, "integer": 31, "long": 63}
+_FLOATING = ("float", "double")
 _EXACT_POWERS_OF_TEN = 22
 _ROUNDING_MARGIN = Decimal("0.25")
 DECIMAL_TYPE = re.compile(r"decimal\((\d+),\s*(\d+)\)")
@@ -89,7 +90,7 @@ def _literals_fit(predicate: str, schema_json: dict[str, Any]) -> bool:
         for name, data_type in typed:
             if not _names(part, name):
                 continue
-            numeric = data_type in _INTEGER_BITS or data_type == "float" or "decimal" in data_type
+            numeric = data_type in _INTEGER_BITS or data_type in _FLOATING or "decimal" in data_type
             checked = numbers + [n for n in texts if n is not None and numeric]
             if not all(_fits(number, data_type) for number in checked):
                 return False
@@ -107,7 +108,9 @@ def _number_in(literal: str) -> Decimal | None:
 
 def _fits(number: Decimal, data_type: str) -> bool:
     """Whether `number` casts to `data_type` without changing its value (Spark's DOUBLE
-    comparisons cast the literal to a double too, so any number fits a double column)."""
+    comparisons cast the literal to a double too, so any number but zero fits a double)."""
+    if data_type in _FLOATING and number == 0:
+        return False  # Spark takes -0.0 = 0.0, DataFusion orders -0.0 below 0.0
     if data_type == "double":
         return True
     if data_type in _INTEGER_BITS:

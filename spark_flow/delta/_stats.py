@@ -49,6 +49,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from spark_flow.delta._footer import column_chunks
 from spark_flow.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ _MIN_MAX_TYPES = (
 )  # fmt: skip
 _UNIT_PER_MILLI = {"milliseconds": 1, "microseconds": 1_000, "nanoseconds": 1_000_000}
 _EPOCH = dt.datetime(1970, 1, 1)
+_MIN_MILLIS = (dt.datetime.min - _EPOCH) // dt.timedelta(milliseconds=1)
+_MAX_MILLIS = (dt.datetime.max - _EPOCH) // dt.timedelta(milliseconds=1)
 # Writers whose float statistics include NaN as the largest value, as Spark orders it; Arrow's
 # writer leaves NaN out of min/max, so a file of it may hold NaN above its max.
 _NAN_AWARE_WRITERS = ("parquet-mr", "parquet-java")
@@ -123,7 +126,7 @@ def file_stats(
     """
     partitions = {name.lower() for name in partition_by}
     data = StructType([f for f in schema.fields if f.name.lower() not in partitions])
-    chunks = _column_chunks(metadata)
+    chunks = column_chunks(metadata)
     nan_aware = (metadata.created_by or "").lower().startswith(_NAN_AWARE_WRITERS)
     stats: dict[str, Any] = {"numRecords": metadata.num_rows}
     minimum: dict[str, Any] = {}
@@ -132,7 +135,7 @@ def file_stats(
     for path, data_type in _leaves(_indexed(data, indexed_columns)):
         if isinstance(data_type, (ArrayType, MapType)):
             continue  # the footer counts the nulls of elements, not of the column's values
-        found = chunks.get(".".join(path))
+        found = chunks.get(path)
         if found is None:  # a column the file lacks reads as null in every row
             _put(nulls, path, metadata.num_rows)
             continue
@@ -163,10 +166,10 @@ def forbidden_nulls(
     """
     partitions = {name.lower() for name in partition_by}
     data = StructType([f for f in schema.fields if f.name.lower() not in partitions])
-    chunks = {path.lower(): found for path, found in _column_chunks(metadata).items()}
+    chunks = {_lower(path): found for path, found in column_chunks(metadata).items()}
     violated = []
     for path in _not_null_leaves(data):
-        found = chunks.get(".".join(path).lower())
+        found = chunks.get(_lower(path))
         nulls = metadata.num_rows if found is None else _null_count(found)
         if nulls is None or nulls > 0:
             violated.append(".".join(path))
@@ -325,18 +328,8 @@ def _leaves(schema: StructType, parent: Path = ()) -> Iterator[tuple[Path, DataT
             yield (*parent, field.name), field.dataType
 
 
-def _column_chunks(metadata: pq.FileMetaData) -> dict[str, list[Any]]:
-    """Each column's chunks, one per row group, by its dotted path in the file."""
-    chunks: dict[str, list[Any]] = {}
-    for group in range(metadata.num_row_groups):
-        row_group = metadata.row_group(group)
-        for column in range(row_group.num_columns):
-            chunk = row_group.column(column)
-            chunks.setdefault(chunk.path_in_schema, []).append(chunk)
-    if metadata.num_row_groups == 0:  # an empty file: every column present, no values
-        for column in range(metadata.num_columns):
-            chunks.setdefault(metadata.schema.column(column).path, [])
-    return chunks
+def _lower(path: Path) -> Path:
+    return tuple(name.lower() for name in path)
 
 
 def _null_count(chunks: list[Any]) -> int | None:
@@ -397,7 +390,9 @@ def _value(statistics: Any, raw: Any, data_type: DataType, *, upper: bool) -> An
         if kind != "TIMESTAMP":
             return None  # INT96 or an unannotated integer: no order we can trust
         per_milli = _UNIT_PER_MILLI[json.loads(logical.to_json())["timeUnit"]]
-        return -(-raw // per_milli) if upper else raw // per_milli
+        millis = -(-raw // per_milli) if upper else raw // per_milli
+        # Rounded outwards past 9999-12-31 (or before year 1): no bound a reader's timestamp holds.
+        return millis if _MIN_MILLIS <= millis <= _MAX_MILLIS else None
     if isinstance(data_type, StringType):
         return _text(raw)
     if isinstance(data_type, (DecimalType, DateType)):

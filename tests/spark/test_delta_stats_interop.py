@@ -152,3 +152,20 @@ def _adds(table: str) -> list[dict[str, Any]]:
         for line in commit.read_text().splitlines()
         if '"add"' in line
     ]
+
+
+def test_a_column_named_like_a_nested_field_keeps_its_own_statistics(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # A top-level `x.y` and the field `y` of a struct `x` are two columns whose footer paths
+    # both read "x.y": counted as one, every row of `x.y` looked null and readers skipped it.
+    path = str(tmp_path / "table")
+    df = spark.createDataFrame([(20, (None,))], "`x.y` long, x struct<y: long>")
+
+    delta.write(df.coalesce(1), path)
+
+    [stats] = [json.loads(add["stats"]) for add in _adds(path)]
+    assert stats["nullCount"] == {"x.y": 0, "x": {"y": 1}}
+    assert stats["minValues"] == stats["maxValues"] == {"x.y": 20}
+    # deltalake keeps the file; DuckDB 1.5.5's delta_scan finds no row whatever the statistics.
+    assert _files_in_plan(DeltaTable(path), '"x.y" = 20') == 1
