@@ -92,3 +92,14 @@ def column_key(df: DataFrame | None) -> Callable[[str], str]:
         return str.lower
     sensitive = str(df.sparkSession.conf.get("spark.sql.caseSensitive", "false")).lower()
     return str if sensitive == "true" else str.lower
+
+
+def analysed(df: DataFrame) -> DataFrame:
+    """`df`, once Spark has analysed its plan (a column it cannot resolve raises here).
+
+    Classic PySpark analyses a DataFrame as it is built; Spark Connect only when asked (its
+    schema, an action). Asking where a step or a parent builds it makes such an error that
+    step's or parent's failure on both, not a later one's. One metadata request, no job.
+    """
+    df.schema  # noqa: B018  (the analysis is the point)
+    return df

@@ -197,3 +197,24 @@ def test_a_validated_write_asks_the_server_whether_its_batch_is_committed(
     assert first.accounting.rows_read == 20
     assert (first.output.committed, first.quarantine.committed) == (True, True)
     assert (again.output.committed, again.quarantine.committed) == (False, False)
+
+
+def test_a_step_or_parent_building_a_plan_spark_cannot_resolve_fails_where_it_is_built(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    from spark_flow.errors import TriggerRuleError
+
+    # Connect analyses a plan only when asked: unasked, the run succeeded and the error came
+    # later, outside the sequence (or in its sink, or in the fan-in's union), not from the step.
+    broken = LocalSequencer("s", [step("typo", lambda df: df.select("nope"))])
+    fan_in = FanIn("f", TaskParents({"ok": lambda: connect_spark.range(1),
+                                     "typo": lambda: connect_spark.range(1).select("nope")}),
+                   trigger_rule="all_success")  # fmt: skip
+
+    with pytest.raises(StepFailedError, match="nope") as failed:
+        broken.run(connect_spark.range(3), run_id="r", checkpoint_dir=str(tmp_path / "cp"))
+    with pytest.raises(TriggerRuleError, match="nope") as unmet:
+        fan_in.run()
+
+    assert failed.value.step == "typo"
+    assert [p for p, status, _ in unmet.value.not_succeeded] == ["typo"]
