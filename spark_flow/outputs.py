@@ -260,10 +260,19 @@ def output_writer(output_type: str) -> OutputWriter:
     Example:
         >>> output_writer("csv").write(df, "out/devices", app_id="router", txn_version=20240101)
     """
+    return output_factory(output_type)()
+
+
+def output_factory(output_type: str) -> Callable[[], OutputWriter]:
+    """What `output_writer(output_type)` calls: the factory registered for the type.
+
+    Raises:
+        UnknownValueError: `output_type` is not registered.
+    """
     factory = _REGISTRY.get(output_type)
     if factory is None:
         raise UnknownValueError("output_type", output_type, output_types())
-    return factory()
+    return factory
 
 
 def register_output(
