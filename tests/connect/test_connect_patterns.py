@@ -218,3 +218,21 @@ def test_a_step_or_parent_building_a_plan_spark_cannot_resolve_fails_where_it_is
 
     assert failed.value.step == "typo"
     assert [p for p, status, _ in unmet.value.not_succeeded] == ["typo"]
+
+
+def test_a_python_worker_failure_is_summed_up_by_its_exception_as_on_a_classic_session(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    @F.udf("long")
+    def overheat(value):  # type: ignore[no-untyped-def]  # hints would make it a pandas UDF
+        raise RuntimeError("the disk is on fire")
+
+    # Connect's text puts the traceback after a "[PYTHON_EXCEPTION] ...:" prefix and ends it
+    # with a SQLSTATE: the summary was Spark's generic first line, without the cause.
+    sequence = LocalSequencer("s", [step("hot", lambda df: df.withColumn("id", overheat("id")),
+                                         boundary=True)])  # fmt: skip
+
+    with pytest.raises(StepFailedError) as failed:
+        sequence.run(connect_spark.range(1), run_id="r", checkpoint_dir=str(tmp_path / "cp"))
+
+    assert failed.value.cause.endswith("RuntimeError: the disk is on fire")
