@@ -69,7 +69,8 @@ class Branch:
         output: where the branch writes.
         transform: `DataFrame -> DataFrame` applied to the persisted input (default: none).
         writer: an output type (`delta`, `parquet`, `csv`, `json`, or a registered one), or a
-            writer object; a type gives each run a fresh writer.
+            writer object; a type gives each run a fresh writer, from the factory registered
+            when the branch is defined.
     """
 
     name: str
