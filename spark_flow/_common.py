@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_TRACEBACK = "Traceback (most recent call last):"
+_JVM_TRACE = "JVM stacktrace:"
+_SQL_STATE = re.compile(r"SQLSTATE: \w+")
 
 
 def check_name(kind: str, name: str) -> None:
@@ -48,11 +51,19 @@ def check_max_parallel(value: object, what: str) -> None:
 
 def error_summary(exc: BaseException) -> str:
     """One line about an error; for a Python worker's traceback, its last line says the most."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = str(exc)
+    if _TRACEBACK in text:
+        # Spark Connect prefixes the traceback ("[PYTHON_EXCEPTION] ...: Traceback ...") and
+        # may follow it with a SQLSTATE line and the server's JVM stack trace.
+        worker = text[text.rindex(_TRACEBACK) :].split(_JVM_TRACE, 1)[0]
+        lines = [line.strip() for line in worker.splitlines() if line.strip()]
+        if lines and _SQL_STATE.fullmatch(lines[-1]):
+            lines.pop()
+        if lines:
+            return lines[-1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
-    if any(line.startswith("Traceback") for line in lines):
-        return lines[-1]
     if lines[0].startswith("An error occurred while calling") and len(lines) > 1:
         return lines[1].lstrip(": ")  # py4j: the JVM exception follows on the next line
     return f"{type(exc).__name__}: {lines[0]}"
@@ -92,3 +103,14 @@ def column_key(df: DataFrame | None) -> Callable[[str], str]:
         return str.lower
     sensitive = str(df.sparkSession.conf.get("spark.sql.caseSensitive", "false")).lower()
     return str if sensitive == "true" else str.lower
+
+
+def analysed(df: DataFrame) -> DataFrame:
+    """`df`, once Spark has analysed its plan (a column it cannot resolve raises here).
+
+    Classic PySpark analyses a DataFrame as it is built; Spark Connect only when asked (its
+    schema, an action). Asking where a step or a parent builds it makes such an error that
+    step's or parent's failure on both, not a later one's. One metadata request, no job.
+    """
+    df.schema  # noqa: B018  (the analysis is the point)
+    return df

@@ -260,10 +260,19 @@ def output_writer(output_type: str) -> OutputWriter:
     Example:
         >>> output_writer("csv").write(df, "out/devices", app_id="router", txn_version=20240101)
     """
+    return output_factory(output_type)()
+
+
+def output_factory(output_type: str) -> Callable[[], OutputWriter]:
+    """What `output_writer(output_type)` calls: the factory registered for the type.
+
+    Raises:
+        UnknownValueError: `output_type` is not registered.
+    """
     factory = _REGISTRY.get(output_type)
     if factory is None:
         raise UnknownValueError("output_type", output_type, output_types())
-    return factory()
+    return factory
 
 
 def register_output(
@@ -304,8 +313,9 @@ class MicroBatchWriter:
     The micro-batch id is the txn version (Delta's txnVersion, or the file outputs'
     `batch_id=N`). A query restarted from its checkpoint replays the micro-batch it did not
     finish with the same id, so whatever that batch already wrote is skipped, not duplicated.
-    `reports` keeps what the last micro-batches did (in this driver process: a Spark Connect
-    server runs the function elsewhere, so there it stays empty here).
+    `reports` keeps what the last micro-batches did, `failure` what failed the last one (in this
+    driver process: a Spark Connect server runs the function elsewhere, so there they stay empty
+    here, and the query's StreamingQueryException carries the failure's traceback).
 
     `ahead(batch_id)` says why the outputs already hold a batch *after* `batch_id`, or None.
     Spark replays only the last batch of a query, so such a batch means the query's checkpoint

@@ -33,7 +33,7 @@ from typing import Any, Literal, get_args
 from pyspark.sql import DataFrame
 
 from spark_flow import delta, storage
-from spark_flow._common import check_name, check_unique, error_summary
+from spark_flow._common import analysed, check_name, check_unique, error_summary
 from spark_flow.errors import InvalidArgumentError, StepFailedError, UnknownValueError
 from spark_flow.session import job_description
 
@@ -282,7 +282,7 @@ class LocalSequencer:
         rows = None
         try:
             with job_description(spark, f"{self.name}: {current.name}"):
-                df = current(df)
+                df = analysed(current(df))
                 if current.boundary:
                     checkpoint = storage.join(run_dir, current.name)
                     rows = _checkpoint(df, checkpoint)

@@ -374,8 +374,7 @@ def read(
     if backend(spark) == "jvm":
         frame = jvm.read(spark, path, version, as_of)
     elif is_connect(spark):  # the server reads the log, through the `delta` data source there
-        predicate = filter if isinstance(filter, str) else None
-        frame = _connect.read(spark, path, version=version, timestamp=as_of, predicate=predicate)
+        return _connect.read(spark, path, version=version, timestamp=as_of, filter=filter)
     else:
         if when is not None:
             version = _time_travel.version_at(path, when)

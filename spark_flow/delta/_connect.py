@@ -40,7 +40,7 @@ from spark_flow.delta._types import WriteRequest, WriteResult
 from spark_flow.errors import ConnectServerError, StorageError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -211,11 +211,12 @@ def read(
     *,
     version: int | None,
     timestamp: str | None,
-    predicate: str | None,
+    filter: str | Column | None,
 ) -> DataFrame:
-    """`format("delta")` on the server, analysed at once: a table our data source refuses is
-    refused here, with our typed error. The server skips the files whose partition values or
-    statistics prove that no row matches `predicate` (SQL); the caller filters the rows.
+    """`format("delta")` on the server, filtered, and analysed at once: a table our data source
+    refuses is refused here, with our typed error, and a filter Spark cannot resolve with
+    Spark's, as a classic session analyses a read as it is built. The server skips the files
+    whose partition values or statistics prove that no row matches a SQL `filter`.
 
     A local `path` is made absolute here: it is the client's, and the server's Python workers
     run in a session folder of Spark's (deleted with the session), where a relative path would
@@ -226,10 +227,12 @@ def read(
         reader = reader.option("versionAsOf", version)
     if timestamp is not None:
         reader = reader.option("timestampAsOf", timestamp)
-    if predicate is not None:  # its zoneless timestamps are in the session's zone, as Spark's
-        reader = reader.option(FILTER_OPTION, predicate)
+    if isinstance(filter, str):  # its zoneless timestamps are in the session's zone, as Spark's
+        reader = reader.option(FILTER_OPTION, filter)
         reader = reader.option(TIME_ZONE_OPTION, spark.conf.get(SESSION_TIME_ZONE))
     frame = reader.load(storage.absolute(path))
+    if filter is not None:
+        frame = frame.where(filter)
     with on_server():
         frame.schema  # noqa: B018  (the analysis is the point)
     return frame

@@ -17,7 +17,7 @@ from typing import Literal, Protocol, get_args
 
 from pyspark.sql import DataFrame
 
-from spark_flow._common import error_summary
+from spark_flow._common import analysed, error_summary
 from spark_flow.errors import InvalidArgumentError, SparkFlowError, UnknownValueError
 from spark_flow.fan_in._partitions import PartitionListing
 
@@ -157,6 +157,8 @@ class TaskParents:
 def _settle_task(name: str, task: Callable[[], object]) -> tuple[ParentOutcome, DataFrame | None]:
     try:
         returned = task()
+        if isinstance(returned, DataFrame):
+            analysed(returned)
     except SkipParent as skipped:
         return ParentOutcome(name, "skipped", skipped.reason), None
     except Exception as exc:  # noqa: BLE001 - a failed parent is an outcome the rule weighs

@@ -44,8 +44,8 @@ from spark_flow.outputs import (
     MicroBatchWriter,
     OutputWriter,
     already_written,
+    output_factory,
     output_types,
-    output_writer,
 )
 from spark_flow.session import cancel, cancellable, job_description, scheduler_pool
 
@@ -69,13 +69,19 @@ class Branch:
         output: where the branch writes.
         transform: `DataFrame -> DataFrame` applied to the persisted input (default: none).
         writer: an output type (`delta`, `parquet`, `csv`, `json`, or a registered one), or a
-            writer object; a type gives each run a fresh writer.
+            writer object; a type gives each run a fresh writer, from the factory registered
+            when the branch is defined.
     """
 
     name: str
     output: str
     transform: Callable[[DataFrame], DataFrame] = _unchanged
     writer: str | OutputWriter = "delta"
+    # A type's factory, bound here: a split's foreachBatch function runs in a Spark Connect
+    # server's Python, whose registry lacks the types this process registered.
+    _factory: Callable[[], OutputWriter] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         check_name("branch name", self.name)
@@ -92,6 +98,7 @@ class Branch:
         if isinstance(self.writer, str):
             if self.writer not in output_types():
                 raise UnknownValueError("writer", self.writer, output_types())
+            object.__setattr__(self, "_factory", output_factory(self.writer))
         elif not callable(getattr(self.writer, "write", None)):
             raise InvalidArgumentError(
                 "writer",
@@ -100,7 +107,9 @@ class Branch:
             )
 
     def new_writer(self) -> OutputWriter:
-        return output_writer(self.writer) if isinstance(self.writer, str) else self.writer
+        if not isinstance(self.writer, str):
+            return self.writer
+        return (self._factory or output_factory(self.writer))()
 
 
 @dataclass(frozen=True)

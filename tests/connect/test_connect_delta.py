@@ -251,3 +251,20 @@ def test_a_column_mapped_table_is_appended_to_on_the_server_under_its_physical_n
     (new,) = set(tmp_path.glob("*.parquet")) - before
     stored = pq.read_schema(new).names
     assert stored == [table.field(c)["metadata"][PHYSICAL] for c in ("id", "label")]
+
+
+def test_a_filter_naming_no_column_of_the_table_is_refused_by_the_read_itself(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    # As on a classic session, where Spark analyses the filtered read as it is built; Connect
+    # only analysed the unfiltered one, and the error came at the first action, far away.
+    table = str(tmp_path / "t")
+    delta.write(devices(connect_spark), table)
+
+    with pytest.raises(AnalysisException, match="nope"):
+        delta.read(connect_spark, table, filter="nope = 1")
+    with pytest.raises(AnalysisException, match="nope"):
+        delta.read(connect_spark, table, filter=F.col("nope") == 1)

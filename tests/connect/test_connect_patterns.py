@@ -197,3 +197,42 @@ def test_a_validated_write_asks_the_server_whether_its_batch_is_committed(
     assert first.accounting.rows_read == 20
     assert (first.output.committed, first.quarantine.committed) == (True, True)
     assert (again.output.committed, again.quarantine.committed) == (False, False)
+
+
+def test_a_step_or_parent_building_a_plan_spark_cannot_resolve_fails_where_it_is_built(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    from spark_flow.errors import TriggerRuleError
+
+    # Connect analyses a plan only when asked: unasked, the run succeeded and the error came
+    # later, outside the sequence (or in its sink, or in the fan-in's union), not from the step.
+    broken = LocalSequencer("s", [step("typo", lambda df: df.select("nope"))])
+    fan_in = FanIn("f", TaskParents({"ok": lambda: connect_spark.range(1),
+                                     "typo": lambda: connect_spark.range(1).select("nope")}),
+                   trigger_rule="all_success")  # fmt: skip
+
+    with pytest.raises(StepFailedError, match="nope") as failed:
+        broken.run(connect_spark.range(3), run_id="r", checkpoint_dir=str(tmp_path / "cp"))
+    with pytest.raises(TriggerRuleError, match="nope") as unmet:
+        fan_in.run()
+
+    assert failed.value.step == "typo"
+    assert [p for p, status, _ in unmet.value.not_succeeded] == ["typo"]
+
+
+def test_a_python_worker_failure_is_summed_up_by_its_exception_as_on_a_classic_session(
+    connect_spark: SparkSession, tmp_path: Path
+) -> None:
+    @F.udf("long")
+    def overheat(value):  # type: ignore[no-untyped-def]  # hints would make it a pandas UDF
+        raise RuntimeError("the disk is on fire")
+
+    # Connect's text puts the traceback after a "[PYTHON_EXCEPTION] ...:" prefix and ends it
+    # with a SQLSTATE: the summary was Spark's generic first line, without the cause.
+    sequence = LocalSequencer("s", [step("hot", lambda df: df.withColumn("id", overheat("id")),
+                                         boundary=True)])  # fmt: skip
+
+    with pytest.raises(StepFailedError) as failed:
+        sequence.run(connect_spark.range(1), run_id="r", checkpoint_dir=str(tmp_path / "cp"))
+
+    assert failed.value.cause.endswith("RuntimeError: the disk is on fire")

@@ -53,6 +53,29 @@ def test_a_stream_commits_each_micro_batch_once_and_a_replay_writes_nothing(
     assert {p.name for p in table.rglob("*.parquet")} == committed  # the replay's files removed
 
 
+def test_a_split_branch_of_a_registered_output_type_writes_from_the_servers_foreach_batch(
+    connect_spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spark_flow import outputs
+    from spark_flow.fan_out import Branch, ParallelSplit
+    from spark_flow.testing import read_output
+
+    # The function runs in the server's Python, whose registry holds the built-in types only.
+    monkeypatch.setattr(outputs, "_REGISTRY", dict(outputs._REGISTRY))
+    outputs.register_output("lines", lambda: outputs.FileOutput("json"))
+    split = ParallelSplit("lines", [Branch("copy", str(tmp_path / "copy"), writer="lines")])
+    _drop(tmp_path / "in", "a.json", range(3))
+    query = (
+        connect_spark.readStream.schema("id long").json(str(tmp_path / "in"))
+        .writeStream.foreachBatch(split.for_each_batch())
+        .option("checkpointLocation", str(tmp_path / "checkpoint"))
+        .trigger(availableNow=True).start()
+    )  # fmt: skip
+    query.awaitTermination()
+
+    assert read_output(connect_spark, "json", str(tmp_path / "copy")).count() == 3
+
+
 @pytest.fixture(autouse=True)
 def _no_query_left(connect_spark: SparkSession) -> Iterator[None]:
     yield
