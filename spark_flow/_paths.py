@@ -207,10 +207,12 @@ def _no_bucket(kind: str) -> str:
 
 def ambiguous_root(path: str) -> str | None:
     """Why the store location `path` (a table's, an output's) would name different objects in
-    different clients, or None: a `%XX` sequence, which deltalake decodes and Spark does not."""
+    different clients, or None: a `%XX` sequence, which deltalake decodes and Spark does not;
+    on a store also a `#` or `?` (deltalake and obstore cut a URI there, Spark and pyarrow
+    keep it in the key) and an empty folder name (`//`, which pyarrow and obstore refuse)."""
     escape = _ESCAPE.search(path)
     if escape is None:
-        return None
+        return None if is_local(path) else _cut_store_uri(path)
     return (
         f"{escape.group()!r} in the path reads as an escaped character to deltalake and as "
         "those three characters to Spark and pyarrow, so they would write to different "
@@ -236,3 +238,22 @@ def partition_directory(values: Mapping[str, str | None]) -> str:
         f"{escape_path_name(column)}={escape_path_name(value) if value else HIVE_NULL}"
         for column, value in values.items()
     )
+
+
+def _cut_store_uri(uri: str) -> str | None:
+    """Why the clients would read the store URI `uri` as different keys, or None."""
+    key = uri.partition("://")[2].partition("/")[2].rstrip("/")
+    cut = next((mark for mark in "#?" if mark in uri), None)
+    if cut is not None:
+        return (
+            f"{cut!r} in the path ends the URI's path for deltalake and obstore (a "
+            f"{'fragment' if cut == '#' else 'query'} follows) and is part of the key for Spark "
+            f"and pyarrow, so the log and the data would land in different folders. Rename the "
+            f"folder without {cut!r}"
+        )
+    if "//" in key:
+        return (
+            f"the key {key!r} holds an empty folder name ('//'), which pyarrow and obstore "
+            "refuse and Hadoop drops: write one '/' between folder names"
+        )
+    return None

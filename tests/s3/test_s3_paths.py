@@ -88,6 +88,10 @@ def test_the_run_history_reaches_an_endpoint_set_only_in_the_storage_settings(
         ("s3://", "the URI names no bucket"),
         ("s3:///devices", "the URI names no bucket"),
         ("{bucket}/100%25", "reads as an escaped character to deltalake"),
+        # deltalake and obstore would cut the URI there and write to s3://bucket/run.
+        ("{bucket}/run#2/devices", "'#' in the path"),
+        ("{bucket}/q?day=1/devices", "'?' in the path"),
+        ("{bucket}/daily//devices", "an empty folder name"),
     ],
 )
 def test_a_location_no_store_can_take_is_refused_before_any_spark_job(
@@ -105,6 +109,7 @@ def test_a_location_no_store_can_take_is_refused_before_any_spark_job(
 
         assert jobs.count == 0
         assert fragment in caught.value.cause
+    assert storage.list_files(s3_bucket, recursive=True) == []
 
 
 def test_a_file_output_to_a_bucket_that_does_not_exist_fails_before_any_spark_job(
