@@ -109,13 +109,24 @@ def folder(path: str) -> str:
             URI names another host.
     """
     if not is_local(path):
-        return path
+        return _client_uri(path)
     local = local_path(path)
     if os.path.isfile(local):
         raise InvalidArgumentError(
             "path", f"{path!r} is a file, not a folder", "Move the file away or fix the path."
         )
     return local
+
+
+# Hadoop's s3n:// is S3 to Spark users, but deltalake and obstore know s3:// and s3a:// only.
+_CLIENT_SCHEMES = {"s3n": "s3a"}
+
+
+def _client_uri(uri: str) -> str:
+    """The store URI `uri` in a scheme deltalake, obstore and pyarrow all know (`s3n` -> `s3a`)."""
+    given = urlparse(uri).scheme
+    known = _CLIENT_SCHEMES.get(given.lower())
+    return uri if known is None else known + uri[len(given) :]
 
 
 def local_folder(path: str, *, purpose: str, fix: str) -> Path:

@@ -112,6 +112,24 @@ def test_a_location_no_store_can_take_is_refused_before_any_spark_job(
     assert storage.list_files(s3_bucket, recursive=True) == []
 
 
+@pytest.mark.parametrize("spelling", ["s3n", "S3N"])
+def test_hadoops_s3n_names_the_same_objects_for_every_client(
+    spark: SparkSession, s3_bucket: str, spelling: str
+) -> None:
+    table = f"{spelling}://{s3_bucket.removeprefix('s3://')}/devices"
+    df = spark.createDataFrame(ROWS, SCHEMA)
+
+    delta.write(df, table, app_id="loader", txn_version=1)
+    FileOutput("json").write(df, f"{table}-json", app_id="loader", txn_version=1)
+    markers.mark_ready(table, run_id="r1")
+
+    assert sorted(r["id"] for r in table_rows(f"{s3_bucket}/devices")) == [1, 2]
+    assert_df_equal(delta.read(spark, table), df)
+    json = FileOutput("json").read(spark, f"{s3_bucket}/devices-json").drop("batch_id")
+    assert_df_equal(json, df)
+    assert markers.wait_until_ready(f"{s3_bucket}/devices", timeout=0) is not None
+
+
 def test_a_file_output_to_a_bucket_that_does_not_exist_fails_before_any_spark_job(
     spark: SparkSession, s3_bucket: str
 ) -> None:
