@@ -50,8 +50,9 @@ class StorageSettings:
 
     Attributes:
         endpoint: the S3 API's URL for MinIO, Ceph, moto ..., e.g. `http://127.0.0.1:9000`;
-            None for AWS itself. `$AWS_ENDPOINT_URL` wins.
-        region: the buckets' region. `$AWS_REGION` (or `$AWS_DEFAULT_REGION`) wins.
+            None for AWS itself. `$AWS_ENDPOINT_URL` wins, then the AWS profile's endpoint_url.
+        region: the buckets' region. `$AWS_REGION` (or `$AWS_DEFAULT_REGION`) wins, then the
+            AWS profile's region.
         allow_http: permit an `http://` endpoint; deltalake and obstore refuse one otherwise.
             `$AWS_ALLOW_HTTP` wins.
     """
@@ -140,14 +141,33 @@ def s3_settings(*, strict: bool = True) -> S3Settings:
             if strict:
                 raise
             key = secret = token = None
+    profile_endpoint, profile_region = profile_settings()
     return S3Settings(
-        endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or current.endpoint,
-        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or current.region,
+        endpoint=env.get("AWS_ENDPOINT_URL_S3")
+        or env.get("AWS_ENDPOINT_URL")
+        or profile_endpoint
+        or current.endpoint,
+        region=env.get("AWS_REGION")
+        or env.get("AWS_DEFAULT_REGION")
+        or profile_region
+        or current.region,
         allow_http=current.allow_http if allow_http is None else allow_http.lower() == "true",
         access_key=key,
         secret_key=secret,
         session_token=token,
     )
+
+
+def _shared_files() -> tuple[str | None, tuple[str, ...], tuple[int | None, ...]] | None:
+    """The AWS profile in force, the shared files and their times, or None without files."""
+    files = tuple(
+        Path(os.environ.get(name, default)).expanduser() for name, default in _CREDENTIAL_FILES
+    )
+    stamps = tuple(f.stat().st_mtime_ns if f.is_file() else None for f in files)
+    if not any(stamps):
+        return None
+    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+    return profile, tuple(map(str, files)), stamps
 
 
 def profile_keys() -> tuple[str, str, str | None] | None:
@@ -158,14 +178,8 @@ def profile_keys() -> tuple[str, str, str | None] | None:
         InvalidArgumentError: `AWS_PROFILE` names no profile, or botocore cannot resolve it
             (an expired SSO login, a role it may not assume).
     """
-    files = tuple(
-        Path(os.environ.get(name, default)).expanduser() for name, default in _CREDENTIAL_FILES
-    )
-    stamps = tuple(f.stat().st_mtime_ns if f.is_file() else None for f in files)
-    if not any(stamps):
-        return None
-    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
-    credentials = _profile_credentials(profile, tuple(map(str, files)), stamps)
+    shared = _shared_files()
+    credentials = None if shared is None else _profile_credentials(*shared)
     if credentials is None:
         return None
     frozen = credentials.get_frozen_credentials()  # refreshed when temporary keys near expiry
@@ -203,6 +217,39 @@ def _profile_credentials(
             "Renew the profile's login (aws sso login), or set AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY.",
         ) from exc
+
+
+def profile_settings() -> tuple[str | None, str | None]:
+    """The S3 endpoint and the region the AWS profile in force sets in the shared config file
+    (`endpoint_url`, or its `services` section's `s3` one; `region`), as the AWS CLI and boto3
+    read them; (None, None) without one. A profile that cannot be read sets none here:
+    `profile_keys` names it where keys are needed."""
+    shared = _shared_files()
+    return (None, None) if shared is None else _profile_config(*shared)
+
+
+@lru_cache(maxsize=4)
+def _profile_config(
+    profile: str | None, files: tuple[str, ...], stamps: tuple[int | None, ...]
+) -> tuple[str | None, str | None]:
+    del files, stamps  # the cache key, as for _profile_credentials
+    try:
+        import botocore.exceptions
+        import botocore.session
+        from botocore.configprovider import (  # type: ignore[import-untyped]
+            ConfiguredEndpointProvider,
+        )
+    except ImportError:
+        return None, None
+    try:
+        session = botocore.session.Session(profile=profile)
+        scoped = session.get_scoped_config()
+        # The environment's AWS_ENDPOINT_URL(_S3) is weighed by s3_settings, over these.
+        files_only = ConfiguredEndpointProvider(session.full_config, scoped, "s3", environ={})
+        endpoint = files_only.provide()
+    except botocore.exceptions.BotoCoreError:
+        return None, None
+    return endpoint or None, scoped.get("region") or None
 
 
 def client_options(kind: str, client: Client) -> dict[str, Any]:

@@ -3,6 +3,7 @@ errors a bad configuration gets on the driver, before any Spark job."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -271,3 +272,37 @@ def test_a_broken_aws_profile_does_not_stop_work_on_a_local_disk(
     spark.range(1).write.format("delta").mode("append").save(str(tmp_path / "devices"))
 
     assert delta.read(spark, str(tmp_path / "devices")).count() == 3
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "[profile etl]\nregion = eu-west-1\nendpoint_url = {endpoint}\n",
+        "[profile etl]\nregion = eu-west-1\nservices = local\n"
+        "[services local]\ns3 =\n  endpoint_url = {endpoint}\n",
+    ],
+)
+@pytest.mark.usefixtures("aws_profile", "configured")
+def test_the_endpoint_and_region_of_an_aws_profile_reach_every_client(
+    spark: SparkSession,
+    s3_bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    config: str,
+) -> None:
+    """The AWS CLI and boto3 take a profile's endpoint_url (or its services section's s3 one)
+    and region; so do all our clients, over a [storage] table, as over a config file."""
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    for name in (*_ENVIRONMENT, "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
+    (tmp_path / "config").write_text(config.format(endpoint=endpoint))
+    # Nothing listens there: only the AWS profile's endpoint reaches the bucket.
+    storage.configure(storage.StorageSettings(endpoint="http://127.0.0.1:9", allow_http=True))
+
+    delta.write(spark.range(3), f"{s3_bucket}/devices")
+    storage.write_text_atomically(f"{s3_bucket}/marker.json", "{}")
+
+    assert delta.read(spark, f"{s3_bucket}/devices").count() == 3
+    assert storage.read_bytes(f"{s3_bucket}/marker.json") == b"{}"
+    assert storage.options(s3_bucket)["AWS_REGION"] == "eu-west-1"
