@@ -262,7 +262,7 @@ def _cut_store_uri(uri: str) -> str | None:
             f"and pyarrow, so the log and the data would land in different folders. Rename the "
             f"folder without {cut!r}"
         )
-    if "//" in key:
+    if key and "" in key.split("/"):
         return (
             f"the key {key!r} holds an empty folder name ('//'), which pyarrow and obstore "
             "refuse and Hadoop drops: write one '/' between folder names"

@@ -92,6 +92,7 @@ def test_the_run_history_reaches_an_endpoint_set_only_in_the_storage_settings(
         ("{bucket}/run#2/devices", "'#' in the path"),
         ("{bucket}/q?day=1/devices", "'?' in the path"),
         ("{bucket}/daily//devices", "an empty folder name"),
+        ("{bucket}//devices", "an empty folder name"),
     ],
 )
 def test_a_location_no_store_can_take_is_refused_before_any_spark_job(
