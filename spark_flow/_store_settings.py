@@ -22,6 +22,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -285,22 +286,29 @@ def missing_credentials() -> str | None:
     """Why no S3 client of this process can find credentials, or None when one may.
 
     Instance metadata (EC2, ECS) is a source no file or variable shows; only
-    `AWS_EC2_METADATA_DISABLED=true` rules it out, so only then is the answer certain.
+    `AWS_EC2_METADATA_DISABLED=true` rules it out, so only then is the answer certain. The
+    shared files were read by botocore (`profile_keys`): a profile there that gave no keys
+    gives none to any client, which read no profile themselves.
     """
     if s3_settings().access_key is not None:
         return None
-    if any(os.environ.get(name) for name in _CREDENTIAL_VARIABLES):
+    if any(os.environ.get(name) for name in _CREDENTIAL_VARIABLES if name != "AWS_PROFILE"):
         return None
-    if any(
-        Path(os.environ.get(name, default)).expanduser().is_file()
-        for name, default in _CREDENTIAL_FILES
-    ):
-        return None
+    shared = _shared_files()
+    if shared is not None and find_spec("botocore") is None:
+        return None  # unread here: pyarrow's SDK may still find keys in them
     if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() != "true":
         return None
+    if shared is not None:
+        return (
+            "no AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are unset, the AWS "
+            f"profile {shared[0] or 'default'!r} gives no keys in {' or '.join(shared[1])}, "
+            "and instance metadata is disabled. Add the keys (or a role, SSO or "
+            "credential_process) to that profile, or set AWS_PROFILE to one that has them"
+        )
     return (
-        "no AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and AWS_PROFILE are unset, "
-        "there is no ~/.aws/credentials or ~/.aws/config, and instance metadata is disabled"
+        "no AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are unset, there is no "
+        "~/.aws/credentials or ~/.aws/config, and instance metadata is disabled"
     )
 
 

@@ -136,6 +136,20 @@ def test_missing_credentials_are_reported_before_any_spark_job(
     assert caught.value.cause.startswith("no AWS credentials")
 
 
+def test_an_aws_profile_without_keys_is_named_as_giving_none(
+    s3_bucket: str, aws_profile: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """AWS_PROFILE set was taken for credentials found, so deltalake and obstore went on to ask
+    an instance metadata service the environment had disabled."""
+    (tmp_path / "credentials").write_text("")
+
+    with pytest.raises(StorageError) as caught:
+        storage.check_reachable(f"{s3_bucket}/devices")
+
+    assert caught.value.cause.startswith("no AWS credentials")
+    assert f"the AWS profile {aws_profile!r} gives no keys" in caught.value.cause
+
+
 @pytest.mark.parametrize(
     ("path", "fragment"),
     [
