@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 
 from spark_flow import delta, markers, storage
 from spark_flow.errors import StorageError
+from spark_flow.fan_in import list_partitions
 from spark_flow.local_s3 import LocalS3
 from spark_flow.outputs import FileOutput
 from spark_flow.runners import RunLock, RunState, SingleRunner
@@ -162,6 +163,16 @@ def test_marking_an_output_in_a_bucket_that_does_not_exist_names_the_bucket(
     # Not "call mark_ready after the write": no write can ever create that output.
     with pytest.raises(StorageError) as caught:
         markers.mark_ready(MISSING, run_id="r1")
+
+    assert "bucket 'no-such-bucket' does not exist" in caught.value.cause
+
+
+def test_listing_partitions_in_a_bucket_that_does_not_exist_names_the_bucket(
+    s3_bucket: str,
+) -> None:
+    # Not "every partition missing": a fan-in would record that and go on without them.
+    with pytest.raises(StorageError) as caught:
+        list_partitions(MISSING, [{"date": "2024-01-01"}])
 
     assert "bucket 'no-such-bucket' does not exist" in caught.value.cause
 
