@@ -262,9 +262,23 @@ def _cut_store_uri(uri: str) -> str | None:
             f"and pyarrow, so the log and the data would land in different folders. Rename the "
             f"folder without {cut!r}"
         )
-    if key and "" in key.split("/"):
+    # URI parsers drop what Spark and pyarrow keep in the key: a trailing space, a newline.
+    if key != key.rstrip() or any(ord(c) < 0x20 or c == "\x7f" for c in key):
+        where = "ends with whitespace" if key != key.rstrip() else "holds a control character"
+        return (
+            f"the key {key!r} {where}, which deltalake and obstore drop from a URI and Spark "
+            "and pyarrow keep, so the log and the data would land in different folders. "
+            "Strip it from the location"
+        )
+    segments = key.split("/") if key else []
+    if "" in segments:
         return (
             f"the key {key!r} holds an empty folder name ('//'), which pyarrow and obstore "
             "refuse and Hadoop drops: write one '/' between folder names"
+        )
+    if "." in segments or ".." in segments:
+        return (
+            f"the key {key!r} holds a '.' or '..' folder name, which deltalake resolves, "
+            "obstore refuses and pyarrow keeps as a name: write the folder it means"
         )
     return None

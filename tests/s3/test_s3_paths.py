@@ -94,6 +94,13 @@ def test_the_run_history_reaches_an_endpoint_set_only_in_the_storage_settings(
         ("{bucket}/q?day=1/devices", "'?' in the path"),
         ("{bucket}/daily//devices", "an empty folder name"),
         ("{bucket}//devices", "an empty folder name"),
+        # deltalake resolves them (writing to s3://bucket/devices), obstore refuses them.
+        ("{bucket}/./devices", "a '.' or '..' folder name"),
+        ("{bucket}/daily/../devices", "a '.' or '..' folder name"),
+        # URI parsers drop them, Spark and pyarrow keep them in the key.
+        ("{bucket}/devices ", "ends with whitespace"),
+        ("{bucket}/devices\n", "ends with whitespace"),
+        ("{bucket}/dai\tly/devices", "a control character"),
     ],
 )
 def test_a_location_no_store_can_take_is_refused_before_any_spark_job(
