@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from pyspark.sql import SparkSession
 from spark_flow import delta, storage
 from spark_flow.errors import ConfigError, InvalidArgumentError, StorageError
 from spark_flow.local_s3 import LocalS3
+from spark_flow.runners import RunState, SingleRunner
 from spark_flow.session import load_profile
 from spark_flow.testing import count_spark_jobs
 
@@ -214,8 +216,6 @@ def test_an_endpoint_gone_after_the_first_read_is_named_in_the_error(
 def test_refused_credentials_are_named_by_the_request_they_failed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from spark_flow.runners import RunState
-
     # moto checks keys after its first two requests (creating the bucket): ours are unknown
     monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "2")
     with LocalS3() as server:
@@ -298,11 +298,7 @@ def test_a_broken_aws_profile_does_not_stop_work_on_a_local_disk(
 )
 @pytest.mark.usefixtures("aws_profile", "configured")
 def test_the_endpoint_and_region_of_an_aws_profile_reach_every_client(
-    spark: SparkSession,
-    s3_bucket: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    config: str,
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str
 ) -> None:
     """The AWS CLI and boto3 take a profile's endpoint_url (or its services section's s3 one)
     and region; so do all our clients, over a [storage] table, as over a config file."""
@@ -314,9 +310,10 @@ def test_the_endpoint_and_region_of_an_aws_profile_reach_every_client(
     # Nothing listens there: only the AWS profile's endpoint reaches the bucket.
     storage.configure(storage.StorageSettings(endpoint="http://127.0.0.1:9", allow_http=True))
 
-    delta.write(spark.range(3), f"{s3_bucket}/devices")
-    storage.write_text_atomically(f"{s3_bucket}/marker.json", "{}")
+    state = RunState(f"{s3_bucket}/state")  # a Delta table (deltalake) and leases (obstore)
+    SingleRunner("loader", state=state).run(date(2024, 1, 1), lambda context: {"rows": 1})
+    storage.write_text_atomically(f"{s3_bucket}/marker.json", "{}")  # pyarrow
 
-    assert delta.read(spark, f"{s3_bucket}/devices").count() == 3
+    assert [r.status for r in state.history("loader")] == ["success"]
     assert storage.read_bytes(f"{s3_bucket}/marker.json") == b"{}"
-    assert storage.options(s3_bucket)["AWS_REGION"] == "eu-west-1"
+    assert storage.options(s3_bucket)["AWS_REGION"] == "eu-west-1"  # Spark's workers get these
