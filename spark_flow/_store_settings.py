@@ -314,8 +314,16 @@ def missing_credentials() -> str | None:
 
 def s3_problem(settings: S3Settings) -> str | None:
     """Why no S3 client of this process can use `settings`, or None when one may."""
+    endpoint = settings.endpoint
+    if endpoint is not None and not endpoint.lower().startswith(("http://", "https://")):
+        # pyarrow takes host:port for a scheme and obstore panics on it: name the setting.
+        return (
+            f"the endpoint {endpoint!r} is no http:// or https:// URL: write it whole in "
+            "AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the AWS profile's endpoint_url or the "
+            f"[storage] table, e.g. http://{endpoint}"
+        )
     problem = missing_credentials()
-    plain_http = (settings.endpoint or "").startswith("http://")
+    plain_http = (endpoint or "").startswith("http://")
     if problem is None and plain_http and not settings.allow_http:
         problem = (
             f"the endpoint {settings.endpoint} is plain http, which deltalake refuses "

@@ -12,7 +12,7 @@ import pytest
 from _s3_tables import table_rows
 from pyspark.sql import SparkSession
 
-from spark_flow import delta, storage
+from spark_flow import delta, markers, storage
 from spark_flow.errors import ConfigError, InvalidArgumentError, StorageError
 from spark_flow.local_s3 import LocalS3
 from spark_flow.runners import RunState, SingleRunner
@@ -176,6 +176,21 @@ def test_a_plain_http_endpoint_needs_allow_http(
 
     with pytest.raises(StorageError, match="set allow_http = true"):
         delta.table_info(f"{s3_bucket}/devices")
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"])
+def test_an_endpoint_variable_without_its_scheme_is_named(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """MinIO's docs write host:port; pyarrow called that a bad scheme and obstore panicked."""
+    endpoint = os.environ["AWS_ENDPOINT_URL"].removeprefix("http://")
+    monkeypatch.setenv(variable, endpoint)
+
+    with pytest.raises(StorageError) as caught:
+        markers.wait_until_ready(f"{s3_bucket}/devices", timeout=0)
+
+    assert f"the endpoint {endpoint!r} is no http:// or https:// URL" in caught.value.cause
+    assert f"http://{endpoint}" in caught.value.cause
 
 
 def test_a_profile_endpoint_alone_reaches_the_readers_python_workers(
