@@ -31,6 +31,8 @@ from spark_flow.errors import InvalidArgumentError
 Client = Literal["deltalake", "pyarrow", "obstore"]
 CLIENTS: tuple[str, ...] = get_args(Client)
 S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
+# The spellings of true object_store (deltalake's and obstore's store) takes in AWS_ALLOW_HTTP.
+_TRUTHY = frozenset({"true", "1", "yes", "y", "on"})
 
 # Where the AWS SDKs (and deltalake's credential chain) look for credentials besides the keys.
 _CREDENTIAL_VARIABLES = (
@@ -152,7 +154,7 @@ def s3_settings(*, strict: bool = True) -> S3Settings:
         or env.get("AWS_DEFAULT_REGION")
         or profile_region
         or current.region,
-        allow_http=current.allow_http if allow_http is None else allow_http.lower() == "true",
+        allow_http=current.allow_http if allow_http is None else allow_http.lower() in _TRUTHY,
         access_key=key,
         secret_key=secret,
         session_token=token,

@@ -178,6 +178,16 @@ def test_a_plain_http_endpoint_needs_allow_http(
         delta.table_info(f"{s3_bucket}/devices")
 
 
+@pytest.mark.parametrize("spelling", ["1", "Yes"])
+def test_allow_http_is_read_in_the_spellings_the_clients_take(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    monkeypatch.setenv("AWS_ALLOW_HTTP", spelling)  # a compose file's `AWS_ALLOW_HTTP: 1`
+
+    assert delta.table_info(f"{s3_bucket}/devices") is None
+    assert storage.options(s3_bucket)["AWS_ALLOW_HTTP"] == "true"
+
+
 @pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"])
 def test_an_endpoint_variable_without_its_scheme_is_named(
     s3_bucket: str, monkeypatch: pytest.MonkeyPatch, variable: str
