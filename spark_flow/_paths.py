@@ -109,13 +109,24 @@ def folder(path: str) -> str:
             URI names another host.
     """
     if not is_local(path):
-        return path
+        return _client_uri(path)
     local = local_path(path)
     if os.path.isfile(local):
         raise InvalidArgumentError(
             "path", f"{path!r} is a file, not a folder", "Move the file away or fix the path."
         )
     return local
+
+
+# Hadoop's s3n:// is S3 to Spark users, but deltalake and obstore know s3:// and s3a:// only.
+_CLIENT_SCHEMES = {"s3n": "s3a"}
+
+
+def _client_uri(uri: str) -> str:
+    """The store URI `uri` in a scheme deltalake, obstore and pyarrow all know (`s3n` -> `s3a`)."""
+    given = urlparse(uri).scheme
+    known = _CLIENT_SCHEMES.get(given.lower())
+    return uri if known is None else known + uri[len(given) :]
 
 
 def local_folder(path: str, *, purpose: str, fix: str) -> Path:
@@ -207,10 +218,12 @@ def _no_bucket(kind: str) -> str:
 
 def ambiguous_root(path: str) -> str | None:
     """Why the store location `path` (a table's, an output's) would name different objects in
-    different clients, or None: a `%XX` sequence, which deltalake decodes and Spark does not."""
+    different clients, or None: a `%XX` sequence, which deltalake decodes and Spark does not;
+    on a store also a `#` or `?` (deltalake and obstore cut a URI there, Spark and pyarrow
+    keep it in the key) and an empty folder name (`//`, which pyarrow and obstore refuse)."""
     escape = _ESCAPE.search(path)
     if escape is None:
-        return None
+        return None if is_local(path) else _cut_store_uri(path)
     return (
         f"{escape.group()!r} in the path reads as an escaped character to deltalake and as "
         "those three characters to Spark and pyarrow, so they would write to different "
@@ -236,3 +249,36 @@ def partition_directory(values: Mapping[str, str | None]) -> str:
         f"{escape_path_name(column)}={escape_path_name(value) if value else HIVE_NULL}"
         for column, value in values.items()
     )
+
+
+def _cut_store_uri(uri: str) -> str | None:
+    """Why the clients would read the store URI `uri` as different keys, or None."""
+    key = uri.partition("://")[2].partition("/")[2].rstrip("/")
+    cut = next((mark for mark in "#?" if mark in uri), None)
+    if cut is not None:
+        return (
+            f"{cut!r} in the path ends the URI's path for deltalake and obstore (a "
+            f"{'fragment' if cut == '#' else 'query'} follows) and is part of the key for Spark "
+            f"and pyarrow, so the log and the data would land in different folders. Rename the "
+            f"folder without {cut!r}"
+        )
+    # URI parsers drop what Spark and pyarrow keep in the key: a trailing space, a newline.
+    if key != key.rstrip() or any(ord(c) < 0x20 or c == "\x7f" for c in key):
+        where = "ends with whitespace" if key != key.rstrip() else "holds a control character"
+        return (
+            f"the key {key!r} {where}, which deltalake and obstore drop from a URI and Spark "
+            "and pyarrow keep, so the log and the data would land in different folders. "
+            "Strip it from the location"
+        )
+    segments = key.split("/") if key else []
+    if "" in segments:
+        return (
+            f"the key {key!r} holds an empty folder name ('//'), which pyarrow and obstore "
+            "refuse and Hadoop drops: write one '/' between folder names"
+        )
+    if "." in segments or ".." in segments:
+        return (
+            f"the key {key!r} holds a '.' or '..' folder name, which deltalake resolves, "
+            "obstore refuses and pyarrow keeps as a name: write the folder it means"
+        )
+    return None

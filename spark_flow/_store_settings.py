@@ -22,6 +22,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -30,6 +31,8 @@ from spark_flow.errors import InvalidArgumentError
 Client = Literal["deltalake", "pyarrow", "obstore"]
 CLIENTS: tuple[str, ...] = get_args(Client)
 S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
+# The spellings of true object_store (deltalake's and obstore's store) takes in AWS_ALLOW_HTTP.
+_TRUTHY = frozenset({"true", "1", "yes", "y", "on"})
 
 # Where the AWS SDKs (and deltalake's credential chain) look for credentials besides the keys.
 _CREDENTIAL_VARIABLES = (
@@ -50,8 +53,9 @@ class StorageSettings:
 
     Attributes:
         endpoint: the S3 API's URL for MinIO, Ceph, moto ..., e.g. `http://127.0.0.1:9000`;
-            None for AWS itself. `$AWS_ENDPOINT_URL` wins.
-        region: the buckets' region. `$AWS_REGION` (or `$AWS_DEFAULT_REGION`) wins.
+            None for AWS itself. `$AWS_ENDPOINT_URL` wins, then the AWS profile's endpoint_url.
+        region: the buckets' region. `$AWS_REGION` (or `$AWS_DEFAULT_REGION`) wins, then the
+            AWS profile's region.
         allow_http: permit an `http://` endpoint; deltalake and obstore refuse one otherwise.
             `$AWS_ALLOW_HTTP` wins.
     """
@@ -140,14 +144,33 @@ def s3_settings(*, strict: bool = True) -> S3Settings:
             if strict:
                 raise
             key = secret = token = None
+    profile_endpoint, profile_region = profile_settings()
     return S3Settings(
-        endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or current.endpoint,
-        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or current.region,
-        allow_http=current.allow_http if allow_http is None else allow_http.lower() == "true",
+        endpoint=env.get("AWS_ENDPOINT_URL_S3")
+        or env.get("AWS_ENDPOINT_URL")
+        or profile_endpoint
+        or current.endpoint,
+        region=env.get("AWS_REGION")
+        or env.get("AWS_DEFAULT_REGION")
+        or profile_region
+        or current.region,
+        allow_http=current.allow_http if allow_http is None else allow_http.lower() in _TRUTHY,
         access_key=key,
         secret_key=secret,
         session_token=token,
     )
+
+
+def _shared_files() -> tuple[str | None, tuple[str, ...], tuple[int | None, ...]] | None:
+    """The AWS profile in force, the shared files and their times, or None without files."""
+    files = tuple(
+        Path(os.environ.get(name, default)).expanduser() for name, default in _CREDENTIAL_FILES
+    )
+    stamps = tuple(f.stat().st_mtime_ns if f.is_file() else None for f in files)
+    if not any(stamps):
+        return None
+    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+    return profile, tuple(map(str, files)), stamps
 
 
 def profile_keys() -> tuple[str, str, str | None] | None:
@@ -158,14 +181,8 @@ def profile_keys() -> tuple[str, str, str | None] | None:
         InvalidArgumentError: `AWS_PROFILE` names no profile, or botocore cannot resolve it
             (an expired SSO login, a role it may not assume).
     """
-    files = tuple(
-        Path(os.environ.get(name, default)).expanduser() for name, default in _CREDENTIAL_FILES
-    )
-    stamps = tuple(f.stat().st_mtime_ns if f.is_file() else None for f in files)
-    if not any(stamps):
-        return None
-    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
-    credentials = _profile_credentials(profile, tuple(map(str, files)), stamps)
+    shared = _shared_files()
+    credentials = None if shared is None else _profile_credentials(*shared)
     if credentials is None:
         return None
     frozen = credentials.get_frozen_credentials()  # refreshed when temporary keys near expiry
@@ -205,6 +222,39 @@ def _profile_credentials(
         ) from exc
 
 
+def profile_settings() -> tuple[str | None, str | None]:
+    """The S3 endpoint and the region the AWS profile in force sets in the shared config file
+    (`endpoint_url`, or its `services` section's `s3` one; `region`), as the AWS CLI and boto3
+    read them; (None, None) without one. A profile that cannot be read sets none here:
+    `profile_keys` names it where keys are needed."""
+    shared = _shared_files()
+    return (None, None) if shared is None else _profile_config(*shared)
+
+
+@lru_cache(maxsize=4)
+def _profile_config(
+    profile: str | None, files: tuple[str, ...], stamps: tuple[int | None, ...]
+) -> tuple[str | None, str | None]:
+    del files, stamps  # the cache key, as for _profile_credentials
+    try:
+        import botocore.exceptions
+        import botocore.session
+        from botocore.configprovider import (  # type: ignore[import-untyped]
+            ConfiguredEndpointProvider,
+        )
+    except ImportError:
+        return None, None
+    try:
+        session = botocore.session.Session(profile=profile)
+        scoped = session.get_scoped_config()
+        # The environment's AWS_ENDPOINT_URL(_S3) is weighed by s3_settings, over these.
+        files_only = ConfiguredEndpointProvider(session.full_config, scoped, "s3", environ={})
+        endpoint = files_only.provide()
+    except botocore.exceptions.BotoCoreError:
+        return None, None
+    return endpoint or None, scoped.get("region") or None
+
+
 def client_options(kind: str, client: Client) -> dict[str, Any]:
     """The settings for the store of scheme `kind` in `client`'s terms (see storage.options)."""
     if kind not in S3_SCHEMES:
@@ -238,29 +288,44 @@ def missing_credentials() -> str | None:
     """Why no S3 client of this process can find credentials, or None when one may.
 
     Instance metadata (EC2, ECS) is a source no file or variable shows; only
-    `AWS_EC2_METADATA_DISABLED=true` rules it out, so only then is the answer certain.
+    `AWS_EC2_METADATA_DISABLED=true` rules it out, so only then is the answer certain. The
+    shared files were read by botocore (`profile_keys`): a profile there that gave no keys
+    gives none to any client, which read no profile themselves.
     """
     if s3_settings().access_key is not None:
         return None
-    if any(os.environ.get(name) for name in _CREDENTIAL_VARIABLES):
+    if any(os.environ.get(name) for name in _CREDENTIAL_VARIABLES if name != "AWS_PROFILE"):
         return None
-    if any(
-        Path(os.environ.get(name, default)).expanduser().is_file()
-        for name, default in _CREDENTIAL_FILES
-    ):
-        return None
+    shared = _shared_files()
+    if shared is not None and find_spec("botocore") is None:
+        return None  # unread here: pyarrow's SDK may still find keys in them
     if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() != "true":
         return None
+    if shared is not None:
+        return (
+            "no AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are unset, the AWS "
+            f"profile {shared[0] or 'default'!r} gives no keys in {' or '.join(shared[1])}, "
+            "and instance metadata is disabled. Add the keys (or a role, SSO or "
+            "credential_process) to that profile, or set AWS_PROFILE to one that has them"
+        )
     return (
-        "no AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and AWS_PROFILE are unset, "
-        "there is no ~/.aws/credentials or ~/.aws/config, and instance metadata is disabled"
+        "no AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are unset, there is no "
+        "~/.aws/credentials or ~/.aws/config, and instance metadata is disabled"
     )
 
 
 def s3_problem(settings: S3Settings) -> str | None:
     """Why no S3 client of this process can use `settings`, or None when one may."""
+    endpoint = settings.endpoint
+    if endpoint is not None and not endpoint.lower().startswith(("http://", "https://")):
+        # pyarrow takes host:port for a scheme and obstore panics on it: name the setting.
+        return (
+            f"the endpoint {endpoint!r} is no http:// or https:// URL: write it whole in "
+            "AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the AWS profile's endpoint_url or the "
+            f"[storage] table, e.g. http://{endpoint}"
+        )
     problem = missing_credentials()
-    plain_http = (settings.endpoint or "").startswith("http://")
+    plain_http = (endpoint or "").startswith("http://")
     if problem is None and plain_http and not settings.allow_http:
         problem = (
             f"the endpoint {settings.endpoint} is plain http, which deltalake refuses "

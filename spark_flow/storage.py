@@ -129,7 +129,7 @@ def object_store(path: str) -> ObjectStore:
 
     _require_store(path)
     try:
-        return from_url(path, **options(path, client="obstore"))
+        return from_url(folder(path), **options(path, client="obstore"))
     except BaseError as exc:
         raise StorageError(path, "open the store of", str(exc).splitlines()[0]) from exc
 

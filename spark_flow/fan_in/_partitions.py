@@ -54,6 +54,11 @@ def list_partitions(
     Folders are named as Spark's `partitionBy` names them: a value's `:` or `%` escaped (`a%3Ab`),
     None as `__HIVE_DEFAULT_PARTITION__`.
 
+    Raises:
+        InvalidArgumentError: no partition is expected.
+        StorageError: the store of `root` cannot be used (`storage.check_reachable`): an unknown
+            bucket is named, not taken for every partition missing.
+
     Example:
         >>> hours = [{"date": "2024-01-01", "hour": f"{h:02d}"} for h in range(24)]
         >>> list_partitions("data/visits", hours).missing
@@ -66,6 +71,7 @@ def list_partitions(
         raise InvalidArgumentError(
             "partitions", "no partition is expected", "List the partitions the fan-in waits for."
         )
+    storage.check_reachable(base)
     present = tuple(p for p in expected if _has_data(storage.join(base, p)))
     missing = tuple(p for p in expected if p not in present)
     return PartitionListing(base, expected, present, missing)

@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 
 from spark_flow import delta, markers, storage
 from spark_flow.errors import StorageError
+from spark_flow.fan_in import list_partitions
 from spark_flow.local_s3 import LocalS3
 from spark_flow.outputs import FileOutput
 from spark_flow.runners import RunLock, RunState, SingleRunner
@@ -88,6 +89,18 @@ def test_the_run_history_reaches_an_endpoint_set_only_in_the_storage_settings(
         ("s3://", "the URI names no bucket"),
         ("s3:///devices", "the URI names no bucket"),
         ("{bucket}/100%25", "reads as an escaped character to deltalake"),
+        # deltalake and obstore would cut the URI there and write to s3://bucket/run.
+        ("{bucket}/run#2/devices", "'#' in the path"),
+        ("{bucket}/q?day=1/devices", "'?' in the path"),
+        ("{bucket}/daily//devices", "an empty folder name"),
+        ("{bucket}//devices", "an empty folder name"),
+        # deltalake resolves them (writing to s3://bucket/devices), obstore refuses them.
+        ("{bucket}/./devices", "a '.' or '..' folder name"),
+        ("{bucket}/daily/../devices", "a '.' or '..' folder name"),
+        # URI parsers drop them, Spark and pyarrow keep them in the key.
+        ("{bucket}/devices ", "ends with whitespace"),
+        ("{bucket}/devices\n", "ends with whitespace"),
+        ("{bucket}/dai\tly/devices", "a control character"),
     ],
 )
 def test_a_location_no_store_can_take_is_refused_before_any_spark_job(
@@ -105,6 +118,23 @@ def test_a_location_no_store_can_take_is_refused_before_any_spark_job(
 
         assert jobs.count == 0
         assert fragment in caught.value.cause
+    assert storage.list_files(s3_bucket, recursive=True) == []
+
+
+def test_hadoops_s3n_names_the_same_objects_for_every_client(
+    spark: SparkSession, s3_bucket: str
+) -> None:
+    table = f"s3n://{s3_bucket.removeprefix('s3://')}/devices"
+    df = spark.createDataFrame(ROWS, SCHEMA)
+
+    delta.write(df, table, app_id="loader", txn_version=1)  # deltalake commits
+    FileOutput("json").write(df, f"{table}-json", app_id="loader", txn_version=1)  # obstore
+    markers.mark_ready(table.replace("s3n", "S3N"), run_id="r1")
+
+    assert sorted(r["id"] for r in table_rows(f"{s3_bucket}/devices")) == [1, 2]
+    assert_df_equal(delta.read(spark, table), df)
+    assert storage.exists(f"{s3_bucket}/devices-json/batch_id=1/_spark_flow_batch.json")
+    assert markers.wait_until_ready(f"{s3_bucket}/devices", timeout=0) is not None
 
 
 def test_a_file_output_to_a_bucket_that_does_not_exist_fails_before_any_spark_job(
@@ -138,6 +168,16 @@ def test_marking_an_output_in_a_bucket_that_does_not_exist_names_the_bucket(
     # Not "call mark_ready after the write": no write can ever create that output.
     with pytest.raises(StorageError) as caught:
         markers.mark_ready(MISSING, run_id="r1")
+
+    assert "bucket 'no-such-bucket' does not exist" in caught.value.cause
+
+
+def test_listing_partitions_in_a_bucket_that_does_not_exist_names_the_bucket(
+    s3_bucket: str,
+) -> None:
+    # Not "every partition missing": a fan-in would record that and go on without them.
+    with pytest.raises(StorageError) as caught:
+        list_partitions(MISSING, [{"date": "2024-01-01"}])
 
     assert "bucket 'no-such-bucket' does not exist" in caught.value.cause
 

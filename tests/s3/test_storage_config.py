@@ -3,16 +3,19 @@ errors a bad configuration gets on the driver, before any Spark job."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from _s3_tables import table_rows
 from pyspark.sql import SparkSession
 
-from spark_flow import delta, storage
+from spark_flow import delta, markers, storage
 from spark_flow.errors import ConfigError, InvalidArgumentError, StorageError
 from spark_flow.local_s3 import LocalS3
+from spark_flow.runners import RunState, SingleRunner
 from spark_flow.session import load_profile
 from spark_flow.testing import count_spark_jobs
 
@@ -135,6 +138,20 @@ def test_missing_credentials_are_reported_before_any_spark_job(
     assert caught.value.cause.startswith("no AWS credentials")
 
 
+def test_an_aws_profile_without_keys_is_named_as_giving_none(
+    s3_bucket: str, aws_profile: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """AWS_PROFILE set was taken for credentials found, so deltalake and obstore went on to ask
+    an instance metadata service the environment had disabled."""
+    (tmp_path / "credentials").write_text("")
+
+    with pytest.raises(StorageError) as caught:
+        storage.check_reachable(f"{s3_bucket}/devices")
+
+    assert caught.value.cause.startswith("no AWS credentials")
+    assert f"the AWS profile {aws_profile!r} gives no keys" in caught.value.cause
+
+
 @pytest.mark.parametrize(
     ("path", "fragment"),
     [
@@ -159,6 +176,31 @@ def test_a_plain_http_endpoint_needs_allow_http(
 
     with pytest.raises(StorageError, match="set allow_http = true"):
         delta.table_info(f"{s3_bucket}/devices")
+
+
+@pytest.mark.parametrize("spelling", ["1", "Yes"])
+def test_allow_http_is_read_in_the_spellings_the_clients_take(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    monkeypatch.setenv("AWS_ALLOW_HTTP", spelling)  # a compose file's `AWS_ALLOW_HTTP: 1`
+
+    assert delta.table_info(f"{s3_bucket}/devices") is None
+    assert storage.options(s3_bucket)["AWS_ALLOW_HTTP"] == "true"
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"])
+def test_an_endpoint_variable_without_its_scheme_is_named(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """MinIO's docs write host:port; pyarrow called that a bad scheme and obstore panicked."""
+    endpoint = os.environ["AWS_ENDPOINT_URL"].removeprefix("http://")
+    monkeypatch.setenv(variable, endpoint)
+
+    with pytest.raises(StorageError) as caught:
+        markers.wait_until_ready(f"{s3_bucket}/devices", timeout=0)
+
+    assert f"the endpoint {endpoint!r} is no http:// or https:// URL" in caught.value.cause
+    assert f"http://{endpoint}" in caught.value.cause
 
 
 def test_a_profile_endpoint_alone_reaches_the_readers_python_workers(
@@ -199,8 +241,6 @@ def test_an_endpoint_gone_after_the_first_read_is_named_in_the_error(
 def test_refused_credentials_are_named_by_the_request_they_failed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from spark_flow.runners import RunState
-
     # moto checks keys after its first two requests (creating the bucket): ours are unknown
     monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "2")
     with LocalS3() as server:
@@ -271,3 +311,34 @@ def test_a_broken_aws_profile_does_not_stop_work_on_a_local_disk(
     spark.range(1).write.format("delta").mode("append").save(str(tmp_path / "devices"))
 
     assert delta.read(spark, str(tmp_path / "devices")).count() == 3
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "[profile etl]\nregion = eu-west-1\nendpoint_url = {endpoint}\n",
+        "[profile etl]\nregion = eu-west-1\nservices = local\n"
+        "[services local]\ns3 =\n  endpoint_url = {endpoint}\n",
+    ],
+)
+@pytest.mark.usefixtures("aws_profile", "configured")
+def test_the_endpoint_and_region_of_an_aws_profile_reach_every_client(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str
+) -> None:
+    """The AWS CLI and boto3 take a profile's endpoint_url (or its services section's s3 one)
+    and region; so do all our clients, over a [storage] table, as over a config file."""
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    for name in (*_ENVIRONMENT, "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
+    (tmp_path / "config").write_text(config.format(endpoint=endpoint))
+    # Nothing listens there: only the AWS profile's endpoint reaches the bucket.
+    storage.configure(storage.StorageSettings(endpoint="http://127.0.0.1:9", allow_http=True))
+
+    state = RunState(f"{s3_bucket}/state")  # a Delta table (deltalake) and leases (obstore)
+    SingleRunner("loader", state=state).run(date(2024, 1, 1), lambda context: {"rows": 1})
+    storage.write_text_atomically(f"{s3_bucket}/marker.json", "{}")  # pyarrow
+
+    assert [r.status for r in state.history("loader")] == ["success"]
+    assert storage.read_bytes(f"{s3_bucket}/marker.json") == b"{}"
+    assert storage.options(s3_bucket)["AWS_REGION"] == "eu-west-1"  # Spark's workers get these
