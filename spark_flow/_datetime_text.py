@@ -35,6 +35,7 @@ _JUST_TIME = re.compile(rf"(?:T|(?=[0-9]{{1,2}}:)){_TIME}", re.S)
 _DAYS = re.compile(r"[+-]?\d+")
 _EPOCH_DAY = date(1970, 1, 1)
 _GREGORIAN_DAYS = (date(1582, 10, 15) - _EPOCH_DAY).days
+_LAST_DAYS = (date.max - _EPOCH_DAY).days
 # Java's ZoneOffset.of: +hh, +hhmm, +hh:mm, +hhmmss, +hh:mm:ss (and +h, made +0h first).
 _OFFSET = re.compile(r"([+-])([0-9]{2})(?:(:?)([0-9]{2})(?:\3([0-9]{2}))?)?")
 _PREFIXED = re.compile(r"(UTC|GMT|UT)([+-].*)?")
@@ -74,7 +75,7 @@ def days_of(token: str) -> date:
     if _DAYS.fullmatch(token) is None:
         raise ValueError(token)
     days = int(token)
-    if not _GREGORIAN_DAYS <= days < 2**31:
+    if not _GREGORIAN_DAYS <= days <= _LAST_DAYS:  # Spark reads later ones; Python has no date
         raise ValueError(token)
     return _EPOCH_DAY + timedelta(days=days)
 

@@ -40,7 +40,8 @@ def test_zones_spelled_as_java_spells_them(token: str, offset: int) -> None:
 def test_json_days_since_the_epoch_and_the_dates_python_cannot_hold() -> None:
     assert days_of("19000") == date(2022, 1, 8)
     assert days_of("-3") == date(1969, 12, 29)
-    for token in ("1e3", "12.0", "-200000"):  # not whole, or before the Gregorian calendar
+    # Not whole, before the Gregorian calendar, or past the year 9999 (as 20240102 days are).
+    for token in ("1e3", "12.0", "-200000", "20240102", "2932897"):
         with pytest.raises(ValueError, match=token):
             days_of(token)
     with pytest.raises(ValueError, match="out of range"):  # Spark reads year 12024
