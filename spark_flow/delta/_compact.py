@@ -152,7 +152,7 @@ def run(spark: SparkSession, compaction: Compaction) -> OptimizeReport:
         table_version=version,
         files_removed=len(removed),
         files_added=added,
-        partitions=len({found.partition for found in bins}),
+        partitions=len({_logged(found.partition) for found in bins}),
     )
 
 
@@ -174,6 +174,11 @@ def _refuse_unrewritable(table: DeltaTable) -> None:
         )
 
 
+def _logged(partition: tuple[tuple[str, Any], ...]) -> tuple[str | None, ...]:
+    """A partition as the log spells it: -0.0 and 0.0 are two partitions, NaN is one."""
+    return tuple(partition_text(value) for _, value in partition)
+
+
 def _bins(
     actions: list[dict[str, Any]],
     partition_by: list[str],
@@ -190,9 +195,7 @@ def _bins(
         if wanted and any(not _partitions.same(found[c], v) for c, v in wanted.items()):
             continue
         if action["size_bytes"] < target_file_size:
-            # Grouped by the logged value: -0.0 and 0.0 are two partitions, NaN is one.
-            logged = tuple(partition_text(v) for _, v in values)
-            partitions.setdefault(logged, (values, []))[1].append(action)
+            partitions.setdefault(_logged(values), (values, []))[1].append(action)
     bins: list[_Bin] = []
     for values, small in partitions.values():
         if len(small) < min_files:

@@ -128,7 +128,8 @@ def remove_action(
     and partition values (Delta's extendedFileMetadata), as delta-spark writes it: a reader of
     the change data feed takes a removed file's partition values from it, and deltalake's
     refuses the whole feed where one lacks them. The listing names partition columns by their
-    logical names; a column-mapped table's log keys them by their physical ones (`mapping`)."""
+    logical names; a column-mapped table's log keys them by their physical ones (`mapping`).
+    A FLOAT value is spelled in a double's digits (the listing's), read by Java as one float."""
     values = {c: partition_text(listed.get(f"partition.{c}")) for c in partition_by}
     return RemoveAction(
         unquote(listed["path"]),  # the listing holds the log's URI-encoded path

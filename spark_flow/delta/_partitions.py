@@ -38,6 +38,7 @@ from spark_flow.delta._types import WriteRequest
 from spark_flow.errors import InvalidArgumentError
 
 _NAN = object()  # every NaN partition value compares as this one
+_NEGATIVE_ZERO = object()  # -0.0 where a partition of its own
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -83,7 +84,8 @@ def replace_where_texts(
 
 
 def resolved_replace_where(request: WriteRequest, schema: StructType) -> WriteRequest:
-    """`request` with each `replace_where` value as the log spells a value of its column's type.
+    """`request` with each `replace_where` value as the log spells a value of its column's type
+    (a FLOAT's in a double's digits, `0.10000000149011612`, which Java reads as the same float).
 
     A zoneless value of a TIMESTAMP column is read in `request.time_zone`, as Spark reads
     `at = '2024-01-31 10:00:00'`; the result carries its offset, so resolving again changes
@@ -168,7 +170,8 @@ def replaced(
         return _removed(table, list(columns), [values], mapping)
     if request.dynamic_partitions and partition_by:
         data = [tuple(action.partition_values.get(c) for c in partition_by) for action in actions]
-        return _removed(table, partition_by, data, mapping)
+        # The partitions the data writes to, as the writers keep them apart: -0.0 is not 0.0.
+        return _removed(table, partition_by, data, mapping, signed_zeros=True)
     return None
 
 
@@ -177,9 +180,12 @@ def _removed(
     columns: list[str],
     partitions: list[tuple[str | None, ...]],
     mapping: ColumnMapping | None,
+    *,
+    signed_zeros: bool = False,
 ) -> list[RemoveAction]:
     """Remove actions of `table`'s files whose values of `columns` are one of `partitions`
-    (logged text), compared as values of the log's type of each column."""
+    (logged text), compared as values of the log's type of each column (with `signed_zeros`,
+    -0.0 and 0.0 as two values, as two partitions; else one, as SQL compares them)."""
     partition_by = table.metadata().partition_columns
     names = [f"partition.{c}" for c in columns]
     wanted = {"path", "size_bytes", *names, *(f"partition.{c}" for c in partition_by)}
@@ -188,13 +194,13 @@ def _removed(
     listed = everything.select([n for n in everything.column_names if n in wanted])
     types = [listed.schema.field(name).type for name in names]
     touched = {
-        tuple(_key(_typed(v, t)) for v, t in zip(values, types, strict=True))
+        tuple(_key(_typed(v, t), signed_zeros) for v, t in zip(values, types, strict=True))
         for values in partitions
     }
     return [
         remove_action(row, partition_by, mapping=mapping)
         for row in listed.to_pylist()
-        if tuple(_key(row[n]) for n in names) in touched
+        if tuple(_key(row[n], signed_zeros) for n in names) in touched
     ]
 
 
@@ -203,10 +209,15 @@ def same(value: Any, other: Any) -> bool:
     return bool(_key(value) == _key(other))
 
 
-def _key(value: Any) -> Any:
+def _key(value: Any, signed_zeros: bool = False) -> Any:
     """A typed partition value to compare: NaN equals NaN, as in Spark SQL (and delta-spark's
-    replaceWhere and dynamic overwrite), where Python's `==` matches it with nothing."""
-    return _NAN if isinstance(value, float) and math.isnan(value) else value
+    replaceWhere and dynamic overwrite), where Python's `==` matches it with nothing; with
+    `signed_zeros`, -0.0 is apart from 0.0, as the partitions the writers make are."""
+    if not isinstance(value, float):
+        return value
+    if math.isnan(value):
+        return _NAN
+    return _NEGATIVE_ZERO if signed_zeros and value == 0 and math.copysign(1, value) < 0 else value
 
 
 def _arrow_type(schema: StructType, column: str) -> pa.DataType:

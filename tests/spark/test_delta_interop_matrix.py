@@ -137,6 +137,12 @@ def test_a_nan_partition_is_replaced_like_any_other(spark: SparkSession, tmp_pat
     nan = spark.createDataFrame([(4, math.nan)], schema)
     delta.write(nan, path, mode="overwrite", replace_where={"d": math.nan})
     assert [r["id"] for r in readers_agree(spark, path)] == [2, 4]
+    # A dynamic overwrite replaces the partitions its rows land in: -0.0's is not 0.0's.
+    zeros = spark.createDataFrame([(5, -0.0), (6, 0.0)], schema)
+    delta.write(zeros, path, mode="append", partition_by=["d"])
+    zero = spark.createDataFrame([(7, 0.0)], schema)
+    delta.write(zero, path, mode="overwrite", partition_by=["d"], dynamic_partitions=True)
+    assert [r["id"] for r in readers_agree(spark, path)] == [2, 4, 5, 7]
 
 
 @pytest.mark.parametrize("how", ["delta.write", "format"])
@@ -185,7 +191,7 @@ def test_optimize_keeps_each_floating_partition_as_it_is(
 
     report = delta.optimize(spark, path, min_files=2)
 
-    assert (report.files_removed, report.files_added) == (6, 3)
+    assert (report.files_removed, report.files_added, report.partitions) == (6, 3, 3)
     signs = [(r["id"], math.copysign(1, r["d"]) if r["id"] < 3 else r["d"]) for r in
              readers_agree(spark, path)]  # fmt: skip
     assert signs == [(1, -1.0), (1, -1.0), (2, 1.0), (2, 1.0), (3, "NaN"), (3, "NaN")]
