@@ -154,7 +154,7 @@ def s3_settings(*, strict: bool = True) -> S3Settings:
         or env.get("AWS_DEFAULT_REGION")
         or profile_region
         or current.region,
-        allow_http=current.allow_http if allow_http is None else allow_http.lower() in _TRUTHY,
+        allow_http=current.allow_http if allow_http is None else _is_true(allow_http),
         access_key=key,
         secret_key=secret,
         session_token=token,
@@ -226,15 +226,21 @@ def profile_settings() -> tuple[str | None, str | None]:
     """The S3 endpoint and the region the AWS profile in force sets in the shared config file
     (`endpoint_url`, or its `services` section's `s3` one; `region`), as the AWS CLI and boto3
     read them; (None, None) without one. A profile that cannot be read sets none here:
-    `profile_keys` names it where keys are needed."""
+    `profile_keys` names it where keys are needed. The endpoint is None where the user opted
+    out of configured endpoints (`AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`, or the profile's
+    `ignore_configured_endpoint_urls`), as the AWS SDKs honour it."""
     shared = _shared_files()
-    return (None, None) if shared is None else _profile_config(*shared)
+    if shared is None:
+        return None, None
+    endpoint, region, ignored = _profile_config(*shared)
+    opted_out = ignored or _is_true(os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"))
+    return (None if opted_out else endpoint), region
 
 
 @lru_cache(maxsize=4)
 def _profile_config(
     profile: str | None, files: tuple[str, ...], stamps: tuple[int | None, ...]
-) -> tuple[str | None, str | None]:
+) -> tuple[str | None, str | None, bool]:
     del files, stamps  # the cache key, as for _profile_credentials
     try:
         import botocore.exceptions
@@ -243,7 +249,7 @@ def _profile_config(
             ConfiguredEndpointProvider,
         )
     except ImportError:
-        return None, None
+        return None, None, False
     try:
         session = botocore.session.Session(profile=profile)
         scoped = session.get_scoped_config()
@@ -251,8 +257,14 @@ def _profile_config(
         files_only = ConfiguredEndpointProvider(session.full_config, scoped, "s3", environ={})
         endpoint = files_only.provide()
     except botocore.exceptions.BotoCoreError:
-        return None, None
-    return endpoint or None, scoped.get("region") or None
+        return None, None, False
+    ignored = _is_true(scoped.get("ignore_configured_endpoint_urls"))
+    return endpoint or None, scoped.get("region") or None, ignored
+
+
+def _is_true(setting: str | None) -> bool:
+    """A boolean setting in the spellings the AWS SDKs and the stores' clients take."""
+    return setting is not None and setting.strip().lower() in _TRUTHY
 
 
 def client_options(kind: str, client: Client) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 from _s3_tables import table_rows
 from pyspark.sql import SparkSession
 
-from spark_flow import delta, markers, storage
+from spark_flow import _store_settings, delta, markers, storage
 from spark_flow.errors import ConfigError, InvalidArgumentError, StorageError
 from spark_flow.local_s3 import LocalS3
 from spark_flow.runners import RunState, SingleRunner
@@ -342,3 +342,22 @@ def test_the_endpoint_and_region_of_an_aws_profile_reach_every_client(
     assert [r.status for r in state.history("loader")] == ["success"]
     assert storage.read_bytes(f"{s3_bucket}/marker.json") == b"{}"
     assert storage.options(s3_bucket)["AWS_REGION"] == "eu-west-1"  # Spark's workers get these
+
+
+@pytest.mark.parametrize("opt_out", ["environment", "profile"])
+@pytest.mark.usefixtures("aws_profile")
+def test_an_opt_out_of_configured_endpoints_drops_the_profiles_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opt_out: str
+) -> None:
+    """The AWS SDKs skip a profile's endpoint_url when told to; so do all our clients."""
+    ignore = "ignore_configured_endpoint_urls = true\n" if opt_out == "profile" else ""
+    (tmp_path / "config").write_text(
+        f"[profile etl]\nregion = eu-west-1\nendpoint_url = http://127.0.0.1:9\n{ignore}"
+    )
+    assert _store_settings.profile_settings() == (
+        ("http://127.0.0.1:9" if opt_out == "environment" else None),
+        "eu-west-1",
+    )
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "True")
+
+    assert _store_settings.profile_settings() == (None, "eu-west-1")
