@@ -220,7 +220,8 @@ def ambiguous_root(path: str) -> str | None:
     """Why the store location `path` (a table's, an output's) would name different objects in
     different clients, or None: a `%XX` sequence, which deltalake decodes and Spark does not;
     on a store also a `#` or `?` (deltalake and obstore cut a URI there, Spark and pyarrow
-    keep it in the key) and an empty folder name (`//`, which pyarrow and obstore refuse)."""
+    keep it in the key), whitespace ending the URI or a control character, and a folder
+    named ``, `.` or `..` (`//` and `./`, which pyarrow and obstore refuse or resolve)."""
     escape = _ESCAPE.search(path)
     if escape is None:
         return None if is_local(path) else _cut_store_uri(path)
@@ -235,6 +236,7 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 """How Spark names the folder of a null (or empty) partition value."""
 # Spark's ExternalCatalogUtils.escapePathName: characters a partition directory name escapes.
 _PATH_ESCAPED = frozenset("\"#%'*/:=?\\\x7f{[]^") | {chr(c) for c in range(0x01, 0x20)}
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))  # what URL parsers trim from the ends of a URI
 
 
 def escape_path_name(value: str) -> str:
@@ -262,9 +264,11 @@ def _cut_store_uri(uri: str) -> str | None:
             f"and pyarrow, so the log and the data would land in different folders. Rename the "
             f"folder without {cut!r}"
         )
-    # URI parsers drop what Spark and pyarrow keep in the key: a trailing space, a newline.
-    if key != key.rstrip() or any(ord(c) < 0x20 or c == "\x7f" for c in key):
-        where = "ends with whitespace" if key != key.rstrip() else "holds a control character"
+    # URI parsers drop what Spark and pyarrow keep in the key: a space or a newline that
+    # ends the URI (ASCII only, as URL parsers trim), a control character anywhere.
+    trailing = uri != uri.rstrip(_C0_OR_SPACE)
+    if trailing or any(ord(c) < 0x20 or c == "\x7f" for c in key):
+        where = "ends with whitespace" if trailing else "holds a control character"
         return (
             f"the key {key!r} {where}, which deltalake and obstore drop from a URI and Spark "
             "and pyarrow keep, so the log and the data would land in different folders. "

@@ -304,9 +304,9 @@ def options(path: str, *, client: Client = "deltalake") -> dict[str, Any]:
 def check_reachable(path: str) -> None:
     """Fail fast, before any Spark job, where the store of `path` cannot be used.
 
-    Checks the URI (a known scheme, a bucket, no `%XX` that clients read differently), the
-    credentials' presence and, on S3, that the bucket exists (one request, once per bucket and
-    settings in a process). Local paths pass.
+    Checks the URI (a known scheme, a bucket, nothing clients read as other keys: `%XX`, `#`,
+    `?`, `//` ...), the credentials' presence and, on S3, that the bucket exists (one request,
+    once per bucket and settings in a process). Local paths pass.
 
     Raises:
         StorageError: an unsupported scheme, no bucket, no credentials, a plain-http endpoint
@@ -355,8 +355,8 @@ def location_problem(path: str) -> str | None:
     """Why no store client can take `path` as a table's or an output's location, or None.
 
     No request is made, so it suits checks of a job's arguments: a store URI without a bucket
-    (`s3://`), a scheme no client reaches (`hdfs://`), or a `%XX` sequence (deltalake decodes it,
-    Spark and pyarrow do not). Local paths have none.
+    (`s3://`), a scheme no client reaches (`hdfs://`), or what clients read as other keys
+    (`%XX`, `#`, `?`, `//`, a trailing space: `_paths.ambiguous_root`). Local paths have none.
 
     Example:
         >>> location_problem("s3://")

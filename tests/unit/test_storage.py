@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_flow import storage
+from spark_flow import _paths, storage
 from spark_flow.errors import InvalidArgumentError, StorageError
 
 
@@ -212,3 +212,10 @@ def test_a_location_problem_is_known_without_a_request(path: str, fragment: str 
     problem = storage.location_problem(path)
 
     assert problem is None if fragment is None else fragment in problem
+
+
+def test_only_whitespace_that_ends_a_store_uri_is_refused() -> None:
+    # URL parsers trim the ends of a URI (ASCII only); a space before a later '/' is kept.
+    assert _paths.ambiguous_root("s3://b/t /") is None
+    assert _paths.ambiguous_root("s3://b/t\u00a0") is None
+    assert "ends with whitespace" in (_paths.ambiguous_root("s3://b/t ") or "")
