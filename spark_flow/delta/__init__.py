@@ -101,7 +101,10 @@ def enable_delta(spark: SparkSession, backend: str = "auto") -> Backend:
     delta-rs bridge is attached: its `delta` Python data source is registered and Parquet
     timestamps are written as microseconds, the unit Delta stores. Calling it again is cheap;
     where the store variables (`AWS_*` ...) changed since, it registers the source again with
-    them, so `format("delta")` reaches the store as the driver does.
+    them, so `format("delta")` reaches the store as the driver does. The delta-rs bridge also
+    hooks pyspark's conversion of query errors, for this process: an error of ours raised by
+    the `delta` source (a user's own `format("delta")` too) is raised as itself, still an
+    instance of the exception pyspark would have raised (`delta._remote_errors`).
 
     Args:
         spark: the session, e.g. a Databricks notebook's `spark`.
