@@ -32,6 +32,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# How often a backfill's waiting thread wakes to let Python run a Ctrl-C's handler.
+_INTERRUPT_CHECK_SECONDS = 0.2
+
 ProgressHook = Callable[[Progress], None]
 
 
@@ -127,23 +130,43 @@ class _Runner:
         self._attempts.forget_cancelled()
         queued: deque[date] = deque(days)
         stopping = threading.Event()  # never cleared: stops a thread started as Ctrl-C came
+        scheduled: list[tuple[dict[date, RunOutcome], date | None] | BaseException] = []
         with ThreadPoolExecutor(self.max_active_runs, thread_name_prefix=self.job) as pool:
+
+            def schedule() -> None:
+                try:
+                    scheduled.append(
+                        self._schedule(pool, queued, task, cancel, first=first, stopping=stopping)
+                    )
+                except BaseException as exc:  # noqa: BLE001 - raised again by the caller's thread
+                    scheduled.append(exc)
+
+            # The runs are scheduled in a thread of their own, so that an interrupt (Ctrl-C),
+            # which only this thread handles, finds it waiting, holding none of the locks the
+            # runs need (a future's, a log handler's): caught amid the scheduling, it could
+            # leave one held, and the runs and the pool would wait for it forever. It waits in
+            # short joins: the kernel may hand the signal to another thread, which wakes no
+            # blocked lock of this one, and Python runs the handler only as this thread wakes.
+            scheduler = threading.Thread(target=schedule, name=f"{self.job}-backfill")
             try:
-                outcomes, stopped_by = self._schedule(
-                    pool, queued, task, cancel, first=first, stopping=stopping
-                )
+                scheduler.start()  # the interrupt may come as it returns: runs may be running
+                while scheduler.is_alive():
+                    scheduler.join(_INTERRUPT_CHECK_SECONDS)
             except BaseException as exc:
-                # An interrupt (Ctrl-C) reaches this thread only, never the runs' threads, and
-                # the pool would wait for them forever: start no more, cancel the running ones
-                # as fail-fast does (each is recorded failed, "cancelled: ..."), raise it on.
+                # Start no more, cancel the running runs as fail-fast does (each is recorded
+                # failed, "cancelled: ..."), wait for them to end, raise it on.
                 stopping.set()
                 log.warning("%s: backfill stopped (%r), cancelling its running runs", self.job, exc)
-                pool.shutdown(wait=False, cancel_futures=True)
                 self._attempts.cancel_active(cancel)
+                while scheduler.is_alive():  # not alive: it came before the thread began
+                    scheduler.join(_INTERRUPT_CHECK_SECONDS)
                 raise
             finally:
                 pool.shutdown()  # every run has ended: a later run() starts afresh
                 self._attempts.forget_cancelled()
+        if isinstance(scheduled[0], BaseException):
+            raise scheduled[0]
+        outcomes, stopped_by = scheduled[0]
         for day in queued:
             reason = f"not started: the run for {stopped_by} failed and the backfill stopped"
             outcomes[day] = RunOutcome(logical_date=day, status="not_run", reason=reason)
@@ -172,7 +195,12 @@ class _Runner:
         running: dict[Future[RunOutcome], date] = {}
         stopped_by: date | None = None
         while queued or running:
-            while stopped_by is None and queued and len(running) < self.max_active_runs:
+            while (
+                stopped_by is None
+                and not stopping.is_set()  # an interrupt: the runs still running end, no more
+                and queued
+                and len(running) < self.max_active_runs
+            ):
                 day = queued[0]
                 if self.options.depends_on_past and day - timedelta(days=1) in running.values():
                     break  # it starts once its previous date has ended

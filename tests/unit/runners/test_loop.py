@@ -364,7 +364,8 @@ signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the parent 
 cancelled = threading.Event()
 
 def task(run):
-    print("started", flush=True)
+    sys.stdout.write("started\\n")  # one write: print's two could interleave with the other run's
+    sys.stdout.flush()
     cancelled.wait()  # a long Spark job, until its cancel hook stops it
     raise RuntimeError("its Spark job was cancelled")
 
