@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
+from typing import TypeVar
 
 from spark_flow._common import check_name
 from spark_flow.errors import InvalidArgumentError
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # How often a backfill's waiting thread wakes to let Python run a Ctrl-C's handler.
 _INTERRUPT_CHECK_SECONDS = 0.2
+_Result = TypeVar("_Result")
 
 ProgressHook = Callable[[Progress], None]
 
@@ -130,43 +133,17 @@ class _Runner:
         self._attempts.forget_cancelled()
         queued: deque[date] = deque(days)
         stopping = threading.Event()  # never cleared: stops a thread started as Ctrl-C came
-        scheduled: list[tuple[dict[date, RunOutcome], date | None] | BaseException] = []
         with ThreadPoolExecutor(self.max_active_runs, thread_name_prefix=self.job) as pool:
-
-            def schedule() -> None:
-                try:
-                    scheduled.append(
-                        self._schedule(pool, queued, task, cancel, first=first, stopping=stopping)
-                    )
-                except BaseException as exc:  # noqa: BLE001 - raised again by the caller's thread
-                    scheduled.append(exc)
-
-            # The runs are scheduled in a thread of their own, so that an interrupt (Ctrl-C),
-            # which only this thread handles, finds it waiting, holding none of the locks the
-            # runs need (a future's, a log handler's): caught amid the scheduling, it could
-            # leave one held, and the runs and the pool would wait for it forever. It waits in
-            # short joins: the kernel may hand the signal to another thread, which wakes no
-            # blocked lock of this one, and Python runs the handler only as this thread wakes.
-            scheduler = threading.Thread(target=schedule, name=f"{self.job}-backfill")
             try:
-                scheduler.start()  # the interrupt may come as it returns: runs may be running
-                while scheduler.is_alive():
-                    scheduler.join(_INTERRUPT_CHECK_SECONDS)
-            except BaseException as exc:
-                # Start no more, cancel the running runs as fail-fast does (each is recorded
-                # failed, "cancelled: ..."), wait for them to end, raise it on.
-                stopping.set()
-                log.warning("%s: backfill stopped (%r), cancelling its running runs", self.job, exc)
-                self._attempts.cancel_active(cancel)
-                while scheduler.is_alive():  # not alive: it came before the thread began
-                    scheduler.join(_INTERRUPT_CHECK_SECONDS)
-                raise
+                outcomes, stopped_by = _interruptible(
+                    partial(self._schedule, pool, queued, task, cancel, first=first,
+                            stopping=stopping),
+                    name=f"{self.job}-backfill",
+                    on_interrupt=partial(_stop, self.job, stopping, self._attempts, cancel),
+                )  # fmt: skip
             finally:
                 pool.shutdown()  # every run has ended: a later run() starts afresh
                 self._attempts.forget_cancelled()
-        if isinstance(scheduled[0], BaseException):
-            raise scheduled[0]
-        outcomes, stopped_by = scheduled[0]
         for day in queued:
             reason = f"not started: the run for {stopped_by} failed and the backfill stopped"
             outcomes[day] = RunOutcome(logical_date=day, status="not_run", reason=reason)
@@ -195,12 +172,9 @@ class _Runner:
         running: dict[Future[RunOutcome], date] = {}
         stopped_by: date | None = None
         while queued or running:
-            while (
-                stopped_by is None
-                and not stopping.is_set()  # an interrupt: the runs still running end, no more
-                and queued
-                and len(running) < self.max_active_runs
-            ):
+            # After an interrupt (`stopping`), the runs still running end and no more start.
+            while (stopped_by is None and not stopping.is_set() and queued
+                   and len(running) < self.max_active_runs):  # fmt: skip
                 day = queued[0]
                 if self.options.depends_on_past and day - timedelta(days=1) in running.values():
                     break  # it starts once its previous date has ended
@@ -371,3 +345,52 @@ def runner_for(
         depends_on_past=past, rerun=rerun, wait=wait, lease_seconds=lease_seconds,
         on_progress=on_progress,
     )  # fmt: skip
+
+
+def _stop(
+    job: str,
+    stopping: threading.Event,
+    attempts: Attempts,
+    cancel: CancelHook | None,
+    interrupt: BaseException,
+) -> None:
+    """Start no more runs of a backfill and cancel the running ones as fail-fast does (each is
+    recorded failed, "cancelled: ..."); they end before the `interrupt` is raised on."""
+    stopping.set()
+    log.warning("%s: backfill stopped (%r), cancelling its running runs", job, interrupt)
+    attempts.cancel_active(cancel)
+
+
+def _interruptible(
+    work: Callable[[], _Result], *, name: str, on_interrupt: Callable[[BaseException], None]
+) -> _Result:
+    """`work()`, run in a thread of its own so that an interrupt (Ctrl-C), which only this
+    thread handles, finds this one waiting, holding none of the locks `work`'s threads need (a
+    future's, a log handler's): caught amid `work`, it could leave one held, and they would
+    wait for it forever. On an interrupt, `on_interrupt` is called, `work` is waited for and
+    the interrupt raised on. The wait is in short joins: the kernel may hand the signal to
+    another thread, which wakes no blocked lock of this one, and Python runs the handler
+    only as this thread wakes.
+    """
+    done: list[_Result] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(work())
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name=name)
+    try:
+        worker.start()  # the interrupt may come as it returns, with `work` under way
+        while worker.is_alive():
+            worker.join(_INTERRUPT_CHECK_SECONDS)
+    except BaseException as exc:
+        on_interrupt(exc)
+        while worker.is_alive():  # not alive: the interrupt came before the thread began
+            worker.join(_INTERRUPT_CHECK_SECONDS)
+        raise
+    if failed:
+        raise failed[0]
+    return done[0]
