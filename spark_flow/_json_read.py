@@ -138,11 +138,12 @@ def _temporal(kind: str) -> Callable[[Any, str], Any]:
         if not isinstance(value, str):
             return None
         try:
-            return date_of(value) if kind == "date" else instant_of(kind, zone, value)
-        except ValueError:
-            pass
-        try:
-            return days_of(value) if kind == "date" else None
+            if kind != "date":
+                return instant_of(kind, zone, value)
+            try:
+                return date_of(value)
+            except ValueError:
+                return days_of(value)  # how Spark 1.5 wrote dates: days since the epoch
         except ValueError:
             return None
 
